@@ -1,0 +1,103 @@
+// Generic parts of the allocator interface: slow paths, realloc, stats text,
+// bad-pointer reports.
+#include "allocators/allocator.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "platform/log.h"
+#include "platform/options.h"
+
+void *xsmem_alloc_slow(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  void *p = NULL;
+  if ((flags & XSMEM_ALLOC_RETRY) && a->ops->trim) {
+    a->ops->trim(a, SIZE_MAX);
+    p = a->ops->alloc(a, size, align, flags);
+  }
+  if (!p && (flags & XSMEM_ALLOC_NOFAIL)) {
+    xsmem_fatal("allocator '%s' could not allocate %zu bytes (alignment %zu) and the request may not fail",
+                a->name, size, align);
+  }
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size) {
+  if (!p) return xsmem_alloc(a, size, XSMEM_MIN_ALIGN, 0);
+  if (size == 0) {
+    a->ops->free(a, p, 0);
+    return NULL;
+  }
+  if (a->ops->realloc) return a->ops->realloc(a, p, size, 0);
+  size_t usable = a->ops->usable_size(a, p);
+  // Keep the block when the new size fits and wastes at most half of it.
+  if (size <= usable && size >= usable / 2) return p;
+  void *q = a->ops->alloc(a, size, XSMEM_MIN_ALIGN, 0);
+  if (!q) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  memcpy(q, p, size < usable ? size : usable);
+  a->ops->free(a, p, 0);
+  return q;
+}
+
+xsmem_stats xsmem_get_stats(const xsmem_allocator *a) {
+  xsmem_stats s = xsmem_stats_init();
+  if (a && a->ops->stats) a->ops->stats(a, &s);
+  return s;
+}
+
+// Formats a byte count with a binary unit into buf.
+static const char *human_bytes(char *buf, size_t cap, double v) {
+  static const char *const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  unsigned u = 0;
+  while (v >= 1024.0 && u + 1 < XSMEM_ARRAY_SIZE(kUnits)) {
+    v /= 1024.0;
+    u++;
+  }
+  xsmem_snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", v, kUnits[u]);
+  return buf;
+}
+
+void xsmem_stats_print(int fd, const xsmem_allocator *a) {
+  xsmem_stats s = xsmem_get_stats(a);
+  char h[32];
+  xsmem_dprintf(fd, "xsmem stats: allocator '%s' (%s)\n", a->name, a->ops->kind);
+#define XSMEM_STAT_PRINT_u(name) \
+  xsmem_dprintf(fd, "  %-20s %20llu  %s\n", #name, (unsigned long long)s.name, \
+                strstr(#name, "bytes") || strstr(#name, "size") ? human_bytes(h, sizeof(h), (double)s.name) : "");
+#define XSMEM_STAT_PRINT_ONE(type, name, kind, help) XSMEM_STAT_PRINT_##type(name)
+#define XSMEM_STAT_PRINT_uint64_t(name) XSMEM_STAT_PRINT_u(name)
+#define XSMEM_STAT_PRINT_double(name) xsmem_dprintf(fd, "  %-20s %20.4f\n", #name, s.name);
+  XSMEM_STAT_FIELDS(XSMEM_STAT_PRINT_ONE)
+#undef XSMEM_STAT_PRINT_ONE
+  // The accounting identity (tcmalloc's): what is reserved is in use, cached or metadata.
+  uint64_t accounted = s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
+  xsmem_dprintf(fd, "  in use + cached + metadata = %s of %s reserved\n",
+                human_bytes(h, sizeof(h), (double)accounted), human_bytes((char[32]){0}, 32, (double)s.bytes_reserved));
+}
+
+static _Atomic uint64_t g_bad_pointers;
+static _Atomic int g_on_error = -1;  // 0 abort, 1 warn
+
+void xsmem_report_bad_pointer(const char *allocator, const char *op, const void *p, const char *what) {
+  atomic_fetch_add_explicit(&g_bad_pointers, 1, memory_order_relaxed);
+  int mode = atomic_load_explicit(&g_on_error, memory_order_relaxed);
+  if (mode < 0) {
+    static const char *const kChoices[] = {"abort", "warn"};
+    mode = xsmem_option_choice("XSMEM_ON_ERROR", kChoices, 2);
+    atomic_store_explicit(&g_on_error, mode, memory_order_relaxed);
+  }
+  if (mode == 1) {
+    xsmem_log("error: %s(%p) in allocator '%s': %s (ignored: XSMEM_ON_ERROR=warn)", op, p, allocator, what);
+    return;
+  }
+  xsmem_fatal("error: %s(%p) in allocator '%s': %s (set XSMEM_ON_ERROR=warn to continue)", op, p, allocator,
+              what);
+}
+
+uint64_t xsmem_bad_pointer_count(void) {
+  return atomic_load_explicit(&g_bad_pointers, memory_order_relaxed);
+}

@@ -1,0 +1,210 @@
+// allocators/allocator.h: the one interface between xsmem's layers.
+//
+// Two small interfaces carry everything:
+//   xsmem_source     hands out large aligned regions and takes them back
+//                    (TensorFlow's SubAllocator, snmalloc's range). Implemented
+//                    by the OS (xsmem_os_source), by NUMA-bound sources, and by
+//                    any allocator through xsmem_source_from_allocator.
+//   xsmem_allocator  alloc / free / usable_size / owns / realloc / stats / trim
+//                    / fork / destroy. Every front (tls_buckets, bfc, pool,
+//                    buddy, large) and every decorator (tracker) implements it.
+// Implementations embed the struct first and keep one static const ops table,
+// so a call through a known allocator devirtualizes.
+//
+// Contract of alloc: returns a block of at least `size` bytes aligned to
+// `align` (a power of two >= 1; XSMEM_MIN_ALIGN is what malloc promises), or
+// NULL with errno = ENOMEM (or EINVAL for a bad alignment). Size 0 is served
+// as the smallest block. XSMEM_ALLOC_ZERO returns zeroed memory.
+// Contract of free: p came from this allocator's alloc and is freed once; size
+// is the requested size when the caller knows it, else 0. A pointer that
+// breaks this is reported through xsmem_report_bad_pointer where the metadata
+// can tell.
+#ifndef XSMEM_ALLOCATORS_ALLOCATOR_H_
+#define XSMEM_ALLOCATORS_ALLOCATOR_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "platform/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xsmem_allocator xsmem_allocator;
+typedef struct xsmem_source xsmem_source;
+
+// ---------------------------------------------------------------------------
+// Statistics: one X-macro list generates the struct, the text report, and the
+// field names every exporter uses (JSON keys, Prometheus xsmem_<name>).
+// X(type, name, kind, help): kind is counter (only grows) or gauge.
+
+#define XSMEM_STAT_FIELDS(X)                                                              \
+  X(uint64_t, num_allocs, counter, "Allocations served")                                  \
+  X(uint64_t, num_frees, counter, "Blocks freed")                                         \
+  X(uint64_t, num_failed, counter, "Allocations that returned NULL")                      \
+  X(uint64_t, bytes_in_use, gauge, "Bytes handed out and not yet freed (granted sizes)")  \
+  X(uint64_t, peak_bytes_in_use, gauge, "Highest bytes_in_use seen")                      \
+  X(uint64_t, bytes_reserved, gauge, "Bytes obtained from the source or the OS")          \
+  X(uint64_t, bytes_cached, gauge, "Free bytes held for reuse")                           \
+  X(uint64_t, bytes_metadata, gauge, "Bytes of bookkeeping")                              \
+  X(uint64_t, largest_alloc_size, gauge, "Largest single allocation served")              \
+  X(uint64_t, bytes_limit, gauge, "Upper bound on bytes_reserved (0: none)")              \
+  X(double, fragmentation, gauge, "1 - largest free chunk / free bytes (0 when no free)")
+
+#define XSMEM_STATS_VERSION 1
+
+typedef struct xsmem_stats {
+  uint32_t size;     // sizeof(xsmem_stats) as the producer knows it
+  uint32_t version;  // XSMEM_STATS_VERSION
+#define XSMEM_STAT_DECLARE(type, name, kind, help) type name;
+  XSMEM_STAT_FIELDS(XSMEM_STAT_DECLARE)
+#undef XSMEM_STAT_DECLARE
+} xsmem_stats;
+
+// Returns a zeroed stats struct with size and version set.
+XSMEM_INLINE xsmem_stats xsmem_stats_init(void) {
+  xsmem_stats s;
+  __builtin_memset(&s, 0, sizeof(s));
+  s.size = (uint32_t)sizeof(s);
+  s.version = XSMEM_STATS_VERSION;
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Allocation flags.
+
+enum {
+  XSMEM_ALLOC_ZERO = 1u << 0,    // the block is zeroed
+  XSMEM_ALLOC_NOFAIL = 1u << 1,  // failure is fatal (reported, then abort) instead of NULL
+  XSMEM_ALLOC_RETRY = 1u << 2,   // on failure trim the allocator and try once more
+};
+
+// ---------------------------------------------------------------------------
+// The allocator vtable.
+
+enum { XSMEM_FORK_PREPARE = 0, XSMEM_FORK_PARENT = 1, XSMEM_FORK_CHILD = 2 };
+
+typedef struct xsmem_allocator_ops {
+  const char *kind;  // the component: "system", "os", "bfc", "tracker", ...
+  void *(*alloc)(xsmem_allocator *a, size_t size, size_t align, unsigned flags);
+  void (*free)(xsmem_allocator *a, void *p, size_t size);
+  // Returns the usable size of a live block (>= its requested size).
+  size_t (*usable_size)(const xsmem_allocator *a, const void *p);
+  // Optional (NULL: cannot tell). Returns true when p lies in a block of a.
+  bool (*owns)(const xsmem_allocator *a, const void *p);
+  // Optional (NULL: alloc + copy + free). p != NULL, size > 0.
+  void *(*realloc)(xsmem_allocator *a, void *p, size_t size, unsigned flags);
+  void (*stats)(const xsmem_allocator *a, xsmem_stats *out);
+  // Optional. Gives cached memory back to the source; returns bytes released.
+  size_t (*trim)(xsmem_allocator *a, size_t goal_bytes);
+  // Optional. Called around fork() with XSMEM_FORK_*: take every lock in
+  // PREPARE, release in PARENT, reinitialise in CHILD.
+  void (*fork)(xsmem_allocator *a, int phase);
+  // Optional. Releases everything; the allocator is unusable afterwards.
+  void (*destroy)(xsmem_allocator *a);
+} xsmem_allocator_ops;
+
+struct xsmem_allocator {
+  const xsmem_allocator_ops *ops;
+  const char *name;  // instance name ("default", "bfc.node0", ...)
+};
+
+// Returns a block, honouring XSMEM_ALLOC_RETRY and XSMEM_ALLOC_NOFAIL.
+void *xsmem_alloc_slow(xsmem_allocator *a, size_t size, size_t align, unsigned flags);
+
+XSMEM_INLINE void *xsmem_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  void *p = a->ops->alloc(a, size, align, flags);
+  if (XSMEM_UNLIKELY(!p) && (flags & (XSMEM_ALLOC_RETRY | XSMEM_ALLOC_NOFAIL))) {
+    p = xsmem_alloc_slow(a, size, align, flags);
+  }
+  return p;
+}
+
+XSMEM_INLINE void xsmem_free(xsmem_allocator *a, void *p) {
+  if (p) a->ops->free(a, p, 0);
+}
+
+XSMEM_INLINE size_t xsmem_usable_size(const xsmem_allocator *a, const void *p) {
+  return p ? a->ops->usable_size(a, p) : 0;
+}
+
+// realloc semantics: p NULL allocates; size 0 frees and returns NULL; on
+// failure p is untouched and NULL is returned with errno = ENOMEM.
+void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size);
+
+// Returns the stats of a (zeroes where the allocator has none).
+xsmem_stats xsmem_get_stats(const xsmem_allocator *a);
+
+// Writes a human-readable stats table for a to fd, without allocating.
+void xsmem_stats_print(int fd, const xsmem_allocator *a);
+
+// Updates peak and largest after a successful allocation of `granted` bytes
+// into counters kept by an allocator (a helper for implementations).
+XSMEM_INLINE void xsmem_stats_note_peak(uint64_t *peak, uint64_t in_use) {
+  if (in_use > *peak) *peak = in_use;
+}
+
+// ---------------------------------------------------------------------------
+// Errors: a bad pointer is reported with the pointer, the allocator's name and
+// what was wrong; then the process aborts unless XSMEM_ON_ERROR=warn.
+
+// Reports that `op` (e.g. "free") on p in allocator a failed because of `what`
+// (e.g. "double free", "pointer not allocated by xsmem"). Returns only in warn mode.
+void xsmem_report_bad_pointer(const char *allocator, const char *op, const void *p, const char *what);
+
+// Returns how many bad pointers have been reported (useful in warn mode).
+uint64_t xsmem_bad_pointer_count(void);
+
+// ---------------------------------------------------------------------------
+// Sources.
+
+enum {
+  XSMEM_SRC_ZEROED = 1u << 0,      // fresh regions read as zero
+  XSMEM_SRC_ADJACENT = 1u << 1,    // consecutive regions may be adjacent (coalescable)
+  XSMEM_SRC_HUGE = 1u << 2,        // regions are backed by huge pages where possible
+  XSMEM_SRC_NODE_BOUND = 1u << 3,  // regions are bound to a NUMA node
+};
+
+typedef struct xsmem_source_ops {
+  // Returns a region of at least size bytes aligned to align, its real size
+  // in *got; NULL with errno = ENOMEM when refused.
+  void *(*map)(xsmem_source *s, size_t size, size_t align, size_t *got);
+  // Takes back a region returned by map (size is the *got it reported).
+  void (*unmap)(xsmem_source *s, void *p, size_t size);
+  unsigned caps;  // XSMEM_SRC_*
+} xsmem_source_ops;
+
+struct xsmem_source {
+  const xsmem_source_ops *ops;
+  const char *name;
+};
+
+XSMEM_INLINE void *xsmem_source_map(xsmem_source *s, size_t size, size_t align, size_t *got) {
+  return s->ops->map(s, size, align, got);
+}
+
+XSMEM_INLINE void xsmem_source_unmap(xsmem_source *s, void *p, size_t size) {
+  s->ops->unmap(s, p, size);
+}
+
+// Returns the process-wide source backed by platform/os_vm (page-granular,
+// zeroed, thread-safe). flags XSMEM_VM_* are applied to every mapping.
+xsmem_source *xsmem_os_source(void);
+
+// The same with transparent huge pages requested for every mapping.
+xsmem_source *xsmem_os_huge_source(void);
+
+// Makes any allocator serve as a source. `storage` lives as long as the source.
+typedef struct xsmem_allocator_source {
+  xsmem_source base;
+  xsmem_allocator *allocator;
+} xsmem_allocator_source;
+
+xsmem_source *xsmem_source_from_allocator(xsmem_allocator_source *storage, xsmem_allocator *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_ALLOCATORS_ALLOCATOR_H_

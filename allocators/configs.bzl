@@ -1,0 +1,102 @@
+"""Named configurations: one list drives every per-configuration target.
+
+Each entry of XSMEM_CONFIGS is one composition. For an entry `NAME`,
+xsmem_configurations() makes, in //allocators:
+  NAME_config           registers the configuration by name (no malloc override)
+  NAME                  NAME_config + the malloc shim: linking it makes NAME the
+                        process allocator
+  libxsmem_NAME.so      the same as a preloadable / linkable shared library
+  NAME_conformance      the shared conformance suite run against NAME
+Entry fields:
+  name         what users type
+  deps         the libraries the configuration file composes
+  shim_header  optional: a header giving the shim direct calls into the front
+  shim         optional: a replacement shim source (the peers forward to their
+               own API instead of the generic shim)
+  test_env     optional: environment for the conformance test
+  tags         optional: tags for the conformance test
+"""
+
+load("//:copts.bzl", "XSMEM_C_COPTS", "XSMEM_TEST_COPTS")
+
+# The configurations, in the order `xsmem list` shows them.
+XSMEM_CONFIGS = [
+    {
+        "name": "system",
+        "deps": ["//allocators/system"],
+    },
+    {
+        "name": "os",
+        "deps": ["//allocators/os"],
+    },
+]
+
+def _configuration(cfg):
+    name = cfg["name"]
+    native.cc_library(
+        name = name + "_config",
+        srcs = ["configs/%s.c" % name],
+        copts = XSMEM_C_COPTS,
+        deps = [":registry"] + cfg["deps"],
+        alwayslink = 1,
+        visibility = ["//visibility:public"],
+    )
+    defines = ["XSMEM_SHIM_CONFIG=xsmem_config_" + name]
+    if cfg.get("shim_header"):
+        defines.append("XSMEM_SHIM_FAST_HEADER=\\\"%s\\\"" % cfg["shim_header"])
+    native.cc_library(
+        name = name + "_shim",
+        srcs = [cfg.get("shim", "shim/malloc_shim.c")],
+        copts = XSMEM_C_COPTS + ["-ftls-model=initial-exec"],
+        local_defines = defines,
+        deps = [
+            name + "_config",
+            ":allocator",
+            ":registry",
+            "//platform:log",
+            "//platform:options",
+        ] + cfg["deps"],
+        alwayslink = 1,
+    )
+    native.cc_library(
+        name = name,
+        deps = [name + "_config", name + "_shim"],
+        visibility = ["//visibility:public"],
+    )
+    native.cc_binary(
+        name = "libxsmem_%s.so" % name,
+        linkshared = 1,
+        # Calls inside the library bind to its own definitions (no PLT hops).
+        linkopts = ["-Wl,-Bsymbolic-functions", "-Wl,-z,nodelete"],
+        deps = [name],
+        visibility = ["//visibility:public"],
+    )
+    native.cc_test(
+        name = name + "_conformance",
+        size = "medium",
+        copts = XSMEM_TEST_COPTS,
+        env = dict({"XSMEM_TEST_CONFIG": name}, **cfg.get("test_env", {})),
+        linkstatic = 1,
+        tags = ["conformance"] + cfg.get("tags", []),
+        deps = [
+            name,
+            "//tests/conformance:suite",
+        ],
+    )
+
+def xsmem_configurations(configs = XSMEM_CONFIGS):
+    """Generates the targets of every configuration, plus :all_configs and :conformance."""
+    for cfg in configs:
+        _configuration(cfg)
+    native.test_suite(
+        name = "conformance",
+        tests = [c["name"] + "_conformance" for c in configs],
+    )
+    native.filegroup(
+        name = "preload_libraries",
+        srcs = ["libxsmem_%s.so" % c["name"] for c in configs],
+        visibility = ["//visibility:public"],
+    )
+
+def xsmem_config_names(configs = XSMEM_CONFIGS):
+    return [c["name"] for c in configs]

@@ -1,0 +1,232 @@
+// allocators/shim/malloc_shim.c: the C allocation API over one configuration.
+//
+// Compiled once per configuration (configs.bzl) with
+//   XSMEM_SHIM_CONFIG=<the configuration's xsmem_config variable>
+// and, optionally, XSMEM_SHIM_FAST_HEADER="path.h": a header that defines
+// XSMEM_SHIM_MALLOC(a, n), XSMEM_SHIM_FREE(a, p) and XSMEM_SHIM_USABLE(a, p)
+// as direct calls into the front, so the hot path skips the vtable.
+//
+// Linked into a program (//allocators:NAME) or preloaded (libxsmem_NAME.so) it
+// replaces malloc, free, calloc, realloc, reallocarray, memalign,
+// posix_memalign, aligned_alloc, valloc, pvalloc and malloc_usable_size.
+//
+// Bootstrap: the configuration is built on the first call. Anything the build
+// itself allocates (dlsym, pthread_atfork) is served from a small static arena
+// whose blocks are never freed; a second thread arriving meanwhile waits.
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include "allocators/allocator.h"
+#include "allocators/registry.h"
+#include "platform/log.h"
+#include "platform/options.h"
+
+#ifndef XSMEM_SHIM_CONFIG
+#error "XSMEM_SHIM_CONFIG must name the configuration (configs.bzl sets it)"
+#endif
+
+extern const xsmem_config XSMEM_SHIM_CONFIG;
+
+#ifdef XSMEM_SHIM_FAST_HEADER
+#include XSMEM_SHIM_FAST_HEADER
+#endif
+#ifndef XSMEM_SHIM_MALLOC
+#define XSMEM_SHIM_MALLOC(a, n) ((a)->ops->alloc((a), (n), XSMEM_MIN_ALIGN, 0))
+#define XSMEM_SHIM_FREE(a, p) ((a)->ops->free((a), (p), 0))
+#define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
+#endif
+
+static xsmem_allocator *g_alloc;  // set once; read without a lock afterwards
+static _Atomic int g_state;        // 0 new, 1 building, 2 ready
+static _Atomic long g_builder;     // tid of the thread building
+
+// ---------------------------------------------------------------------------
+// Bootstrap arena: 256 KiB, bump allocation, 16-byte headers holding the size.
+
+static char g_boot[256 * 1024] __attribute__((aligned(64)));
+static _Atomic size_t g_boot_used;
+
+static bool in_boot(const void *p) {
+  return (const char *)p >= g_boot && (const char *)p < g_boot + sizeof(g_boot);
+}
+
+static void *boot_alloc(size_t n, size_t align) {
+  if (align < XSMEM_MIN_ALIGN) align = XSMEM_MIN_ALIGN;
+  size_t old = atomic_load(&g_boot_used), start, end;
+  do {
+    start = xsmem_align_up(old + 16, align);
+    end = start + xsmem_align_up(n ? n : 1, 16);
+    if (end > sizeof(g_boot) || align > 4096) xsmem_fatal("bootstrap arena exhausted (%zu bytes)", n);
+  } while (!atomic_compare_exchange_weak(&g_boot_used, &old, end));
+  ((size_t *)(g_boot + start))[-1] = n;
+  return g_boot + start;  // static storage: already zero
+}
+
+static size_t boot_usable(const void *p) { return ((const size_t *)p)[-1]; }
+
+// ---------------------------------------------------------------------------
+// Initialisation.
+
+static void fork_prepare(void) {
+  if (g_alloc->ops->fork) g_alloc->ops->fork(g_alloc, XSMEM_FORK_PREPARE);
+}
+static void fork_parent(void) {
+  if (g_alloc->ops->fork) g_alloc->ops->fork(g_alloc, XSMEM_FORK_PARENT);
+}
+static void fork_child(void) {
+  if (g_alloc->ops->fork) g_alloc->ops->fork(g_alloc, XSMEM_FORK_CHILD);
+}
+
+static const xsmem_config *choose_config(void) {
+  const char *want = xsmem_option_str("XSMEM_CONFIG");
+  if (!want[0] || strcmp(want, XSMEM_SHIM_CONFIG.name) == 0) return &XSMEM_SHIM_CONFIG;
+  const xsmem_config *c = xsmem_config_find(want);
+  if (c) return c;
+  xsmem_log("XSMEM_CONFIG=%s is not linked into this library; using '%s'", want, XSMEM_SHIM_CONFIG.name);
+  return &XSMEM_SHIM_CONFIG;
+}
+
+static long current_tid(void) { return syscall(SYS_gettid); }
+
+// Returns the allocator to use now: the real one, or NULL while this thread builds it.
+XSMEM_COLD static xsmem_allocator *shim_init(void) {
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&g_state, &expected, 1)) {
+    atomic_store(&g_builder, current_tid());
+    const xsmem_config *c = choose_config();
+    xsmem_allocator *a = c->instance();
+    if (!a) xsmem_fatal("configuration '%s' failed to build", c->name);
+    g_alloc = a;
+    atomic_store_explicit(&g_state, 2, memory_order_release);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (xsmem_option_bool("XSMEM_VERBOSE")) xsmem_log("malloc served by configuration '%s'", c->name);
+    return a;
+  }
+  if (expected == 1 && atomic_load(&g_builder) == current_tid()) return NULL;  // recursion
+  while (atomic_load_explicit(&g_state, memory_order_acquire) != 2) sched_yield();
+  return g_alloc;
+}
+
+XSMEM_INLINE xsmem_allocator *get_alloc(void) {
+  xsmem_allocator *a = g_alloc;
+  if (XSMEM_LIKELY(a != NULL)) return a;
+  return shim_init();
+}
+
+xsmem_allocator *xsmem_process_allocator(void) { return get_alloc(); }
+
+// Prints the statistics at exit when XSMEM_STATS_AT_EXIT is set.
+__attribute__((destructor)) static void shim_exit(void) {
+  if (g_alloc && xsmem_option_bool("XSMEM_STATS_AT_EXIT")) xsmem_stats_print(2, g_alloc);
+}
+
+// ---------------------------------------------------------------------------
+// The API.
+
+static void *alloc_aligned(size_t n, size_t align, unsigned flags) {
+  xsmem_allocator *a = get_alloc();
+  if (XSMEM_UNLIKELY(!a)) return boot_alloc(n, align);
+  void *p = a->ops->alloc(a, n, align, flags);
+  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
+XSMEM_EXPORT void *malloc(size_t n) {
+  xsmem_allocator *a = get_alloc();
+  if (XSMEM_UNLIKELY(!a)) return boot_alloc(n, XSMEM_MIN_ALIGN);
+  void *p = XSMEM_SHIM_MALLOC(a, n);
+  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
+XSMEM_EXPORT void free(void *p) {
+  if (XSMEM_UNLIKELY(!p)) return;
+  if (XSMEM_UNLIKELY(in_boot(p))) return;  // bootstrap blocks live forever
+  xsmem_allocator *a = g_alloc;
+  if (XSMEM_UNLIKELY(!a)) {
+    xsmem_report_bad_pointer(XSMEM_SHIM_CONFIG.name, "free", p, "pointer freed before any allocation");
+    return;
+  }
+  XSMEM_SHIM_FREE(a, p);
+}
+
+XSMEM_EXPORT void *calloc(size_t count, size_t size) {
+  size_t n;
+  if (XSMEM_UNLIKELY(__builtin_mul_overflow(count, size, &n))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return alloc_aligned(n, XSMEM_MIN_ALIGN, XSMEM_ALLOC_ZERO);
+}
+
+XSMEM_EXPORT size_t malloc_usable_size(void *p) {
+  if (!p) return 0;
+  if (XSMEM_UNLIKELY(in_boot(p))) return boot_usable(p);
+  xsmem_allocator *a = g_alloc;
+  return a ? XSMEM_SHIM_USABLE(a, p) : 0;
+}
+
+XSMEM_EXPORT void *realloc(void *p, size_t n) {
+  if (XSMEM_UNLIKELY(p && in_boot(p))) {
+    if (n == 0) return NULL;
+    void *q = malloc(n);
+    if (q) memcpy(q, p, XSMEM_MIN(n, boot_usable(p)));
+    return q;
+  }
+  xsmem_allocator *a = get_alloc();
+  if (XSMEM_UNLIKELY(!a)) return boot_alloc(n, XSMEM_MIN_ALIGN);  // p is NULL here
+  return xsmem_realloc(a, p, n);
+}
+
+XSMEM_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+  size_t n;
+  if (XSMEM_UNLIKELY(__builtin_mul_overflow(count, size, &n))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, n);
+}
+
+XSMEM_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+  if (!xsmem_is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = alloc_aligned(n, align, 0);
+  if (!p) return ENOMEM;
+  errno = saved;  // posix_memalign reports through its result, not errno
+  *out = p;
+  return 0;
+}
+
+XSMEM_EXPORT void *aligned_alloc(size_t align, size_t n) {
+  if (!xsmem_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return alloc_aligned(n, align, 0);
+}
+
+XSMEM_EXPORT void *memalign(size_t align, size_t n) {
+  // glibc semantics: a non-power-of-two alignment is rounded up.
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return alloc_aligned(n, xsmem_next_pow2(align ? align : 1), 0);
+}
+
+XSMEM_EXPORT void *valloc(size_t n) { return alloc_aligned(n, (size_t)sysconf(_SC_PAGESIZE), 0); }
+
+XSMEM_EXPORT void *pvalloc(size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), rounded;
+  if (!xsmem_align_up_checked(n ? n : 1, page, &rounded)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return alloc_aligned(rounded, page, 0);
+}

@@ -1,0 +1,113 @@
+#include "allocators/system/system.h"
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "platform/log.h"
+
+// glibc's internal entry points: exported, and never interposed.
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+
+typedef struct system_allocator {
+  xsmem_allocator base;
+  size_t (*usable)(void *);  // glibc's malloc_usable_size (found with dlsym)
+  _Atomic int ready;
+  _Atomic uint64_t allocs, frees, failed, in_use, peak, largest;
+} system_allocator;
+
+static system_allocator g_system;
+
+static void note_alloc(system_allocator *s, void *p, size_t n) {
+  if (!p) {
+    atomic_fetch_add_explicit(&s->failed, 1, memory_order_relaxed);
+    return;
+  }
+  uint64_t got = s->usable(p);
+  atomic_fetch_add_explicit(&s->allocs, 1, memory_order_relaxed);
+  uint64_t now = atomic_fetch_add_explicit(&s->in_use, got, memory_order_relaxed) + got;
+  uint64_t peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
+  while (now > peak && !atomic_compare_exchange_weak_explicit(&s->peak, &peak, now, memory_order_relaxed,
+                                                               memory_order_relaxed)) {
+  }
+  uint64_t largest = atomic_load_explicit(&s->largest, memory_order_relaxed);
+  while (n > largest && !atomic_compare_exchange_weak_explicit(&s->largest, &largest, n, memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+  }
+}
+
+static void *system_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  system_allocator *s = (system_allocator *)a;
+  void *p;
+  if (align <= XSMEM_MIN_ALIGN) {
+    p = (flags & XSMEM_ALLOC_ZERO) ? __libc_calloc(1, size) : __libc_malloc(size);
+  } else {
+    p = __libc_memalign(align, size);
+    if (p && (flags & XSMEM_ALLOC_ZERO)) memset(p, 0, size);
+  }
+  note_alloc(s, p, size);
+  return p;
+}
+
+static void system_free(xsmem_allocator *a, void *p, size_t size) {
+  system_allocator *s = (system_allocator *)a;
+  uint64_t got = s->usable(p);
+  atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&s->in_use, got, memory_order_relaxed);
+  __libc_free(p);
+}
+
+static size_t system_usable(const xsmem_allocator *a, const void *p) {
+  return ((const system_allocator *)a)->usable((void *)p);
+}
+
+static void *system_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  system_allocator *s = (system_allocator *)a;
+  uint64_t old = s->usable(p);
+  void *q = __libc_realloc(p, size);
+  if (!q) {
+    atomic_fetch_add_explicit(&s->failed, 1, memory_order_relaxed);
+    return NULL;
+  }
+  // Counted as a free of the old block and an allocation of the new one.
+  atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&s->in_use, old, memory_order_relaxed);
+  note_alloc(s, q, size);
+  return q;
+}
+
+static void system_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  system_allocator *s = (system_allocator *)a;
+  out->num_allocs = atomic_load_explicit(&s->allocs, memory_order_relaxed);
+  out->num_frees = atomic_load_explicit(&s->frees, memory_order_relaxed);
+  out->num_failed = atomic_load_explicit(&s->failed, memory_order_relaxed);
+  out->bytes_in_use = atomic_load_explicit(&s->in_use, memory_order_relaxed);
+  out->peak_bytes_in_use = atomic_load_explicit(&s->peak, memory_order_relaxed);
+  out->largest_alloc_size = atomic_load_explicit(&s->largest, memory_order_relaxed);
+}
+
+static const xsmem_allocator_ops kSystemOps = {
+    .kind = "system",
+    .alloc = system_alloc,
+    .free = system_free,
+    .usable_size = system_usable,
+    .realloc = system_realloc,
+    .stats = system_stats,
+};
+
+xsmem_allocator *xsmem_system_allocator(void) {
+  if (XSMEM_LIKELY(atomic_load_explicit(&g_system.ready, memory_order_acquire))) return &g_system.base;
+  // dlsym may allocate; the shim serves that from its bootstrap arena. RTLD_NEXT
+  // skips the shim's own malloc_usable_size and finds glibc's.
+  size_t (*usable)(void *) = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+  if (!usable) xsmem_fatal("system allocator: glibc's malloc_usable_size not found");
+  g_system.usable = usable;
+  g_system.base.ops = &kSystemOps;
+  g_system.base.name = "system";
+  atomic_store_explicit(&g_system.ready, 1, memory_order_release);
+  return &g_system.base;
+}

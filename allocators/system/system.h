@@ -1,0 +1,23 @@
+// allocators/system/system.h: glibc's malloc behind the xsmem interface.
+//
+// The baseline every other configuration is measured against. It calls
+// glibc's own entry points (__libc_malloc, __libc_memalign, __libc_free), so it
+// keeps working when the xsmem shim has replaced malloc, and adds exact
+// statistics (atomic counters of granted sizes). glibc detects some bad frees
+// itself; this front cannot tell which pointers it owns.
+#ifndef XSMEM_ALLOCATORS_SYSTEM_SYSTEM_H_
+#define XSMEM_ALLOCATORS_SYSTEM_SYSTEM_H_
+
+#include "allocators/allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Returns the process-wide system allocator (built on first call, no malloc).
+xsmem_allocator *xsmem_system_allocator(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_ALLOCATORS_SYSTEM_SYSTEM_H_

@@ -1,0 +1,87 @@
+// platform/os_vm.h: address space and pages from the operating system.
+//
+// Model: a *reservation* is address space with no access and no memory behind
+// it; *committing* part of it makes it readable and writable (the kernel backs
+// it lazily, on first touch); *decommitting* gives the physical pages back while
+// the range stays mapped and accessible (it reads as zeroes afterwards), so an
+// allocator can reuse it without another system call; *releasing* returns the
+// address space. xsmem_os_map is reserve + commit in one call.
+//
+// Alignment: any power of two up to 1 GiB (and beyond, address space allowing):
+// the mapping is over-reserved and trimmed, so nothing is wasted.
+//
+// Huge pages: XSMEM_VM_HUGE asks for transparent huge pages (madvise
+// MADV_HUGEPAGE); XSMEM_VM_HUGE_EXPLICIT asks for MAP_HUGETLB pages and falls
+// back to transparent ones when the pool is empty. XSMEM_HUGE_PAGES=off|thp|explicit
+// caps what callers get.
+//
+// Accounting: bytes reserved and committed are process-wide counters updated
+// on every call, readable at any time (xsmem_os_counters).
+// Thread-safety: every function may be called from any thread.
+#ifndef XSMEM_PLATFORM_OS_VM_H_
+#define XSMEM_PLATFORM_OS_VM_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+  XSMEM_VM_HUGE = 1u << 0,           // transparent huge pages (madvise)
+  XSMEM_VM_HUGE_EXPLICIT = 1u << 1,  // MAP_HUGETLB, falling back to XSMEM_VM_HUGE
+  XSMEM_VM_POPULATE = 1u << 2,       // fault the pages in now (MAP_POPULATE)
+};
+
+typedef struct xsmem_os_stats {
+  size_t bytes_reserved;   // address space held (reserved or mapped)
+  size_t bytes_committed;  // of which accessible and possibly backed
+  size_t num_maps;         // mappings made since start
+  size_t num_unmaps;       // mappings released since start
+  size_t huge_explicit_maps;  // mappings served with MAP_HUGETLB pages
+  size_t huge_fallbacks;   // MAP_HUGETLB requests served with THP instead
+} xsmem_os_stats;
+
+// Returns the base page size (4096 on x86-64 Linux).
+size_t xsmem_os_page_size(void);
+
+// Returns the default huge page size (from /proc/meminfo; 2 MiB if unknown).
+size_t xsmem_os_huge_page_size(void);
+
+// Returns a reservation of size bytes aligned to align, or NULL with errno set
+// (ENOMEM; EINVAL for a bad alignment). REQUIRES: size > 0.
+void *xsmem_os_reserve(size_t size, size_t align);
+
+// Makes [p, p+size) of a reservation accessible. Returns false (errno set) on failure.
+// REQUIRES: p and size page-aligned.
+bool xsmem_os_commit(void *p, size_t size);
+
+// Gives the physical pages of [p, p+size) back; the range stays accessible
+// and reads as zeroes. REQUIRES: p and size page-aligned.
+bool xsmem_os_decommit(void *p, size_t size);
+
+// Makes [p, p+size) inaccessible (a guard). Does not change the accounting.
+bool xsmem_os_protect(void *p, size_t size);
+
+// Returns address space to the OS. `committed` is how much of it the caller
+// still had committed (for the accounting).
+void xsmem_os_release(void *p, size_t size, size_t committed);
+
+// Returns a committed mapping of size bytes aligned to align (a power of two),
+// or NULL with errno set. flags: XSMEM_VM_*. The memory is zeroed.
+void *xsmem_os_map(size_t size, size_t align, unsigned flags);
+
+// Releases a mapping made by xsmem_os_map (same size).
+void xsmem_os_unmap(void *p, size_t size);
+
+// Fills *out with the process-wide counters.
+void xsmem_os_counters(xsmem_os_stats *out);
+
+// Huge-page policy in force (from XSMEM_HUGE_PAGES): 0 off, 1 thp, 2 explicit.
+int xsmem_os_huge_policy(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_PLATFORM_OS_VM_H_
