@@ -72,6 +72,17 @@ XSMEM_INLINE xsmem_stats xsmem_stats_init(void) {
   return s;
 }
 
+// Detailed statistics: an allocator reports labeled figures in named groups
+// (group "tier" label "small", group "class" label "48", group "node" label
+// "1", group "bin" label "8"), one callback per (key, value). Exporters render
+// them generically: Prometheus xsmem_<group>_<key>{allocator=..., <group>=label},
+// JSON {"<group>": {"<label>": {"<key>": value}}}. kind is "counter" or "gauge".
+typedef struct xsmem_stats_sink xsmem_stats_sink;
+struct xsmem_stats_sink {
+  void (*value)(xsmem_stats_sink *sink, const char *group, const char *label, const char *key,
+                const char *kind, double value);
+};
+
 // ---------------------------------------------------------------------------
 // Allocation flags.
 
@@ -104,6 +115,8 @@ typedef struct xsmem_allocator_ops {
   void (*fork)(xsmem_allocator *a, int phase);
   // Optional. Releases everything; the allocator is unusable afterwards.
   void (*destroy)(xsmem_allocator *a);
+  // Optional. Reports detailed figures (per tier, class, bin, node) to sink.
+  void (*detail)(const xsmem_allocator *a, xsmem_stats_sink *sink);
 } xsmem_allocator_ops;
 
 struct xsmem_allocator {
