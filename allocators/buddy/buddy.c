@@ -1,0 +1,630 @@
+// allocators/buddy/buddy.c: the buddy front (model in buddy.h).
+#include "allocators/buddy/buddy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "platform/atomics.h"
+#include "platform/log.h"
+#include "platform/options.h"
+#include "platform/os_vm.h"
+#include "platform/pagemap.h"
+
+#define BUDDY_ORDERS 48            // absolute orders 0..47 (2^47 = the user address space)
+#define META_ALLOC 0x40u           // meta byte: allocated block of order (byte & 0x3f)
+#define META_FREE 0x80u            // meta byte: free block of order (byte & 0x3f)
+#define META_ORDER(m) ((unsigned)(m) & 0x3fu)
+#define MAX_REGIONS_LIMIT 65535u   // region ids are uint16 in the lookup table
+
+typedef struct free_block {
+  struct free_block *next, *prev;
+} free_block;
+
+// One region. Everything but `nonempty` (also read as a hint without the
+// lock) is accessed under `lock`.
+typedef struct XSMEM_CACHE_ALIGNED buddy_region {
+  xsmem_spinlock lock;
+  char *base;          // NULL: the slot is unused
+  uint8_t *meta;       // one byte per min block
+  uint64_t nonempty;   // bit k: free list k is non-empty
+  uint64_t allocs, frees;
+  uint64_t in_use;     // granted bytes of live blocks
+  uint64_t empty_since_ns;  // when the region last became empty (0: not empty)
+  free_block *head[BUDDY_ORDERS];
+  uint32_t nfree[BUDDY_ORDERS];
+  uint32_t nlive[BUDDY_ORDERS];
+} buddy_region;
+
+typedef struct buddy {
+  xsmem_allocator base;
+  xsmem_source *source;
+  unsigned min_shift, region_shift;
+  size_t region_size, meta_bytes, max_regions;
+  uint64_t delay_ns;
+  size_t self_bytes;   // this mapping (header + region slots)
+  uint16_t *table;     // address >> region_shift -> region id + 1
+  size_t table_entries;
+  xsmem_spinlock grow_lock;   // region creation and release
+  uint32_t nslots;            // slots [0, nslots) may be in use (grows only)
+  uint32_t active;            // regions mapped now (under grow_lock)
+  uint32_t next_home;         // round-robin home assignment
+  uint64_t in_use, peak, failed, largest;  // atomics
+  bool is_static;
+  buddy_region regions[];
+} buddy;
+
+static const xsmem_allocator_ops kBuddyOps;
+
+static __thread uint32_t t_home __attribute__((tls_model("initial-exec")));
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t region_id(const buddy_region *r, const buddy *b) { return (size_t)(r - b->regions); }
+
+// ---------------------------------------------------------------------------
+// Free lists and the order bitmap (region lock held).
+
+static void list_push(buddy_region *r, unsigned k, char *blk) {
+  free_block *f = (free_block *)blk;
+  f->prev = NULL;
+  f->next = r->head[k];
+  if (f->next) f->next->prev = f;
+  r->head[k] = f;
+  r->nfree[k]++;
+  __atomic_store_n(&r->nonempty, r->nonempty | ((uint64_t)1 << k), __ATOMIC_RELAXED);
+}
+
+static void list_remove(buddy_region *r, unsigned k, free_block *f) {
+  if (f->prev) f->prev->next = f->next; else r->head[k] = f->next;
+  if (f->next) f->next->prev = f->prev;
+  r->nfree[k]--;
+  if (!r->head[k]) __atomic_store_n(&r->nonempty, r->nonempty & ~((uint64_t)1 << k), __ATOMIC_RELAXED);
+}
+
+static void meta_set(buddy *b, buddy_region *r, const char *blk, uint8_t v) {
+  __atomic_store_n(&r->meta[(size_t)(blk - r->base) >> b->min_shift], v, __ATOMIC_RELAXED);
+}
+
+// Returns a block of order k from r, or NULL when r has none big enough.
+static char *region_alloc(buddy *b, buddy_region *r, unsigned k) {
+  uint64_t avail = r->nonempty & ~(((uint64_t)1 << k) - 1);
+  if (!avail || !r->base) return NULL;
+  unsigned j = (unsigned)__builtin_ctzll(avail);
+  free_block *f = r->head[j];
+  list_remove(r, j, f);
+  char *blk = (char *)f;
+  while (j > k) {  // split: the upper half goes back on list j-1
+    j--;
+    char *upper = blk + ((size_t)1 << j);
+    meta_set(b, r, upper, (uint8_t)(META_FREE | j));
+    list_push(r, j, upper);
+  }
+  meta_set(b, r, blk, (uint8_t)(META_ALLOC | k));
+  r->nlive[k]++;
+  r->allocs++;
+  r->in_use += (size_t)1 << k;
+  __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
+  return blk;
+}
+
+// Frees blk of order k into r and merges it upwards. Returns true when the
+// region is empty afterwards.
+static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
+  r->nlive[k]--;
+  r->frees++;
+  r->in_use -= (size_t)1 << k;
+  size_t off = (size_t)(blk - r->base);
+  meta_set(b, r, blk, 0);
+  while (k < b->region_shift) {
+    size_t boff = off ^ ((size_t)1 << k);
+    uint8_t m = __atomic_load_n(&r->meta[boff >> b->min_shift], __ATOMIC_RELAXED);
+    if (m != (META_FREE | k)) break;
+    list_remove(r, k, (free_block *)(r->base + boff));
+    r->meta[boff >> b->min_shift] = 0;
+    off &= ~((size_t)1 << k);
+    k++;
+  }
+  meta_set(b, r, r->base + off, (uint8_t)(META_FREE | k));
+  list_push(r, k, r->base + off);
+  return k == b->region_shift;
+}
+
+// ---------------------------------------------------------------------------
+// Regions: creation (grow_lock held) and release.
+
+static void table_set(buddy *b, const char *base, uint16_t v) {
+  __atomic_store_n(&b->table[(uintptr_t)base >> b->region_shift], v, __ATOMIC_RELEASE);
+}
+
+static buddy_region *region_of(const buddy *b, const void *p) {
+  uintptr_t slot = (uintptr_t)p >> b->region_shift;
+  if (slot >= b->table_entries) return NULL;
+  uint16_t id = __atomic_load_n(&b->table[slot], __ATOMIC_ACQUIRE);
+  return id ? (buddy_region *)&b->regions[id - 1] : NULL;
+}
+
+// Maps a new region and returns it locked, or NULL (errno ENOMEM).
+static buddy_region *region_create(buddy *b) {
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_RELAXED);
+  buddy_region *r = NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!__atomic_load_n(&b->regions[i].base, __ATOMIC_RELAXED)) { r = &b->regions[i]; break; }
+  }
+  if (!r) {
+    if (n >= b->max_regions) { errno = ENOMEM; return NULL; }
+    r = &b->regions[n];
+  }
+  size_t got = 0;
+  char *base = xsmem_source_map(b->source, b->region_size, b->region_size, &got);
+  if (!base) return NULL;
+  if (((uintptr_t)base & (b->region_size - 1)) || got < b->region_size) {
+    xsmem_log("buddy %s: source %s returned a misaligned or short region", b->base.name, b->source->name);
+    xsmem_source_unmap(b->source, base, got);
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint8_t *meta = xsmem_os_map(b->meta_bytes, xsmem_os_page_size(), 0);
+  if (!meta) {
+    xsmem_source_unmap(b->source, base, got);
+    return NULL;
+  }
+  xsmem_spin_lock(&r->lock);
+  memset(r->head, 0, sizeof(r->head));
+  memset(r->nfree, 0, sizeof(r->nfree));
+  memset(r->nlive, 0, sizeof(r->nlive));
+  r->meta = meta;
+  r->allocs = r->frees = r->in_use = 0;
+  __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->nonempty, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
+  meta_set(b, r, base, (uint8_t)(META_FREE | b->region_shift));
+  list_push(r, b->region_shift, base);
+  xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_BUDDY);
+  table_set(b, base, (uint16_t)(region_id(r, b) + 1));
+  b->active++;
+  if (r == &b->regions[n]) __atomic_store_n(&b->nslots, n + 1, __ATOMIC_RELEASE);
+  return r;
+}
+
+// Gives r back to the source if it is still empty. grow_lock held.
+static size_t region_release(buddy *b, buddy_region *r) {
+  xsmem_spin_lock(&r->lock);
+  char *base = r->base;
+  if (!base || r->in_use != 0) {
+    xsmem_spin_unlock(&r->lock);
+    return 0;
+  }
+  uint8_t *meta = r->meta;
+  table_set(b, base, 0);
+  xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_NONE);
+  __atomic_store_n(&r->nonempty, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->base, NULL, __ATOMIC_RELAXED);
+  r->meta = NULL;
+  r->head[b->region_shift] = NULL;
+  r->nfree[b->region_shift] = 0;
+  __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
+  b->active--;
+  xsmem_spin_unlock(&r->lock);
+  xsmem_source_unmap(b->source, base, b->region_size);
+  xsmem_os_unmap(meta, b->meta_bytes);
+  return b->region_size + b->meta_bytes;
+}
+
+// Releases empty regions: all of them when force, else those empty for longer
+// than the delay. Returns the bytes given back.
+static size_t purge(buddy *b, bool force) {
+  size_t released = 0;
+  uint64_t now = force ? 0 : now_ns();
+  xsmem_spin_lock(&b->grow_lock);
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++) {
+    buddy_region *r = &b->regions[i];
+    uint64_t since = __atomic_load_n(&r->empty_since_ns, __ATOMIC_RELAXED);
+    if (!since || (!force && (int64_t)(now - since) < (int64_t)b->delay_ns)) continue;
+    released += region_release(b, r);
+  }
+  xsmem_spin_unlock(&b->grow_lock);
+  return released;
+}
+
+// ---------------------------------------------------------------------------
+// The allocator ops.
+
+// Returns the order serving size bytes aligned to align, or BUDDY_ORDERS when none can.
+static unsigned order_for(const buddy *b, size_t size, size_t align) {
+  size_t need = XSMEM_MAX(size, align);
+  if (need > b->region_size) return BUDDY_ORDERS;
+  unsigned k = xsmem_log2_ceil(need);
+  return k < b->min_shift ? b->min_shift : k;
+}
+
+// Adds grown bytes to the exact in-use counter and updates peak and largest.
+static void note_alloc(buddy *b, size_t size, uint64_t grown) {
+  uint64_t in_use = __atomic_add_fetch(&b->in_use, grown, __ATOMIC_RELAXED);
+  uint64_t peak = __atomic_load_n(&b->peak, __ATOMIC_RELAXED);
+  while (in_use > peak &&
+         !__atomic_compare_exchange_n(&b->peak, &peak, in_use, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  uint64_t largest = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
+  while (size > largest &&
+         !__atomic_compare_exchange_n(&b->largest, &largest, size, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+}
+
+XSMEM_COLD static void *alloc_fail(buddy *b, int err) {
+  __atomic_fetch_add(&b->failed, 1, __ATOMIC_RELAXED);
+  errno = err;
+  return NULL;
+}
+
+static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  buddy *b = (buddy *)a;
+  if (XSMEM_UNLIKELY(!xsmem_is_pow2(align))) return alloc_fail(b, EINVAL);
+  unsigned k = order_for(b, size, align);
+  if (XSMEM_UNLIKELY(k >= BUDDY_ORDERS)) return alloc_fail(b, ENOMEM);
+  uint32_t home = t_home;
+  if (XSMEM_UNLIKELY(home == 0)) home = t_home = __atomic_add_fetch(&b->next_home, 1, __ATOMIC_RELAXED);
+  char *blk = NULL;
+  buddy_region *r = NULL;
+  // Pass 0: try-lock, skipping busy regions; pass 1: wait for each lock.
+  for (int pass = 0; pass < 2 && !blk; pass++) {
+    uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n && !blk; i++) {
+      r = &b->regions[(home + i) % n];
+      if (!(__atomic_load_n(&r->nonempty, __ATOMIC_RELAXED) >> k)) continue;
+      if (pass == 0 ? !xsmem_spin_trylock(&r->lock) : (xsmem_spin_lock(&r->lock), false)) continue;
+      blk = region_alloc(b, r, k);
+      xsmem_spin_unlock(&r->lock);
+      if (blk && pass == 0 && i) t_home = (uint32_t)region_id(r, b) + 1;  // stay where it worked
+    }
+  }
+  if (!blk) {
+    xsmem_spin_lock(&b->grow_lock);
+    // Another thread may have freed or grown meanwhile: one locked look first.
+    uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n && !blk; i++) {
+      r = &b->regions[i];
+      if (!(__atomic_load_n(&r->nonempty, __ATOMIC_RELAXED) >> k)) continue;
+      xsmem_spin_lock(&r->lock);
+      blk = region_alloc(b, r, k);
+      xsmem_spin_unlock(&r->lock);
+    }
+    if (!blk) {
+      r = region_create(b);
+      if (r) {
+        blk = region_alloc(b, r, k);
+        xsmem_spin_unlock(&r->lock);
+        t_home = (uint32_t)region_id(r, b) + 1;
+      }
+    }
+    xsmem_spin_unlock(&b->grow_lock);
+    if (!blk) return alloc_fail(b, ENOMEM);
+  }
+  note_alloc(b, size, (uint64_t)1 << k);
+  if (flags & XSMEM_ALLOC_ZERO) memset(blk, 0, size);
+  return blk;
+}
+
+// Returns the region of a live block p and its order (via *k), locking the
+// region; NULL after a report when p is not a live block of b.
+static buddy_region *lookup_locked(buddy *b, const void *p, const char *op, unsigned *k) {
+  buddy_region *r = region_of(b, p);
+  if (XSMEM_UNLIKELY(!r)) {
+    xsmem_report_bad_pointer(b->base.name, op, p, "pointer not allocated by this allocator");
+    return NULL;
+  }
+  xsmem_spin_lock(&r->lock);
+  size_t off = (size_t)((const char *)p - r->base);
+  const char *what = NULL;
+  uint8_t m = 0;
+  if (!r->base || off >= b->region_size) {
+    what = "pointer not allocated by this allocator";
+  } else if (off & (((size_t)1 << b->min_shift) - 1)) {
+    what = "interior pointer (not the start of a block)";
+  } else {
+    m = r->meta[off >> b->min_shift];
+    if (m & META_FREE) what = "double free (block already freed)";
+    else if (!(m & META_ALLOC)) what = "interior pointer or double free (no block starts here)";
+  }
+  if (XSMEM_UNLIKELY(what != NULL)) {
+    xsmem_spin_unlock(&r->lock);
+    xsmem_report_bad_pointer(b->base.name, op, p, what);
+    return NULL;
+  }
+  *k = META_ORDER(m);
+  return r;
+}
+
+static void buddy_free(xsmem_allocator *a, void *p, size_t size) {
+  buddy *b = (buddy *)a;
+  unsigned k;
+  buddy_region *r = lookup_locked(b, p, "free", &k);
+  if (!r) return;
+  if (XSMEM_UNLIKELY(size > ((size_t)1 << k))) {
+    xsmem_spin_unlock(&r->lock);
+    xsmem_report_bad_pointer(b->base.name, "free", p, "sized free larger than the block");
+    return;
+  }
+  bool empty = region_free(b, r, p, k);
+  if (empty) __atomic_store_n(&r->empty_since_ns, XSMEM_MAX(now_ns(), (uint64_t)1), __ATOMIC_RELAXED);
+  xsmem_spin_unlock(&r->lock);
+  __atomic_fetch_sub(&b->in_use, (uint64_t)1 << k, __ATOMIC_RELAXED);
+  // An emptied region is the moment to give back regions that stayed empty
+  // past the delay (rare: only when a whole region drains).
+  if (XSMEM_UNLIKELY(empty)) purge(b, false);
+}
+
+static size_t buddy_usable(const xsmem_allocator *a, const void *p) {
+  buddy *b = (buddy *)a;
+  unsigned k;
+  buddy_region *r = lookup_locked(b, p, "malloc_usable_size", &k);
+  if (!r) return 0;
+  xsmem_spin_unlock(&r->lock);
+  return (size_t)1 << k;
+}
+
+static bool buddy_owns(const xsmem_allocator *a, const void *p) {
+  return region_of((const buddy *)a, p) != NULL;
+}
+
+// In place when the new size keeps the order, shrinks by splitting, or grows
+// into free right-hand buddies; otherwise moves within this allocator.
+static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  buddy *b = (buddy *)a;
+  unsigned k;
+  buddy_region *r = lookup_locked(b, p, "realloc", &k);
+  if (!r) {
+    errno = EINVAL;
+    return NULL;
+  }
+  unsigned want = order_for(b, size, 1);
+  char *blk = p;
+  size_t off = (size_t)(blk - r->base);
+  if (want < BUDDY_ORDERS && want != k) {
+    // Grow in place while blk is the left buddy and its right buddy is whole and free.
+    unsigned top = k;
+    while (top < want && !(off & ((size_t)1 << top)) &&
+           r->meta[(off + ((size_t)1 << top)) >> b->min_shift] == (META_FREE | top)) {
+      top++;
+    }
+    if (want < k || top == want) {
+      if (want > k) {
+        for (unsigned j = k; j < want; j++) {
+          char *right = blk + ((size_t)1 << j);
+          list_remove(r, j, (free_block *)right);
+          meta_set(b, r, right, 0);
+        }
+      } else {
+        for (unsigned j = k; j > want; j--) {  // the upper halves become free blocks
+          char *upper = blk + ((size_t)1 << (j - 1));
+          meta_set(b, r, upper, (uint8_t)(META_FREE | (j - 1)));
+          list_push(r, j - 1, upper);
+        }
+      }
+      meta_set(b, r, blk, (uint8_t)(META_ALLOC | want));
+      r->nlive[k]--;
+      r->nlive[want]++;
+      r->in_use = r->in_use - ((size_t)1 << k) + ((size_t)1 << want);
+      xsmem_spin_unlock(&r->lock);
+      if (want > k) {
+        note_alloc(b, size, ((uint64_t)1 << want) - ((uint64_t)1 << k));
+      } else {
+        __atomic_fetch_sub(&b->in_use, ((uint64_t)1 << k) - ((uint64_t)1 << want), __ATOMIC_RELAXED);
+      }
+      return p;
+    }
+  }
+  xsmem_spin_unlock(&r->lock);
+  if (want == k) return p;
+  void *q = buddy_alloc(a, size, XSMEM_MIN_ALIGN, flags & ~XSMEM_ALLOC_ZERO);
+  if (!q) return NULL;
+  memcpy(q, p, XSMEM_MIN(size, (size_t)1 << k));
+  buddy_free(a, p, 0);
+  return q;
+}
+
+static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  buddy *b = (buddy *)a;
+  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0;
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++) {
+    buddy_region *r = &b->regions[i];
+    xsmem_spin_lock(&r->lock);
+    allocs += r->allocs;
+    frees += r->frees;
+    if (r->base) {
+      regions++;
+      in_use += r->in_use;
+      free_bytes += b->region_size - r->in_use;
+      if (r->nonempty) {
+        uint64_t top = (uint64_t)1 << (63 - __builtin_clzll(r->nonempty));
+        if (top > largest_free) largest_free = top;
+      }
+    }
+    xsmem_spin_unlock(&r->lock);
+  }
+  size_t table_touched = XSMEM_MIN(b->table_entries * sizeof(uint16_t), (size_t)regions * xsmem_os_page_size());
+  out->num_allocs = allocs;
+  out->num_frees = frees;
+  out->num_failed = __atomic_load_n(&b->failed, __ATOMIC_RELAXED);
+  out->bytes_in_use = in_use;
+  out->peak_bytes_in_use = __atomic_load_n(&b->peak, __ATOMIC_RELAXED);
+  out->bytes_cached = free_bytes;
+  out->bytes_metadata = b->self_bytes + regions * b->meta_bytes + table_touched;
+  out->bytes_reserved = regions * b->region_size + out->bytes_metadata;
+  out->largest_alloc_size = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
+  out->bytes_limit = b->max_regions * b->region_size;
+  out->fragmentation = free_bytes ? 1.0 - (double)largest_free / (double)free_bytes : 0.0;
+}
+
+static void buddy_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
+  buddy *b = (buddy *)a;
+  uint64_t nfree[BUDDY_ORDERS] = {0}, nlive[BUDDY_ORDERS] = {0};
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE), regions = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    buddy_region *r = &b->regions[i];
+    xsmem_spin_lock(&r->lock);
+    regions += r->base != NULL;
+    for (unsigned k = b->min_shift; k <= b->region_shift; k++) {
+      nfree[k] += r->nfree[k];
+      nlive[k] += r->nlive[k];
+    }
+    xsmem_spin_unlock(&r->lock);
+  }
+  sink->value(sink, "tier", "buddy", "regions", "gauge", regions);
+  for (unsigned k = b->min_shift; k <= b->region_shift; k++) {
+    char label[24];
+    xsmem_snprintf(label, sizeof(label), "%zu", (size_t)1 << k);
+    sink->value(sink, "order", label, "free_blocks", "gauge", (double)nfree[k]);
+    sink->value(sink, "order", label, "live_blocks", "gauge", (double)nlive[k]);
+  }
+}
+
+// Gives empty regions back, then drops the pages of free blocks (their first
+// page keeps the free-list links). Returns the bytes given back.
+static size_t buddy_trim(xsmem_allocator *a, size_t goal_bytes) {
+  buddy *b = (buddy *)a;
+  size_t released = purge(b, true);
+  size_t page = xsmem_os_page_size();
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n && (goal_bytes == 0 || released < goal_bytes); i++) {
+    buddy_region *r = &b->regions[i];
+    xsmem_spin_lock(&r->lock);
+    for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
+      for (free_block *f = r->head[k]; f; f = f->next) {
+        if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
+          released += ((size_t)1 << k) - page;
+        }
+      }
+    }
+    xsmem_spin_unlock(&r->lock);
+  }
+  return released;
+}
+
+static void buddy_fork(xsmem_allocator *a, int phase) {
+  buddy *b = (buddy *)a;
+  uint32_t n;
+  if (phase == XSMEM_FORK_PREPARE) {
+    xsmem_spin_lock(&b->grow_lock);
+    n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) xsmem_spin_lock(&b->regions[i].lock);
+  } else {
+    n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) xsmem_spin_unlock(&b->regions[i].lock);
+    xsmem_spin_unlock(&b->grow_lock);
+  }
+}
+
+static void buddy_destroy(xsmem_allocator *a) {
+  buddy *b = (buddy *)a;
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++) {
+    buddy_region *r = &b->regions[i];
+    if (!r->base) continue;
+    table_set(b, r->base, 0);
+    xsmem_pagemap_set(r->base, b->region_size, XSMEM_TAG_NONE);
+    xsmem_source_unmap(b->source, r->base, b->region_size);
+    xsmem_os_unmap(r->meta, b->meta_bytes);
+    r->base = NULL;
+  }
+  xsmem_os_unmap(b->table, b->table_entries * sizeof(uint16_t));
+  if (!b->is_static) xsmem_os_unmap(b, b->self_bytes);
+}
+
+static const xsmem_allocator_ops kBuddyOps = {
+    .kind = "buddy",
+    .alloc = buddy_alloc,
+    .free = buddy_free,
+    .usable_size = buddy_usable,
+    .owns = buddy_owns,
+    .realloc = buddy_realloc,
+    .stats = buddy_stats,
+    .trim = buddy_trim,
+    .fork = buddy_fork,
+    .destroy = buddy_destroy,
+    .detail = buddy_detail,
+};
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+xsmem_buddy_options xsmem_buddy_default_options(void) {
+  xsmem_buddy_options o;
+  o.region_size = xsmem_option_bytes("XSMEM_BUDDY_REGION");
+  o.min_block = 4 * XSMEM_KiB;
+  o.max_regions = 4096;
+  long long delay = xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
+  o.decommit_delay_ms = delay < 0 ? 0 : (unsigned)delay;
+  return o;
+}
+
+xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, const xsmem_buddy_options *o) {
+  xsmem_buddy_options d;
+  if (!o) {
+    d = xsmem_buddy_default_options();
+    o = &d;
+  }
+  if (!source || !xsmem_is_pow2(o->region_size) || o->region_size < XSMEM_PAGEMAP_CHUNK ||
+      o->region_size > ((size_t)1 << (BUDDY_ORDERS - 1)) || !xsmem_is_pow2(o->min_block) || o->min_block < 16 ||
+      o->min_block > o->region_size / 2 || o->max_regions == 0 || o->max_regions > MAX_REGIONS_LIMIT) {
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t self = xsmem_align_up(sizeof(buddy) + o->max_regions * sizeof(buddy_region), xsmem_os_page_size());
+  buddy *b = xsmem_os_map(self, XSMEM_CACHE_LINE, 0);
+  if (!b) return NULL;
+  unsigned rshift = xsmem_log2_floor(o->region_size);
+  size_t entries = (size_t)1 << (XSMEM_PAGEMAP_ADDRESS_BITS - rshift);
+  uint16_t *table = xsmem_os_map(entries * sizeof(uint16_t), xsmem_os_page_size(), 0);
+  if (!table) {
+    xsmem_os_unmap(b, self);
+    return NULL;
+  }
+  b->base.ops = &kBuddyOps;
+  b->base.name = name;
+  b->source = source;
+  b->min_shift = xsmem_log2_floor(o->min_block);
+  b->region_shift = rshift;
+  b->region_size = o->region_size;
+  b->meta_bytes = xsmem_align_up(o->region_size >> b->min_shift, xsmem_os_page_size());
+  b->max_regions = o->max_regions;
+  b->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
+  b->self_bytes = self;
+  b->table = table;
+  b->table_entries = entries;
+  return &b->base;
+}
+
+size_t xsmem_buddy_max_size(const xsmem_allocator *a) { return ((const buddy *)a)->region_size; }
+
+size_t xsmem_buddy_block_size(const xsmem_allocator *a, size_t size, size_t align) {
+  unsigned k = order_for((const buddy *)a, size, align ? align : 1);
+  return k < BUDDY_ORDERS ? (size_t)1 << k : 0;
+}
+
+static xsmem_allocator *g_instance;
+static xsmem_spinlock g_instance_lock;
+
+xsmem_allocator *xsmem_buddy_instance(void) {
+  xsmem_allocator *a = __atomic_load_n(&g_instance, __ATOMIC_ACQUIRE);
+  if (XSMEM_LIKELY(a != NULL)) return a;
+  xsmem_spin_lock(&g_instance_lock);
+  a = g_instance;
+  if (!a) {
+    xsmem_buddy_options o = xsmem_buddy_default_options();
+    a = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
+    if (!a) xsmem_fatal("buddy: cannot build the process-wide instance (XSMEM_BUDDY_REGION=%zu)", o.region_size);
+    ((buddy *)a)->is_static = true;
+    __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);
+  }
+  xsmem_spin_unlock(&g_instance_lock);
+  return a;
+}

@@ -1,0 +1,78 @@
+// allocators/buddy/buddy.h: power-of-two blocks over large regions.
+//
+// Model: the buddy front takes *regions* of region_size bytes (a power of two,
+// at least 4 MiB) from an xsmem_source, aligned to their size, and tags them
+// XSMEM_TAG_BUDDY in the pagemap. A region is a binary tree of blocks: a
+// block of order k (2^k bytes, aligned to 2^k) is either free, allocated, or
+// split into two halves of order k-1, its *buddies* (offsets differing only in
+// bit k-1). Allocation takes the smallest free block that fits (one ctz over
+// the region's bitmap of non-empty orders), splitting it down and putting the
+// upper halves on their free lists; free merges the block with its buddy for as
+// long as the buddy is free and whole. Every block is aligned to its size, so
+// alignments up to the block size come for free and larger ones round the
+// order up.
+//
+// Metadata lives outside the blocks: one byte per min_block of each region
+// (the order of the block that starts there, and whether it is free or
+// allocated; 0 inside a block), so free finds a block's order in O(1) and
+// rejects foreign, interior and double-freed pointers (xsmem_report_bad_pointer).
+// Free blocks carry their free-list links in their first 16 bytes. A pointer is
+// mapped to its region through a per-instance table indexed by address /
+// region_size (reserved, touched only where regions live).
+//
+// Concurrency: one spinlock per region. A thread starts at its own home region
+// (assigned round robin) and try-locks its way around the regions, then
+// blocks, and only then maps a new region (under a grow lock). Free locks only
+// the block's region. bytes_in_use and peak are exact (one atomic counter);
+// the rest is summed over regions under their locks.
+//
+// Empty regions: a region whose blocks are all free again is kept for
+// decommit_delay_ms (a reused region costs no page faults), then given back to
+// the source at the next slow-path event (a region emptying or growing) or on
+// trim, which also drops the physical pages of free blocks (MADV_DONTNEED).
+//
+// Stats identity: bytes_in_use + bytes_cached + bytes_metadata == bytes_reserved
+// (in_use counts granted block sizes, cached the free blocks).
+#ifndef XSMEM_ALLOCATORS_BUDDY_BUDDY_H_
+#define XSMEM_ALLOCATORS_BUDDY_BUDDY_H_
+
+#include <stddef.h>
+
+#include "allocators/allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xsmem_buddy_options {
+  size_t region_size;     // power of two >= 4 MiB; also the largest block
+  size_t min_block;       // power of two, 16 .. region_size / 2; smallest block
+  size_t max_regions;     // at most this many regions (<= 65535); bounds bytes_reserved
+  unsigned decommit_delay_ms;  // how long an empty region is kept before release
+} xsmem_buddy_options;
+
+// Returns the defaults: region_size from XSMEM_BUDDY_REGION, min_block 4 KiB,
+// max_regions 4096, decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS.
+xsmem_buddy_options xsmem_buddy_default_options(void);
+
+// Returns a new buddy allocator named name (kept by pointer) over source, or
+// NULL with errno (EINVAL for bad options, ENOMEM). Its state lives in an
+// os_vm mapping: nothing is malloc'd. Release it with its destroy op.
+xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, const xsmem_buddy_options *options);
+
+// Returns the process-wide instance ("buddy", over xsmem_os_source, default
+// options), built on first call without malloc. Thread-safe.
+xsmem_allocator *xsmem_buddy_instance(void);
+
+// Returns the largest request a buddy allocator serves (its region size).
+// REQUIRES: a was made by xsmem_buddy_create or xsmem_buddy_instance.
+size_t xsmem_buddy_max_size(const xsmem_allocator *a);
+
+// Returns the size of the block that a request of size bytes aligned to align
+// would get (0 when it cannot be served).
+size_t xsmem_buddy_block_size(const xsmem_allocator *a, size_t size, size_t align);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_ALLOCATORS_BUDDY_BUDDY_H_

@@ -1,0 +1,351 @@
+// Tests for allocators/buddy: split/merge exactness, the order bitmap,
+// alignment, stats, bad pointers, realloc, region release and concurrency.
+#include "allocators/buddy/buddy.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "platform/os_vm.h"
+#include "platform/pagemap.h"
+
+namespace {
+
+constexpr size_t kRegion = 4 << 20;
+constexpr size_t kMin = 4096;
+
+xsmem_buddy_options Opts(unsigned delay_ms = 600000) {
+  xsmem_buddy_options o = xsmem_buddy_default_options();
+  o.region_size = kRegion;
+  o.min_block = kMin;
+  o.max_regions = 64;
+  o.decommit_delay_ms = delay_ms;
+  return o;
+}
+
+// Collects detail() figures as map["group/label/key"] = value.
+struct Detail {
+  xsmem_stats_sink sink;
+  std::map<std::string, double> v;
+  static void Value(xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double x) {
+    reinterpret_cast<Detail *>(s)->v[std::string(g) + "/" + l + "/" + k] = x;
+  }
+  explicit Detail(const xsmem_allocator *a) {
+    sink.value = Value;
+    a->ops->detail(a, &sink);
+  }
+  double FreeAt(size_t block) { return v["order/" + std::to_string(block) + "/free_blocks"]; }
+  double LiveAt(size_t block) { return v["order/" + std::to_string(block) + "/live_blocks"]; }
+};
+
+class BuddyTest : public ::testing::Test {
+ protected:
+  void Make(unsigned delay_ms = 600000) {
+    xsmem_buddy_options o = Opts(delay_ms);
+    a_ = xsmem_buddy_create("buddy.test", xsmem_os_source(), &o);
+    ASSERT_NE(a_, nullptr);
+  }
+  void SetUp() override { Make(); }
+  void TearDown() override {
+    if (a_) a_->ops->destroy(a_);
+  }
+  xsmem_stats Stats() { return xsmem_get_stats(a_); }
+  void ExpectIdentity() {
+    xsmem_stats s = Stats();
+    EXPECT_EQ(s.bytes_in_use + s.bytes_cached + s.bytes_metadata, s.bytes_reserved);
+  }
+  void *Alloc(size_t size, size_t align = 16) { return a_->ops->alloc(a_, size, align, 0); }
+  void Free(void *p) { a_->ops->free(a_, p, 0); }
+  xsmem_allocator *a_ = nullptr;
+};
+
+TEST_F(BuddyTest, RejectsBadOptions) {
+  xsmem_buddy_options o = Opts();
+  o.region_size = 3 << 20;
+  errno = 0;
+  EXPECT_EQ(xsmem_buddy_create("bad", xsmem_os_source(), &o), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  o = Opts();
+  o.region_size = 2 << 20;  // below a pagemap chunk
+  EXPECT_EQ(xsmem_buddy_create("bad", xsmem_os_source(), &o), nullptr);
+  o = Opts();
+  o.min_block = kRegion;
+  EXPECT_EQ(xsmem_buddy_create("bad", xsmem_os_source(), &o), nullptr);
+  o = Opts();
+  o.max_regions = 70000;
+  EXPECT_EQ(xsmem_buddy_create("bad", xsmem_os_source(), &o), nullptr);
+}
+
+// One min block out of a fresh region leaves exactly one free block at every
+// order from min to region/2: the split chain, seen through the bitmap.
+TEST_F(BuddyTest, SplitChainAndMergeBack) {
+  void *p = Alloc(1);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(xsmem_usable_size(a_, p), kMin);
+  EXPECT_TRUE(xsmem_is_aligned(p, kRegion));  // first block of a fresh region
+  EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_BUDDY);
+  Detail d(a_);
+  for (size_t b = kMin; b < kRegion; b *= 2) {
+    EXPECT_EQ(d.FreeAt(b), 1) << b;
+    EXPECT_EQ(d.LiveAt(b), b == kMin ? 1 : 0) << b;
+  }
+  EXPECT_EQ(d.FreeAt(kRegion), 0);
+  xsmem_stats s = Stats();
+  EXPECT_EQ(s.bytes_in_use, kMin);
+  EXPECT_EQ(s.bytes_cached, kRegion - kMin);
+  EXPECT_DOUBLE_EQ(s.fragmentation, 1.0 - double(kRegion / 2) / double(kRegion - kMin));
+  ExpectIdentity();
+
+  // The smallest adequate order is taken: a 64 KiB request splits the 64 KiB
+  // free block, not the 2 MiB one.
+  void *q = Alloc(64 << 10);
+  ASSERT_NE(q, nullptr);
+  Detail d2(a_);
+  EXPECT_EQ(d2.FreeAt(64 << 10), 0);
+  EXPECT_EQ(d2.FreeAt(kRegion / 2), 1);
+  Free(q);
+  Free(p);
+  Detail d3(a_);
+  for (size_t b = kMin; b < kRegion; b *= 2) EXPECT_EQ(d3.FreeAt(b), 0) << b;
+  EXPECT_EQ(d3.FreeAt(kRegion), 1);
+  s = Stats();
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(s.bytes_cached, kRegion);
+  EXPECT_EQ(s.fragmentation, 0.0);
+  EXPECT_EQ(s.num_allocs, 2u);
+  EXPECT_EQ(s.num_frees, 2u);
+  EXPECT_EQ(s.peak_bytes_in_use, kMin + (64 << 10));
+}
+
+// Allocate every block of one order, free them in random order: the region
+// coalesces back to a single block.
+TEST_F(BuddyTest, AllBlocksOfAnOrderCoalesceBack) {
+  std::mt19937 rng(7);
+  for (size_t block : {kMin, size_t{64} << 10, size_t{1} << 20, kRegion}) {
+    size_t n = kRegion / block;
+    std::vector<char *> v;
+    for (size_t i = 0; i < n; i++) {
+      char *p = static_cast<char *>(Alloc(block));
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(xsmem_is_aligned(p, block));
+      v.push_back(p);
+    }
+    std::sort(v.begin(), v.end());
+    for (size_t i = 1; i < n; i++) EXPECT_EQ(v[i] - v[i - 1], static_cast<ptrdiff_t>(block));  // tiles the region
+    xsmem_stats s = Stats();
+    EXPECT_EQ(s.bytes_in_use, kRegion);
+    EXPECT_EQ(s.bytes_cached, 0u);
+    EXPECT_EQ(s.fragmentation, 0.0);
+    ExpectIdentity();
+    std::shuffle(v.begin(), v.end(), rng);
+    for (size_t i = 0; i < n; i++) {
+      Free(v[i]);
+      s = Stats();
+      EXPECT_EQ(s.bytes_in_use, (n - i - 1) * block);
+      EXPECT_EQ(s.bytes_cached, (i + 1) * block);
+    }
+    Detail d(a_);
+    EXPECT_EQ(d.FreeAt(kRegion), 1) << block;
+    for (size_t b = kMin; b < kRegion; b *= 2) EXPECT_EQ(d.FreeAt(b), 0) << block << " " << b;
+    EXPECT_EQ(Stats().fragmentation, 0.0);
+  }
+  EXPECT_EQ(Stats().bytes_reserved - Stats().bytes_metadata, kRegion);  // never needed a second region
+}
+
+TEST_F(BuddyTest, FullRegionGrowsASecondOne) {
+  void *p = Alloc(kRegion);
+  ASSERT_NE(p, nullptr);
+  void *q = Alloc(1);
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(reinterpret_cast<uintptr_t>(p) / kRegion, reinterpret_cast<uintptr_t>(q) / kRegion);
+  xsmem_stats s = Stats();
+  EXPECT_EQ(s.bytes_reserved - s.bytes_metadata, 2 * kRegion);
+  EXPECT_EQ(s.bytes_in_use, kRegion + kMin);
+  EXPECT_EQ(s.largest_alloc_size, kRegion);
+  ExpectIdentity();
+  Free(p);
+  Free(q);
+}
+
+TEST_F(BuddyTest, AlignmentAndLimits) {
+  void *p = Alloc(100, 64 << 10);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(xsmem_is_aligned(p, 64 << 10));
+  EXPECT_EQ(xsmem_usable_size(a_, p), size_t{64} << 10);  // alignment rounds the order up
+  EXPECT_EQ(xsmem_buddy_block_size(a_, 100, 64 << 10), size_t{64} << 10);
+  EXPECT_EQ(xsmem_buddy_block_size(a_, 5000, 16), size_t{8192});
+  EXPECT_EQ(xsmem_buddy_block_size(a_, kRegion + 1, 16), 0u);
+  EXPECT_EQ(xsmem_buddy_max_size(a_), kRegion);
+  void *z = a_->ops->alloc(a_, 0, 1, 0);
+  ASSERT_NE(z, nullptr);
+  EXPECT_EQ(xsmem_usable_size(a_, z), kMin);
+  errno = 0;
+  EXPECT_EQ(Alloc(kRegion + 1), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(Alloc(16, kRegion * 2), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(Alloc(16, 48), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(Stats().num_failed, 3u);
+  Free(p);
+  Free(z);
+}
+
+TEST_F(BuddyTest, ZeroFlagAndOwns) {
+  char *p = static_cast<char *>(Alloc(8192));
+  memset(p, 0xab, 8192);
+  Free(p);
+  char *q = static_cast<char *>(a_->ops->alloc(a_, 8192, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_EQ(q, p);  // same block comes back
+  for (size_t i = 0; i < 8192; i++) ASSERT_EQ(q[i], 0) << i;
+  EXPECT_TRUE(a_->ops->owns(a_, q));
+  EXPECT_TRUE(a_->ops->owns(a_, q + 100));
+  int local;
+  EXPECT_FALSE(a_->ops->owns(a_, &local));
+  EXPECT_FALSE(a_->ops->owns(a_, nullptr));
+  Free(q);
+}
+
+TEST_F(BuddyTest, ReallocInPlaceAndMoving) {
+  char *p = static_cast<char *>(Alloc(5000));  // 8 KiB block at the region start
+  for (int i = 0; i < 5000; i++) p[i] = static_cast<char>(i * 7);
+  // Grows into the free right-hand buddies.
+  char *q = static_cast<char *>(a_->ops->realloc(a_, p, 60000, 0));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(xsmem_usable_size(a_, q), size_t{64} << 10);
+  EXPECT_EQ(Stats().bytes_in_use, size_t{64} << 10);
+  for (int i = 0; i < 5000; i++) ASSERT_EQ(q[i], static_cast<char>(i * 7));
+  // Shrinks in place, the upper halves come back as free blocks.
+  q = static_cast<char *>(a_->ops->realloc(a_, q, 3000, 0));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(xsmem_usable_size(a_, q), kMin);
+  EXPECT_EQ(Stats().bytes_in_use, kMin);
+  for (int i = 0; i < 3000; i++) ASSERT_EQ(q[i], static_cast<char>(i * 7));
+  // Blocked on the right: moves.
+  void *blocker = Alloc(kMin);
+  EXPECT_EQ(static_cast<char *>(blocker), p + kMin);
+  char *m = static_cast<char *>(a_->ops->realloc(a_, q, 100000, 0));
+  ASSERT_NE(m, nullptr);
+  EXPECT_NE(m, p);
+  for (int i = 0; i < 3000; i++) ASSERT_EQ(m[i], static_cast<char>(i * 7));
+  EXPECT_EQ(Stats().bytes_in_use, kMin + (128 << 10));
+  ExpectIdentity();
+  Free(m);
+  Free(blocker);
+  EXPECT_EQ(Stats().bytes_in_use, 0u);
+  EXPECT_EQ(Detail(a_).FreeAt(kRegion), 1);
+}
+
+TEST_F(BuddyTest, TrimGivesEmptyRegionsBack) {
+  void *p = Alloc(kRegion);
+  void *q = Alloc(kMin);
+  Free(p);
+  EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_BUDDY);
+  size_t released = a_->ops->trim(a_, 0);
+  EXPECT_GE(released, kRegion);
+  EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_NONE);
+  EXPECT_FALSE(a_->ops->owns(a_, p));
+  xsmem_stats s = Stats();
+  EXPECT_EQ(s.bytes_reserved - s.bytes_metadata, kRegion);
+  ExpectIdentity();
+  Free(q);
+}
+
+TEST(BuddyDelayTest, ZeroDelayReleasesAtOnce) {
+  xsmem_buddy_options o = Opts(0);
+  xsmem_allocator *a = xsmem_buddy_create("buddy.nodelay", xsmem_os_source(), &o);
+  ASSERT_NE(a, nullptr);
+  xsmem_os_stats before, after;
+  xsmem_os_counters(&before);
+  void *p = a->ops->alloc(a, 1 << 20, 16, 0);
+  ASSERT_NE(p, nullptr);
+  a->ops->free(a, p, 0);
+  xsmem_os_counters(&after);
+  EXPECT_EQ(after.num_unmaps - before.num_unmaps, 2u);  // the region and its order bytes
+  xsmem_stats s = xsmem_get_stats(a);
+  EXPECT_EQ(s.bytes_reserved, s.bytes_metadata);
+  EXPECT_EQ(s.bytes_cached, 0u);
+  a->ops->destroy(a);
+}
+
+TEST(BuddyInstanceTest, ProcessWideInstance) {
+  xsmem_allocator *a = xsmem_buddy_instance();
+  ASSERT_EQ(a, xsmem_buddy_instance());
+  EXPECT_STREQ(a->ops->kind, "buddy");
+  void *p = a->ops->alloc(a, 1 << 20, 16, 0);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_BUDDY);
+  a->ops->free(a, p, 0);
+}
+
+using BuddyDeathTest = BuddyTest;
+
+TEST_F(BuddyDeathTest, BadFreesAreReported) {
+  char *p = static_cast<char *>(Alloc(64 << 10));
+  char *keep = static_cast<char *>(Alloc(64 << 10));  // p's buddy: keeps p from merging
+  ASSERT_EQ(keep, p + (64 << 10));
+  int local;
+  EXPECT_DEATH(Free(&local), "not allocated by this allocator");
+  EXPECT_DEATH(Free(p + 16), "interior pointer");
+  EXPECT_DEATH(Free(p + kMin), "interior pointer or double free");
+  EXPECT_DEATH(a_->ops->free(a_, p, (64 << 10) + 1), "larger than the block");
+  EXPECT_DEATH(xsmem_usable_size(a_, p + 32), "interior pointer");
+  Free(p);
+  EXPECT_DEATH(Free(p), "double free");
+  Free(keep);
+}
+
+// 8 threads allocate, stamp, check and free random sizes; afterwards the
+// counters balance and the regions have coalesced.
+TEST_F(BuddyTest, ConcurrentAllocFree) {
+  constexpr int kThreads = 8;
+  std::atomic<int> corrupt{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++) {
+    ts.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::vector<std::pair<unsigned char *, size_t>> live;
+      for (int i = 0; i < 4000; i++) {
+        if (live.size() < 16 && (rng() % 3 != 0 || live.empty())) {
+          size_t size = size_t{16} << (rng() % 16);  // 16 B .. 512 KiB
+          auto *p = static_cast<unsigned char *>(a_->ops->alloc(a_, size, 16, 0));
+          if (!p) continue;
+          memset(p, t + 1, std::min<size_t>(size, 64));
+          p[size - 1] = static_cast<unsigned char>(t + 1);
+          live.emplace_back(p, size);
+        } else {
+          size_t j = rng() % live.size();
+          auto [p, size] = live[j];
+          if (p[0] != t + 1 || p[size - 1] != t + 1) corrupt.fetch_add(1);
+          a_->ops->free(a_, p, size);
+          live[j] = live.back();
+          live.pop_back();
+        }
+      }
+      for (auto [p, size] : live) a_->ops->free(a_, p, size);
+    });
+  }
+  for (auto &t : ts) t.join();
+  EXPECT_EQ(corrupt.load(), 0);
+  xsmem_stats s = Stats();
+  EXPECT_EQ(s.bytes_in_use, 0u);
+  EXPECT_EQ(s.num_allocs, s.num_frees);
+  EXPECT_GT(s.peak_bytes_in_use, 0u);
+  // Every region is back to one whole block.
+  Detail d(a_);
+  EXPECT_EQ(d.FreeAt(kRegion) * kRegion, s.bytes_cached);
+  for (size_t b = kMin; b < kRegion; b *= 2) EXPECT_EQ(d.FreeAt(b), 0) << b;
+  ExpectIdentity();
+}
+
+}  // namespace
