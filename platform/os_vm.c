@@ -68,15 +68,16 @@ int xsmem_os_huge_policy(void) {
 }
 
 // mmap of size bytes aligned to align: over-map by align and trim both ends.
-static void *map_aligned(size_t size, size_t align, int prot, int extra_flags) {
-  size_t page = xsmem_os_page_size();
-  if (align < page) align = page;
+// granule is the page size of the mapping (the huge page size for MAP_HUGETLB,
+// whose mappings can only be trimmed in whole huge pages).
+static void *map_aligned_granule(size_t size, size_t align, size_t granule, int prot, int flags) {
+  if (align < granule) align = granule;
   size_t span = size;
-  if (align > page && __builtin_add_overflow(size, align - page, &span)) {
+  if (align > granule && __builtin_add_overflow(size, align - granule, &span)) {
     errno = ENOMEM;
     return NULL;
   }
-  void *raw = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+  void *raw = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   if (raw == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;
@@ -88,6 +89,10 @@ static void *map_aligned(size_t size, size_t align, int prot, int extra_flags) {
   if (head) munmap(raw, head);
   if (tail) munmap((void *)(aligned + size), tail);
   return (void *)aligned;
+}
+
+static void *map_aligned(size_t size, size_t align, int prot, int extra_flags) {
+  return map_aligned_granule(size, align, xsmem_os_page_size(), prot, MAP_NORESERVE | extra_flags);
 }
 
 static bool check_args(size_t *size, size_t align) {
@@ -146,7 +151,9 @@ void xsmem_os_release(void *p, size_t size, size_t committed) {
 static void *map_explicit_huge(size_t size, size_t align) {
   size_t hs = xsmem_os_huge_page_size();
   if (size % hs != 0) return NULL;
-  void *p = map_aligned(size, XSMEM_MAX(align, hs), PROT_READ | PROT_WRITE, MAP_HUGETLB);
+  // No MAP_NORESERVE: the kernel must reserve the huge pages now, or a later
+  // first touch would die of SIGBUS when the pool runs dry.
+  void *p = map_aligned_granule(size, align, hs, PROT_READ | PROT_WRITE, MAP_HUGETLB);
   if (p) atomic_fetch_add_explicit(&g_huge_explicit, 1, memory_order_relaxed);
   return p;
 }

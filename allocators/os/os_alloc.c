@@ -32,7 +32,7 @@ typedef struct os_allocator {
   xsmem_allocator base;
   xsmem_spinlock lock;
   os_table table;
-  uint64_t allocs, frees, failed, in_use, peak, largest, reserved;
+  uint64_t allocs, frees, failed, in_use, peak, largest, reserved, headers;
 } os_allocator;
 
 static size_t hash_ptr(uintptr_t p, size_t cap) {
@@ -111,6 +111,7 @@ static void *os_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
   s->allocs++;
   s->in_use += map_size - offset;
   s->reserved += map_size;
+  s->headers += offset;
   xsmem_stats_note_peak(&s->peak, s->in_use);
   if (size > s->largest) s->largest = size;
   xsmem_spin_unlock(&s->lock);
@@ -143,7 +144,9 @@ static os_header *lookup(os_allocator *s, const void *p, const char *op, bool re
     *slot = (uintptr_t)p | 1;  // tombstone remembers the pointer
     s->table.live--;
     s->frees++;
-    s->in_use -= h->map_size - (size_t)((char *)p - (char *)h->base);
+    size_t offset = (size_t)((char *)p - (char *)h->base);
+    s->in_use -= h->map_size - offset;
+    s->headers -= offset;
     s->reserved -= h->map_size;
   }
   xsmem_spin_unlock(&s->lock);
@@ -184,8 +187,8 @@ static void os_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_in_use = s->in_use;
   out->peak_bytes_in_use = s->peak;
   out->largest_alloc_size = s->largest;
-  out->bytes_reserved = s->reserved;
-  out->bytes_metadata = s->table.cap * sizeof(uintptr_t);
+  out->bytes_metadata = s->table.cap * sizeof(uintptr_t) + s->headers;
+  out->bytes_reserved = s->reserved + s->table.cap * sizeof(uintptr_t);  // the block mappings plus the side table
   xsmem_spin_unlock(&s->lock);
 }
 

@@ -1,6 +1,7 @@
 #include "allocators/system/system.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -88,6 +89,10 @@ static void system_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_in_use = atomic_load_explicit(&s->in_use, memory_order_relaxed);
   out->peak_bytes_in_use = atomic_load_explicit(&s->peak, memory_order_relaxed);
   out->largest_alloc_size = atomic_load_explicit(&s->largest, memory_order_relaxed);
+  // glibc's own view of its heap (mallinfo2 is glibc's, never interposed).
+  struct mallinfo2 mi = mallinfo2();
+  out->bytes_reserved = mi.arena + mi.hblkhd;
+  out->bytes_cached = mi.fordblks;
 }
 
 static const xsmem_allocator_ops kSystemOps = {

@@ -1,0 +1,24 @@
+// Allocates through plain malloc (served by the linked xsmem configuration)
+// and prints what the registry says about it.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allocators/allocator.h"
+#include "allocators/registry.h"
+
+int main(void) {
+  char *blocks[1000];
+  for (int i = 0; i < 1000; i++) {
+    blocks[i] = malloc((size_t)(i % 100) + 1);
+    memset(blocks[i], i & 0xff, (size_t)(i % 100) + 1);
+  }
+  for (int i = 0; i < 1000; i += 2) free(blocks[i]);
+  xsmem_allocator *a = xsmem_process_allocator();
+  xsmem_stats s = xsmem_get_stats(a);
+  printf("malloc is served by configuration '%s' (%zu configuration(s) linked)\n", a->name, xsmem_config_count());
+  printf("allocations %llu, frees %llu, bytes in use %llu\n", (unsigned long long)s.num_allocs,
+         (unsigned long long)s.num_frees, (unsigned long long)s.bytes_in_use);
+  for (int i = 1; i < 1000; i += 2) free(blocks[i]);
+  return strcmp(a->name, "os") == 0 ? 0 : 1;
+}
