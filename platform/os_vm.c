@@ -187,6 +187,25 @@ void xsmem_os_unmap(void *p, size_t size) {
   xsmem_os_release(p, size, xsmem_align_up(size, xsmem_os_page_size()));
 }
 
+void *xsmem_os_remap(void *p, size_t old_size, size_t new_size, void *target) {
+  void *q = target ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target)
+                   : mremap(p, old_size, new_size, 0);
+  if (q == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (target) {
+    // The reservation (counted reserved) is now committed; the old mapping is gone.
+    atomic_fetch_sub_explicit(&g_reserved, old_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_committed, new_size - old_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_unmaps, 1, memory_order_relaxed);
+  } else {
+    atomic_fetch_add_explicit(&g_reserved, new_size - old_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_committed, new_size - old_size, memory_order_relaxed);
+  }
+  return q;
+}
+
 void xsmem_os_counters(xsmem_os_stats *out) {
   out->bytes_reserved = atomic_load_explicit(&g_reserved, memory_order_relaxed);
   out->bytes_committed = atomic_load_explicit(&g_committed, memory_order_relaxed);

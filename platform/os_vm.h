@@ -75,6 +75,15 @@ void *xsmem_os_map(size_t size, size_t align, unsigned flags);
 // Releases a mapping made by xsmem_os_map (same size).
 void xsmem_os_unmap(void *p, size_t size);
 
+// Resizes a mapping made by xsmem_os_map from old_size to new_size keeping
+// its contents (the kernel moves page tables; nothing is copied). With target
+// NULL it resizes in place and fails when the address space after the
+// mapping is taken; with target a reservation of new_size bytes from
+// xsmem_os_reserve, the pages move onto it and the old range is released.
+// Returns the mapping's new address, or NULL (errno set; p unchanged and the
+// target still reserved). The counters follow. REQUIRES: sizes page multiples.
+void *xsmem_os_remap(void *p, size_t old_size, size_t new_size, void *target);
+
 // Fills *out with the process-wide counters.
 void xsmem_os_counters(xsmem_os_stats *out);
 
