@@ -1,0 +1,906 @@
+// allocators/tls_buckets/tls_buckets.c: everything of the small tier but the
+// fast path (tls_fast.h): refills and flushes, the lock-free batch stacks, the
+// central lists, segments, thread caches, the purger, statistics.
+#include "allocators/tls_buckets/tls_buckets.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "allocators/tls_buckets/tls_fast.h"
+#include "platform/atomics.h"
+#include "platform/log.h"
+#include "platform/options.h"
+#include "platform/os_vm.h"
+#include "platform/pagemap.h"
+
+#define SEG_SIZE XSMEM_TLS_SEGMENT
+#define SEG_HEADER XSMEM_TLS_SEG_HEADER
+#define MAX_SLABS 128
+#define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
+#define MAX_PER_SLAB 4096
+#define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
+#define STACK_MAX_DEPTH 16  // batches per class on the global stack
+#define CACHE_MIN 2
+#define CACHE_MAX 128
+#define NO_CLASS 0xffffffffu
+
+// ---------------------------------------------------------------------------
+// Segments and slabs.
+
+enum { SLAB_PARTIAL = 1, SLAB_FULL, SLAB_EMPTY, SLAB_DECOMMITTED };
+
+typedef struct tls_segment tls_segment;
+
+typedef struct tls_slab {
+  struct tls_slab *next, *prev;  // in one of the central lists (not when FULL)
+  tls_segment *seg;
+  void *free;            // blocks given back to the central list
+  uint32_t nfree;        // length of free
+  uint32_t carved;       // blocks [0, carved) of the slab have been handed out
+  uint32_t index;        // in seg->slab
+  uint32_t state;        // SLAB_*
+  uint64_t empty_since;  // ms, CLOCK_MONOTONIC
+} tls_slab;
+
+struct tls_segment {
+  xsmem_tls_seg_head head;  // read by the fast path; must stay first
+  uint32_t size;            // block size
+  uint32_t per_slab;        // blocks per slab
+  uint32_t nslabs;
+  uint32_t fresh;  // slabs [fresh, nslabs) never used yet
+  tls_segment *next;        // the class's segments
+  tls_slab slab[MAX_SLABS];
+  uint64_t bitmap[BITMAP_WORDS];  // bit j: block j is on its slab's free list
+};
+_Static_assert(sizeof(tls_segment) <= SEG_HEADER, "segment header must fit its reserved space");
+_Static_assert(XSMEM_TLS_SEGMENT_SHIFT == XSMEM_PAGEMAP_SHIFT, "one pagemap tag per segment");
+
+static char *seg_data(tls_segment *s) { return (char *)s + SEG_HEADER; }
+
+// ---------------------------------------------------------------------------
+// Per-class state.
+
+typedef struct tls_central {
+  xsmem_spinlock lock;
+  tls_slab *partial;      // slabs with free or uncarved blocks
+  tls_slab *empty;        // all blocks back, committed; newest first
+  tls_slab *decommitted;  // empty and decommitted
+  tls_segment *cur;       // the segment fresh slabs come from
+  tls_segment *segments;
+  uint64_t nsegments, nempty, ndecommitted;
+  uint64_t out;          // blocks outside the central list (caches, stacks, users)
+  uint64_t free_blocks;  // blocks on slab free lists
+  uint64_t lock_waits;   // atomic
+} XSMEM_CACHE_ALIGNED tls_central;
+
+typedef struct tls_stack {
+  xsmem_pair128 head;  // lo: top batch; hi: tag << 16 | depth
+  uint64_t cas_retries;  // atomic
+  int active;            // a push or pop since the purger last looked
+#ifdef XSMEM_CAS128_LOCKED
+  xsmem_spinlock pop_lock;  // TSan: pops read the top batch's link under it
+#endif
+} XSMEM_CACHE_ALIGNED tls_stack;
+
+static tls_central g_central[XSMEM_TLS_MAX_CLASSES];
+static tls_stack g_stack[XSMEM_TLS_MAX_CLASSES];
+
+static uint32_t g_size[XSMEM_TLS_MAX_CLASSES];
+static uint32_t g_limit[XSMEM_TLS_MAX_CLASSES];  // thread cache bound
+static uint32_t g_batch[XSMEM_TLS_MAX_CLASSES];  // blocks per batch
+static uint32_t g_per_slab[XSMEM_TLS_MAX_CLASSES];
+static unsigned g_nclasses;
+
+size_t xsmem_tls_small_max_;
+
+// ---------------------------------------------------------------------------
+// Thread caches.
+
+static xsmem_tls_cache g_empty_cache;  // bounds 0: every operation takes the slow path
+__thread xsmem_tls_cache *xsmem_tls_cache_ __attribute__((tls_model("initial-exec"))) = &g_empty_cache;
+static __thread int t_exited __attribute__((tls_model("initial-exec")));
+
+typedef struct tls_global {
+  xsmem_allocator base;
+  xsmem_source *src;
+  xsmem_tls_options opt;
+  pthread_key_t key;
+  _Atomic int state;  // 0 new, 1 building, 2 ready
+  xsmem_spinlock threads_lock;
+  xsmem_tls_cache *threads;  // live caches
+  xsmem_tls_cache *pool;     // caches of exited threads, for reuse (linked by next)
+  char *pool_chunk;
+  size_t pool_left;
+  uint64_t pool_bytes;
+  uint64_t threads_live, threads_exited;
+  // Counts of exited threads (under threads_lock) and of cacheless operations (atomic).
+  uint64_t dead_allocs[XSMEM_TLS_MAX_CLASSES], dead_frees[XSMEM_TLS_MAX_CLASSES];
+  uint64_t direct_allocs[XSMEM_TLS_MAX_CLASSES], direct_frees[XSMEM_TLS_MAX_CLASSES];
+  uint64_t failed, peak;  // atomic
+  uint64_t bytes_decommitted, purger_passes;  // atomic
+  _Atomic int purger;  // 0 not started, 1 started
+} tls_global;
+
+static tls_global g;
+
+static const xsmem_allocator_ops tls_ops;
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void add_relaxed(uint64_t *x, uint64_t v) { __atomic_fetch_add(x, v, __ATOMIC_RELAXED); }
+static uint64_t load_relaxed(const uint64_t *x) { return __atomic_load_n(x, __ATOMIC_RELAXED); }
+
+// ---------------------------------------------------------------------------
+// Slab lists (doubly linked, under the class lock).
+
+static void list_push(tls_slab **list, tls_slab *s) {
+  s->prev = NULL;
+  s->next = *list;
+  if (*list) (*list)->prev = s;
+  *list = s;
+}
+
+static void list_remove(tls_slab **list, tls_slab *s) {
+  if (s->prev) s->prev->next = s->next;
+  else *list = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static void central_lock(tls_central *ce) {
+  if (XSMEM_LIKELY(xsmem_spin_trylock(&ce->lock))) return;
+  add_relaxed(&ce->lock_waits, 1);
+  xsmem_spin_lock(&ce->lock);
+}
+
+static char *slab_start(const tls_slab *s) {
+  return seg_data(s->seg) + (size_t)s->index * s->seg->per_slab * s->seg->size;
+}
+
+// Decommits the whole pages inside a slab (its edge pages may hold neighbours).
+static size_t slab_decommit(tls_slab *s) {
+  size_t page = xsmem_os_page_size();
+  uintptr_t b = xsmem_align_up((uintptr_t)slab_start(s), page);
+  uintptr_t e = xsmem_align_down((uintptr_t)slab_start(s) + (size_t)s->seg->per_slab * s->seg->size, page);
+  if (e <= b || !xsmem_os_decommit((void *)b, e - b)) return 0;
+  return e - b;
+}
+
+static void slab_recommit(tls_slab *s) {
+  size_t page = xsmem_os_page_size();
+  uintptr_t b = xsmem_align_up((uintptr_t)slab_start(s), page);
+  uintptr_t e = xsmem_align_down((uintptr_t)slab_start(s) + (size_t)s->seg->per_slab * s->seg->size, page);
+  if (e > b) xsmem_os_commit((void *)b, e - b);  // accounting; the range never lost access
+}
+
+// Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
+static tls_segment *segment_new(unsigned c) {
+  size_t got = 0;
+  void *mem = xsmem_source_map(g.src, SEG_SIZE, SEG_SIZE, &got);
+  if (!mem) return NULL;
+  if (((uintptr_t)mem & (SEG_SIZE - 1)) != 0) xsmem_fatal("tls_buckets: source returned a misaligned segment");
+  tls_segment *s = (tls_segment *)mem;
+  if (!(g.src->ops->caps & XSMEM_SRC_ZEROED)) memset(s, 0, sizeof(*s));
+  uint32_t size = g_size[c], k = g_per_slab[c];
+  uint32_t nblocks = (uint32_t)((SEG_SIZE - SEG_HEADER) / size);
+  s->size = size;
+  s->per_slab = k;
+  s->nslabs = nblocks / k;
+  s->fresh = 0;
+  s->head.cls = c;
+  s->head.data_bytes = s->nslabs * k * size;
+  s->head.div_magic = UINT64_MAX / size + 1;
+  xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
+  return s;
+}
+
+// Returns a slab with room for class c (empty, decommitted, fresh or from a
+// new segment), or NULL. REQUIRES: the class lock.
+static tls_slab *slab_acquire(unsigned c) {
+  tls_central *ce = &g_central[c];
+  tls_slab *s = ce->empty;
+  if (s) {
+    list_remove(&ce->empty, s);
+    ce->nempty--;
+    return s;
+  }
+  if ((s = ce->decommitted)) {
+    list_remove(&ce->decommitted, s);
+    ce->ndecommitted--;
+    slab_recommit(s);
+    return s;
+  }
+  tls_segment *seg = ce->cur;
+  if (!seg || seg->fresh == seg->nslabs) {
+    seg = segment_new(c);
+    if (!seg) return NULL;
+    seg->next = ce->segments;
+    ce->segments = seg;
+    ce->cur = seg;
+    ce->nsegments++;
+  }
+  s = &seg->slab[seg->fresh];
+  s->seg = seg;
+  s->index = seg->fresh++;
+  s->free = NULL;
+  s->nfree = s->carved = 0;
+  return s;
+}
+
+// Moves up to `want` blocks of class c out of the central list into a NULL-
+// terminated list; returns how many. REQUIRES: the class lock.
+static uint32_t central_take(unsigned c, uint32_t want, void **out) {
+  tls_central *ce = &g_central[c];
+  void *head = NULL, **tail = &head;
+  uint32_t got = 0;
+  while (got < want) {
+    tls_slab *s = ce->partial;
+    if (!s) {
+      if (!(s = slab_acquire(c))) break;
+      s->state = SLAB_PARTIAL;
+      list_push(&ce->partial, s);
+    }
+    tls_segment *seg = s->seg;
+    while (got < want && s->free) {
+      void *b = s->free;
+      s->free = *(void **)b;
+      s->nfree--;
+      ce->free_blocks--;
+      size_t j = (size_t)((char *)b - seg_data(seg)) / seg->size;
+      seg->bitmap[j >> 6] &= ~((uint64_t)1 << (j & 63));
+      *tail = b;
+      tail = (void **)b;
+      got++;
+    }
+    if (got < want && s->carved < seg->per_slab) {
+      char *b = slab_start(s) + (size_t)s->carved * seg->size;
+      uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
+      for (uint32_t i = 0; i < n; i++, b += seg->size) {
+        *tail = b;
+        tail = (void **)b;
+      }
+      s->carved += n;
+      got += n;
+    }
+    if (!s->free && s->carved == seg->per_slab) {
+      list_remove(&ce->partial, s);
+      s->state = SLAB_FULL;
+    }
+  }
+  *tail = NULL;
+  ce->out += got;
+  *out = head;
+  return got;
+}
+
+// Gives one block back to its slab. Returns true when the slab became empty
+// and waits for the purger. REQUIRES: the class lock; p a block start.
+static bool central_put(unsigned c, void *p) {
+  tls_central *ce = &g_central[c];
+  tls_segment *seg = (tls_segment *)xsmem_tls_seg_of(p);
+  size_t j = (size_t)((char *)p - seg_data(seg)) / seg->size;
+  tls_slab *s = &seg->slab[j / seg->per_slab];
+  uint64_t bit = (uint64_t)1 << (j & 63);
+  if (j % seg->per_slab >= s->carved || s->index >= seg->fresh) {
+    xsmem_report_bad_pointer(g.base.name, "free", p, "double free (its slab was already emptied) or block never allocated");
+    return false;
+  }
+  if (seg->bitmap[j >> 6] & bit) {
+    xsmem_report_bad_pointer(g.base.name, "free", p, "double free");
+    return false;
+  }
+  seg->bitmap[j >> 6] |= bit;
+  *(void **)p = s->free;
+  s->free = p;
+  s->nfree++;
+  ce->free_blocks++;
+  ce->out--;
+  if (s->state == SLAB_FULL) {
+    s->state = SLAB_PARTIAL;
+    list_push(&ce->partial, s);
+  }
+  if (s->nfree != s->carved) return false;
+  // Empty: forget its blocks (carving restarts at 0) and park it.
+  list_remove(&ce->partial, s);
+  size_t first = (size_t)s->index * seg->per_slab, last = first + s->carved;
+  for (size_t b = first; b < last; b++) seg->bitmap[b >> 6] &= ~((uint64_t)1 << (b & 63));
+  ce->free_blocks -= s->nfree;
+  s->free = NULL;
+  s->nfree = s->carved = 0;
+  if (g.opt.decommit_delay_ms == 0) {
+    add_relaxed(&g.bytes_decommitted, slab_decommit(s));
+    s->state = SLAB_DECOMMITTED;
+    list_push(&ce->decommitted, s);
+    ce->ndecommitted++;
+    return false;
+  }
+  s->state = SLAB_EMPTY;
+  s->empty_since = now_ms();
+  list_push(&ce->empty, s);
+  ce->nempty++;
+  return g.opt.decommit_delay_ms > 0;
+}
+
+static void purger_start(void);
+
+// Gives a NULL-terminated list of class-c blocks back to the central list.
+static void central_put_list(unsigned c, void *list) {
+  bool emptied = false;
+  central_lock(&g_central[c]);
+  while (list) {
+    void *next = *(void **)list;
+    emptied |= central_put(c, list);
+    list = next;
+  }
+  xsmem_spin_unlock(&g_central[c].lock);
+  if (emptied) purger_start();
+}
+
+// ---------------------------------------------------------------------------
+// The global batch stacks: lock-free, ABA-safe through the tag. A batch is
+// g_batch[c] blocks linked through word 0; word 1 of its first block links
+// the batch below it. Segments are never unmapped, so reading a stale top's
+// link cannot fault; the CAS then fails on the tag.
+
+#define STACK_DEPTH(hi) ((hi)&0xffffu)
+#define STACK_NEXT_TAG(hi) ((((hi) >> 16) + 1) << 16)
+
+static bool stack_push(unsigned c, void *batch) {
+  tls_stack *st = &g_stack[c];
+  xsmem_pair128 old = xsmem_load128(&st->head);
+  for (;;) {
+    if (STACK_DEPTH(old.hi) >= STACK_MAX_DEPTH) return false;
+    __atomic_store_n(&((void **)batch)[1], (void *)(uintptr_t)old.lo, __ATOMIC_RELAXED);
+    xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
+    if (xsmem_cas128(&st->head, &old, nw)) break;
+    add_relaxed(&st->cas_retries, 1);
+  }
+  if (!__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
+  return true;
+}
+
+static void *stack_pop(unsigned c) {
+  tls_stack *st = &g_stack[c];
+  void *top = NULL;
+#ifdef XSMEM_CAS128_LOCKED
+  xsmem_spin_lock(&st->pop_lock);
+#endif
+  xsmem_pair128 old = xsmem_load128(&st->head);
+  while (old.lo) {
+    void *next = __atomic_load_n(&((void **)(uintptr_t)old.lo)[1], __ATOMIC_RELAXED);
+    xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
+    if (xsmem_cas128(&st->head, &old, nw)) {
+      top = (void *)(uintptr_t)old.lo;
+      break;
+    }
+    add_relaxed(&st->cas_retries, 1);
+  }
+#ifdef XSMEM_CAS128_LOCKED
+  xsmem_spin_unlock(&st->pop_lock);
+#endif
+  if (top && !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
+  return top;
+}
+
+// ---------------------------------------------------------------------------
+// Thread caches: creation, flush, exit.
+
+static void tls_thread_exit(void *arg);
+
+static xsmem_tls_cache *cache_create(void) {
+  xsmem_spin_lock(&g.threads_lock);
+  xsmem_tls_cache *tc = g.pool;
+  if (tc) {
+    g.pool = tc->next;
+  } else {
+    size_t need = xsmem_align_up(sizeof(xsmem_tls_cache), XSMEM_CACHE_LINE);
+    if (g.pool_left < need) {
+      size_t chunk = 64 * XSMEM_KiB;
+      char *mem = (char *)xsmem_os_map(chunk, xsmem_os_page_size(), 0);
+      if (!mem) {
+        xsmem_spin_unlock(&g.threads_lock);
+        return NULL;
+      }
+      g.pool_chunk = mem;
+      g.pool_left = chunk;
+      g.pool_bytes += chunk;
+    }
+    tc = (xsmem_tls_cache *)g.pool_chunk;
+    g.pool_chunk += need;
+    g.pool_left -= need;
+  }
+  memset(tc, 0, sizeof(*tc));
+  for (unsigned c = 0; c < g_nclasses; c++) tc->bin[c].limit = g_limit[c];
+  tc->next = g.threads;
+  if (g.threads) g.threads->prev = tc;
+  g.threads = tc;
+  g.threads_live++;
+  xsmem_spin_unlock(&g.threads_lock);
+  xsmem_tls_cache_ = tc;  // before setspecific, which may allocate
+  pthread_setspecific(g.key, tc);
+  return tc;
+}
+
+// Moves everything in a thread's cache to the stacks (whole batches) and the
+// central lists (the rest).
+static void cache_flush(xsmem_tls_cache *tc) {
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    xsmem_tls_bin *b = &tc->bin[c];
+    while (b->count >= g_batch[c]) {
+      void *batch = b->head, *last = batch;
+      for (uint32_t i = 1; i < g_batch[c]; i++) last = *(void **)last;
+      b->head = *(void **)last;
+      *(void **)last = NULL;
+      b->count -= g_batch[c];
+      if (!stack_push(c, batch)) central_put_list(c, batch);
+    }
+    if (b->head) central_put_list(c, b->head);
+    b->head = NULL;
+    b->count = 0;
+  }
+}
+
+static void tls_thread_exit(void *arg) {
+  xsmem_tls_cache *tc = (xsmem_tls_cache *)arg;
+  cache_flush(tc);
+  xsmem_tls_cache_ = &g_empty_cache;
+  t_exited = 1;  // later calls of this thread go cacheless
+  xsmem_spin_lock(&g.threads_lock);
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    g.dead_allocs[c] += load_relaxed(&tc->allocs[c]);
+    g.dead_frees[c] += load_relaxed(&tc->frees[c]);
+  }
+  if (tc->prev) tc->prev->next = tc->next;
+  else g.threads = tc->next;
+  if (tc->next) tc->next->prev = tc->prev;
+  tc->next = g.pool;
+  g.pool = tc;
+  g.threads_live--;
+  g.threads_exited++;
+  xsmem_spin_unlock(&g.threads_lock);
+}
+
+void xsmem_tls_flush_thread(void) {
+  if (xsmem_tls_cache_ != &g_empty_cache) cache_flush(xsmem_tls_cache_);
+}
+
+// ---------------------------------------------------------------------------
+// Slow paths.
+
+static void *direct_alloc(unsigned c) {
+  void *p;
+  central_lock(&g_central[c]);
+  uint32_t n = central_take(c, 1, &p);
+  xsmem_spin_unlock(&g_central[c].lock);
+  if (!n) {
+    add_relaxed(&g.failed, 1);
+    errno = ENOMEM;
+    return NULL;
+  }
+  add_relaxed(&g.direct_allocs[c], 1);
+  return p;
+}
+
+void *xsmem_tls_alloc_slow(unsigned c) {
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  if (tc == &g_empty_cache) {
+    if (t_exited || !(tc = cache_create())) return direct_alloc(c);
+  }
+  xsmem_tls_bin *b = &tc->bin[c];
+  if (!b->head) {
+    void *list = stack_pop(c);
+    uint32_t n = g_batch[c];
+    if (!list) {
+      central_lock(&g_central[c]);
+      n = central_take(c, g_batch[c], &list);
+      xsmem_spin_unlock(&g_central[c].lock);
+      if (!n) {
+        add_relaxed(&g.failed, 1);
+        errno = ENOMEM;
+        return NULL;
+      }
+    }
+    b->head = list;
+    b->count = n;
+  }
+  void *p = b->head;
+  b->head = *(void **)p;
+  b->count--;
+  xsmem_tls_count_(&tc->allocs[c]);
+  return p;
+}
+
+void xsmem_tls_free_slow(void *p, unsigned c) {
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  if (p == tc->bin[c].head) {
+    xsmem_report_bad_pointer(g.base.name, "free", p, "double free");
+    return;
+  }
+  if (tc == &g_empty_cache) {
+    if (t_exited || !(tc = cache_create())) {
+      central_lock(&g_central[c]);
+      bool emptied = central_put(c, p);
+      xsmem_spin_unlock(&g_central[c].lock);
+      add_relaxed(&g.direct_frees[c], 1);
+      if (emptied) purger_start();
+      return;
+    }
+  }
+  xsmem_tls_bin *b = &tc->bin[c];
+  if (b->count >= b->limit) {
+    // Move the oldest-linked half (the first g_batch blocks) out as one batch.
+    void *batch = b->head, *last = batch;
+    for (uint32_t i = 1; i < g_batch[c]; i++) last = *(void **)last;
+    b->head = *(void **)last;
+    *(void **)last = NULL;
+    b->count -= g_batch[c];
+    if (!stack_push(c, batch)) central_put_list(c, batch);
+  }
+  *(void **)p = b->head;
+  b->head = p;
+  b->count++;
+  xsmem_tls_count_(&tc->frees[c]);
+}
+
+void xsmem_tls_free_bad(void *p) {
+  xsmem_report_bad_pointer(g.base.name, "free", p, "not the start of a block (interior pointer)");
+}
+
+// ---------------------------------------------------------------------------
+// The purger.
+
+static size_t purge_pass(long min_age_ms, bool idle_only) {
+  size_t released = 0;
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    tls_stack *st = &g_stack[c];
+    if (!idle_only || !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) {
+      void *batch;
+      while ((batch = stack_pop(c)) != NULL) central_put_list(c, batch);
+    }
+    __atomic_store_n(&st->active, 0, __ATOMIC_RELAXED);
+    tls_central *ce = &g_central[c];
+    if (!__atomic_load_n(&ce->empty, __ATOMIC_RELAXED)) continue;
+    central_lock(ce);
+    uint64_t now = now_ms();
+    for (tls_slab *s = ce->empty, *next; s; s = next) {
+      next = s->next;
+      if (min_age_ms > 0 && now - s->empty_since < (uint64_t)min_age_ms) continue;
+      list_remove(&ce->empty, s);
+      ce->nempty--;
+      released += slab_decommit(s);
+      s->state = SLAB_DECOMMITTED;
+      list_push(&ce->decommitted, s);
+      ce->ndecommitted++;
+    }
+    xsmem_spin_unlock(&ce->lock);
+  }
+  add_relaxed(&g.bytes_decommitted, released);
+  add_relaxed(&g.purger_passes, 1);
+  return released;
+}
+
+size_t xsmem_tls_purge(long min_age_ms) {
+  if (atomic_load(&g.state) != 2) return 0;
+  return purge_pass(min_age_ms, false);
+}
+
+static void *purger_main(void *arg) {
+  long delay = g.opt.decommit_delay_ms;
+  long tick = XSMEM_MAX(1, XSMEM_MIN(delay / 4, 250));
+  for (;;) {
+    struct timespec ts = {tick / 1000, (tick % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    purge_pass(delay, true);
+  }
+  return arg;
+}
+
+// Starts the purger once (and again in a forked child). Called with no lock held.
+static void purger_start(void) {
+  int expected = 0;
+  if (atomic_load_explicit(&g.purger, memory_order_relaxed) != 0 ||
+      !atomic_compare_exchange_strong(&g.purger, &expected, 1)) {
+    return;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * XSMEM_KiB);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the purger takes no signals
+  pthread_t t;
+  if (pthread_create(&t, &attr, purger_main, NULL) != 0) {
+    xsmem_log("tls_buckets: cannot start the purger thread; empty slabs stay committed until trim");
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+}
+
+// ---------------------------------------------------------------------------
+// The allocator ops.
+
+unsigned xsmem_tls_class_count(void) { return g_nclasses; }
+size_t xsmem_tls_class_size(unsigned c) { return c < g_nclasses ? g_size[c] : 0; }
+
+// Returns the smallest class of at least n bytes whose blocks are all aligned
+// to align (block size a multiple of it; slabs start 64 KiB-aligned).
+static unsigned class_for(size_t n, size_t align) {
+  if (n > xsmem_tls_small_max_ || align > SEG_HEADER) return NO_CLASS;
+  unsigned c = xsmem_tls_class_of(XSMEM_MAX(n, align));
+  for (; c < g_nclasses; c++) {
+    if (g_size[c] % align == 0) return c;
+  }
+  return NO_CLASS;
+}
+
+static void *tls_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  if (!xsmem_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  unsigned c = align <= XSMEM_MIN_ALIGN && size <= xsmem_tls_small_max_ ? xsmem_tls_class_of(size)
+                                                                         : class_for(size, align);
+  if (c == NO_CLASS) {
+    add_relaxed(&g.failed, 1);
+    errno = ENOMEM;
+    return NULL;
+  }
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  xsmem_tls_bin *b = &tc->bin[c];
+  void *p = b->head;
+  if (XSMEM_LIKELY(p != NULL)) {
+    b->head = *(void **)p;
+    b->count--;
+    xsmem_tls_count_(&tc->allocs[c]);
+  } else if (!(p = xsmem_tls_alloc_slow(c))) {
+    return NULL;
+  }
+  if (flags & XSMEM_ALLOC_ZERO) memset(p, 0, size);
+  return p;
+}
+
+// Returns the class of a live small block, or reports p and returns NO_CLASS.
+static unsigned check_block(const void *p, const char *op) {
+  if (xsmem_pagemap_get(p) != XSMEM_TAG_SMALL) {
+    xsmem_report_bad_pointer(g.base.name, op, p, "pointer not allocated by xsmem");
+    return NO_CLASS;
+  }
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
+  if (!xsmem_tls_is_block_start(s, p)) {
+    xsmem_report_bad_pointer(g.base.name, op, p, "not the start of a block (interior pointer)");
+    return NO_CLASS;
+  }
+  return s->cls;
+}
+
+static void tls_free(xsmem_allocator *a, void *p, size_t size) {
+  if (check_block(p, "free") != NO_CLASS) xsmem_tls_free(p);
+}
+
+static size_t tls_usable(const xsmem_allocator *a, const void *p) {
+  unsigned c = check_block(p, "usable_size");
+  return c == NO_CLASS ? 0 : g_size[c];
+}
+
+static bool tls_owns(const xsmem_allocator *a, const void *p) {
+  return xsmem_pagemap_get(p) == XSMEM_TAG_SMALL && xsmem_tls_is_block_start(xsmem_tls_seg_of(p), p);
+}
+
+static void *tls_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  unsigned c = check_block(p, "realloc");
+  if (c == NO_CLASS) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (size <= g_size[c] && (c == 0 || size > g_size[c] / 2)) return p;  // fits, wastes at most half
+  void *q = tls_alloc(a, size, XSMEM_MIN_ALIGN, 0);
+  if (!q) return NULL;
+  memcpy(q, p, XSMEM_MIN(size, g_size[c]));
+  xsmem_tls_free(p);
+  return q;
+}
+
+// Per-class operation counts, live threads and exited ones together.
+static void class_counts(uint64_t *allocs, uint64_t *frees) {
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    allocs[c] = load_relaxed(&g.direct_allocs[c]);
+    frees[c] = load_relaxed(&g.direct_frees[c]);
+  }
+  xsmem_spin_lock(&g.threads_lock);
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    allocs[c] += g.dead_allocs[c];
+    frees[c] += g.dead_frees[c];
+  }
+  for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
+    for (unsigned c = 0; c < g_nclasses; c++) {
+      allocs[c] += load_relaxed(&tc->allocs[c]);
+      frees[c] += load_relaxed(&tc->frees[c]);
+    }
+  }
+  xsmem_spin_unlock(&g.threads_lock);
+}
+
+static uint64_t rd(const uint64_t *x) { return __atomic_load_n(x, __ATOMIC_RELAXED); }
+
+static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  *out = xsmem_stats_init();
+  if (atomic_load(&g.state) != 2) return;
+  uint64_t allocs[XSMEM_TLS_MAX_CLASSES], frees[XSMEM_TLS_MAX_CLASSES];
+  class_counts(allocs, frees);
+  uint64_t largest_free = 0, cached = 0;
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    tls_central *ce = &g_central[c];
+    uint64_t live = allocs[c] - frees[c];
+    out->num_allocs += allocs[c];
+    out->num_frees += frees[c];
+    out->bytes_in_use += live * g_size[c];
+    if (allocs[c]) out->largest_alloc_size = g_size[c];
+    uint64_t out_blocks = rd(&ce->out), free_blocks = rd(&ce->free_blocks);
+    uint64_t idle = (out_blocks > live ? out_blocks - live : 0) + free_blocks;
+    cached += idle * g_size[c];
+    if (idle) largest_free = g_size[c];
+    out->bytes_reserved += rd(&ce->nsegments) * SEG_SIZE;
+    out->bytes_metadata += rd(&ce->nsegments) * xsmem_align_up(sizeof(tls_segment), xsmem_os_page_size());
+  }
+  out->bytes_cached = cached;
+  out->bytes_metadata += rd(&g.pool_bytes);
+  out->num_failed = rd(&g.failed);
+  uint64_t peak = rd(&g.peak);
+  while (out->bytes_in_use > peak && !__atomic_compare_exchange_n(&g.peak, &peak, out->bytes_in_use, true,
+                                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  out->peak_bytes_in_use = XSMEM_MAX(peak, out->bytes_in_use);
+  out->fragmentation = cached ? 1.0 - (double)largest_free / (double)cached : 0.0;
+  if (out->fragmentation < 0) out->fragmentation = 0;
+}
+
+void xsmem_tls_get_counters(xsmem_tls_counters *o) {
+  memset(o, 0, sizeof(*o));
+  xsmem_spin_lock(&g.threads_lock);
+  o->threads_live = g.threads_live;
+  o->threads_exited = g.threads_exited;
+  xsmem_spin_unlock(&g.threads_lock);
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    o->segments += rd(&g_central[c].nsegments);
+    o->slabs_empty += rd(&g_central[c].nempty);
+    o->slabs_decommitted += rd(&g_central[c].ndecommitted);
+    o->lock_waits += rd(&g_central[c].lock_waits);
+    o->cas_retries += rd(&g_stack[c].cas_retries);
+    o->stack_batches += STACK_DEPTH(__atomic_load_n(&g_stack[c].head.hi, __ATOMIC_RELAXED));
+  }
+  o->bytes_decommitted = rd(&g.bytes_decommitted);
+  o->purger_passes = rd(&g.purger_passes);
+}
+
+static void tls_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
+  if (atomic_load(&g.state) != 2) return;
+  uint64_t allocs[XSMEM_TLS_MAX_CLASSES], frees[XSMEM_TLS_MAX_CLASSES];
+  class_counts(allocs, frees);
+  char label[24];
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    tls_central *ce = &g_central[c];
+    if (!allocs[c] && !rd(&ce->nsegments)) continue;
+    xsmem_snprintf(label, sizeof(label), "%u", g_size[c]);
+    sink->value(sink, "class", label, "allocs", "counter", (double)allocs[c]);
+    sink->value(sink, "class", label, "frees", "counter", (double)frees[c]);
+    sink->value(sink, "class", label, "bytes_in_use", "gauge", (double)((allocs[c] - frees[c]) * g_size[c]));
+    sink->value(sink, "class", label, "segments", "gauge", (double)rd(&ce->nsegments));
+    sink->value(sink, "class", label, "slabs_empty", "gauge", (double)rd(&ce->nempty));
+    sink->value(sink, "class", label, "slabs_decommitted", "gauge", (double)rd(&ce->ndecommitted));
+    sink->value(sink, "class", label, "central_free_blocks", "gauge", (double)rd(&ce->free_blocks));
+    sink->value(sink, "class", label, "stack_batches", "gauge",
+                (double)STACK_DEPTH(__atomic_load_n(&g_stack[c].head.hi, __ATOMIC_RELAXED)));
+    sink->value(sink, "class", label, "cas_retries", "counter", (double)rd(&g_stack[c].cas_retries));
+    sink->value(sink, "class", label, "lock_waits", "counter", (double)rd(&ce->lock_waits));
+  }
+  xsmem_stats s;
+  tls_stats(a, &s);
+  xsmem_tls_counters k;
+  xsmem_tls_get_counters(&k);
+  sink->value(sink, "tier", "small", "allocs", "counter", (double)s.num_allocs);
+  sink->value(sink, "tier", "small", "frees", "counter", (double)s.num_frees);
+  sink->value(sink, "tier", "small", "bytes_in_use", "gauge", (double)s.bytes_in_use);
+  sink->value(sink, "tier", "small", "bytes_cached", "gauge", (double)s.bytes_cached);
+  sink->value(sink, "tier", "small", "bytes_reserved", "gauge", (double)s.bytes_reserved);
+  sink->value(sink, "tier", "small", "bytes_decommitted", "counter", (double)k.bytes_decommitted);
+  sink->value(sink, "tier", "small", "slabs_empty", "gauge", (double)k.slabs_empty);
+  sink->value(sink, "tier", "small", "slabs_decommitted", "gauge", (double)k.slabs_decommitted);
+  sink->value(sink, "tier", "small", "threads_live", "gauge", (double)k.threads_live);
+  sink->value(sink, "tier", "small", "threads_exited", "counter", (double)k.threads_exited);
+  sink->value(sink, "tier", "small", "purger_passes", "counter", (double)k.purger_passes);
+  sink->value(sink, "contention", "small", "stack_cas_retries", "counter", (double)k.cas_retries);
+  sink->value(sink, "contention", "small", "central_lock_waits", "counter", (double)k.lock_waits);
+}
+
+static size_t tls_trim(xsmem_allocator *a, size_t goal) {
+  xsmem_tls_flush_thread();
+  return xsmem_tls_purge(0);
+}
+
+// Fork: every lock is taken in PREPARE so the child finds them consistent.
+static void tls_fork(xsmem_allocator *a, int phase) {
+  if (phase == XSMEM_FORK_PREPARE) {
+    xsmem_spin_lock(&g.threads_lock);
+    for (unsigned c = 0; c < g_nclasses; c++) {
+#ifdef XSMEM_CAS128_LOCKED
+      xsmem_spin_lock(&g_stack[c].pop_lock);
+#endif
+      xsmem_spin_lock(&g_central[c].lock);
+    }
+    return;
+  }
+  for (unsigned c = g_nclasses; c-- > 0;) {
+    xsmem_spin_unlock(&g_central[c].lock);
+#ifdef XSMEM_CAS128_LOCKED
+    xsmem_spin_unlock(&g_stack[c].pop_lock);
+#endif
+  }
+  xsmem_spin_unlock(&g.threads_lock);
+  if (phase == XSMEM_FORK_CHILD) atomic_store(&g.purger, 0);  // threads do not survive fork
+}
+
+static const xsmem_allocator_ops tls_ops = {
+    .kind = "tls_buckets",
+    .alloc = tls_alloc,
+    .free = tls_free,
+    .usable_size = tls_usable,
+    .owns = tls_owns,
+    .realloc = tls_realloc,
+    .stats = tls_stats,
+    .trim = tls_trim,
+    .fork = tls_fork,
+    .destroy = NULL,  // thread caches point into it for the life of the process
+    .detail = tls_detail,
+};
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+void xsmem_tls_options_from_env(xsmem_tls_options *o) {
+  o->small_max = xsmem_option_bytes("XSMEM_SMALL_MAX");
+  o->cache_bytes = xsmem_option_bytes("XSMEM_TLS_CACHE_BYTES");
+  o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
+}
+
+static void build(xsmem_source *src, const xsmem_tls_options *opt) {
+  if (opt) g.opt = *opt;
+  else xsmem_tls_options_from_env(&g.opt);
+  g.opt.small_max = XSMEM_MIN(XSMEM_MAX(g.opt.small_max, XSMEM_KiB), XSMEM_MiB);
+  if (g.opt.cache_bytes == 0) g.opt.cache_bytes = 1;
+  g.src = src ? src : xsmem_os_source();
+  g.base.ops = &tls_ops;
+  g.base.name = "tls_buckets";
+  g_nclasses = xsmem_tls_class_of(g.opt.small_max) + 1;
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    size_t size = c < 8 ? 16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
+    g_size[c] = (uint32_t)size;
+    g_per_slab[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(SLAB_TARGET / size, 1), MAX_PER_SLAB);
+    size_t limit = XSMEM_MIN(XSMEM_MAX(g.opt.cache_bytes / size, CACHE_MIN), CACHE_MAX);
+    g_limit[c] = (uint32_t)limit;
+    g_batch[c] = (uint32_t)(limit / 2);
+    if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
+  }
+  xsmem_tls_small_max_ = g.opt.small_max;
+  if (pthread_key_create(&g.key, tls_thread_exit) != 0) xsmem_fatal("tls_buckets: pthread_key_create failed");
+}
+
+xsmem_allocator *xsmem_tls_buckets(xsmem_source *src, const xsmem_tls_options *opt) {
+  int expected = 0;
+  if (atomic_load_explicit(&g.state, memory_order_acquire) == 2) return &g.base;
+  if (atomic_compare_exchange_strong(&g.state, &expected, 1)) {
+    build(src, opt);
+    atomic_store_explicit(&g.state, 2, memory_order_release);
+    return &g.base;
+  }
+  while (atomic_load_explicit(&g.state, memory_order_acquire) != 2) sched_yield();
+  return &g.base;
+}

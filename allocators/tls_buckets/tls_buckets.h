@@ -1,0 +1,99 @@
+// allocators/tls_buckets/tls_buckets.h: the small tier, thread-cached size classes.
+//
+// Model (a tcmalloc-like layering, each layer off the previous one's fast path):
+//   1. Size classes: 16-byte steps up to 128 B, then 8 classes per power of two
+//      up to XSMEM_SMALL_MAX (256 KiB by default, 1 MiB at most). Rounding
+//      wastes at most 12.5% above 128 B (16-byte alignment forces 16-byte
+//      steps below, so at most 15 bytes there).
+//   2. Thread cache: per thread and class a free list with no lock and no
+//      atomic read-modify-write (tls_fast.h). A free that finds the list at
+//      its bound (XSMEM_TLS_CACHE_BYTES / block size, 2..128 blocks) moves
+//      half of it, as one batch, to
+//   3. the global per-class batch stack: a lock-free stack of batches whose
+//      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
+//      stale head never matches (ABA-safe). An empty thread list refills by
+//      popping one batch. A full stack (16 batches) overflows into
+//   4. the central list of the class (a spinlock, never on the fast path):
+//      it sorts each block back into its slab, keeps a per-slab free bitmap
+//      (a second free of a block reaching it is a reported double free), and
+//      carves fresh blocks. A slab whose blocks all came back is empty; after
+//      XSMEM_DECOMMIT_DELAY_MS the
+//   5. purger thread decommits it (os_vm: the pages go back to the kernel,
+//      the range stays mapped). The purger also drains batch stacks that sat
+//      idle for a tick, so resident memory falls after a burst even while the
+//      program sleeps. It starts when a slab first becomes empty.
+// Memory: segments of 4 MiB, 4 MiB-aligned, from the source, tagged
+// XSMEM_TAG_SMALL in platform/pagemap; one class per segment; the first 64 KiB
+// hold the segment header, slab descriptors and the free bitmap; slabs are runs
+// of about 64 KiB of blocks (one block for classes above 32 KiB). Segments are
+// kept for the life of the process (decommitted, not unmapped), which is what
+// lets the lock-free stack read a stale head without faulting.
+// Ownership: free, usable_size and realloc find the segment by masking the
+// pointer (O(1)); a pointer that is not a block start is reported.
+// Threads: a cross-thread free goes into the freeing thread's cache (no owner
+// is contacted, so threads never serialize on each other). A thread that exits
+// hands its cache back (pthread key destructor); a thread that allocates after
+// that works without a cache, straight from the central lists.
+// Statistics: per-thread per-class counters summed when read, per-class
+// central figures, and contention counters (CAS retries, lock waits).
+//
+// There is one small tier per process (thread caches are process-wide).
+#ifndef XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_BUCKETS_H_
+#define XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_BUCKETS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allocators/allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xsmem_tls_options {
+  size_t small_max;         // largest request served (XSMEM_SMALL_MAX), 1 KiB..1 MiB
+  size_t cache_bytes;       // per-thread, per-class cache bound in bytes (XSMEM_TLS_CACHE_BYTES)
+  long decommit_delay_ms;   // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
+} xsmem_tls_options;
+
+// Fills o from the XSMEM_* options.
+void xsmem_tls_options_from_env(xsmem_tls_options *o);
+
+// Returns the process's small tier, building it on the first call from
+// `src` (NULL: xsmem_os_source()) and `opt` (NULL: from the environment);
+// later calls return the same allocator and ignore their arguments.
+// Thread-safe; never calls malloc.
+xsmem_allocator *xsmem_tls_buckets(xsmem_source *src, const xsmem_tls_options *opt);
+
+// Returns the number of size classes in use and the block size of class c.
+unsigned xsmem_tls_class_count(void);
+size_t xsmem_tls_class_size(unsigned c);
+
+// Hands the calling thread's cached blocks back to the global stacks (what a
+// thread exit does). The thread keeps its (now empty) cache.
+void xsmem_tls_flush_thread(void);
+
+// One purger pass now: drains every batch stack into the central lists and
+// decommits empty slabs older than `min_age_ms`. Returns bytes decommitted.
+size_t xsmem_tls_purge(long min_age_ms);
+
+// Figures the tests and the detail op use.
+typedef struct xsmem_tls_counters {
+  uint64_t threads_live;       // caches in use
+  uint64_t threads_exited;     // caches handed back at thread exit
+  uint64_t segments;           // 4 MiB segments taken from the source
+  uint64_t slabs_empty;        // empty, still committed
+  uint64_t slabs_decommitted;  // empty and decommitted
+  uint64_t bytes_decommitted;  // total ever decommitted
+  uint64_t purger_passes;      // purger ticks that ran
+  uint64_t cas_retries;        // failed CAS on the batch stacks
+  uint64_t lock_waits;         // central lock acquisitions that had to wait
+  uint64_t stack_batches;      // batches now on the stacks
+} xsmem_tls_counters;
+
+void xsmem_tls_get_counters(xsmem_tls_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_BUCKETS_H_

@@ -1,0 +1,368 @@
+// Tests of the small tier, driven through its allocator ops (malloc stays glibc's).
+#include "allocators/tls_buckets/tls_buckets.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allocators/tls_buckets/tls_fast.h"
+#include "gtest/gtest.h"
+#include "platform/os_vm.h"
+#include "platform/pagemap.h"
+
+namespace {
+
+xsmem_allocator *A() { return xsmem_tls_buckets(nullptr, nullptr); }
+void *Alloc(size_t n) { return A()->ops->alloc(A(), n, 16, 0); }
+void Free(void *p) { A()->ops->free(A(), p, 0); }
+
+TEST(SizeClasses, BoundedWasteAndAlignment) {
+  A();
+  unsigned n = xsmem_tls_class_count();
+  ASSERT_GE(n, 2u);
+  EXPECT_EQ(xsmem_tls_class_size(n - 1), xsmem_tls_small_max_);  // 256 KiB is a class
+  for (unsigned c = 0; c < n; c++) {
+    size_t s = xsmem_tls_class_size(c);
+    EXPECT_EQ(s % 16, 0u) << s;
+    if (c) {
+      EXPECT_GT(s, xsmem_tls_class_size(c - 1));
+    }
+    EXPECT_EQ(xsmem_tls_class_of(s), c) << s;
+    EXPECT_EQ(xsmem_tls_class_of(s + 1), c + 1) << s;
+  }
+  // Every request: the class fits it; waste <= 12.5% above 128 B, < 16 B below.
+  double worst = 0;
+  for (size_t req = 0; req <= xsmem_tls_small_max_; req++) {
+    size_t s = xsmem_tls_class_size(xsmem_tls_class_of(req));
+    ASSERT_GE(s, req);
+    if (req <= 128) {
+      ASSERT_LT(s - req, req == 0 ? 17u : 16u) << req;
+    } else {
+      double waste = double(s - req) / double(req);
+      ASSERT_LE(waste, 0.125) << req;
+      worst = std::max(worst, waste);
+    }
+  }
+  EXPECT_GT(worst, 0.12);  // the bound is tight, not vacuous
+}
+
+TEST(SmallTier, BlocksAreDistinctAlignedAndSized) {
+  std::vector<std::pair<uint8_t *, size_t>> live;
+  for (size_t n = 0; n < 70000; n += (n < 2048 ? 1 : 97)) {
+    auto *p = static_cast<uint8_t *>(Alloc(n));
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
+    ASSERT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_SMALL);
+    ASSERT_GE(A()->ops->usable_size(A(), p), n);
+    memset(p, static_cast<int>(n & 0xff), n);
+    live.push_back({p, n});
+  }
+  for (auto &[p, n] : live) {
+    for (size_t i = 0; i < n; i++) ASSERT_EQ(p[i], static_cast<uint8_t>(n & 0xff)) << n;
+    Free(p);
+  }
+}
+
+TEST(SmallTier, AlignedRequestsAndZeroing) {
+  for (size_t align = 16; align <= 4096; align *= 2) {
+    for (size_t n : {1ul, 100ul, 5000ul}) {
+      void *p = A()->ops->alloc(A(), n, align, XSMEM_ALLOC_ZERO);
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << align;
+      for (size_t i = 0; i < n; i++) ASSERT_EQ(static_cast<char *>(p)[i], 0);
+      memset(p, 0xab, n);
+      Free(p);
+    }
+  }
+  errno = 0;
+  EXPECT_EQ(Alloc(xsmem_tls_small_max_ + 1), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+}
+
+TEST(SmallTier, ReallocKeepsContents) {
+  auto *p = static_cast<char *>(Alloc(10));
+  strcpy(p, "abcdefghi");
+  p = static_cast<char *>(A()->ops->realloc(A(), p, 9000, 0));
+  ASSERT_NE(p, nullptr);
+  EXPECT_STREQ(p, "abcdefghi");
+  p = static_cast<char *>(A()->ops->realloc(A(), p, 20, 0));
+  EXPECT_STREQ(p, "abcdefghi");
+  Free(p);
+}
+
+// A thread's list overflows into batches on the global stack, and an empty
+// list refills from there: the same blocks come back.
+TEST(ThreadCache, OverflowGoesToTheStackAndRefillsFromIt) {
+  constexpr size_t kSize = 1500;  // class 1536: bound 42 blocks, batches of 21
+  constexpr int kN = 300;
+  const unsigned c = xsmem_tls_class_of(kSize);
+  std::set<void *> first;
+  std::vector<void *> v;
+  for (int i = 0; i < kN; i++) v.push_back(Alloc(kSize));
+  first.insert(v.begin(), v.end());
+  const xsmem_tls_bin &bin = xsmem_tls_cache_->bin[c];
+  EXPECT_EQ(bin.limit, 42u);
+  xsmem_tls_counters c0;
+  xsmem_tls_get_counters(&c0);
+  for (void *p : v) {
+    Free(p);
+    ASSERT_LE(bin.count, bin.limit);
+  }
+  xsmem_tls_counters c1;
+  xsmem_tls_get_counters(&c1);
+  EXPECT_GE(c1.stack_batches, c0.stack_batches + (kN - 42) / 21 - 1);
+  v.clear();
+  for (int i = 0; i < kN; i++) v.push_back(Alloc(kSize));
+  int reused = 0;
+  for (void *p : v) reused += first.count(p);
+  EXPECT_GE(reused, kN - 42);  // the cache may have held older blocks of the class
+  for (void *p : v) Free(p);
+}
+
+// 8 threads; every block is freed by a different thread than allocated it.
+TEST(Threads, CrossThreadFreesUnder8Threads) {
+  constexpr int kThreads = 8, kRounds = 20000;
+  std::mutex mu[kThreads];
+  std::vector<std::pair<uint8_t *, size_t>> inbox[kThreads];
+  std::atomic<int> errors{0};
+  xsmem_stats s0;
+  A()->ops->stats(A(), &s0);
+  auto drain = [&](int t) {
+    std::vector<std::pair<uint8_t *, size_t>> mine;
+    {
+      std::lock_guard<std::mutex> l(mu[t]);
+      mine.swap(inbox[t]);
+    }
+    for (auto &[p, n] : mine) {
+      for (size_t i = 0; i < n; i++) {
+        if (p[i] != static_cast<uint8_t>(n)) {
+          errors++;
+          break;
+        }
+      }
+      Free(p);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      uint64_t x = 88172645463325252ull + t;
+      for (int r = 0; r < kRounds; r++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t n = 1 + x % (r % 64 == 0 ? 20000 : 512);
+        auto *p = static_cast<uint8_t *>(Alloc(n));
+        if (!p) {
+          errors++;
+          continue;
+        }
+        memset(p, static_cast<int>(n & 0xff), n);
+        int to = (t + 1 + r % (kThreads - 1)) % kThreads;
+        {
+          std::lock_guard<std::mutex> l(mu[to]);
+          inbox[to].push_back({p, n});
+        }
+        if (r % 32 == 0) drain(t);
+      }
+    });
+  }
+  for (auto &th : threads) th.join();
+  for (int t = 0; t < kThreads; t++) drain(t);
+  EXPECT_EQ(errors.load(), 0);
+  xsmem_stats s1;
+  A()->ops->stats(A(), &s1);
+  EXPECT_EQ(s1.num_allocs - s0.num_allocs, uint64_t(kThreads) * kRounds);
+  EXPECT_EQ(s1.num_frees - s0.num_frees, uint64_t(kThreads) * kRounds);
+  EXPECT_EQ(s1.bytes_in_use, s0.bytes_in_use);
+}
+
+TEST(Threads, ExitingThreadHandsItsCacheBack) {
+  xsmem_tls_counters c0;
+  xsmem_tls_get_counters(&c0);
+  xsmem_stats s0;
+  A()->ops->stats(A(), &s0);
+  const unsigned c = xsmem_tls_class_of(48);
+  xsmem_tls_cache *cache = nullptr;
+  uint32_t held = 0;
+  std::thread t([&] {
+    std::vector<void *> v;
+    for (int i = 0; i < 200; i++) v.push_back(Alloc(48));
+    for (void *p : v) Free(p);
+    cache = xsmem_tls_cache_;
+    held = cache->bin[c].count;
+  });
+  t.join();
+  EXPECT_GT(held, 0u);
+  // The cache (kept for the next thread) is empty: its blocks went back.
+  EXPECT_EQ(cache->bin[c].count, 0u);
+  EXPECT_EQ(cache->bin[c].head, nullptr);
+  xsmem_tls_counters c1;
+  xsmem_tls_get_counters(&c1);
+  EXPECT_EQ(c1.threads_exited, c0.threads_exited + 1);
+  EXPECT_EQ(c1.threads_live, c0.threads_live);
+  xsmem_stats s1;
+  A()->ops->stats(A(), &s1);
+  EXPECT_EQ(s1.num_allocs - s0.num_allocs, 200u);  // the exited thread's counts are kept
+  EXPECT_EQ(s1.num_frees - s0.num_frees, 200u);
+  EXPECT_EQ(s1.bytes_in_use, s0.bytes_in_use);
+}
+
+// A destructor that runs after the tier's own (a later key) still allocates.
+pthread_key_t g_late_key;
+std::atomic<int> g_late_ok{0};
+void LateDestructor(void *) {
+  void *p = Alloc(200);
+  if (p) {
+    memset(p, 1, 200);
+    Free(p);
+    g_late_ok++;
+  }
+}
+
+TEST(Threads, AllocationAfterTheCacheWasHandedBack) {
+  A();
+  ASSERT_EQ(pthread_key_create(&g_late_key, LateDestructor), 0);
+  std::thread t([] {
+    Free(Alloc(200));
+    pthread_setspecific(g_late_key, reinterpret_cast<void *>(1));
+  });
+  t.join();
+  EXPECT_EQ(g_late_ok.load(), 1);
+}
+
+size_t Committed() {
+  xsmem_os_stats s;
+  xsmem_os_counters(&s);
+  return s.bytes_committed;
+}
+
+// After a burst is freed, the purger decommits the empty slabs on its own
+// (XSMEM_DECOMMIT_DELAY_MS=100 in this test's environment).
+TEST(Purger, DecommitsEmptySlabsAfterTheDelay) {
+  constexpr size_t kSize = 1000, kN = 40000;  // ~40 MB in class 1024
+  std::vector<void *> v;
+  for (size_t i = 0; i < kN; i++) {
+    v.push_back(Alloc(kSize));
+    memset(v.back(), 7, kSize);
+  }
+  xsmem_tls_counters c0;
+  xsmem_tls_get_counters(&c0);
+  size_t committed0 = Committed();
+  for (void *p : v) Free(p);
+  xsmem_tls_counters c1;
+  xsmem_tls_get_counters(&c1);
+  EXPECT_LT(c1.bytes_decommitted - c0.bytes_decommitted, 10u << 20);  // not at once
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  xsmem_tls_counters c2;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    xsmem_tls_get_counters(&c2);
+  } while (c2.bytes_decommitted - c0.bytes_decommitted < 30u << 20 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_GE(c2.bytes_decommitted - c0.bytes_decommitted, 30u << 20);
+  EXPECT_GT(c2.slabs_decommitted, c0.slabs_decommitted);
+  EXPECT_LE(Committed() + (30u << 20), committed0);
+  // The slabs serve again after decommit.
+  void *p = Alloc(kSize);
+  memset(p, 1, kSize);
+  Free(p);
+}
+
+TEST(Stats, DetailReportsClassesTiersAndContention) {
+  void *p = Alloc(64);
+  std::map<std::string, double> seen;
+  struct Sink : xsmem_stats_sink {
+    std::map<std::string, double> *seen;
+  } sink;
+  sink.seen = &seen;
+  sink.value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double v) {
+    (*static_cast<Sink *>(s)->seen)[std::string(g) + "/" + l + "/" + k] = v;
+  };
+  A()->ops->detail(A(), &sink);
+  EXPECT_GE(seen["class/64/allocs"], 1);
+  EXPECT_GE(seen["class/64/bytes_in_use"], 64);
+  EXPECT_GE(seen["tier/small/allocs"], seen["class/64/allocs"]);
+  EXPECT_TRUE(seen.count("contention/small/stack_cas_retries"));
+  EXPECT_TRUE(seen.count("contention/small/central_lock_waits"));
+  Free(p);
+}
+
+// ---------------------------------------------------------------------------
+// Bad pointers.
+
+TEST(BadPointerDeathTest, ForeignPointer) {
+  static char not_ours[64] __attribute__((aligned(16)));
+  EXPECT_DEATH(Free(not_ours), "not allocated by xsmem");
+}
+
+TEST(BadPointerDeathTest, InteriorPointer) {
+  char *p = static_cast<char *>(Alloc(64));
+  EXPECT_DEATH(Free(p + 16), "interior pointer");
+  Free(p);
+}
+
+TEST(BadPointerDeathTest, ImmediateDoubleFree) {
+  EXPECT_DEATH(
+      {
+        void *p = Alloc(80);
+        Free(p);
+        Free(p);
+      },
+      "double free");
+}
+
+TEST(BadPointerDeathTest, DoubleFreeCaughtByTheSlabBitmap) {
+  EXPECT_DEATH(
+      {
+        void *p = Alloc(7000);
+        void *q = Alloc(7000);
+        Free(p);
+        Free(q);
+        Free(p);  // not the list head: found when its slab gets it back
+        xsmem_tls_flush_thread();
+        xsmem_tls_purge(1000000);  // stacks -> central lists
+      },
+      "double free");
+}
+
+// ---------------------------------------------------------------------------
+// fork: a child allocates even when another thread was busy in the tier.
+
+TEST(Fork, ChildAllocates) {
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop.load()) {
+      void *v[64];
+      for (auto &p : v) p = Alloc(3000);
+      for (auto &p : v) Free(p);
+    }
+  });
+  for (int i = 0; i < 5; i++) {
+    A()->ops->fork(A(), XSMEM_FORK_PREPARE);
+    pid_t pid = fork();
+    if (pid == 0) {
+      A()->ops->fork(A(), XSMEM_FORK_CHILD);
+      std::vector<void *> v;
+      for (int j = 0; j < 5000; j++) v.push_back(Alloc(3000 + j % 100));
+      for (void *p : v) Free(p);
+      _exit(0);
+    }
+    A()->ops->fork(A(), XSMEM_FORK_PARENT);
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  stop = true;
+  busy.join();
+}
+
+}  // namespace
