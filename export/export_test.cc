@@ -1,0 +1,558 @@
+// export/export_test.cc: snapshots, binary round trips, text writers, alerts,
+// and the HTTP endpoint (over a real socket). Linked with the `os`
+// configuration as the process allocator so "no malloc" can be measured.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <type_traits>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+extern "C" {
+#include "allocators/allocator.h"
+#include "allocators/registry.h"
+#include "export/buf.h"
+#include "export/format.h"
+#include "export/http.h"
+#include "export/monitor.h"
+#include "export/provider.h"
+#include "export/snapshot.h"
+#include "export/testing/fake_allocator.h"
+}
+
+namespace {
+
+// Two fake allocators added once for the whole binary.
+xsmem_fake_allocator *Bfc() {
+  static xsmem_fake_allocator f;
+  static bool init = [] {
+    xsmem_fake_init(&f, "fake_bfc", "bfc");
+    f.stats.num_allocs = 1000;
+    f.stats.num_frees = 400;
+    f.stats.bytes_in_use = 600 * 64;
+    f.stats.peak_bytes_in_use = 700 * 64;
+    f.stats.bytes_reserved = 1 << 20;
+    f.stats.fragmentation = 0.25;
+    f.detail[0] = {"tier", "small", "bytes_in_use", "gauge", 30000};
+    f.detail[1] = {"tier", "large", "bytes_in_use", "gauge", 8400};
+    f.detail[2] = {"node", "0", "bytes_in_use", "gauge", 20000};
+    f.detail[3] = {"node", "1", "bytes_in_use", "gauge", 18400};
+    f.detail[4] = {"tier", "small", "allocs", "counter", 900};
+    f.detail[5] = {"class", "we\"ird\\la\nbel", "bytes_in_use", "gauge", 1.5};
+    f.num_detail = 6;
+    return xsmem_export_add_allocator(&f.base);
+  }();
+  EXPECT_TRUE(init);
+  return &f;
+}
+
+xsmem_fake_allocator *Pool() {
+  static xsmem_fake_allocator f;
+  static bool init = [] {
+    xsmem_fake_init(&f, "fake_pool", "pool");
+    f.stats.num_allocs = 50;
+    f.detail[0] = {"pool", "all", "hits", "counter", 10};
+    f.detail[1] = {"pool", "all", "misses", "counter", 90};
+    f.num_detail = 2;
+    return xsmem_export_add_allocator(&f.base);
+  }();
+  EXPECT_TRUE(init);
+  return &f;
+}
+
+// A provider with fixed figures, standing in for the tracker.
+const uint64_t kFrames[3] = {0x401000, 0x402000, 0x403000};
+void Hist(void *ctx, xsmem_analysis_sink *s) {
+  for (uint64_t k = 4; k < 10; k++) {
+    xsmem_hist_bucket b = {1ull << k, 1ull << (k + 1), 10 * k, 10 * k * (1ull << k), k, k << k};
+    s->bucket(s, &b);
+  }
+  xsmem_hist_bucket last = {1024, 0, 1, 5000, 1, 5000};
+  s->bucket(s, &last);
+}
+void Sites(void *ctx, size_t max, xsmem_analysis_sink *s) {
+  for (size_t i = 0; i < 40 && i < max + 5; i++) {  // more than max: the sink must cap
+    xsmem_call_site c = {kFrames, 3, i == 0 ? "parse_input+0x1c (a.out)" : NULL, 100 - i, 1000, 10, 640};
+    s->call_site(s, &c);
+  }
+}
+void Leaks(void *ctx, size_t max, xsmem_analysis_sink *s) {
+  xsmem_leak l = {0x7f0000001000, 48, kFrames, 2, "leaky"};
+  s->leak(s, &l);
+}
+const xsmem_analysis_provider kProvider = {"test", nullptr, Hist, nullptr, Sites, Leaks};
+
+struct Arena {
+  xsmem_arena a = XSMEM_ARENA_INIT;
+  ~Arena() { xsmem_arena_free(&a); }
+};
+struct Buf {
+  xsmem_buf b = XSMEM_BUF_INIT;
+  ~Buf() { xsmem_buf_free(&b); }
+  std::string str() const { return b.data ? std::string(b.data, b.len) : std::string(); }
+};
+
+std::string TmpPath(const char *name) {
+  const char *d = getenv("TEST_TMPDIR");
+  return std::string(d ? d : "/tmp") + "/" + name;
+}
+
+class ExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Bfc();
+    Pool();
+    xsmem_export_set_provider(&kProvider);
+  }
+  void TearDown() override { xsmem_export_set_provider(nullptr); }
+};
+
+TEST(StatsProto, EveryStatFieldHasAProtoFieldOfItsType) {
+#define CHECK_FIELD(ctype, name, kind, help)                                                   \
+  {                                                                                           \
+    const ProtobufCFieldDescriptor *f =                                                       \
+        protobuf_c_message_descriptor_get_field_by_name(&xsmem__allocator_stats__descriptor, #name); \
+    ASSERT_NE(f, nullptr) << "add `" #name "` to AllocatorStats in xsmem_stats.proto";        \
+    EXPECT_EQ(f->type, std::is_floating_point<ctype>::value ? PROTOBUF_C_TYPE_DOUBLE           \
+                                                           : PROTOBUF_C_TYPE_UINT64) << #name; \
+    EXPECT_TRUE(xsmem_snapshot_stat_present(#name));                                          \
+  }
+  XSMEM_STAT_FIELDS(CHECK_FIELD)
+#undef CHECK_FIELD
+  EXPECT_FALSE(xsmem_snapshot_stat_present("no_such_stat"));
+}
+
+TEST_F(ExportTest, CollectsRegistryAddedAllocatorsAndProvider) {
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->pid, getpid());
+  EXPECT_NE(std::string(s->cmdline).find("export_test"), std::string::npos) << s->cmdline;
+  EXPECT_STREQ(s->config, "os");  // the process allocator's configuration
+  const Xsmem__Allocator *os = nullptr;
+  for (size_t i = 0; i < s->n_allocators; i++) {
+    if (s->allocators[i]->process_allocator) os = s->allocators[i];
+  }
+  ASSERT_NE(os, nullptr);
+  EXPECT_GT(os->stats->num_allocs, 0u);  // gtest itself allocated through the shim
+  const Xsmem__Allocator *bfc = xsmem_snapshot_find(s, "fake_bfc");
+  ASSERT_NE(bfc, nullptr);
+  EXPECT_STREQ(bfc->kind, "bfc");
+  EXPECT_EQ(bfc->stats->num_allocs, 1000u);
+  EXPECT_DOUBLE_EQ(bfc->stats->fragmentation, 0.25);
+  ASSERT_EQ(bfc->n_detail, 6u);
+  EXPECT_STREQ(bfc->detail[2]->group, "node");
+  EXPECT_TRUE(bfc->detail[4]->counter);
+  EXPECT_EQ(s->n_histogram, 7u);
+  EXPECT_EQ(s->n_call_sites, (size_t)XSMEM_EXPORT_TOP_CALL_SITES);
+  EXPECT_EQ(s->call_sites[0]->n_frames, 3u);
+  EXPECT_STREQ(s->call_sites[1]->symbol, "");
+  ASSERT_EQ(s->n_leaks, 1u);
+  EXPECT_STREQ(s->analysis_source, "test");
+  EXPECT_GT(s->os->bytes_reserved, 0u);
+}
+
+TEST_F(ExportTest, WithoutProviderTheSnapshotIsValidAndEmptyThere) {
+  xsmem_export_set_provider(nullptr);
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  EXPECT_STREQ(s->analysis_source, "");
+  EXPECT_EQ(s->n_histogram, 0u);
+  EXPECT_EQ(s->n_call_sites, 0u);
+  Buf b;
+  ASSERT_TRUE(xsmem_snapshot_pack(s, false, &b.b));
+  Arena ar2;
+  Xsmem__Snapshot *r = xsmem_snapshot_unpack(&ar2.a, b.b.data, b.b.len);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->n_allocators, s->n_allocators);
+}
+
+TEST_F(ExportTest, CollectingAndRenderingNeverCallMalloc) {
+  xsmem_allocator *proc = xsmem_process_allocator();
+  ASSERT_NE(proc, nullptr);
+  Arena ar;
+  Buf out;
+  xsmem_stats before = xsmem_get_stats(proc);
+  for (int i = 0; i < 3; i++) {
+    Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+    ASSERT_NE(s, nullptr);
+    xsmem_json_snapshot(s, &out.b);
+    xsmem_prometheus(s, &out.b);
+    xsmem_csv_timeline(s, &out.b);
+    ASSERT_TRUE(xsmem_snapshot_pack(s, true, &out.b));
+    Arena back;
+    xsmem_snapshot_stream st = {(const uint8_t *)out.b.data, 0, 0};
+    (void)st;
+    ASSERT_NE(xsmem_snapshot_unpack(&back.a, out.b.data, 0), nullptr);  // empty message is valid
+  }
+  xsmem_stats after = xsmem_get_stats(proc);
+  EXPECT_EQ(after.num_allocs, before.num_allocs);
+  EXPECT_EQ(after.num_frees, before.num_frees);
+}
+
+TEST_F(ExportTest, SingleFileRoundTrip) {
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  std::string path = TmpPath("one.pb");
+  ASSERT_TRUE(xsmem_snapshot_write_file(path.c_str(), s)) << errno;
+  Buf file;
+  ASSERT_TRUE(xsmem_read_file(path.c_str(), &file.b));
+  Arena ar2;
+  Xsmem__Snapshot *r = xsmem_snapshot_unpack(&ar2.a, file.b.data, file.b.len);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->sequence, s->sequence);
+  EXPECT_EQ(r->time_unix_ns, s->time_unix_ns);
+  EXPECT_STREQ(r->cmdline, s->cmdline);
+  ASSERT_EQ(r->n_allocators, s->n_allocators);
+  for (size_t i = 0; i < s->n_allocators; i++) {
+    EXPECT_STREQ(r->allocators[i]->name, s->allocators[i]->name);
+    EXPECT_EQ(r->allocators[i]->n_detail, s->allocators[i]->n_detail);
+#define SAME(type, name, kind, help) \
+  EXPECT_EQ(r->allocators[i]->stats->name, s->allocators[i]->stats->name) << #name;
+    XSMEM_STAT_FIELDS(SAME)
+#undef SAME
+  }
+  const Xsmem__Allocator *bfc = xsmem_snapshot_find(r, "fake_bfc");
+  ASSERT_NE(bfc, nullptr);
+  EXPECT_STREQ(bfc->detail[5]->label, "we\"ird\\la\nbel");
+  EXPECT_EQ(r->n_histogram, s->n_histogram);
+  EXPECT_EQ(r->histogram[3]->bytes, s->histogram[3]->bytes);
+  EXPECT_EQ(r->call_sites[0]->frames[2], 0x403000u);
+  EXPECT_EQ(r->leaks[0]->address, 0x7f0000001000u);
+  // Re-packing the read message gives the same bytes.
+  Buf again;
+  ASSERT_TRUE(xsmem_snapshot_pack(r, false, &again.b));
+  EXPECT_EQ(again.str(), file.str());
+}
+
+TEST_F(ExportTest, StreamRoundTripAndCorruption) {
+  std::string path = TmpPath("series.pb");
+  unlink(path.c_str());
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 3; i++) {
+    Arena ar;
+    Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+    ASSERT_NE(s, nullptr);
+    seqs.push_back(s->sequence);
+    ASSERT_TRUE(xsmem_snapshot_append_file(path.c_str(), s));
+  }
+  Buf file;
+  ASSERT_TRUE(xsmem_read_file(path.c_str(), &file.b));
+  Arena ar;
+  xsmem_snapshot_stream st = {(const uint8_t *)file.b.data, file.b.len, 0};
+  Xsmem__Snapshot *s;
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(xsmem_snapshot_next(&st, &ar.a, &s), 1);
+    EXPECT_EQ(s->sequence, seqs[i]);
+  }
+  EXPECT_EQ(xsmem_snapshot_next(&st, &ar.a, &s), 0);
+  // Truncated: the last record loses its tail.
+  xsmem_snapshot_stream cut = {(const uint8_t *)file.b.data, file.b.len - 5, 0};
+  EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), 1);
+  EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), 1);
+  errno = 0;
+  EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), -1);
+  EXPECT_EQ(errno, EBADMSG);
+  // Garbage where a record should be.
+  const uint8_t junk[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff};
+  xsmem_snapshot_stream bad = {junk, sizeof(junk), 0};
+  EXPECT_EQ(xsmem_snapshot_next(&bad, &ar.a, &s), -1);
+  const uint8_t huge_len[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x00};
+  xsmem_snapshot_stream bad2 = {huge_len, sizeof(huge_len), 0};
+  EXPECT_EQ(xsmem_snapshot_next(&bad2, &ar.a, &s), -1);
+  EXPECT_EQ(xsmem_snapshot_unpack(&ar.a, junk + 1, 5), nullptr);
+  Buf none;
+  EXPECT_FALSE(xsmem_read_file(TmpPath("missing/none.pb").c_str(), &none.b));
+  EXPECT_EQ(errno, ENOENT);
+}
+
+TEST(Buf, NumbersAndEscapes) {
+  Buf b;
+  xsmem_buf_number(&b.b, 3, "nan", "inf");
+  xsmem_buf_puts(&b.b, " ");
+  xsmem_buf_number(&b.b, 0.25, "nan", "inf");
+  xsmem_buf_puts(&b.b, " ");
+  xsmem_buf_number(&b.b, -1.5, "nan", "inf");
+  xsmem_buf_puts(&b.b, " ");
+  xsmem_buf_number(&b.b, NAN, "NaN", "+Inf");
+  xsmem_buf_puts(&b.b, " ");
+  xsmem_buf_number(&b.b, -INFINITY, "NaN", "+Inf");
+  xsmem_buf_puts(&b.b, " ");
+  xsmem_buf_number(&b.b, 18446744073709551615.0, "NaN", "+Inf");
+  EXPECT_EQ(b.str(), "3 0.25 -1.5 NaN -+Inf 1.844674407e19");
+  Buf j;
+  xsmem_json_string(&j.b, "a\"b\\c\nd\x01");
+  EXPECT_EQ(j.str(), "\"a\\\"b\\\\c\\nd\\u0001\"");
+  Buf p;
+  xsmem_prometheus_label(&p.b, "a\"b\\c\nd");
+  EXPECT_EQ(p.str(), "a\\\"b\\\\c\\nd");
+  Buf big;
+  std::string expect;
+  for (int i = 0; i < 20000; i++) {  // grows past the first mapping
+    xsmem_buf_printf(&big.b, "%d,", i);
+    expect += std::to_string(i) + ",";
+  }
+  EXPECT_EQ(big.str(), expect);
+}
+
+TEST_F(ExportTest, PrometheusText) {
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  Buf b;
+  xsmem_prometheus(s, &b.b);
+  std::string t = b.str();
+  EXPECT_NE(t.find("# TYPE xsmem_num_allocs_total counter\n"), std::string::npos);
+  EXPECT_NE(t.find("# TYPE xsmem_bytes_in_use gauge\n"), std::string::npos);
+  EXPECT_NE(t.find("xsmem_num_allocs_total{allocator=\"fake_bfc\",config=\"\"} 1000\n"), std::string::npos);
+  EXPECT_NE(t.find("xsmem_fragmentation{allocator=\"fake_bfc\",config=\"\"} 0.25\n"), std::string::npos);
+  EXPECT_NE(t.find("xsmem_tier_bytes_in_use{allocator=\"fake_bfc\",config=\"\",tier=\"small\"} 30000\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("xsmem_node_bytes_in_use{allocator=\"fake_bfc\",config=\"\",node=\"1\"} 18400\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("# TYPE xsmem_tier_allocs_total counter\n"), std::string::npos);
+  EXPECT_NE(t.find("class=\"we\\\"ird\\\\la\\nbel\"} 1.5\n"), std::string::npos);
+  EXPECT_NE(t.find("xsmem_alloc_size_bytes_bucket{le=\"+Inf\"} 391\n"), std::string::npos);
+  EXPECT_NE(t.find("xsmem_leaks 1\n"), std::string::npos);
+  // Each family's TYPE line appears once.
+  size_t first = t.find("# TYPE xsmem_tier_bytes_in_use ");
+  EXPECT_EQ(t.find("# TYPE xsmem_tier_bytes_in_use ", first + 1), std::string::npos);
+}
+
+TEST_F(ExportTest, JsonNestsDetail) {
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  Buf b;
+  xsmem_json_allocator(xsmem_snapshot_find(s, "fake_bfc"), &b.b);
+  std::string t = b.str();
+  EXPECT_NE(t.find("\"detail\":{\"tier\":{\"small\":{\"bytes_in_use\":30000,\"allocs\":900},"
+                   "\"large\":{\"bytes_in_use\":8400}},\"node\":{\"0\":{\"bytes_in_use\":20000},"
+                   "\"1\":{\"bytes_in_use\":18400}}"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("\"fragmentation\":0.25"), std::string::npos);
+}
+
+TEST(Monitor, ParseDouble) {
+  double v;
+  EXPECT_TRUE(xsmem_parse_double("0.5", &v));
+  EXPECT_DOUBLE_EQ(v, 0.5);
+  EXPECT_TRUE(xsmem_parse_double("1e3", &v));
+  EXPECT_DOUBLE_EQ(v, 1000);
+  EXPECT_TRUE(xsmem_parse_double("-2.25", &v));
+  EXPECT_DOUBLE_EQ(v, -2.25);
+  EXPECT_FALSE(xsmem_parse_double("", &v));
+  EXPECT_FALSE(xsmem_parse_double("abc", &v));
+  EXPECT_FALSE(xsmem_parse_double("1.5x", &v));
+  EXPECT_FALSE(xsmem_parse_double("1e", &v));
+}
+
+const xsmem_alert_state *FindAlert(const std::vector<xsmem_alert_state> &v, const char *name,
+                                   const char *allocator) {
+  for (auto &a : v) {
+    if (!strcmp(a.name, name) && !strcmp(a.allocator, allocator)) return &a;
+  }
+  return nullptr;
+}
+
+std::vector<xsmem_alert_state> Alerts() {
+  std::vector<xsmem_alert_state> v(XSMEM_MONITOR_MAX_ALERTS);
+  v.resize(xsmem_monitor_alerts(v.data(), v.size()));
+  return v;
+}
+
+TEST_F(ExportTest, AlertsRaiseCountAndClear) {
+  xsmem_monitor_reset();
+  xsmem_alert_thresholds t = {};
+  t.value[XSMEM_ALERT_FRAGMENTATION] = 0.5;
+  t.value[XSMEM_ALERT_POOL_HIT_RATE] = 0.5;
+  t.value[XSMEM_ALERT_ALLOC_RATE] = 1000;
+  t.value[XSMEM_ALERT_BYTES_IN_USE] = 1 << 30;
+  xsmem_monitor_set_thresholds(&t);
+  EXPECT_TRUE(xsmem_monitor_alerts_enabled());
+  xsmem_fake_allocator *bfc = Bfc();
+  bfc->stats.fragmentation = 0.75;
+  const uint64_t s0 = 1000000000ull;
+  xsmem_monitor_sample(s0);
+  auto v = Alerts();
+  const xsmem_alert_state *frag = FindAlert(v, "fragmentation", "fake_bfc");
+  ASSERT_NE(frag, nullptr);
+  EXPECT_TRUE(frag->active);
+  EXPECT_EQ(frag->raised_count, 1u);
+  EXPECT_NE(std::string(frag->recommendation).find("bfc"), std::string::npos);
+  EXPECT_NE(std::string(frag->recommendation).find("garbage collection"), std::string::npos);
+  const xsmem_alert_state *hit = FindAlert(v, "pool_hit_rate", "fake_pool");
+  ASSERT_NE(hit, nullptr);
+  EXPECT_TRUE(hit->active);
+  EXPECT_DOUBLE_EQ(hit->value, 0.1);
+  EXPECT_NE(std::string(hit->recommendation).find("raise its limit"), std::string::npos);
+  EXPECT_FALSE(FindAlert(v, "bytes_in_use", "fake_bfc")->active);
+  EXPECT_FALSE(FindAlert(v, "alloc_rate", "fake_bfc")->active);  // no rate from one sample
+
+  // Still high: stays active, not raised again. 5000 allocations in 1 s > 1000/s.
+  bfc->stats.num_allocs += 5000;
+  xsmem_monitor_sample(s0 + 1000000000ull);
+  v = Alerts();
+  EXPECT_EQ(FindAlert(v, "fragmentation", "fake_bfc")->raised_count, 1u);
+  EXPECT_TRUE(FindAlert(v, "alloc_rate", "fake_bfc")->active);
+  EXPECT_NEAR(FindAlert(v, "alloc_rate", "fake_bfc")->value, 5000, 1);
+
+  // Back to normal, then high again: the counter goes to 2.
+  bfc->stats.fragmentation = 0.1;
+  xsmem_monitor_sample(s0 + 2000000000ull);
+  v = Alerts();
+  EXPECT_FALSE(FindAlert(v, "fragmentation", "fake_bfc")->active);
+  EXPECT_FALSE(FindAlert(v, "alloc_rate", "fake_bfc")->active);
+  bfc->stats.fragmentation = 0.9;
+  xsmem_monitor_sample(s0 + 3000000000ull);
+  v = Alerts();
+  EXPECT_EQ(FindAlert(v, "fragmentation", "fake_bfc")->raised_count, 2u);
+  bfc->stats.fragmentation = 0.25;
+
+  // The snapshot and the Prometheus text carry them.
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  EXPECT_GE(s->n_alerts, 8u);
+  EXPECT_GE(s->n_timeline, 4u);  // the sampler's timeline (the provider has none)
+  Buf b;
+  xsmem_prometheus(s, &b.b);
+  EXPECT_NE(b.str().find("xsmem_alerts_raised_total{alert=\"fragmentation\",allocator=\"fake_bfc\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(b.str().find("xsmem_alert_active{alert=\"pool_hit_rate\",allocator=\"fake_pool\"} 1\n"),
+            std::string::npos);
+  xsmem_monitor_reset();
+  xsmem_alert_thresholds none = {};
+  xsmem_monitor_set_thresholds(&none);
+}
+
+// ---------------------------------------------------------------------------
+// HTTP over a real socket.
+
+struct Reply {
+  int status = 0;
+  std::string headers, body;
+};
+
+Reply Request(uint16_t port, const std::string &raw) {
+  Reply r;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa = {};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return r;
+  }
+  (void)!write(fd, raw.data(), raw.size());
+  std::string all;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) all.append(buf, n);
+  close(fd);
+  size_t sp = all.find(' ');
+  if (sp != std::string::npos) r.status = atoi(all.c_str() + sp + 1);
+  size_t end = all.find("\r\n\r\n");
+  if (end != std::string::npos) {
+    r.headers = all.substr(0, end);
+    r.body = all.substr(end + 4);
+  }
+  return r;
+}
+
+Reply Get(uint16_t port, const std::string &path, const char *method = "GET") {
+  return Request(port, std::string(method) + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+}
+
+TEST_F(ExportTest, HttpEndpoint) {
+  xsmem_http_server *srv = xsmem_http_start("127.0.0.1:0");
+  ASSERT_NE(srv, nullptr) << errno;
+  uint16_t port = xsmem_http_port(srv);
+  ASSERT_NE(port, 0);
+
+  Reply m = Get(port, "/metrics");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.headers.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(m.body.find("# TYPE xsmem_num_allocs_total counter"), std::string::npos);
+  EXPECT_NE(m.body.find("allocator=\"fake_bfc\""), std::string::npos);
+
+  Reply a = Get(port, "/api/allocators");
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body[0], '[');
+  EXPECT_NE(a.body.find("\"name\":\"fake_pool\""), std::string::npos);
+
+  Reply st = Get(port, "/api/stats/fake_bfc");
+  EXPECT_EQ(st.status, 200);
+  EXPECT_NE(st.body.find("\"tier\":{\"small\""), std::string::npos);
+  Reply missing = Get(port, "/api/stats/nobody%22here");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("no allocator named nobody\\\"here"), std::string::npos) << missing.body;
+
+  Reply pb = Get(port, "/api/snapshot");
+  EXPECT_EQ(pb.status, 200);
+  EXPECT_NE(pb.headers.find("application/x-protobuf"), std::string::npos);
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_unpack(&ar.a, pb.body.data(), pb.body.size());
+  ASSERT_NE(s, nullptr);
+  EXPECT_NE(xsmem_snapshot_find(s, "fake_bfc"), nullptr);
+  EXPECT_EQ(Get(port, "/api/snapshot?format=json").body.substr(0, 12), "{\"sequence\":");
+  EXPECT_EQ(Get(port, "/api/snapshot?format=xml").status, 400);
+  EXPECT_EQ(Get(port, "/api/snapshot.json").status, 200);
+  Reply csv = Get(port, "/api/timeline.csv");
+  EXPECT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.body.substr(0, 8), "time_ns,");
+
+  Reply page = Get(port, "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("<canvas id=\"usage\""), std::string::npos);
+  EXPECT_EQ(page.body.find("http://"), std::string::npos);  // no external assets
+  EXPECT_EQ(page.body.find("https://"), std::string::npos);
+  EXPECT_EQ(Get(port, "/", "HEAD").status, 200);
+
+  // Bad requests: 4xx, and the server keeps serving.
+  EXPECT_EQ(Get(port, "/nope").status, 404);
+  EXPECT_EQ(Get(port, "/api/stats/").status, 404);
+  EXPECT_EQ(Get(port, "/metrics", "POST").status, 405);
+  EXPECT_EQ(Get(port, "/metrics", "DELETE").status, 405);
+  int garbage = Request(port, "\x01\x02 nonsense\r\n\r\n").status;
+  EXPECT_GE(garbage, 400);
+  EXPECT_LT(garbage, 500);
+  EXPECT_GE(Request(port, "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
+  EXPECT_EQ(Get(port, "/metrics").status, 200);
+
+  // A second server on the same port fails cleanly.
+  std::string addr = "127.0.0.1:" + std::to_string(port);
+  errno = 0;
+  EXPECT_EQ(xsmem_http_start(addr.c_str()), nullptr);
+  EXPECT_NE(errno, 0);
+  xsmem_http_stop(srv);
+  EXPECT_EQ(Get(port, "/metrics").status, 0);  // stopped: connection refused
+}
+
+TEST(Http, RejectsMalformedAddresses) {
+  for (const char *bad : {"", "127.0.0.1:", "127.0.0.1:99999", "nohost.example:80", "[::1:80", "1.2.3.4:8x"}) {
+    errno = 0;
+    EXPECT_EQ(xsmem_http_start(bad), nullptr) << bad;
+    EXPECT_EQ(errno, EINVAL) << bad;
+  }
+  xsmem_http_server *v6 = xsmem_http_start("[::1]:0");
+  if (v6) xsmem_http_stop(v6);  // IPv6 loopback may be absent in containers
+  xsmem_http_server *plain = xsmem_http_start("0");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(Get(xsmem_http_port(plain), "/metrics").status, 200);  // loopback by default
+  xsmem_http_stop(plain);
+}
+
+}  // namespace

@@ -1,0 +1,11 @@
+// export/runtime.c: links the exporter into a process (//export:runtime).
+//
+// A constructor starts it from the XSMEM_* options (service.h) and a
+// destructor stops it at exit. Link it into a preloadable library or a
+// program next to a configuration; without any export option set it starts
+// nothing and costs one environment scan.
+#include "export/service.h"
+
+__attribute__((constructor)) static void xsmem_export_runtime_start(void) { xsmem_export_start(); }
+
+__attribute__((destructor)) static void xsmem_export_runtime_stop(void) { xsmem_export_stop(); }
