@@ -30,40 +30,8 @@ XSMEM_CONFIGS = [
         "deps": ["//allocators/os"],
     },
     {
-        "name": "system_tracked",
-        "deps": [
-            "//allocators/system",
-            "//tracking:tracker",
-        ],
-        "test_env": {"XSMEM_TRACK": "full"},
-    },
-    {
-        "name": "os_tracked",
-        "deps": [
-            "//allocators/os",
-            "//tracking:tracker",
-        ],
-        "test_env": {"XSMEM_TRACK": "full"},
-    },
-    {
-        "name": "jemalloc",
-        "deps": ["//allocators/peers:jemalloc", "//third_party/peers:jemalloc"],
-    },
-    {
-        "name": "mimalloc",
-        "deps": ["//allocators/peers:mimalloc", "//third_party/peers:mimalloc"],
-    },
-    {
-        "name": "tcmalloc",
-        "deps": ["//allocators/peers:tcmalloc", "//third_party/peers:tcmalloc"],
-    },
-    {
         "name": "bfc",
         "deps": ["//allocators/bfc"],
-    },
-    {
-        "name": "bfc_numa",
-        "deps": ["//allocators/bfc", "//numa:node_router"],
     },
 ]
 
@@ -113,10 +81,7 @@ def _configuration(cfg):
         copts = XSMEM_TEST_COPTS,
         env = dict({"XSMEM_TEST_CONFIG": name}, **cfg.get("test_env", {})),
         linkstatic = 1,
-        # The shim replaces malloc in the test binary, which ASan and TSan
-        # cannot share with their own allocators: the fronts are covered by
-        # their unit tests under the sanitizers instead.
-        tags = ["conformance", "noasan", "notsan"] + cfg.get("tags", []),
+        tags = ["conformance"] + cfg.get("tags", []),
         deps = [
             name,
             "//tests/conformance:suite",
