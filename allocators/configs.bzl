@@ -33,6 +33,10 @@ XSMEM_CONFIGS = [
         "name": "bfc",
         "deps": ["//allocators/bfc"],
     },
+    {
+        "name": "pool",
+        "deps": ["//allocators/pool"],
+    },
 ]
 
 def _configuration(cfg):

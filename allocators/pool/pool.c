@@ -1,0 +1,496 @@
+// allocators/pool/pool.c: the LRU pool (model in pool.h).
+#include "allocators/pool/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "allocators/bfc/bfc.h"
+#include "platform/log.h"
+#include "platform/options.h"
+#include "platform/os_vm.h"
+
+#define MIN_BLOCK 32          // a kept block holds its four list links
+#define WINDOW 1000           // requests per auto-resize decision
+#define KEPT 1u               // low bit of a table entry's size: the block is kept
+#define TOMB ((uintptr_t)1)   // a deleted table slot
+
+// A kept block's first bytes.
+typedef struct node {
+  struct node *lru_prev, *lru_next;  // global LRU: head newest
+  struct node *sz_prev, *sz_next;    // blocks of the same size: head newest
+} node;
+
+typedef struct entry {  // block table: pointer -> size | KEPT
+  uintptr_t ptr;        // 0 empty, TOMB deleted
+  size_t size;
+} entry;
+
+typedef struct bucket {  // size table: size -> newest kept block of that size
+  size_t size;           // 0 empty
+  node *head;
+} bucket;
+
+struct xsmem_pool {
+  xsmem_allocator base;  // first: the allocator interface
+  pthread_mutex_t mu;
+  xsmem_allocator *backing;  // one of backing and source is set
+  xsmem_source *source;
+  xsmem_pool_options opt;
+  size_t page;
+  entry *blocks;
+  size_t blocks_cap, blocks_used;  // used counts tombstones too
+  bucket *sizes;
+  size_t sizes_cap, sizes_used;
+  node *lru_head, *lru_tail;
+  // Counters, exact under mu.
+  uint64_t allocs, frees, failed, hits, misses, evictions, puts, resizes;
+  uint64_t in_use, peak, largest, cached, cached_blocks, live_blocks, source_bytes;
+  // The auto-resize window.
+  uint64_t w_requests, w_puts, w_evictions, w_peak_cached;
+};
+
+// ---------------------------------------------------------------------------
+// Rounding.
+
+size_t xsmem_pool_round(const xsmem_pool *p, size_t n) {
+  if (n < MIN_BLOCK) n = MIN_BLOCK;
+  size_t r;
+  if (p->opt.rounding == XSMEM_POOL_ROUND_POW2) {
+    if (n > (SIZE_MAX >> 1) + 1) return 0;
+    r = xsmem_next_pow2(n);
+  } else if (!xsmem_align_up_checked(n, XSMEM_MIN_ALIGN, &r)) {
+    return 0;
+  }
+  if (p->source && !xsmem_align_up_checked(r, p->page, &r)) return 0;
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Tables (open addressing, linear probing, os_vm memory).
+
+XSMEM_INLINE size_t hash_word(uintptr_t x, size_t cap) {
+  return (size_t)((x >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+}
+
+// Returns the entry of ptr, or NULL.
+static entry *block_find(const xsmem_pool *p, uintptr_t ptr) {
+  if (!p->blocks_cap) return NULL;
+  for (size_t i = hash_word(ptr, p->blocks_cap);; i = (i + 1) & (p->blocks_cap - 1)) {
+    entry *e = &p->blocks[i];
+    if (e->ptr == ptr) return e;
+    if (e->ptr == 0) return NULL;
+  }
+}
+
+static void block_put(entry *table, size_t cap, uintptr_t ptr, size_t size) {
+  size_t i = hash_word(ptr, cap);
+  while (table[i].ptr > TOMB) i = (i + 1) & (cap - 1);
+  table[i] = (entry){ptr, size};
+}
+
+// Makes room for one more block entry; false when the table cannot grow.
+static bool block_reserve(xsmem_pool *p) {
+  if ((p->blocks_used + 1) * 4 <= p->blocks_cap * 3) return true;
+  size_t live = p->live_blocks + p->cached_blocks;
+  size_t cap = p->blocks_cap ? p->blocks_cap : 1024;
+  while ((live + 1) * 2 > cap) cap *= 2;  // rehash at most half full
+  entry *t = xsmem_os_map(cap * sizeof(entry), p->page, 0);
+  if (!t) return false;
+  for (size_t i = 0; i < p->blocks_cap; i++) {
+    if (p->blocks[i].ptr > TOMB) block_put(t, cap, p->blocks[i].ptr, p->blocks[i].size);
+  }
+  if (p->blocks) xsmem_os_unmap(p->blocks, p->blocks_cap * sizeof(entry));
+  p->blocks = t;
+  p->blocks_cap = cap;
+  p->blocks_used = live;
+  return true;
+}
+
+static void block_insert(xsmem_pool *p, uintptr_t ptr, size_t size) {
+  size_t i = hash_word(ptr, p->blocks_cap);
+  while (p->blocks[i].ptr > TOMB) i = (i + 1) & (p->blocks_cap - 1);
+  p->blocks_used += p->blocks[i].ptr == 0;
+  p->blocks[i] = (entry){ptr, size};
+}
+
+static bucket *size_find(const xsmem_pool *p, size_t size) {
+  if (!p->sizes_cap) return NULL;
+  for (size_t i = hash_word(size, p->sizes_cap);; i = (i + 1) & (p->sizes_cap - 1)) {
+    bucket *b = &p->sizes[i];
+    if (b->size == size) return b;
+    if (b->size == 0) return NULL;
+  }
+}
+
+// Returns the bucket of size, adding it (and dropping empty ones on a rehash); NULL when out of memory.
+static bucket *size_get(xsmem_pool *p, size_t size) {
+  bucket *b = size_find(p, size);
+  if (b) return b;
+  if ((p->sizes_used + 1) * 4 > p->sizes_cap * 3) {
+    size_t nonempty = 0;
+    for (size_t i = 0; i < p->sizes_cap; i++) nonempty += p->sizes[i].head != NULL;
+    size_t cap = 64;
+    while ((nonempty + 1) * 2 > cap) cap *= 2;
+    bucket *t = xsmem_os_map(cap * sizeof(bucket), p->page, 0);
+    if (!t) return NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < p->sizes_cap; i++) {
+      if (!p->sizes[i].head) continue;
+      size_t j = hash_word(p->sizes[i].size, cap);
+      while (t[j].size) j = (j + 1) & (cap - 1);
+      t[j] = p->sizes[i];
+      used++;
+    }
+    if (p->sizes) xsmem_os_unmap(p->sizes, p->sizes_cap * sizeof(bucket));
+    p->sizes = t;
+    p->sizes_cap = cap;
+    p->sizes_used = used;
+  }
+  size_t j = hash_word(size, p->sizes_cap);
+  while (p->sizes[j].size) j = (j + 1) & (p->sizes_cap - 1);
+  p->sizes[j] = (bucket){size, NULL};
+  p->sizes_used++;
+  return &p->sizes[j];
+}
+
+// ---------------------------------------------------------------------------
+// The backing.
+
+static void *back_alloc(xsmem_pool *p, size_t size, size_t align, unsigned flags) {
+  if (p->backing) return p->backing->ops->alloc(p->backing, size, align, flags);
+  size_t got = 0;
+  void *q = xsmem_source_map(p->source, size, align, &got);
+  if (q) p->source_bytes += size;
+  return q;  // sources hand out zeroed memory or say so; the os source does
+}
+
+static void back_free(xsmem_pool *p, void *q, size_t size) {
+  if (p->backing) {
+    p->backing->ops->free(p->backing, q, size);
+  } else {
+    xsmem_source_unmap(p->source, q, size);
+    p->source_bytes -= size;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Kept blocks.
+
+static void unlink_kept(xsmem_pool *p, node *n, bucket *b) {
+  if (n->lru_prev) n->lru_prev->lru_next = n->lru_next; else p->lru_head = n->lru_next;
+  if (n->lru_next) n->lru_next->lru_prev = n->lru_prev; else p->lru_tail = n->lru_prev;
+  if (n->sz_prev) n->sz_prev->sz_next = n->sz_next; else b->head = n->sz_next;
+  if (n->sz_next) n->sz_next->sz_prev = n->sz_prev;
+}
+
+// Gives the least recently kept block back to the backing.
+static void evict_one(xsmem_pool *p) {
+  node *n = p->lru_tail;
+  entry *e = block_find(p, (uintptr_t)n);
+  size_t size = e->size & ~(size_t)KEPT;
+  unlink_kept(p, n, size_find(p, size));
+  e->ptr = TOMB;
+  p->cached -= size;
+  p->cached_blocks--;
+  p->evictions++;
+  p->w_evictions++;
+  back_free(p, n, size);
+}
+
+static void evict_to(xsmem_pool *p, size_t limit) {
+  while (p->cached > limit) evict_one(p);
+}
+
+// One request more in the window; adjusts the limit at its end.
+static void window_tick(xsmem_pool *p) {
+  if (!p->opt.auto_resize || ++p->w_requests < WINDOW) return;
+  size_t limit = p->opt.limit;
+  if (p->w_evictions * 50 > p->w_puts) {
+    limit = XSMEM_MIN(p->opt.max_limit, limit + limit / 4);
+  } else if (!p->w_evictions && p->w_peak_cached < limit / 4) {
+    limit = XSMEM_MAX(p->opt.min_limit, limit - limit / 8);
+  }
+  if (limit != p->opt.limit) {
+    p->opt.limit = limit;
+    p->resizes++;
+    evict_to(p, limit);
+  }
+  p->w_requests = p->w_puts = p->w_evictions = 0;
+  p->w_peak_cached = p->cached;
+}
+
+// ---------------------------------------------------------------------------
+// The allocator.
+
+static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned flags) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  if (XSMEM_UNLIKELY(!xsmem_is_pow2(align))) {
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t size = xsmem_pool_round(p, n);
+  if (XSMEM_UNLIKELY(!size)) goto fail_unlocked;
+  pthread_mutex_lock(&p->mu);
+  window_tick(p);
+  bucket *b = size_find(p, size);
+  node *q = b ? b->head : NULL;
+  if (q && ((uintptr_t)q & (align - 1)) == 0) {  // a hit
+    unlink_kept(p, q, b);
+    block_find(p, (uintptr_t)q)->size = size;
+    p->cached -= size;
+    p->cached_blocks--;
+    p->hits++;
+  } else {
+    p->misses++;
+    if (!block_reserve(p)) goto fail;
+    q = back_alloc(p, size, align, flags & ~(unsigned)XSMEM_ALLOC_ZERO);
+    if (!q) goto fail;
+    block_insert(p, (uintptr_t)q, size);
+    flags &= p->backing ? ~0u : ~(unsigned)XSMEM_ALLOC_ZERO;  // fresh source pages are zero
+  }
+  p->allocs++;
+  p->live_blocks++;
+  p->in_use += size;
+  xsmem_stats_note_peak(&p->peak, p->in_use);
+  if (n > p->largest) p->largest = n;
+  pthread_mutex_unlock(&p->mu);
+  if (flags & XSMEM_ALLOC_ZERO) memset(q, 0, n);
+  return q;
+fail:
+  pthread_mutex_unlock(&p->mu);
+fail_unlocked:
+  __atomic_fetch_add(&p->failed, 1, __ATOMIC_RELAXED);
+  errno = ENOMEM;
+  return NULL;
+}
+
+// Returns the live entry of q or NULL after reporting it. REQUIRES: mu held; releases it on failure.
+static entry *live_entry(xsmem_pool *p, const void *q, const char *op) {
+  entry *e = block_find(p, (uintptr_t)q);
+  if (XSMEM_LIKELY(e && !(e->size & KEPT))) return e;
+  pthread_mutex_unlock(&p->mu);
+  xsmem_report_bad_pointer(p->base.name, op, q,
+                           e ? "double free (block already freed)" : "pointer not allocated by this allocator");
+  return NULL;
+}
+
+static void pool_free(xsmem_allocator *a, void *q, size_t unused) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  pthread_mutex_lock(&p->mu);
+  entry *e = live_entry(p, q, "free");
+  if (!e) return;
+  size_t size = e->size;
+  p->frees++;
+  p->live_blocks--;
+  p->in_use -= size;
+  p->puts++;
+  p->w_puts++;
+  if (size > p->opt.limit) {  // never fits: straight back
+    e->ptr = TOMB;
+    p->evictions++;
+    p->w_evictions++;
+    back_free(p, q, size);
+    pthread_mutex_unlock(&p->mu);
+    return;
+  }
+  bucket *b = size_get(p, size);
+  if (!b) {
+    e->ptr = TOMB;
+    back_free(p, q, size);
+    pthread_mutex_unlock(&p->mu);
+    return;
+  }
+  evict_to(p, p->opt.limit - size);
+  e = block_find(p, (uintptr_t)q);  // evictions leave entries in place, but be exact
+  e->size = size | KEPT;
+  node *n = (node *)q;
+  *n = (node){NULL, p->lru_head, NULL, b->head};
+  if (p->lru_head) p->lru_head->lru_prev = n; else p->lru_tail = n;
+  p->lru_head = n;
+  if (b->head) b->head->sz_prev = n;
+  b->head = n;
+  p->cached += size;
+  p->cached_blocks++;
+  if (p->cached > p->w_peak_cached) p->w_peak_cached = p->cached;
+  pthread_mutex_unlock(&p->mu);
+}
+
+static size_t pool_usable(const xsmem_allocator *a, const void *q) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  pthread_mutex_lock(&p->mu);
+  entry *e = live_entry(p, q, "malloc_usable_size");
+  if (!e) return 0;
+  size_t size = e->size;
+  pthread_mutex_unlock(&p->mu);
+  return size;
+}
+
+static bool pool_owns(const xsmem_allocator *a, const void *q) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  pthread_mutex_lock(&p->mu);
+  entry *e = block_find(p, (uintptr_t)q);
+  bool live = e && !(e->size & KEPT);
+  pthread_mutex_unlock(&p->mu);
+  return live;
+}
+
+static void pool_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  xsmem_stats back = xsmem_stats_init();
+  pthread_mutex_lock(&p->mu);
+  if (p->backing) p->backing->ops->stats(p->backing, &back);
+  out->num_allocs = p->allocs;
+  out->num_frees = p->frees;
+  out->num_failed = __atomic_load_n(&p->failed, __ATOMIC_RELAXED);
+  out->bytes_in_use = p->in_use;
+  out->peak_bytes_in_use = p->peak;
+  out->largest_alloc_size = p->largest;
+  out->bytes_cached = p->cached + (back.bytes_cached);
+  out->bytes_reserved = p->backing ? back.bytes_reserved : p->source_bytes;
+  out->bytes_metadata = back.bytes_metadata + p->blocks_cap * sizeof(entry) + p->sizes_cap * sizeof(bucket) +
+                        xsmem_align_up(sizeof(xsmem_pool), p->page);
+  out->bytes_limit = back.bytes_limit;
+  out->fragmentation = back.fragmentation;
+  pthread_mutex_unlock(&p->mu);
+}
+
+void xsmem_pool_get_counters(xsmem_pool *p, xsmem_pool_counters *out) {
+  pthread_mutex_lock(&p->mu);
+  *out = (xsmem_pool_counters){p->hits, p->misses, p->evictions, p->puts, p->resizes,
+                               p->opt.limit, p->cached, p->cached_blocks, p->live_blocks};
+  pthread_mutex_unlock(&p->mu);
+}
+
+void xsmem_pool_set_limit(xsmem_pool *p, size_t limit) {
+  pthread_mutex_lock(&p->mu);
+  p->opt.limit = limit;
+  evict_to(p, limit);
+  pthread_mutex_unlock(&p->mu);
+}
+
+size_t xsmem_pool_drain(xsmem_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  size_t before = p->cached;
+  uint64_t evictions = p->evictions;
+  evict_to(p, 0);
+  p->evictions = evictions;  // a drain is not an eviction
+  pthread_mutex_unlock(&p->mu);
+  return before;
+}
+
+static size_t pool_trim(xsmem_allocator *a, size_t goal) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  size_t n = xsmem_pool_drain(p);
+  if (p->backing && p->backing->ops->trim) n += p->backing->ops->trim(p->backing, goal);
+  return n;
+}
+
+static void pool_fork(xsmem_allocator *a, int phase) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  if (phase == XSMEM_FORK_PREPARE) pthread_mutex_lock(&p->mu);
+  if (p->backing && p->backing->ops->fork) p->backing->ops->fork(p->backing, phase);
+  if (phase == XSMEM_FORK_PARENT) pthread_mutex_unlock(&p->mu);
+  if (phase == XSMEM_FORK_CHILD) pthread_mutex_init(&p->mu, NULL);
+}
+
+static void pool_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
+  xsmem_pool *p = (xsmem_pool *)a;
+  xsmem_pool_counters c;
+  xsmem_pool_get_counters(p, &c);
+  sink->value(sink, "pool", "cache", "hits", "counter", (double)c.hits);
+  sink->value(sink, "pool", "cache", "misses", "counter", (double)c.misses);
+  sink->value(sink, "pool", "cache", "evictions", "counter", (double)c.evictions);
+  sink->value(sink, "pool", "cache", "puts", "counter", (double)c.puts);
+  sink->value(sink, "pool", "cache", "resizes", "counter", (double)c.resizes);
+  sink->value(sink, "pool", "cache", "limit_bytes", "gauge", (double)c.limit);
+  sink->value(sink, "pool", "cache", "cached_bytes", "gauge", (double)c.cached_bytes);
+  sink->value(sink, "pool", "cache", "cached_blocks", "gauge", (double)c.cached_blocks);
+  double lookups = (double)(c.hits + c.misses);
+  sink->value(sink, "pool", "cache", "hit_rate", "gauge", lookups ? (double)c.hits / lookups : 0.0);
+  if (p->backing && p->backing->ops->detail) p->backing->ops->detail(p->backing, sink);
+}
+
+void xsmem_pool_destroy(xsmem_pool *p) {
+  evict_to(p, 0);
+  if (p->blocks) xsmem_os_unmap(p->blocks, p->blocks_cap * sizeof(entry));
+  if (p->sizes) xsmem_os_unmap(p->sizes, p->sizes_cap * sizeof(bucket));
+  pthread_mutex_destroy(&p->mu);
+  xsmem_os_unmap(p, xsmem_align_up(sizeof(*p), p->page));
+}
+
+static void pool_destroy(xsmem_allocator *a) { xsmem_pool_destroy((xsmem_pool *)a); }
+
+static const xsmem_allocator_ops kPoolOps = {
+    .kind = "pool",
+    .alloc = pool_alloc,
+    .free = pool_free,
+    .usable_size = pool_usable,
+    .owns = pool_owns,
+    .stats = pool_stats,
+    .trim = pool_trim,
+    .fork = pool_fork,
+    .destroy = pool_destroy,
+    .detail = pool_detail,
+};
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+xsmem_pool_options xsmem_pool_options_from_env(void) {
+  static const char *const kRounding[] = {"none", "pow2"};
+  xsmem_pool_options o = {0};
+  long long mb = xsmem_option_int("XSMEM_POOL_LIMIT_MB");
+  o.limit = mb > 0 ? (size_t)mb * XSMEM_MiB : 0;
+  o.rounding = (xsmem_pool_rounding)xsmem_option_choice("XSMEM_POOL_ROUNDING", kRounding, 2);
+  o.auto_resize = xsmem_option_bool("XSMEM_POOL_AUTO_RESIZE");
+  return o;
+}
+
+static xsmem_pool *make(xsmem_allocator *backing, xsmem_source *source, const xsmem_pool_options *o,
+                        const char *name) {
+  size_t page = xsmem_os_page_size();
+  xsmem_pool *p = xsmem_os_map(xsmem_align_up(sizeof(xsmem_pool), page), page, 0);
+  if (!p) return NULL;
+  p->base.ops = &kPoolOps;
+  p->base.name = name;
+  pthread_mutex_init(&p->mu, NULL);
+  p->backing = backing;
+  p->source = source;
+  p->page = page;
+  p->opt = *o;
+  if (!p->opt.limit) p->opt.limit = 64 * XSMEM_MiB;
+  if (!p->opt.min_limit) p->opt.min_limit = p->opt.limit / 16;
+  if (!p->opt.max_limit) p->opt.max_limit = p->opt.limit <= SIZE_MAX / 16 ? p->opt.limit * 16 : SIZE_MAX;
+  return p;
+}
+
+xsmem_pool *xsmem_pool_create(xsmem_allocator *backing, const xsmem_pool_options *o, const char *name) {
+  return make(backing, NULL, o, name);
+}
+
+xsmem_pool *xsmem_pool_create_on_source(xsmem_source *source, const xsmem_pool_options *o, const char *name) {
+  return make(NULL, source, o, name);
+}
+
+static xsmem_pool *g_default;
+static _Atomic int g_default_state;  // 0 new, 1 building, 2 ready
+
+xsmem_allocator *xsmem_pool_default(void) {
+  if (atomic_load_explicit(&g_default_state, memory_order_acquire) == 2) return &g_default->base;
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
+    xsmem_bfc_options bo = xsmem_bfc_options_from_env();
+    xsmem_bfc *b = xsmem_bfc_create(xsmem_os_source(), &bo, "pool.bfc");
+    if (!b) xsmem_fatal("pool: cannot build its bfc (limit %zu bytes)", bo.bytes_limit);
+    xsmem_pool_options po = xsmem_pool_options_from_env();
+    g_default = xsmem_pool_create(xsmem_bfc_allocator(b), &po, "pool");
+    if (!g_default) xsmem_fatal("pool: cannot map its metadata");
+    atomic_store_explicit(&g_default_state, 2, memory_order_release);
+  } else {
+    while (atomic_load_explicit(&g_default_state, memory_order_acquire) != 2) sched_yield();
+  }
+  return &g_default->base;
+}

@@ -1,0 +1,91 @@
+// allocators/pool/pool.h: a cache of freed blocks by size, with LRU eviction.
+//
+// Model (TensorFlow's PoolAllocator, in C): a pool sits in front of a backing
+// allocator (any xsmem_allocator, e.g. a bfc) or a source. A request of n
+// bytes is rounded to a size R by the pool's rounding strategy, chosen when
+// the pool is made: none (16-byte steps) or pow2 (the next power of two).
+// Freeing a block does not return it to the backing: it is kept, keyed by R,
+// for the next request of the same rounded size (a hit); a request with no
+// kept block of its size (a miss) goes to the backing. Kept blocks are in one
+// LRU list; when keeping a block would push the kept bytes over the limit,
+// the least recently freed blocks are given back to the backing (evictions).
+// With auto-resize, every 1000 requests the pool looks at its window: more
+// than 2% of frees leading to evictions grows the limit by a quarter (up to
+// max_limit); a window without evictions whose kept bytes never reached a
+// quarter of the limit shrinks it by an eighth (down to min_limit).
+//
+// Metadata: a table of the blocks the pool handed out or keeps (pointer ->
+// R, and whether it is kept) in os_vm memory, so free finds R without a
+// header and reports foreign pointers and double frees; kept blocks carry
+// their list links in their own first 32 bytes (R >= 32). Nothing mallocs.
+// Statistics: bytes_in_use counts the R of blocks handed out and not freed;
+// kept blocks are bytes_cached, never in use. usable_size(p) is R.
+// Thread-safety: one mutex; the backing is called with it held (lock order
+// pool then backing).
+#ifndef XSMEM_ALLOCATORS_POOL_POOL_H_
+#define XSMEM_ALLOCATORS_POOL_POOL_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allocators/allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xsmem_pool xsmem_pool;
+
+typedef enum xsmem_pool_rounding {
+  XSMEM_POOL_ROUND_NONE = 0,  // 16-byte steps
+  XSMEM_POOL_ROUND_POW2 = 1,  // the next power of two
+} xsmem_pool_rounding;
+
+typedef struct xsmem_pool_options {
+  size_t limit;                  // bytes of kept blocks (0: 64 MiB)
+  xsmem_pool_rounding rounding;
+  bool auto_resize;
+  size_t min_limit, max_limit;   // auto-resize bounds (0: limit / 16 and limit * 16)
+} xsmem_pool_options;
+
+typedef struct xsmem_pool_counters {
+  uint64_t hits, misses, evictions, puts, resizes;
+  size_t limit, cached_bytes, cached_blocks, live_blocks;
+} xsmem_pool_counters;
+
+// Returns the options read from XSMEM_POOL_* (limit, rounding, auto-resize).
+xsmem_pool_options xsmem_pool_options_from_env(void);
+
+// Builds a pool over an allocator; NULL with errno set when its metadata
+// cannot be mapped. The backing must outlive the pool; name too.
+xsmem_pool *xsmem_pool_create(xsmem_allocator *backing, const xsmem_pool_options *options, const char *name);
+
+// Builds a pool whose misses map blocks from a source (R rounded to pages).
+xsmem_pool *xsmem_pool_create_on_source(xsmem_source *source, const xsmem_pool_options *options, const char *name);
+
+XSMEM_INLINE xsmem_allocator *xsmem_pool_allocator(xsmem_pool *p) { return (xsmem_allocator *)p; }
+
+// Returns the size a request of n bytes is kept under (0 when n is too large).
+size_t xsmem_pool_round(const xsmem_pool *p, size_t n);
+
+// Reads the hit, miss, eviction and resize counters.
+void xsmem_pool_get_counters(xsmem_pool *p, xsmem_pool_counters *out);
+
+// Sets the limit (evicting down to it); auto-resize continues from there.
+void xsmem_pool_set_limit(xsmem_pool *p, size_t limit);
+
+// Gives every kept block back to the backing; returns the bytes given back.
+size_t xsmem_pool_drain(xsmem_pool *p);
+
+// Gives kept blocks back and releases the metadata; not the backing.
+void xsmem_pool_destroy(xsmem_pool *p);
+
+// The process-wide allocator of the `pool` configuration: a pool over its own
+// bfc over os_vm (XSMEM_POOL_* and XSMEM_BFC_* options).
+xsmem_allocator *xsmem_pool_default(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_ALLOCATORS_POOL_POOL_H_
