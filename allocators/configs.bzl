@@ -34,6 +34,10 @@ XSMEM_CONFIGS = [
         "deps": ["//allocators/bfc"],
     },
     {
+        "name": "bfc_numa",
+        "deps": ["//allocators/bfc", "//numa:node_router"],
+    },
+    {
         "name": "pool",
         "deps": ["//allocators/pool"],
     },

@@ -35,6 +35,7 @@ XSMEM_COLD static void *alloc_fallback(xsmem_node_router *r, int slot, size_t si
     }
   }
   __atomic_fetch_add(&r->failures, 1, __ATOMIC_RELAXED);
+  if (r->on_failure) r->on_failure(r->on_failure_ctx, r, size, align);
   errno = err ? err : ENOMEM;
   return NULL;
 }
@@ -219,6 +220,8 @@ bool xsmem_node_router_init(xsmem_node_router *r, const char *name, const xsmem_
   r->base.name = name;
   r->num_nodes = r->space.num_nodes;
   r->fallback = o->fallback;
+  r->on_failure = o->on_failure;
+  r->on_failure_ctx = o->on_failure_ctx;
   r->interleave_min = SIZE_MAX;
   r->interleave_slot = -1;
   r->fixed_slot = -1;

@@ -49,11 +49,17 @@ extern "C" {
 // on failure (errno set). Must not call malloc.
 typedef xsmem_allocator *(*xsmem_node_router_factory)(void *ctx, int node, xsmem_source *source, const char *name);
 
+typedef struct xsmem_node_router xsmem_node_router;
+
 typedef struct xsmem_node_router_options {
   xsmem_numa_policy policy;  // off, local or interleave
   bool fallback;             // serve from other nodes when the caller's is exhausted
   size_t interleave_min;     // local policy: requests this big go interleaved (0: never)
   xsmem_numa_space_options space;
+  // Optional: called once a request has failed everywhere it could go (before
+  // NULL is returned), e.g. to dump the children's memory maps.
+  void (*on_failure)(void *ctx, xsmem_node_router *r, size_t size, size_t align);
+  void *on_failure_ctx;
 } xsmem_node_router_options;
 
 typedef struct xsmem_node_router_node_stats {
@@ -63,7 +69,7 @@ typedef struct xsmem_node_router_node_stats {
   uint64_t fallbacks_in;    // requests from other nodes served here
 } xsmem_node_router_node_stats;
 
-typedef struct xsmem_node_router {
+struct xsmem_node_router {
   xsmem_allocator base;
   int fixed_slot;    // >= 0: every request goes there (off, interleave); -1: caller's node
   int num_nodes;
@@ -75,9 +81,11 @@ typedef struct xsmem_node_router {
   uint64_t fallbacks_out[XSMEM_NUMA_MAX_NODES + 1];
   uint64_t fallbacks_in[XSMEM_NUMA_MAX_NODES + 1];
   uint64_t failures;
+  void (*on_failure)(void *ctx, xsmem_node_router *r, size_t size, size_t align);
+  void *on_failure_ctx;
   char names[XSMEM_NUMA_MAX_NODES + 1][40];
   xsmem_numa_space space;
-} xsmem_node_router;
+};
 
 // Returns the options from XSMEM_NUMA, XSMEM_NUMA_FALLBACK,
 // XSMEM_NUMA_INTERLEAVE_MIN and the space's options.
