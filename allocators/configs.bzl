@@ -22,6 +22,11 @@ load("//:copts.bzl", "XSMEM_C_COPTS", "XSMEM_TEST_COPTS")
 # The configurations, in the order `xsmem list` shows them.
 XSMEM_CONFIGS = [
     {
+        "name": "default",
+        "deps": ["//allocators/default"],
+        "shim_header": "allocators/default/default_shim.h",
+    },
+    {
         "name": "system",
         "deps": ["//allocators/system"],
     },

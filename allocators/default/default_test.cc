@@ -1,0 +1,163 @@
+// Tests of the default configuration linked as the process malloc: routing by
+// size, owner lookup through the pagemap, bad pointers, fork, threads.
+#include "allocators/default/default.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allocators/registry.h"
+#include "allocators/tls_buckets/tls_fast.h"
+#include "gtest/gtest.h"
+#include "platform/pagemap.h"
+
+namespace {
+
+// Keeps the compiler from pairing and eliding malloc/free.
+void *volatile g_sink;
+void *Malloc(size_t n) {
+  void *p = malloc(n);
+  g_sink = p;
+  return p;
+}
+
+TEST(Default, IsTheProcessAllocator) {
+  ASSERT_EQ(xsmem_process_allocator(), xsmem_default_allocator());
+  EXPECT_STREQ(xsmem_process_allocator()->name, "default");
+}
+
+TEST(Default, RoutesBySizeAndFreesThroughThePagemap) {
+  struct Case {
+    size_t n;
+    uint8_t tag;
+  } cases[] = {{1, XSMEM_TAG_SMALL},          {4096, XSMEM_TAG_SMALL},
+               {256 << 10, XSMEM_TAG_SMALL},  {(256 << 10) + 1, XSMEM_TAG_BUDDY},
+               {8 << 20, XSMEM_TAG_BUDDY},    {64 << 20, XSMEM_TAG_LARGE}};
+  for (const Case &c : cases) {
+    auto *p = static_cast<char *>(Malloc(c.n));
+    ASSERT_NE(p, nullptr) << c.n;
+    EXPECT_EQ(xsmem_pagemap_get(p), c.tag) << c.n;
+    EXPECT_GE(malloc_usable_size(p), c.n);
+    p[0] = 1;
+    p[c.n - 1] = 2;
+    free(p);
+  }
+  // Alignments above 4 KiB leave the small tier.
+  void *q = nullptr;
+  ASSERT_EQ(posix_memalign(&q, 64 << 10, 100), 0);
+  EXPECT_EQ(xsmem_pagemap_get(q), XSMEM_TAG_BUDDY);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % (64 << 10), 0u);
+  free(q);
+}
+
+TEST(Default, ReallocMovesAcrossTiersAndKeepsContents) {
+  auto *p = static_cast<unsigned char *>(Malloc(100));
+  for (int i = 0; i < 100; i++) p[i] = static_cast<unsigned char>(i);
+  size_t sizes[] = {200, 100000, 1 << 20, 70 << 20, 3 << 20, 50, 10};
+  for (size_t n : sizes) {
+    p = static_cast<unsigned char *>(realloc(p, n));
+    ASSERT_NE(p, nullptr) << n;
+    for (int i = 0; i < 10; i++) ASSERT_EQ(p[i], i) << n;
+  }
+  free(p);
+}
+
+TEST(Default, StatsSumTheTiersAndDetailNamesThem) {
+  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_stats s0 = xsmem_get_stats(a);
+  void *small = Malloc(100), *medium = Malloc(1 << 20), *large = Malloc(80 << 20);
+  xsmem_stats s1 = xsmem_get_stats(a);
+  EXPECT_EQ(s1.num_allocs - s0.num_allocs, 3u);
+  EXPECT_GE(s1.bytes_in_use - s0.bytes_in_use, (81u << 20) + 100);
+  free(small);
+  free(medium);
+  free(large);
+  xsmem_stats s2 = xsmem_get_stats(a);
+  EXPECT_EQ(s2.bytes_in_use, s0.bytes_in_use);
+  std::map<std::string, double> seen;
+  struct Sink : xsmem_stats_sink {
+    std::map<std::string, double> *seen;
+  } sink;
+  sink.seen = &seen;
+  sink.value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double v) {
+    (*static_cast<Sink *>(s)->seen)[std::string(g) + "/" + l + "/" + k] = v;
+  };
+  a->ops->detail(a, &sink);
+  EXPECT_TRUE(seen.count("class/112/allocs"));
+  EXPECT_TRUE(seen.count("tier/small/bytes_in_use"));
+  EXPECT_TRUE(seen.count("contention/small/stack_cas_retries"));
+  bool buddy = false, large_tier = false;
+  for (auto &kv : seen) {
+    buddy |= kv.first.rfind("tier/buddy/", 0) == 0;
+    large_tier |= kv.first.rfind("tier/large/", 0) == 0;
+  }
+  EXPECT_TRUE(buddy);
+  EXPECT_TRUE(large_tier);
+}
+
+TEST(DefaultDeathTest, ForeignPointer) {
+  static char not_ours[64] __attribute__((aligned(16)));
+  EXPECT_DEATH(free(not_ours), "not allocated by xsmem");
+}
+
+TEST(DefaultDeathTest, InteriorPointers) {
+  char *p = static_cast<char *>(Malloc(64));
+  char *m = static_cast<char *>(Malloc(1 << 20));
+  EXPECT_DEATH(free(p + 16), "interior pointer");
+  EXPECT_DEATH(free(m + 4096), "");
+  free(p);
+  free(m);
+}
+
+TEST(DefaultDeathTest, DoubleFree) {
+  EXPECT_DEATH(
+      {
+        void *p = Malloc(40);
+        free(p);
+        free(g_sink);  // the same pointer, hidden from -Wuse-after-free
+      },
+      "double free");
+}
+
+// The shim's pthread_atfork handlers take the tiers' locks: a child forked
+// while other threads allocate can allocate too.
+TEST(Default, ForkWhileThreadsAllocate) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  for (int t = 0; t < 3; t++) {
+    busy.emplace_back([&, t] {
+      while (!stop.load()) {
+        void *v[32];
+        for (int i = 0; i < 32; i++) v[i] = Malloc(16 + (i * 977 + t) % 300000);
+        for (void *p : v) free(p);
+      }
+    });
+  }
+  for (int i = 0; i < 10; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::vector<void *> v;
+      for (int j = 0; j < 2000; j++) v.push_back(Malloc(1 + j * 131 % 500000));
+      for (void *p : v) free(p);
+      std::string s(100000, 'x');  // C++ allocations work too
+      _exit(s.size() == 100000 ? 0 : 1);
+    }
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  stop = true;
+  for (auto &t : busy) t.join();
+}
+
+}  // namespace
