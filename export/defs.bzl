@@ -1,0 +1,27 @@
+"""Preloadable libraries with the exporter linked in, one per configuration."""
+
+load("//allocators:configs.bzl", "xsmem_config_names")
+
+def xsmem_export_libraries(names = None):
+    """libxsmem_NAME_export.so: //allocators:NAME + //export:runtime, for each configuration.
+
+    LD_PRELOAD one of them and set XSMEM_HTTP / XSMEM_SNAPSHOT to observe any
+    program. The filegroup :preload_libraries lists them all.
+    """
+    names = names or xsmem_config_names()
+    for name in names:
+        native.cc_binary(
+            name = "libxsmem_%s_export.so" % name,
+            linkshared = 1,
+            linkopts = ["-Wl,-Bsymbolic-functions", "-Wl,-z,nodelete"],
+            deps = [
+                "//allocators:" + name,
+                ":runtime",
+            ],
+            visibility = ["//visibility:public"],
+        )
+    native.filegroup(
+        name = "preload_libraries",
+        srcs = ["libxsmem_%s_export.so" % n for n in names],
+        visibility = ["//visibility:public"],
+    )
