@@ -106,11 +106,16 @@ static void cache_evict(large *l, uint64_t now, bool all, large_header **out) {
 // ---------------------------------------------------------------------------
 // Mappings.
 
-static char *map_fresh(large *l, size_t size) {
-  if (!l->source) return xsmem_os_map(size, CHUNK, l->vm_flags);
+// Returns the alignment a mapping needs so that base + offset is aligned to
+// the caller's alignment (offset is that alignment when it exceeds a page).
+static size_t map_align(size_t offset) { return XSMEM_MAX(offset, CHUNK); }
+
+static char *map_fresh(large *l, size_t size, size_t offset) {
+  size_t align = map_align(offset);
+  if (!l->source) return xsmem_os_map(size, align, l->vm_flags);
   size_t got = 0;
-  char *p = xsmem_source_map(l->source, size, CHUNK, &got);
-  if (p && (((uintptr_t)p & (CHUNK - 1)) || got != size)) {
+  char *p = xsmem_source_map(l->source, size, align, &got);
+  if (p && (((uintptr_t)p & (align - 1)) || got != size)) {
     xsmem_log("large %s: source %s returned a misaligned or odd-sized region", l->base.name, l->source->name);
     xsmem_source_unmap(l->source, p, got);
     errno = ENOMEM;
@@ -154,7 +159,7 @@ static large_header *remap(large *l, large_header *h, size_t size, int *how) {
   *how = 1;
   if (!nb) {
     *how = 2;
-    char *target = xsmem_os_reserve(size, CHUNK);
+    char *target = xsmem_os_reserve(size, map_align(offset));
     if (!target) return NULL;
     xsmem_pagemap_set(target, size, XSMEM_TAG_LARGE);  // before any pointer into it exists
     nb = xsmem_os_remap(base, old, size, target);
@@ -258,7 +263,7 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   if (h) {
     user = h->base + h->offset;
   } else {
-    char *base = map_fresh(l, need);
+    char *base = map_fresh(l, need, offset);
     if (!base) return alloc_fail(l, ENOMEM);
     xsmem_pagemap_set(base, need, XSMEM_TAG_LARGE);
     user = base + offset;

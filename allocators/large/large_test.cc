@@ -110,6 +110,9 @@ TEST(LargeTest, AlignmentAndBadArguments) {
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(xsmem_is_aligned(p, 8 * kMiB));
   EXPECT_GE(xsmem_usable_size(a, p), 5 * kMiB);
+  p = a->ops->realloc(a, p, 50 * kMiB, 0);  // grown in place or moved: still aligned
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(xsmem_is_aligned(p, 8 * kMiB));
   a->ops->free(a, p, 0);
   errno = 0;
   EXPECT_EQ(a->ops->alloc(a, kMiB, 3, 0), nullptr);
