@@ -35,6 +35,14 @@ XSMEM_CONFIGS = [
         "deps": ["//allocators/os"],
     },
     {
+        "name": "system_tracked",
+        "deps": [
+            "//allocators/system",
+            "//tracking:tracker",
+        ],
+        "test_env": {"XSMEM_TRACK": "full"},
+    },
+    {
         "name": "bfc",
         "deps": ["//allocators/bfc"],
     },

@@ -1,0 +1,198 @@
+// tracking/report.c: symbolization, the leak report, and the `detail` op.
+//
+// Reports run with the re-entry flag set: dladdr may allocate (under the
+// loader's lock), and those allocations must neither be tracked as the
+// program's nor recurse into a report. Nothing here holds a map lock while
+// symbolizing: sites are copied out first.
+#include <dlfcn.h>
+#include <string.h>
+
+#include "platform/log.h"
+#include "tracking/tracker_internal.h"
+
+const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap) {
+  Dl_info info;
+  memset(&info, 0, sizeof(info));
+  xsmem_track_busy++;
+  // pc is a return address: look up pc - 1 so a call at a function's end
+  // names that function, not the next.
+  int ok = dladdr((void *)(pc - 1), &info);
+  xsmem_track_busy--;
+  const char *module = ok && info.dli_fname ? info.dli_fname : "?";
+  const char *slash = strrchr(module, '/');
+  if (slash) module = slash + 1;
+  if (ok && info.dli_sname) {
+    xsmem_snprintf(buf, cap, "%s+0x%lx (%s)", info.dli_sname, (unsigned long)(pc - (uintptr_t)info.dli_saddr),
+                   module);
+  } else if (ok && info.dli_fbase) {
+    xsmem_snprintf(buf, cap, "%s+0x%lx", module, (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+  } else {
+    xsmem_snprintf(buf, cap, "?");
+  }
+  return buf;
+}
+
+// Returns true for frames inside the allocation entry points themselves
+// (malloc, the shim, the tracker), which every stack shares.
+static bool allocator_frame(uintptr_t pc) {
+  Dl_info info;
+  memset(&info, 0, sizeof(info));
+  xsmem_track_busy++;
+  int ok = dladdr((void *)(pc - 1), &info);
+  xsmem_track_busy--;
+  if (!ok || !info.dli_sname) return false;
+  static const char *const kEntry[] = {"malloc", "calloc", "realloc", "reallocarray", "free", "memalign",
+                                       "posix_memalign", "aligned_alloc", "valloc", "pvalloc",
+                                       "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+                                       "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t"};
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kEntry); i++) {
+    if (strcmp(info.dli_sname, kEntry[i]) == 0) return true;
+  }
+  return strncmp(info.dli_sname, "xsmem_", 6) == 0;
+}
+
+// Returns the index of the first frame that belongs to the program.
+static unsigned first_program_frame(const uintptr_t *frames, unsigned depth) {
+  unsigned i = 0;
+  while (i + 1 < depth && allocator_frame(frames[i])) i++;
+  return i;
+}
+
+void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth) {
+  char sym[256];
+  xsmem_dprintf(fd, "  %s:\n", title);
+  unsigned first = first_program_frame(frames, depth);
+  for (unsigned i = first; i < depth; i++) {
+    xsmem_dprintf(fd, "    #%u %p %s\n", i - first, (void *)frames[i],
+                  xsmem_tracker_symbolize(frames[i], sym, sizeof(sym)));
+  }
+  if (depth == 0) xsmem_dprintf(fd, "    (no frames)\n");
+}
+
+// JSON string contents (symbols are plain, but be safe with quotes and backslashes).
+static void json_escape(char *dst, size_t cap, const char *src) {
+  size_t j = 0;
+  for (size_t i = 0; src[i] && j + 2 < cap; i++) {
+    char c = src[i];
+    if (c == '"' || c == '\\') dst[j++] = '\\';
+    dst[j++] = (c >= 0x20) ? c : '?';
+  }
+  dst[j] = 0;
+}
+
+size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t max_sites) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  static xsmem_track_site sites[256];  // static: reports may run on small stacks
+  static xsmem_spinlock lock;
+  if (max_sites > XSMEM_ARRAY_SIZE(sites)) max_sites = XSMEM_ARRAY_SIZE(sites);
+  xsmem_spin_lock(&lock);
+  xsmem_track_busy++;
+  size_t n = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, XSMEM_ARRAY_SIZE(sites));
+  double bytes = 0, count = 0;
+  for (size_t i = 0; i < n; i++) {
+    bytes += sites[i].live_bytes;
+    count += sites[i].live_count;
+  }
+  const char *est = t->opt.mode == XSMEM_TRACK_SAMPLE ? "estimated " : "";
+  char sym[256], esc[512];
+  if (format == XSMEM_REPORT_JSON) {
+    xsmem_dprintf(fd, "{\"allocator\":\"%s\",\"mode\":\"%s\",\"leaked_bytes\":%.0f,\"leaked_blocks\":%.0f,"
+                      "\"sites\":%zu,\"leaks\":[",
+                  t->name, t->opt.mode == XSMEM_TRACK_SAMPLE ? "sample" : "full", bytes, count, n);
+    for (size_t i = 0; i < n && i < max_sites; i++) {
+      xsmem_dprintf(fd, "%s{\"bytes\":%.0f,\"blocks\":%.0f,\"total_bytes\":%.0f,\"peak_bytes\":%.0f,\"frames\":[",
+                    i ? "," : "", sites[i].live_bytes, sites[i].live_count, sites[i].total_bytes,
+                    sites[i].peak_bytes);
+      unsigned first = first_program_frame(sites[i].frames, sites[i].depth);
+      for (unsigned k = first; k < sites[i].depth; k++) {
+        json_escape(esc, sizeof(esc), xsmem_tracker_symbolize(sites[i].frames[k], sym, sizeof(sym)));
+        xsmem_dprintf(fd, "%s{\"pc\":\"%p\",\"symbol\":\"%s\"}", k > first ? "," : "",
+                      (void *)sites[i].frames[k], esc);
+      }
+      xsmem_dprintf(fd, "]}");
+    }
+    xsmem_dprintf(fd, "]}\n");
+  } else if (n == 0) {
+    xsmem_dprintf(fd, "xsmem: leak report for '%s': no leaks\n", t->name);
+  } else {
+    xsmem_dprintf(fd, "xsmem: leak report for '%s': %s%.0f bytes in %.0f blocks unfreed, from %zu call sites\n",
+                  t->name, est, bytes, count, n);
+    for (size_t i = 0; i < n && i < max_sites; i++) {
+      char title[128];
+      xsmem_snprintf(title, sizeof(title), "%s%.0f bytes in %.0f blocks allocated at", est, sites[i].live_bytes,
+                     sites[i].live_count);
+      tracker_print_frames(fd, title, sites[i].frames, sites[i].depth);
+    }
+    if (n > max_sites) xsmem_dprintf(fd, "  ... and %zu more call sites\n", n - max_sites);
+  }
+  xsmem_track_busy--;
+  xsmem_spin_unlock(&lock);
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// detail: the tracker's figures as labeled groups, after the inner allocator's.
+
+void tracker_detail(const xsmem_allocator *ca, xsmem_stats_sink *sink) {
+  xsmem_allocator *a = (xsmem_allocator *)ca;
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (t->inner->ops->detail) t->inner->ops->detail(t->inner, sink);
+  xsmem_track_busy++;
+  xsmem_track_summary s;
+  xsmem_tracker_summary(a, &s);
+  const char *mode = s.mode == XSMEM_TRACK_FULL ? "full" : s.mode == XSMEM_TRACK_SAMPLE ? "sample" : "off";
+  sink->value(sink, "tracker", mode, "records", "gauge", (double)s.records);
+  sink->value(sink, "tracker", mode, "sites", "gauge", (double)s.sites);
+  sink->value(sink, "tracker", mode, "live_bytes", "gauge", s.live_bytes);
+  sink->value(sink, "tracker", mode, "live_blocks", "gauge", s.live_count);
+  sink->value(sink, "tracker", mode, "total_bytes", "counter", s.total_bytes);
+  sink->value(sink, "tracker", mode, "total_blocks", "counter", s.total_count);
+  sink->value(sink, "tracker", mode, "sampled", "counter", (double)s.sampled);
+  sink->value(sink, "tracker", mode, "quarantine_bytes", "gauge", (double)s.quarantine_bytes);
+  sink->value(sink, "tracker", mode, "guarded_allocs", "counter", (double)s.guarded_allocs);
+  sink->value(sink, "tracker", mode, "errors", "counter", (double)s.errors);
+  sink->value(sink, "tracker", mode, "metadata_bytes", "gauge", (double)s.metadata_bytes);
+  sink->value(sink, "tracker", mode, "alloc_rate", "gauge", s.alloc_rate);
+
+  xsmem_stats in = xsmem_get_stats(t->inner);
+  double external = in.bytes_reserved ? 1.0 - (double)in.bytes_in_use / (double)in.bytes_reserved : 0.0;
+  sink->value(sink, "fragmentation", t->inner->name, "internal", "gauge", in.fragmentation);
+  sink->value(sink, "fragmentation", t->inner->name, "reserved_unused", "gauge", external < 0 ? 0 : external);
+
+  double counts[XSMEM_TRACK_HIST_BUCKETS], bytes[XSMEM_TRACK_HIST_BUCKETS];
+  xsmem_tracker_histogram(a, counts, bytes);
+  char label[64];
+  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+    if (counts[b] == 0) continue;
+    xsmem_snprintf(label, sizeof(label), "%llu", b ? 1ull << b : 0ull);
+    sink->value(sink, "size_histogram", label, "count", "counter", counts[b]);
+    sink->value(sink, "size_histogram", label, "bytes", "counter", bytes[b]);
+  }
+
+  static xsmem_track_point pts[kTimelinePoints];
+  static xsmem_track_site top[16];
+  static xsmem_spinlock lock;
+  xsmem_spin_lock(&lock);
+  size_t n = xsmem_tracker_timeline(a, pts, 32);
+  for (size_t i = 0; i < n; i++) {
+    xsmem_snprintf(label, sizeof(label), "%llu", (unsigned long long)(pts[i].time_ns / 1000000));
+    sink->value(sink, "timeline", label, "bytes_in_use", "gauge", (double)pts[i].bytes_in_use);
+    sink->value(sink, "timeline", label, "allocs", "counter", (double)pts[i].allocs);
+    sink->value(sink, "timeline", label, "frees", "counter", (double)pts[i].frees);
+  }
+  size_t k = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, top, XSMEM_ARRAY_SIZE(top));
+  char sym[200];
+  for (size_t i = 0; i < k; i++) {
+    unsigned f = first_program_frame(top[i].frames, top[i].depth);
+    xsmem_snprintf(label, sizeof(label), "%.40s#%08llx",
+                   top[i].depth ? xsmem_tracker_symbolize(top[i].frames[f], sym, sizeof(sym)) : "?",
+                   (unsigned long long)(top[i].hash & 0xffffffffu));
+    sink->value(sink, "callsite", label, "live_bytes", "gauge", top[i].live_bytes);
+    sink->value(sink, "callsite", label, "live_blocks", "gauge", top[i].live_count);
+    sink->value(sink, "callsite", label, "total_bytes", "counter", top[i].total_bytes);
+    sink->value(sink, "callsite", label, "total_blocks", "counter", top[i].total_count);
+    sink->value(sink, "callsite", label, "peak_bytes", "gauge", top[i].peak_bytes);
+  }
+  xsmem_spin_unlock(&lock);
+  xsmem_track_busy--;
+}

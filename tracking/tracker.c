@@ -1,0 +1,957 @@
+// tracking/tracker.c: the recording paths (model in tracker.h).
+//
+// Fast paths, per mode:
+//   sample alloc  one thread-local subtraction and a branch; the sampled
+//                 slow path (about one per sample_bytes) captures and records.
+//   sample free   one load of the counting filter; only pointers whose filter
+//                 slot is non-zero look in the records map.
+//   full          capture + two map updates per call (a shard lock each).
+#include <errno.h>
+#include <execinfo.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "platform/log.h"
+#include "platform/options.h"
+#include "platform/os_vm.h"
+#include "tracking/tracker_internal.h"
+
+#if defined(XSMEM_ASAN) || defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+XSMEM_TLS int xsmem_track_busy;
+static XSMEM_TLS int64_t t_until_sample;  // bytes until the next sample
+static XSMEM_TLS int t_sample_ready;
+static XSMEM_TLS uint64_t t_rng;
+static XSMEM_TLS uint32_t t_tid;
+static XSMEM_TLS uint32_t t_stripe;
+static XSMEM_TLS uint64_t t_seq;
+static XSMEM_TLS uintptr_t t_stack_lo, t_stack_hi;
+
+static _Atomic uint32_t g_next_stripe;
+static const xsmem_allocator_ops tracker_ops;
+
+// ---------------------------------------------------------------------------
+// Thread identity, time, randomness.
+
+static uint32_t thread_id(void) {
+  if (XSMEM_UNLIKELY(!t_tid)) {
+    t_tid = (uint32_t)syscall(SYS_gettid);
+    t_stripe = atomic_fetch_add_explicit(&g_next_stripe, 1, memory_order_relaxed) % kStripes;
+  }
+  return t_tid;
+}
+
+uint64_t tracker_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rng_next(void) {
+  if (XSMEM_UNLIKELY(!t_rng)) t_rng = tracker_now_ns() ^ ((uint64_t)thread_id() << 32) ^ (uintptr_t)&t_rng;
+  t_rng ^= t_rng << 13;  // xorshift64
+  t_rng ^= t_rng >> 7;
+  t_rng ^= t_rng << 17;
+  return t_rng;
+}
+
+// Returns an exponentially distributed byte interval with the given mean.
+static int64_t sample_interval(size_t mean) {
+  double u = ((double)(rng_next() >> 11) + 0.5) * (1.0 / 9007199254740992.0);  // (0, 1)
+  double v = -log(u) * (double)mean;
+  return v > 4e18 ? (int64_t)4e18 : (int64_t)v + 1;
+}
+
+// The probability that a block of `size` bytes is sampled, and so its weight 1/p.
+static double sample_weight(const xsmem_tracker *t, size_t size) {
+  if (t->opt.mode != XSMEM_TRACK_SAMPLE) return 1.0;
+  double s = (double)(size ? size : 1);
+  double p = -expm1(-s / (double)t->opt.sample_bytes);
+  return 1.0 / p;
+}
+
+// ---------------------------------------------------------------------------
+// Stack capture.
+
+// Finds this thread's stack bounds once (may allocate: called with busy set).
+static void stack_bounds(void) {
+  pthread_attr_t attr;
+  void *addr;
+  size_t size;
+  t_stack_hi = 1;  // don't retry on failure
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+    t_stack_lo = (uintptr_t)addr;
+    t_stack_hi = (uintptr_t)addr + size;
+  }
+  pthread_attr_destroy(&attr);
+}
+
+// Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
+// Stops at a frame that is not above the previous one, misaligned, or
+// outside the stack, so a frame built without a frame pointer ends the walk
+// instead of faulting.
+XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
+  if (XSMEM_UNLIKELY(!t_stack_hi)) {
+    xsmem_track_busy++;
+    stack_bounds();
+    xsmem_track_busy--;
+  }
+  uintptr_t lo = t_stack_lo, hi = t_stack_hi;
+  const uintptr_t *fp = (const uintptr_t *)__builtin_frame_address(0);
+  unsigned n = 0;
+  bool skip = true;  // our own frame's return address points into the tracker
+  while (n < max) {
+    uintptr_t f = (uintptr_t)fp;
+    if (f < lo || f + 16 > hi || (f & 7)) break;
+    uintptr_t ret = fp[1];
+    const uintptr_t *next = (const uintptr_t *)fp[0];
+    if (ret < 4096) break;
+    if (!skip) out[n++] = ret;
+    skip = false;
+    if ((uintptr_t)next <= f || (uintptr_t)next - f > ((uintptr_t)1 << 22)) break;
+    fp = next;
+  }
+  return n;
+}
+
+XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *out, unsigned max) {
+  void *buf[XSMEM_TRACK_MAX_DEPTH + 2];
+  xsmem_track_busy++;  // the first call loads libgcc_s, which allocates
+  int n = backtrace(buf, (int)XSMEM_MIN(max + 2, XSMEM_ARRAY_SIZE(buf)));
+  xsmem_track_busy--;
+  unsigned k = 0;
+  for (int i = 2; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];  // skip ours
+  return k;
+}
+
+unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
+  if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
+  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
+}
+
+XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
+  return tracker_capture(frames, max, how);
+}
+
+static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+  for (unsigned i = 0; i < n; i++) h = xsmem_swiss_hash(h ^ f[i]) + i;
+  return h ? h : 1;
+}
+
+// ---------------------------------------------------------------------------
+// Call sites.
+
+typedef struct site_update {
+  const uintptr_t *frames;
+  unsigned depth;
+  double bytes, count;  // signed deltas of live figures; totals grow on positive
+} site_update;
+
+static void site_apply(void *value, bool created, void *ctx) {
+  track_site_value *s = value;
+  const site_update *u = ctx;
+  if (created) {
+    memcpy(s->frames, u->frames, u->depth * sizeof(uintptr_t));
+    s->depth = u->depth;
+  }
+  s->live_bytes += u->bytes;
+  s->live_count += u->count;
+  if (u->count > 0) {
+    s->total_bytes += u->bytes;
+    s->total_count += u->count;
+    if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
+  }
+  if (s->live_count < 0.5) s->live_bytes = s->live_count = 0;  // absorb rounding
+}
+
+// Captures the caller's stack and returns its site hash, adding (bytes,
+// count) to the site's figures. Returns 0 when re-entered.
+XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count) {
+  if (xsmem_track_busy) return 0;
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
+  site_update u = {frames, n, bytes, count};
+  uint64_t h = hash_frames(frames, n);
+  xsmem_swiss_map_with(&t->sites, h, true, site_apply, &u);
+  return h;
+}
+
+static void site_release(xsmem_tracker *t, uint64_t site, double bytes, double count) {
+  if (!site) return;
+  site_update u = {NULL, 0, -bytes, -count};
+  xsmem_swiss_map_with(&t->sites, site, false, site_apply, &u);
+}
+
+// ---------------------------------------------------------------------------
+// Counters, histogram, timeline.
+
+static void note_histogram(xsmem_tracker *t, size_t size, double weight) {
+  unsigned b = size ? xsmem_log2_floor(size) : 0;
+  if (b >= XSMEM_TRACK_HIST_BUCKETS) b = XSMEM_TRACK_HIST_BUCKETS - 1;
+  stripe_counters *c = &t->stripes[t_stripe];
+  atomic_fetch_add_explicit(&c->hist_count[b], (uint64_t)(weight + 0.5), memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->hist_bytes[b], (uint64_t)(weight * (double)size + 0.5), memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
+}
+
+static void timeline_record(xsmem_tracker *t, uint64_t now) {
+  xsmem_stats s = xsmem_get_stats(t->inner);
+  xsmem_spin_lock(&t->timeline_lock);
+  uint64_t i = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
+  t->timeline[i % kTimelinePoints] = (xsmem_track_point){now, s.bytes_in_use, s.num_allocs, s.num_frees};
+  atomic_store_explicit(&t->timeline_count, i + 1, memory_order_release);
+  xsmem_spin_unlock(&t->timeline_lock);
+}
+
+static void maybe_tick(xsmem_tracker *t, uint64_t now) {
+  uint64_t next = atomic_load_explicit(&t->timeline_next_ns, memory_order_relaxed);
+  if (XSMEM_LIKELY(now < next)) return;
+  uint64_t want = now + (uint64_t)t->opt.timeline_ms * 1000000ull;
+  if (atomic_compare_exchange_strong(&t->timeline_next_ns, &next, want)) timeline_record(t, now);
+}
+
+void xsmem_tracker_tick(xsmem_allocator *a) { timeline_record((xsmem_tracker *)a, tracker_now_ns()); }
+
+// ---------------------------------------------------------------------------
+// Error reports.
+
+void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site) {
+  track_site_value v;
+  if (site && xsmem_swiss_map_find(&t->sites, site, &v)) {
+    tracker_print_frames(fd, title, v.frames, v.depth);
+  } else {
+    xsmem_dprintf(fd, "  %s: (no call site recorded)\n", title);
+  }
+}
+
+// Reports a bad pointer with the sites involved, then hands over to
+// xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
+XSMEM_COLD static void report_error(xsmem_tracker *t, const char *op, const void *p, const char *what,
+                                    uint64_t size, uint64_t alloc_site, uint64_t free_site, bool has_alloc) {
+  atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
+  xsmem_track_busy++;
+  uintptr_t here[XSMEM_TRACK_MAX_DEPTH];
+  unsigned n = tracker_capture(here, t->opt.depth, t->opt.unwind);
+  xsmem_dprintf(2, "xsmem: tracker '%s': %s: %s(%p)%s", t->name, what, op, p, has_alloc ? "" : "\n");
+  if (has_alloc) {
+    xsmem_dprintf(2, " of a %llu-byte block\n", (unsigned long long)size);
+    tracker_print_site(t, 2, "allocated at", alloc_site);
+  }
+  if (free_site) tracker_print_site(t, 2, "freed at", free_site);
+  tracker_print_frames(2, "detected at", here, n);
+  xsmem_track_busy--;
+  xsmem_report_bad_pointer(t->name, op, p, what);
+}
+
+// ---------------------------------------------------------------------------
+// History of recent frees (direct-mapped by pointer), for double-free reports.
+
+static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint64_t alloc_site,
+                         uint64_t free_site) {
+  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+  xsmem_spin_lock(&t->history_lock);
+  *e = (history_entry){(uintptr_t)p, size, alloc_site, free_site};
+  xsmem_spin_unlock(&t->history_lock);
+}
+
+static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
+  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+  xsmem_spin_lock(&t->history_lock);
+  *out = *e;
+  xsmem_spin_unlock(&t->history_lock);
+  return out->p == (uintptr_t)p;
+}
+
+static void history_forget(xsmem_tracker *t, const void *p) {
+  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) != (uintptr_t)p) return;
+  xsmem_spin_lock(&t->history_lock);
+  if (e->p == (uintptr_t)p) e->p = 0;
+  xsmem_spin_unlock(&t->history_lock);
+}
+
+XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
+  history_entry h;
+  if (history_find(t, p, &h)) {
+    report_error(t, op, p, "double free", h.size, h.alloc_site, h.free_site, true);
+  } else {
+    report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0, 0,
+                 false);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Canaries and quarantine (full mode).
+
+static bool bytes_are(const uint8_t *p, size_t n, uint8_t v) {
+  uint64_t word = 0x0101010101010101ull * v, x;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    memcpy(&x, p + i, 8);
+    if (x != word) return false;
+  }
+  for (; i < n; i++) {
+    if (p[i] != v) return false;
+  }
+  return true;
+}
+
+// Returns 0 when both canaries are intact, else -1 (before) or 1 (after).
+static int canary_damage(const uint8_t *p, uint64_t size) {
+  if (!bytes_are(p - kCanary, kCanary, kCanaryByte)) return -1;
+  if (!bytes_are(p + size, kCanary, kCanaryByte)) return 1;
+  return 0;
+}
+
+// Returns true when the poison of a quarantined block is intact (large blocks:
+// the first and last 4 KiB).
+static bool poison_intact(const uint8_t *p, uint64_t size) {
+  if (size <= 16384) return bytes_are(p, size, kPoisonByte);
+  return bytes_are(p, 4096, kPoisonByte) && bytes_are(p + size - 4096, 4096, kPoisonByte);
+}
+
+static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
+  UNPOISON(p - front, front + size + kCanary);
+  t->inner->ops->free(t->inner, p - front, 0);
+}
+
+// Takes the oldest entry out of a stripe. REQUIRES: q->lock held, q->count > 0.
+static quarantine_entry quarantine_pop(quarantine_stripe *q) {
+  quarantine_entry e = q->ring[q->head];
+  q->head = (q->head + 1) % q->cap;
+  q->count--;
+  q->bytes -= e.size;
+  q->inner_bytes -= e.inner_size;
+  return e;
+}
+
+static void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
+  UNPOISON(e->p, e->size);
+  if (!poison_intact(e->p, e->size)) {
+    report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
+                 e->alloc_site, e->free_site, true);
+  }
+  release_block(t, e->p, e->size, e->front);
+}
+
+static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front, uint64_t alloc_site,
+                            uint64_t free_site) {
+  quarantine_stripe *q = &t->quarantine[t_stripe];
+  size_t budget = t->opt.quarantine_bytes / kStripes;
+  if (!q->ring || size > budget) {
+    release_block(t, p, size, front);
+    return;
+  }
+  uint64_t inner_size = t->inner->ops->usable_size(t->inner, p - front);
+  memset(p, kPoisonByte, size);
+  POISON(p, size);
+  quarantine_entry evicted[8];
+  size_t n_evicted = 0;
+  for (;;) {
+    xsmem_spin_lock(&q->lock);
+    while ((q->bytes + size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
+      evicted[n_evicted++] = quarantine_pop(q);
+    }
+    if (q->bytes + size <= budget && q->count < q->cap) {
+      q->ring[(q->head + q->count) % q->cap] = (quarantine_entry){p, size, alloc_site, free_site, front, 0,
+                                                                  inner_size};
+      q->count++;
+      q->bytes += size;
+      q->inner_bytes += inner_size;
+      xsmem_spin_unlock(&q->lock);
+      break;
+    }
+    xsmem_spin_unlock(&q->lock);
+    for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
+    n_evicted = 0;
+  }
+  // Checked and freed outside the lock: a report may symbolize (and allocate).
+  for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
+}
+
+// ---------------------------------------------------------------------------
+// Recording.
+
+// Adds the record of a new block; returns false (block to be freed) on ENOMEM.
+static bool record_alloc(xsmem_tracker *t, void *p, size_t size, size_t align, size_t granted,
+                         uint32_t front, uint8_t flags) {
+  double w = sample_weight(t, size);
+  track_record r;
+  r.requested = size;
+  r.granted = granted;
+  r.tid = thread_id();
+  r.id = ((uint64_t)r.tid << 40) | (t_seq++ & ((1ull << 40) - 1));
+  r.time_ns = tracker_now_ns();
+  r.front = front;
+  r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
+  r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
+  r.site = note_site(t, w * (double)size, w);
+  if (XSMEM_UNLIKELY(!xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r))) {
+    site_release(t, r.site, w * (double)size, w);
+    return false;
+  }
+  if (!(r.flags & REC_INTERNAL)) note_histogram(t, size, w);
+  maybe_tick(t, r.time_ns);
+  return true;
+}
+
+XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
+  return &t->filter[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48];
+}
+
+XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+  size_t front = align > kCanary ? align : kCanary;  // keeps the user pointer aligned
+  if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint8_t *b = t->inner->ops->alloc(t->inner, front + size + kCanary, align, flags);
+  if (XSMEM_UNLIKELY(!b)) return NULL;
+  uint8_t *p = b + front;
+  history_forget(t, p);
+  memset(p - kCanary, kCanaryByte, kCanary);
+  memset(p + size, kCanaryByte, kCanary);
+  POISON(p - kCanary, kCanary);
+  POISON(p + size, kCanary);
+  size_t granted = t->inner->ops->usable_size(t->inner, b) - front - kCanary;
+  if (XSMEM_UNLIKELY(!record_alloc(t, p, size, align, granted, (uint32_t)front, REC_CANARY))) {
+    release_block(t, p, size, (uint32_t)front);
+    errno = ENOMEM;
+    return NULL;
+  }
+  return p;
+}
+
+XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
+  track_record r;
+  if (XSMEM_UNLIKELY(!xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r))) {
+    bad_free(t, "free", p);
+    return;
+  }
+  uint8_t *u = p;
+  double w = sample_weight(t, r.requested);
+  uint64_t free_site = note_site(t, 0, 0);  // frames only: live figures unchanged
+  UNPOISON(u - (r.front ? kCanary : 0), (r.front ? kCanary : 0) + r.requested + kCanary);
+  int damage = r.front ? canary_damage(u, r.requested) : (bytes_are(u + r.requested, kCanary, kCanaryByte) ? 0 : 1);
+  if (XSMEM_UNLIKELY(damage)) {
+    report_error(t, "free", p,
+                 damage < 0 ? "heap buffer underflow (canary before the block damaged)"
+                            : "heap buffer overflow (canary after the block damaged)",
+                 r.requested, r.site, free_site, true);
+  }
+  site_release(t, r.site, w * (double)r.requested, w);
+  history_note(t, p, r.requested, r.site, free_site);
+  if (r.front) {
+    quarantine_push(t, u, r.requested, r.front, r.site, free_site);
+  } else {
+    t->inner->ops->free(t->inner, p, 0);
+  }
+}
+
+XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+  if (XSMEM_UNLIKELY(!t_sample_ready)) {
+    // First allocation of this thread: draw an interval instead of sampling.
+    t_sample_ready = 1;
+    t_until_sample = sample_interval(t->opt.sample_bytes) - (int64_t)size;
+    if (t_until_sample > 0) return t->inner->ops->alloc(t->inner, size, align, flags);
+  }
+  t_until_sample = sample_interval(t->opt.sample_bytes);
+  void *p = t->inner->ops->alloc(t->inner, size, align, flags);
+  if (XSMEM_UNLIKELY(!p)) return NULL;
+  size_t granted = t->inner->ops->usable_size(t->inner, p);
+  if (record_alloc(t, p, size, align, granted, 0, REC_SAMPLED)) {
+    atomic_fetch_add_explicit(filter_slot(t, p), 1, memory_order_relaxed);
+  }
+  return p;
+}
+
+XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, void *p) {
+  track_record r;
+  if (xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r)) {
+    atomic_fetch_sub_explicit(filter_slot(t, p), 1, memory_order_relaxed);
+    double w = sample_weight(t, r.requested);
+    site_release(t, r.site, w * (double)r.requested, w);
+  }
+  t->inner->ops->free(t->inner, p, 0);
+}
+
+// ---------------------------------------------------------------------------
+// The allocator ops.
+
+static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (XSMEM_UNLIKELY(t->guard.base != NULL)) {
+    void *g = tracker_guard_alloc(t, size, align, flags);
+    if (g) return g;
+  }
+  if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
+    t_until_sample -= (int64_t)size;
+    if (XSMEM_LIKELY(t_until_sample > 0)) return t->inner->ops->alloc(t->inner, size, align, flags);
+    return sampled_alloc(t, size, align, flags);
+  }
+  if (t->opt.mode == XSMEM_TRACK_FULL) return full_alloc(t, size, align, flags);
+  return t->inner->ops->alloc(t->inner, size, align, flags);
+}
+
+static void tracker_free(xsmem_allocator *a, void *p, size_t size) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (XSMEM_UNLIKELY(tracker_guard_owns(t, p))) {
+    tracker_guard_free(t, p);
+    return;
+  }
+  if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
+    if (XSMEM_LIKELY(atomic_load_explicit(filter_slot(t, p), memory_order_relaxed) == 0)) {
+      t->inner->ops->free(t->inner, p, size);
+      return;
+    }
+    sampled_free(t, p);
+    return;
+  }
+  if (t->opt.mode == XSMEM_TRACK_FULL) {
+    full_free(t, p);
+    return;
+  }
+  t->inner->ops->free(t->inner, p, size);
+}
+
+static size_t tracker_usable(const xsmem_allocator *a, const void *p) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (tracker_guard_owns(t, p)) return tracker_guard_usable(t, p);
+  if (t->opt.mode == XSMEM_TRACK_FULL) {
+    track_record r;
+    if (!xsmem_swiss_map_find(&t->records, (uintptr_t)p, &r)) {
+      bad_free(t, "malloc_usable_size", (void *)p);
+      return 0;
+    }
+    return r.requested;  // the canary starts right after
+  }
+  return t->inner->ops->usable_size(t->inner, p);
+}
+
+static bool tracker_owns(const xsmem_allocator *a, const void *p) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (tracker_guard_owns(t, p)) return true;
+  if (t->opt.mode == XSMEM_TRACK_FULL) return xsmem_swiss_map_find(&t->records, (uintptr_t)p, NULL);
+  return t->inner->ops->owns ? t->inner->ops->owns(t->inner, p) : false;
+}
+
+static void *tracker_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  // Unsampled blocks of sample mode keep the inner allocator's realloc (the
+  // new size still counts toward the next sample).
+  if (t->opt.mode != XSMEM_TRACK_FULL && !tracker_guard_owns(t, p) && t->inner->ops->realloc &&
+      (t->opt.mode == XSMEM_TRACK_OFF ||
+       atomic_load_explicit(filter_slot(t, p), memory_order_relaxed) == 0)) {
+    if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
+      t_until_sample -= (int64_t)size;
+      if (t_until_sample <= 0) goto copy;
+    }
+    return t->inner->ops->realloc(t->inner, p, size, flags);
+  }
+copy:;
+  size_t old = tracker_usable(a, p);
+  void *q = tracker_alloc(a, size, XSMEM_MIN_ALIGN, flags);
+  if (!q) return NULL;
+  memcpy(q, p, old < size ? old : size);
+  tracker_free(a, p, 0);
+  return q;
+}
+
+static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  t->inner->ops->stats(t->inner, out);
+  // Quarantined blocks are free to the program and still held from the inner
+  // allocator: count them as freed and cached.
+  uint64_t q_blocks = 0, q_bytes = 0;
+  for (int i = 0; i < kStripes; i++) {
+    quarantine_stripe *q = &t->quarantine[i];
+    xsmem_spin_lock(&q->lock);
+    q_blocks += q->count;
+    q_bytes += q->inner_bytes;
+    xsmem_spin_unlock(&q->lock);
+  }
+  out->num_frees += q_blocks;
+  out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
+  out->bytes_cached += q_bytes;
+  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry);
+  xsmem_swiss_stats ms;
+  xsmem_swiss_map_stats(&t->records, &ms);
+  meta += ms.bytes;
+  xsmem_swiss_map_stats(&t->sites, &ms);
+  meta += ms.bytes;
+  out->bytes_metadata += meta;
+  out->bytes_reserved += meta;
+}
+
+static size_t tracker_trim(xsmem_allocator *a, size_t goal) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  return t->inner->ops->trim ? t->inner->ops->trim(t->inner, goal) : 0;
+}
+
+static void tracker_fork(xsmem_allocator *a, int phase) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (phase == XSMEM_FORK_PREPARE) {
+    // Tracker locks before the inner allocator's: quarantine eviction calls
+    // into the inner allocator with a stripe lock held.
+    xsmem_swiss_map_lock_all(&t->sites);
+    xsmem_swiss_map_lock_all(&t->records);
+    for (int i = 0; i < kStripes; i++) xsmem_spin_lock(&t->quarantine[i].lock);
+    xsmem_spin_lock(&t->history_lock);
+    xsmem_spin_lock(&t->timeline_lock);
+    xsmem_spin_lock(&t->guard.lock);
+    if (t->inner->ops->fork) t->inner->ops->fork(t->inner, phase);
+    return;
+  }
+  if (t->inner->ops->fork) t->inner->ops->fork(t->inner, phase);
+  xsmem_spin_unlock(&t->guard.lock);
+  xsmem_spin_unlock(&t->timeline_lock);
+  xsmem_spin_unlock(&t->history_lock);
+  for (int i = 0; i < kStripes; i++) xsmem_spin_unlock(&t->quarantine[i].lock);
+  xsmem_swiss_map_unlock_all(&t->records);
+  xsmem_swiss_map_unlock_all(&t->sites);
+}
+
+void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // report.c
+
+static void tracker_destroy(xsmem_allocator *a);
+
+static const xsmem_allocator_ops tracker_ops = {
+    .kind = "tracker",
+    .alloc = tracker_alloc,
+    .free = tracker_free,
+    .usable_size = tracker_usable,
+    .owns = tracker_owns,
+    .realloc = tracker_realloc,
+    .stats = tracker_stats,
+    .trim = tracker_trim,
+    .fork = tracker_fork,
+    .destroy = tracker_destroy,
+    .detail = tracker_detail,
+};
+
+bool xsmem_is_tracker(const xsmem_allocator *a) { return a && a->ops == &tracker_ops; }
+
+// ---------------------------------------------------------------------------
+// Creation, the process-wide instance, exit.
+
+static xsmem_tracker *g_trackers[8];  // for the leak report at exit
+static _Atomic int g_num_trackers;
+
+void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
+  static const char *const kModes[] = {"off", "sample", "full"};
+  static const char *const kUnwind[] = {"fp", "backtrace"};
+  memset(o, 0, sizeof(*o));
+  o->mode = (xsmem_track_mode)xsmem_option_choice("XSMEM_TRACK", kModes, 3);
+  o->sample_bytes = xsmem_option_bytes("XSMEM_TRACK_SAMPLE_BYTES");
+  o->depth = (unsigned)xsmem_option_int("XSMEM_TRACK_DEPTH");
+  o->unwind = (xsmem_track_unwind)xsmem_option_choice("XSMEM_TRACK_UNWIND", kUnwind, 2);
+  o->quarantine_bytes = xsmem_option_bytes("XSMEM_QUARANTINE_BYTES");
+  long long rate = xsmem_option_int("XSMEM_GUARD_SAMPLE_RATE");
+  o->guard_sample_rate = rate > 0 ? (uint64_t)rate : 0;
+  o->guard_slots = (unsigned)xsmem_option_int("XSMEM_GUARD_SLOTS");
+  o->leak_report_at_exit = xsmem_option_bool("XSMEM_LEAK_REPORT");
+  o->leak_report_sites = (unsigned)xsmem_option_int("XSMEM_LEAK_REPORT_SITES");
+  o->timeline_ms = (unsigned)xsmem_option_int("XSMEM_TRACK_TIMELINE_MS");
+}
+
+xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
+                                      const char *name) {
+  if (!inner || !o || o->mode > XSMEM_TRACK_FULL || (o->mode == XSMEM_TRACK_SAMPLE && o->sample_bytes == 0) ||
+      o->depth == 0 || o->depth > XSMEM_TRACK_MAX_DEPTH || (o->guard_sample_rate && o->guard_slots == 0)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (o->mode == XSMEM_TRACK_OFF && !o->guard_sample_rate) return inner;
+  size_t bytes = xsmem_align_up(sizeof(xsmem_tracker), xsmem_os_page_size());
+  xsmem_tracker *t = xsmem_os_map(bytes, XSMEM_CACHE_LINE, 0);
+  if (!t) return NULL;
+  t->base.ops = &tracker_ops;
+  xsmem_snprintf(t->name, sizeof(t->name), "%s", name ? name : "tracker");
+  t->base.name = t->name;
+  t->inner = inner;
+  t->opt = *o;
+  if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 100;
+  if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
+  t->mapped = bytes;
+  xsmem_swiss_map_init(&t->records, sizeof(track_record));
+  xsmem_swiss_map_init(&t->sites, sizeof(track_site_value));
+  t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
+  if (!t->history) goto fail;
+  if (o->mode == XSMEM_TRACK_FULL && o->quarantine_bytes) {
+    size_t cap = XSMEM_MAX((size_t)64, o->quarantine_bytes / kStripes / 64);
+    if (cap > 65536) cap = 65536;
+    for (int i = 0; i < kStripes; i++) {
+      t->quarantine[i].cap = cap;
+      t->quarantine[i].ring = xsmem_os_map(cap * sizeof(quarantine_entry), xsmem_os_page_size(), 0);
+      if (!t->quarantine[i].ring) goto fail;
+    }
+  }
+  if (o->guard_sample_rate && !tracker_guard_init(t)) goto fail;
+  timeline_record(t, tracker_now_ns());
+  atomic_store(&t->timeline_next_ns, tracker_now_ns() + (uint64_t)t->opt.timeline_ms * 1000000ull);
+  int slot = atomic_fetch_add(&g_num_trackers, 1);
+  if (slot < (int)XSMEM_ARRAY_SIZE(g_trackers)) {
+    __atomic_store_n(&g_trackers[slot], t, __ATOMIC_RELEASE);
+  }
+  return &t->base;
+fail:
+  tracker_destroy(&t->base);
+  errno = ENOMEM;
+  return NULL;
+}
+
+static void tracker_destroy(xsmem_allocator *a) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
+    if (__atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE) == t) __atomic_store_n(&g_trackers[i], NULL, __ATOMIC_RELEASE);
+  }
+  // Quarantined blocks go back to the inner allocator; live ones stay its own.
+  for (int i = 0; i < kStripes; i++) {
+    quarantine_stripe *q = &t->quarantine[i];
+    while (q->ring && q->count) {
+      quarantine_entry e = quarantine_pop(q);
+      release_block(t, e.p, e.size, e.front);
+    }
+    if (q->ring) xsmem_os_unmap(q->ring, q->cap * sizeof(quarantine_entry));
+  }
+  xsmem_swiss_map_destroy(&t->records);
+  xsmem_swiss_map_destroy(&t->sites);
+  if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
+  if (t->guard.base) {
+    xsmem_os_release(t->guard.base, t->guard.bytes, 0);
+    xsmem_os_unmap(t->guard.meta, xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)),
+                                                 xsmem_os_page_size()));
+  }
+  xsmem_os_unmap(t, t->mapped);
+}
+
+xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
+                                    const char *name) {
+  static xsmem_spinlock lock;
+  xsmem_allocator *a = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (XSMEM_LIKELY(a)) return a;
+  xsmem_spin_lock(&lock);
+  a = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (!a) {
+    xsmem_tracker_options o;
+    xsmem_tracker_options_from_env(&o);
+    xsmem_allocator *in = inner();
+    a = in ? xsmem_tracker_create(in, &o, name) : NULL;
+    if (!a) {
+      xsmem_log("tracker over '%s' could not be built (bad XSMEM_TRACK* options?); tracking is off",
+                in ? in->name : "?");
+      a = in;
+    }
+    __atomic_store_n(slot, a, __ATOMIC_RELEASE);
+  }
+  xsmem_spin_unlock(&lock);
+  return a;
+}
+
+// Runs last among destructors: the program's own cleanup has freed what it frees.
+__attribute__((destructor(101))) static void tracker_at_exit(void) {
+  for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
+    xsmem_tracker *t = __atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE);
+    if (t && t->opt.leak_report_at_exit) xsmem_tracker_leak_report(&t->base, 2, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Canary check on demand (report.c prints; here the walk).
+
+typedef struct check_ctx {
+  void *damaged[64];
+  track_record rec[64];
+  int where[64];
+  size_t n, total;
+} check_ctx;
+
+static void check_one(uint64_t key, const void *value, void *c) {
+  const track_record *r = value;
+  check_ctx *x = c;
+  if (!(r->flags & REC_CANARY)) return;
+  uint8_t *p = (uint8_t *)(uintptr_t)key;
+  UNPOISON(p - kCanary, kCanary);
+  UNPOISON(p + r->requested, kCanary);
+  int d = canary_damage(p, r->requested);
+  POISON(p - kCanary, kCanary);
+  POISON(p + r->requested, kCanary);
+  if (!d) return;
+  x->total++;
+  if (x->n < XSMEM_ARRAY_SIZE(x->damaged)) {
+    x->damaged[x->n] = p;
+    x->rec[x->n] = *r;
+    x->where[x->n++] = d;
+  }
+}
+
+size_t xsmem_tracker_check(xsmem_allocator *a) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  static check_ctx ctx;  // 64 records: too big for some thread stacks
+  static xsmem_spinlock lock;
+  xsmem_spin_lock(&lock);
+  memset(&ctx, 0, sizeof(ctx));
+  xsmem_swiss_map_for_each(&t->records, check_one, &ctx);
+  size_t damaged = ctx.total;
+  // Quarantined blocks: poison must be intact.
+  for (int i = 0; i < kStripes; i++) {
+    quarantine_stripe *q = &t->quarantine[i];
+    xsmem_spin_lock(&q->lock);
+    for (size_t k = 0; q->ring && k < q->count; k++) {
+      quarantine_entry *e = &q->ring[(q->head + k) % q->cap];
+      UNPOISON(e->p, e->size);
+      bool ok = poison_intact(e->p, e->size);
+      POISON(e->p, e->size);
+      if (!ok && ctx.n < XSMEM_ARRAY_SIZE(ctx.damaged)) {
+        ctx.damaged[ctx.n] = e->p;
+        ctx.rec[ctx.n] = (track_record){.requested = e->size, .site = e->alloc_site, .id = e->free_site};
+        ctx.where[ctx.n++] = 2;
+      }
+      damaged += !ok;
+    }
+    xsmem_spin_unlock(&q->lock);
+  }
+  check_ctx local = ctx;
+  xsmem_spin_unlock(&lock);
+  for (size_t i = 0; i < local.n; i++) {
+    const char *what = local.where[i] < 0   ? "heap buffer underflow (canary before the block damaged)"
+                       : local.where[i] == 1 ? "heap buffer overflow (canary after the block damaged)"
+                                             : "write after free (poison damaged while in quarantine)";
+    report_error(t, "check", local.damaged[i], what, local.rec[i].requested, local.rec[i].site,
+                 local.where[i] == 2 ? local.rec[i].id : 0, true);
+  }
+  return damaged;
+}
+
+// ---------------------------------------------------------------------------
+// Summary, histogram (report.c renders them).
+
+typedef struct sum_ctx {
+  const xsmem_tracker *t;
+  double live_bytes, live_count;
+} sum_ctx;
+
+static void sum_record(uint64_t key, const void *value, void *c) {
+  const track_record *r = value;
+  sum_ctx *x = c;
+  if (r->flags & REC_INTERNAL) return;
+  double w = sample_weight(x->t, r->requested);
+  x->live_bytes += w * (double)r->requested;
+  x->live_count += w;
+}
+
+void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  memset(out, 0, sizeof(*out));
+  out->mode = t->opt.mode;
+  sum_ctx c = {t, 0, 0};
+  xsmem_swiss_map_for_each(&t->records, sum_record, &c);
+  out->live_bytes = c.live_bytes;
+  out->live_count = c.live_count;
+  xsmem_swiss_stats rs, ss;
+  xsmem_swiss_map_stats(&t->records, &rs);
+  xsmem_swiss_map_stats(&t->sites, &ss);
+  out->records = rs.size;
+  out->sites = ss.size;
+  for (int i = 0; i < kStripes; i++) {
+    out->sampled += atomic_load_explicit(&t->stripes[i].sampled, memory_order_relaxed);
+    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+      out->total_count += (double)atomic_load_explicit(&t->stripes[i].hist_count[b], memory_order_relaxed);
+      out->total_bytes += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
+    }
+    xsmem_spin_lock(&t->quarantine[i].lock);
+    out->quarantine_bytes += t->quarantine[i].bytes;
+    xsmem_spin_unlock(&t->quarantine[i].lock);
+  }
+  out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
+  out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
+  out->metadata_bytes = t->mapped + rs.bytes + ss.bytes + kHistorySlots * sizeof(history_entry);
+  for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
+  xsmem_track_point pts[kTimelinePoints];
+  size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
+  if (n >= 2 && pts[n - 1].time_ns > pts[0].time_ns) {
+    out->alloc_rate = (double)(pts[n - 1].allocs - pts[0].allocs) * 1e9 / (double)(pts[n - 1].time_ns - pts[0].time_ns);
+  }
+}
+
+void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_BUCKETS],
+                             double bytes[XSMEM_TRACK_HIST_BUCKETS]) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+    counts[b] = bytes[b] = 0;
+    for (int i = 0; i < kStripes; i++) {
+      counts[b] += (double)atomic_load_explicit(&t->stripes[i].hist_count[b], memory_order_relaxed);
+      bytes[b] += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
+    }
+  }
+}
+
+size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  xsmem_spin_lock(&t->timeline_lock);
+  uint64_t total = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
+  size_t have = total < kTimelinePoints ? (size_t)total : kTimelinePoints;
+  size_t n = have < max ? have : max;
+  for (size_t i = 0; i < n; i++) out[i] = t->timeline[(total - n + i) % kTimelinePoints];
+  xsmem_spin_unlock(&t->timeline_lock);
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Top sites.
+
+typedef struct top_ctx {
+  xsmem_track_site *out;
+  size_t max, n;
+  xsmem_track_order order;
+} top_ctx;
+
+static double site_key(const xsmem_track_site *s, xsmem_track_order o) {
+  return o == XSMEM_BY_LIVE_BYTES ? s->live_bytes : s->total_bytes;
+}
+
+static void top_one(uint64_t key, const void *value, void *c) {
+  const track_site_value *v = value;
+  top_ctx *x = c;
+  if (x->order == XSMEM_BY_LIVE_BYTES ? v->live_count < 0.5 : v->total_count < 0.5) return;
+  xsmem_track_site s;
+  s.hash = key;
+  s.depth = v->depth;
+  memcpy(s.frames, v->frames, sizeof(s.frames));
+  s.live_bytes = v->live_bytes;
+  s.live_count = v->live_count;
+  s.total_bytes = v->total_bytes;
+  s.total_count = v->total_count;
+  s.peak_bytes = v->peak_bytes;
+  double k = site_key(&s, x->order);
+  // Insertion into the sorted (largest first) array of the best max.
+  size_t i = x->n < x->max ? x->n++ : x->max;
+  if (i == x->max && (x->max == 0 || k <= site_key(&x->out[x->max - 1], x->order))) return;
+  if (i == x->max) i = x->max - 1;
+  while (i > 0 && site_key(&x->out[i - 1], x->order) < k) {
+    x->out[i] = x->out[i - 1];
+    i--;
+  }
+  x->out[i] = s;
+}
+
+size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
+                               size_t max) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  top_ctx c = {out, max, 0, order};
+  xsmem_swiss_map_for_each(&t->sites, top_one, &c);
+  return c.n;
+}

@@ -1,0 +1,180 @@
+// tracking/tracker.h: a decorator that watches every call to an allocator.
+//
+// xsmem_tracker_create(inner, options) returns an xsmem_allocator that serves
+// each request from `inner` and records what happened. Modes:
+//   off     nothing is recorded (create returns `inner` itself unless guarded
+//           sampling is on, so the decorator costs nothing)
+//   sample  on average one allocation per `sample_bytes` bytes is recorded
+//           (geometric sampling, as TCMalloc does: an allocation of s bytes is
+//           sampled with probability p = 1 - exp(-s / sample_bytes) and
+//           stands for 1/p allocations and s/p bytes, so every total derived
+//           from samples is an unbiased estimate). Unsampled frees cost one
+//           load of a counting filter.
+//   full    every allocation is recorded, fenced by 16-byte canaries before
+//           and after, and on free poisoned and held in a bounded quarantine.
+//
+// A record (requested and granted size, alignment, thread, timestamp,
+// allocation id, call site) lives in a sharded SwissTable keyed by the user
+// pointer (platform/swiss_map). A call site is a short stack of return
+// addresses captured by frame-pointer walking (or glibc's backtrace(), see
+// XSMEM_TRACK_UNWIND), hashed; sites are aggregated (live bytes and count,
+// total bytes and count, peak live bytes) in a second table. Symbols are
+// resolved only when a report is written (dladdr: function+offset, module).
+//
+// Memory: every table, ring and quarantine index comes from os_vm, never from
+// `inner` or malloc, so the tracker can sit under the malloc shim. Code that
+// might allocate (backtrace, dladdr, pthread_getattr_np) runs with a
+// thread-local re-entry flag set; allocations made meanwhile are served and
+// recorded without a call site and never reported as leaks.
+//
+// Errors (all with the call site of the allocation and of the bad operation,
+// then xsmem_report_bad_pointer: abort, or continue under XSMEM_ON_ERROR=warn):
+//   double free, free of a pointer the tracker never returned (full mode and
+//   guarded blocks), damaged canary before/after a block (underflow/overflow),
+//   write after free (poison damaged when the block leaves quarantine).
+// Guarded sampling (GWP-ASan's design, any mode): one allocation in
+// `guard_sample_rate` (of at most a page) is placed in its own page between
+// inaccessible guard pages, right- or left-aligned; after free the page is
+// made inaccessible, so overflows, underflows and uses after free fault at the
+// offending instruction and the SIGSEGV handler reports both call sites.
+//
+// Thread-safety: every function may be called from any thread.
+#ifndef XSMEM_TRACKING_TRACKER_H_
+#define XSMEM_TRACKING_TRACKER_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "allocators/allocator.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XSMEM_TRACK_MAX_DEPTH 16
+#define XSMEM_TRACK_HIST_BUCKETS 48  // power-of-two size buckets: [2^k, 2^(k+1))
+
+typedef enum xsmem_track_mode {
+  XSMEM_TRACK_OFF = 0,
+  XSMEM_TRACK_SAMPLE = 1,
+  XSMEM_TRACK_FULL = 2,
+} xsmem_track_mode;
+
+typedef enum xsmem_track_unwind {
+  XSMEM_UNWIND_FP = 0,         // walk saved frame pointers (about 10 ns; needs -fno-omit-frame-pointer)
+  XSMEM_UNWIND_BACKTRACE = 1,  // glibc backtrace() via DWARF unwind tables (exact, ~1 us)
+} xsmem_track_unwind;
+
+typedef struct xsmem_tracker_options {
+  xsmem_track_mode mode;
+  size_t sample_bytes;       // mean bytes between samples (sample mode), > 0
+  size_t quarantine_bytes;   // freed bytes held poisoned (full mode); 0: none
+  unsigned depth;            // frames kept per call site, 1..XSMEM_TRACK_MAX_DEPTH
+  xsmem_track_unwind unwind;
+  uint64_t guard_sample_rate;  // one allocation in N is guarded; 0: never
+  unsigned guard_slots;        // guarded blocks live or in their after-free window
+  bool leak_report_at_exit;    // print the leak report to stderr at exit
+  unsigned leak_report_sites;  // call sites shown per report
+  unsigned timeline_ms;        // interval between timeline points
+} xsmem_tracker_options;
+
+// Fills *o from the XSMEM_TRACK* / XSMEM_LEAK_* / XSMEM_QUARANTINE_BYTES /
+// XSMEM_GUARD_* options (platform/options_list.h).
+void xsmem_tracker_options_from_env(xsmem_tracker_options *o);
+
+// Returns a tracker over inner (memory from os_vm, no malloc), or inner itself
+// when o->mode is off and guarded sampling is off; NULL with errno = ENOMEM or
+// EINVAL (bad options). name is the decorated allocator's name ("system_tracked").
+xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
+                                      const char *name);
+
+// Builds a process-wide tracker over inner() once, from the environment's
+// options; thread-safe and idempotent (for configuration files). *slot must be
+// static storage, zero-initialised.
+xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
+                                    const char *name);
+
+// Returns a as a tracker's allocator, or NULL when a is not a tracker.
+bool xsmem_is_tracker(const xsmem_allocator *a);
+
+// ---------------------------------------------------------------------------
+// Analyses (the exporter's and the reports' API). `t` must be a tracker.
+
+typedef struct xsmem_track_site {
+  uint64_t hash;
+  unsigned depth;
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];  // return addresses, innermost first
+  double live_bytes, live_count;    // estimates in sample mode, exact in full mode
+  double total_bytes, total_count;
+  double peak_bytes;                // highest live_bytes seen
+} xsmem_track_site;
+
+typedef enum xsmem_track_order {
+  XSMEM_BY_LIVE_BYTES = 0,
+  XSMEM_BY_TOTAL_BYTES = 1,
+} xsmem_track_order;
+
+// Copies the top `max` call sites (by live or total bytes, largest first;
+// sites with nothing live are skipped for XSMEM_BY_LIVE_BYTES) into out.
+// Returns how many were written.
+size_t xsmem_tracker_top_sites(xsmem_allocator *t, xsmem_track_order order, xsmem_track_site *out,
+                               size_t max);
+
+typedef struct xsmem_track_summary {
+  xsmem_track_mode mode;
+  uint64_t records;            // live records in the map
+  uint64_t sites;              // call sites known
+  double live_bytes, live_count;    // by the records (estimated in sample mode)
+  double total_bytes, total_count;  // allocations seen (estimated in sample mode)
+  uint64_t sampled;            // allocations recorded (sample mode) / all (full mode)
+  uint64_t quarantine_bytes;   // freed bytes held
+  uint64_t guarded_allocs;     // guarded blocks handed out
+  uint64_t errors;             // bad frees and corruptions reported
+  uint64_t metadata_bytes;     // os_vm bytes of the tracker's own tables
+  double alloc_rate;           // allocations per second over the timeline window
+} xsmem_track_summary;
+
+void xsmem_tracker_summary(xsmem_allocator *t, xsmem_track_summary *out);
+
+// Size histogram by requested size: bucket k counts sizes in [2^k, 2^(k+1))
+// (bucket 0 also holds size 0). Estimates in sample mode.
+void xsmem_tracker_histogram(xsmem_allocator *t, double counts[XSMEM_TRACK_HIST_BUCKETS],
+                             double bytes[XSMEM_TRACK_HIST_BUCKETS]);
+
+typedef struct xsmem_track_point {
+  uint64_t time_ns;       // CLOCK_MONOTONIC
+  uint64_t bytes_in_use;  // the wrapped allocator's bytes_in_use
+  uint64_t allocs;        // its num_allocs (cumulative)
+  uint64_t frees;         // its num_frees (cumulative)
+} xsmem_track_point;
+
+// Copies up to max timeline points, oldest first. Returns how many.
+size_t xsmem_tracker_timeline(xsmem_allocator *t, xsmem_track_point *out, size_t max);
+
+// Records a timeline point now (points are otherwise taken every timeline_ms
+// on the recording path).
+void xsmem_tracker_tick(xsmem_allocator *t);
+
+// Checks the canaries of every live block and the poison of every quarantined
+// one; reports each damaged block. Returns how many were damaged.
+size_t xsmem_tracker_check(xsmem_allocator *t);
+
+enum { XSMEM_REPORT_TEXT = 0, XSMEM_REPORT_JSON = 1 };
+
+// Writes the leak report (unfreed allocations grouped by call site, largest
+// first, frames symbolized) to fd. Never allocates through the tracker.
+// Returns the number of call sites with live allocations.
+size_t xsmem_tracker_leak_report(xsmem_allocator *t, int fd, int format, size_t max_sites);
+
+// Writes "function+0xoff (module)" for a code address into buf. Returns buf.
+const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap);
+
+// Returns the call stack of the caller (innermost first) the way the tracker
+// captures it. For tests and measurements.
+unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how);
+
+#ifdef __cplusplus
+}
+#endif
+#endif  // XSMEM_TRACKING_TRACKER_H_

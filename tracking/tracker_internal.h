@@ -1,0 +1,133 @@
+// tracking/tracker_internal.h: the tracker's state, shared by its files.
+#ifndef XSMEM_TRACKING_TRACKER_INTERNAL_H_
+#define XSMEM_TRACKING_TRACKER_INTERNAL_H_
+
+#include <stdatomic.h>
+
+#include "platform/atomics.h"
+#include "platform/swiss_map.h"
+#include "tracking/tracker.h"
+
+#define XSMEM_TLS __thread __attribute__((tls_model("initial-exec")))
+
+enum {
+  kCanary = 16,            // bytes of canary before and after each full-mode block
+  kCanaryByte = 0xCB,
+  kPoisonByte = 0xDF,      // freed blocks in quarantine
+  kStripes = 8,            // counter and quarantine stripes (by thread)
+  kFilterSlots = 1 << 16,  // counting filter of sampled pointers
+  kHistorySlots = 1 << 14, // recently freed pointers, for double-free reports
+  kTimelinePoints = 512,
+};
+
+enum { REC_SAMPLED = 1, REC_INTERNAL = 2, REC_CANARY = 4 };
+
+// Value of the records map (key: user pointer).
+typedef struct track_record {
+  uint64_t requested;
+  uint64_t granted;  // usable bytes the inner allocator gave (minus the canaries)
+  uint64_t site;     // call-site hash, 0 when captured re-entrantly
+  uint64_t id;
+  uint64_t time_ns;
+  uint32_t tid;
+  uint32_t front;    // bytes between the inner block and the user pointer
+  uint8_t align_log2;
+  uint8_t flags;
+} track_record;
+
+// Value of the sites map (key: site hash).
+typedef struct track_site_value {
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  uint32_t depth;
+  uint32_t pad;
+  double live_bytes, live_count, total_bytes, total_count, peak_bytes;
+} track_site_value;
+
+typedef struct quarantine_entry {
+  uint8_t *p;
+  uint64_t size;
+  uint64_t alloc_site, free_site;
+  uint32_t front;
+  uint32_t pad;
+  uint64_t inner_size;  // usable bytes of the inner block (for stats)
+} quarantine_entry;
+
+typedef struct quarantine_stripe {
+  xsmem_spinlock lock;
+  quarantine_entry *ring;  // cap entries (os_vm)
+  size_t cap, head, count;
+  size_t bytes;        // requested bytes held
+  size_t inner_bytes;  // inner allocator's usable bytes held
+} XSMEM_CACHE_ALIGNED quarantine_stripe;
+
+typedef struct history_entry {
+  uintptr_t p;
+  uint64_t size;
+  uint64_t alloc_site, free_site;
+} history_entry;
+
+typedef struct stripe_counters {
+  _Atomic uint64_t hist_count[XSMEM_TRACK_HIST_BUCKETS];
+  _Atomic uint64_t hist_bytes[XSMEM_TRACK_HIST_BUCKETS];
+  _Atomic uint64_t sampled;
+} XSMEM_CACHE_ALIGNED stripe_counters;
+
+// One guarded slot (guarded.c): a data page between two guard pages.
+typedef struct guard_slot {
+  uintptr_t user;
+  size_t size;
+  uint32_t state;  // 0 never used, 1 live, 2 freed
+  uint32_t depth_alloc, depth_free;
+  uintptr_t alloc_frames[XSMEM_TRACK_MAX_DEPTH];
+  uintptr_t free_frames[XSMEM_TRACK_MAX_DEPTH];
+} guard_slot;
+
+typedef struct guard_pool {
+  uint8_t *base;        // (2 * slots + 1) pages: guard, data, guard, data, ..., guard
+  size_t bytes, page;
+  unsigned slots;
+  guard_slot *meta;     // os_vm array of slots
+  unsigned *free_ring;  // FIFO of free slot indices (oldest freed first)
+  size_t ring_head, ring_count;
+  xsmem_spinlock lock;
+  _Atomic uint64_t allocs;
+} guard_pool;
+
+typedef struct xsmem_tracker {
+  xsmem_allocator base;
+  xsmem_allocator *inner;
+  xsmem_tracker_options opt;
+  char name[48];
+  size_t mapped;  // bytes of this struct's own mapping
+  xsmem_swiss_map records;
+  xsmem_swiss_map sites;
+  stripe_counters stripes[kStripes];
+  quarantine_stripe quarantine[kStripes];
+  _Atomic uint16_t filter[kFilterSlots];
+  history_entry *history;  // kHistorySlots (os_vm)
+  xsmem_spinlock history_lock;
+  _Atomic uint64_t errors;
+  _Atomic uint64_t timeline_next_ns;
+  _Atomic uint64_t timeline_count;  // points written (ring index = count % kTimelinePoints)
+  xsmem_spinlock timeline_lock;
+  xsmem_track_point timeline[kTimelinePoints];
+  guard_pool guard;
+} xsmem_tracker;
+
+// guarded.c
+bool tracker_guard_init(xsmem_tracker *t);
+void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags);
+XSMEM_INLINE bool tracker_guard_owns(const xsmem_tracker *t, const void *p) {
+  return (uintptr_t)p - (uintptr_t)t->guard.base < t->guard.bytes;
+}
+void tracker_guard_free(xsmem_tracker *t, void *p);
+size_t tracker_guard_usable(const xsmem_tracker *t, const void *p);
+
+// tracker.c
+extern XSMEM_TLS int xsmem_track_busy;  // > 0 while tracker code that may allocate runs
+unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how);
+uint64_t tracker_now_ns(void);
+void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
+void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
+
+#endif  // XSMEM_TRACKING_TRACKER_INTERNAL_H_
