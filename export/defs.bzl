@@ -14,10 +14,11 @@ def xsmem_export_libraries(names = None):
             name = "libxsmem_%s_export.so" % name,
             linkshared = 1,
             linkopts = ["-Wl,-Bsymbolic-functions", "-Wl,-z,nodelete"],
+            # Tracked configurations also get the tracker's analyses.
             deps = [
                 "//allocators:" + name,
                 ":runtime",
-            ],
+            ] + ([":tracker_provider"] if name.endswith("_tracked") else []),
             visibility = ["//visibility:public"],
         )
     native.filegroup(

@@ -5,8 +5,9 @@
 // leaks - come from one *analysis provider*, registered at run time by the
 // component that computes them (tracking/ registers when its tracker is
 // built). Without a provider a snapshot is still complete and valid: those
-// sections are empty (the timeline then comes from the exporter's own
-// sampler, see monitor.h).
+// sections are empty. The timeline is the exporter's own sampler's
+// (monitor.h: regular, with bytes reserved) whenever it has two points or
+// more, the provider's otherwise.
 //
 // The provider's functions are called from an observer thread (HTTP server,
 // snapshot writer, exit handler) and emit records through the sink, which

@@ -316,13 +316,18 @@ Xsmem__Snapshot *xsmem_snapshot_collect(xsmem_arena *ar) {
   const xsmem_analysis_provider *p = xsmem_export_provider();
   s->analysis_source = xsmem_arena_strdup(ar, p && p->name ? p->name : "");
   if (!s->analysis_source) goto fail;
+  // The sampler's timeline (regular, with bytes reserved) when it runs; the
+  // provider's otherwise.
+  xsmem_monitor_timeline(&as.base);
   if (p) {
     if (p->histogram) p->histogram(p->ctx, &as.base);
-    if (p->timeline) p->timeline(p->ctx, &as.base);
+    if (p->timeline && s->n_timeline < 2) {
+      s->n_timeline = 0;
+      p->timeline(p->ctx, &as.base);
+    }
     if (p->call_sites) p->call_sites(p->ctx, XSMEM_EXPORT_TOP_CALL_SITES, &as.base);
     if (p->leaks) p->leaks(p->ctx, XSMEM_EXPORT_MAX_LEAKS, &as.base);
   }
-  if (s->n_timeline == 0) xsmem_monitor_timeline(&as.base);
   monitor_alert_messages(ar, s);
   if (ar->failed) goto fail;
   xsmem_export_set_observer_thread(was_observer);
