@@ -51,7 +51,7 @@ struct xsmem_bfc {
   uint32_t bin_mask;     // bit i: bin i is non-empty
   region *regions;       // sorted by address
   size_t num_regions, region_cap;
-  size_t next_region;    // size of the next region to ask for
+  size_t next_region;    // the smallest region to ask for (initial_region)
   size_t page;
   chunk *segs[MAX_SEGS];
   uint32_t num_segs, fresh, free_handles;  // fresh: next never-used handle
@@ -294,7 +294,10 @@ static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
   size_t limit = b->opt.bytes_limit;
   if (b->reserved > limit || need > limit - b->reserved) return false;
   size_t avail = xsmem_align_down(limit - b->reserved, b->page);
-  size_t want = b->next_region;
+  // Geometric growth: a new region is as large as everything reserved so far
+  // (so the total doubles), and at least initial_region; after garbage
+  // collection the sizes come down with what is left.
+  size_t want = xsmem_align_up(XSMEM_MAX(b->next_region, b->reserved), b->page);
   while (want < need && want <= avail / 2) want *= 2;
   // Over-aligned requests that found no room get a region of their own size:
   // the source trims the alignment slack, so only address space is spent.
@@ -313,7 +316,6 @@ static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
         xsmem_source_unmap(b->source, p, got);
         return false;
       }
-      if (want >= b->next_region && align <= b->page) b->next_region = want <= limit / 2 ? want * 2 : limit;
       return true;
     }
     if (want == need) return false;
@@ -768,7 +770,8 @@ static void bfc_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   xsmem_bfc_bin_info bins[NBINS];
   pthread_mutex_lock(&b->mu);
   bins_collect(b, bins);
-  size_t regions = b->num_regions, next_region = b->next_region;
+  size_t regions = b->num_regions;
+  size_t next_region = XSMEM_MIN(XSMEM_MAX(b->next_region, b->reserved), b->opt.bytes_limit - b->reserved);
   pthread_mutex_unlock(&b->mu);
   for (int i = 0; i < NBINS; i++) {  // the sink may allocate: called without the lock
     char label[24];

@@ -2,10 +2,11 @@
 //
 // Model (TensorFlow's BFC allocator, rewritten in C):
 //   region   a large range obtained from an xsmem_source. Regions start small
-//            (initial_region bytes) and each new one doubles the next size, as
-//            long as bytes_reserved stays within bytes_limit; when the source
-//            refuses, the size backs off by halves down to what the request
-//            needs. reserve_all takes the whole limit in one region up front.
+//            (initial_region bytes) and each new one is as large as all the
+//            others together (the total doubles), as long as bytes_reserved
+//            stays within bytes_limit; when the source refuses, the size backs
+//            off by halves down to what the request needs. reserve_all takes
+//            the whole limit in one region up front.
 //   chunk    a piece of a region, a multiple of 256 bytes (the granularity),
 //            free or in use. Chunks of a region are linked prev/next in address
 //            order and cover it exactly. Chunks live in a metadata table outside

@@ -156,53 +156,58 @@ TEST_F(Bfc, LargerRequestGrowsARegionGeometrically) {
   ASSERT_NE(small, nullptr);
   EXPECT_EQ(S(b).bytes_reserved, 64 * 1024u);
   EXPECT_EQ(Take(b).regions.size(), 1u);
-  void *big = A(b, 1 << 20);  // more than any free chunk: a new region, doubled sizes
+  void *big = A(b, 1 << 20);  // more than any free chunk: a new region, doubled to fit
   ASSERT_NE(big, nullptr);
   Snapshot s = Take(b);
   ASSERT_EQ(s.regions.size(), 2u);
   EXPECT_EQ(S(b).bytes_reserved, 64 * 1024u + (1u << 20));
-  void *next = A(b, 600 * 1024);  // the next region is at least twice the last
+  void *next = A(b, 600 * 1024);  // the next region is as large as all before it
   ASSERT_NE(next, nullptr);
   s = Take(b);
   ASSERT_EQ(s.regions.size(), 3u);
   size_t newest = 0;
   for (auto &r : s.regions) newest = std::max(newest, r.size);
-  EXPECT_EQ(newest, 2u << 20);
+  EXPECT_EQ(newest, 64 * 1024u + (1u << 20));
+  EXPECT_EQ(S(b).bytes_reserved, 2 * (64 * 1024u + (1u << 20)));
 }
 
 TEST_F(Bfc, LimitReturnsNullWithENOMEMAndADump) {
   xsmem_bfc *b = Make(1 << 20, 256 * 1024);
-  std::vector<void *> live;
-  for (int i = 0; i < 3; i++) live.push_back(A(b, 256 * 1024));
-  for (void *p : live) ASSERT_NE(p, nullptr);
-  F(b, live[1]);  // 256 KiB free in the second region: not enough for 512 KiB
+  void *x = A(b, 128 * 1024), *y = A(b, 128 * 1024);  // region 1: 256 KiB
+  void *z = A(b, 256 * 1024);                          // region 2: 256 KiB
+  void *w = A(b, 512 * 1024);                          // region 3: 512 KiB, the limit is reached
+  for (void *p : {x, y, z, w}) ASSERT_NE(p, nullptr);
+  EXPECT_EQ(S(b).bytes_reserved, 1u << 20);
+  F(b, y);  // 128 KiB free: not enough for 256 KiB, and no region is wholly free
   errno = 0;
-  EXPECT_EQ(A(b, 512 * 1024), nullptr);
+  EXPECT_EQ(A(b, 256 * 1024), nullptr);
   EXPECT_EQ(errno, ENOMEM);
   ASSERT_EQ(ooms_.size(), 1u);
-  EXPECT_EQ(ooms_[0], 512 * 1024u);
+  EXPECT_EQ(ooms_[0], 256 * 1024u);
   EXPECT_EQ(S(b).num_failed, 1u);
-  EXPECT_LE(S(b).bytes_reserved, 1u << 20);
+  EXPECT_EQ(S(b).bytes_reserved, 1u << 20);
   // A request beyond the limit fails at once, without a dump.
   EXPECT_EQ(A(b, 2 << 20), nullptr);
   EXPECT_EQ(ooms_.size(), 1u);
-  // The dump names the regions, the chunks and the largest free chunk.
+  // The dump names the bins, the regions, the chunks and the largest free chunk.
   char path[] = "/tmp/bfc_dumpXXXXXX";
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
   xsmem_bfc_dump(b, fd, 0);
-  std::string text(8192, '\0');
+  std::string text(16384, '\0');
   lseek(fd, 0, SEEK_SET);
   text.resize(read(fd, &text[0], text.size()));
   close(fd);
   unlink(path);
-  EXPECT_NE(text.find("largest free chunk 262144 B"), std::string::npos) << text;
+  EXPECT_NE(text.find("largest free chunk 131072 B"), std::string::npos) << text;
+  EXPECT_NE(text.find("in 3 regions"), std::string::npos) << text;
   EXPECT_NE(text.find("region ["), std::string::npos) << text;
   EXPECT_NE(text.find("in use  requested 262144"), std::string::npos) << text;
-  EXPECT_NE(text.find("bin 10"), std::string::npos) << text;
+  EXPECT_NE(text.find("bin  9 (>= 131072 B): free 1 chunks"), std::string::npos) << text;
   // Freeing makes room again.
-  F(b, live[2]);  // the second region is wholly free again
-  EXPECT_NE(A(b, 512 * 1024), nullptr);
+  F(b, x);  // region 1 is wholly free: 256 KiB fit
+  EXPECT_NE(A(b, 256 * 1024), nullptr);
+  EXPECT_EQ(ooms_.size(), 1u);
 }
 
 TEST_F(Bfc, LimitReachedGivesWhollyFreeRegionsBackBeforeFailing) {
