@@ -7,12 +7,22 @@
 
 #include "platform/log.h"
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+// Under ASan or TSan the sanitizer owns malloc (and no shim is linked, see
+// configs.bzl): call it, so the sanitizer sees every block.
+#define __libc_malloc malloc
+#define __libc_calloc calloc
+#define __libc_memalign memalign
+#define __libc_realloc realloc
+#define __libc_free free
+#else
 // glibc's internal entry points: exported, and never interposed.
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void __libc_free(void *);
+#endif
 
 typedef struct system_allocator {
   xsmem_allocator base;
@@ -108,7 +118,11 @@ xsmem_allocator *xsmem_system_allocator(void) {
   if (XSMEM_LIKELY(atomic_load_explicit(&g_system.ready, memory_order_acquire))) return &g_system.base;
   // dlsym may allocate; the shim serves that from its bootstrap arena. RTLD_NEXT
   // skips the shim's own malloc_usable_size and finds glibc's.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  size_t (*usable)(void *) = malloc_usable_size;
+#else
   size_t (*usable)(void *) = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+#endif
   if (!usable) xsmem_fatal("system allocator: glibc's malloc_usable_size not found");
   g_system.usable = usable;
   g_system.base.ops = &kSystemOps;
