@@ -43,6 +43,18 @@ XSMEM_CONFIGS = [
         "test_env": {"XSMEM_TRACK": "full"},
     },
     {
+        "name": "jemalloc",
+        "deps": ["//allocators/peers:jemalloc", "//allocators/peers:new_delete", "//third_party/peers:jemalloc"],
+    },
+    {
+        "name": "mimalloc",
+        "deps": ["//allocators/peers:mimalloc", "//allocators/peers:new_delete", "//third_party/peers:mimalloc"],
+    },
+    {
+        "name": "tcmalloc",
+        "deps": ["//allocators/peers:tcmalloc", "//allocators/peers:new_delete", "//third_party/peers:tcmalloc"],
+    },
+    {
         "name": "bfc",
         "deps": ["//allocators/bfc"],
     },
