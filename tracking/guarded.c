@@ -129,7 +129,7 @@ bool tracker_guard_init(xsmem_tracker *t) {
   return true;
 }
 
-void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   if (XSMEM_LIKELY(--t_guard_countdown > 0)) return NULL;
   guard_pool *g = &t->guard;
   if (t_guard_countdown < 0) {  // first allocation of this thread: start at a random phase
@@ -174,7 +174,7 @@ void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned 
   return user;
 }
 
-void tracker_guard_free(xsmem_tracker *t, void *p) {
+XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   guard_pool *g = &t->guard;
   size_t k = ((uintptr_t)p - (uintptr_t)g->base) / g->page;
   unsigned i = (unsigned)(k / 2);

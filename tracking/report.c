@@ -5,10 +5,87 @@
 // program's nor recurse into a report. Nothing here holds a map lock while
 // symbolizing: sites are copied out first.
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "platform/log.h"
+#include "platform/options.h"
 #include "tracking/tracker_internal.h"
+
+// ---------------------------------------------------------------------------
+// ELF symbol tables: dladdr sees only exported (dynamic) symbols; static
+// functions and executables linked without -rdynamic are named from .symtab,
+// read from the mapped file (mmap, no malloc). A few files stay mapped.
+
+typedef struct elf_file {
+  char path[256];
+  const uint8_t *map;
+  size_t size;
+} elf_file;
+
+static elf_file g_elf[4];
+static unsigned g_elf_next;
+static xsmem_spinlock g_elf_lock;
+
+static const elf_file *elf_open(const char *path) {
+  for (unsigned i = 0; i < XSMEM_ARRAY_SIZE(g_elf); i++) {
+    if (g_elf[i].map && strcmp(g_elf[i].path, path) == 0) return &g_elf[i];
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  void *m = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr)) {
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  close(fd);
+  if (m == MAP_FAILED) return NULL;
+  elf_file *e = &g_elf[g_elf_next++ % XSMEM_ARRAY_SIZE(g_elf)];
+  if (e->map) munmap((void *)e->map, e->size);
+  e->map = m;
+  e->size = (size_t)st.st_size;
+  xsmem_snprintf(e->path, sizeof(e->path), "%s", path);
+  return e;
+}
+
+// Writes the name of the function containing pc into buf; returns its start
+// address (0 when not found).
+static uintptr_t elf_lookup(const char *path, uintptr_t base, uintptr_t pc, char *buf, size_t cap) {
+  uintptr_t found = 0;
+  xsmem_spin_lock(&g_elf_lock);
+  const elf_file *f = elf_open(path);
+  if (!f) f = elf_open("/proc/self/exe");
+  if (!f) goto out;
+  const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->map;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > f->size) {
+    goto out;
+  }
+  uintptr_t addr = eh->e_type == ET_DYN ? pc - base : pc;
+  const Elf64_Shdr *sh = (const Elf64_Shdr *)(f->map + eh->e_shoff);
+  for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
+    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
+    const Elf64_Shdr *str = &sh[sh[i].sh_link];
+    if (sh[i].sh_offset + sh[i].sh_size > f->size || str->sh_offset + str->sh_size > f->size) continue;
+    const Elf64_Sym *sym = (const Elf64_Sym *)(f->map + sh[i].sh_offset);
+    size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
+    for (size_t k = 0; k < n; k++) {
+      if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_name >= str->sh_size) continue;
+      if (addr >= sym[k].st_value && addr < sym[k].st_value + sym[k].st_size) {
+        xsmem_snprintf(buf, cap, "%s", (const char *)(f->map + str->sh_offset + sym[k].st_name));
+        found = pc - (addr - sym[k].st_value);
+        break;
+      }
+    }
+  }
+out:
+  xsmem_spin_unlock(&g_elf_lock);
+  return found;
+}
 
 const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap) {
   Dl_info info;
@@ -17,18 +94,23 @@ const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap) {
   // pc is a return address: look up pc - 1 so a call at a function's end
   // names that function, not the next.
   int ok = dladdr((void *)(pc - 1), &info);
-  xsmem_track_busy--;
   const char *module = ok && info.dli_fname ? info.dli_fname : "?";
   const char *slash = strrchr(module, '/');
-  if (slash) module = slash + 1;
+  const char *short_module = slash ? slash + 1 : module;
+  char name[160];
+  uintptr_t start;
   if (ok && info.dli_sname) {
     xsmem_snprintf(buf, cap, "%s+0x%lx (%s)", info.dli_sname, (unsigned long)(pc - (uintptr_t)info.dli_saddr),
-                   module);
+                   short_module);
+  } else if (ok && info.dli_fbase &&
+             (start = elf_lookup(module, (uintptr_t)info.dli_fbase, pc - 1, name, sizeof(name))) != 0) {
+    xsmem_snprintf(buf, cap, "%s+0x%lx (%s)", name, (unsigned long)(pc - start), short_module);
   } else if (ok && info.dli_fbase) {
-    xsmem_snprintf(buf, cap, "%s+0x%lx", module, (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+    xsmem_snprintf(buf, cap, "%s+0x%lx", short_module, (unsigned long)(pc - (uintptr_t)info.dli_fbase));
   } else {
     xsmem_snprintf(buf, cap, "?");
   }
+  xsmem_track_busy--;
   return buf;
 }
 
@@ -69,6 +151,19 @@ void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, un
   if (depth == 0) xsmem_dprintf(fd, "    (no frames)\n");
 }
 
+// Returns true when text contains one of the comma-separated patterns.
+static bool matches_any(const char *text, const char *patterns) {
+  while (patterns && *patterns) {
+    const char *end = strchr(patterns, ',');
+    size_t len = end ? (size_t)(end - patterns) : strlen(patterns);
+    for (const char *p = text; len && *p; p++) {
+      if (strncmp(p, patterns, len) == 0) return true;
+    }
+    patterns = end ? end + 1 : NULL;
+  }
+  return false;
+}
+
 // JSON string contents (symbols are plain, but be safe with quotes and backslashes).
 static void json_escape(char *dst, size_t cap, const char *src) {
   size_t j = 0;
@@ -87,14 +182,26 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
   if (max_sites > XSMEM_ARRAY_SIZE(sites)) max_sites = XSMEM_ARRAY_SIZE(sites);
   xsmem_spin_lock(&lock);
   xsmem_track_busy++;
-  size_t n = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, XSMEM_ARRAY_SIZE(sites));
-  double bytes = 0, count = 0;
-  for (size_t i = 0; i < n; i++) {
+  size_t found = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, XSMEM_ARRAY_SIZE(sites));
+  // Suppressions: sites whose first program frame matches XSMEM_LEAK_SUPPRESS
+  // (the C++ runtime's one-time pools, the loader's TLS blocks).
+  const char *suppress = xsmem_option_str("XSMEM_LEAK_SUPPRESS");
+  char sym[256], esc[512];
+  double bytes = 0, count = 0, sup_bytes = 0;
+  size_t n = 0, sup_sites = 0;
+  for (size_t i = 0; i < found; i++) {
+    unsigned f = first_program_frame(sites[i].frames, sites[i].depth);
+    const char *where = sites[i].depth ? xsmem_tracker_symbolize(sites[i].frames[f], sym, sizeof(sym)) : "";
+    if (matches_any(where, suppress)) {
+      sup_sites++;
+      sup_bytes += sites[i].live_bytes;
+      continue;
+    }
     bytes += sites[i].live_bytes;
     count += sites[i].live_count;
+    sites[n++] = sites[i];
   }
   const char *est = t->opt.mode == XSMEM_TRACK_SAMPLE ? "estimated " : "";
-  char sym[256], esc[512];
   if (format == XSMEM_REPORT_JSON) {
     xsmem_dprintf(fd, "{\"allocator\":\"%s\",\"mode\":\"%s\",\"leaked_bytes\":%.0f,\"leaked_blocks\":%.0f,"
                       "\"sites\":%zu,\"leaks\":[",
@@ -124,6 +231,10 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
       tracker_print_frames(fd, title, sites[i].frames, sites[i].depth);
     }
     if (n > max_sites) xsmem_dprintf(fd, "  ... and %zu more call sites\n", n - max_sites);
+  }
+  if (sup_sites && format == XSMEM_REPORT_TEXT) {
+    xsmem_dprintf(fd, "xsmem: (%s%.0f bytes from %zu call sites suppressed by XSMEM_LEAK_SUPPRESS)\n", est,
+                  sup_bytes, sup_sites);
   }
   xsmem_track_busy--;
   xsmem_spin_unlock(&lock);

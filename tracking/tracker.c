@@ -84,6 +84,15 @@ static double sample_weight(const xsmem_tracker *t, size_t size) {
 // ---------------------------------------------------------------------------
 // Stack capture.
 
+// The tracker's recording functions live in their own section, so a capture
+// can drop its leading frames whatever was inlined where.
+extern const char __start_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
+
+static bool tracker_text(uintptr_t pc) {
+  return pc - 1 >= (uintptr_t)__start_xsmem_tracker_text && pc - 1 < (uintptr_t)__stop_xsmem_tracker_text;
+}
+
 // Finds this thread's stack bounds once (may allocate: called with busy set).
 static void stack_bounds(void) {
   pthread_attr_t attr;
@@ -102,7 +111,7 @@ static void stack_bounds(void) {
 // Stops at a frame that is not above the previous one, misaligned, or
 // outside the stack, so a frame built without a frame pointer ends the walk
 // instead of faulting.
-XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
   if (XSMEM_UNLIKELY(!t_stack_hi)) {
     xsmem_track_busy++;
     stack_bounds();
@@ -111,37 +120,39 @@ XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
   uintptr_t lo = t_stack_lo, hi = t_stack_hi;
   const uintptr_t *fp = (const uintptr_t *)__builtin_frame_address(0);
   unsigned n = 0;
-  bool skip = true;  // our own frame's return address points into the tracker
+  bool skip = true;  // the tracker's own frames lead every stack
   while (n < max) {
     uintptr_t f = (uintptr_t)fp;
     if (f < lo || f + 16 > hi || (f & 7)) break;
     uintptr_t ret = fp[1];
     const uintptr_t *next = (const uintptr_t *)fp[0];
     if (ret < 4096) break;
+    skip = skip && tracker_text(ret);
     if (!skip) out[n++] = ret;
-    skip = false;
     if ((uintptr_t)next <= f || (uintptr_t)next - f > ((uintptr_t)1 << 22)) break;
     fp = next;
   }
   return n;
 }
 
-XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *out, unsigned max) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *out, unsigned max) {
   void *buf[XSMEM_TRACK_MAX_DEPTH + 2];
   xsmem_track_busy++;  // the first call loads libgcc_s, which allocates
   int n = backtrace(buf, (int)XSMEM_MIN(max + 2, XSMEM_ARRAY_SIZE(buf)));
   xsmem_track_busy--;
   unsigned k = 0;
-  for (int i = 2; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];  // skip ours
+  int i = 0;
+  while (i < n && tracker_text((uintptr_t)buf[i])) i++;  // skip ours
+  for (; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];
   return k;
 }
 
-unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
+XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
   return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
 }
 
-XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   return tracker_capture(frames, max, how);
 }
 
@@ -179,7 +190,7 @@ static void site_apply(void *value, bool created, void *ctx) {
 
 // Captures the caller's stack and returns its site hash, adding (bytes,
 // count) to the site's figures. Returns 0 when re-entered.
-XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count) {
   if (xsmem_track_busy) return 0;
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
   unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
@@ -239,7 +250,7 @@ void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t si
 
 // Reports a bad pointer with the sites involved, then hands over to
 // xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
-XSMEM_COLD static void report_error(xsmem_tracker *t, const char *op, const void *p, const char *what,
+XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const char *op, const void *p, const char *what,
                                     uint64_t size, uint64_t alloc_site, uint64_t free_site, bool has_alloc) {
   atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
   xsmem_track_busy++;
@@ -283,7 +294,7 @@ static void history_forget(xsmem_tracker *t, const void *p) {
   xsmem_spin_unlock(&t->history_lock);
 }
 
-XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
+XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
   history_entry h;
   if (history_find(t, p, &h)) {
     report_error(t, op, p, "double free", h.size, h.alloc_site, h.free_site, true);
@@ -338,7 +349,7 @@ static quarantine_entry quarantine_pop(quarantine_stripe *q) {
   return e;
 }
 
-static void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
+XSMEM_TRACKER_TEXT static void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
   UNPOISON(e->p, e->size);
   if (!poison_intact(e->p, e->size)) {
     report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
@@ -347,7 +358,7 @@ static void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
   release_block(t, e->p, e->size, e->front);
 }
 
-static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front, uint64_t alloc_site,
+XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front, uint64_t alloc_site,
                             uint64_t free_site) {
   quarantine_stripe *q = &t->quarantine[t_stripe];
   size_t budget = t->opt.quarantine_bytes / kStripes;
@@ -386,7 +397,7 @@ static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_
 // Recording.
 
 // Adds the record of a new block; returns false (block to be freed) on ENOMEM.
-static bool record_alloc(xsmem_tracker *t, void *p, size_t size, size_t align, size_t granted,
+XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t size, size_t align, size_t granted,
                          uint32_t front, uint8_t flags) {
   double w = sample_weight(t, size);
   track_record r;
@@ -412,7 +423,7 @@ XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
   return &t->filter[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48];
 }
 
-XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   size_t front = align > kCanary ? align : kCanary;  // keeps the user pointer aligned
   if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary)) {
     errno = ENOMEM;
@@ -435,7 +446,7 @@ XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t ali
   return p;
 }
 
-XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
   track_record r;
   if (XSMEM_UNLIKELY(!xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r))) {
     bad_free(t, "free", p);
@@ -461,7 +472,7 @@ XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
   }
 }
 
-XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   if (XSMEM_UNLIKELY(!t_sample_ready)) {
     // First allocation of this thread: draw an interval instead of sampling.
     t_sample_ready = 1;
@@ -478,7 +489,7 @@ XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t 
   return p;
 }
 
-XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, void *p) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, void *p) {
   track_record r;
   if (xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r)) {
     atomic_fetch_sub_explicit(filter_slot(t, p), 1, memory_order_relaxed);
@@ -491,7 +502,7 @@ XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, void *p) {
 // ---------------------------------------------------------------------------
 // The allocator ops.
 
-static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+XSMEM_TRACKER_TEXT static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (XSMEM_UNLIKELY(t->guard.base != NULL)) {
     void *g = tracker_guard_alloc(t, size, align, flags);
@@ -506,7 +517,7 @@ static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsign
   return t->inner->ops->alloc(t->inner, size, align, flags);
 }
 
-static void tracker_free(xsmem_allocator *a, void *p, size_t size) {
+XSMEM_TRACKER_TEXT static void tracker_free(xsmem_allocator *a, void *p, size_t size) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (XSMEM_UNLIKELY(tracker_guard_owns(t, p))) {
     tracker_guard_free(t, p);
@@ -527,7 +538,7 @@ static void tracker_free(xsmem_allocator *a, void *p, size_t size) {
   t->inner->ops->free(t->inner, p, size);
 }
 
-static size_t tracker_usable(const xsmem_allocator *a, const void *p) {
+XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const void *p) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (tracker_guard_owns(t, p)) return tracker_guard_usable(t, p);
   if (t->opt.mode == XSMEM_TRACK_FULL) {
@@ -548,7 +559,7 @@ static bool tracker_owns(const xsmem_allocator *a, const void *p) {
   return t->inner->ops->owns ? t->inner->ops->owns(t->inner, p) : false;
 }
 
-static void *tracker_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+XSMEM_TRACKER_TEXT static void *tracker_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   // Unsampled blocks of sample mode keep the inner allocator's realloc (the
   // new size still counts toward the next sample).
@@ -798,7 +809,7 @@ static void check_one(uint64_t key, const void *value, void *c) {
   }
 }
 
-size_t xsmem_tracker_check(xsmem_allocator *a) {
+XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   static check_ctx ctx;  // 64 records: too big for some thread stacks
   static xsmem_spinlock lock;

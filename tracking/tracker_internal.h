@@ -9,6 +9,8 @@
 #include "tracking/tracker.h"
 
 #define XSMEM_TLS __thread __attribute__((tls_model("initial-exec")))
+// Functions on the recording paths: captures skip frames in this section.
+#define XSMEM_TRACKER_TEXT __attribute__((section("xsmem_tracker_text")))
 
 enum {
   kCanary = 16,            // bytes of canary before and after each full-mode block

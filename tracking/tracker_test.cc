@@ -1,0 +1,472 @@
+// Unit tests of the tracker over the system allocator (no shim: the test
+// itself calls the decorator).
+#include "tracking/tracker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allocators/system/system.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+xsmem_tracker_options Options(xsmem_track_mode mode) {
+  xsmem_tracker_options o;
+  memset(&o, 0, sizeof(o));
+  o.mode = mode;
+  o.sample_bytes = 64 * 1024;
+  o.quarantine_bytes = 1 << 20;
+  o.depth = 8;
+  o.unwind = XSMEM_UNWIND_FP;
+  o.guard_slots = 16;
+  o.timeline_ms = 1;
+  o.leak_report_sites = 10;
+  return o;
+}
+
+xsmem_allocator *Make(xsmem_track_mode mode, xsmem_tracker_options *custom = nullptr) {
+  xsmem_tracker_options o = custom ? *custom : Options(mode);
+  xsmem_allocator *t = xsmem_tracker_create(xsmem_system_allocator(), &o, "test_tracker");
+  EXPECT_NE(t, nullptr);
+  return t;
+}
+
+// Reads what fn writes to a file descriptor.
+template <typename F>
+std::string Capture(F fn) {
+  char path[] = "/tmp/xsmem_tracker_testXXXXXX";
+  int fd = mkstemp(path);
+  unlink(path);
+  fn(fd);
+  std::string out;
+  char buf[4096];
+  lseek(fd, 0, SEEK_SET);
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+extern "C" __attribute__((noinline)) void *tracker_test_leak_here(xsmem_allocator *t, size_t n) {
+  void *p = xsmem_alloc(t, n, 16, 0);
+  __asm__ volatile("" ::: "memory");  // keep the frame (no tail call)
+  return p;
+}
+
+extern "C" __attribute__((noinline)) void *tracker_test_other_site(xsmem_allocator *t, size_t n) {
+  void *p = xsmem_alloc(t, n, 16, 0);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+TEST(Tracker, OffModeReturnsTheInnerAllocator) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
+  EXPECT_EQ(xsmem_tracker_create(xsmem_system_allocator(), &o, "x"), xsmem_system_allocator());
+  o.guard_sample_rate = 10;
+  xsmem_allocator *t = xsmem_tracker_create(xsmem_system_allocator(), &o, "x");
+  EXPECT_TRUE(xsmem_is_tracker(t));
+  t->ops->destroy(t);
+}
+
+TEST(Tracker, BadOptionsAreRejected) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.depth = 0;
+  errno = 0;
+  EXPECT_EQ(xsmem_tracker_create(xsmem_system_allocator(), &o, "x"), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+  o = Options(XSMEM_TRACK_SAMPLE);
+  o.sample_bytes = 0;
+  EXPECT_EQ(xsmem_tracker_create(xsmem_system_allocator(), &o, "x"), nullptr);
+  o = Options(XSMEM_TRACK_FULL);
+  o.depth = XSMEM_TRACK_MAX_DEPTH + 1;
+  EXPECT_EQ(xsmem_tracker_create(xsmem_system_allocator(), &o, "x"), nullptr);
+}
+
+TEST(Tracker, CaptureNamesTheCaller) {
+  uintptr_t frames[8];
+  for (auto how : {XSMEM_UNWIND_FP, XSMEM_UNWIND_BACKTRACE}) {
+    unsigned n = xsmem_tracker_capture(frames, 8, how);
+    ASSERT_GE(n, 2u);
+    char buf[256];
+    std::string top = xsmem_tracker_symbolize(frames[0], buf, sizeof(buf));
+    EXPECT_NE(top.find("CaptureNamesTheCaller"), std::string::npos) << top << " unwind " << how;
+  }
+}
+
+// One call line per function, so each function is one call site.
+__attribute__((noinline)) void *AllocVia(void *(*fn)(xsmem_allocator *, size_t), xsmem_allocator *t, size_t n) {
+  void *p = fn(t, n);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+TEST(Tracker, FullModeRecordsSitesAndReportsLeaksLargestFirst) {
+  // Two frames: the allocating function and AllocVia, whatever line (or
+  // unrolled loop copy) of the test called them.
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.depth = 2;
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  std::vector<void *> keep;
+  for (int i = 0; i < 2; i++) keep.push_back(AllocVia(tracker_test_leak_here, t, 5000));
+  for (int i = 0; i < 3; i++) keep.push_back(AllocVia(tracker_test_other_site, t, 100));
+  void *freed = AllocVia(tracker_test_other_site, t, 777);
+  EXPECT_EQ(xsmem_usable_size(t, freed), 777u);
+  xsmem_free(t, freed);
+
+  xsmem_track_summary s;
+  xsmem_tracker_summary(t, &s);
+  EXPECT_EQ(s.records, 5u);
+  EXPECT_DOUBLE_EQ(s.live_bytes, 10300);
+  EXPECT_DOUBLE_EQ(s.total_count, 6);
+
+  xsmem_track_site sites[4];
+  ASSERT_EQ(xsmem_tracker_top_sites(t, XSMEM_BY_LIVE_BYTES, sites, 4), 2u);
+  EXPECT_DOUBLE_EQ(sites[0].live_bytes, 10000);
+  EXPECT_DOUBLE_EQ(sites[0].live_count, 2);
+  EXPECT_DOUBLE_EQ(sites[0].peak_bytes, 10000);
+  EXPECT_DOUBLE_EQ(sites[1].live_bytes, 300);
+  EXPECT_DOUBLE_EQ(sites[1].total_bytes, 1077);
+  EXPECT_DOUBLE_EQ(sites[1].total_count, 4);
+  EXPECT_DOUBLE_EQ(sites[1].peak_bytes, 1077);
+
+  std::string text = Capture([&](int fd) { xsmem_tracker_leak_report(t, fd, XSMEM_REPORT_TEXT, 10); });
+  EXPECT_NE(text.find("10300 bytes in 5 blocks unfreed, from 2 call sites"), std::string::npos) << text;
+  size_t a = text.find("tracker_test_leak_here"), b = text.find("tracker_test_other_site");
+  ASSERT_NE(a, std::string::npos) << text;
+  ASSERT_NE(b, std::string::npos) << text;
+  EXPECT_LT(a, b) << "largest first";
+  EXPECT_NE(text.find("#0 "), std::string::npos);
+  std::string json = Capture([&](int fd) { xsmem_tracker_leak_report(t, fd, XSMEM_REPORT_JSON, 10); });
+  EXPECT_EQ(json.rfind("{\"allocator\":\"test_tracker\",\"mode\":\"full\",\"leaked_bytes\":10300,", 0), 0u) << json;
+  EXPECT_NE(json.find("\"symbol\":\"tracker_test_leak_here+0x"), std::string::npos) << json;
+
+  for (void *p : keep) xsmem_free(t, p);
+  text = Capture([&](int fd) { xsmem_tracker_leak_report(t, fd, XSMEM_REPORT_TEXT, 10); });
+  EXPECT_NE(text.find("no leaks"), std::string::npos) << text;
+  t->ops->destroy(t);
+}
+
+TEST(Tracker, CanariesAlignmentAndZeroing) {
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+  for (size_t align : {1, 16, 64, 4096, 65536}) {
+    for (size_t n : {0, 1, 15, 100, 5000}) {
+      auto *p = static_cast<uint8_t *>(xsmem_alloc(t, n, align, XSMEM_ALLOC_ZERO));
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+      for (size_t i = 0; i < n; i++) ASSERT_EQ(p[i], 0);
+      memset(p, 0x55, n);  // exactly the block: no canary touched
+      xsmem_free(t, p);
+    }
+  }
+  EXPECT_EQ(xsmem_tracker_check(t), 0u);
+  errno = 0;
+  EXPECT_EQ(xsmem_alloc(t, SIZE_MAX - 8, 16, 0), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  t->ops->destroy(t);
+}
+
+TEST(Tracker, StatsAccountForQuarantine) {
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+  xsmem_stats s0 = xsmem_get_stats(t);
+  void *p = xsmem_alloc(t, 1000, 16, 0);
+  xsmem_stats s1 = xsmem_get_stats(t);
+  EXPECT_GE(s1.bytes_in_use - s0.bytes_in_use, 1000u);
+  xsmem_free(t, p);
+  xsmem_stats s2 = xsmem_get_stats(t);
+  EXPECT_EQ(s2.bytes_in_use, s0.bytes_in_use);
+  EXPECT_EQ(s2.num_frees - s1.num_frees, 1u);
+  EXPECT_GT(s2.bytes_metadata, 0u);
+  xsmem_track_summary s;
+  xsmem_tracker_summary(t, &s);
+  EXPECT_EQ(s.quarantine_bytes, 1000u);
+  t->ops->destroy(t);
+}
+
+// ---------------------------------------------------------------------------
+// Corruption classes (each aborts with its report).
+
+using TrackerDeathTest = ::testing::Test;
+
+TEST(TrackerDeathTest, OverflowIsReportedAtFree) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 40));
+        p[40] = 1;  // one past the end
+        xsmem_free(t, p);
+      },
+      "heap buffer overflow \\(canary after the block damaged\\): free\\(0x[0-9a-f]+\\) of a 40-byte "
+      "block(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*detected at:(.|\n)*OverflowIsReportedAtFree");
+}
+
+TEST(TrackerDeathTest, UnderflowIsReportedAtFree) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 40));
+        p[-3] = 1;
+        xsmem_free(t, p);
+      },
+      "heap buffer underflow");
+}
+
+TEST(TrackerDeathTest, OverflowIsFoundByCheckOnDemand) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_other_site(t, 64));
+        p[70] = 1;
+        xsmem_tracker_check(t);
+      },
+      "heap buffer overflow(.|\n)*check\\((.|\n)*tracker_test_other_site");
+}
+
+TEST(TrackerDeathTest, DoubleFreeNamesAllocationAndFirstFree) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        void *p = tracker_test_leak_here(t, 24);
+        xsmem_free(t, p);
+        xsmem_free(t, p);
+      },
+      "double free: free\\(0x[0-9a-f]+\\) of a 24-byte block(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"
+      "(.|\n)*freed at:(.|\n)*DoubleFree(.|\n)*detected at:");
+}
+
+TEST(TrackerDeathTest, ForeignFreeIsReported) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        static char not_heap[64];
+        xsmem_free(t, not_heap + 16);
+      },
+      "pointer not allocated by this allocator");
+}
+
+TEST(TrackerDeathTest, WriteAfterFreeIsCaughtWhenLeavingQuarantine) {
+  EXPECT_DEATH(
+      {
+        xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+        o.quarantine_bytes = 8 * 4096;  // 4 KiB per stripe
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
+        xsmem_free(t, p);
+        p[10] = 42;  // use after free
+        for (int i = 0; i < 100; i++) xsmem_free(t, xsmem_alloc(t, 1000, 16, 0));
+      },
+      "write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:");
+}
+
+TEST(TrackerDeathTest, GuardedOverflowFaultsAtTheInstruction) {
+  EXPECT_DEATH(
+      {
+        xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
+        o.guard_sample_rate = 1;
+        xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
+        xsmem_free(t, xsmem_alloc(t, 64, 16, 0));  // the thread's first allocation sets the phase
+        volatile char *p = nullptr;
+        for (int i = 0; i < 4 && !p; i++) {
+          auto *q = static_cast<volatile char *>(tracker_test_leak_here(t, 64));
+          if (reinterpret_cast<uintptr_t>(q) % 4096 != 0) p = q;  // right-aligned: ends at the guard
+        }
+        p[64] = 1;
+      },
+      "heap buffer overflow at 0x[0-9a-f]+: guarded block(.|\n)*allocated at:(.|\n)*tracker_test_leak_here");
+}
+
+TEST(TrackerDeathTest, GuardedUseAfterFreeFaults) {
+  EXPECT_DEATH(
+      {
+        xsmem_tracker_options o = Options(XSMEM_TRACK_SAMPLE);
+        o.guard_sample_rate = 1;
+        xsmem_allocator *t = Make(XSMEM_TRACK_SAMPLE, &o);
+        xsmem_free(t, xsmem_alloc(t, 64, 16, 0));
+        auto *p = static_cast<volatile char *>(tracker_test_leak_here(t, 100));
+        xsmem_free(t, (void *)p);
+        p[0] = 1;
+      },
+      "use after free at 0x[0-9a-f]+(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:");
+}
+
+TEST(TrackerDeathTest, GuardedDoubleFree) {
+  EXPECT_DEATH(
+      {
+        xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
+        o.guard_sample_rate = 1;
+        xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
+        xsmem_free(t, xsmem_alloc(t, 64, 16, 0));
+        void *p = tracker_test_leak_here(t, 100);
+        xsmem_free(t, p);
+        xsmem_free(t, p);
+      },
+      "double free of a guarded block");
+}
+
+TEST(Tracker, GuardedBlocksWorkLikeOthers) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
+  o.guard_sample_rate = 3;
+  o.guard_slots = 4;
+  xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
+  std::vector<std::pair<uint8_t *, size_t>> live;
+  for (int i = 0; i < 300; i++) {
+    size_t n = (i * 37) % 3000;
+    auto *p = static_cast<uint8_t *>(xsmem_alloc(t, n, 16, XSMEM_ALLOC_ZERO));
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
+    for (size_t k = 0; k < n; k++) ASSERT_EQ(p[k], 0);
+    memset(p, i, n);
+    EXPECT_GE(xsmem_usable_size(t, p), n);
+    live.push_back({p, n});
+    if (live.size() > 5) {
+      xsmem_free(t, live.front().first);
+      live.erase(live.begin());
+    }
+  }
+  for (auto &b : live) xsmem_free(t, b.first);
+  xsmem_track_summary s;
+  xsmem_tracker_summary(t, &s);
+  EXPECT_GT(s.guarded_allocs, 50u);
+  t->ops->destroy(t);
+}
+
+// ---------------------------------------------------------------------------
+// Sampling: estimates against the truth.
+
+TEST(Tracker, SampledEstimatesAreUnbiased) {
+  // 64 KiB mean interval, about 400 MiB allocated: about 6400 samples, so the
+  // relative standard error of the byte estimate is about 1.3%; we accept 6%
+  // (well over 4 sigma). Counts carry more variance (small blocks weigh up to
+  // T/s); we accept 10%.
+  xsmem_allocator *t = Make(XSMEM_TRACK_SAMPLE);
+  std::mt19937_64 rng(7);
+  std::vector<void *> live;
+  double true_bytes = 0, true_count = 0, live_bytes = 0;
+  for (int i = 0; i < 400000; i++) {
+    size_t n = (rng() % 4 == 0) ? 1 + rng() % 8192 : 16 + rng() % 256;
+    void *p = xsmem_alloc(t, n, 16, 0);
+    true_bytes += n;
+    true_count += 1;
+    if (i % 2 == 0) {
+      live.push_back(p);
+      live_bytes += n;
+    } else {
+      xsmem_free(t, p);
+    }
+  }
+  xsmem_track_summary s;
+  xsmem_tracker_summary(t, &s);
+  EXPECT_NEAR(s.total_bytes / true_bytes, 1.0, 0.06) << s.total_bytes << " vs " << true_bytes;
+  EXPECT_NEAR(s.total_count / true_count, 1.0, 0.10) << s.total_count << " vs " << true_count;
+  EXPECT_NEAR(s.live_bytes / live_bytes, 1.0, 0.08) << s.live_bytes << " vs " << live_bytes;
+  double expected_samples = true_bytes / (64 * 1024);
+  EXPECT_NEAR(double(s.sampled) / expected_samples, 1.0, 0.1);
+  double counts[XSMEM_TRACK_HIST_BUCKETS], bytes[XSMEM_TRACK_HIST_BUCKETS];
+  xsmem_tracker_histogram(t, counts, bytes);
+  double hist_bytes = 0;
+  for (double b : bytes) hist_bytes += b;
+  EXPECT_NEAR(hist_bytes / true_bytes, 1.0, 0.06);
+  for (void *p : live) xsmem_free(t, p);
+  xsmem_tracker_summary(t, &s);
+  EXPECT_EQ(s.records, 0u);
+  t->ops->destroy(t);
+}
+
+// ---------------------------------------------------------------------------
+// Analyses and the detail op.
+
+struct Sink : xsmem_stats_sink {
+  std::map<std::string, std::map<std::string, std::map<std::string, double>>> v;
+  Sink() {
+    value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double x) {
+      static_cast<Sink *>(s)->v[g][l][k] = x;
+    };
+  }
+};
+
+TEST(Tracker, HistogramTimelineAndDetail) {
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+  std::vector<void *> keep;
+  for (int i = 0; i < 10; i++) keep.push_back(tracker_test_leak_here(t, 100));   // bucket 64
+  for (int i = 0; i < 5; i++) keep.push_back(tracker_test_other_site(t, 5000));  // bucket 4096
+  double counts[XSMEM_TRACK_HIST_BUCKETS], bytes[XSMEM_TRACK_HIST_BUCKETS];
+  xsmem_tracker_histogram(t, counts, bytes);
+  EXPECT_EQ(counts[6], 10);
+  EXPECT_EQ(bytes[6], 1000);
+  EXPECT_EQ(counts[12], 5);
+  usleep(2000);
+  xsmem_tracker_tick(t);
+  xsmem_track_point pts[16];
+  size_t n = xsmem_tracker_timeline(t, pts, 16);
+  ASSERT_GE(n, 2u);
+  EXPECT_GT(pts[n - 1].time_ns, pts[0].time_ns);
+  EXPECT_GE(pts[n - 1].allocs - pts[0].allocs, 15u);
+  EXPECT_GE(pts[n - 1].bytes_in_use, pts[0].bytes_in_use + 26000);
+
+  Sink sink;
+  t->ops->detail(t, &sink);
+  EXPECT_EQ(sink.v["tracker"]["full"]["records"], 15);
+  EXPECT_EQ(sink.v["size_histogram"]["64"]["count"], 10);
+  EXPECT_EQ(sink.v["size_histogram"]["4096"]["bytes"], 25000);
+  EXPECT_GE(sink.v["timeline"].size(), 1u);
+  bool found = false;
+  for (auto &site : sink.v["callsite"]) {
+    if (site.first.find("tracker_test_other_site") != std::string::npos) {
+      found = true;
+      EXPECT_EQ(site.second["live_bytes"], 25000);
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(sink.v.count("fragmentation"));
+  for (void *p : keep) xsmem_free(t, p);
+  t->ops->destroy(t);
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency (run under --config=tsan too).
+
+TEST(Tracker, ThreadsAllocateAndFreeAcrossEachOther) {
+  for (auto mode : {XSMEM_TRACK_SAMPLE, XSMEM_TRACK_FULL}) {
+    xsmem_tracker_options o = Options(mode);
+    o.sample_bytes = 4096;
+    o.guard_sample_rate = 97;
+    xsmem_allocator *t = Make(mode, &o);
+    constexpr int kThreads = 4, kOps = 20000;
+    std::vector<std::atomic<void *>> mailbox(256);
+    std::vector<std::thread> ts;
+    for (int k = 0; k < kThreads; k++) {
+      ts.emplace_back([&, k] {
+        std::mt19937 rng(k);
+        for (int i = 0; i < kOps; i++) {
+          size_t n = 1 + rng() % 2000;
+          auto *p = static_cast<uint8_t *>(xsmem_alloc(t, n, 16, 0));
+          memset(p, 1, n);
+          void *old = mailbox[rng() % mailbox.size()].exchange(p);
+          if (old) xsmem_free(t, old);  // often another thread's block
+        }
+      });
+    }
+    for (auto &th : ts) th.join();
+    for (auto &m : mailbox) {
+      if (void *p = m.exchange(nullptr)) xsmem_free(t, p);
+    }
+    xsmem_track_summary s;
+    xsmem_tracker_summary(t, &s);
+    EXPECT_EQ(s.records, 0u);
+    EXPECT_EQ(s.errors, 0u);
+    EXPECT_EQ(xsmem_tracker_check(t), 0u);
+    t->ops->destroy(t);
+  }
+}
+
+}  // namespace
