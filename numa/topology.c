@@ -281,10 +281,13 @@ xsmem_numa_bind_mode xsmem_numa_bind_mode_get(void) {
 int xsmem_numa_current_node_uncached(void) {
   topology *t = topo();
   if (t->kind == XSMEM_NUMA_KIND_FALLBACK || t->num_nodes == 1) return 0;
-  unsigned cpu = 0, node = 0;
-  if (syscall(SYS_getcpu, &cpu, &node, NULL) != 0) return 0;  // vDSO-free but rare: cached
-  if (t->kind == XSMEM_NUMA_KIND_FAKE) return xsmem_numa_node_of_cpu((int)cpu);
-  return (int)node < t->num_nodes ? (int)node : 0;
+  int cpu = sched_getcpu();  // rseq or vDSO: no system call
+  if (cpu < 0) {
+    unsigned c = 0, node = 0;
+    if (syscall(SYS_getcpu, &c, &node, NULL) != 0) return 0;
+    cpu = (int)c;
+  }
+  return xsmem_numa_node_of_cpu(cpu);
 }
 
 XSMEM_COLD static int current_node_slow(void) {
