@@ -5,7 +5,7 @@
 //   f ID        free block ID
 // Anything else (blank lines, lines starting with '#') is skipped.
 //
-//   replay --config=bfc [--trace=FILE] [--touch] [--sample=N] [--markdown]
+//   replay --config=bfc [--trace=FILE] [--touch] [--sample=N] [--markdown] [--detail]
 //   xz -dc ../shared/traces/python-ast.trace.xz | replay --config=pool
 //
 // The configuration is looked up by name in the registry (xsmem_config_find),
@@ -54,9 +54,16 @@ static long peak_rss_kib(void) {
   return kib;
 }
 
+// Prints the allocator's detailed figures (bins, pool counters) as group/label/key = value.
+static void print_value(xsmem_stats_sink *sink, const char *group, const char *label, const char *key,
+                        const char *kind, double value) {
+  if (strcmp(group, "bin") == 0 && value == 0) return;
+  printf("  %s/%s/%s = %.4g\n", group, label, key, value);
+}
+
 static void usage(void) {
   fprintf(stderr,
-          "usage: replay --config=NAME [--trace=FILE] [--touch] [--sample=N] [--markdown]\n"
+          "usage: replay --config=NAME [--trace=FILE] [--touch] [--sample=N] [--markdown] [--detail]\n"
           "configurations linked in:");
   for (size_t i = 0; i < xsmem_config_count(); i++) fprintf(stderr, " %s", xsmem_config_at(i)->name);
   fprintf(stderr, "\n");
@@ -65,7 +72,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
   const char *config = NULL, *trace = NULL;
-  int touch = 0, markdown = 0;
+  int touch = 0, markdown = 0, detail = 0;
   long sample = 1024;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--config=", 9) == 0) {
@@ -78,6 +85,8 @@ int main(int argc, char **argv) {
       sample = atol(argv[i] + 9);
     } else if (strcmp(argv[i], "--markdown") == 0) {
       markdown = 1;
+    } else if (strcmp(argv[i], "--detail") == 0) {
+      detail = 1;
     } else {
       usage();
     }
@@ -170,6 +179,10 @@ int main(int argc, char **argv) {
     printf("reserved/peak_requested=%.3f reserved/peak_in_use=%.3f fragmentation_end=%.3f peak_rss_kib=%ld "
            "seconds=%.3f ns_per_op=%.1f\n",
            per_req, per_use, s.fragmentation, rss, elapsed, ops ? elapsed * 1e9 / (double)ops : 0.0);
+  }
+  if (detail && a->ops->detail) {
+    xsmem_stats_sink sink = {print_value};
+    a->ops->detail(a, &sink);
   }
   return failed ? 1 : 0;
 }

@@ -31,6 +31,7 @@ typedef struct entry {  // block table: pointer -> size | KEPT
 typedef struct bucket {  // size table: size -> newest kept block of that size
   size_t size;           // 0 empty
   node *head;
+  uint64_t ghosts;       // blocks of this size evicted and not yet asked for again
 } bucket;
 
 struct xsmem_pool {
@@ -49,7 +50,7 @@ struct xsmem_pool {
   uint64_t allocs, frees, failed, hits, misses, evictions, puts, resizes;
   uint64_t in_use, peak, largest, cached, cached_blocks, live_blocks, source_bytes;
   // The auto-resize window.
-  uint64_t w_requests, w_puts, w_evictions, w_peak_cached;
+  uint64_t w_requests, w_hits, w_ghost_hits, w_peak_cached;
 };
 
 // ---------------------------------------------------------------------------
@@ -131,14 +132,14 @@ static bucket *size_get(xsmem_pool *p, size_t size) {
   if (b) return b;
   if ((p->sizes_used + 1) * 4 > p->sizes_cap * 3) {
     size_t nonempty = 0;
-    for (size_t i = 0; i < p->sizes_cap; i++) nonempty += p->sizes[i].head != NULL;
+    for (size_t i = 0; i < p->sizes_cap; i++) nonempty += p->sizes[i].head || p->sizes[i].ghosts;
     size_t cap = 64;
     while ((nonempty + 1) * 2 > cap) cap *= 2;
     bucket *t = xsmem_os_map(cap * sizeof(bucket), p->page, 0);
     if (!t) return NULL;
     size_t used = 0;
     for (size_t i = 0; i < p->sizes_cap; i++) {
-      if (!p->sizes[i].head) continue;
+      if (!p->sizes[i].head && !p->sizes[i].ghosts) continue;
       size_t j = hash_word(p->sizes[i].size, cap);
       while (t[j].size) j = (j + 1) & (cap - 1);
       t[j] = p->sizes[i];
@@ -151,7 +152,7 @@ static bucket *size_get(xsmem_pool *p, size_t size) {
   }
   size_t j = hash_word(size, p->sizes_cap);
   while (p->sizes[j].size) j = (j + 1) & (p->sizes_cap - 1);
-  p->sizes[j] = (bucket){size, NULL};
+  p->sizes[j] = (bucket){size, NULL, 0};
   p->sizes_used++;
   return &p->sizes[j];
 }
@@ -191,12 +192,13 @@ static void evict_one(xsmem_pool *p) {
   node *n = p->lru_tail;
   entry *e = block_find(p, (uintptr_t)n);
   size_t size = e->size & ~(size_t)KEPT;
-  unlink_kept(p, n, size_find(p, size));
+  bucket *b = size_find(p, size);
+  unlink_kept(p, n, b);
+  b->ghosts++;
   e->ptr = TOMB;
   p->cached -= size;
   p->cached_blocks--;
   p->evictions++;
-  p->w_evictions++;
   back_free(p, n, size);
 }
 
@@ -207,10 +209,13 @@ static void evict_to(xsmem_pool *p, size_t limit) {
 // One request more in the window; adjusts the limit at its end.
 static void window_tick(xsmem_pool *p) {
   if (!p->opt.auto_resize || ++p->w_requests < WINDOW) return;
+  // Grow when blocks evicted earlier are asked for again (ghost hits: a larger
+  // pool would have served them); shrink when none were and the pool is
+  // mostly idle or mostly useless.
   size_t limit = p->opt.limit;
-  if (p->w_evictions * 50 > p->w_puts) {
+  if (p->w_ghost_hits * 50 > p->w_requests) {
     limit = XSMEM_MIN(p->opt.max_limit, limit + limit / 4);
-  } else if (!p->w_evictions && p->w_peak_cached < limit / 4) {
+  } else if (!p->w_ghost_hits && (p->w_peak_cached < limit / 4 || p->w_hits * 4 < p->w_requests)) {
     limit = XSMEM_MAX(p->opt.min_limit, limit - limit / 8);
   }
   if (limit != p->opt.limit) {
@@ -218,7 +223,7 @@ static void window_tick(xsmem_pool *p) {
     p->resizes++;
     evict_to(p, limit);
   }
-  p->w_requests = p->w_puts = p->w_evictions = 0;
+  p->w_requests = p->w_hits = p->w_ghost_hits = 0;
   p->w_peak_cached = p->cached;
 }
 
@@ -243,8 +248,13 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
     p->cached -= size;
     p->cached_blocks--;
     p->hits++;
+    p->w_hits++;
   } else {
     p->misses++;
+    if (b && b->ghosts) {
+      b->ghosts--;
+      p->w_ghost_hits++;
+    }
     if (!block_reserve(p)) goto fail;
     q = back_alloc(p, size, align, flags & ~(unsigned)XSMEM_ALLOC_ZERO);
     if (!q) goto fail;
@@ -287,11 +297,9 @@ static void pool_free(xsmem_allocator *a, void *q, size_t unused) {
   p->live_blocks--;
   p->in_use -= size;
   p->puts++;
-  p->w_puts++;
   if (size > p->opt.limit) {  // never fits: straight back
     e->ptr = TOMB;
     p->evictions++;
-    p->w_evictions++;
     back_free(p, q, size);
     pthread_mutex_unlock(&p->mu);
     return;
@@ -463,7 +471,7 @@ static xsmem_pool *make(xsmem_allocator *backing, xsmem_source *source, const xs
   p->opt = *o;
   if (!p->opt.limit) p->opt.limit = 64 * XSMEM_MiB;
   if (!p->opt.min_limit) p->opt.min_limit = p->opt.limit / 16;
-  if (!p->opt.max_limit) p->opt.max_limit = p->opt.limit <= SIZE_MAX / 16 ? p->opt.limit * 16 : SIZE_MAX;
+  if (!p->opt.max_limit) p->opt.max_limit = p->opt.limit <= SIZE_MAX / 4 ? p->opt.limit * 4 : SIZE_MAX;
   return p;
 }
 

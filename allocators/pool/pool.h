@@ -9,10 +9,12 @@
 // kept block of its size (a miss) goes to the backing. Kept blocks are in one
 // LRU list; when keeping a block would push the kept bytes over the limit,
 // the least recently freed blocks are given back to the backing (evictions).
-// With auto-resize, every 1000 requests the pool looks at its window: more
-// than 2% of frees leading to evictions grows the limit by a quarter (up to
-// max_limit); a window without evictions whose kept bytes never reached a
-// quarter of the limit shrinks it by an eighth (down to min_limit).
+// With auto-resize, every 1000 requests the pool looks at its window: when
+// more than 2% of them were "ghost hits" (misses on a size whose blocks were
+// evicted before: a larger pool would have served them) the limit grows by a
+// quarter (up to max_limit); a window without ghost hits in which the kept
+// bytes stayed under a quarter of the limit, or fewer than a quarter of the
+// requests hit, shrinks it by an eighth (down to min_limit).
 //
 // Metadata: a table of the blocks the pool handed out or keeps (pointer ->
 // R, and whether it is kept) in os_vm memory, so free finds R without a
@@ -46,7 +48,7 @@ typedef struct xsmem_pool_options {
   size_t limit;                  // bytes of kept blocks (0: 64 MiB)
   xsmem_pool_rounding rounding;
   bool auto_resize;
-  size_t min_limit, max_limit;   // auto-resize bounds (0: limit / 16 and limit * 16)
+  size_t min_limit, max_limit;   // auto-resize bounds (0: limit / 16 and limit * 4)
 } xsmem_pool_options;
 
 typedef struct xsmem_pool_counters {

@@ -16,7 +16,7 @@ namespace {
 
 class Pool : public ::testing::Test {
  protected:
-  xsmem_pool *Make(size_t limit, xsmem_pool_rounding r, bool auto_resize = false) {
+  xsmem_pool *Make(size_t limit, xsmem_pool_rounding r, bool auto_resize = false, size_t max_limit = 0) {
     if (!bfc_) {
       xsmem_bfc_options bo{};
       bo.bytes_limit = 512 << 20;
@@ -26,6 +26,7 @@ class Pool : public ::testing::Test {
     o.limit = limit;
     o.rounding = r;
     o.auto_resize = auto_resize;
+    o.max_limit = max_limit;
     xsmem_pool *p = xsmem_pool_create(xsmem_bfc_allocator(bfc_), &o, "pool_test");
     EXPECT_NE(p, nullptr);
     pools_.push_back(p);
@@ -172,7 +173,7 @@ TEST_F(Pool, AlignedRequestsSkipMisalignedBlocks) {
 }
 
 TEST_F(Pool, AutoResizeGrowsUnderEvictionsAndShrinksWhenIdle) {
-  xsmem_pool *p = Make(8 * 1024, XSMEM_POOL_ROUND_POW2, true);
+  xsmem_pool *p = Make(8 * 1024, XSMEM_POOL_ROUND_POW2, true, 1 << 20);
   std::vector<void *> v(64);
   for (int round = 0; round < 300; round++) {  // cycle through 64 KiB with an 8 KiB pool
     for (auto &q : v) q = A(p, 1024);
@@ -191,6 +192,13 @@ TEST_F(Pool, AutoResizeGrowsUnderEvictionsAndShrinksWhenIdle) {
   for (int i = 0; i < 20000; i++) F(p, A(p, 64));  // a tiny working set
   EXPECT_LT(C(p).limit, grown);
   EXPECT_GE(C(p).limit, 8u * 1024 / 16);
+  // The default bound: four times the starting limit.
+  xsmem_pool *q = Make(8 * 1024, XSMEM_POOL_ROUND_POW2, true);
+  for (int round = 0; round < 300; round++) {
+    for (auto &b : v) b = A(q, 1024);
+    for (auto &b : v) F(q, b);
+  }
+  EXPECT_EQ(C(q).limit, 32u * 1024);
 }
 
 TEST_F(Pool, OnASource) {
