@@ -1,0 +1,182 @@
+// tools/top.c: `xsmem top HOST:PORT`: a live view of a process serving
+// XSMEM_HTTP.
+//
+// Every --interval seconds (default 1) the tool fetches /api/snapshot (the
+// protobuf Snapshot) over plain HTTP/1.0 and redraws: the process's
+// allocators, a sparkline of the malloc allocator's bytes in use over the
+// last 60 refreshes, the allocation rate (difference of num_allocs between two
+// refreshes), per-tier and per-node figures from the detail values, and the
+// top call sites when the process is tracked. On a terminal the screen is
+// cleared between frames; otherwise frames follow each other (for logs and
+// tests). --count N stops after N frames. Exit status 1 when the process
+// cannot be reached.
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "export/snapshot.h"
+#include "tools/xsmem.h"
+
+// Returns the body of GET path from host:port (malloc'ed, length in *len), or
+// NULL after setting *err.
+static char *http_get(const char *host, const char *port, const char *path, size_t *len, char *err, size_t n) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  int rc = getaddrinfo(host, port, &hints, &res);
+  if (rc != 0) {
+    snprintf(err, n, "%s", gai_strerror(rc));
+    return NULL;
+  }
+  int fd = -1;
+  for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      snprintf(err, n, "%s", strerror(errno));
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd < 0) return NULL;
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char req[512];
+  int rl = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+  if (write(fd, req, (size_t)rl) != rl) {
+    snprintf(err, n, "write: %s", strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  size_t cap = 65536, got = 0;
+  char *buf = malloc(cap);
+  ssize_t r;
+  while ((r = read(fd, buf + got, cap - got)) > 0) {
+    got += (size_t)r;
+    if (cap - got < 4096) buf = realloc(buf, cap *= 2);
+  }
+  close(fd);
+  char *body = memmem(buf, got, "\r\n\r\n", 4);
+  if (!body || got < 12 || strncmp(buf + 9, "200", 3) != 0) {
+    snprintf(err, n, "bad HTTP response (%.*s)", (int)(got < 12 ? got : 12), buf);
+    free(buf);
+    return NULL;
+  }
+  body += 4;
+  *len = got - (size_t)(body - buf);
+  memmove(buf, body, *len);
+  return buf;
+}
+
+static void sparkline(FILE *f, const double *v, size_t n) {
+  static const char *const kBars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  double lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < n; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
+  for (size_t i = 0; i < n; i++) {
+    int k = hi > lo ? (int)(7.999 * (v[i] - lo) / (hi - lo)) : 0;
+    fputs(kBars[k], f);
+  }
+}
+
+static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, const char *title) {
+  bool header = false;
+  for (size_t i = 0; i < a->n_detail; i++) {
+    const Xsmem__DetailValue *d = a->detail[i];
+    if (strcmp(d->group, group) || strcmp(d->key, "bytes_in_use")) continue;
+    if (!header) fprintf(f, "%s (%s):", title, a->name);
+    header = true;
+    char b[32];
+    double res = tool_detail(a, group, d->label, "bytes_reserved");
+    fprintf(f, "  %s %s", d->label, tool_bytes(d->value, b, sizeof b));
+    if (!isnan(res)) fprintf(f, "/%s", tool_bytes(res, b, sizeof b));
+  }
+  if (header) fputc('\n', f);
+}
+
+int tool_cmd_top(int argc, char **argv) {
+  const char *addr = NULL;
+  double interval = 1;
+  long count = -1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--interval") && i + 1 < argc) interval = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atol(argv[++i]);
+    else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else {
+      tool_error("top: unknown argument '%s'", argv[i]);
+      addr = NULL;
+      break;
+    }
+  }
+  if (!addr || interval <= 0) {
+    tool_error("usage: xsmem top HOST:PORT [--interval SECONDS] [--count N]");
+    return XSMEM_EXIT_USAGE;
+  }
+  char host[256], port[16];
+  const char *colon = strrchr(addr, ':');
+  if (!colon) {
+    snprintf(host, sizeof host, "127.0.0.1");
+    snprintf(port, sizeof port, "%s", addr);
+  } else {
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host) hl = sizeof host - 1;
+    // [v6]:port
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') snprintf(host, sizeof host, "%.*s", (int)hl - 2, addr + 1);
+    else if (hl == 0) snprintf(host, sizeof host, "127.0.0.1");
+    else snprintf(host, sizeof host, "%.*s", (int)hl, addr);
+    snprintf(port, sizeof port, "%s", colon + 1);
+  }
+  bool tty = isatty(1);
+  enum { kHist = 60 };
+  double hist[kHist], prev_allocs = -1, prev_t = 0;
+  size_t nh = 0;
+  for (long frame = 0; count < 0 || frame < count; frame++) {
+    if (frame) {
+      struct timespec ts = {(time_t)interval, (long)((interval - floor(interval)) * 1e9)};
+      nanosleep(&ts, NULL);
+    }
+    char err[256];
+    size_t len = 0;
+    char *body = http_get(host, port, "/api/snapshot", &len, err, sizeof err);
+    if (!body) {
+      tool_error("top: cannot reach %s:%s: %s", host, port, err);
+      return XSMEM_EXIT_FAIL;
+    }
+    xsmem_arena arena = XSMEM_ARENA_INIT;
+    Xsmem__Snapshot *s = xsmem_snapshot_unpack(&arena, body, len);
+    free(body);
+    if (!s) {
+      tool_error("top: %s:%s did not send a snapshot", host, port);
+      return XSMEM_EXIT_FAIL;
+    }
+    const Xsmem__Allocator *pa = tool_process_allocator(s);
+    double t = (double)s->time_ns / 1e9, in_use = pa && pa->stats ? (double)pa->stats->bytes_in_use : 0;
+    double allocs = pa && pa->stats ? (double)pa->stats->num_allocs : 0;
+    double rate = prev_allocs >= 0 && t > prev_t ? (allocs - prev_allocs) / (t - prev_t) : NAN;
+    prev_allocs = allocs;
+    prev_t = t;
+    if (nh == kHist) memmove(hist, hist + 1, sizeof(double) * (kHist - 1)), nh--;
+    hist[nh++] = in_use;
+
+    FILE *f = stdout;
+    if (tty) fputs("\033[H\033[2J", f);
+    else if (frame) fputs("\n", f);
+    char b[32];
+    fprintf(f, "xsmem top %s:%s  pid %lld  config '%s'  frame %ld\n%s\n", host, port, (long long)s->pid, s->config,
+            frame + 1, s->cmdline);
+    fprintf(f, "in use %s  ", tool_bytes(in_use, b, sizeof b));
+    sparkline(f, hist, nh);
+    if (isnan(rate)) fprintf(f, "  alloc rate: (next frame)\n");
+    else fprintf(f, "  alloc rate %.0f/s\n", rate);
+    tool_print_summary(f, s, 5);
+    for (size_t i = 0; i < s->n_allocators; i++) {
+      detail_group(f, s->allocators[i], "tier", "tiers");
+      detail_group(f, s->allocators[i], "node", "nodes");
+    }
+    fflush(f);
+    xsmem_arena_free(&arena);
+  }
+  return 0;
+}

@@ -1,0 +1,106 @@
+// tools/xsmem.h: the pieces the `xsmem` command's subcommands share.
+//
+// The tool runs outside the process it observes, so unlike the allocators and
+// the exporter it uses malloc and stdio freely. It reads snapshots through
+// export/snapshot.h (protobuf-c), finds the preloadable libraries next to
+// itself (Bazel runfiles) or in XSMEM_LIB_DIR, and writes every output file
+// to a temporary name renamed into place, so a failure never leaves a file
+// written half-way.
+//
+// Exit statuses: 2 for usage errors (unknown subcommand, option or
+// configuration), 1 for other failures (unreadable or corrupt snapshot,
+// missing program, write error); `run` otherwise returns the program's own.
+#ifndef XSMEM_TOOLS_XSMEM_H_
+#define XSMEM_TOOLS_XSMEM_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "export/buf.h"
+#include "export/xsmem_stats.pb-c.h"
+
+#define XSMEM_EXIT_USAGE 2
+#define XSMEM_EXIT_FAIL 1
+
+// ---------------------------------------------------------------------------
+// Messages: "xsmem: " + text on stderr.
+void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Returns "12.3 MiB"-style text in buf.
+const char *tool_bytes(double bytes, char *buf, size_t n);
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+// A loaded snapshot file: one snapshot, or a stream (series) of them; `last`
+// is the one reported, `series` every record in order (for timelines).
+typedef struct tool_snapshot {
+  const char *path;
+  xsmem_arena arena;
+  Xsmem__Snapshot **series;
+  size_t n_series;
+  Xsmem__Snapshot *last;
+} tool_snapshot;
+
+// Loads path into *out. Returns false after printing why (unreadable, empty,
+// corrupt, truncated stream, not an xsmem snapshot).
+bool tool_snapshot_load(const char *path, tool_snapshot *out);
+void tool_snapshot_free(tool_snapshot *s);
+
+// Returns the allocator serving malloc in s (else the first one), or NULL.
+const Xsmem__Allocator *tool_process_allocator(const Xsmem__Snapshot *s);
+
+// Returns the detail value (group, label, key) of a, or NAN.
+double tool_detail(const Xsmem__Allocator *a, const char *group, const char *label, const char *key);
+
+// Prints the short text summary of s (allocators, call sites, leaks) to f;
+// `top` call sites and leaks at most.
+void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top);
+
+// ---------------------------------------------------------------------------
+// Files.
+
+// Writes data to path through a temporary file in the same directory renamed
+// into place. Returns false after printing why.
+bool tool_write_atomic(const char *path, const void *data, size_t len);
+
+// Copies src to dst atomically.
+bool tool_copy_atomic(const char *src, const char *dst);
+
+// ---------------------------------------------------------------------------
+// Preload libraries.
+
+// Returns the path of libxsmem_<stem>.so (malloc'ed) or NULL when missing.
+// Looks in $XSMEM_LIB_DIR, then the runfiles of this binary, then beside it
+// in bazel-bin.
+char *tool_find_library(const char *stem);
+
+// Fills names (malloc'ed strings, count returned) with the configurations
+// that have a plain preload library (libxsmem_NAME.so), sorted.
+size_t tool_list_configs(char ***names);
+
+// Returns the path of a runfile (e.g. "tools/demo_workload.py"), or NULL.
+char *tool_find_runfile(const char *rel);
+
+// ---------------------------------------------------------------------------
+// HTML report (report.c).
+
+// Renders the snapshots side by side into one self-contained HTML page
+// (inline SVG and CSS, no scripts or network) appended to out.
+void tool_render_report(FILE *out, tool_snapshot *snaps, size_t n);
+
+// ---------------------------------------------------------------------------
+// Subcommands.
+int tool_cmd_run(int argc, char **argv);
+int tool_cmd_report(int argc, char **argv);
+int tool_cmd_stats(int argc, char **argv);
+int tool_cmd_bench(int argc, char **argv);
+int tool_cmd_top(int argc, char **argv);
+int tool_cmd_list(int argc, char **argv);
+// Hidden helpers run in child processes.
+int tool_cmd_describe(int argc, char **argv);
+int tool_cmd_workload(int argc, char **argv);
+
+#endif  // XSMEM_TOOLS_XSMEM_H_
