@@ -170,6 +170,21 @@ static size_t shard_prepare_insert(xsmem_swiss_shard *s, uint64_t h) {
   return i;
 }
 
+// Empties slot i. A tombstone is needed only if some probe may have passed
+// over i while it was full, i.e. if i lies in a run of kGroup or more
+// non-empty slots (abseil's test); otherwise the slot becomes empty again, so
+// churn at low load leaves no tombstones and needs no rehash.
+static void shard_erase_at(xsmem_swiss_shard *s, size_t i) {
+  uint32_t after = group_empty(group_load(s->ctrl + i));
+  uint32_t before = group_empty(group_load(s->ctrl + ((i - kGroup) & s->mask)));
+  unsigned full_after = after ? (unsigned)__builtin_ctz(after) : kGroup;
+  unsigned full_before = before ? (unsigned)__builtin_clz(before) - (32 - kGroup) : kGroup;
+  bool was_never_full = after && before && full_after + full_before < kGroup;
+  set_ctrl(s, i, was_never_full ? kEmpty : kDeleted);
+  s->size--;
+  s->tombstones += !was_never_full;
+}
+
 // ---------------------------------------------------------------------------
 // The API.
 
@@ -231,9 +246,7 @@ bool xsmem_swiss_map_erase(xsmem_swiss_map *m, uint64_t key, void *out) {
   size_t i = shard_find(s, key, h);
   if (i != SIZE_MAX) {
     if (out) memcpy(out, slot_at(s, i) + 8, m->value_size);
-    set_ctrl(s, i, kDeleted);
-    s->size--;
-    s->tombstones++;
+    shard_erase_at(s, i);
   }
   xsmem_spin_unlock(&s->lock);
   return i != SIZE_MAX;

@@ -24,7 +24,7 @@
 
 enum { kSlackByte = 0xAB };
 
-static XSMEM_TLS int64_t t_guard_countdown;
+XSMEM_TLS int64_t xsmem_guard_countdown;
 static XSMEM_TLS unsigned t_guard_flip;
 
 static xsmem_tracker *g_guarded[8];  // pools the signal handler knows
@@ -130,13 +130,13 @@ bool tracker_guard_init(xsmem_tracker *t) {
 }
 
 XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
-  if (XSMEM_LIKELY(--t_guard_countdown > 0)) return NULL;
+  // REQUIRES: the caller decremented xsmem_guard_countdown to <= 0.
   guard_pool *g = &t->guard;
-  if (t_guard_countdown < 0) {  // first allocation of this thread: start at a random phase
-    t_guard_countdown = (int64_t)((tracker_now_ns() >> 4) % t->opt.guard_sample_rate) + 1;
+  if (xsmem_guard_countdown < 0) {  // first allocation of this thread: start at a random phase
+    xsmem_guard_countdown = (int64_t)((tracker_now_ns() >> 4) % t->opt.guard_sample_rate) + 1;
     return NULL;
   }
-  t_guard_countdown = (int64_t)t->opt.guard_sample_rate;
+  xsmem_guard_countdown = (int64_t)t->opt.guard_sample_rate;
   if (size > g->page || align > g->page || xsmem_track_busy) return NULL;
   xsmem_spin_lock(&g->lock);
   if (g->ring_count == 0) {

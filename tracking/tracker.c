@@ -58,6 +58,14 @@ uint64_t tracker_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+// Record timestamps: the coarse clock (a few ms of resolution) costs a tenth
+// of the precise one on virtual machines.
+static uint64_t coarse_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t rng_next(void) {
   if (XSMEM_UNLIKELY(!t_rng)) t_rng = tracker_now_ns() ^ ((uint64_t)thread_id() << 32) ^ (uintptr_t)&t_rng;
   t_rng ^= t_rng << 13;  // xorshift64
@@ -190,12 +198,27 @@ static void site_apply(void *value, bool created, void *ctx) {
 
 // Captures the caller's stack and returns its site hash, adding (bytes,
 // count) to the site's figures. Returns 0 when re-entered.
+// Site hashes this thread has already put in a tracker's table (direct
+// mapped): frees only need their site to exist, not to be counted.
+static XSMEM_TLS uint64_t t_known_sites[256];
+static XSMEM_TLS uint64_t t_known_owner;  // the tracker's generation
+static _Atomic uint64_t g_generation;
+
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count) {
   if (xsmem_track_busy) return 0;
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
   unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
-  site_update u = {frames, n, bytes, count};
   uint64_t h = hash_frames(frames, n);
+  if (count == 0) {
+    if (t_known_owner != t->generation) {
+      memset(t_known_sites, 0, sizeof(t_known_sites));
+      t_known_owner = t->generation;
+    }
+    uint64_t *known = &t_known_sites[h & 255];
+    if (*known == h) return h;
+    *known = h;
+  }
+  site_update u = {frames, n, bytes, count};
   xsmem_swiss_map_with(&t->sites, h, true, site_apply, &u);
   return h;
 }
@@ -270,28 +293,36 @@ XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const c
 // ---------------------------------------------------------------------------
 // History of recent frees (direct-mapped by pointer), for double-free reports.
 
+// Lock-free: the pointer is published last (release) and re-read after the
+// fields, so a reader sees a consistent entry or none; two frees racing on
+// one slot can only cost a report its detail.
 static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint64_t alloc_site,
                          uint64_t free_site) {
   history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
-  xsmem_spin_lock(&t->history_lock);
-  *e = (history_entry){(uintptr_t)p, size, alloc_site, free_site};
-  xsmem_spin_unlock(&t->history_lock);
+  __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->alloc_site, alloc_site, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->free_site, free_site, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->p, (uintptr_t)p, __ATOMIC_RELEASE);
 }
 
 static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
   history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
-  xsmem_spin_lock(&t->history_lock);
-  *out = *e;
-  xsmem_spin_unlock(&t->history_lock);
+  if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
+  out->size = __atomic_load_n(&e->size, __ATOMIC_RELAXED);
+  out->alloc_site = __atomic_load_n(&e->alloc_site, __ATOMIC_RELAXED);
+  out->free_site = __atomic_load_n(&e->free_site, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  out->p = __atomic_load_n(&e->p, __ATOMIC_RELAXED);
   return out->p == (uintptr_t)p;
 }
 
 static void history_forget(xsmem_tracker *t, const void *p) {
   history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
-  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) != (uintptr_t)p) return;
-  xsmem_spin_lock(&t->history_lock);
-  if (e->p == (uintptr_t)p) e->p = 0;
-  xsmem_spin_unlock(&t->history_lock);
+  uintptr_t expected = (uintptr_t)p;
+  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) == expected) {
+    __atomic_compare_exchange_n(&e->p, &expected, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  }
 }
 
 XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
@@ -327,11 +358,14 @@ static int canary_damage(const uint8_t *p, uint64_t size) {
   return 0;
 }
 
-// Returns true when the poison of a quarantined block is intact (large blocks:
-// the first and last 4 KiB).
+// Bytes of a freed block that are poisoned and checked: stale pointers mostly
+// write the first words of a block (list links, reference counts), and
+// touching all of a large block twice would dominate the cost of full mode.
+static uint64_t poison_span(uint64_t size) { return size < kPoisonSpan ? size : kPoisonSpan; }
+
+// Returns true when the poison of a quarantined block is intact.
 static bool poison_intact(const uint8_t *p, uint64_t size) {
-  if (size <= 16384) return bytes_are(p, size, kPoisonByte);
-  return bytes_are(p, 4096, kPoisonByte) && bytes_are(p + size - 4096, 4096, kPoisonByte);
+  return bytes_are(p, poison_span(size), kPoisonByte);
 }
 
 static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
@@ -367,7 +401,7 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
     return;
   }
   uint64_t inner_size = t->inner->ops->usable_size(t->inner, p - front);
-  memset(p, kPoisonByte, size);
+  memset(p, kPoisonByte, poison_span(size));
   POISON(p, size);
   quarantine_entry evicted[8];
   size_t n_evicted = 0;
@@ -405,7 +439,7 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.granted = granted;
   r.tid = thread_id();
   r.id = ((uint64_t)r.tid << 40) | (t_seq++ & ((1ull << 40) - 1));
-  r.time_ns = tracker_now_ns();
+  r.time_ns = coarse_now_ns();
   r.front = front;
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
@@ -504,7 +538,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, voi
 
 XSMEM_TRACKER_TEXT static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   xsmem_tracker *t = (xsmem_tracker *)a;
-  if (XSMEM_UNLIKELY(t->guard.base != NULL)) {
+  if (XSMEM_UNLIKELY(t->guard.base != NULL) && XSMEM_UNLIKELY(--xsmem_guard_countdown <= 0)) {
     void *g = tracker_guard_alloc(t, size, align, flags);
     if (g) return g;
   }
@@ -620,7 +654,6 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
     xsmem_swiss_map_lock_all(&t->sites);
     xsmem_swiss_map_lock_all(&t->records);
     for (int i = 0; i < kStripes; i++) xsmem_spin_lock(&t->quarantine[i].lock);
-    xsmem_spin_lock(&t->history_lock);
     xsmem_spin_lock(&t->timeline_lock);
     xsmem_spin_lock(&t->guard.lock);
     if (t->inner->ops->fork) t->inner->ops->fork(t->inner, phase);
@@ -629,7 +662,6 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   if (t->inner->ops->fork) t->inner->ops->fork(t->inner, phase);
   xsmem_spin_unlock(&t->guard.lock);
   xsmem_spin_unlock(&t->timeline_lock);
-  xsmem_spin_unlock(&t->history_lock);
   for (int i = 0; i < kStripes; i++) xsmem_spin_unlock(&t->quarantine[i].lock);
   xsmem_swiss_map_unlock_all(&t->records);
   xsmem_swiss_map_unlock_all(&t->sites);
@@ -694,6 +726,7 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   t->base.name = t->name;
   t->inner = inner;
   t->opt = *o;
+  t->generation = atomic_fetch_add(&g_generation, 1) + 1;
   if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 100;
   if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
   t->mapped = bytes;

@@ -20,6 +20,7 @@ enum {
   kFilterSlots = 1 << 16,  // counting filter of sampled pointers
   kHistorySlots = 1 << 14, // recently freed pointers, for double-free reports
   kTimelinePoints = 512,
+  kPoisonSpan = 128,       // leading bytes of a freed block poisoned and checked
 };
 
 enum { REC_SAMPLED = 1, REC_INTERNAL = 2, REC_CANARY = 4 };
@@ -101,13 +102,13 @@ typedef struct xsmem_tracker {
   xsmem_tracker_options opt;
   char name[48];
   size_t mapped;  // bytes of this struct's own mapping
+  uint64_t generation;  // unique per tracker created (thread caches key on it)
   xsmem_swiss_map records;
   xsmem_swiss_map sites;
   stripe_counters stripes[kStripes];
   quarantine_stripe quarantine[kStripes];
   _Atomic uint16_t filter[kFilterSlots];
   history_entry *history;  // kHistorySlots (os_vm)
-  xsmem_spinlock history_lock;
   _Atomic uint64_t errors;
   _Atomic uint64_t timeline_next_ns;
   _Atomic uint64_t timeline_count;  // points written (ring index = count % kTimelinePoints)
@@ -117,6 +118,7 @@ typedef struct xsmem_tracker {
 } xsmem_tracker;
 
 // guarded.c
+extern XSMEM_TLS int64_t xsmem_guard_countdown;  // allocations until the next guarded one
 bool tracker_guard_init(xsmem_tracker *t);
 void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags);
 XSMEM_INLINE bool tracker_guard_owns(const xsmem_tracker *t, const void *p) {
