@@ -58,15 +58,15 @@ static uint64_t wl_small(uint64_t seed, int scale) {
   return sum;
 }
 
-// Log-uniform sizes from 16 B to 1 MiB with reallocs (mixed server load).
+// Log-uniform sizes from 16 B to 256 KiB with reallocs (mixed server load).
 static uint64_t wl_mixed(uint64_t seed, int scale) {
-  enum { kLive = 2048 };
+  enum { kLive = 1024 };
   void *live[kLive] = {0};
   size_t size[kLive] = {0};
   uint64_t sum = 0;
-  for (long i = 0; i < 400000L * scale / 4; i++) {
+  for (long i = 0; i < 100000L * scale / 4; i++) {
     size_t k = rng(&seed) % kLive;
-    size_t n = (size_t)1 << (4 + rng(&seed) % 17);
+    size_t n = (size_t)1 << (4 + rng(&seed) % 14);
     n += rng(&seed) % n;
     if (live[k] && rng(&seed) % 4 == 0) {
       void *q = realloc(live[k], n);
@@ -153,7 +153,7 @@ static const struct {
   const char *what;
 } kWorkloads[] = {
     {"small", wl_small, "16-256 B objects, 4096 live"},
-    {"mixed", wl_mixed, "16 B-2 MiB log-uniform sizes with realloc"},
+    {"mixed", wl_mixed, "16 B-256 KiB log-uniform sizes with realloc"},
     {"large", wl_large, "256 KiB-64 MiB buffers in steps"},
     {"threads", wl_threads, "4 threads, cross-thread frees"},
 };

@@ -465,7 +465,7 @@ int tool_cmd_run(int argc, char **argv) {
               tool_bytes((double)a->stats->bytes_reserved, b2, sizeof b2),
               tool_bytes((double)a->stats->bytes_in_use, b3, sizeof b3));
     }
-    tool_print_summary(stderr, snap.last, (size_t)top);
+    tool_print_summary(stderr, snap.last, (size_t)top, true);
   }
   if (counters) counters_print(stderr);
 

@@ -170,7 +170,7 @@ int tool_cmd_top(int argc, char **argv) {
     sparkline(f, hist, nh);
     if (isnan(rate)) fprintf(f, "  alloc rate: (next frame)\n");
     else fprintf(f, "  alloc rate %.0f/s\n", rate);
-    tool_print_summary(f, s, 5);
+    tool_print_summary(f, s, 5, false);
     for (size_t i = 0; i < s->n_allocators; i++) {
       detail_group(f, s->allocators[i], "tier", "tiers");
       detail_group(f, s->allocators[i], "node", "nodes");

@@ -133,7 +133,7 @@ double tool_detail(const Xsmem__Allocator *a, const char *group, const char *lab
 
 static const Xsmem__AllocatorStats kNoStats = XSMEM__ALLOCATOR_STATS__INIT;
 
-void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top) {
+void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit) {
   char b1[32], b2[32], b3[32], b4[32];
   fprintf(f, "snapshot of pid %lld (%s), configuration '%s'\n", (long long)s->pid,
           s->cmdline[0] ? s->cmdline : "?", s->config[0] ? s->config : "none");
@@ -183,6 +183,7 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top) {
     }
     return;
   }
+  if (!at_exit) return;
   // The exit snapshot's live call sites are the unfreed blocks by call site.
   double live = 0, blocks = 0;
   size_t sites = 0;
@@ -529,7 +530,7 @@ int tool_cmd_stats(int argc, char **argv) {
   tool_snapshot snap;
   if (!tool_snapshot_load(path, &snap)) return XSMEM_EXIT_FAIL;
   if (!strcmp(fmt, "text")) {
-    tool_print_summary(stdout, snap.last, 10);
+    tool_print_summary(stdout, snap.last, 10, true);
   } else {
     xsmem_buf b = XSMEM_BUF_INIT;
     if (!strcmp(fmt, "json")) {

@@ -56,8 +56,9 @@ const Xsmem__Allocator *tool_process_allocator(const Xsmem__Snapshot *s);
 double tool_detail(const Xsmem__Allocator *a, const char *group, const char *label, const char *key);
 
 // Prints the short text summary of s (allocators, call sites, leaks) to f;
-// `top` call sites and leaks at most.
-void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top);
+// `top` call sites and leaks at most. at_exit: s was taken at exit, so what
+// is still live is leaked (a live process's snapshot shows no leak line).
+void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit);
 
 // ---------------------------------------------------------------------------
 // Files.

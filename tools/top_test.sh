@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `xsmem top` against a live process serving XSMEM_HTTP (export's live_demo):
+# frames with the allocators, a sparkline and an allocation rate; an address
+# nobody serves is an error.
+set -euo pipefail
+r=${TEST_SRCDIR:-$0.runfiles}/xsmem
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+XSMEM_HTTP=127.0.0.1:0 "$r/export/live_demo" 60 "$tmp/port" 2>"$tmp/demo.err" &
+demo=$!
+trap 'kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true' EXIT
+for _ in $(seq 200); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+port=$(cat "$tmp/port")
+"$r/tools/xsmem" top "127.0.0.1:$port" --count 3 --interval 0.3 > "$tmp/top.txt"
+cat "$tmp/top.txt"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ "$(grep -c '^xsmem top ' "$tmp/top.txt")" = 3 ] || fail "want 3 frames"
+grep -q "frame 3" "$tmp/top.txt" || fail "frame numbers"
+grep -Eq "alloc rate [0-9]+/s" "$tmp/top.txt" || fail "no allocation rate"
+grep -q "[▁▂▃▄▅▆▇█]" "$tmp/top.txt" || fail "no sparkline"
+grep -q "allocator  *allocs" "$tmp/top.txt" || fail "no allocator table"
+kill $demo; wait $demo 2>/dev/null || true
+set +e
+"$r/tools/xsmem" top "127.0.0.1:$port" --count 1 2>"$tmp/err"; rc=$?
+set -e
+[ $rc = 1 ] || fail "unreachable process: exit $rc"
+grep -q "cannot reach" "$tmp/err" || fail "unreachable message"
+echo PASS

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# `xsmem run`, `list`, `stats` and the error paths: a real program under a
+# configuration, exit codes passed through, snapshots checked through stats.
+set -euo pipefail
+r=${TEST_SRCDIR:-$0.runfiles}/xsmem
+x=$r/tools/xsmem
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_rc() {  # expect_rc WANT CMD... (stderr to $tmp/err)
+  local want=$1; shift
+  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
+  [ "$got" = "$want" ] || { cat "$tmp/err" >&2; fail "$* exited $got, wanted $want"; }
+}
+
+# list: every configuration with its summary and options.
+expect_rc 0 "$x" list
+for c in default system bfc pool system_tracked; do grep -q "^$c\$" "$tmp/out" || fail "list lacks $c"; done
+grep -q "XSMEM_BFC_LIMIT_MB *default 0" "$tmp/out" || fail "list lacks bfc's options with defaults"
+expect_rc 0 "$x" list --names
+[ "$(grep -c . "$tmp/out")" -ge 5 ] || fail "list --names"
+
+# run over /bin/true and a failing program: the program's status comes back.
+expect_rc 0 "$x" run --config system -- /bin/true
+grep -q "exited with status 0" "$tmp/err" || fail "no summary"
+expect_rc 3 "$x" run --config default -- /bin/sh -c 'exit 3'
+# A python program under the tracked configuration: snapshot, report, summary.
+expect_rc 0 "$x" run --config system_tracked --track full --snapshot "$tmp/s.pb" --report "$tmp/r.html" \
+  -- /usr/bin/python3 -c 'import ctypes; l = ctypes.CDLL(None); l.malloc.restype = ctypes.c_void_p; k = [l.malloc(5000) for _ in range(7)]; print("py-ok")'
+grep -q "py-ok" "$tmp/out" || fail "program output lost"
+grep -q "top call sites by live bytes" "$tmp/err" || fail "no call sites in summary"
+grep -q "tracking full" "$tmp/err" || fail "tracking mode not reported"
+[ -s "$tmp/s.pb" ] && [ -s "$tmp/r.html" ] || fail "snapshot/report not written"
+grep -q "<svg" "$tmp/r.html" || fail "report without charts"
+# The 7 blocks of 5000 bytes are still live at exit: one call site with 7 live blocks.
+expect_rc 0 "$x" stats "$tmp/s.pb" --format json
+python3 - "$tmp/out" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["config"] == "system_tracked", s["config"]
+sites = s.get("call_sites", [])
+assert any(c.get("live_count", 0) >= 7 and c.get("live_bytes", 0) >= 35000 for c in sites), sites[:3]
+PY
+expect_rc 0 "$x" stats "$tmp/s.pb"
+grep -q "system_tracked" "$tmp/out" || fail "stats text"
+expect_rc 0 "$x" stats "$tmp/s.pb" --format prometheus
+grep -q '^xsmem_num_allocs_total{allocator="system_tracked"' "$tmp/out" || fail "stats prometheus"
+expect_rc 0 "$x" stats "$tmp/s.pb" --format csv
+head -1 "$tmp/out" | grep -q "^time_ns,bytes_in_use" || fail "stats csv"
+
+# Default tracking: off for a configuration without a tracked variant (default),
+# and a stream of snapshots gives the timeline.
+expect_rc 0 "$x" run --snapshot "$tmp/d.pb" -- /usr/bin/python3 -c 'import time; x = [bytes(1000) for _ in range(20000)]; time.sleep(0.4)'
+grep -q "under 'default' (tracking off)" "$tmp/err" || fail "default configuration not used"
+expect_rc 0 "$x" stats "$tmp/d.pb" --format csv
+[ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "no timeline in an untracked run"
+
+# --counters: figures or 'not available', never a failure.
+expect_rc 0 "$x" run --counters -- /bin/true
+grep -q "page faults" "$tmp/err" || fail "no counters section"
+grep -Eq "cache misses +([0-9]+|not available)" "$tmp/err" || fail "counter line"
+
+# Errors: clear message, exit status, nothing written.
+expect_rc 2 "$x" run --config no_such_config -- /bin/true
+grep -q "unknown configuration 'no_such_config'" "$tmp/err" || fail "unknown config message"
+expect_rc 2 "$x" run --config default --track full -- /bin/true
+grep -q "no tracked variant" "$tmp/err" || fail "tracked variant message"
+expect_rc 1 "$x" run --report "$tmp/never.html" -- /no/such/program
+grep -q "program '/no/such/program' not found" "$tmp/err" || fail "missing program message"
+expect_rc 1 "$x" run -- no_such_program_xsmem
+[ ! -e "$tmp/never.html" ] || fail "report written for a missing program"
+expect_rc 1 "$x" run --report "$tmp/never.html" -- "$r/tools/hello_static"
+grep -q "statically linked" "$tmp/err" || fail "static binary not refused"
+expect_rc 1 "$x" run -- "$r/tools/hello_asan"
+grep -q "asan runtime" "$tmp/err" || fail "ASan program not refused"
+[ ! -e "$tmp/never.html" ] || fail "report written for a refused program"
+expect_rc 2 "$x" run --track sometimes -- /bin/true
+expect_rc 2 "$x" run --config default
+expect_rc 2 "$x" frobnicate
+expect_rc 2 "$x" stats "$tmp/s.pb" --format xml
+
+# Corrupt, truncated, empty and missing snapshots.
+head -c 200 "$tmp/s.pb" > "$tmp/trunc.pb"
+echo "not a snapshot at all" > "$tmp/text.pb"
+: > "$tmp/empty.pb"
+for f in trunc text empty; do
+  expect_rc 1 "$x" stats "$tmp/$f.pb"
+  grep -q "$f.pb" "$tmp/err" || fail "message does not name $f.pb"
+  expect_rc 1 "$x" report "$tmp/$f.pb" -o "$tmp/bad.html"
+  [ ! -e "$tmp/bad.html" ] || fail "report written from $f.pb"
+done
+expect_rc 1 "$x" stats "$tmp/missing.pb"
+grep -q "No such file" "$tmp/err" || fail "missing snapshot message"
+ls "$tmp" | grep -q tmp && fail "temporary files left behind"
+echo PASS
