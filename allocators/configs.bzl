@@ -59,6 +59,10 @@ XSMEM_CONFIGS = [
         "deps": ["//allocators/bfc"],
     },
     {
+        "name": "buddy_large",
+        "deps": ["//allocators/buddy", "//allocators/large", "//platform:pagemap"],
+    },
+    {
         "name": "bfc_numa",
         "deps": ["//allocators/bfc", "//numa:node_router"],
     },

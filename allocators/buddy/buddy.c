@@ -221,9 +221,13 @@ static size_t region_release(buddy *b, buddy_region *r) {
 // than the delay. Returns the bytes given back.
 static size_t purge(buddy *b, bool force) {
   size_t released = 0;
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  bool any = false;  // a look without the lock first: the common answer is "none"
+  for (uint32_t i = 0; i < n && !any; i++) any = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
+  if (!any) return 0;
   uint64_t now = force ? 0 : now_ns();
   xsmem_spin_lock(&b->grow_lock);
-  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n; i++) {
     buddy_region *r = &b->regions[i];
     uint64_t since = __atomic_load_n(&r->empty_since_ns, __ATOMIC_RELAXED);
@@ -603,6 +607,8 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   return &b->base;
 }
 
+size_t xsmem_buddy_purge(xsmem_allocator *a) { return purge((buddy *)a, false); }
+
 size_t xsmem_buddy_max_size(const xsmem_allocator *a) { return ((const buddy *)a)->region_size; }
 
 size_t xsmem_buddy_block_size(const xsmem_allocator *a, size_t size, size_t align) {
@@ -620,7 +626,7 @@ xsmem_allocator *xsmem_buddy_instance(void) {
   a = g_instance;
   if (!a) {
     xsmem_buddy_options o = xsmem_buddy_default_options();
-    a = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
+    a = xsmem_buddy_create("buddy", xsmem_os_huge_source(), &o);
     if (!a) xsmem_fatal("buddy: cannot build the process-wide instance (XSMEM_BUDDY_REGION=%zu)", o.region_size);
     ((buddy *)a)->is_static = true;
     __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);

@@ -60,9 +60,15 @@ xsmem_buddy_options xsmem_buddy_default_options(void);
 // os_vm mapping: nothing is malloc'd. Release it with its destroy op.
 xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, const xsmem_buddy_options *options);
 
-// Returns the process-wide instance ("buddy", over xsmem_os_source, default
-// options), built on first call without malloc. Thread-safe.
+// Returns the process-wide instance ("buddy", over xsmem_os_huge_source:
+// transparent huge pages unless XSMEM_HUGE_PAGES=off, which cut first-touch
+// faults 512-fold; default options), built on first call without malloc.
 xsmem_allocator *xsmem_buddy_instance(void);
+
+// Gives back the regions that have stayed empty for longer than the delay;
+// returns the bytes released. Cheap when there are none: for a periodic
+// purger. Thread-safe.
+size_t xsmem_buddy_purge(xsmem_allocator *a);
 
 // Returns the largest request a buddy allocator serves (its region size).
 // REQUIRES: a was made by xsmem_buddy_create or xsmem_buddy_instance.

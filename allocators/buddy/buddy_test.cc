@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -275,6 +276,28 @@ TEST(BuddyDelayTest, ZeroDelayReleasesAtOnce) {
   xsmem_stats s = xsmem_get_stats(a);
   EXPECT_EQ(s.bytes_reserved, s.bytes_metadata);
   EXPECT_EQ(s.bytes_cached, 0u);
+  a->ops->destroy(a);
+}
+
+TEST(BuddyDelayTest, PurgeReleasesAfterTheDelay) {
+  xsmem_buddy_options o = Opts(30);
+  xsmem_allocator *a = xsmem_buddy_create("buddy.purge", xsmem_os_source(), &o);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(xsmem_buddy_purge(a), 0u);
+  void *p = a->ops->alloc(a, 1 << 20, 16, 0);
+  a->ops->free(a, p, 0);
+  EXPECT_EQ(xsmem_buddy_purge(a), 0u);  // empty, but not for long enough
+  EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_BUDDY);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  EXPECT_GE(xsmem_buddy_purge(a), kRegion);
+  EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_NONE);
+  xsmem_stats s = xsmem_get_stats(a);
+  EXPECT_EQ(s.bytes_reserved, s.bytes_metadata);
+  // A released slot is reused by the next region.
+  void *q = a->ops->alloc(a, 1 << 20, 16, 0);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_in_use, size_t{1} << 20);
+  a->ops->free(a, q, 0);
   a->ops->destroy(a);
 }
 

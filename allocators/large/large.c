@@ -249,7 +249,10 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   int how = 0;
   if (h) {
     dirty = h->map_size - h->offset;
-    if (h->map_size != need && !l->source) {
+    // A cached mapping up to twice the need is taken whole (its pages are
+    // resident: releasing the surplus only to fault it back later is what
+    // this cache avoids); a bigger one is trimmed, a smaller one grown.
+    if (!l->source && (h->map_size < need || h->map_size > 2 * need)) {
       large_header *n = remap(l, h, need, &how);
       if (!n) {  // give the old mapping back and map afresh
         h->next = NULL;
@@ -448,6 +451,18 @@ static size_t large_trim(xsmem_allocator *a, size_t goal_bytes) {
   xsmem_spin_lock(&l->lock);
   size_t released = l->cached_bytes;
   cache_evict(l, now_ns(), true, &evicted);
+  xsmem_spin_unlock(&l->lock);
+  unmap_list(l, evicted);
+  return released;
+}
+
+size_t xsmem_large_purge(xsmem_allocator *a) {
+  large *l = (large *)a;
+  large_header *evicted = NULL;
+  xsmem_spin_lock(&l->lock);
+  uint64_t before = l->cached_bytes;
+  cache_evict(l, now_ns(), false, &evicted);
+  size_t released = before - l->cached_bytes;
   xsmem_spin_unlock(&l->lock);
   unmap_list(l, evicted);
   return released;

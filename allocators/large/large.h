@@ -56,6 +56,11 @@ xsmem_allocator *xsmem_large_create(const char *name, xsmem_source *source, cons
 // built on first call without malloc. Thread-safe.
 xsmem_allocator *xsmem_large_instance(void);
 
+// Unmaps the cached mappings unused for longer than the delay; returns the
+// bytes released. For a periodic purger (the cache is also checked on every
+// large alloc and free). Thread-safe.
+size_t xsmem_large_purge(xsmem_allocator *a);
+
 // Returns XSMEM_LARGE_MIN: requests at or above it belong to the large tier.
 size_t xsmem_large_min_size(void);
 

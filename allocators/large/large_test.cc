@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -202,8 +203,13 @@ TEST(LargeTest, CacheReusesFreedMappings) {
   EXPECT_EQ(d["cache_hits"], 1);
   EXPECT_EQ(d["cache_misses"], 1);
 
-  // A smaller request takes the cached mapping and trims its surplus.
+  // A request needing at least half of a cached mapping takes it whole.
   a->ops->free(a, q, 0);
+  char *w = static_cast<char *>(a->ops->alloc(a, 7 * kMiB, 16, 0));
+  EXPECT_EQ(w, p);
+  EXPECT_EQ(xsmem_usable_size(a, w), 12 * kMiB - kPage);
+  // A much smaller one takes it and trims its surplus.
+  a->ops->free(a, w, 0);
   char *r = static_cast<char *>(a->ops->alloc(a, 3 * kMiB, 16, 0));
   EXPECT_EQ(r, p);
   EXPECT_EQ(xsmem_usable_size(a, r), 4 * kMiB - kPage);
@@ -213,7 +219,7 @@ TEST(LargeTest, CacheReusesFreedMappings) {
   a->ops->free(a, r, 0);
   char *g = static_cast<char *>(a->ops->alloc(a, 30 * kMiB, 16, 0));
   ASSERT_NE(g, nullptr);
-  EXPECT_EQ(Detail(a)["cache_hits"], 3);
+  EXPECT_EQ(Detail(a)["cache_hits"], 4);
   EXPECT_EQ(g[0], 0x5a);  // not zeroed: it was not asked for
   ExpectIdentity(a);
   a->ops->free(a, g, 0);
@@ -252,6 +258,20 @@ TEST(LargeTest, CacheIsBoundedAndExpires) {
   void *big = a->ops->alloc(a, 100 * kMiB, 16, 0);  // too big to reuse it; evicts on the way
   EXPECT_EQ(xsmem_get_stats(a).bytes_cached, 0u);
   a->ops->free(a, big, 0);
+  a->ops->destroy(a);
+}
+
+TEST(LargeTest, PurgeUnmapsAfterTheDelay) {
+  xsmem_allocator *a = Make(64 * kMiB, 30);
+  void *p = a->ops->alloc(a, 5 * kMiB, 16, 0);
+  a->ops->free(a, p, 0);
+  EXPECT_EQ(xsmem_large_purge(a), 0u);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_cached, 8 * kMiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  xsmem_os_stats before = Os();
+  EXPECT_EQ(xsmem_large_purge(a), 8 * kMiB);
+  EXPECT_EQ(Os().num_unmaps - before.num_unmaps, 1u);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_reserved, 0u);
   a->ops->destroy(a);
 }
 
