@@ -135,7 +135,13 @@ static void *source_map(xsmem_source *src, size_t size, size_t align, size_t *go
   if (s->bind) {
     // Before the first touch: the kernel places each page when it faults in.
     int r = s->node >= 0 ? xsmem_numa_bind_range(p, len, s->node, s->mode) : xsmem_numa_interleave_range(p, len);
-    __atomic_fetch_add(r < 0 ? &s->stats.bind_failures : &s->stats.num_binds, 1, __ATOMIC_RELAXED);
+    xsmem_spin_lock(&s->lock);
+    if (r < 0) {
+      s->stats.bind_failures++;
+    } else {
+      s->stats.num_binds++;
+    }
+    xsmem_spin_unlock(&s->lock);
     if (r < 0 && xsmem_option_bool("XSMEM_VERBOSE")) {
       xsmem_log("numa: binding %zu bytes to %s failed (errno %d); the region stays unbound", len, s->name, -r);
     }
