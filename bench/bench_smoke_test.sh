@@ -1,0 +1,23 @@
+#!/bin/bash
+# Keeps the bench suite from rotting: every workload once at a tiny scale
+# under glibc, the micro benchmarks once briefly, and the runner end to end.
+set -euo pipefail
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+fail=0
+for w in larson xmalloc cache_scratch large_blocks churn; do
+  out=$(bench/workloads/$w 0.01) || { echo "FAIL: $w exited with $?"; fail=1; continue; }
+  echo "$out"
+  case "$out" in
+    "$w "*checksum=*peak_rss_kib=*) ;;
+    *) echo "FAIL: $w printed an unexpected line"; fail=1 ;;
+  esac
+done
+bench/micro --benchmark_min_time=0.001 --benchmark_filter='BM_(MallocFree/16|Batch1000/64|ReallocGrowth|CrossThreadFree/64)' \
+  >"$tmp/micro.txt" 2>&1 || { echo "FAIL: micro"; cat "$tmp/micro.txt"; fail=1; }
+/usr/bin/python3 bench/run_bench.py --bin-dir bench/workloads --micro bench/micro --peers glibc --reps 1 \
+  --scale 0.01 --micro-min-time 0.001 --out "$tmp/results.md" >/dev/null 2>"$tmp/runner.err" ||
+  { echo "FAIL: run_bench.py"; cat "$tmp/runner.err"; fail=1; }
+for row in "| larson |" "| churn |" "| BM_MallocFree/16 |" "geomean vs glibc"; do
+  grep -qF "$row" "$tmp/results.md" || { echo "FAIL: results lack '$row'"; fail=1; }
+done
+exit $fail
