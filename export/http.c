@@ -196,12 +196,20 @@ static bool parse_addr(const char *addr, struct sockaddr_storage *ss) {
   return false;
 }
 
+static bool is_loopback(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET) {
+    return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+  }
+  return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 xsmem_http_server *xsmem_http_start(const char *addr) {
   struct sockaddr_storage ss;
   if (!addr || !parse_addr(addr, &ss)) {
     errno = EINVAL;
     return NULL;
   }
+  if (!is_loopback(&ss)) xsmem_log("HTTP endpoint on %s is reachable from other hosts", addr);
   xsmem_http_server *s = xsmem_os_map(xsmem_os_page_size(), xsmem_os_page_size(), 0);
   if (!s) return NULL;
   s->addr = ss;
