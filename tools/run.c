@@ -259,11 +259,11 @@ static bool ends_with(const char *s, const char *suffix) {
 
 static void run_usage(void) {
   fprintf(stderr, "usage: xsmem run [--config NAME] [--track off|sample|full] [--snapshot FILE] "
-                  "[--report FILE.html] [--counters] [--top N] -- CMD ARGS...\n");
+                  "[--report FILE.html] [--counters] [--top N] (-- CMD ARGS... | --workload python|small|mixed|large|threads)\n");
 }
 
 int tool_cmd_run(int argc, char **argv) {
-  const char *config = "default", *track = NULL, *snap_out = NULL, *report_out = NULL;
+  const char *config = "default", *track = NULL, *snap_out = NULL, *report_out = NULL, *workload = NULL;
   bool counters = false;
   int top = 5, i = 1;
   for (; i < argc; i++) {
@@ -279,6 +279,7 @@ int tool_cmd_run(int argc, char **argv) {
     else if (!strcmp(a, "--snapshot") && has) snap_out = argv[++i];
     else if (!strcmp(a, "--report") && has) report_out = argv[++i];
     else if (!strcmp(a, "--top") && has) top = atoi(argv[++i]);
+    else if (!strcmp(a, "--workload") && has) workload = argv[++i];
     else if (!strcmp(a, "--counters")) counters = true;
     else {
       tool_error("run: unknown option '%s'", a);
@@ -286,7 +287,35 @@ int tool_cmd_run(int argc, char **argv) {
       return XSMEM_EXIT_USAGE;
     }
   }
-  if (i >= argc) {
+  // A built-in workload instead of a command: python3 over the demo script,
+  // or one of the bench's C workloads run by this binary.
+  char *builtin[5] = {NULL, NULL, NULL, NULL, NULL};
+  if (workload) {
+    if (i < argc) {
+      tool_error("run: give either --workload or a command, not both");
+      return XSMEM_EXIT_USAGE;
+    }
+    if (!strcmp(workload, "python")) {
+      builtin[0] = "/usr/bin/python3";
+      builtin[1] = tool_find_runfile("tools/demo_workload.py");
+      if (!builtin[1]) {
+        tool_error("run: tools/demo_workload.py is not in the runfiles");
+        return XSMEM_EXIT_FAIL;
+      }
+    } else if (!strcmp(workload, "small") || !strcmp(workload, "mixed") || !strcmp(workload, "large") ||
+               !strcmp(workload, "threads")) {
+      static char self[4096];
+      ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+      if (n <= 0) return XSMEM_EXIT_FAIL;
+      self[n] = 0;
+      builtin[0] = self;
+      builtin[1] = "__workload";
+      builtin[2] = (char *)workload;
+    } else {
+      tool_error("run: unknown workload '%s' (python, small, mixed, large, threads)", workload);
+      return XSMEM_EXIT_USAGE;
+    }
+  } else if (i >= argc) {
     tool_error("run: no command given");
     run_usage();
     return XSMEM_EXIT_USAGE;
@@ -296,7 +325,7 @@ int tool_cmd_run(int argc, char **argv) {
     return XSMEM_EXIT_USAGE;
   }
   if (top < 0) top = 0;
-  char **cmd = argv + i;
+  char **cmd = workload ? builtin : argv + i;
 
   // The configuration: NAME (or NAME_tracked when tracking), then its _export library.
   char known[300];

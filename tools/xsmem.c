@@ -595,6 +595,7 @@ static void usage(FILE *f) {
   fputs("usage: xsmem COMMAND [ARGS]\n"
         "  run [--config NAME] [--track off|sample|full] [--snapshot FILE] [--report FILE.html]\n"
         "      [--counters] [--top N] -- CMD ARGS...   run a program with a configuration preloaded\n"
+        "      (or --workload python|small|mixed|large|threads instead of a command)\n"
         "  report SNAPSHOT... -o FILE.html             self-contained HTML report (several: side by side)\n"
         "  stats SNAPSHOT [--format text|json|prometheus|csv]\n"
         "  bench [--allocators a,b] [--workloads w,x] [--reps N] [--out DIR]\n"

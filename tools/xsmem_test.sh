@@ -14,7 +14,7 @@ expect_rc() {  # expect_rc WANT CMD... (stderr to $tmp/err)
 
 # list: every configuration with its summary and options.
 expect_rc 0 "$x" list
-for c in default system bfc pool system_tracked; do grep -q "^$c\$" "$tmp/out" || fail "list lacks $c"; done
+for c in default default_tracked system bfc pool system_tracked; do grep -q "^$c\$" "$tmp/out" || fail "list lacks $c"; done
 grep -q "XSMEM_BFC_LIMIT_MB *default 0" "$tmp/out" || fail "list lacks bfc's options with defaults"
 expect_rc 0 "$x" list --names
 [ "$(grep -c . "$tmp/out")" -ge 5 ] || fail "list --names"
@@ -47,12 +47,18 @@ grep -q '^xsmem_num_allocs_total{allocator="system_tracked"' "$tmp/out" || fail 
 expect_rc 0 "$x" stats "$tmp/s.pb" --format csv
 head -1 "$tmp/out" | grep -q "^time_ns,bytes_in_use" || fail "stats csv"
 
-# Default tracking: off for a configuration without a tracked variant (default),
-# and a stream of snapshots gives the timeline.
-expect_rc 0 "$x" run --snapshot "$tmp/d.pb" -- /usr/bin/python3 -c 'import time; x = [bytes(1000) for _ in range(20000)]; time.sleep(0.4)'
-grep -q "under 'default' (tracking off)" "$tmp/err" || fail "default configuration not used"
+# Default tracking: sampled when the configuration has a tracked variant
+# (default -> default_tracked), off otherwise (bfc), where a stream of
+# snapshots gives the timeline.
+expect_rc 0 "$x" run --workload small
+grep -q "under 'default_tracked' (tracking sample)" "$tmp/err" || fail "default configuration not tracked"
+grep -q "top call sites by live bytes" "$tmp/err" || fail "no call sites for default"
+expect_rc 0 "$x" run --config bfc --snapshot "$tmp/d.pb" -- /usr/bin/python3 -c 'import time; x = [bytes(1000) for _ in range(20000)]; time.sleep(0.4)'
+grep -q "under 'bfc' (tracking off)" "$tmp/err" || fail "bfc configuration not used"
 expect_rc 0 "$x" stats "$tmp/d.pb" --format csv
 [ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "no timeline in an untracked run"
+expect_rc 2 "$x" run --workload nope
+expect_rc 2 "$x" run --workload small -- /bin/true
 
 # --counters: figures or 'not available', never a failure.
 expect_rc 0 "$x" run --counters -- /bin/true
@@ -62,7 +68,7 @@ grep -Eq "cache misses +([0-9]+|not available)" "$tmp/err" || fail "counter line
 # Errors: clear message, exit status, nothing written.
 expect_rc 2 "$x" run --config no_such_config -- /bin/true
 grep -q "unknown configuration 'no_such_config'" "$tmp/err" || fail "unknown config message"
-expect_rc 2 "$x" run --config default --track full -- /bin/true
+expect_rc 2 "$x" run --config bfc --track full -- /bin/true
 grep -q "no tracked variant" "$tmp/err" || fail "tracked variant message"
 expect_rc 1 "$x" run --report "$tmp/never.html" -- /no/such/program
 grep -q "program '/no/such/program' not found" "$tmp/err" || fail "missing program message"
