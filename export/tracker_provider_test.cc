@@ -1,5 +1,6 @@
 // export/tracker_provider_test.cc: the tracker's analyses reach the snapshot.
 // Linked with the system_tracked configuration serving malloc, in full mode.
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <string>
@@ -51,15 +52,21 @@ TEST(TrackerProvider, HistogramAndCallSitesComeFromTheTracker) {
   EXPECT_GE(b64, 200u);
   EXPECT_GE(b4k, 200u);
   ASSERT_GT(s->n_call_sites, 0u);
-  bool ours = false;
+  // The sites of our two loops: 200 x 5000 bytes live (and 200 x 100). The
+  // tracker may also attribute a few other blocks to these frames.
+  uint64_t ours = 0;
   for (size_t i = 0; i < s->n_call_sites; i++) {
-    if (std::string(s->call_sites[i]->symbol).find("ExportTestAllocate") != std::string::npos) {
-      ours = true;
-      EXPECT_GE(s->call_sites[i]->live_bytes, 200u * 100);
+    if (std::string(s->call_sites[i]->symbol).find("ExportTestAllocate") != std::string::npos &&
+        s->call_sites[i]->live_bytes > ours)
+      ours = s->call_sites[i]->live_bytes;
+  }
+  if (ours < 200u * 5000) {
+    for (size_t i = 0; i < s->n_call_sites; i++) {
+      fprintf(stderr, "site %zu %s live %llu frames %zu\n", i, s->call_sites[i]->symbol,
+              (unsigned long long)s->call_sites[i]->live_bytes, s->call_sites[i]->n_frames);
     }
   }
-  for (size_t i = 0; i < s->n_call_sites && !ours; i++) fprintf(stderr, "site %zu %s live %llu frames %zu\n", i, s->call_sites[i]->symbol, (unsigned long long)s->call_sites[i]->live_bytes, s->call_sites[i]->n_frames);
-  EXPECT_TRUE(ours) << "top site: " << s->call_sites[0]->symbol;
+  EXPECT_GE(ours, 200u * 5000);
   xsmem_buf b = XSMEM_BUF_INIT;
   xsmem_prometheus(s, &b);
   EXPECT_NE(std::string(b.data, b.len).find("xsmem_alloc_size_bytes_bucket{le=\"127\"}"), std::string::npos);
