@@ -181,6 +181,13 @@ static const xsmem_allocator_ops default_ops = {
     .detail = default_detail,
 };
 
+// Run by the small tier's purger thread on every pass: empty buddy regions and
+// stale cached large mappings go back to the OS even while the program idles.
+static size_t purge_medium_and_large(void *ctx) {
+  default_allocator *d = (default_allocator *)ctx;
+  return xsmem_buddy_purge(d->medium) + xsmem_large_purge(d->large);
+}
+
 xsmem_allocator *xsmem_default_allocator(void) {
   default_allocator *d = &g_default;
   if (XSMEM_LIKELY(atomic_load_explicit(&d->state, memory_order_acquire) == 2)) return &d->base;
@@ -195,6 +202,7 @@ xsmem_allocator *xsmem_default_allocator(void) {
     d->small_max = xsmem_tls_small_max_;
     d->large_min = xsmem_large_min_size();
     d->medium_max = xsmem_buddy_max_size(d->medium);
+    xsmem_tls_set_purge_hook(purge_medium_and_large, d);
     atomic_store_explicit(&d->state, 2, memory_order_release);
     return &d->base;
   }

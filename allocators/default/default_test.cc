@@ -2,6 +2,8 @@
 // size, owner lookup through the pagemap, bad pointers, fork, threads.
 #include "allocators/default/default.h"
 
+#include "allocators/large/large.h"
+
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -36,12 +38,14 @@ TEST(Default, IsTheProcessAllocator) {
 }
 
 TEST(Default, RoutesBySizeAndFreesThroughThePagemap) {
+  const size_t large_min = xsmem_large_min_size();  // XSMEM_LARGE_MIN
   struct Case {
     size_t n;
     uint8_t tag;
   } cases[] = {{1, XSMEM_TAG_SMALL},          {4096, XSMEM_TAG_SMALL},
                {256 << 10, XSMEM_TAG_SMALL},  {(256 << 10) + 1, XSMEM_TAG_BUDDY},
-               {8 << 20, XSMEM_TAG_BUDDY},    {64 << 20, XSMEM_TAG_LARGE}};
+               {8 << 20, XSMEM_TAG_BUDDY},    {large_min - 1, XSMEM_TAG_BUDDY},
+               {large_min, XSMEM_TAG_LARGE},  {(size_t)2 << 30, XSMEM_TAG_LARGE}};
   for (const Case &c : cases) {
     auto *p = static_cast<char *>(Malloc(c.n));
     ASSERT_NE(p, nullptr) << c.n;
@@ -74,10 +78,10 @@ TEST(Default, ReallocMovesAcrossTiersAndKeepsContents) {
 TEST(Default, StatsSumTheTiersAndDetailNamesThem) {
   xsmem_allocator *a = xsmem_default_allocator();
   xsmem_stats s0 = xsmem_get_stats(a);
-  void *small = Malloc(100), *medium = Malloc(1 << 20), *large = Malloc(80 << 20);
+  void *small = Malloc(100), *medium = Malloc(1 << 20), *large = Malloc(xsmem_large_min_size());
   xsmem_stats s1 = xsmem_get_stats(a);
   EXPECT_EQ(s1.num_allocs - s0.num_allocs, 3u);
-  EXPECT_GE(s1.bytes_in_use - s0.bytes_in_use, (81u << 20) + 100);
+  EXPECT_GE(s1.bytes_in_use - s0.bytes_in_use, xsmem_large_min_size() + (1u << 20) + 100);
   free(small);
   free(medium);
   free(large);

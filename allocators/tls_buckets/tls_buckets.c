@@ -25,7 +25,7 @@
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
 #define STACK_MAX_DEPTH 16  // batches per class on the global stack
 #define CACHE_MIN 2
-#define CACHE_MAX 128
+#define CACHE_MAX 512
 #define NO_CLASS 0xffffffffu
 
 // ---------------------------------------------------------------------------
@@ -138,6 +138,11 @@ static uint64_t now_ms(void) {
 static void add_relaxed(uint64_t *x, uint64_t v) { __atomic_fetch_add(x, v, __ATOMIC_RELAXED); }
 static uint64_t load_relaxed(const uint64_t *x) { return __atomic_load_n(x, __ATOMIC_RELAXED); }
 
+// Updates a counter owned by a lock holder that statistics read without the lock.
+static void bump(uint64_t *x, int64_t d) {
+  __atomic_store_n(x, __atomic_load_n(x, __ATOMIC_RELAXED) + (uint64_t)d, __ATOMIC_RELAXED);
+}
+
 // ---------------------------------------------------------------------------
 // Slab lists (doubly linked, under the class lock).
 
@@ -209,12 +214,12 @@ static tls_slab *slab_acquire(unsigned c) {
   tls_slab *s = ce->empty;
   if (s) {
     list_remove(&ce->empty, s);
-    ce->nempty--;
+    bump(&ce->nempty, -1);
     return s;
   }
   if ((s = ce->decommitted)) {
     list_remove(&ce->decommitted, s);
-    ce->ndecommitted--;
+    bump(&ce->ndecommitted, -1);
     slab_recommit(s);
     return s;
   }
@@ -225,7 +230,7 @@ static tls_slab *slab_acquire(unsigned c) {
     seg->next = ce->segments;
     ce->segments = seg;
     ce->cur = seg;
-    ce->nsegments++;
+    bump(&ce->nsegments, 1);
   }
   s = &seg->slab[seg->fresh];
   s->seg = seg;
@@ -253,7 +258,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       void *b = s->free;
       s->free = *(void **)b;
       s->nfree--;
-      ce->free_blocks--;
+      bump(&ce->free_blocks, -1);
       size_t j = (size_t)((char *)b - seg_data(seg)) / seg->size;
       seg->bitmap[j >> 6] &= ~((uint64_t)1 << (j & 63));
       *tail = b;
@@ -276,7 +281,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
     }
   }
   *tail = NULL;
-  ce->out += got;
+  bump(&ce->out, got);
   *out = head;
   return got;
 }
@@ -301,8 +306,8 @@ static bool central_put(unsigned c, void *p) {
   *(void **)p = s->free;
   s->free = p;
   s->nfree++;
-  ce->free_blocks++;
-  ce->out--;
+  bump(&ce->free_blocks, 1);
+  bump(&ce->out, -1);
   if (s->state == SLAB_FULL) {
     s->state = SLAB_PARTIAL;
     list_push(&ce->partial, s);
@@ -312,20 +317,20 @@ static bool central_put(unsigned c, void *p) {
   list_remove(&ce->partial, s);
   size_t first = (size_t)s->index * seg->per_slab, last = first + s->carved;
   for (size_t b = first; b < last; b++) seg->bitmap[b >> 6] &= ~((uint64_t)1 << (b & 63));
-  ce->free_blocks -= s->nfree;
+  bump(&ce->free_blocks, -(int64_t)s->nfree);
   s->free = NULL;
   s->nfree = s->carved = 0;
   if (g.opt.decommit_delay_ms == 0) {
     add_relaxed(&g.bytes_decommitted, slab_decommit(s));
     s->state = SLAB_DECOMMITTED;
     list_push(&ce->decommitted, s);
-    ce->ndecommitted++;
+    bump(&ce->ndecommitted, 1);
     return false;
   }
   s->state = SLAB_EMPTY;
   s->empty_since = now_ms();
   list_push(&ce->empty, s);
-  ce->nempty++;
+  bump(&ce->nempty, 1);
   return g.opt.decommit_delay_ms > 0;
 }
 
@@ -557,6 +562,14 @@ void xsmem_tls_free_bad(void *p) {
 // ---------------------------------------------------------------------------
 // The purger.
 
+static size_t (*g_hook)(void *);
+static void *g_hook_ctx;
+
+void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx) {
+  __atomic_store_n(&g_hook_ctx, ctx, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_hook, fn, __ATOMIC_RELEASE);
+}
+
 static size_t purge_pass(long min_age_ms, bool idle_only) {
   size_t released = 0;
   for (unsigned c = 0; c < g_nclasses; c++) {
@@ -567,23 +580,25 @@ static size_t purge_pass(long min_age_ms, bool idle_only) {
     }
     __atomic_store_n(&st->active, 0, __ATOMIC_RELAXED);
     tls_central *ce = &g_central[c];
-    if (!__atomic_load_n(&ce->empty, __ATOMIC_RELAXED)) continue;
+    if (!load_relaxed(&ce->nempty)) continue;
     central_lock(ce);
     uint64_t now = now_ms();
     for (tls_slab *s = ce->empty, *next; s; s = next) {
       next = s->next;
       if (min_age_ms > 0 && now - s->empty_since < (uint64_t)min_age_ms) continue;
       list_remove(&ce->empty, s);
-      ce->nempty--;
+      bump(&ce->nempty, -1);
       released += slab_decommit(s);
       s->state = SLAB_DECOMMITTED;
       list_push(&ce->decommitted, s);
-      ce->ndecommitted++;
+      bump(&ce->ndecommitted, 1);
     }
     xsmem_spin_unlock(&ce->lock);
   }
   add_relaxed(&g.bytes_decommitted, released);
   add_relaxed(&g.purger_passes, 1);
+  size_t (*hook)(void *) = __atomic_load_n(&g_hook, __ATOMIC_ACQUIRE);
+  if (hook) released += hook(__atomic_load_n(&g_hook_ctx, __ATOMIC_RELAXED));
   return released;
 }
 
@@ -775,7 +790,7 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
     o->slabs_decommitted += rd(&g_central[c].ndecommitted);
     o->lock_waits += rd(&g_central[c].lock_waits);
     o->cas_retries += rd(&g_stack[c].cas_retries);
-    o->stack_batches += STACK_DEPTH(__atomic_load_n(&g_stack[c].head.hi, __ATOMIC_RELAXED));
+    o->stack_batches += STACK_DEPTH(xsmem_load128(&g_stack[c].head).hi);
   }
   o->bytes_decommitted = rd(&g.bytes_decommitted);
   o->purger_passes = rd(&g.purger_passes);
@@ -798,7 +813,7 @@ static void tls_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
     sink->value(sink, "class", label, "slabs_decommitted", "gauge", (double)rd(&ce->ndecommitted));
     sink->value(sink, "class", label, "central_free_blocks", "gauge", (double)rd(&ce->free_blocks));
     sink->value(sink, "class", label, "stack_batches", "gauge",
-                (double)STACK_DEPTH(__atomic_load_n(&g_stack[c].head.hi, __ATOMIC_RELAXED)));
+                (double)STACK_DEPTH(xsmem_load128(&g_stack[c].head).hi));
     sink->value(sink, "class", label, "cas_retries", "counter", (double)rd(&g_stack[c].cas_retries));
     sink->value(sink, "class", label, "lock_waits", "counter", (double)rd(&ce->lock_waits));
   }

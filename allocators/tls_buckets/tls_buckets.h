@@ -7,7 +7,7 @@
 //      steps below, so at most 15 bytes there).
 //   2. Thread cache: per thread and class a free list with no lock and no
 //      atomic read-modify-write (tls_fast.h). A free that finds the list at
-//      its bound (XSMEM_TLS_CACHE_BYTES / block size, 2..128 blocks) moves
+//      its bound (XSMEM_TLS_CACHE_BYTES / block size, 2..512 blocks) moves
 //      half of it, as one batch, to
 //   3. the global per-class batch stack: a lock-free stack of batches whose
 //      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
@@ -76,6 +76,11 @@ void xsmem_tls_flush_thread(void);
 // One purger pass now: drains every batch stack into the central lists and
 // decommits empty slabs older than `min_age_ms`. Returns bytes decommitted.
 size_t xsmem_tls_purge(long min_age_ms);
+
+// Registers fn(ctx) to run at the end of every purger pass (one hook; the
+// default configuration purges its medium and large tiers with it). fn returns
+// the bytes it released. Call before the tier is busy; fn must not malloc.
+void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx);
 
 // Figures the tests and the detail op use.
 typedef struct xsmem_tls_counters {
