@@ -140,8 +140,8 @@ static void chart_timeline(FILE *f, const tool_snapshot *ts) {
     fputs("\"/>", f);
   }
   for (int i = 0; i <= 4; i++)
-    fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"#64748b\">%.2f s</text>",
-            kL + (kW - kL - kR) * i / 4.0, kH - 10, tmax * i / 4);
+    fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"%s\" fill=\"#64748b\">%.2f s</text>",
+            kL + (kW - kL - kR) * i / 4.0, kH - 10, i == 4 ? "end" : "middle", tmax * i / 4);
   fprintf(f, "</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>in use%s</div>",
           reserved ? "<span style=\"background:#94a3b8\"></span>reserved" : "");
   free(p);
@@ -468,7 +468,9 @@ void tool_render_report(FILE *f, tool_snapshot *snaps, size_t n) {
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
     fprintf(f, "pid %lld, configuration <b>", (long long)s->pid);
     esc(f, s->config[0] ? s->config : "none");
-    fprintf(f, "</b>, taken %s, %zu snapshot%s in file ", when, snaps[i].n_series, snaps[i].n_series == 1 ? "" : "s");
+    fprintf(f, "</b>, taken %s; ", when);
+    if (snaps[i].n_series > 1) fprintf(f, "last of %zu snapshots in ", snaps[i].n_series);
+    else fputs("from ", f);
     esc(f, snaps[i].path);
     if (s->analysis_source[0]) {
       fputs(", analyses by ", f);

@@ -24,6 +24,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -325,6 +326,17 @@ int tool_cmd_run(int argc, char **argv) {
     return XSMEM_EXIT_USAGE;
   }
   if (top < 0) top = 0;
+  // Fail before running anything when an output cannot be written.
+  const char *outs[2] = {snap_out, report_out};
+  for (int k = 0; k < 2; k++) {
+    if (!outs[k]) continue;
+    char *copy = strdup(outs[k]);
+    const char *d = dirname(copy);
+    bool ok = access(d, W_OK) == 0;
+    if (!ok) tool_error("run: cannot write %s: directory %s: %s", outs[k], d, strerror(errno));
+    free(copy);
+    if (!ok) return XSMEM_EXIT_FAIL;
+  }
   char **cmd = workload ? builtin : argv + i;
 
   // The configuration: NAME (or NAME_tracked when tracking), then its _export library.

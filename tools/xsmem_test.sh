@@ -79,6 +79,9 @@ grep -q "statically linked" "$tmp/err" || fail "static binary not refused"
 expect_rc 1 "$x" run -- "$r/tools/hello_asan"
 grep -q "asan runtime" "$tmp/err" || fail "ASan program not refused"
 [ ! -e "$tmp/never.html" ] || fail "report written for a refused program"
+expect_rc 1 "$x" run --report /no/such/dir/r.html -- /bin/sh -c 'touch "$0"' "$tmp/ran"
+grep -q "cannot write /no/such/dir/r.html" "$tmp/err" || fail "unwritable report message"
+[ ! -e "$tmp/ran" ] || fail "program started although its report could not be written"
 expect_rc 2 "$x" run --track sometimes -- /bin/true
 expect_rc 2 "$x" run --config default
 expect_rc 2 "$x" frobnicate
