@@ -122,9 +122,7 @@ bool tracker_guard_init(xsmem_tracker *t) {
     xsmem_tracker *expected = NULL;
     if (__atomic_compare_exchange_n(&g_guarded[i], &expected, t, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) break;
   }
-#if !defined(XSMEM_ASAN) && !defined(XSMEM_TSAN) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  install_handler();  // sanitizers keep their own SIGSEGV reporting
-#endif
+  install_handler();  // chains to the previous handler (a sanitizer's, if any)
   __atomic_store_n(&g->base, base, __ATOMIC_RELEASE);
   return true;
 }

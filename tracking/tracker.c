@@ -149,8 +149,11 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *o
   int n = backtrace(buf, (int)XSMEM_MIN(max + 2, XSMEM_ARRAY_SIZE(buf)));
   xsmem_track_busy--;
   unsigned k = 0;
+  // Skip ours, and whatever precedes them (a sanitizer's backtrace interceptor).
   int i = 0;
-  while (i < n && tracker_text((uintptr_t)buf[i])) i++;  // skip ours
+  for (int k = 0; k < n && k < 8; k++) {
+    if (tracker_text((uintptr_t)buf[k])) i = k + 1;
+  }
   for (; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];
   return k;
 }
@@ -309,10 +312,10 @@ static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint64_
 static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
   history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
   if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
-  out->size = __atomic_load_n(&e->size, __ATOMIC_RELAXED);
-  out->alloc_site = __atomic_load_n(&e->alloc_site, __ATOMIC_RELAXED);
-  out->free_site = __atomic_load_n(&e->free_site, __ATOMIC_RELAXED);
-  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  // Acquire loads keep the re-read of p after the fields.
+  out->size = __atomic_load_n(&e->size, __ATOMIC_ACQUIRE);
+  out->alloc_site = __atomic_load_n(&e->alloc_site, __ATOMIC_ACQUIRE);
+  out->free_site = __atomic_load_n(&e->free_site, __ATOMIC_ACQUIRE);
   out->p = __atomic_load_n(&e->p, __ATOMIC_RELAXED);
   return out->p == (uintptr_t)p;
 }
