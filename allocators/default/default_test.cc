@@ -32,6 +32,25 @@ void *Malloc(size_t n) {
   return p;
 }
 
+// Allocations before main and during exit: a static object allocates in its
+// constructor and frees (and allocates again) in its destructor.
+struct BeforeMain {
+  char *p;
+  BeforeMain() : p(static_cast<char *>(malloc(1000))) { strcpy(p, "made before main"); }
+  ~BeforeMain() {
+    if (strcmp(p, "made before main") != 0) abort();
+    free(p);
+    void *q = malloc(50000);  // during exit
+    memset(q, 1, 50000);
+    free(q);
+  }
+} g_before_main;
+
+TEST(Default, AllocatedBeforeMain) {
+  EXPECT_STREQ(g_before_main.p, "made before main");
+  EXPECT_EQ(xsmem_pagemap_get(g_before_main.p), XSMEM_TAG_SMALL);
+}
+
 TEST(Default, IsTheProcessAllocator) {
   ASSERT_EQ(xsmem_process_allocator(), xsmem_default_allocator());
   EXPECT_STREQ(xsmem_process_allocator()->name, "default");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -239,6 +240,17 @@ TEST(Threads, AllocationAfterTheCacheWasHandedBack) {
   EXPECT_EQ(g_late_ok.load(), 1);
 }
 
+// Returns the resident set size in bytes (/proc/self/statm).
+size_t Resident() {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, rss = 0;
+  if (f) {
+    if (fscanf(f, "%lu %lu", &size, &rss) != 2) rss = 0;
+    fclose(f);
+  }
+  return rss * sysconf(_SC_PAGESIZE);
+}
+
 size_t Committed() {
   xsmem_os_stats s;
   xsmem_os_counters(&s);
@@ -257,6 +269,7 @@ TEST(Purger, DecommitsEmptySlabsAfterTheDelay) {
   xsmem_tls_counters c0;
   xsmem_tls_get_counters(&c0);
   size_t committed0 = Committed();
+  size_t resident0 = Resident();
   auto t0 = std::chrono::steady_clock::now();
   for (void *p : v) Free(p);
   xsmem_tls_counters c1;
@@ -273,6 +286,7 @@ TEST(Purger, DecommitsEmptySlabsAfterTheDelay) {
   EXPECT_GE(c2.bytes_decommitted - c0.bytes_decommitted, 30u << 20);
   EXPECT_GT(c2.slabs_decommitted, c0.slabs_decommitted);
   EXPECT_LE(Committed() + (30u << 20), committed0);
+  EXPECT_LE(Resident() + (30u << 20), resident0);  // the pages really went back
   // The slabs serve again after decommit.
   void *p = Alloc(kSize);
   memset(p, 1, kSize);
