@@ -553,6 +553,66 @@ static void bfc_free(xsmem_allocator *a, void *p, size_t size) {
   pthread_mutex_unlock(&b->mu);
 }
 
+// Gives the tail of the in-use chunk h beyond `rounded` back when it is worth
+// keeping apart. REQUIRES: mu held, a handle reserved.
+static void trim_tail(xsmem_bfc *b, region *r, uint32_t h, size_t rounded) {
+  chunk *c = C(b, h);
+  size_t slack = c->size - rounded;
+  if (slack < G || (c->size < 2 * rounded && slack < b->opt.split_slack)) return;
+  uint32_t t = split(b, r, h, rounded);
+  b->in_use -= C(b, t)->size;
+  C(b, t)->freed_at = ++b->counter;
+  if (!b->opt.frontier) t = coalesce(b, r, t);
+  bin_insert(b, t);
+}
+
+// In place when the block shrinks or its next neighbour is free and large
+// enough; otherwise allocate, copy, free.
+static void *bfc_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  xsmem_bfc *b = (xsmem_bfc *)a;
+  size_t rounded;
+  if (!xsmem_align_up_checked(size, G, &rounded) || rounded > b->opt.bytes_limit) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  pthread_mutex_lock(&b->mu);
+  region *r = NULL;
+  const char *why = NULL;
+  uint32_t h = lookup_live(b, p, &r, &why);
+  if (XSMEM_UNLIKELY(!h)) {
+    pthread_mutex_unlock(&b->mu);
+    xsmem_report_bad_pointer(b->base.name, "realloc", p, why);
+    errno = EINVAL;
+    return NULL;
+  }
+  chunk *c = C(b, h);
+  size_t old = c->size;
+  uint32_t n = c->next;
+  bool fits = rounded <= old;
+  if (!fits && n && !C(b, n)->alloc_id && old + C(b, n)->size >= rounded) {  // grow into the free neighbour
+    uintptr_t nptr = C(b, n)->ptr;
+    bin_remove(b, n);
+    b->in_use += C(b, n)->size;
+    absorb(b, r, h, n);
+    *slot_of(r, nptr) = 0;  // now the inside of a live block
+    fits = true;
+  }
+  if (fits) {
+    if (reserve_handles(b, 1)) trim_tail(b, r, h, rounded);
+    c->requested = size;
+    xsmem_stats_note_peak(&b->peak, b->in_use);
+    if (size > b->largest) b->largest = size;
+    pthread_mutex_unlock(&b->mu);
+    return p;
+  }
+  pthread_mutex_unlock(&b->mu);
+  void *q = bfc_alloc_impl(b, size, XSMEM_MIN_ALIGN, 0, 0);
+  if (!q) return NULL;
+  memcpy(q, p, old < size ? old : size);
+  bfc_free(a, p, 0);
+  return q;
+}
+
 static size_t bfc_usable(const xsmem_allocator *a, const void *p) {
   xsmem_bfc *b = (xsmem_bfc *)a;
   pthread_mutex_lock(&b->mu);
@@ -794,6 +854,7 @@ static const xsmem_allocator_ops kBfcOps = {
     .free = bfc_free,
     .usable_size = bfc_usable,
     .owns = bfc_owns,
+    .realloc = bfc_realloc,
     .stats = bfc_stats,
     .trim = bfc_trim,
     .fork = bfc_fork,

@@ -406,6 +406,40 @@ TEST_F(Bfc, ZeroFlagAndImpossibleSizes) {
   EXPECT_TRUE(ooms_.empty());
 }
 
+TEST_F(Bfc, ReallocGrowsAndShrinksInPlaceWhenItCan) {
+  xsmem_bfc *b = Make(64 << 20);
+  xsmem_allocator *a = xsmem_bfc_allocator(b);
+  auto *p = static_cast<unsigned char *>(A(b, 1000));
+  auto *next = A(b, 3000);
+  auto *guard = A(b, 256);
+  memset(p, 7, 1000);
+  F(b, next);  // 3072 free bytes after p
+  uint64_t allocs = S(b).num_allocs;
+  auto *q = static_cast<unsigned char *>(xsmem_realloc(a, p, 4000));  // grows into the neighbour
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(xsmem_usable_size(a, q), 4096u);
+  EXPECT_EQ(q[999], 7);
+  EXPECT_EQ(S(b).bytes_in_use, 4096u + 256);
+  EXPECT_EQ(S(b).num_allocs, allocs);
+  q = static_cast<unsigned char *>(xsmem_realloc(a, q, 500));  // shrinks: the tail is free again
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(xsmem_usable_size(a, q), 512u);
+  EXPECT_EQ(S(b).bytes_in_use, 512u + 256);
+  Snapshot s = Take(b);
+  ASSERT_GE(s.chunks.size(), 3u);
+  EXPECT_FALSE(s.chunks[1].in_use);
+  EXPECT_EQ(s.chunks[1].size, 4096u - 512);
+  EXPECT_EQ(s.chunks[2].address, (uintptr_t)guard);
+  q = static_cast<unsigned char *>(xsmem_realloc(a, q, 8000));  // the neighbour is too small: moves
+  ASSERT_NE(q, p);
+  EXPECT_EQ(q[499], 7);
+  EXPECT_GE(xsmem_usable_size(a, q), 8000u);
+  F(b, q);
+  F(b, guard);
+  EXPECT_EQ(S(b).bytes_in_use, 0u);
+  EXPECT_EQ(Take(b).chunks.size(), 1u);
+}
+
 TEST_F(Bfc, DetailReportsEveryBin) {
   xsmem_bfc *b = Make(64 << 20);
   void *p = A(b, 3000);
@@ -470,6 +504,7 @@ TEST_F(BfcDeathTest, ForeignInteriorAndDoubleFreesAreReported) {
   F(b, p);
   EXPECT_DEATH(F(b, p), "double free");
   EXPECT_DEATH(xsmem_usable_size(xsmem_bfc_allocator(b), p), "double free");
+  EXPECT_DEATH(xsmem_realloc(xsmem_bfc_allocator(b), p, 100), "double free");
   EXPECT_FALSE(xsmem_bfc_allocator(b)->ops->owns(xsmem_bfc_allocator(b), p));
   EXPECT_TRUE(xsmem_bfc_allocator(b)->ops->owns(xsmem_bfc_allocator(b), guard));
   // A block merged into its free neighbour is still named as a double free.
