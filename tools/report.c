@@ -188,9 +188,10 @@ static void chart_histogram(FILE *f, const Xsmem__Snapshot *s) {
         f);
 }
 
-// A horizontal stacked bar per label of `group`: keys a (blue) and b (orange).
+// A horizontal bar per label of `group`: keys a (blue) and b (orange),
+// stacked, or with a drawn over b when a is a part of b (in use of reserved).
 static bool chart_bars(FILE *f, const Xsmem__Allocator *al, const char *group, const char *ka, const char *kb,
-                       const char *na, const char *nb) {
+                       const char *na, const char *nb, bool part) {
   const char *labels[128];
   size_t n = 0;
   double vmax = 0;
@@ -204,7 +205,9 @@ static bool chart_bars(FILE *f, const Xsmem__Allocator *al, const char *group, c
   if (!n) return false;
   for (size_t k = 0; k < n; k++) {
     double a = tool_detail(al, group, labels[k], ka), b = tool_detail(al, group, labels[k], kb);
-    vmax = fmax(vmax, (isnan(a) ? 0 : a) + (isnan(b) ? 0 : b));
+    a = isnan(a) ? 0 : a;
+    b = isnan(b) ? 0 : b;
+    vmax = fmax(vmax, part ? fmax(a, b) : a + b);
   }
   if (vmax <= 0) vmax = 1;
   int row = 16, h = (int)n * row + 24;
@@ -213,7 +216,9 @@ static bool chart_bars(FILE *f, const Xsmem__Allocator *al, const char *group, c
     double a = tool_detail(al, group, labels[k], ka), b = tool_detail(al, group, labels[k], kb);
     a = isnan(a) ? 0 : a;
     b = isnan(b) ? 0 : b;
-    double y = 4 + (double)k * row, wa = (kW - 110 - kR) * a / vmax, wb = (kW - 110 - kR) * b / vmax;
+    double span = kW - 110 - kR - 110;  // room for the figures after the bar
+    double y = 4 + (double)k * row, wa = span * a / vmax, wb = span * b / vmax;
+    if (part) wb = fmax(wb - wa, 0);  // b's remainder after a
     fprintf(f, "<text x=\"104\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" fill=\"#334155\">", y + 11);
     esc(f, labels[k]);
     fputs("</text>", f);
@@ -222,7 +227,7 @@ static bool chart_bars(FILE *f, const Xsmem__Allocator *al, const char *group, c
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"12\" fill=\"#f59e0b\"><title>%s %s</title></rect>",
             110 + wa, y, wb, nb, B(b));
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" fill=\"#475569\">%s / %s</text>",
-            fmin(110 + wa + wb + 4, kW - 90), y + 10, B(a), B(b));
+            110 + wa + wb + 4, y + 10, B(a), B(b));
   }
   fprintf(f, "</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>%s"
              "<span style=\"background:#f59e0b\"></span>%s</div>",
@@ -294,7 +299,7 @@ static void section_fragmentation(FILE *f, const Xsmem__Snapshot *s) {
     esc(f, a->name);
     fprintf(f, ": fragmentation %.1f%% (1 - largest free chunk / free bytes)</div>",
             a->stats ? 100 * a->stats->fragmentation : 0.0);
-    if (!chart_chunks(f, a)) chart_bars(f, a, "bin", "used_bytes", "free_bytes", "used", "free");
+    if (!chart_chunks(f, a)) chart_bars(f, a, "bin", "used_bytes", "free_bytes", "used", "free", false);
   }
   if (!any) fputs("<p class=\"none\">No BFC allocator in this snapshot.</p>", f);
 }
@@ -311,8 +316,9 @@ static void section_groups(FILE *f, const Xsmem__Snapshot *s, const char *group,
     fputs("<div class=\"meta\">", f);
     esc(f, a->name);
     fputs("</div>", f);
-    if (!strcmp(group, "node")) chart_bars(f, a, "node", "bytes_in_use", "bytes_reserved", "in use", "reserved");
-    else chart_bars(f, a, group, "bytes_in_use", "bytes_cached", "in use", "cached");
+    if (!strcmp(group, "node"))
+      chart_bars(f, a, "node", "bytes_in_use", "bytes_reserved", "in use", "reserved (rest)", true);
+    else chart_bars(f, a, group, "bytes_in_use", "bytes_cached", "in use", "cached", false);
   }
   if (!header && !strcmp(group, "node"))
     fprintf(f, "<h3>%s</h3><p class=\"none\">No per-node figures (not a NUMA configuration).</p>", title);

@@ -481,7 +481,9 @@ int tool_cmd_run(int argc, char **argv) {
 
   // The summary.
   char b1[32];
-  fprintf(stderr, "\nxsmem: '%s' %s %d after %.2f s under '%s' (tracking %s), max RSS %s\n", cmd[0],
+  char shown[300];
+  snprintf(shown, sizeof shown, "%s%s", workload ? "workload " : "", workload ? workload : cmd[0]);
+  fprintf(stderr, "\nxsmem: '%s' %s %d after %.2f s under '%s' (tracking %s), max RSS %s\n", shown,
           WIFEXITED(status) ? "exited with status" : "was killed by signal",
           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), elapsed, chosen, mode,
           tool_bytes((double)ru.ru_maxrss * 1024, b1, sizeof b1));
