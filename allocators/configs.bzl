@@ -14,6 +14,7 @@ Entry fields:
   shim         optional: a replacement shim source (the peers forward to their
                own API instead of the generic shim)
   test_env     optional: environment for the conformance test
+  size         optional: the conformance test's size (default "medium")
   tags         optional: tags for the conformance test
 """
 
@@ -51,8 +52,11 @@ XSMEM_CONFIGS = [
             "//tracking:tracker",
         ],
         # os is slow by design (a mapping per block): sampled tracking plus
-        # guarded sampling of one allocation in 50 keeps the suite in time.
+        # guarded sampling of one allocation in 50, a shorter random sequence,
+        # and a large test's time limit (a loaded machine took 170 s for one case).
+        "size": "large",
         "test_env": {
+            "XSMEM_CONFORMANCE_OPS": "60000",
             "XSMEM_GUARD_SAMPLE_RATE": "50",
             "XSMEM_TRACK": "sample",
         },
@@ -80,6 +84,14 @@ XSMEM_CONFIGS = [
     {
         "name": "bfc",
         "deps": ["//allocators/bfc"],
+    },
+    {
+        "name": "bfc_tracked",
+        "deps": [
+            "//allocators/bfc",
+            "//tracking:tracker",
+        ],
+        "test_env": {"XSMEM_TRACK": "full"},
     },
     {
         "name": "pool",
@@ -137,7 +149,7 @@ def _configuration(cfg):
     )
     native.cc_test(
         name = name + "_conformance",
-        size = "medium",
+        size = cfg.get("size", "medium"),
         copts = XSMEM_TEST_COPTS,
         env = dict({"XSMEM_TEST_CONFIG": name}, **cfg.get("test_env", {})),
         linkstatic = 1,
