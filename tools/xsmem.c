@@ -290,8 +290,12 @@ static size_t runfiles_roots(char **roots, size_t max) {
 // Directories that may hold libxsmem_*.so, most specific first.
 static size_t lib_dirs(char **dirs) {
   size_t n = 0;
+  // An override replaces the search: exactly the libraries in that directory.
   const char *env = getenv("XSMEM_LIB_DIR");
-  if (env && env[0]) dirs[n++] = strdup(env);
+  if (env && env[0]) {
+    dirs[n++] = strdup(env);
+    return n;
+  }
   char *roots[4];
   size_t nr = runfiles_roots(roots, 4);
   for (size_t i = 0; i < nr; i++) {

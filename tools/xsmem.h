@@ -74,8 +74,8 @@ bool tool_copy_atomic(const char *src, const char *dst);
 // Preload libraries.
 
 // Returns the path of libxsmem_<stem>.so (malloc'ed) or NULL when missing.
-// Looks in $XSMEM_LIB_DIR, then the runfiles of this binary, then beside it
-// in bazel-bin.
+// Looks only in $XSMEM_LIB_DIR when it is set, else in the runfiles of this
+// binary, then beside it in bazel-bin.
 char *tool_find_library(const char *stem);
 
 // Fills names (malloc'ed strings, count returned) with the configurations

@@ -48,15 +48,25 @@ expect_rc 0 "$x" stats "$tmp/s.pb" --format csv
 head -1 "$tmp/out" | grep -q "^time_ns,bytes_in_use" || fail "stats csv"
 
 # Default tracking: sampled when the configuration has a tracked variant
-# (default -> default_tracked), off otherwise (bfc), where a stream of
-# snapshots gives the timeline.
+# (default -> default_tracked), off otherwise. XSMEM_LIB_DIR replaces the
+# search: a directory with bfc's libraries only has no bfc_tracked.
 expect_rc 0 "$x" run --workload small
 grep -q "under 'default_tracked' (tracking sample)" "$tmp/err" || fail "default configuration not tracked"
 grep -q "top call sites by live bytes" "$tmp/err" || fail "no call sites for default"
+mkdir -p "$tmp/libs"
+cp "$r/allocators/libxsmem_bfc.so" "$r/export/libxsmem_bfc_export.so" "$tmp/libs/"
+export XSMEM_LIB_DIR=$tmp/libs
+expect_rc 0 "$x" list --names
+[ "$(cat "$tmp/out")" = bfc ] || fail "XSMEM_LIB_DIR is not the only place searched: $(cat "$tmp/out")"
 expect_rc 0 "$x" run --config bfc --snapshot "$tmp/d.pb" -- /usr/bin/python3 -c 'import time; x = [bytes(1000) for _ in range(20000)]; time.sleep(0.4)'
 grep -q "under 'bfc' (tracking off)" "$tmp/err" || fail "bfc configuration not used"
 expect_rc 0 "$x" stats "$tmp/d.pb" --format csv
-[ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "no timeline in an untracked run"
+[ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "no timeline in an untracked run (stream of snapshots)"
+expect_rc 2 "$x" run --config bfc --track full -- /bin/true
+grep -q "no tracked variant" "$tmp/err" || fail "tracked variant message"
+expect_rc 2 "$x" run --config default -- /bin/true
+grep -q "unknown configuration 'default'" "$tmp/err" || fail "unknown configuration under XSMEM_LIB_DIR"
+unset XSMEM_LIB_DIR
 expect_rc 2 "$x" run --workload nope
 expect_rc 2 "$x" run --workload small -- /bin/true
 
@@ -68,8 +78,6 @@ grep -Eq "cache misses +([0-9]+|not available)" "$tmp/err" || fail "counter line
 # Errors: clear message, exit status, nothing written.
 expect_rc 2 "$x" run --config no_such_config -- /bin/true
 grep -q "unknown configuration 'no_such_config'" "$tmp/err" || fail "unknown config message"
-expect_rc 2 "$x" run --config bfc --track full -- /bin/true
-grep -q "no tracked variant" "$tmp/err" || fail "tracked variant message"
 expect_rc 1 "$x" run --report "$tmp/never.html" -- /no/such/program
 grep -q "program '/no/such/program' not found" "$tmp/err" || fail "missing program message"
 expect_rc 1 "$x" run -- no_such_program_xsmem
