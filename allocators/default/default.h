@@ -1,8 +1,8 @@
 // allocators/default/default.h: the general-purpose allocator, four tiers.
 //
 // Model: one request is served by exactly one tier, chosen by its size:
-//   small   n <= XSMEM_SMALL_MAX (256 KiB)        allocators/tls_buckets: thread-cached size classes
-//   medium  up to XSMEM_LARGE_MIN (64 MiB)         allocators/buddy: power-of-two blocks in 1 GiB regions
+//   small   n <= XSMEM_SMALL_MAX (1 MiB)          allocators/tls_buckets: thread-cached size classes
+//   medium  below XSMEM_LARGE_MIN (512 MiB)        allocators/buddy: power-of-two blocks in 1 GiB regions
 //   large   n >= XSMEM_LARGE_MIN                   allocators/large: one mapping each, cached, mremap
 //   huge    beyond a buddy region, or whatever buddy refuses: also allocators/large
 // Alignments up to 4 KiB stay in the tier of the size; larger ones go to buddy

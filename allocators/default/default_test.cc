@@ -58,11 +58,12 @@ TEST(Default, IsTheProcessAllocator) {
 
 TEST(Default, RoutesBySizeAndFreesThroughThePagemap) {
   const size_t large_min = xsmem_large_min_size();  // XSMEM_LARGE_MIN
+  const size_t small_max = xsmem_tls_small_max_;    // XSMEM_SMALL_MAX
   struct Case {
     size_t n;
     uint8_t tag;
   } cases[] = {{1, XSMEM_TAG_SMALL},          {4096, XSMEM_TAG_SMALL},
-               {256 << 10, XSMEM_TAG_SMALL},  {(256 << 10) + 1, XSMEM_TAG_BUDDY},
+               {small_max, XSMEM_TAG_SMALL},  {small_max + 1, XSMEM_TAG_BUDDY},
                {8 << 20, XSMEM_TAG_BUDDY},    {large_min - 1, XSMEM_TAG_BUDDY},
                {large_min, XSMEM_TAG_LARGE},  {(size_t)2 << 30, XSMEM_TAG_LARGE}};
   for (const Case &c : cases) {

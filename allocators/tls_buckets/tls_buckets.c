@@ -23,8 +23,9 @@
 #define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
 #define MAX_PER_SLAB 4096
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
-#define STACK_MAX_DEPTH 16  // batches per class on the global stack
-#define CACHE_MIN 2
+#define STACK_MAX_DEPTH 16             // batches per class on the global stack,
+#define STACK_MAX_BYTES ((size_t)2 << 20)  // and at most about this many bytes
+#define CACHE_MIN 1
 #define CACHE_MAX 512
 #define NO_CLASS 0xffffffffu
 
@@ -92,6 +93,7 @@ static tls_stack g_stack[XSMEM_TLS_MAX_CLASSES];
 static uint32_t g_size[XSMEM_TLS_MAX_CLASSES];
 static uint32_t g_limit[XSMEM_TLS_MAX_CLASSES];  // thread cache bound
 static uint32_t g_batch[XSMEM_TLS_MAX_CLASSES];  // blocks per batch
+static uint32_t g_depth[XSMEM_TLS_MAX_CLASSES];  // batches the global stack may hold
 static uint32_t g_per_slab[XSMEM_TLS_MAX_CLASSES];
 static unsigned g_nclasses;
 
@@ -362,7 +364,7 @@ static bool stack_push(unsigned c, void *batch) {
   tls_stack *st = &g_stack[c];
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
-    if (STACK_DEPTH(old.hi) >= STACK_MAX_DEPTH) return false;
+    if (STACK_DEPTH(old.hi) >= g_depth[c]) return false;
     __atomic_store_n(&((void **)batch)[1], (void *)(uintptr_t)old.lo, __ATOMIC_RELAXED);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
     if (xsmem_cas128(&st->head, &old, nw)) break;
@@ -901,7 +903,8 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     g_per_slab[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(SLAB_TARGET / size, 1), MAX_PER_SLAB);
     size_t limit = XSMEM_MIN(XSMEM_MAX(g.opt.cache_bytes / size, CACHE_MIN), CACHE_MAX);
     g_limit[c] = (uint32_t)limit;
-    g_batch[c] = (uint32_t)(limit / 2);
+    g_batch[c] = (uint32_t)XSMEM_MAX(limit / 2, 1);
+    g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
   }
   xsmem_tls_small_max_ = g.opt.small_max;

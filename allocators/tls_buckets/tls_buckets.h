@@ -2,17 +2,17 @@
 //
 // Model (a tcmalloc-like layering, each layer off the previous one's fast path):
 //   1. Size classes: 16-byte steps up to 128 B, then 8 classes per power of two
-//      up to XSMEM_SMALL_MAX (256 KiB by default, 1 MiB at most). Rounding
+//      up to XSMEM_SMALL_MAX (1 MiB, the most; by default). Rounding
 //      wastes at most 12.5% above 128 B (16-byte alignment forces 16-byte
 //      steps below, so at most 15 bytes there).
 //   2. Thread cache: per thread and class a free list with no lock and no
 //      atomic read-modify-write (tls_fast.h). A free that finds the list at
-//      its bound (XSMEM_TLS_CACHE_BYTES / block size, 2..512 blocks) moves
+//      its bound (XSMEM_TLS_CACHE_BYTES / block size, 1..512 blocks) moves
 //      half of it, as one batch, to
 //   3. the global per-class batch stack: a lock-free stack of batches whose
 //      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
 //      stale head never matches (ABA-safe). An empty thread list refills by
-//      popping one batch. A full stack (16 batches) overflows into
+//      popping one batch. A full stack (16 batches or 2 MiB) overflows into
 //   4. the central list of the class (a spinlock, never on the fast path):
 //      it sorts each block back into its slab, keeps a per-slab free bitmap
 //      (a second free of a block reaching it is a reported double free), and

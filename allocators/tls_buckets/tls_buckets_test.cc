@@ -31,7 +31,7 @@ TEST(SizeClasses, BoundedWasteAndAlignment) {
   A();
   unsigned n = xsmem_tls_class_count();
   ASSERT_GE(n, 2u);
-  EXPECT_EQ(xsmem_tls_class_size(n - 1), xsmem_tls_small_max_);  // 256 KiB is a class
+  EXPECT_EQ(xsmem_tls_class_size(n - 1), xsmem_tls_small_max_);  // XSMEM_SMALL_MAX (1 MiB) is a class
   for (unsigned c = 0; c < n; c++) {
     size_t s = xsmem_tls_class_size(c);
     EXPECT_EQ(s % 16, 0u) << s;
