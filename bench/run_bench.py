@@ -241,7 +241,9 @@ def report(args, allocs, wl, lines, micro, micro_order, argv, started):
     md = ["", "## %s%s" % (now, (" — " + args.title) if args.title else ""), "",
           "- Machine: %s" % machine(),
           "- Command: `%s`" % " ".join(shlex.quote(x) for x in argv),
-          "- Allocators: %s" % ", ".join("%s (%s)" % (a.name, a.preload or "no preload") for a in allocs),
+          "- Allocators: %s" % ", ".join("%s (%s)" % (a.name, os.path.basename(a.preload) if a.preload else
+                                                       "no preload") for a in allocs),
+          "- Ratios against the best peer use the best of jemalloc, mimalloc and tcmalloc for each row",
           "- %d repetitions, interleaved; medians; scale %g; took %.0f s" % (args.reps, args.scale,
                                                                           time.monotonic() - started),
           ""]
@@ -302,10 +304,19 @@ def main(argv):
     out = args.out or default_out()
     if out:
         fresh = not os.path.exists(out)
+        ends_with_newline = True
+        if not fresh:
+            with open(out, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell():
+                    f.seek(-1, os.SEEK_END)
+                    ends_with_newline = f.read(1) == b"\n"
         with open(out, "a") as f:
+            if not ends_with_newline:
+                f.write("\n")
             if fresh:
-                f.write("# xsmem bench results\n\nWritten by bench/run_bench.py, newest section last. Read "
-                        "bench/README section in the top-level README for what each workload does.\n")
+                f.write("# xsmem bench results\n\nWritten by bench/run_bench.py, newest section last; the "
+                        "top-level README's bench section says what each workload does.\n")
             f.write(text)
         print("appended to %s" % out, file=sys.stderr)
 

@@ -23,6 +23,7 @@ static void *work(void *arg) {
   free(j->initial);
   for (long i = 0; i < j->iterations; i++) {
     volatile char *p = workload_check(malloc(kObjectSize), kObjectSize);
+    for (int k = 0; k < kObjectSize; k++) p[k] = 0;  // fresh blocks hold anything
     for (int w = 0; w < kWrites; w++) {
       for (int k = 0; k < kObjectSize; k++) p[k] = (char)(p[k] + w + k);
     }
