@@ -31,6 +31,20 @@ static void name_part(xsmem_buf *out, const char *s) {
   }
 }
 
+// Writes xsmem_<group>_<key> with both parts reduced to [a-zA-Z0-9_] (cut at cap).
+static void metric_name(char *out, size_t cap, const char *group, const char *key) {
+  size_t n = 0;
+  const char *parts[4] = {"xsmem_", group, "_", key};
+  for (int i = 0; i < 4; i++) {
+    for (const char *p = parts[i]; *p && n + 1 < cap; p++) {
+      char c = *p;
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+      out[n++] = ok ? c : '_';
+    }
+  }
+  out[n] = '\0';
+}
+
 static void family(xsmem_buf *out, const char *name, const char *suffix, const char *type,
                    const char *help) {
   xsmem_buf_printf(out, "# HELP %s%s ", name, suffix);
@@ -98,12 +112,9 @@ static void detail_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
     for (size_t j = 0; j < s->allocators[i]->n_detail; j++) {
       if (seen_before(s, i, j)) continue;
       const Xsmem__DetailValue *d = s->allocators[i]->detail[j];
-      xsmem_buf name = XSMEM_BUF_INIT;
-      xsmem_buf_puts(&name, "xsmem_");
-      name_part(&name, d->group);
-      xsmem_buf_puts(&name, "_");
-      name_part(&name, d->key);
-      if (name.failed) { xsmem_buf_free(&name); out->failed = true; return; }
+      char name_data[256];
+      metric_name(name_data, sizeof(name_data), d->group, d->key);
+      struct { const char *data; } name = {name_data};
       const char *suffix = d->counter ? "_total" : "";
       char help[256];
       xsmem_snprintf(help, sizeof(help), "%s per %s, from the allocator's detail report", d->key, d->group);
@@ -123,7 +134,6 @@ static void detail_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
           value(out, e->value);
         }
       }
-      xsmem_buf_free(&name);
     }
   }
 }

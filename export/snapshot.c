@@ -12,6 +12,7 @@
 #include "allocators/registry.h"
 #include "export/monitor.h"
 #include "export/provider.h"
+#include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/os_vm.h"
 
@@ -222,9 +223,18 @@ static uint64_t clock_ns(clockid_t id) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-// Reads /proc/self/cmdline into the arena, arguments joined by spaces.
+// Reads /proc/self/cmdline into the arena, arguments joined by spaces. Read
+// once per process (a fork child keeps its parent's, which exec replaces).
 static char *read_cmdline(xsmem_arena *ar) {
-  char tmp[4096];
+  static char tmp[4096];
+  static _Atomic int done;
+  static xsmem_spinlock lock;
+  if (atomic_load_explicit(&done, memory_order_acquire)) return xsmem_arena_strdup(ar, tmp);
+  xsmem_spin_lock(&lock);
+  if (atomic_load(&done)) {
+    xsmem_spin_unlock(&lock);
+    return xsmem_arena_strdup(ar, tmp);
+  }
   size_t n = 0;
   int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -237,6 +247,8 @@ static char *read_cmdline(xsmem_arena *ar) {
     if (tmp[i] == '\0') tmp[i] = ' ';
   }
   tmp[n] = '\0';
+  atomic_store_explicit(&done, 1, memory_order_release);
+  xsmem_spin_unlock(&lock);
   return xsmem_arena_strdup(ar, tmp);
 }
 
