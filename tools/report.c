@@ -324,10 +324,33 @@ static void section_groups(FILE *f, const Xsmem__Snapshot *s, const char *group,
     fprintf(f, "<h3>%s</h3><p class=\"none\">No per-node figures (not a NUMA configuration).</p>", title);
 }
 
-static void frames(FILE *f, const uint64_t *fr, size_t n) {
-  if (!n) return;
+// The site's name (first line of its symbol) and, folded, its stack: the
+// symbolized frames when `xsmem run` could name them (one per line of the
+// symbol), the raw return addresses otherwise.
+static void site(FILE *f, const char *symbol, const uint64_t *fr, size_t n) {
+  const char *nl = strchr(symbol, '\n');
+  if (!symbol[0]) fputs("?", f);
+  for (const char *c = symbol; *c && c != nl; c++) {
+    char one[2] = {*c, 0};
+    esc(f, one);
+  }
+  if (!n && !nl) return;
   fputs("<details><summary>stack</summary>", f);
-  for (size_t i = 0; i < n; i++) fprintf(f, "#%zu 0x%" PRIx64 "<br>", i, fr[i]);
+  if (nl) {
+    size_t i = 0;
+    for (const char *line = symbol; line && *line; i++) {
+      const char *end = strchr(line, '\n');
+      size_t len = end ? (size_t)(end - line) : strlen(line);
+      char *copy = strndup(line, len);
+      fprintf(f, "#%zu ", i);
+      esc(f, copy);
+      fputs("<br>", f);
+      free(copy);
+      line = end ? end + 1 : NULL;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) fprintf(f, "#%zu 0x%" PRIx64 "<br>", i, fr[i]);
+  }
   fputs("</details>", f);
 }
 
@@ -341,8 +364,7 @@ static void section_sites(FILE *f, const Xsmem__Snapshot *s) {
   for (size_t i = 0; i < s->n_call_sites; i++) {
     const Xsmem__CallSite *c = s->call_sites[i];
     fputs("<tr><td class=\"sym\">", f);
-    esc(f, c->symbol[0] ? c->symbol : "?");
-    frames(f, c->frames, c->n_frames);
+    site(f, c->symbol, c->frames, c->n_frames);
     fprintf(f, "</td><td>%s</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64 "</td></tr>", B((double)c->live_bytes),
             c->live_count, B((double)c->bytes), c->count);
   }
@@ -373,8 +395,7 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
       const Xsmem__CallSite *c = s->call_sites[i];
       if (!c->live_count) continue;
       fputs("<tr><td class=\"sym\">", f);
-      esc(f, c->symbol[0] ? c->symbol : "?");
-      frames(f, c->frames, c->n_frames);
+      site(f, c->symbol, c->frames, c->n_frames);
       fprintf(f, "</td><td>%s</td><td>%" PRIu64 "</td></tr>", B((double)c->live_bytes), c->live_count);
     }
     fputs("</table>", f);
@@ -386,8 +407,7 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
   for (size_t i = 0; i < s->n_leaks; i++) {
     const Xsmem__Leak *l = s->leaks[i];
     fputs("<tr><td class=\"sym\">", f);
-    esc(f, l->symbol[0] ? l->symbol : "?");
-    frames(f, l->frames, l->n_frames);
+    site(f, l->symbol, l->frames, l->n_frames);
     fprintf(f, "</td><td>%s</td><td>0x%" PRIx64 "</td></tr>", B((double)l->size), l->address);
   }
   fputs("</table>", f);

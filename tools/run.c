@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "export/snapshot.h"
+#include "tools/symbolize.h"
 #include "tools/xsmem.h"
 
 // ---------------------------------------------------------------------------
@@ -228,6 +230,58 @@ static void remove_dir(const char *dir) {
   rmdir(dir);
 }
 
+// Returns the frames of a stack symbolized, one per line, without the
+// leading frames inside xsmem's own preloaded libraries (malloc, tracker);
+// NULL when nothing could be named.
+static char *symbolize_stack(tool_symbolizer *z, const uint64_t *frames, size_t n, xsmem_arena *arena) {
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  bool skipping = true, named = false;
+  for (size_t i = 0; i < n; i++) {
+    char buf[512];
+    const char *module;
+    // Return addresses point after the call: look up the call instruction.
+    tool_symbolize(z, frames[i] - (i ? 1 : 0), buf, sizeof buf, &module);
+    // An address in no mapping ends the stack (a frame-pointer walk that ran
+    // into code without frame pointers reads garbage).
+    if (!module) break;
+    if (skipping && strstr(module, "/libxsmem_")) continue;
+    skipping = false;
+    named = true;
+    fprintf(f, "%s%s", len || ftell(f) ? "\n" : "", buf);
+  }
+  fclose(f);
+  char *r = named ? xsmem_arena_strdup(arena, out) : NULL;
+  free(out);
+  return r;
+}
+
+static void symbolize_snapshot(Xsmem__Snapshot *s, xsmem_arena *arena, tool_symbolizer *z) {
+  for (size_t i = 0; i < s->n_call_sites; i++) {
+    char *st = symbolize_stack(z, s->call_sites[i]->frames, s->call_sites[i]->n_frames, arena);
+    if (st) s->call_sites[i]->symbol = st;
+  }
+  for (size_t i = 0; i < s->n_leaks; i++) {
+    char *st = symbolize_stack(z, s->leaks[i]->frames, s->leaks[i]->n_frames, arena);
+    if (st) s->leaks[i]->symbol = st;
+  }
+}
+
+// Returns the path of libxsmem_maps.so (malloc'ed) or NULL.
+static char *find_maps_library(void) {
+  char *p = tool_find_runfile("tools/libxsmem_maps.so");
+  if (p) return p;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+  if (n <= 0) return NULL;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return NULL;
+  strcpy(slash + 1, "libxsmem_maps.so");
+  return access(exe, R_OK) == 0 ? strdup(exe) : NULL;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -414,8 +468,13 @@ int tool_cmd_run(int argc, char **argv) {
   }
   char pattern[sizeof dir + 16];
   snprintf(pattern, sizeof pattern, "%s/s-%%p.pb", dir);
+  // libxsmem_maps.so saves the mappings at exit, for symbolizing the stacks.
+  char *maps_lib = find_maps_library();
   char *new_preload = NULL;
-  if (asprintf(&new_preload, "%s%s%s", lib, preload && *preload ? ":" : "", preload ? preload : "") < 0) return 1;
+  if (asprintf(&new_preload, "%s%s%s%s%s", lib, maps_lib ? ":" : "", maps_lib ? maps_lib : "",
+               preload && *preload ? ":" : "", preload ? preload : "") < 0)
+    return XSMEM_EXIT_FAIL;
+  free(maps_lib);
 
   int go[2], err[2];
   if (pipe2(go, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
@@ -497,6 +556,17 @@ int tool_cmd_run(int argc, char **argv) {
   } else {
     have = tool_snapshot_load(snap_path, &snap);
   }
+  bool symbolized = false;
+  if (have && (snap.last->n_call_sites || snap.last->n_leaks)) {
+    char maps_path[sizeof snap_path + 8];
+    snprintf(maps_path, sizeof maps_path, "%s.maps", snap_path);
+    tool_symbolizer *z = tool_symbolizer_load(maps_path);
+    if (z) {
+      symbolize_snapshot(snap.last, &snap.arena, z);
+      symbolized = true;
+      tool_symbolizer_free(z);
+    }
+  }
   if (have) {
     snap.path = snap_out ? snap_out : "xsmem run";
     const Xsmem__Allocator *a = tool_process_allocator(snap.last);
@@ -517,8 +587,13 @@ int tool_cmd_run(int argc, char **argv) {
     if (!have) {
       tool_error("snapshot %s not written (none was taken)", snap_out);
       ok = false;
-    } else if (tool_copy_atomic(snap_path, snap_out)) {
+    } else if (symbolized && snap.n_series == 1 ? xsmem_snapshot_write_file(snap_out, snap.last)
+                                                 : tool_copy_atomic(snap_path, snap_out)) {
+      // Symbolized stacks travel in the symbol fields of the written snapshot.
       fprintf(stderr, "  snapshot: %s\n", snap_out);
+    } else if (symbolized && snap.n_series == 1) {
+      tool_error("cannot write %s: %s", snap_out, strerror(errno));
+      ok = false;
     } else {
       ok = false;
     }

@@ -167,10 +167,11 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
   if (s->n_call_sites == 0) fprintf(f, "    none\n");
   for (size_t i = 0; i < s->n_call_sites && i < top; i++) {
     const Xsmem__CallSite *c = s->call_sites[i];
-    fprintf(f, "    %10s live in %6llu blocks, %10s in %8llu allocations  %s\n",
+    // A symbolized stack holds one frame per line: the first names the site.
+    fprintf(f, "    %10s live in %6llu blocks, %10s in %8llu allocations  %.*s\n",
             tool_bytes((double)c->live_bytes, b1, sizeof b1), (unsigned long long)c->live_count,
             tool_bytes((double)c->bytes, b2, sizeof b2), (unsigned long long)c->count,
-            c->symbol[0] ? c->symbol : "?");
+            c->symbol[0] ? (int)strcspn(c->symbol, "\n") : 1, c->symbol[0] ? c->symbol : "?");
   }
   double leaked = 0;
   for (size_t i = 0; i < s->n_leaks; i++) leaked += (double)s->leaks[i]->size;
@@ -178,8 +179,9 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
     fprintf(f, "  leaks: %zu blocks, %s unfreed\n", s->n_leaks, tool_bytes(leaked, b3, sizeof b3));
     for (size_t i = 0; i < s->n_leaks && i < top; i++) {
       const Xsmem__Leak *l = s->leaks[i];
-      fprintf(f, "    %10s at 0x%llx  %s\n", tool_bytes((double)l->size, b4, sizeof b4),
-              (unsigned long long)l->address, l->symbol[0] ? l->symbol : "?");
+      fprintf(f, "    %10s at 0x%llx  %.*s\n", tool_bytes((double)l->size, b4, sizeof b4),
+              (unsigned long long)l->address, l->symbol[0] ? (int)strcspn(l->symbol, "\n") : 1,
+              l->symbol[0] ? l->symbol : "?");
     }
     return;
   }

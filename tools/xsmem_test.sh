@@ -47,6 +47,23 @@ grep -q '^xsmem_num_allocs_total{allocator="system_tracked"' "$tmp/out" || fail 
 expect_rc 0 "$x" stats "$tmp/s.pb" --format csv
 head -1 "$tmp/out" | grep -q "^time_ns,bytes_in_use" || fail "stats csv"
 
+# Symbolized stacks: the leaked blocks' call site names the whole chain,
+# in the summary, in the written snapshot and in the report.
+expect_rc 0 "$x" run --config system_tracked --track full --snapshot "$tmp/leaky.pb" --report "$tmp/leaky.html" \
+  -- "$r/tools/leaky"
+grep -Eq "26\.[0-9] KiB live in +9 blocks.*leak_inner" "$tmp/err" || fail "leak site not named leak_inner"
+expect_rc 0 "$x" stats "$tmp/leaky.pb" --format json
+python3 - "$tmp/out" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+site = [c for c in s["call_sites"] if c.get("live_count") == 9][0]
+frames = site["symbol"].split("\n")
+names = [f.split("+")[0] for f in frames]
+assert names[:3] == ["leak_inner", "leak_outer", "main"], frames
+assert all("(leaky)" in f for f in frames[:3]), frames
+PY
+grep -q "#2 main+0x[0-9a-f]* (leaky)" "$tmp/leaky.html" || fail "report without the symbolized stack"
+
 # Default tracking: sampled when the configuration has a tracked variant
 # (default -> default_tracked), off otherwise. XSMEM_LIB_DIR replaces the
 # search: a directory with bfc's libraries only has no bfc_tracked.
