@@ -241,6 +241,54 @@ bool xsmem_numa_space_init(xsmem_numa_space *sp, const xsmem_numa_space_options 
   return true;
 }
 
+// ---------------------------------------------------------------------------
+// The caller's-node source.
+
+static void *local_map(xsmem_source *src, size_t size, size_t align, size_t *got) {
+  xsmem_numa_local_source *l = (xsmem_numa_local_source *)src;
+  xsmem_numa_space *sp = l->space;
+  int node = sp->num_nodes == 1 ? 0 : xsmem_numa_current_node();
+  if (node >= sp->num_nodes) node = 0;
+  void *p = xsmem_source_map(&sp->sources[node].base, size, align, got);
+  if (p || !l->fallback || sp->num_nodes == 1 || errno != ENOMEM) return p;
+  int order[XSMEM_NUMA_MAX_NODES];
+  int n = xsmem_numa_num_nodes() == sp->num_nodes ? xsmem_numa_nodes_by_distance(node, order, XSMEM_NUMA_MAX_NODES) : 0;
+  for (int i = 0; i < sp->num_nodes - 1; i++) {
+    int other = i < n ? order[i] : (node + 1 + i) % sp->num_nodes;
+    p = xsmem_source_map(&sp->sources[other].base, size, align, got);
+    if (p) {
+      __atomic_fetch_add(&l->fallbacks, 1, __ATOMIC_RELAXED);
+      return p;
+    }
+  }
+  errno = ENOMEM;
+  return NULL;
+}
+
+static void local_unmap(xsmem_source *src, void *p, size_t size) {
+  xsmem_numa_local_source *l = (xsmem_numa_local_source *)src;
+  int slot = xsmem_numa_space_slot_of(l->space, p);
+  if (slot < 0) {
+    xsmem_report_bad_pointer(l->base.name, "unmap", p, "region not mapped by this source");
+    return;
+  }
+  xsmem_source_unmap(&l->space->sources[slot].base, p, size);
+}
+
+static const xsmem_source_ops kLocalSourceOps = {
+    .map = local_map,
+    .unmap = local_unmap,
+    .caps = XSMEM_SRC_ZEROED | XSMEM_SRC_NODE_BOUND,  // consecutive maps may come from different nodes
+};
+
+xsmem_source *xsmem_numa_space_local_source(xsmem_numa_space *sp, bool fallback) {
+  sp->local.base.ops = &kLocalSourceOps;
+  sp->local.base.name = "numa.local";
+  sp->local.space = sp;
+  sp->local.fallback = fallback;
+  return &sp->local.base;
+}
+
 void xsmem_numa_source_stats_get(xsmem_numa_space *sp, int slot, xsmem_numa_source_stats *out) {
   xsmem_numa_source *s = &sp->sources[slot];
   xsmem_spin_lock(&s->lock);

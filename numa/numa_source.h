@@ -82,14 +82,29 @@ typedef struct xsmem_numa_space_options {
   bool bind;            // false: never bind (XSMEM_NUMA=off)
 } xsmem_numa_space_options;
 
-typedef struct xsmem_numa_space {
+typedef struct xsmem_numa_space xsmem_numa_space;
+
+// A source that maps from the calling thread's node (and, when that node's
+// source refuses and fallback is on, from the nearest other node that
+// accepts); unmap goes to whichever node's span the region lies in. For
+// fronts that take one source but should place fresh memory near the thread
+// that asks (a thread-cached small tier's segments, say).
+typedef struct xsmem_numa_local_source {
+  xsmem_source base;
+  xsmem_numa_space *space;
+  bool fallback;
+  uint64_t fallbacks;  // maps served by another node than the caller's
+} xsmem_numa_local_source;
+
+struct xsmem_numa_space {
   uintptr_t base;
   size_t span;
   int span_shift;
   int num_nodes;  // node spans 0..num_nodes-1; the interleaved span is num_nodes
   size_t reserved;  // bytes of the reservation
   xsmem_numa_source sources[XSMEM_NUMA_MAX_NODES + 1];
-} xsmem_numa_space;
+  xsmem_numa_local_source local;
+};
 
 // Returns the options from XSMEM_NUMA, XSMEM_NUMA_BIND, XSMEM_NUMA_NODE_LIMIT
 // and XSMEM_NUMA_SPAN.
@@ -109,6 +124,10 @@ XSMEM_INLINE xsmem_source *xsmem_numa_space_node_source(xsmem_numa_space *sp, in
 XSMEM_INLINE xsmem_source *xsmem_numa_space_interleaved_source(xsmem_numa_space *sp) {
   return &sp->sources[sp->num_nodes].base;
 }
+
+// Returns the caller's-node source of the space (see xsmem_numa_local_source);
+// fallback says whether a refused map tries the other nodes, nearest first.
+xsmem_source *xsmem_numa_space_local_source(xsmem_numa_space *sp, bool fallback);
 
 // Returns the slot owning p: a node (0..num_nodes-1), num_nodes for the
 // interleaved span, or -1 when p is outside the space. Cost: a subtract, a

@@ -252,6 +252,48 @@ TEST_P(NodeSource, ForeignUnmapIsReported) {
                "region not mapped by this source");
 }
 
+TEST_P(NodeSource, LocalSourceMapsFromTheCallersNode) {
+  int n = GetParam();
+  xsmem_numa_space_options o = Options(n);
+  o.node_limit = 2 * kMiB;
+  Space sp(o);
+  xsmem_source *local = xsmem_numa_space_local_source(sp.get(), true);
+  std::vector<std::pair<void *, size_t>> regions;
+  for (int node = 0; node < n; node++) {
+    xsmem_numa_fake_set_thread_node(node);
+    size_t got;
+    void *p = xsmem_source_map(local, node == 0 ? 3 * kMiB / 2 : 64 * 1024, 4096, &got);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(xsmem_numa_space_slot_of(sp.get(), p), node);
+    EXPECT_EQ(xsmem_numa_node_of_address(p), node);
+    regions.push_back({p, got});
+  }
+  // Node 0 has 512 KiB left: a 1 MiB map falls back to another node (or fails on one node).
+  xsmem_numa_fake_set_thread_node(0);
+  size_t got;
+  void *p = xsmem_source_map(local, kMiB, 4096, &got);
+  if (n == 1) {
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+  } else {
+    ASSERT_NE(p, nullptr);
+    EXPECT_NE(xsmem_numa_space_slot_of(sp.get(), p), 0);
+    EXPECT_EQ(sp->local.fallbacks, 1u);
+    regions.push_back({p, got});
+  }
+  xsmem_source *strict = xsmem_numa_space_local_source(sp.get(), false);
+  EXPECT_EQ(xsmem_source_map(strict, kMiB, 4096, &got), nullptr) << "no fallback asked for";
+  // Unmap from a thread on another node: each region goes back to its own span.
+  xsmem_numa_fake_set_thread_node(n - 1);
+  for (auto &r : regions) xsmem_source_unmap(local, r.first, r.second);
+  for (int node = 0; node < n; node++) {
+    xsmem_numa_source_stats st;
+    xsmem_numa_source_stats_get(sp.get(), node, &st);
+    EXPECT_EQ(st.bytes_mapped, 0u) << node;
+  }
+  xsmem_numa_fake_set_thread_node(-1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Nodes, NodeSource, ::testing::Values(1, 2, 4));
 
 TEST(NumaSpace, HugeSpansAreHalvedUntilTheyFit) {
