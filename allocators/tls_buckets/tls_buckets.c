@@ -425,7 +425,10 @@ static xsmem_tls_cache *cache_create(void) {
     g.pool_left -= need;
   }
   memset(tc, 0, sizeof(*tc));
-  for (unsigned c = 0; c < g_nclasses; c++) tc->bin[c].limit = g_limit[c];
+  for (unsigned c = 0; c < g_nclasses; c++) {
+    tc->bin[c].limit = g_limit[c];
+    tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
+  }
   tc->next = g.threads;
   if (g.threads) g.threads->prev = tc;
   g.threads = tc;
@@ -506,8 +509,10 @@ void *xsmem_tls_alloc_slow(unsigned c) {
     void *list = stack_pop(c);
     uint32_t n = g_batch[c];
     if (!list) {
+      n = tc->refill[c];
+      if (n < g_batch[c]) tc->refill[c] = XSMEM_MIN(2 * n, g_batch[c]);
       central_lock(&g_central[c]);
-      n = central_take(c, g_batch[c], &list);
+      n = central_take(c, n, &list);
       xsmem_spin_unlock(&g_central[c].lock);
       if (!n) {
         add_relaxed(&g.failed, 1);

@@ -53,6 +53,10 @@ typedef struct xsmem_tls_cache {
   // done as relaxed load + store) and summed by readers of the statistics.
   uint64_t allocs[XSMEM_TLS_MAX_CLASSES];
   uint64_t frees[XSMEM_TLS_MAX_CLASSES];
+  // Blocks the next refill from the central list asks for: starts at about a
+  // page and doubles up to a batch (slow start: a class used once touches
+  // little memory).
+  uint32_t refill[XSMEM_TLS_MAX_CLASSES];
   struct xsmem_tls_cache *next, *prev;  // the list of live caches (slow path)
 } xsmem_tls_cache;
 
