@@ -2,8 +2,11 @@
 //
 // Each (allocator, workload) pair runs as a child process with the
 // allocator's preload library (libxsmem_NAME.so; "glibc" runs with nothing
-// preloaded) executing `xsmem __workload NAME` or, for "python", Debian's
-// python3 over tools/demo_workload.py. Every pair runs --reps times
+// preloaded). Workloads: the bench suite's programs (//bench/workloads:
+// larson, xmalloc, cache_scratch, large_blocks, churn; the default set, with
+// python), "python" (Debian's python3 over tools/demo_workload.py), and four
+// built into this binary (`xsmem __workload NAME`: small, mixed, large,
+// threads). --scale multiplies the work of each run (default 1). Every pair runs --reps times
 // (default 3) in interleaved order and the median wall time and the largest
 // max RSS are kept. The table gives, per workload, time and RSS as ratios to
 // the first allocator listed (glibc by default); it is printed and written,
@@ -43,11 +46,11 @@ static void touch(void *p, size_t n) {
 }
 
 // Small objects, a sliding window of live blocks (object-heavy programs).
-static uint64_t wl_small(uint64_t seed, int scale) {
+static uint64_t wl_small(uint64_t seed, double scale) {
   enum { kLive = 4096 };
   void *live[kLive] = {0};
   uint64_t sum = 0;
-  for (long i = 0; i < 3000000L * scale / 4; i++) {
+  for (long i = 0; i < (long)(3000000 * scale); i++) {
     size_t k = rng(&seed) % kLive, n = 16 + rng(&seed) % 240;
     free(live[k]);
     live[k] = malloc(n);
@@ -59,12 +62,12 @@ static uint64_t wl_small(uint64_t seed, int scale) {
 }
 
 // Log-uniform sizes from 16 B to 256 KiB with reallocs (mixed server load).
-static uint64_t wl_mixed(uint64_t seed, int scale) {
+static uint64_t wl_mixed(uint64_t seed, double scale) {
   enum { kLive = 1024 };
   void *live[kLive] = {0};
   size_t size[kLive] = {0};
   uint64_t sum = 0;
-  for (long i = 0; i < 100000L * scale / 4; i++) {
+  for (long i = 0; i < (long)(100000 * scale); i++) {
     size_t k = rng(&seed) % kLive;
     size_t n = (size_t)1 << (4 + rng(&seed) % 14);
     n += rng(&seed) % n;
@@ -84,10 +87,10 @@ static uint64_t wl_mixed(uint64_t seed, int scale) {
 }
 
 // Tensors: 256 KiB..64 MiB buffers allocated in steps and released (ML steps).
-static uint64_t wl_large(uint64_t seed, int scale) {
+static uint64_t wl_large(uint64_t seed, double scale) {
   enum { kLive = 24 };
   uint64_t sum = 0;
-  for (int step = 0; step < 60 * scale / 4; step++) {
+  for (int step = 0; step < (int)(60 * scale); step++) {
     void *live[kLive];
     size_t size[kLive];
     for (int k = 0; k < kLive; k++) {
@@ -109,14 +112,15 @@ enum { kThreads = 4, kSlots = 1024 };
 static void *volatile g_handoff[kThreads][kSlots];
 
 typedef struct worker {
-  int id, scale;
+  int id;
+  double scale;
   uint64_t sum;
 } worker;
 
 static void *thread_main(void *arg) {
   worker *w = arg;
   uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->id + 1);
-  for (long i = 0; i < 800000L * w->scale / 4; i++) {
+  for (long i = 0; i < (long)(800000 * w->scale); i++) {
     size_t n = 16 + rng(&seed) % 1000;
     void *p = malloc(n);
     touch(p, n);
@@ -129,7 +133,7 @@ static void *thread_main(void *arg) {
   return NULL;
 }
 
-static uint64_t wl_threads(uint64_t seed, int scale) {
+static uint64_t wl_threads(uint64_t seed, double scale) {
   (void)seed;
   pthread_t t[kThreads];
   worker w[kThreads];
@@ -149,7 +153,7 @@ static uint64_t wl_threads(uint64_t seed, int scale) {
 
 static const struct {
   const char *name;
-  uint64_t (*fn)(uint64_t, int);
+  uint64_t (*fn)(uint64_t, double);
   const char *what;
 } kWorkloads[] = {
     {"small", wl_small, "16-256 B objects, 4096 live"},
@@ -161,10 +165,10 @@ enum { kNumBuiltin = sizeof(kWorkloads) / sizeof(kWorkloads[0]) };
 
 int tool_cmd_workload(int argc, char **argv) {
   if (argc < 2) return XSMEM_EXIT_USAGE;
-  int scale = argc > 2 ? atoi(argv[2]) : 4;
+  double scale = argc > 2 ? atof(argv[2]) : 1.0;
   for (int i = 0; i < kNumBuiltin; i++)
     if (!strcmp(argv[1], kWorkloads[i].name)) {
-      uint64_t r = kWorkloads[i].fn(42, scale > 0 ? scale : 4);
+      uint64_t r = kWorkloads[i].fn(42, scale > 0 ? scale : 1.0);
       // The result keeps the work from being optimized away.
       return r == 1 ? 3 : 0;
     }
@@ -180,11 +184,20 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// Runs one measurement; returns false when the child failed.
-static bool measure(const char *lib, const char *workload, const char *python_script, int scale, double *secs,
-                    double *rss) {
-  char scale_s[16];
-  snprintf(scale_s, sizeof scale_s, "%d", scale);
+// The bench suite's programs (//bench/workloads), found in the runfiles;
+// each takes its scale as its one argument.
+static const char *const kSuite[] = {"larson", "xmalloc", "cache_scratch", "large_blocks", "churn"};
+enum { kNumSuite = sizeof(kSuite) / sizeof(kSuite[0]) };
+
+static bool is_suite(const char *w) {
+  for (int k = 0; k < kNumSuite; k++)
+    if (!strcmp(w, kSuite[k])) return true;
+  return false;
+}
+
+// Runs one measurement of argv under lib (NULL: nothing preloaded); returns
+// false when the child failed.
+static bool measure(const char *lib, char *const *args, double *secs, double *rss) {
   double t0 = now_s();
   pid_t pid = fork();
   if (pid == 0) {
@@ -193,10 +206,7 @@ static bool measure(const char *lib, const char *workload, const char *python_sc
     signal(SIGPIPE, SIG_DFL);
     if (lib) setenv("LD_PRELOAD", lib, 1);
     else unsetenv("LD_PRELOAD");
-    if (!strcmp(workload, "python"))
-      execl("/usr/bin/python3", "python3", python_script, (char *)NULL);
-    else
-      execl("/proc/self/exe", "xsmem", "__workload", workload, scale_s, (char *)NULL);
+    execv(args[0], args);
     _exit(127);
   }
   int status;
@@ -230,25 +240,26 @@ static void progress(size_t done, size_t total, const char *what) {
 
 int tool_cmd_bench(int argc, char **argv) {
   char alloc_default[] = "glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc";
-  char work_default[] = "small,mixed,large,threads,python";
+  char work_default[] = "larson,xmalloc,cache_scratch,large_blocks,churn,python";
   char *allocs_s = alloc_default, *works_s = work_default;
   const char *out_dir = "xsmem-bench";
-  int reps = 3, scale = 4;
+  int reps = 3;
+  double scale = 1.0;
   for (int i = 1; i < argc; i++) {
     bool has = i + 1 < argc;
     if (!strcmp(argv[i], "--allocators") && has) allocs_s = argv[++i];
     else if (!strcmp(argv[i], "--workloads") && has) works_s = argv[++i];
     else if (!strcmp(argv[i], "--reps") && has) reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--scale") && has) scale = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--scale") && has) scale = atof(argv[++i]);
     else if (!strcmp(argv[i], "--out") && has) out_dir = argv[++i];
     else {
       tool_error("bench: unknown option '%s' (usage: xsmem bench [--allocators a,b] [--workloads w,x] "
-                 "[--reps N] [--scale N] [--out DIR])", argv[i]);
+                 "[--reps N] [--scale X] [--out DIR])", argv[i]);
       return XSMEM_EXIT_USAGE;
     }
   }
-  if (reps < 1 || reps > 50 || scale < 1 || scale > 64) {
-    tool_error("bench: --reps takes 1..50 and --scale 1..64");
+  if (reps < 1 || reps > 50 || !(scale > 0 && scale <= 64)) {
+    tool_error("bench: --reps takes 1..50 and --scale (0, 64]");
     return XSMEM_EXIT_USAGE;
   }
   allocs_s = strdup(allocs_s);
@@ -268,20 +279,39 @@ int tool_cmd_bench(int argc, char **argv) {
       return XSMEM_EXIT_USAGE;
     }
   }
-  char *python_script = NULL;
+  // Each workload's command line: a suite program, python3 over the demo
+  // script, or this binary's built-in workload.
+  char scale_s[32];
+  snprintf(scale_s, sizeof scale_s, "%g", scale);
+  char *self = realpath("/proc/self/exe", NULL);
+  char *cmds[16][5];
+  char *owned[16] = {0};
   for (size_t w = 0; w < nw; w++) {
-    bool known = !strcmp(works[w], "python");
-    for (int k = 0; k < kNumBuiltin; k++) known |= !strcmp(works[w], kWorkloads[k].name);
-    if (!known) {
-      tool_error("bench: unknown workload '%s' (small, mixed, large, threads, python)", works[w]);
-      return XSMEM_EXIT_USAGE;
-    }
-    if (!strcmp(works[w], "python") && !python_script) {
-      python_script = tool_find_runfile("tools/demo_workload.py");
-      if (!python_script || access("/usr/bin/python3", X_OK) != 0) {
-        tool_error("bench: the python workload needs /usr/bin/python3 and tools/demo_workload.py");
+    memset(cmds[w], 0, sizeof cmds[w]);
+    bool builtin = false;
+    for (int k = 0; k < kNumBuiltin; k++) builtin |= !strcmp(works[w], kWorkloads[k].name);
+    char rel[128];
+    snprintf(rel, sizeof rel, "bench/workloads/%s", works[w]);
+    if (is_suite(works[w]) && (owned[w] = tool_find_runfile(rel))) {
+      cmds[w][0] = owned[w];
+      cmds[w][1] = scale_s;
+    } else if (!strcmp(works[w], "python") && (owned[w] = tool_find_runfile("tools/demo_workload.py")) &&
+               access("/usr/bin/python3", X_OK) == 0) {
+      cmds[w][0] = "/usr/bin/python3";
+      cmds[w][1] = owned[w];
+    } else if (builtin && self) {
+      cmds[w][0] = self;
+      cmds[w][1] = "__workload";
+      cmds[w][2] = works[w];
+      cmds[w][3] = scale_s;
+    } else {
+      if (is_suite(works[w]) || !strcmp(works[w], "python")) {
+        tool_error("bench: workload '%s' is not in the runfiles (build //tools:xsmem)", works[w]);
         return XSMEM_EXIT_FAIL;
       }
+      tool_error("bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, python, "
+                 "small, mixed, large, threads)", works[w]);
+      return XSMEM_EXIT_USAGE;
     }
   }
   if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
@@ -300,7 +330,7 @@ int tool_cmd_bench(int argc, char **argv) {
         snprintf(what, sizeof what, "%s / %s", works[w], allocs[a]);
         progress(done, total, what);
         double s, m;
-        if (!measure(libs[a], works[w], python_script, scale, &s, &m)) failed[a * nw + w] = true;
+        if (!measure(libs[a], cmds[w], &s, &m)) failed[a * nw + w] = true;
         secs[(a * nw + w) * (size_t)reps + (size_t)r] = s;
         if (m > rss[a * nw + w]) rss[a * nw + w] = m;
         done++;
@@ -318,11 +348,11 @@ int tool_cmd_bench(int argc, char **argv) {
   }
   fprintf(t, "xsmem bench: median of %d runs, time and max RSS as ratios to %s (lower is better)\n", reps,
           allocs[0]);
-  fprintf(t, "%-10s", "workload");
+  fprintf(t, "%-14s", "workload");
   for (size_t a = 0; a < na; a++) fprintf(t, " %17s", allocs[a]);
   fputc('\n', t);
   for (size_t w = 0; w < nw; w++) {
-    fprintf(t, "%-10s", works[w]);
+    fprintf(t, "%-14s", works[w]);
     for (size_t a = 0; a < na; a++) {
       size_t i = a * nw + w;
       if (failed[i]) fprintf(t, " %17s", "FAILED");
@@ -399,7 +429,8 @@ int tool_cmd_bench(int argc, char **argv) {
   free(med);
   free(failed);
   for (size_t a = 0; a < na; a++) free(libs[a]);
-  free(python_script);
+  for (size_t w = 0; w < nw; w++) free(owned[w]);
+  free(self);
   free(allocs_s);
   free(works_s);
   return ok && !any_failed ? 0 : XSMEM_EXIT_FAIL;
