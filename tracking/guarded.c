@@ -169,6 +169,7 @@ XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size
   s->depth_free = 0;
   __atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
   atomic_fetch_add_explicit(&g->allocs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&g->live_pages, 1, memory_order_relaxed);
   return user;
 }
 
@@ -209,6 +210,8 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   }
   s->depth_free = tracker_capture(s->free_frames, t->opt.depth, t->opt.unwind);
   __atomic_store_n(&s->state, 2, __ATOMIC_RELEASE);
+  atomic_fetch_add_explicit(&g->frees, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&g->live_pages, 1, memory_order_relaxed);
   xsmem_os_protect(page, g->page);
   xsmem_os_decommit(page, g->page);
   xsmem_spin_lock(&g->lock);

@@ -20,14 +20,10 @@
 #include "platform/os_vm.h"
 #include "tracking/tracker_internal.h"
 
-#if defined(XSMEM_ASAN) || defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
-#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define POISON(p, n) ((void)(p), (void)(n))
-#define UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
+#include "tracking/tool_hooks.h"
+
+#define POISON(p, n) XSMEM_TOOL_POISON((p), (n))
+#define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
 
 XSMEM_TLS int xsmem_track_busy;
 static XSMEM_TLS int64_t t_until_sample;  // bytes until the next sample
@@ -632,6 +628,19 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
     xsmem_spin_unlock(&q->lock);
   }
   out->num_frees += q_blocks;
+  // Guarded blocks never reach the inner allocator: each holds a page.
+  uint64_t g_live = atomic_load_explicit(&t->guard.live_pages, memory_order_relaxed) * t->guard.page;
+  out->num_allocs += atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
+  out->num_frees += atomic_load_explicit(&t->guard.frees, memory_order_relaxed);
+  out->bytes_in_use += g_live;
+  out->bytes_reserved += t->guard.bytes ? g_live : 0;
+  // The inner allocator's peak does not see guarded blocks: keep the highest
+  // figure this op has reported, so the peak never falls below an earlier in-use.
+  uint64_t peak = XSMEM_MAX(out->peak_bytes_in_use, out->bytes_in_use);
+  uint64_t seen = atomic_load_explicit(&t->peak_seen, memory_order_relaxed);
+  while (peak > seen && !atomic_compare_exchange_weak(&t->peak_seen, &seen, peak)) {
+  }
+  out->peak_bytes_in_use = XSMEM_MAX(peak, seen);
   out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
   out->bytes_cached += q_bytes;
   uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry);

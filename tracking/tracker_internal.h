@@ -93,7 +93,8 @@ typedef struct guard_pool {
   unsigned *free_ring;  // FIFO of free slot indices (oldest freed first)
   size_t ring_head, ring_count;
   xsmem_spinlock lock;
-  _Atomic uint64_t allocs;
+  _Atomic uint64_t allocs, frees;
+  _Atomic uint64_t live_pages;  // data pages holding a live block
 } guard_pool;
 
 typedef struct xsmem_tracker {
@@ -110,6 +111,7 @@ typedef struct xsmem_tracker {
   _Atomic uint16_t filter[kFilterSlots];
   history_entry *history;  // kHistorySlots (os_vm)
   _Atomic uint64_t errors;
+  _Atomic uint64_t peak_seen;  // highest peak_bytes_in_use reported by the stats op
   _Atomic uint64_t timeline_next_ns;
   _Atomic uint64_t timeline_count;  // points written (ring index = count % kTimelinePoints)
   xsmem_spinlock timeline_lock;
