@@ -2,8 +2,10 @@
 //
 // The tool runs outside the process it observes, so unlike the allocators and
 // the exporter it uses malloc and stdio freely. It reads snapshots through
-// export/snapshot.h (protobuf-c), finds the preloadable libraries next to
-// itself (Bazel runfiles) or in XSMEM_LIB_DIR, and writes every output file
+// export/snapshot.h (protobuf-c), finds the preloadable libraries in its
+// Bazel runfiles (or only in XSMEM_LIB_DIR when that is set), symbolizes the
+// stacks of a finished run from the mappings libxsmem_maps.so saved at its
+// exit (symbolize.h), and writes every output file
 // to a temporary name renamed into place, so a failure never leaves a file
 // written half-way.
 //
