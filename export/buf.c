@@ -5,8 +5,57 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/os_vm.h"
+
+// ---------------------------------------------------------------------------
+// A small cache of mappings: a scrape or a dashboard poll maps and unmaps the
+// same few regions each time, and on virtual machines the page faults and
+// munmap cost more than the work. Up to CACHE_SLOTS mappings of at most
+// CACHE_MAX bytes are kept (at most 1 MiB held while idle). Arena chunks go
+// back zeroed over the bytes they used, so a cached chunk is as clean as a
+// fresh mapping; buffer mappings need no zeroing.
+
+enum { CACHE_SLOTS = 4, CACHE_MAX = 256 * 1024 };
+
+typedef struct cached_map {
+  void *p;
+  size_t size;
+  bool zeroed;
+} cached_map;
+
+static cached_map g_cache[CACHE_SLOTS];
+static xsmem_spinlock g_cache_lock;
+
+static void *map_cached(size_t size, bool need_zero) {
+  void *p = NULL;
+  xsmem_spin_lock(&g_cache_lock);
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    if (g_cache[i].p && g_cache[i].size == size && (g_cache[i].zeroed || !need_zero)) {
+      p = g_cache[i].p;
+      g_cache[i].p = NULL;
+      break;
+    }
+  }
+  xsmem_spin_unlock(&g_cache_lock);
+  return p ? p : xsmem_os_map(size, xsmem_os_page_size(), 0);
+}
+
+static void unmap_cached(void *p, size_t size, bool zeroed) {
+  if (size <= CACHE_MAX) {
+    xsmem_spin_lock(&g_cache_lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+      if (!g_cache[i].p) {
+        g_cache[i] = (cached_map){p, size, zeroed};
+        xsmem_spin_unlock(&g_cache_lock);
+        return;
+      }
+    }
+    xsmem_spin_unlock(&g_cache_lock);
+  }
+  xsmem_os_unmap(p, size);
+}
 
 bool xsmem_buf_reserve(xsmem_buf *b, size_t extra) {
   if (b->failed) return false;
@@ -17,11 +66,11 @@ bool xsmem_buf_reserve(xsmem_buf *b, size_t extra) {
     want *= 2;
   }
   want = xsmem_align_up(want, xsmem_os_page_size());
-  char *p = xsmem_os_map(want, xsmem_os_page_size(), 0);
+  char *p = map_cached(want, false);
   if (!p) { b->failed = true; return false; }
   if (b->data) {
     memcpy(p, b->data, b->len);
-    xsmem_os_unmap(b->data, b->cap);
+    unmap_cached(b->data, b->cap, false);
   }
   b->data = p;
   b->cap = want;
@@ -77,7 +126,7 @@ void xsmem_buf_number(xsmem_buf *b, double v, const char *nan_text, const char *
 }
 
 void xsmem_buf_free(xsmem_buf *b) {
-  if (b->data) xsmem_os_unmap(b->data, b->cap);
+  if (b->data) unmap_cached(b->data, b->cap, false);
   b->data = NULL;
   b->len = b->cap = 0;
   b->failed = false;
@@ -94,7 +143,7 @@ char *xsmem_buf_take(xsmem_buf *b, size_t *len, size_t *cap) {
 }
 
 void xsmem_buf_release_data(char *data, size_t cap) {
-  if (data) xsmem_os_unmap(data, cap);
+  if (data) unmap_cached(data, cap, false);
 }
 
 // ---------------------------------------------------------------------------
@@ -115,7 +164,7 @@ void *xsmem_arena_alloc(xsmem_arena *a, size_t n) {
   if (!c || c->size - c->used < n) {
     size_t size = ARENA_CHUNK;
     if (n + ARENA_HEADER > size) size = xsmem_align_up(n + ARENA_HEADER, xsmem_os_page_size());
-    c = xsmem_os_map(size, xsmem_os_page_size(), 0);
+    c = map_cached(size, true);
     if (!c) { a->failed = true; return NULL; }
     c->size = size;
     c->used = ARENA_HEADER;
@@ -140,7 +189,13 @@ void xsmem_arena_free(xsmem_arena *a) {
   xsmem_arena_chunk *c = a->head;
   while (c) {
     xsmem_arena_chunk *next = c->next;
-    xsmem_os_unmap(c, c->size);
+    size_t size = c->size, used = c->used;
+    if (size <= CACHE_MAX) {
+      memset(c, 0, used);  // as clean as a fresh mapping for the next arena
+      unmap_cached(c, size, true);
+    } else {
+      xsmem_os_unmap(c, size);
+    }
     c = next;
   }
   a->head = NULL;

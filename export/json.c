@@ -10,21 +10,24 @@
 void xsmem_json_string(xsmem_buf *out, const char *s) {
   static const char hex[] = "0123456789abcdef";
   xsmem_buf_puts(out, "\"");
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  while (*p) {
+    const unsigned char *run = p;  // plain characters go in one append
+    while (*p && *p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f) p++;
+    if (p > run) xsmem_buf_append(out, run, (size_t)(p - run));
+    if (!*p) break;
     switch (*p) {
       case '"': xsmem_buf_puts(out, "\\\""); break;
       case '\\': xsmem_buf_puts(out, "\\\\"); break;
       case '\n': xsmem_buf_puts(out, "\\n"); break;
       case '\r': xsmem_buf_puts(out, "\\r"); break;
       case '\t': xsmem_buf_puts(out, "\\t"); break;
-      default:
-        if (*p < 0x20 || *p == 0x7f) {
-          char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
-          xsmem_buf_puts(out, e);
-        } else {
-          xsmem_buf_append(out, p, 1);
-        }
+      default: {
+        char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
+        xsmem_buf_puts(out, e);
+      }
     }
+    p++;
   }
   xsmem_buf_puts(out, "\"");
 }
