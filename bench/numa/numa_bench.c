@@ -8,6 +8,8 @@
 // ns per malloc+free pair of mixed small sizes, single thread, and with a
 // window of live blocks. Run it with XSMEM_NUMA_FAKE_NODES=2 to include the
 // cached node lookup of a multi-node machine.
+// Part 3 (any machine): the router alone over a child that does nothing:
+// what routing adds per malloc+free, free of the BFC's lock and its noise.
 //
 // Usage: numa_bench [buffer MiB (default 256)] [alloc pairs (default 2000000)]
 #include <stdint.h>
@@ -18,6 +20,7 @@
 
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
+#include "numa/node_router.h"
 #include "numa/numa_source.h"
 #include "numa/topology.h"
 
@@ -193,11 +196,73 @@ static void routing(size_t pairs) {
   printf("bfc_numa / bfc: %.3f (same size), %.3f (window)\n", same[1] / same[0], window[1] / window[0]);
 }
 
+// ---------------------------------------------------------------------------
+// Part 3: the router alone, over a child that does nothing (one block mapped
+// from its node's source, handed out again and again), so that the router's
+// own cost is not lost in the BFC's lock.
+
+typedef struct null_child {
+  xsmem_allocator base;
+  void *block;
+} null_child;
+
+static void *null_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  (void)size, (void)align, (void)flags;
+  return ((null_child *)a)->block;
+}
+static void null_free(xsmem_allocator *a, void *p, size_t size) { (void)a, (void)p, (void)size; }
+static size_t null_usable(const xsmem_allocator *a, const void *p) { return (void)a, (void)p, 64; }
+static void null_stats(const xsmem_allocator *a, xsmem_stats *out) { (void)a, (void)out; }
+static const xsmem_allocator_ops kNullOps = {
+    .kind = "null", .alloc = null_alloc, .free = null_free, .usable_size = null_usable, .stats = null_stats};
+static null_child g_null[XSMEM_NUMA_MAX_NODES + 1];
+
+static xsmem_allocator *null_factory(void *ctx, int node, xsmem_source *src, const char *name) {
+  (void)ctx;
+  null_child *c = &g_null[node < 0 ? XSMEM_NUMA_MAX_NODES : node];
+  size_t got;
+  c->block = xsmem_source_map(src, 4096, 4096, &got);
+  c->base.ops = &kNullOps;
+  c->base.name = name;
+  return c->block ? &c->base : NULL;
+}
+
+static double null_pairs_ns(xsmem_allocator *a, size_t pairs) {
+  double t = now_s();
+  for (size_t i = 0; i < pairs; i++) {
+    void *p = a->ops->alloc(a, 16 + (i & 255), 16, 0);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+    a->ops->free(a, p, 0);
+  }
+  return (now_s() - t) / (double)pairs * 1e9;
+}
+
+static void router_alone(size_t pairs) {
+  static xsmem_node_router r;
+  xsmem_node_router_options o = xsmem_node_router_options_from_env();
+  if (!xsmem_node_router_init(&r, "bench_router", &o, null_factory, NULL)) {
+    printf("router: cannot build\n");
+    return;
+  }
+  xsmem_allocator *child = xsmem_node_router_child(&r, r.fixed_slot >= 0 ? r.fixed_slot : 0);
+  double direct = 1e30, routed = 1e30;
+  for (int round = 0; round < 9; round++) {
+    double d = null_pairs_ns(child, pairs), rt = null_pairs_ns(&r.base, pairs);
+    if (d < direct) direct = d;
+    if (rt < routed) routed = rt;
+  }
+  printf("\nrouter alone over a null child (%d node%s, best of 9 rounds of %zu pairs)\n", r.num_nodes,
+         r.num_nodes == 1 ? "" : "s", pairs);
+  printf("direct %.2f ns/pair, routed %.2f ns/pair: the router adds %.2f ns per malloc+free\n", direct, routed,
+         routed - direct);
+}
+
 int main(int argc, char **argv) {
   size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 256;
   size_t pairs = argc > 2 ? (size_t)atol(argv[2]) : 2000000;
   if (mib < 64) mib = 64;
   placement(mib);
   routing(pairs);
+  router_alone(pairs);
   return 0;
 }
