@@ -33,6 +33,7 @@ typedef struct XSMEM_CACHE_ALIGNED buddy_region {
   uint64_t allocs, frees;
   uint64_t in_use;     // granted bytes of live blocks
   uint64_t empty_since_ns;  // when the region last became empty (0: not empty)
+  size_t hwm;          // bytes from base ever handed out: above it a zeroed source's memory is still zero
   free_block *head[BUDDY_ORDERS];
   uint32_t nfree[BUDDY_ORDERS];
   uint32_t nlive[BUDDY_ORDERS];
@@ -45,6 +46,7 @@ typedef struct buddy {
   size_t region_size, meta_bytes, max_regions;
   uint64_t delay_ns;
   size_t self_bytes;   // this mapping (header + region slots)
+  bool zeroed;         // the source's regions read as zero (XSMEM_SRC_ZEROED)
   uint16_t *table;     // address >> region_shift -> region id + 1
   size_t table_entries;
   xsmem_spinlock grow_lock;   // region creation and release
@@ -93,7 +95,8 @@ static void meta_set(buddy *b, buddy_region *r, const char *blk, uint8_t v) {
 }
 
 // Returns a block of order k from r, or NULL when r has none big enough.
-static char *region_alloc(buddy *b, buddy_region *r, unsigned k) {
+// *dirty: how many leading bytes of it may hold old data.
+static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) {
   uint64_t avail = r->nonempty & ~(((uint64_t)1 << k) - 1);
   if (!avail || !r->base) return NULL;
   unsigned j = (unsigned)__builtin_ctzll(avail);
@@ -107,6 +110,11 @@ static char *region_alloc(buddy *b, buddy_region *r, unsigned k) {
     list_push(r, j, upper);
   }
   meta_set(b, r, blk, (uint8_t)(META_ALLOC | k));
+  size_t off = (size_t)(blk - r->base), end = off + ((size_t)1 << k);
+  // The free-list links of the block (and of split halves) dirtied its first bytes.
+  *dirty = !b->zeroed ? (size_t)1 << k : off >= r->hwm ? sizeof(free_block) : XSMEM_MIN(r->hwm, end) - off;
+  if (*dirty < sizeof(free_block)) *dirty = sizeof(free_block);
+  if (end > r->hwm) r->hwm = end;
   r->nlive[k]++;
   r->allocs++;
   r->in_use += (size_t)1 << k;
@@ -127,6 +135,8 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
     uint8_t m = __atomic_load_n(&r->meta[boff >> b->min_shift], __ATOMIC_RELAXED);
     if (m != (META_FREE | k)) break;
     list_remove(r, k, (free_block *)(r->base + boff));
+    // Zero the merged buddy's links: blocks above hwm must read as zero.
+    memset(r->base + boff, 0, sizeof(free_block));
     r->meta[boff >> b->min_shift] = 0;
     off &= ~((size_t)1 << k);
     k++;
@@ -181,6 +191,7 @@ static buddy_region *region_create(buddy *b) {
   memset(r->nlive, 0, sizeof(r->nlive));
   r->meta = meta;
   r->allocs = r->frees = r->in_use = 0;
+  r->hwm = 0;
   __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->nonempty, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
@@ -276,6 +287,7 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   uint32_t home = t_home;
   if (XSMEM_UNLIKELY(home == 0)) home = t_home = __atomic_add_fetch(&b->next_home, 1, __ATOMIC_RELAXED);
   char *blk = NULL;
+  size_t dirty = 0;
   buddy_region *r = NULL;
   // Pass 0: try-lock, skipping busy regions; pass 1: wait for each lock.
   for (int pass = 0; pass < 2 && !blk; pass++) {
@@ -284,7 +296,7 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
       r = &b->regions[(home + i) % n];
       if (!(__atomic_load_n(&r->nonempty, __ATOMIC_RELAXED) >> k)) continue;
       if (pass == 0 ? !xsmem_spin_trylock(&r->lock) : (xsmem_spin_lock(&r->lock), false)) continue;
-      blk = region_alloc(b, r, k);
+      blk = region_alloc(b, r, k, &dirty);
       xsmem_spin_unlock(&r->lock);
       if (blk && pass == 0 && i) t_home = (uint32_t)region_id(r, b) + 1;  // stay where it worked
     }
@@ -297,13 +309,13 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
       r = &b->regions[i];
       if (!(__atomic_load_n(&r->nonempty, __ATOMIC_RELAXED) >> k)) continue;
       xsmem_spin_lock(&r->lock);
-      blk = region_alloc(b, r, k);
+      blk = region_alloc(b, r, k, &dirty);
       xsmem_spin_unlock(&r->lock);
     }
     if (!blk) {
       r = region_create(b);
       if (r) {
-        blk = region_alloc(b, r, k);
+        blk = region_alloc(b, r, k, &dirty);
         xsmem_spin_unlock(&r->lock);
         t_home = (uint32_t)region_id(r, b) + 1;
       }
@@ -312,7 +324,9 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     if (!blk) return alloc_fail(b, ENOMEM);
   }
   note_alloc(b, size, (uint64_t)1 << k);
-  if (flags & XSMEM_ALLOC_ZERO) memset(blk, 0, size);
+  // Memory a zeroed source never saw handed out is still zero: calloc of a
+  // big block touches only what earlier blocks dirtied.
+  if ((flags & XSMEM_ALLOC_ZERO) && dirty) memset(blk, 0, XSMEM_MIN(size, dirty));
   return blk;
 }
 
@@ -413,6 +427,7 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
         }
       }
       meta_set(b, r, blk, (uint8_t)(META_ALLOC | want));
+      if (off + ((size_t)1 << want) > r->hwm) r->hwm = off + ((size_t)1 << want);
       r->nlive[k]--;
       r->nlive[want]++;
       r->in_use = r->in_use - ((size_t)1 << k) + ((size_t)1 << want);
@@ -595,6 +610,7 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   b->base.ops = &kBuddyOps;
   b->base.name = name;
   b->source = source;
+  b->zeroed = (source->ops->caps & XSMEM_SRC_ZEROED) != 0;
   b->min_shift = xsmem_log2_floor(o->min_block);
   b->region_shift = rshift;
   b->region_size = o->region_size;

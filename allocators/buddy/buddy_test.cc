@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
 
@@ -214,6 +216,29 @@ TEST_F(BuddyTest, ZeroFlagAndOwns) {
   int local;
   EXPECT_FALSE(a_->ops->owns(a_, &local));
   EXPECT_FALSE(a_->ops->owns(a_, nullptr));
+  Free(q);
+}
+
+// A zeroed request from memory the source never saw handed out is not
+// written beyond the free-list links (its pages stay untouched); from reused
+// memory it is zeroed.
+TEST_F(BuddyTest, ZeroFlagSkipsFreshMemory) {
+  constexpr size_t kBlock = 1 << 20;
+  // A split leaves links in the free halves; merging back must clear them.
+  Free(Alloc(kMin));
+  char *p = static_cast<char *>(a_->ops->alloc(a_, kBlock, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_NE(p, nullptr);
+  std::vector<unsigned char> resident(kBlock / 4096);
+  ASSERT_EQ(mincore(p, kBlock, resident.data()), 0);
+  size_t touched = 0;
+  for (unsigned char r : resident) touched += r & 1;
+  EXPECT_LE(touched, 9u);  // page 0 and the 8 split halves inside the block held free-list links
+  for (size_t i = 0; i < kBlock; i++) ASSERT_EQ(p[i], 0) << i;
+  memset(p, 0x77, kBlock);
+  Free(p);
+  char *q = static_cast<char *>(a_->ops->alloc(a_, kBlock / 2, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_EQ(q, p);
+  for (size_t i = 0; i < kBlock / 2; i++) ASSERT_EQ(q[i], 0) << i;
   Free(q);
 }
 
