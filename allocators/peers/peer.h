@@ -20,8 +20,8 @@
 // check so impossible requests fail with ENOMEM instead of the peer's
 // warnings or aborts, EINVAL for a non-power-of-two alignment. Bad frees are
 // left to the peer (tcmalloc aborts on some; jemalloc and mimalloc in their
-// release builds mostly do not check); the wrappers cannot tell foreign
-// pointers cheaply, except through `owns` where the peer offers it.
+// release builds mostly do not check); `owns` exists only for tcmalloc, whose
+// page map answers exactly.
 #ifndef XSMEM_ALLOCATORS_PEERS_PEER_H_
 #define XSMEM_ALLOCATORS_PEERS_PEER_H_
 

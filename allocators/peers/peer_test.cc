@@ -164,7 +164,7 @@ TEST(Peer, AlignedBlocksAreCountedExactly) {
 }
 
 TEST(Peer, OwnsItsBlocksWhereThePeerCanTell) {
-  if (!Peer()->ops->owns) GTEST_SKIP() << "jemalloc offers no ownership query";
+  if (!Peer()->ops->owns) GTEST_SKIP() << XSMEM_PEER_NAME << " offers no cheap, exact ownership query";
   void *p = xsmem_alloc(Peer(), 200, XSMEM_MIN_ALIGN, 0);
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(Peer()->ops->owns(Peer(), p));
