@@ -147,7 +147,7 @@ XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size
   xsmem_spin_unlock(&g->lock);
 
   uint8_t *page = g->base + (2 * (size_t)i + 1) * g->page;
-  if (!xsmem_os_commit(page, g->page)) {
+  if (mprotect(page, g->page, PROT_READ | PROT_WRITE) != 0) {
     xsmem_spin_lock(&g->lock);
     g->free_ring[(g->ring_head + g->ring_count++) % g->slots] = i;
     xsmem_spin_unlock(&g->lock);
@@ -212,8 +212,9 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   __atomic_store_n(&s->state, 2, __ATOMIC_RELEASE);
   atomic_fetch_add_explicit(&g->frees, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&g->live_pages, 1, memory_order_relaxed);
+  // Protected, not decommitted: the slot's next use then costs one mprotect
+  // and no page fault (at most guard_slots pages stay resident).
   xsmem_os_protect(page, g->page);
-  xsmem_os_decommit(page, g->page);
   xsmem_spin_lock(&g->lock);
   g->free_ring[(g->ring_head + g->ring_count++) % g->slots] = i;
   xsmem_spin_unlock(&g->lock);

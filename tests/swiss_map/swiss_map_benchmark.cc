@@ -32,6 +32,11 @@ void BM_Swiss(benchmark::State &state) {
   Rec r{};
   for (size_t i = 0; i < live; i++) xsmem_swiss_map_insert(&m, keys[i], &r);
   size_t i = 0;
+  // Warm up to the steady state (growth and tombstone purges done) before timing.
+  for (; i < 2 * keys.size(); i++) {
+    xsmem_swiss_map_insert(&m, keys[(i + live) % keys.size()], &r);
+    xsmem_swiss_map_erase(&m, keys[i % keys.size()], &r);
+  }
   for (auto _ : state) {
     size_t a = i % keys.size(), b = (i + live) % keys.size();
     xsmem_swiss_map_insert(&m, keys[b], &r);
