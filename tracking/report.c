@@ -220,10 +220,10 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
     }
     xsmem_dprintf(fd, "]}\n");
   } else if (n == 0) {
-    xsmem_dprintf(fd, "xsmem: leak report for '%s': no leaks\n", t->name);
+    xsmem_dprintf(fd, "xsmem: leak report for '%s' (pid %d): no leaks\n", t->name, (int)getpid());
   } else {
-    xsmem_dprintf(fd, "xsmem: leak report for '%s': %s%.0f bytes in %.0f blocks unfreed, from %zu call sites\n",
-                  t->name, est, bytes, count, n);
+    xsmem_dprintf(fd, "xsmem: leak report for '%s' (pid %d): %s%.0f bytes in %.0f blocks unfreed, from %zu call sites\n",
+                  t->name, (int)getpid(), est, bytes, count, n);
     for (size_t i = 0; i < n && i < max_sites; i++) {
       char title[128];
       xsmem_snprintf(title, sizeof(title), "%s%.0f bytes in %.0f blocks allocated at", est, sites[i].live_bytes,

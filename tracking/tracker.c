@@ -8,6 +8,7 @@
 //   full          capture + two map updates per call (a shard lock each).
 #include <errno.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -756,6 +757,10 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
     }
   }
   if (o->guard_sample_rate && !tracker_guard_init(t)) goto fail;
+  // The report at exit goes to a copy of stderr: programs such as coreutils
+  // close fd 2 in their own atexit handlers, before destructors run.
+  t->report_fd = o->leak_report_at_exit ? fcntl(2, F_DUPFD_CLOEXEC, 64) : -1;
+  if (o->leak_report_at_exit && t->report_fd < 0) t->report_fd = 2;
   timeline_record(t, tracker_now_ns());
   atomic_store(&t->timeline_next_ns, tracker_now_ns() + (uint64_t)t->opt.timeline_ms * 1000000ull);
   int slot = atomic_fetch_add(&g_num_trackers, 1);
@@ -786,6 +791,7 @@ static void tracker_destroy(xsmem_allocator *a) {
   xsmem_swiss_map_destroy(&t->records);
   xsmem_swiss_map_destroy(&t->sites);
   if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
+  if (t->report_fd > 2) close(t->report_fd);
   if (t->guard.base) {
     xsmem_os_release(t->guard.base, t->guard.bytes, 0);
     xsmem_os_unmap(t->guard.meta, xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)),
@@ -821,7 +827,9 @@ xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_alloc
 __attribute__((destructor(101))) static void tracker_at_exit(void) {
   for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
     xsmem_tracker *t = __atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE);
-    if (t && t->opt.leak_report_at_exit) xsmem_tracker_leak_report(&t->base, 2, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
+    if (t && t->opt.leak_report_at_exit) {
+      xsmem_tracker_leak_report(&t->base, t->report_fd, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
+    }
   }
 }
 

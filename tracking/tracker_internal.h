@@ -103,6 +103,7 @@ typedef struct xsmem_tracker {
   xsmem_tracker_options opt;
   char name[48];
   size_t mapped;  // bytes of this struct's own mapping
+  int report_fd;        // where the report at exit goes (a copy of stderr)
   uint64_t generation;  // unique per tracker created (thread caches key on it)
   xsmem_swiss_map records;
   xsmem_swiss_map sites;

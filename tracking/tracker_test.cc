@@ -141,7 +141,7 @@ TEST(Tracker, FullModeRecordsSitesAndReportsLeaksLargestFirst) {
   EXPECT_DOUBLE_EQ(sites[1].peak_bytes, 1077);
 
   std::string text = Capture([&](int fd) { xsmem_tracker_leak_report(t, fd, XSMEM_REPORT_TEXT, 10); });
-  EXPECT_NE(text.find("10300 bytes in 5 blocks unfreed, from 2 call sites"), std::string::npos) << text;
+  EXPECT_NE(text.find("): 10300 bytes in 5 blocks unfreed, from 2 call sites"), std::string::npos) << text;
   size_t a = text.find("tracker_test_leak_here"), b = text.find("tracker_test_other_site");
   ASSERT_NE(a, std::string::npos) << text;
   ASSERT_NE(b, std::string::npos) << text;

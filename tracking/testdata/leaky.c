@@ -3,6 +3,7 @@
 // checks the leak report it prints at exit.
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // Non-static and not inlined, so the report can name them (-rdynamic).
 __attribute__((noinline)) void *leak_big_buffer(size_t n) {
@@ -29,7 +30,8 @@ __attribute__((noinline)) void *temporary_work(void) {
 static void *volatile g_sink;
 
 int main(int argc, char **argv) {
-  int leak = argc > 1 && strcmp(argv[1], "leak") == 0;
+  int leak = argc > 1 && strncmp(argv[1], "leak", 4) == 0;
+  if (argc > 1 && strcmp(argv[1], "leak-close-stderr") == 0) close(2);  // as coreutils do at exit
   void *keep[10];
   void *big = leak_big_buffer(100000);
   void *dup = leak_via_libc();
