@@ -65,8 +65,11 @@ XSMEM_CONFIGS = [
         "name": "default_tracked",
         "deps": [
             "//allocators/default",
+            "//tracking:default_tracked_shim",
             "//tracking:tracker",
         ],
+        # Unsampled mallocs and frees keep the default front's inline fast path.
+        "shim_header": "tracking/default_tracked_shim.h",
         "test_env": {"XSMEM_TRACK": "full"},
     },
     {

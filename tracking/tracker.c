@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -27,7 +28,8 @@
 #define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
 
 XSMEM_TLS int xsmem_track_busy;
-static XSMEM_TLS int64_t t_until_sample;  // bytes until the next sample
+XSMEM_TLS int64_t xsmem_track_until_sample;  // bytes until the next sample (tracker_fast.h)
+#define t_until_sample xsmem_track_until_sample
 static XSMEM_TLS int t_sample_ready;
 static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint32_t t_tid;
@@ -36,7 +38,11 @@ static XSMEM_TLS uint64_t t_seq;
 static XSMEM_TLS uintptr_t t_stack_lo, t_stack_hi;
 
 static _Atomic uint32_t g_next_stripe;
-static const xsmem_allocator_ops tracker_ops;
+#include "tracking/tracker_fast.h"
+_Static_assert(offsetof(xsmem_tracker, inner) == offsetof(xsmem_tracker_view, inner), "view layout");
+_Static_assert(offsetof(xsmem_tracker, fast_sample) == offsetof(xsmem_tracker_view, fast_sample), "view layout");
+_Static_assert(offsetof(xsmem_tracker, filter_ptr) == offsetof(xsmem_tracker_view, filter), "view layout");
+#define tracker_ops xsmem_tracker_ops
 
 // ---------------------------------------------------------------------------
 // Thread identity, time, randomness.
@@ -454,7 +460,7 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
 }
 
 XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
-  return &t->filter[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48];
+  return &t->filter[xsmem_tracker_filter_index(p)];
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
@@ -531,6 +537,10 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, voi
     site_release(t, r.site, w * (double)r.requested, w);
   }
   t->inner->ops->free(t->inner, p, 0);
+}
+
+XSMEM_TRACKER_TEXT void *xsmem_tracker_sampled_alloc(xsmem_allocator *a, size_t size) {
+  return sampled_alloc((xsmem_tracker *)a, size, XSMEM_MIN_ALIGN, 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -684,7 +694,7 @@ void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // repor
 
 static void tracker_destroy(xsmem_allocator *a);
 
-static const xsmem_allocator_ops tracker_ops = {
+const xsmem_allocator_ops xsmem_tracker_ops = {
     .kind = "tracker",
     .alloc = tracker_alloc,
     .free = tracker_free,
@@ -740,6 +750,8 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   t->inner = inner;
   t->opt = *o;
   t->generation = atomic_fetch_add(&g_generation, 1) + 1;
+  t->fast_sample = o->mode == XSMEM_TRACK_SAMPLE && !o->guard_sample_rate;
+  t->filter_ptr = t->filter;
   if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 100;
   if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
   t->mapped = bytes;

@@ -98,8 +98,12 @@ typedef struct guard_pool {
 } guard_pool;
 
 typedef struct xsmem_tracker {
+  // The first members are xsmem_tracker_view (tracker_fast.h): keep in step.
   xsmem_allocator base;
   xsmem_allocator *inner;
+  uint32_t fast_sample;  // sample mode without guarded sampling
+  uint32_t fast_pad;
+  _Atomic uint16_t *filter_ptr;  // = filter
   xsmem_tracker_options opt;
   char name[48];
   size_t mapped;  // bytes of this struct's own mapping
