@@ -447,9 +447,9 @@ int xsmem_numa_bind_thread(int node) {
 const char *xsmem_numa_describe(char *buf, size_t cap) {
   static const char *const kKinds[] = {"fallback", "real", "fake"};
   static const char *const kPolicies[] = {"off", "local", "interleave"};
-  static const char *const kModes[] = {"bind", "preferred", "interleave"};
+  static const char *const kModes[] = {"MPOL_BIND", "MPOL_PREFERRED", "MPOL_INTERLEAVE"};
   topology *t = topo();
-  xsmem_snprintf(buf, cap, "%s topology: %d node%s, %d cpus, policy %s, bind %s", kKinds[t->kind], t->num_nodes,
+  xsmem_snprintf(buf, cap, "%s topology: %d node%s, %d cpus, policy %s, regions bound with %s", kKinds[t->kind], t->num_nodes,
                  t->num_nodes == 1 ? "" : "s", t->num_cpus, kPolicies[xsmem_numa_policy_get()], kModes[g_bind_mode]);
   return buf;
 }
