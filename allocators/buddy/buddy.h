@@ -60,9 +60,11 @@ xsmem_buddy_options xsmem_buddy_default_options(void);
 // os_vm mapping: nothing is malloc'd. Release it with its destroy op.
 xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, const xsmem_buddy_options *options);
 
-// Returns the process-wide instance ("buddy", over xsmem_os_huge_source:
-// transparent huge pages unless XSMEM_HUGE_PAGES=off, which cut first-touch
-// faults 512-fold; default options), built on first call without malloc.
+// Returns the process-wide instance ("buddy", over xsmem_os_source: plain
+// pages; with XSMEM_BUDDY_THP=on blocks of a huge page or more are advised
+// MADV_HUGEPAGE one by one and smaller ones are not (whole THP regions made
+// the first touch of any block commit 2 MiB); default options), built on
+// first call without malloc.
 xsmem_allocator *xsmem_buddy_instance(void);
 
 // Gives back the regions that have stayed empty for longer than the delay;
