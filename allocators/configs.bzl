@@ -145,8 +145,9 @@ def _configuration(cfg):
     native.cc_binary(
         name = "libxsmem_%s.so" % name,
         linkshared = 1,
-        # Calls inside the library bind to its own definitions (no PLT hops).
-        linkopts = ["-Wl,-Bsymbolic-functions", "-Wl,-z,nodelete"],
+        # Calls inside the library bind to its own definitions (no PLT hops);
+        # --as-needed drops the toolchain's libstdc++/libm (1.5 MiB resident in C programs).
+        linkopts = ["-Wl,-Bsymbolic-functions", "-Wl,-z,nodelete", "-Wl,--as-needed"],
         deps = [name],
         visibility = ["//visibility:public"],
     )
