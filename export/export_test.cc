@@ -88,7 +88,7 @@ void Sites(void *ctx, size_t max, xsmem_analysis_sink *s) {
   }
 }
 void Leaks(void *ctx, size_t max, xsmem_analysis_sink *s) {
-  xsmem_leak l = {0x7f0000001000, 48, kFrames, 2, "leaky"};
+  xsmem_leak l = {0x7f0000001000, 48, kFrames, 2, "leaky", 1};
   s->leak(s, &l);
 }
 const xsmem_analysis_provider kProvider = {"test", nullptr, Hist, nullptr, Sites, Leaks};
@@ -236,6 +236,7 @@ TEST_F(ExportTest, SingleFileRoundTrip) {
   EXPECT_EQ(r->histogram[3]->bytes, s->histogram[3]->bytes);
   EXPECT_EQ(r->call_sites[0]->frames[2], 0x403000u);
   EXPECT_EQ(r->leaks[0]->address, 0x7f0000001000u);
+  EXPECT_EQ(r->leaks[0]->count, 1u);
   // Re-packing the read message gives the same bytes.
   Buf again;
   ASSERT_TRUE(xsmem_snapshot_pack(r, false, &again.b));

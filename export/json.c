@@ -252,6 +252,7 @@ void xsmem_json_snapshot(const Xsmem__Snapshot *s, xsmem_buf *out) {
     key(out, "address");
     xsmem_buf_printf(out, "\"0x%llx\",", (unsigned long long)l->address);
     kv_u64(out, "size", l->size, true);
+    kv_u64(out, "count", l->count ? l->count : 1, true);
     key(out, "symbol");
     xsmem_json_string(out, l->symbol);
     xsmem_buf_puts(out, ",");

@@ -214,9 +214,12 @@ void xsmem_prometheus(const Xsmem__Snapshot *s, xsmem_buf *out) {
   call_site_families(s, out);
   if (s->analysis_source[0]) {
     family(out, "xsmem_leaks", "", "gauge", "Live blocks reported as leaked by the analysis provider");
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < s->n_leaks; i++) bytes += s->leaks[i]->size;
-    xsmem_buf_printf(out, "xsmem_leaks %zu\n", s->n_leaks);
+    uint64_t bytes = 0, blocks = 0;
+    for (size_t i = 0; i < s->n_leaks; i++) {
+      bytes += s->leaks[i]->size;
+      blocks += s->leaks[i]->count ? s->leaks[i]->count : 1;  // a call site's group, or one block
+    }
+    xsmem_buf_printf(out, "xsmem_leaks %llu\n", (unsigned long long)blocks);
     family(out, "xsmem_leaked_bytes", "", "gauge", "Bytes of the blocks reported as leaked");
     xsmem_buf_printf(out, "xsmem_leaked_bytes %llu\n", (unsigned long long)bytes);
   }

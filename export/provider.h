@@ -44,11 +44,14 @@ typedef struct xsmem_call_site {
   uint64_t count, bytes, live_count, live_bytes;
 } xsmem_call_site;
 
+// One leaked block, or a call site's group of them (address 0, count blocks
+// of size bytes in all).
 typedef struct xsmem_leak {
   uint64_t address, size;
   const uint64_t *frames;
   size_t num_frames;
   const char *symbol;  // may be NULL
+  uint64_t count;      // blocks; 0 means 1
 } xsmem_leak;
 
 typedef struct xsmem_analysis_sink xsmem_analysis_sink;
@@ -66,7 +69,8 @@ typedef struct xsmem_analysis_provider {
   void (*timeline)(void *ctx, xsmem_analysis_sink *sink);
   // Emits at most `max` call sites, largest live bytes first.
   void (*call_sites)(void *ctx, size_t max, xsmem_analysis_sink *sink);
-  // Emits at most `max` live blocks considered leaked (at exit: all live ones).
+  // Emits at most `max` leak records (blocks or call-site groups, largest
+  // first) of what is unfreed now (at exit: leaked).
   void (*leaks)(void *ctx, size_t max, xsmem_analysis_sink *sink);
 } xsmem_analysis_provider;
 

@@ -207,6 +207,7 @@ static void on_leak(xsmem_analysis_sink *sink, const xsmem_leak *l) {
   xsmem__leak__init(m);
   m->address = l->address;
   m->size = l->size;
+  m->count = l->count;
   m->frames = copy_frames(a->arena, l->frames, l->num_frames);
   m->n_frames = m->frames ? l->num_frames : 0;
   m->symbol = xsmem_arena_strdup(a->arena, l->symbol);

@@ -6,9 +6,14 @@
 // process allocator first): the size histogram (power-of-two buckets by
 // requested size), the timeline, and the top call sites by live bytes with
 // the innermost frame outside the allocator symbolized. Sample-mode figures
-// are the tracker's unbiased estimates, rounded. The tracker has no per-block
-// enumeration, so the leaks section stays empty (its own leak report covers
-// them at exit).
+// are the tracker's unbiased estimates, rounded. The leaks section is the
+// tracker's leak report as data (xsmem_tracker_leaks): one Leak per call site
+// of unfreed blocks (address 0, size = their bytes, count = blocks), largest
+// first, XSMEM_LEAK_SUPPRESS honoured, frames from the program's first one.
+// Symbolizing (dladdr) on the exporter's thread is safe: the tracker does it
+// under its re-entry flag, so what dladdr allocates is neither tracked nor
+// recursed into, and no allocator lock is held meanwhile; `xsmem run`
+// re-symbolizes the frames from the saved maps (tools/symbolize.c).
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -118,7 +123,26 @@ static void call_sites(void *ctx, size_t max, xsmem_analysis_sink *sink) {
   xsmem_spin_unlock(&lock);
 }
 
-static const xsmem_analysis_provider kTrackerProvider = {"tracker", NULL, histogram, timeline, call_sites, NULL};
+static void leaks(void *ctx, size_t max, xsmem_analysis_sink *sink) {
+  xsmem_allocator *t = find_tracker();
+  if (!t) return;
+  static xsmem_track_leak out[XSMEM_EXPORT_MAX_LEAKS];  // static: ~90 KiB
+  static xsmem_spinlock lock;
+  if (max > XSMEM_EXPORT_MAX_LEAKS) max = XSMEM_EXPORT_MAX_LEAKS;
+  xsmem_spin_lock(&lock);
+  size_t n = xsmem_tracker_leaks(t, out, max, NULL);
+  for (size_t i = 0; i < n; i++) {
+    uint64_t frames[XSMEM_TRACK_MAX_DEPTH];
+    for (unsigned f = 0; f < out[i].depth; f++) frames[f] = out[i].frames[f];
+    xsmem_leak l = {0, round_u64(out[i].bytes), frames, out[i].depth, out[i].symbol[0] ? out[i].symbol : "?",
+                    round_u64(out[i].count)};
+    if (l.count == 0) continue;  // a sample-mode estimate below half a block
+    sink->leak(sink, &l);
+  }
+  xsmem_spin_unlock(&lock);
+}
+
+static const xsmem_analysis_provider kTrackerProvider = {"tracker", NULL, histogram, timeline, call_sites, leaks};
 
 // Installed at load time; a provider installed later (by a test, say) wins.
 __attribute__((constructor)) static void install(void) {

@@ -401,14 +401,20 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
     fputs("</table>", f);
     return;
   }
-  fprintf(f, "<div class=\"meta\">%zu blocks, %s still allocated when the snapshot was taken</div>", s->n_leaks,
-          B(total));
-  fputs("<table><tr><th>allocated at</th><th>size</th><th>address</th></tr>", f);
+  // Leak records: the tracker's leak report by call site (address 0), or
+  // single blocks from other providers.
+  double blocks = 0;
+  for (size_t i = 0; i < s->n_leaks; i++) blocks += (double)(s->leaks[i]->count ? s->leaks[i]->count : 1);
+  fprintf(f, "<div class=\"meta\">%s in %.0f blocks unfreed when the snapshot was taken (at exit: leaked), %s:</div>",
+          B(total), blocks, s->leaks[0]->address ? "by block" : "by call site, largest first");
+  fputs("<table><tr><th>allocated at</th><th>unfreed</th><th>blocks</th><th>address</th></tr>", f);
   for (size_t i = 0; i < s->n_leaks; i++) {
     const Xsmem__Leak *l = s->leaks[i];
     fputs("<tr><td class=\"sym\">", f);
     site(f, l->symbol, l->frames, l->n_frames);
-    fprintf(f, "</td><td>%s</td><td>0x%" PRIx64 "</td></tr>", B((double)l->size), l->address);
+    fprintf(f, "</td><td>%s</td><td>%" PRIu64 "</td><td>", B((double)l->size), l->count ? l->count : 1);
+    if (l->address) fprintf(f, "0x%" PRIx64, l->address);
+    fputs("</td></tr>", f);
   }
   fputs("</table>", f);
 }

@@ -241,8 +241,9 @@ static char *symbolize_stack(tool_symbolizer *z, const uint64_t *frames, size_t 
   for (size_t i = 0; i < n; i++) {
     char buf[512];
     const char *module;
-    // Return addresses point after the call: look up the call instruction.
-    tool_symbolize(z, frames[i] - (i ? 1 : 0), buf, sizeof buf, &module);
+    // Every frame is a return address (leak records start at the program's
+    // first), which points after the call: look up the call instruction.
+    tool_symbolize(z, frames[i] - 1, buf, sizeof buf, &module);
     // An address in no mapping ends the stack (a frame-pointer walk that ran
     // into code without frame pointers reads garbage).
     if (!module) break;

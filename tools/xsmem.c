@@ -173,16 +173,26 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
             tool_bytes((double)c->bytes, b2, sizeof b2), (unsigned long long)c->count,
             c->symbol[0] ? (int)strcspn(c->symbol, "\n") : 1, c->symbol[0] ? c->symbol : "?");
   }
-  double leaked = 0;
-  for (size_t i = 0; i < s->n_leaks; i++) leaked += (double)s->leaks[i]->size;
+  // Leak records: the tracker's leak report (one per call site, largest
+  // first), or single blocks (count 0 or 1 with an address) from other providers.
+  double leaked = 0, leaked_blocks = 0;
+  for (size_t i = 0; i < s->n_leaks; i++) {
+    leaked += (double)s->leaks[i]->size;
+    leaked_blocks += (double)(s->leaks[i]->count ? s->leaks[i]->count : 1);
+  }
   if (s->n_leaks) {
-    fprintf(f, "  leaks: %zu blocks, %s unfreed\n", s->n_leaks, tool_bytes(leaked, b3, sizeof b3));
+    fprintf(f, "  %s: %s in %.0f blocks from %zu %s\n",
+            at_exit ? "leaks (unfreed at exit)" : "unfreed when the snapshot was taken", tool_bytes(leaked, b3, sizeof b3),
+            leaked_blocks, s->n_leaks, s->leaks[0]->address ? "records" : "call sites");
     for (size_t i = 0; i < s->n_leaks && i < top; i++) {
       const Xsmem__Leak *l = s->leaks[i];
-      fprintf(f, "    %10s at 0x%llx  %.*s\n", tool_bytes((double)l->size, b4, sizeof b4),
-              (unsigned long long)l->address, l->symbol[0] ? (int)strcspn(l->symbol, "\n") : 1,
-              l->symbol[0] ? l->symbol : "?");
+      char at[40] = "";
+      if (l->address) snprintf(at, sizeof at, " at 0x%llx", (unsigned long long)l->address);
+      fprintf(f, "    %10s in %6llu blocks%s  %.*s\n", tool_bytes((double)l->size, b4, sizeof b4),
+              (unsigned long long)(l->count ? l->count : 1), at,
+              l->symbol[0] ? (int)strcspn(l->symbol, "\n") : 1, l->symbol[0] ? l->symbol : "?");
     }
+    if (s->n_leaks > top) fprintf(f, "    ... and %zu more\n", s->n_leaks - top);
     return;
   }
   if (!at_exit) return;

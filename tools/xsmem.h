@@ -59,7 +59,9 @@ double tool_detail(const Xsmem__Allocator *a, const char *group, const char *lab
 
 // Prints the short text summary of s (allocators, call sites, leaks) to f;
 // `top` call sites and leaks at most. at_exit: s was taken at exit, so what
-// is still live is leaked (a live process's snapshot shows no leak line).
+// is still live is leaked. Leak records (the tracker's leak report by call
+// site) are listed whenever present; without them an exit snapshot's leak
+// line is summed from the live call sites, and a live one shows none.
 void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit);
 
 // ---------------------------------------------------------------------------

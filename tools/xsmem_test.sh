@@ -52,6 +52,9 @@ head -1 "$tmp/out" | grep -q "^time_ns,bytes_in_use" || fail "stats csv"
 expect_rc 0 "$x" run --config system_tracked --track full --snapshot "$tmp/leaky.pb" --report "$tmp/leaky.html" \
   -- "$r/tools/leaky"
 grep -Eq "26\.[0-9] KiB live in +9 blocks.*leak_inner" "$tmp/err" || fail "leak site not named leak_inner"
+# The leak report in the snapshot: its largest record is leak_inner's 9 blocks.
+grep -Eq "leaks \(unfreed at exit\): .* from [0-9]+ call sites" "$tmp/err" || fail "no leak records in the summary"
+grep -Eq "^ +26\.[0-9] KiB in +9 blocks +leak_inner" "$tmp/err" || fail "leak record not leak_inner's 9 blocks"
 expect_rc 0 "$x" stats "$tmp/leaky.pb" --format json
 python3 - "$tmp/out" <<'PY'
 import json, sys
@@ -61,8 +64,15 @@ frames = site["symbol"].split("\n")
 names = [f.split("+")[0] for f in frames]
 assert names[:3] == ["leak_inner", "leak_outer", "main"], frames
 assert all("(leaky)" in f for f in frames[:3]), frames
+sizes = [l["size"] for l in s["leaks"]]
+assert sizes == sorted(sizes, reverse=True), sizes  # largest first
+leak = [l for l in s["leaks"] if l["count"] == 9][0]  # 3000..3008 bytes
+assert leak["size"] == sum(range(3000, 3009)) and leak["address"] == "0x0", leak
+names = [f.split("+")[0] for f in leak["symbol"].split("\n")]
+assert names[:3] == ["leak_inner", "leak_outer", "main"], leak
 PY
 grep -q "#2 main+0x[0-9a-f]* (leaky)" "$tmp/leaky.html" || fail "report without the symbolized stack"
+grep -q "by call site, largest first" "$tmp/leaky.html" || fail "report without the leak records"
 
 # Default tracking: sampled when the configuration has a tracked variant
 # (default -> default_tracked), off otherwise. XSMEM_LIB_DIR replaces the

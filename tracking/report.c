@@ -175,6 +175,64 @@ static void json_escape(char *dst, size_t cap, const char *src) {
   dst[j] = 0;
 }
 
+// Fills sites (cap entries) with the live call sites largest first, then
+// keeps in place those XSMEM_LEAK_SUPPRESS does not match (the C++ runtime's
+// one-time pools, the loader's TLS blocks), by their first program frame,
+// whose name goes to names[i] when names is not NULL. Returns how many were
+// kept. With names, each kept site's frames also start at that first program
+// frame. Runs with the re-entry flag set.
+static size_t collect_leaks(xsmem_allocator *a, xsmem_track_site *sites, size_t cap, char (*names)[192],
+                            xsmem_track_leak_totals *tot) {
+  memset(tot, 0, sizeof(*tot));
+  xsmem_track_busy++;
+  size_t found = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, cap);
+  const char *suppress = xsmem_option_str("XSMEM_LEAK_SUPPRESS");
+  char sym[512];  // whole, so a long C++ name still ends in its module for the patterns
+  size_t n = 0;
+  for (size_t i = 0; i < found; i++) {
+    unsigned f = first_program_frame(sites[i].frames, sites[i].depth);
+    sym[0] = 0;
+    if (sites[i].depth) xsmem_tracker_symbolize(sites[i].frames[f], sym, sizeof(sym));
+    if (matches_any(sym, suppress)) {
+      tot->suppressed_sites++;
+      tot->suppressed_bytes += sites[i].live_bytes;
+      continue;
+    }
+    tot->bytes += sites[i].live_bytes;
+    tot->count += sites[i].live_count;
+    if (names) {
+      xsmem_snprintf(names[n], sizeof(names[n]), "%s", sym);
+      sites[i].depth -= f;
+      memmove(sites[i].frames, sites[i].frames + f, sites[i].depth * sizeof(uintptr_t));
+    }
+    sites[n++] = sites[i];
+  }
+  tot->sites = n;
+  xsmem_track_busy--;
+  return n;
+}
+
+size_t xsmem_tracker_leaks(xsmem_allocator *a, xsmem_track_leak *out, size_t max, xsmem_track_leak_totals *totals) {
+  static xsmem_track_site sites[256];  // static: too big for every thread's stack
+  static char names[256][192];
+  static xsmem_spinlock lock;
+  xsmem_track_leak_totals tot;
+  xsmem_spin_lock(&lock);
+  size_t n = collect_leaks(a, sites, XSMEM_ARRAY_SIZE(sites), names, &tot);
+  if (n > max) n = max;
+  for (size_t i = 0; i < n; i++) {
+    out[i].bytes = sites[i].live_bytes;
+    out[i].count = sites[i].live_count;
+    out[i].site = sites[i].hash;
+    out[i].depth = sites[i].depth;
+    memcpy(out[i].frames, sites[i].frames, sizeof(out[i].frames));
+    memcpy(out[i].symbol, names[i], sizeof(out[i].symbol));
+  }
+  xsmem_spin_unlock(&lock);
+  if (totals) *totals = tot;
+  return n;
+}
+
 size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t max_sites) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   static xsmem_track_site sites[256];  // static: reports may run on small stacks
@@ -182,25 +240,11 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
   if (max_sites > XSMEM_ARRAY_SIZE(sites)) max_sites = XSMEM_ARRAY_SIZE(sites);
   xsmem_spin_lock(&lock);
   xsmem_track_busy++;
-  size_t found = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, XSMEM_ARRAY_SIZE(sites));
-  // Suppressions: sites whose first program frame matches XSMEM_LEAK_SUPPRESS
-  // (the C++ runtime's one-time pools, the loader's TLS blocks).
-  const char *suppress = xsmem_option_str("XSMEM_LEAK_SUPPRESS");
+  xsmem_track_leak_totals tot;
+  size_t n = collect_leaks(a, sites, XSMEM_ARRAY_SIZE(sites), NULL, &tot);
+  double bytes = tot.bytes, count = tot.count, sup_bytes = tot.suppressed_bytes;
+  size_t sup_sites = tot.suppressed_sites;
   char sym[256], esc[512];
-  double bytes = 0, count = 0, sup_bytes = 0;
-  size_t n = 0, sup_sites = 0;
-  for (size_t i = 0; i < found; i++) {
-    unsigned f = first_program_frame(sites[i].frames, sites[i].depth);
-    const char *where = sites[i].depth ? xsmem_tracker_symbolize(sites[i].frames[f], sym, sizeof(sym)) : "";
-    if (matches_any(where, suppress)) {
-      sup_sites++;
-      sup_bytes += sites[i].live_bytes;
-      continue;
-    }
-    bytes += sites[i].live_bytes;
-    count += sites[i].live_count;
-    sites[n++] = sites[i];
-  }
   const char *est = t->opt.mode == XSMEM_TRACK_SAMPLE ? "estimated " : "";
   if (format == XSMEM_REPORT_JSON) {
     xsmem_dprintf(fd, "{\"allocator\":\"%s\",\"mode\":\"%s\",\"leaked_bytes\":%.0f,\"leaked_blocks\":%.0f,"

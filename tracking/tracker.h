@@ -167,6 +167,33 @@ enum { XSMEM_REPORT_TEXT = 0, XSMEM_REPORT_JSON = 1 };
 // Returns the number of call sites with live allocations.
 size_t xsmem_tracker_leak_report(xsmem_allocator *t, int fd, int format, size_t max_sites);
 
+// One call site of unfreed allocations: a group of the leak report.
+typedef struct xsmem_track_leak {
+  double bytes, count;  // unfreed at this site (estimates in sample mode)
+  uint64_t site;        // call-site hash
+  unsigned depth;       // frames used
+  // Return addresses, innermost first, from the first frame outside the
+  // allocation entry points (malloc, the shim, the tracker): what the report prints.
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  char symbol[192];  // frames[0] symbolized ("function+0xoff (module)"); "" when depth is 0
+} xsmem_track_leak;
+
+typedef struct xsmem_track_leak_totals {
+  double bytes, count;  // over every reported site, also those past `max`
+  size_t sites;
+  double suppressed_bytes;  // left out by XSMEM_LEAK_SUPPRESS
+  size_t suppressed_sites;
+} xsmem_track_leak_totals;
+
+// The leak report as data: fills out with up to max call sites of unfreed
+// allocations, largest live bytes first, leaving out those XSMEM_LEAK_SUPPRESS
+// matches, exactly the groups xsmem_tracker_leak_report prints (it considers
+// the 256 largest sites). Allocates nothing; symbolizes each site's first
+// frame with dladdr under the re-entry flag (for the suppressions), so call it
+// from a thread that may take the loader's lock (not a signal handler).
+// totals may be NULL. Returns how many were written.
+size_t xsmem_tracker_leaks(xsmem_allocator *t, xsmem_track_leak *out, size_t max, xsmem_track_leak_totals *totals);
+
 // Writes "function+0xoff (module)" for a code address into buf. Returns buf.
 const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap);
 

@@ -157,6 +157,38 @@ TEST(Tracker, FullModeRecordsSitesAndReportsLeaksLargestFirst) {
   t->ops->destroy(t);
 }
 
+TEST(Tracker, LeaksAsDataAreTheReportsGroups) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.depth = 2;
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  std::vector<void *> keep;
+  for (int i = 0; i < 3; i++) keep.push_back(AllocVia(tracker_test_other_site, t, 100));
+  for (int i = 0; i < 2; i++) keep.push_back(AllocVia(tracker_test_leak_here, t, 5000));
+  xsmem_track_leak out[4];
+  xsmem_track_leak_totals tot;
+  ASSERT_EQ(xsmem_tracker_leaks(t, out, 4, &tot), 2u);
+  EXPECT_DOUBLE_EQ(out[0].bytes, 10000);  // largest first
+  EXPECT_DOUBLE_EQ(out[0].count, 2);
+  EXPECT_DOUBLE_EQ(out[1].bytes, 300);
+  EXPECT_DOUBLE_EQ(out[1].count, 3);
+  EXPECT_EQ(strncmp(out[0].symbol, "tracker_test_leak_here+0x", 25), 0) << out[0].symbol;
+  EXPECT_EQ(strncmp(out[1].symbol, "tracker_test_other_site+0x", 26), 0) << out[1].symbol;
+  ASSERT_GE(out[0].depth, 1u);
+  char sym[192];
+  EXPECT_STREQ(xsmem_tracker_symbolize(out[0].frames[0], sym, sizeof(sym)), out[0].symbol) << "frames start at the site";
+  EXPECT_DOUBLE_EQ(tot.bytes, 10300);
+  EXPECT_DOUBLE_EQ(tot.count, 5);
+  EXPECT_EQ(tot.sites, 2u);
+  EXPECT_EQ(tot.suppressed_sites, 0u);
+  // max bounds what is written, not the totals.
+  ASSERT_EQ(xsmem_tracker_leaks(t, out, 1, &tot), 1u);
+  EXPECT_DOUBLE_EQ(out[0].bytes, 10000);
+  EXPECT_EQ(tot.sites, 2u);
+  for (void *p : keep) xsmem_free(t, p);
+  EXPECT_EQ(xsmem_tracker_leaks(t, out, 4, nullptr), 0u);
+  t->ops->destroy(t);
+}
+
 TEST(Tracker, CanariesAlignmentAndZeroing) {
   xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
   for (size_t align : {1, 16, 64, 4096, 65536}) {
