@@ -602,3 +602,46 @@ TEST_F(ExportTest, ServiceStartsFromOptionsAndStopsCleanly) {
 }
 
 }  // namespace
+
+// bfc's chunk map (group "chunk", one label per chunk address) is left out of
+// /metrics, where each address would be a new series; its summary stays.
+TEST(Prometheus, ChunkMapStaysOutOfMetrics) {
+  Xsmem__DetailValue v[5];
+  for (auto &d : v) xsmem__detail_value__init(&d);
+  const char *groups[5] = {"bin", "chunk_summary", "chunk", "chunk", "chunk"};
+  const char *labels[5] = {"256", "map", "0x7f0000001000", "0x7f0000001000", "0x7f0000001100"};
+  const char *keys[5] = {"free_bytes", "chunks", "size", "used", "size"};
+  Xsmem__DetailValue *pv[5];
+  for (int i = 0; i < 5; i++) {
+    v[i].group = const_cast<char *>(groups[i]);
+    v[i].label = const_cast<char *>(labels[i]);
+    v[i].key = const_cast<char *>(keys[i]);
+    v[i].value = 256;
+    pv[i] = &v[i];
+  }
+  Xsmem__Allocator a;
+  xsmem__allocator__init(&a);
+  a.name = const_cast<char *>("bfc");
+  a.config = const_cast<char *>("bfc");
+  a.detail = pv;
+  a.n_detail = 5;
+  Xsmem__Allocator *pa[1] = {&a};
+  Xsmem__Snapshot s;
+  xsmem__snapshot__init(&s);
+  s.allocators = pa;
+  s.n_allocators = 1;
+  Buf b;
+  xsmem_prometheus(&s, &b.b);
+  std::string t = b.str();
+  EXPECT_NE(t.find("xsmem_bin_free_bytes{allocator=\"bfc\",config=\"bfc\",bin=\"256\"} 256\n"), std::string::npos);
+  EXPECT_NE(t.find("xsmem_chunk_summary_chunks{allocator=\"bfc\",config=\"bfc\",chunk_summary=\"map\"} 256\n"),
+            std::string::npos);
+  EXPECT_EQ(t.find("xsmem_chunk_size"), std::string::npos) << t;
+  EXPECT_EQ(t.find("0x7f0000001000"), std::string::npos) << t;
+  // JSON keeps the map.
+  Buf j;
+  xsmem_json_allocator(&a, &j.b);
+  EXPECT_NE(j.str().find("\"chunk\":{\"0x7f0000001000\":{\"size\":256,\"used\":256},\"0x7f0000001100\":{\"size\":256}}"),
+            std::string::npos)
+      << j.str();
+}

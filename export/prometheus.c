@@ -110,8 +110,10 @@ static void group_label(xsmem_buf *out, const char *group) {
 static void detail_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
   for (size_t i = 0; i < s->n_allocators; i++) {
     for (size_t j = 0; j < s->allocators[i]->n_detail; j++) {
-      if (seen_before(s, i, j)) continue;
       const Xsmem__DetailValue *d = s->allocators[i]->detail[j];
+      // The chunk map (label = chunk address) would be a new series per chunk
+      // at every scrape: it stays in snapshots and JSON, not in /metrics.
+      if (strcmp(d->group, "chunk") == 0 || seen_before(s, i, j)) continue;
       char name_data[256];
       metric_name(name_data, sizeof(name_data), d->group, d->key);
       struct { const char *data; } name = {name_data};

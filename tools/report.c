@@ -300,6 +300,14 @@ static void section_fragmentation(FILE *f, const Xsmem__Snapshot *s) {
     fprintf(f, ": fragmentation %.1f%% (1 - largest free chunk / free bytes)</div>",
             a->stats ? 100 * a->stats->fragmentation : 0.0);
     if (!chart_chunks(f, a)) chart_bars(f, a, "bin", "used_bytes", "free_bytes", "used", "free", false);
+    double all = tool_detail(a, "chunk_summary", "map", "chunks");
+    double merged = tool_detail(a, "chunk_summary", "map", "merged");
+    double dropped = tool_detail(a, "chunk_summary", "map", "dropped_chunks");
+    if (chunks && !isnan(merged) && merged != 0)
+      fprintf(f, "<div class=\"meta\">%.0f chunks: adjacent chunks in the same state drawn as one</div>", all);
+    if (chunks && !isnan(dropped) && dropped > 0)
+      fprintf(f, "<div class=\"meta\">map cut short: %.0f more chunks (%s) at higher addresses not shown</div>",
+              dropped, B(tool_detail(a, "chunk_summary", "map", "dropped_bytes")));
   }
   if (!any) fputs("<p class=\"none\">No BFC allocator in this snapshot.</p>", f);
 }

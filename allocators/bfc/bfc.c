@@ -825,16 +825,62 @@ void xsmem_bfc_dump(xsmem_bfc *b, int fd, size_t max_chunks) {
   if (d.skipped) xsmem_dprintf(fd, "    ... %zu more chunks\n", d.skipped);
 }
 
+// The chunk map of the detail report: chunks in address order, at most
+// XSMEM_BFC_MAP_ENTRIES entries. When the chunks outnumber the entries, each
+// entry is a run of address-adjacent chunks of one region in the same state
+// (merged), and what still does not fit is counted as dropped.
+typedef struct map_entry {
+  uintptr_t address;
+  size_t size;
+  bool used;
+} map_entry;
+
+typedef struct chunk_map {
+  map_entry *e;  // NULL when the buffer could not be mapped
+  size_t n, chunks, dropped_chunks, dropped_bytes;
+  bool merged;
+} chunk_map;
+
+// REQUIRES: mu held; chunks = the number of chunks in every region.
+static void map_collect(const xsmem_bfc *b, chunk_map *m, size_t chunks) {
+  m->chunks = chunks;
+  m->merged = chunks > XSMEM_BFC_MAP_ENTRIES;
+  if (!m->e) return;
+  for (size_t i = 0; i < b->num_regions; i++) {
+    bool open = false;  // the last entry is in this region and may take the next chunk
+    for (uint32_t h = b->regions[i].slots[0]; h; h = C(b, h)->next) {
+      const chunk *c = C(b, h);
+      bool used = c->alloc_id != 0;
+      if (m->dropped_chunks || (m->n == XSMEM_BFC_MAP_ENTRIES && !(open && m->e[m->n - 1].used == used))) {
+        m->dropped_chunks++;  // past the first drop everything is dropped: no gaps inside the map
+        m->dropped_bytes += c->size;
+      } else if (m->merged && open && m->e[m->n - 1].used == used) {
+        m->e[m->n - 1].size += c->size;
+      } else {
+        m->e[m->n++] = (map_entry){c->ptr, c->size, used};
+        open = true;
+      }
+    }
+  }
+}
+
 static void bfc_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   xsmem_bfc *b = (xsmem_bfc *)a;
   xsmem_bfc_bin_info bins[NBINS];
+  // The map's buffer is mapped outside the lock, and the values go to the
+  // sink after it is dropped: the sink may allocate (from this allocator).
+  size_t map_bytes = xsmem_align_up(XSMEM_BFC_MAP_ENTRIES * sizeof(map_entry), b->page);
+  chunk_map m = {xsmem_os_map(map_bytes, b->page, 0), 0, 0, 0, 0, false};
   pthread_mutex_lock(&b->mu);
   bins_collect(b, bins);
+  size_t chunks = 0;
+  for (int i = 0; i < NBINS; i++) chunks += bins[i].free_chunks + bins[i].used_chunks;
+  map_collect(b, &m, chunks);
   size_t regions = b->num_regions;
   size_t next_region = XSMEM_MIN(XSMEM_MAX(b->next_region, b->reserved), b->opt.bytes_limit - b->reserved);
   pthread_mutex_unlock(&b->mu);
-  for (int i = 0; i < NBINS; i++) {  // the sink may allocate: called without the lock
-    char label[24];
+  char label[24];
+  for (int i = 0; i < NBINS; i++) {
     xsmem_snprintf(label, sizeof(label), "%zu", bins[i].min_size);
     sink->value(sink, "bin", label, "free_chunks", "gauge", (double)bins[i].free_chunks);
     sink->value(sink, "bin", label, "free_bytes", "gauge", (double)bins[i].free_bytes);
@@ -843,6 +889,18 @@ static void bfc_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   }
   sink->value(sink, "bfc", "regions", "count", "gauge", (double)regions);
   sink->value(sink, "bfc", "regions", "next_size", "gauge", (double)next_region);
+  if (!m.e) return;
+  sink->value(sink, "chunk_summary", "map", "chunks", "gauge", (double)m.chunks);
+  sink->value(sink, "chunk_summary", "map", "entries", "gauge", (double)m.n);
+  sink->value(sink, "chunk_summary", "map", "merged", "gauge", m.merged ? 1.0 : 0.0);
+  sink->value(sink, "chunk_summary", "map", "dropped_chunks", "gauge", (double)m.dropped_chunks);
+  sink->value(sink, "chunk_summary", "map", "dropped_bytes", "gauge", (double)m.dropped_bytes);
+  for (size_t i = 0; i < m.n; i++) {
+    xsmem_snprintf(label, sizeof(label), "0x%zx", (size_t)m.e[i].address);
+    sink->value(sink, "chunk", label, "size", "gauge", (double)m.e[i].size);
+    sink->value(sink, "chunk", label, "used", "gauge", m.e[i].used ? 1.0 : 0.0);
+  }
+  xsmem_os_unmap(m.e, map_bytes);
 }
 
 // ---------------------------------------------------------------------------

@@ -57,6 +57,8 @@ extern "C" {
 
 #define XSMEM_BFC_GRANULE 256
 #define XSMEM_BFC_NUM_BINS 21
+// Most entries of the chunk map in the detail report (see the detail op).
+#define XSMEM_BFC_MAP_ENTRIES 1024
 
 typedef struct xsmem_bfc xsmem_bfc;
 
@@ -119,7 +121,15 @@ xsmem_bfc_options xsmem_bfc_options_from_env(void);
 xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *options, const char *name);
 
 // The allocator interface of b (alloc, free, usable_size, owns, stats, trim,
-// fork, destroy, detail).
+// fork, destroy, detail). detail reports, besides group "bin" (per bin, by
+// its smallest size: free/used chunks and bytes) and "bfc" (regions), the
+// chunk map: group "chunk", label the start address ("0x7f..."), keys "size"
+// and "used" (1 or 0), in address order, region after region. It holds at
+// most XSMEM_BFC_MAP_ENTRIES entries: with more chunks than that, each entry
+// is a run of adjacent chunks in the same state, and when the runs do not fit
+// either the first ones are reported. Group "chunk_summary" label "map" says
+// which: keys chunks (all chunks), entries, merged (1/0), dropped_chunks and
+// dropped_bytes (past the last entry).
 XSMEM_INLINE xsmem_allocator *xsmem_bfc_allocator(xsmem_bfc *b) { return (xsmem_allocator *)b; }
 
 // Returns the same allocator as xsmem_bfc, or NULL when a is not a bfc.

@@ -459,6 +459,130 @@ TEST_F(Bfc, DetailReportsEveryBin) {
   F(b, p);
 }
 
+// The detail values in the order the detail op reported them.
+struct DetailValue {
+  std::string group, label, key;
+  double value;
+};
+
+struct MapEntry {
+  uintptr_t address;
+  size_t size;
+  bool used;
+};
+
+struct DetailMap {
+  std::vector<MapEntry> entries;
+  std::map<std::string, double> summary;
+};
+
+// Runs the detail op with a sink that allocates from b itself on its first
+// call: it would deadlock if the op still held the lock.
+DetailMap TakeMap(xsmem_bfc *b) {
+  struct Sink {
+    xsmem_stats_sink s;
+    xsmem_bfc *b;
+    std::vector<DetailValue> values;
+  } sink{};
+  sink.b = b;
+  sink.s.value = [](xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *,
+                    double v) {
+    Sink *k = reinterpret_cast<Sink *>(s);
+    if (k->values.empty()) {
+      xsmem_allocator *a = xsmem_bfc_allocator(k->b);
+      a->ops->free(a, a->ops->alloc(a, 100, 16, 0), 0);
+    }
+    k->values.push_back({group, label, key, v});
+  };
+  xsmem_bfc_allocator(b)->ops->detail(xsmem_bfc_allocator(b), &sink.s);
+  DetailMap m;
+  for (size_t i = 0; i < sink.values.size(); i++) {
+    const DetailValue &d = sink.values[i];
+    if (d.group == "chunk_summary") m.summary[d.key] = d.value;
+    if (d.group != "chunk" || d.key != "size") continue;
+    // Each entry: "size" then "used" under the same label.
+    EXPECT_LT(i + 1, sink.values.size());
+    if (i + 1 >= sink.values.size()) break;
+    const DetailValue &u = sink.values[i + 1];
+    EXPECT_EQ(u.label, d.label);
+    EXPECT_EQ(u.key, "used");
+    EXPECT_TRUE(u.value == 0.0 || u.value == 1.0) << u.value;
+    EXPECT_EQ(d.label.rfind("0x", 0), 0u) << d.label;
+    m.entries.push_back({(uintptr_t)std::stoull(d.label, nullptr, 16), (size_t)d.value, u.value != 0});
+  }
+  return m;
+}
+
+TEST_F(Bfc, DetailMapsChunksInAddressOrder) {
+  xsmem_bfc *b = Make(64 << 20, 64 * 1024);
+  char *x = static_cast<char *>(A(b, 4096));
+  char *y = static_cast<char *>(A(b, 4096));
+  char *z = static_cast<char *>(A(b, 4096));
+  F(b, y);
+  DetailMap m = TakeMap(b);
+  ASSERT_EQ(m.entries.size(), 4u);
+  EXPECT_EQ(m.entries[0].address, (uintptr_t)x);
+  EXPECT_EQ(m.entries[1].address, (uintptr_t)y);
+  EXPECT_EQ(m.entries[2].address, (uintptr_t)z);
+  std::vector<bool> used;
+  for (const MapEntry &e : m.entries) used.push_back(e.used);
+  EXPECT_EQ(used, (std::vector<bool>{true, false, true, false}));  // A, hole B, C, the region's free tail
+  for (size_t i = 0; i < 3; i++) EXPECT_EQ(m.entries[i].size, 4096u);
+  EXPECT_EQ(m.entries[3].address, (uintptr_t)z + 4096);
+  EXPECT_EQ(m.entries[3].size, 64u * 1024 - 3 * 4096);
+  EXPECT_EQ(m.summary["chunks"], 4.0);
+  EXPECT_EQ(m.summary["entries"], 4.0);
+  EXPECT_EQ(m.summary["merged"], 0.0);
+  EXPECT_EQ(m.summary["dropped_chunks"], 0.0);
+  // The map agrees with the visitor.
+  Snapshot s = Take(b);
+  ASSERT_EQ(s.chunks.size(), m.entries.size());
+  for (size_t i = 0; i < s.chunks.size(); i++) {
+    EXPECT_EQ(s.chunks[i].address, m.entries[i].address);
+    EXPECT_EQ(s.chunks[i].in_use, m.entries[i].used);
+  }
+  F(b, x);
+  F(b, z);
+}
+
+TEST_F(Bfc, DetailMapStaysBoundedMergingRunsThenDropping) {
+  const size_t kRegion = 4 << 20, kBlocks = XSMEM_BFC_MAP_ENTRIES + 476;
+  xsmem_bfc *b = Make(256 << 20, kRegion);
+  std::vector<void *> p;
+  for (size_t i = 0; i < kBlocks; i++) p.push_back(A(b, kG));
+  for (size_t i = 1; i < kBlocks; i++) ASSERT_GT(p[i], p[i - 1]);
+  // More chunks than entries, all in use: one used run and the free tail.
+  DetailMap m = TakeMap(b);
+  EXPECT_EQ(m.summary["chunks"], (double)(kBlocks + 1));
+  EXPECT_EQ(m.summary["merged"], 1.0);
+  ASSERT_EQ(m.entries.size(), 2u);
+  EXPECT_EQ(m.entries[0].address, (uintptr_t)p[0]);
+  EXPECT_TRUE(m.entries[0].used);
+  EXPECT_EQ(m.entries[0].size, kBlocks * kG);
+  EXPECT_FALSE(m.entries[1].used);
+  EXPECT_EQ(m.entries[1].size, kRegion - kBlocks * kG);
+  EXPECT_EQ(m.summary["dropped_chunks"], 0.0);
+  // Every other block freed: the runs alternate, so only the first
+  // XSMEM_BFC_MAP_ENTRIES fit and the rest are counted as dropped.
+  for (size_t i = 1; i < kBlocks; i += 2) F(b, p[i]);
+  size_t chunks = Take(b).chunks.size();
+  EXPECT_GT(chunks, (size_t)XSMEM_BFC_MAP_ENTRIES);
+  m = TakeMap(b);
+  ASSERT_EQ(m.entries.size(), (size_t)XSMEM_BFC_MAP_ENTRIES);
+  EXPECT_EQ(m.summary["entries"], (double)XSMEM_BFC_MAP_ENTRIES);
+  EXPECT_EQ(m.summary["chunks"], (double)chunks);
+  EXPECT_EQ(m.summary["dropped_chunks"], (double)(chunks - XSMEM_BFC_MAP_ENTRIES));
+  size_t shown = 0;
+  for (size_t i = 0; i < m.entries.size(); i++) {
+    EXPECT_EQ(m.entries[i].address, (uintptr_t)p[i]);
+    EXPECT_EQ(m.entries[i].used, i % 2 == 0) << i;
+    EXPECT_EQ(m.entries[i].size, kG);
+    shown += m.entries[i].size;
+  }
+  EXPECT_EQ(shown + (size_t)m.summary["dropped_bytes"], kRegion);
+  for (size_t i = 0; i < kBlocks; i += 2) F(b, p[i]);
+}
+
 TEST_F(Bfc, ThreadsKeepStatsExact) {
   xsmem_bfc *b = Make(512 << 20, 1 << 20);
   std::vector<std::thread> threads;
