@@ -175,6 +175,41 @@ static void json_escape(char *dst, size_t cap, const char *src) {
   dst[j] = 0;
 }
 
+// What a site's frames resolve to, cached by call-site hash (a hash stands
+// for one stack): symbolizing is ~25 us a site (dladdr, .symtab scans), and
+// snapshots ask for the same sites again and again. (A module unloaded and
+// another loaded at its addresses would keep the old names: acceptable for
+// a report.)
+typedef struct leak_name {
+  uint64_t hash;      // 0: empty
+  uint64_t patterns;  // hash of the XSMEM_LEAK_SUPPRESS value the verdict is for
+  uint32_t first;  // first program frame
+  uint8_t suppressed;
+  char sym[192];
+} leak_name;
+static leak_name g_leak_names[512];
+static xsmem_spinlock g_leak_names_lock;
+
+static void site_name(const xsmem_track_site *s, const char *suppress, uint64_t patterns, leak_name *out) {
+  leak_name *c = &g_leak_names[s->hash % XSMEM_ARRAY_SIZE(g_leak_names)];
+  xsmem_spin_lock(&g_leak_names_lock);
+  bool hit = c->hash == s->hash && c->patterns == patterns;
+  if (hit) *out = *c;
+  xsmem_spin_unlock(&g_leak_names_lock);
+  if (hit) return;
+  char sym[512];  // whole, so a long C++ name still ends in its module for the patterns
+  sym[0] = 0;
+  out->hash = s->hash;
+  out->patterns = patterns;
+  out->first = first_program_frame(s->frames, s->depth);
+  if (s->depth) xsmem_tracker_symbolize(s->frames[out->first], sym, sizeof(sym));
+  out->suppressed = matches_any(sym, suppress);
+  xsmem_snprintf(out->sym, sizeof(out->sym), "%s", sym);
+  xsmem_spin_lock(&g_leak_names_lock);
+  *c = *out;
+  xsmem_spin_unlock(&g_leak_names_lock);
+}
+
 // Fills sites (cap entries) with the live call sites largest first, then
 // keeps in place those XSMEM_LEAK_SUPPRESS does not match (the C++ runtime's
 // one-time pools, the loader's TLS blocks), by their first program frame,
@@ -187,13 +222,14 @@ static size_t collect_leaks(xsmem_allocator *a, xsmem_track_site *sites, size_t 
   xsmem_track_busy++;
   size_t found = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, cap);
   const char *suppress = xsmem_option_str("XSMEM_LEAK_SUPPRESS");
-  char sym[512];  // whole, so a long C++ name still ends in its module for the patterns
+  uint64_t patterns = 0xcbf29ce484222325ull;  // FNV-1a
+  for (const char *c = suppress; c && *c; c++) patterns = (patterns ^ (uint8_t)*c) * 0x100000001b3ull;
+  leak_name nm;
   size_t n = 0;
   for (size_t i = 0; i < found; i++) {
-    unsigned f = first_program_frame(sites[i].frames, sites[i].depth);
-    sym[0] = 0;
-    if (sites[i].depth) xsmem_tracker_symbolize(sites[i].frames[f], sym, sizeof(sym));
-    if (matches_any(sym, suppress)) {
+    site_name(&sites[i], suppress, patterns, &nm);
+    unsigned f = nm.first;
+    if (nm.suppressed) {
       tot->suppressed_sites++;
       tot->suppressed_bytes += sites[i].live_bytes;
       continue;
@@ -201,7 +237,7 @@ static size_t collect_leaks(xsmem_allocator *a, xsmem_track_site *sites, size_t 
     tot->bytes += sites[i].live_bytes;
     tot->count += sites[i].live_count;
     if (names) {
-      xsmem_snprintf(names[n], sizeof(names[n]), "%s", sym);
+      memcpy(names[n], nm.sym, sizeof(nm.sym));
       sites[i].depth -= f;
       memmove(sites[i].frames, sites[i].frames + f, sites[i].depth * sizeof(uintptr_t));
     }

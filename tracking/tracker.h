@@ -189,8 +189,9 @@ typedef struct xsmem_track_leak_totals {
 // allocations, largest live bytes first, leaving out those XSMEM_LEAK_SUPPRESS
 // matches, exactly the groups xsmem_tracker_leak_report prints (it considers
 // the 256 largest sites). Allocates nothing; symbolizes each site's first
-// frame with dladdr under the re-entry flag (for the suppressions), so call it
-// from a thread that may take the loader's lock (not a signal handler).
+// frame with dladdr under the re-entry flag (for the suppressions; cached by
+// site, so a site costs ~25 us once), so call it from a thread that may take
+// the loader's lock (not a signal handler).
 // totals may be NULL. Returns how many were written.
 size_t xsmem_tracker_leaks(xsmem_allocator *t, xsmem_track_leak *out, size_t max, xsmem_track_leak_totals *totals);
 
