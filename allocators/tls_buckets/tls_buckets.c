@@ -23,7 +23,7 @@
 #define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
 #define MAX_PER_SLAB 4096
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
-#define STACK_MAX_DEPTH 16             // batches per class on the global stack,
+#define STACK_MAX_DEPTH 32             // batches per class on the global stack,
 #define STACK_MAX_BYTES ((size_t)2 << 20)  // and at most about this many bytes
 #define CACHE_MIN 1
 #define CACHE_MAX 512

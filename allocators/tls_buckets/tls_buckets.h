@@ -12,7 +12,7 @@
 //   3. the global per-class batch stack: a lock-free stack of batches whose
 //      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
 //      stale head never matches (ABA-safe). An empty thread list refills by
-//      popping one batch. A full stack (16 batches or 2 MiB) overflows into
+//      popping one batch. A full stack (32 batches or 2 MiB) overflows into
 //   4. the central list of the class (a spinlock, never on the fast path):
 //      it sorts each block back into its slab, keeps a per-slab free bitmap
 //      (a second free of a block reaching it is a reported double free), and
