@@ -95,10 +95,18 @@ static bool allocator_symbol(const char *s) {
   return false;
 }
 
+// Names of call sites by hash (a hash stands for one stack): symbolizing a
+// site costs tens of microseconds, and every snapshot names the same ones.
+typedef struct site_name {
+  uint64_t hash;  // 0: empty
+  char sym[256];
+} site_name;
+
 static void call_sites(void *ctx, size_t max, xsmem_analysis_sink *sink) {
   xsmem_allocator *t = find_tracker();
   if (!t) return;
   static xsmem_track_site sites[XSMEM_EXPORT_TOP_CALL_SITES];
+  static site_name names[256];  // under lock
   static xsmem_spinlock lock;
   if (max > XSMEM_EXPORT_TOP_CALL_SITES) max = XSMEM_EXPORT_TOP_CALL_SITES;
   xsmem_spin_lock(&lock);
@@ -106,16 +114,20 @@ static void call_sites(void *ctx, size_t max, xsmem_analysis_sink *sink) {
   for (size_t i = 0; i < n; i++) {
     uint64_t frames[XSMEM_TRACK_MAX_DEPTH];
     unsigned depth = sites[i].depth < XSMEM_TRACK_MAX_DEPTH ? sites[i].depth : XSMEM_TRACK_MAX_DEPTH;
-    char sym[256] = "?", first[256] = "?";
-    bool found = false;
-    for (unsigned f = 0; f < depth; f++) {
-      frames[f] = sites[i].frames[f];
-      if (found) continue;
-      xsmem_tracker_symbolize(sites[i].frames[f], sym, sizeof(sym));
-      if (f == 0) memcpy(first, sym, sizeof(first));
-      if (!allocator_symbol(sym)) found = true;
+    for (unsigned f = 0; f < depth; f++) frames[f] = sites[i].frames[f];
+    site_name *nm = &names[sites[i].hash % XSMEM_ARRAY_SIZE(names)];
+    if (nm->hash != sites[i].hash) {
+      char sym[256] = "?", first[256] = "?";
+      bool found = false;
+      for (unsigned f = 0; f < depth && !found; f++) {
+        xsmem_tracker_symbolize(sites[i].frames[f], sym, sizeof(sym));
+        if (f == 0) memcpy(first, sym, sizeof(first));
+        if (!allocator_symbol(sym)) found = true;
+      }
+      memcpy(nm->sym, found ? sym : first, sizeof(nm->sym));
+      nm->hash = sites[i].hash;
     }
-    xsmem_call_site c = {frames, depth, found ? sym : first, round_u64(sites[i].total_count),
+    xsmem_call_site c = {frames, depth, nm->sym, round_u64(sites[i].total_count),
                          round_u64(sites[i].total_bytes), round_u64(sites[i].live_count),
                          round_u64(sites[i].live_bytes)};
     sink->call_site(sink, &c);

@@ -190,6 +190,12 @@ typedef struct leak_name {
 static leak_name g_leak_names[512];
 static xsmem_spinlock g_leak_names_lock;
 
+static uint64_t patterns_hash(const char *suppress) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (const char *c = suppress; c && *c; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+  return h;
+}
+
 static void site_name(const xsmem_track_site *s, const char *suppress, uint64_t patterns, leak_name *out) {
   leak_name *c = &g_leak_names[s->hash % XSMEM_ARRAY_SIZE(g_leak_names)];
   xsmem_spin_lock(&g_leak_names_lock);
@@ -222,8 +228,7 @@ static size_t collect_leaks(xsmem_allocator *a, xsmem_track_site *sites, size_t 
   xsmem_track_busy++;
   size_t found = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, sites, cap);
   const char *suppress = xsmem_option_str("XSMEM_LEAK_SUPPRESS");
-  uint64_t patterns = 0xcbf29ce484222325ull;  // FNV-1a
-  for (const char *c = suppress; c && *c; c++) patterns = (patterns ^ (uint8_t)*c) * 0x100000001b3ull;
+  uint64_t patterns = patterns_hash(suppress);
   leak_name nm;
   size_t n = 0;
   for (size_t i = 0; i < found; i++) {
@@ -372,11 +377,12 @@ void tracker_detail(const xsmem_allocator *ca, xsmem_stats_sink *sink) {
     sink->value(sink, "timeline", label, "frees", "counter", (double)pts[i].frees);
   }
   size_t k = xsmem_tracker_top_sites(a, XSMEM_BY_LIVE_BYTES, top, XSMEM_ARRAY_SIZE(top));
-  char sym[200];
+  const char *suppress = xsmem_option_str("XSMEM_LEAK_SUPPRESS");
+  uint64_t patterns = patterns_hash(suppress);
+  leak_name nm;
   for (size_t i = 0; i < k; i++) {
-    unsigned f = first_program_frame(top[i].frames, top[i].depth);
-    xsmem_snprintf(label, sizeof(label), "%.40s#%08llx",
-                   top[i].depth ? xsmem_tracker_symbolize(top[i].frames[f], sym, sizeof(sym)) : "?",
+    site_name(&top[i], suppress, patterns, &nm);  // cached: every snapshot asks for these
+    xsmem_snprintf(label, sizeof(label), "%.40s#%08llx", top[i].depth ? nm.sym : "?",
                    (unsigned long long)(top[i].hash & 0xffffffffu));
     sink->value(sink, "callsite", label, "live_bytes", "gauge", top[i].live_bytes);
     sink->value(sink, "callsite", label, "live_blocks", "gauge", top[i].live_count);
