@@ -29,7 +29,7 @@ for ((r = 0; r < rounds; r++)); do
            XSMEM_GUARD_SAMPLE_RATE="${guard:-0}" "$prog" "$scale" >/dev/null; } 2>&1 | tail -1)
     read -r real user sys <<<"$t"
     wall[$name]+="$real "
-    cpu[$name]+="$(echo "$user + $sys" | bc) "
+    cpu[$name]+="$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}') "
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -41,5 +41,5 @@ for v in "${variants[@]}"; do
   name=${v%%:*}
   w=$(median <<<"${wall[$name]}")
   c=$(median <<<"${cpu[$name]}")
-  printf '| %s | %s | %s | %.2f | %.2f |\n' "$name" "$w" "$c" "$(echo "$w / $b_wall" | bc -l)" "$(echo "$c / $b_cpu" | bc -l)"
+  printf '| %s | %s | %s | %.2f | %.2f |\n' "$name" "$w" "$c" "$(awk -v a="$w" -v b="$b_wall" 'BEGIN {print a / b}')" "$(awk -v a="$c" -v b="$b_cpu" 'BEGIN {print a / b}')"
 done
