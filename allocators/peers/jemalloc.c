@@ -5,7 +5,7 @@
 
 typedef struct jemalloc_allocator {
   xsmem_allocator base;
-  xsmem_peer_counters counters;
+  xsmem_counters counters;
 } jemalloc_allocator;
 
 // Returns mallocx flags for an alignment (0 up to the 16 bytes every class has).
@@ -17,16 +17,16 @@ static void *je_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
   int f = align_flags(align) | ((flags & XSMEM_ALLOC_ZERO) ? MALLOCX_ZERO : 0);
   void *p = mallocx(xsmem_peer_request_size(size), f);
   if (XSMEM_UNLIKELY(!p)) {
-    xsmem_peer_note_failed(&j->counters);
+    xsmem_counters_note_failed(&j->counters);
     return NULL;
   }
-  xsmem_peer_note_alloc(&j->counters, size, sallocx(p, 0));
+  xsmem_counters_note_alloc(&j->counters, size, sallocx(p, 0));
   return p;
 }
 
 static void je_free(xsmem_allocator *a, void *p, size_t size) {
   jemalloc_allocator *j = (jemalloc_allocator *)a;
-  xsmem_peer_note_free(&j->counters, sallocx(p, 0));
+  xsmem_counters_note_free(&j->counters, sallocx(p, 0));
   dallocx(p, 0);
 }
 
@@ -38,12 +38,12 @@ static void *je_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags
   size_t old = sallocx(p, 0);
   void *q = rallocx(p, xsmem_peer_request_size(size), 0);
   if (XSMEM_UNLIKELY(!q)) {
-    xsmem_peer_note_failed(&j->counters);
+    xsmem_counters_note_failed(&j->counters);
     return NULL;
   }
   // Counted as a free of the old block and an allocation of the new one.
-  xsmem_peer_note_free(&j->counters, old);
-  xsmem_peer_note_alloc(&j->counters, size, sallocx(q, 0));
+  xsmem_counters_note_free(&j->counters, old);
+  xsmem_counters_note_alloc(&j->counters, size, sallocx(q, 0));
   return q;
 }
 
@@ -63,7 +63,7 @@ static void je_refresh(void) {
 
 static void je_stats(const xsmem_allocator *a, xsmem_stats *out) {
   const jemalloc_allocator *j = (const jemalloc_allocator *)a;
-  xsmem_peer_fill_stats(&j->counters, out);
+  xsmem_counters_fill_stats(&j->counters, out);
   je_refresh();
   out->bytes_reserved = je_stat("stats.mapped");
   out->bytes_metadata = je_stat("stats.metadata");

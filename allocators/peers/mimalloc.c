@@ -5,7 +5,7 @@
 
 typedef struct mimalloc_allocator {
   xsmem_allocator base;
-  xsmem_peer_counters counters;
+  xsmem_counters counters;
 } mimalloc_allocator;
 
 static void *mim_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
@@ -27,16 +27,16 @@ static void *mim_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned f
     }
   }
   if (XSMEM_UNLIKELY(!p)) {
-    xsmem_peer_note_failed(&m->counters);
+    xsmem_counters_note_failed(&m->counters);
     return NULL;
   }
-  xsmem_peer_note_alloc(&m->counters, size, mi_usable_size(p));
+  xsmem_counters_note_alloc(&m->counters, size, mi_usable_size(p));
   return p;
 }
 
 static void mim_free(xsmem_allocator *a, void *p, size_t size) {
   mimalloc_allocator *m = (mimalloc_allocator *)a;
-  xsmem_peer_note_free(&m->counters, mi_usable_size(p));
+  xsmem_counters_note_free(&m->counters, mi_usable_size(p));
   mi_free(p);
 }
 
@@ -48,12 +48,12 @@ static void *mim_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flag
   size_t old = mi_usable_size(p);
   void *q = mi_realloc(p, xsmem_peer_request_size(size));
   if (XSMEM_UNLIKELY(!q)) {
-    xsmem_peer_note_failed(&m->counters);
+    xsmem_counters_note_failed(&m->counters);
     return NULL;
   }
   // Counted as a free of the old block and an allocation of the new one.
-  xsmem_peer_note_free(&m->counters, old);
-  xsmem_peer_note_alloc(&m->counters, size, mi_usable_size(q));
+  xsmem_counters_note_free(&m->counters, old);
+  xsmem_counters_note_alloc(&m->counters, size, mi_usable_size(q));
   return q;
 }
 
@@ -69,7 +69,7 @@ static mim_info mim_process_info(void) {
 }
 
 static void mim_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  xsmem_peer_fill_stats(&((const mimalloc_allocator *)a)->counters, out);
+  xsmem_counters_fill_stats(&((const mimalloc_allocator *)a)->counters, out);
   out->bytes_reserved = mim_process_info().commit;  // mimalloc's own committed bytes
 }
 

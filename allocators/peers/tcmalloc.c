@@ -8,7 +8,7 @@
 
 typedef struct tcmalloc_allocator {
   xsmem_allocator base;
-  xsmem_peer_counters counters;
+  xsmem_counters counters;
 } tcmalloc_allocator;
 
 static void *tc_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
@@ -24,19 +24,19 @@ static void *tc_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
     if (p && (flags & XSMEM_ALLOC_ZERO)) memset(p, 0, n);
   }
   if (XSMEM_UNLIKELY(!p)) {
-    xsmem_peer_note_failed(&t->counters);
+    xsmem_counters_note_failed(&t->counters);
     return NULL;
   }
   // tc_malloc_size would build tcmalloc's MallocExtension with operator new on
   // first use, which (routed to malloc) recurses into here; tc_nallocx gives
   // the same granted size (checked for every class and alignment) without it.
-  xsmem_peer_note_alloc(&t->counters, size, tc_nallocx(n, align <= XSMEM_MIN_ALIGN ? 0 : (int)xsmem_log2_floor(align)));
+  xsmem_counters_note_alloc(&t->counters, size, tc_nallocx(n, align <= XSMEM_MIN_ALIGN ? 0 : (int)xsmem_log2_floor(align)));
   return p;
 }
 
 static void tc_release(xsmem_allocator *a, void *p, size_t size) {
   tcmalloc_allocator *t = (tcmalloc_allocator *)a;
-  xsmem_peer_note_free(&t->counters, tc_malloc_size(p));
+  xsmem_counters_note_free(&t->counters, tc_malloc_size(p));
   tc_free(p);
 }
 
@@ -53,12 +53,12 @@ static void *tc_resize(xsmem_allocator *a, void *p, size_t size, unsigned flags)
   size_t old = tc_malloc_size(p);
   void *q = tc_realloc(p, xsmem_peer_request_size(size));
   if (XSMEM_UNLIKELY(!q)) {
-    xsmem_peer_note_failed(&t->counters);
+    xsmem_counters_note_failed(&t->counters);
     return NULL;
   }
   // Counted as a free of the old block and an allocation of the new one.
-  xsmem_peer_note_free(&t->counters, old);
-  xsmem_peer_note_alloc(&t->counters, size, tc_malloc_size(q));
+  xsmem_counters_note_free(&t->counters, old);
+  xsmem_counters_note_alloc(&t->counters, size, tc_malloc_size(q));
   return q;
 }
 
@@ -75,7 +75,7 @@ static size_t tc_cached(void) {
 }
 
 static void tc_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  xsmem_peer_fill_stats(&((const tcmalloc_allocator *)a)->counters, out);
+  xsmem_counters_fill_stats(&((const tcmalloc_allocator *)a)->counters, out);
   // heap_size counts released (unmapped) pages too; they are no longer backed.
   size_t heap = tc_property("generic.heap_size"), unmapped = tc_property("tcmalloc.pageheap_unmapped_bytes");
   out->bytes_reserved = heap > unmapped ? heap - unmapped : 0;

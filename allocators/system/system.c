@@ -1,5 +1,7 @@
 #include "allocators/system/system.h"
 
+#include "allocators/counters.h"
+
 #include <dlfcn.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -28,26 +30,16 @@ typedef struct system_allocator {
   xsmem_allocator base;
   size_t (*usable)(void *);  // glibc's malloc_usable_size (found with dlsym)
   _Atomic int ready;
-  _Atomic uint64_t allocs, frees, failed, in_use, peak, largest;
+  xsmem_counters counters;
 } system_allocator;
 
 static system_allocator g_system;
 
 static void note_alloc(system_allocator *s, void *p, size_t n) {
-  if (!p) {
-    atomic_fetch_add_explicit(&s->failed, 1, memory_order_relaxed);
-    return;
-  }
-  uint64_t got = s->usable(p);
-  atomic_fetch_add_explicit(&s->allocs, 1, memory_order_relaxed);
-  uint64_t now = atomic_fetch_add_explicit(&s->in_use, got, memory_order_relaxed) + got;
-  uint64_t peak = atomic_load_explicit(&s->peak, memory_order_relaxed);
-  while (now > peak && !atomic_compare_exchange_weak_explicit(&s->peak, &peak, now, memory_order_relaxed,
-                                                               memory_order_relaxed)) {
-  }
-  uint64_t largest = atomic_load_explicit(&s->largest, memory_order_relaxed);
-  while (n > largest && !atomic_compare_exchange_weak_explicit(&s->largest, &largest, n, memory_order_relaxed,
-                                                                memory_order_relaxed)) {
+  if (p) {
+    xsmem_counters_note_alloc(&s->counters, n, s->usable(p));
+  } else {
+    xsmem_counters_note_failed(&s->counters);
   }
 }
 
@@ -66,9 +58,7 @@ static void *system_alloc(xsmem_allocator *a, size_t size, size_t align, unsigne
 
 static void system_free(xsmem_allocator *a, void *p, size_t size) {
   system_allocator *s = (system_allocator *)a;
-  uint64_t got = s->usable(p);
-  atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&s->in_use, got, memory_order_relaxed);
+  xsmem_counters_note_free(&s->counters, s->usable(p));
   __libc_free(p);
 }
 
@@ -81,24 +71,18 @@ static void *system_realloc(xsmem_allocator *a, void *p, size_t size, unsigned f
   uint64_t old = s->usable(p);
   void *q = __libc_realloc(p, size);
   if (!q) {
-    atomic_fetch_add_explicit(&s->failed, 1, memory_order_relaxed);
+    xsmem_counters_note_failed(&s->counters);
     return NULL;
   }
   // Counted as a free of the old block and an allocation of the new one.
-  atomic_fetch_add_explicit(&s->frees, 1, memory_order_relaxed);
-  atomic_fetch_sub_explicit(&s->in_use, old, memory_order_relaxed);
+  xsmem_counters_note_free(&s->counters, old);
   note_alloc(s, q, size);
   return q;
 }
 
 static void system_stats(const xsmem_allocator *a, xsmem_stats *out) {
   system_allocator *s = (system_allocator *)a;
-  out->num_allocs = atomic_load_explicit(&s->allocs, memory_order_relaxed);
-  out->num_frees = atomic_load_explicit(&s->frees, memory_order_relaxed);
-  out->num_failed = atomic_load_explicit(&s->failed, memory_order_relaxed);
-  out->bytes_in_use = atomic_load_explicit(&s->in_use, memory_order_relaxed);
-  out->peak_bytes_in_use = atomic_load_explicit(&s->peak, memory_order_relaxed);
-  out->largest_alloc_size = atomic_load_explicit(&s->largest, memory_order_relaxed);
+  xsmem_counters_fill_stats(&s->counters, out);
   // glibc's own view of its heap (mallinfo2 is glibc's, never interposed).
   struct mallinfo2 mi = mallinfo2();
   out->bytes_reserved = mi.arena + mi.hblkhd;
