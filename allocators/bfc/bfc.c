@@ -11,6 +11,7 @@
 #include "platform/log.h"
 #include "platform/options.h"
 #include "platform/os_vm.h"
+#include "tracking/tool_hooks.h"
 
 #define G XSMEM_BFC_GRANULE
 #define G_SHIFT 8
@@ -239,6 +240,7 @@ static bool region_add(xsmem_bfc *b, void *p, size_t mapped, bool pinned) {
   region *r = &b->regions[i];
   *r = (region){(uintptr_t)p, (uintptr_t)p + usable, mapped, slots, slots_bytes, pinned};
   b->num_regions++;
+  XSMEM_TOOL_POISON(p, mapped);  // free memory until a chunk of it is handed out
   uint32_t h = new_handle(b);
   chunk *c = C(b, h);
   c->ptr = (uintptr_t)p;
@@ -262,6 +264,7 @@ static size_t region_release(xsmem_bfc *b, region *r) {
   b->usable -= gone.end - gone.base;
   b->metadata -= gone.slots_bytes;
   xsmem_os_unmap(gone.slots, gone.slots_bytes);
+  XSMEM_TOOL_UNPOISON((void *)gone.base, gone.mapped);  // ASan's shadow outlives the mapping
   xsmem_source_unmap(b->source, (void *)gone.base, gone.mapped);
   return gone.mapped;
 }
@@ -442,6 +445,7 @@ static void *take(xsmem_bfc *b, uint32_t h, size_t pad, size_t rounded, size_t s
   }
   c->requested = size;
   c->alloc_id = ++b->counter;
+  XSMEM_TOOL_ALLOC(b, (void *)c->ptr, c->size);
   b->allocs++;
   b->in_use += c->size;
   xsmem_stats_note_peak(&b->peak, b->in_use);
@@ -539,6 +543,7 @@ static void bfc_free(xsmem_allocator *a, void *p, size_t size) {
     return;
   }
   chunk *c = C(b, h);
+  XSMEM_TOOL_FREE(b, p, c->size);
   b->frees++;
   b->in_use -= c->size;
   c->alloc_id = 0;
@@ -599,6 +604,7 @@ static void *bfc_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flag
   }
   if (fits) {
     if (reserve_handles(b, 1)) trim_tail(b, r, h, rounded);
+    XSMEM_TOOL_RESIZE(b, p, old, c->size);
     c->requested = size;
     xsmem_stats_note_peak(&b->peak, b->in_use);
     if (size > b->largest) b->largest = size;
@@ -704,8 +710,10 @@ void xsmem_bfc_destroy(xsmem_bfc *b) {
   for (size_t i = 0; i < b->num_regions; i++) {
     region *r = &b->regions[i];
     xsmem_os_unmap(r->slots, r->slots_bytes);
+    XSMEM_TOOL_UNPOISON((void *)r->base, r->mapped);
     xsmem_source_unmap(b->source, (void *)r->base, r->mapped);
   }
+  XSMEM_TOOL_POOL_DESTROY(b);
   if (b->regions) xsmem_os_unmap(b->regions, b->region_cap * sizeof(region));
   for (uint32_t i = 0; i < b->num_segs; i++) xsmem_os_unmap(b->segs[i], SEG_CHUNKS * sizeof(chunk));
   pthread_mutex_destroy(&b->mu);
@@ -959,6 +967,7 @@ xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *optio
   if (!b->opt.split_slack) b->opt.split_slack = XSMEM_KiB;
   b->next_region = XSMEM_MIN(xsmem_align_up(b->opt.initial_region, page), b->opt.bytes_limit);
   b->metadata = xsmem_align_up(sizeof(xsmem_bfc), page);
+  XSMEM_TOOL_POOL_CREATE(b);
   if (b->opt.reserve_all) {
     size_t got = 0;
     void *p = xsmem_source_map(source, b->opt.bytes_limit, page, &got);

@@ -12,6 +12,7 @@
 #include "platform/options.h"
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tracking/tool_hooks.h"
 
 #define BUDDY_ORDERS 48            // absolute orders 0..47 (2^47 = the user address space)
 #define META_ALLOC 0x40u           // meta byte: allocated block of order (byte & 0x3f)
@@ -22,6 +23,12 @@
 typedef struct free_block {
   struct free_block *next, *prev;
 } free_block;
+
+// Under ASan/Valgrind (tracking/tool_hooks.h) free blocks are poisoned whole:
+// their links are opened only for the allocator's own read or write. Nothing
+// in a normal build.
+#define LINKS_OPEN(f) XSMEM_TOOL_UNPOISON((f), sizeof(free_block))
+#define LINKS_CLOSE(f) XSMEM_TOOL_POISON((f), sizeof(free_block))
 
 // One region. Everything but `nonempty` (also read as a hint without the
 // lock) is accessed under `lock`.
@@ -75,18 +82,37 @@ static size_t region_id(const buddy_region *r, const buddy *b) { return (size_t)
 // Free lists and the order bitmap (region lock held).
 
 static void list_push(buddy_region *r, unsigned k, char *blk) {
-  free_block *f = (free_block *)blk;
+  free_block *f = (free_block *)blk, *n = r->head[k];
+  LINKS_OPEN(f);
   f->prev = NULL;
-  f->next = r->head[k];
-  if (f->next) f->next->prev = f;
+  f->next = n;
+  LINKS_CLOSE(f);
+  if (n) {
+    LINKS_OPEN(n);
+    n->prev = f;
+    LINKS_CLOSE(n);
+  }
   r->head[k] = f;
   r->nfree[k]++;
   __atomic_store_n(&r->nonempty, r->nonempty | ((uint64_t)1 << k), __ATOMIC_RELAXED);
 }
 
 static void list_remove(buddy_region *r, unsigned k, free_block *f) {
-  if (f->prev) f->prev->next = f->next; else r->head[k] = f->next;
-  if (f->next) f->next->prev = f->prev;
+  LINKS_OPEN(f);
+  free_block *p = f->prev, *n = f->next;
+  LINKS_CLOSE(f);
+  if (p) {
+    LINKS_OPEN(p);
+    p->next = n;
+    LINKS_CLOSE(p);
+  } else {
+    r->head[k] = n;
+  }
+  if (n) {
+    LINKS_OPEN(n);
+    n->prev = p;
+    LINKS_CLOSE(n);
+  }
   r->nfree[k]--;
   if (!r->head[k]) __atomic_store_n(&r->nonempty, r->nonempty & ~((uint64_t)1 << k), __ATOMIC_RELAXED);
 }
@@ -155,6 +181,7 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
   r->frees++;
   r->in_use -= (size_t)1 << k;
   size_t off = (size_t)(blk - r->base);
+  XSMEM_TOOL_FREE(b, blk, (size_t)1 << k);
   meta_set(b, r, blk, 0);
   while (k < b->region_shift) {
     size_t boff = off ^ ((size_t)1 << k);
@@ -162,7 +189,9 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
     if (m != (META_FREE | k)) break;
     list_remove(r, k, (free_block *)(r->base + boff));
     // Zero the merged buddy's links: blocks above hwm must read as zero.
+    LINKS_OPEN(r->base + boff);
     memset(r->base + boff, 0, sizeof(free_block));
+    LINKS_CLOSE(r->base + boff);
     r->meta[boff >> b->min_shift] = 0;
     off &= ~((size_t)1 << k);
     k++;
@@ -211,6 +240,7 @@ static buddy_region *region_create(buddy *b) {
     xsmem_source_unmap(b->source, base, got);
     return NULL;
   }
+  XSMEM_TOOL_POISON(base, b->region_size);  // free memory until handed out
   xsmem_spin_lock(&r->lock);
   memset(r->head, 0, sizeof(r->head));
   memset(r->nfree, 0, sizeof(r->nfree));
@@ -249,6 +279,7 @@ static size_t region_release(buddy *b, buddy_region *r) {
   __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
   b->active--;
   xsmem_spin_unlock(&r->lock);
+  XSMEM_TOOL_UNPOISON(base, b->region_size);  // ASan's shadow outlives the mapping
   xsmem_source_unmap(b->source, base, b->region_size);
   xsmem_os_unmap(meta, b->meta_bytes);
   return b->region_size + b->meta_bytes;
@@ -350,9 +381,11 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     if (!blk) return alloc_fail(b, ENOMEM);
   }
   note_alloc(b, size, (uint64_t)1 << k);
+  XSMEM_TOOL_ALLOC(b, blk, (size_t)1 << k);
   // Memory a zeroed source never saw handed out is still zero: calloc of a
   // big block touches only what earlier blocks dirtied.
   if ((flags & XSMEM_ALLOC_ZERO) && dirty) memset(blk, 0, XSMEM_MIN(size, dirty));
+  if (flags & XSMEM_ALLOC_ZERO) XSMEM_TOOL_UNPOISON(blk, size);  // memcheck: known zero is defined
   return blk;
 }
 
@@ -458,6 +491,7 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
       r->nlive[k]--;
       r->nlive[want]++;
       r->in_use = r->in_use - ((size_t)1 << k) + ((size_t)1 << want);
+      XSMEM_TOOL_RESIZE(b, blk, (size_t)1 << k, (size_t)1 << want);
       xsmem_spin_unlock(&r->lock);
       if (want > k) {
         note_alloc(b, size, ((uint64_t)1 << want) - ((uint64_t)1 << k));
@@ -544,7 +578,10 @@ static size_t buddy_trim(xsmem_allocator *a, size_t goal_bytes) {
     buddy_region *r = &b->regions[i];
     xsmem_spin_lock(&r->lock);
     for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
-      for (free_block *f = r->head[k]; f; f = f->next) {
+      for (free_block *f = r->head[k], *next; f; f = next) {
+        LINKS_OPEN(f);
+        next = f->next;
+        LINKS_CLOSE(f);
         if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
           released += ((size_t)1 << k) - page;
         }
@@ -577,11 +614,13 @@ static void buddy_destroy(xsmem_allocator *a) {
     if (!r->base) continue;
     table_set(b, r->base, 0);
     xsmem_pagemap_set(r->base, b->region_size, XSMEM_TAG_NONE);
+    XSMEM_TOOL_UNPOISON(r->base, b->region_size);
     xsmem_source_unmap(b->source, r->base, b->region_size);
     xsmem_os_unmap(r->meta, b->meta_bytes);
     r->base = NULL;
   }
   xsmem_os_unmap(b->table, b->table_entries * sizeof(uint16_t));
+  XSMEM_TOOL_POOL_DESTROY(b);
   if (!b->is_static) xsmem_os_unmap(b, b->self_bytes);
 }
 
@@ -649,6 +688,7 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   b->self_bytes = self;
   b->table = table;
   b->table_entries = entries;
+  XSMEM_TOOL_POOL_CREATE(b);
   return &b->base;
 }
 

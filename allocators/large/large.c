@@ -10,6 +10,7 @@
 #include "platform/options.h"
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tracking/tool_hooks.h"
 
 #define CHUNK XSMEM_PAGEMAP_CHUNK
 #define HDR 128  // the header sits at user - HDR, inside the page below the user pointer
@@ -137,6 +138,7 @@ static void unmap_list(large *l, large_header *h) {
   while (h) {
     large_header *next = h->next;
     h->magic = 0;
+    XSMEM_TOOL_UNPOISON(h->base, h->map_size);  // ASan's shadow outlives the mapping
     unmap_range(l, h->base, h->map_size);
     h = next;
   }
@@ -149,10 +151,13 @@ static large_header *remap(large *l, large_header *h, size_t size, int *how) {
   char *base = h->base;
   size_t old = h->map_size, offset = h->offset;
   *how = 0;
+  // ASan's shadow stays at the old address: clean it, poison the new padding below.
+  XSMEM_TOOL_UNPOISON(base, old);
   if (size < old) {
     xsmem_pagemap_set(base + size, old - size, XSMEM_TAG_NONE);
     xsmem_os_release(base + size, old - size, old - size);
     h->map_size = size;
+    XSMEM_TOOL_POISON(base, offset - HDR);
     return h;
   }
   char *nb = xsmem_os_remap(base, old, size, NULL);
@@ -175,6 +180,7 @@ static large_header *remap(large *l, large_header *h, size_t size, int *how) {
   n->magic = magic_for(n);
   n->base = nb;
   n->map_size = size;
+  XSMEM_TOOL_POISON(nb, offset - HDR);
   return n;
 }
 
@@ -276,10 +282,14 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     h->base = base;
     h->map_size = need;
     h->offset = offset;
+    // The page below the header is never touched: an underflow lands there.
+    XSMEM_TOOL_POISON(base, offset - HDR);
   }
   h->requested = size;
   h->state = STATE_LIVE;
+  XSMEM_TOOL_ALLOC(l, user, h->map_size - offset);
   if ((flags & XSMEM_ALLOC_ZERO) && dirty) memset(user, 0, XSMEM_MIN(size, dirty));
+  if (flags & XSMEM_ALLOC_ZERO) XSMEM_TOOL_UNPOISON(user, size);  // memcheck: fresh pages are defined
   xsmem_spin_lock(&l->lock);
   account_live(l, h, size);
   l->remap_in_place += how == 1;
@@ -326,6 +336,7 @@ static void large_free(xsmem_allocator *a, void *p, size_t size) {
   }
   account_gone(l, h);
   l->frees++;
+  XSMEM_TOOL_FREE(l, p, h->map_size - h->offset);
   large_header *evicted = NULL;
   uint64_t now = now_ns();
   if (h->map_size <= l->cache_limit) {
@@ -408,6 +419,7 @@ static void *large_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
   l->remap_moved += how == 2;
   n->requested = size;
   n->state = STATE_LIVE;
+  XSMEM_TOOL_MOVE(l, p, n->base + n->offset, n->map_size - n->offset);
   account_live(l, n, size);
   l->allocs--;
   xsmem_spin_unlock(&l->lock);
@@ -483,6 +495,7 @@ static void large_destroy(xsmem_allocator *a) {
   large_header *h = l->live;
   l->live = NULL;
   unmap_list(l, h);
+  XSMEM_TOOL_POOL_DESTROY(l);
   if (!l->is_static) xsmem_os_unmap(l, xsmem_os_page_size());
 }
 
@@ -526,6 +539,7 @@ static void init(large *l, const char *name, xsmem_source *source, const xsmem_l
   l->cache_limit = o->cache_bytes;
   l->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
   l->vm_flags = o->huge_pages ? XSMEM_VM_HUGE : 0;
+  XSMEM_TOOL_POOL_CREATE(l);
 }
 
 xsmem_allocator *xsmem_large_create(const char *name, xsmem_source *source, const xsmem_large_options *o) {

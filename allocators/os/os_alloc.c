@@ -6,6 +6,7 @@
 #include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/os_vm.h"
+#include "tracking/tool_hooks.h"
 
 #define OS_MAGIC 0x78736d656d4f5321ull  // "xsmemOS!"
 #define HEADER 32
@@ -114,7 +115,12 @@ static void *os_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
   s->headers += offset;
   xsmem_stats_note_peak(&s->peak, s->in_use);
   if (size > s->largest) s->largest = size;
+  XSMEM_TOOL_POOL_ENSURE(s);  // the instance is static: its Valgrind pool starts here
   xsmem_spin_unlock(&s->lock);
+  // Tools: the padding below the header is off limits, the rest of the mapping is the block.
+  XSMEM_TOOL_POISON(base, offset - HEADER);
+  XSMEM_TOOL_ALLOC(s, user, map_size - offset);
+  XSMEM_TOOL_UNPOISON(user, size);  // memcheck: fresh pages are zero, so defined
   (void)flags;  // fresh mappings are already zero
   return user;
 fail:
@@ -157,6 +163,8 @@ static void os_free(xsmem_allocator *a, void *p, size_t size) {
   os_header *h = lookup((os_allocator *)a, p, "free", true);
   if (h) {
     h->magic = 0;
+    XSMEM_TOOL_FREE(a, p, h->map_size - (size_t)((char *)p - (char *)h->base));
+    XSMEM_TOOL_UNPOISON(h->base, h->map_size);  // ASan's shadow outlives the mapping
     xsmem_os_unmap(h->base, h->map_size);
   }
 }

@@ -11,6 +11,7 @@
 #include "platform/log.h"
 #include "platform/options.h"
 #include "platform/os_vm.h"
+#include "tracking/tool_hooks.h"
 
 #define MIN_BLOCK 32          // a kept block holds its four list links
 #define WINDOW 1000           // requests per auto-resize decision
@@ -22,6 +23,20 @@ typedef struct node {
   struct node *lru_prev, *lru_next;  // global LRU: head newest
   struct node *sz_prev, *sz_next;    // blocks of the same size: head newest
 } node;
+
+// Tools (tracking/tool_hooks.h; nothing in a normal build): kept blocks are
+// poisoned whole, their links opened only for the pool's own reads and
+// writes. Over a source the pool is a Valgrind MEMPOOL of its own; over a
+// backing its blocks are the backing's (live there while kept), so the pool
+// only changes their access.
+#define NODE_OPEN(n) XSMEM_TOOL_UNPOISON((n), sizeof(node))
+#define NODE_CLOSE(n) XSMEM_TOOL_POISON((n), sizeof(node))
+#define NODE_SET(n, field, v) \
+  do {                        \
+    NODE_OPEN(n);             \
+    (n)->field = (v);         \
+    NODE_CLOSE(n);            \
+  } while (0)
 
 typedef struct entry {  // block table: pointer -> size | KEPT
   uintptr_t ptr;        // 0 empty, TOMB deleted
@@ -172,6 +187,7 @@ static void back_free(xsmem_pool *p, void *q, size_t size) {
   if (p->backing) {
     p->backing->ops->free(p->backing, q, size);
   } else {
+    XSMEM_TOOL_UNPOISON(q, size);  // ASan's shadow outlives the mapping
     xsmem_source_unmap(p->source, q, size);
     p->source_bytes -= size;
   }
@@ -181,10 +197,13 @@ static void back_free(xsmem_pool *p, void *q, size_t size) {
 // Kept blocks.
 
 static void unlink_kept(xsmem_pool *p, node *n, bucket *b) {
-  if (n->lru_prev) n->lru_prev->lru_next = n->lru_next; else p->lru_head = n->lru_next;
-  if (n->lru_next) n->lru_next->lru_prev = n->lru_prev; else p->lru_tail = n->lru_prev;
-  if (n->sz_prev) n->sz_prev->sz_next = n->sz_next; else b->head = n->sz_next;
-  if (n->sz_next) n->sz_next->sz_prev = n->sz_prev;
+  NODE_OPEN(n);
+  node m = *n;
+  NODE_CLOSE(n);
+  if (m.lru_prev) NODE_SET(m.lru_prev, lru_next, m.lru_next); else p->lru_head = m.lru_next;
+  if (m.lru_next) NODE_SET(m.lru_next, lru_prev, m.lru_prev); else p->lru_tail = m.lru_prev;
+  if (m.sz_prev) NODE_SET(m.sz_prev, sz_next, m.sz_next); else b->head = m.sz_next;
+  if (m.sz_next) NODE_SET(m.sz_next, sz_prev, m.sz_prev);
 }
 
 // Gives the least recently kept block back to the backing.
@@ -239,6 +258,7 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
   size_t size = xsmem_pool_round(p, n);
   if (XSMEM_UNLIKELY(!size)) goto fail_unlocked;
   pthread_mutex_lock(&p->mu);
+  uint64_t hits0 = p->hits;
   window_tick(p);
   bucket *b = size_find(p, size);
   node *q = b ? b->head : NULL;
@@ -261,6 +281,13 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
     block_insert(p, (uintptr_t)q, size);
     flags &= p->backing ? ~0u : ~(unsigned)XSMEM_ALLOC_ZERO;  // fresh source pages are zero
   }
+  // Tools: a kept block (q from the cache) or a source's block becomes accessible.
+  if (!p->backing) XSMEM_TOOL_ALLOC(p, q, size); else if (p->hits != hits0) XSMEM_TOOL_UNPOISON(q, size);
+  if (XSMEM_TOOL_ENABLED && p->backing && p->hits == hits0) {  // the backing's slack past R is off limits
+    size_t u = p->backing->ops->usable_size(p->backing, q);
+    if (u > size) XSMEM_TOOL_POISON((char *)q + size, u - size);
+  }
+  if (!p->backing && (flags & XSMEM_ALLOC_ZERO)) XSMEM_TOOL_UNPOISON(q, n);  // memcheck: fresh pages are zero
   p->allocs++;
   p->live_blocks++;
   p->in_use += size;
@@ -297,6 +324,7 @@ static void pool_free(xsmem_allocator *a, void *q, size_t unused) {
   p->live_blocks--;
   p->in_use -= size;
   p->puts++;
+  if (!p->backing) XSMEM_TOOL_FREE(p, q, size);
   if (size > p->opt.limit) {  // never fits: straight back
     e->ptr = TOMB;
     p->evictions++;
@@ -315,10 +343,13 @@ static void pool_free(xsmem_allocator *a, void *q, size_t unused) {
   e = block_find(p, (uintptr_t)q);  // evictions leave entries in place, but be exact
   e->size = size | KEPT;
   node *n = (node *)q;
+  XSMEM_TOOL_POISON(q, size);  // kept: free memory for the program
+  NODE_OPEN(n);
   *n = (node){NULL, p->lru_head, NULL, b->head};
-  if (p->lru_head) p->lru_head->lru_prev = n; else p->lru_tail = n;
+  NODE_CLOSE(n);
+  if (p->lru_head) NODE_SET(p->lru_head, lru_prev, n); else p->lru_tail = n;
   p->lru_head = n;
-  if (b->head) b->head->sz_prev = n;
+  if (b->head) NODE_SET(b->head, sz_prev, n);
   b->head = n;
   p->cached += size;
   p->cached_blocks++;
@@ -425,6 +456,7 @@ void xsmem_pool_destroy(xsmem_pool *p) {
   evict_to(p, 0);
   if (p->blocks) xsmem_os_unmap(p->blocks, p->blocks_cap * sizeof(entry));
   if (p->sizes) xsmem_os_unmap(p->sizes, p->sizes_cap * sizeof(bucket));
+  XSMEM_TOOL_POOL_DESTROY(p);
   pthread_mutex_destroy(&p->mu);
   xsmem_os_unmap(p, xsmem_align_up(sizeof(*p), p->page));
 }
@@ -472,6 +504,7 @@ static xsmem_pool *make(xsmem_allocator *backing, xsmem_source *source, const xs
   if (!p->opt.limit) p->opt.limit = 64 * XSMEM_MiB;
   if (!p->opt.min_limit) p->opt.min_limit = p->opt.limit / 16;
   if (!p->opt.max_limit) p->opt.max_limit = p->opt.limit <= SIZE_MAX / 4 ? p->opt.limit * 4 : SIZE_MAX;
+  XSMEM_TOOL_POOL_CREATE(p);
   return p;
 }
 
