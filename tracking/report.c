@@ -6,6 +6,7 @@
 // symbolizing: sites are copied out first.
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,7 @@
 
 #include "platform/log.h"
 #include "platform/options.h"
+#include "tracking/dwarf_line.h"
 #include "tracking/tracker_internal.h"
 
 // ---------------------------------------------------------------------------
@@ -87,6 +89,56 @@ out:
   return found;
 }
 
+// Source lines: the module's DWARF line table (dwarf_line.h) read from the
+// same mapped file, answers cached by pc (a report repeats main and friends).
+typedef struct line_entry {
+  uintptr_t pc;
+  bool found;
+  char text[120];
+} line_entry;
+
+static line_entry g_lines[256];
+
+// Writes "file:line" for the return address pc of module path (loaded at
+// base) into buf; false when the module has no line table for it.
+static bool line_lookup(const char *path, uintptr_t base, uintptr_t pc, char *buf, size_t cap) {
+  line_entry *c = &g_lines[(pc >> 2) * 0x9E3779B97F4A7C15ull >> 56];
+  bool found = false;
+  xsmem_spin_lock(&g_elf_lock);
+  if (c->pc == pc) {
+    found = c->found;
+    if (found) xsmem_snprintf(buf, cap, "%s", c->text);
+  } else {
+    const elf_file *f = elf_open(path);
+    if (f) {
+      const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->map;
+      // pc is a return address: pc - 1 lies in the call instruction.
+      uint64_t addr = (eh->e_type == ET_DYN ? pc - base : pc) - 1;
+      found = xsmem_dwarf_line(f->map, f->size, addr, c->text, sizeof(c->text));
+    }
+    c->pc = pc;
+    c->found = found;
+    if (found) xsmem_snprintf(buf, cap, "%s", c->text);
+  }
+  xsmem_spin_unlock(&g_elf_lock);
+  return found;
+}
+
+// Appends " file:line" to the frame text in buf where debug info allows.
+static void append_line(const Dl_info *info, uintptr_t pc, char *buf, size_t cap) {
+  if (!info->dli_fbase || !info->dli_fname) return;
+  // dladdr names the main program by argv[0] (maybe relative, or found on
+  // PATH): read it through /proc/self/exe.
+  const char *path = info->dli_fname;
+  if (path == program_invocation_name || strcmp(path, program_invocation_name) == 0 || !*path) {
+    path = "/proc/self/exe";
+  }
+  char line[160];
+  if (!line_lookup(path, (uintptr_t)info->dli_fbase, pc, line, sizeof(line))) return;
+  size_t n = strlen(buf);
+  if (n + 1 < cap) xsmem_snprintf(buf + n, cap - n, " %s", line);
+}
+
 const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap) {
   Dl_info info;
   memset(&info, 0, sizeof(info));
@@ -110,6 +162,7 @@ const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap) {
   } else {
     xsmem_snprintf(buf, cap, "?");
   }
+  if (ok) append_line(&info, pc, buf, cap);
   xsmem_track_busy--;
   return buf;
 }
