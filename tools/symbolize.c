@@ -5,7 +5,8 @@
 // into a file offset, then into the module's link-time address through its
 // PT_LOAD headers, and looked up in the module's .symtab (or .dynsym when
 // stripped): the function containing it, "function+0xoff (module)", or
-// "module+0xoff" when no symbol covers it. Modules are read once each.
+// "module+0xoff" when no symbol covers it, followed by " file:line" when the
+// module has a DWARF line table (tracking/dwarf_line.h). Modules are read once each.
 #include "tools/symbolize.h"
 
 #include <elf.h>
@@ -16,6 +17,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "tracking/dwarf_line.h"
 
 typedef struct sym {
   uint64_t addr, size;
@@ -149,6 +152,16 @@ void tool_symbolizer_free(tool_symbolizer *z) {
   free(z);
 }
 
+// Appends " file:line" for the link-time address vaddr of m where its debug info allows.
+static const char *with_line(const module *m, uint64_t vaddr, char *buf, size_t n) {
+  char line[256];
+  size_t len = strlen(buf);
+  if (m->map && len + 1 < n && xsmem_dwarf_line(m->map, m->len, vaddr, line, sizeof line)) {
+    snprintf(buf + len, n - len, " %s", line);
+  }
+  return buf;
+}
+
 const char *tool_symbolize(tool_symbolizer *z, uint64_t addr, char *buf, size_t n, const char **module_path) {
   if (module_path) *module_path = NULL;
   const mapping *mp = NULL;
@@ -181,9 +194,9 @@ const char *tool_symbolize(tool_symbolizer *z, uint64_t addr, char *buf, size_t 
     const sym *s = &m->syms[lo - 1];
     if (vaddr < s->addr + (s->size ? s->size : 1)) {
       snprintf(buf, n, "%s+0x%" PRIx64 " (%s)", s->name, vaddr - s->addr, base);
-      return buf;
+      return with_line(m, vaddr, buf, n);
     }
   }
   snprintf(buf, n, "%s+0x%" PRIx64, base, vaddr);
-  return buf;
+  return with_line(m, vaddr, buf, n);
 }

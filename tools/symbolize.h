@@ -15,8 +15,9 @@ typedef struct tool_symbolizer tool_symbolizer;
 tool_symbolizer *tool_symbolizer_load(const char *maps_path);
 void tool_symbolizer_free(tool_symbolizer *z);
 
-// Writes "function+0xoff (module)", "module+0xoff" or "0xaddr" into buf and
-// returns buf; *module_path (optional) gets the module's path or NULL.
+// Writes "function+0xoff (module)", "module+0xoff" or "0xaddr" into buf, the
+// first two followed by " file:line" where the module has a DWARF line
+// table, and returns buf; *module_path (optional) gets the module's path or NULL.
 const char *tool_symbolize(tool_symbolizer *z, uint64_t addr, char *buf, size_t n, const char **module_path);
 
 #endif  // XSMEM_TOOLS_SYMBOLIZE_H_

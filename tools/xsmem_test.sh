@@ -70,6 +70,9 @@ leak = [l for l in s["leaks"] if l["count"] == 9][0]  # 3000..3008 bytes
 assert leak["size"] == sum(range(3000, 3009)) and leak["address"] == "0x0", leak
 names = [f.split("+")[0] for f in leak["symbol"].split("\n")]
 assert names[:3] == ["leak_inner", "leak_outer", "main"], leak
+# file:line from leaky's DWARF line table (built with -g): the malloc call in leak_inner.
+assert leak["symbol"].split("\n")[0].endswith(" tools/testdata/leaky.c:8"), leak
+assert " tools/testdata/leaky.c:" in leak["symbol"].split("\n")[1], leak
 PY
 grep -q "#2 main+0x[0-9a-f]* (leaky)" "$tmp/leaky.html" || fail "report without the symbolized stack"
 grep -q "by call site, largest first" "$tmp/leaky.html" || fail "report without the leak records"
