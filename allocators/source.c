@@ -3,6 +3,7 @@
 
 #include "allocators/allocator.h"
 #include "platform/os_vm.h"
+#include "tracking/tool_hooks.h"
 
 static void *os_map(xsmem_source *s, size_t size, size_t align, size_t *got) {
   size_t page = xsmem_os_page_size();
@@ -31,11 +32,13 @@ static void *alloc_map(xsmem_source *s, size_t size, size_t align, size_t *got) 
   xsmem_allocator *a = ((xsmem_allocator_source *)s)->allocator;
   void *p = a->ops->alloc(a, size, align, 0);
   if (p && got) *got = size;
+  if (p) XSMEM_TOOL_LEND(a, p, size);  // memcheck: a region now, not a's chunk
   return p;
 }
 
 static void alloc_unmap(xsmem_source *s, void *p, size_t size) {
   xsmem_allocator *a = ((xsmem_allocator_source *)s)->allocator;
+  XSMEM_TOOL_RECLAIM(a, p, size);
   a->ops->free(a, p, size);
 }
 

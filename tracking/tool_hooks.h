@@ -11,6 +11,10 @@
 //   XSMEM_TOOL_RESIZE(pool, p, o, n)    the live block p changed size in place, o -> n bytes
 //   XSMEM_TOOL_MOVE(pool, old, p, n)    the live block old now is [p, p+n) (pages moved by
 //                                       mremap; the old range was UNPOISONed before the move)
+//   XSMEM_TOOL_LEND(pool, p, n)         the live block p of pool becomes another front's region
+//                                       (xsmem_source_from_allocator): memcheck forgets it as a
+//                                       chunk, since chunks of two pools must not overlap
+//   XSMEM_TOOL_RECLAIM(pool, p, n)      ... and it is pool's chunk again, before pool frees it
 //   XSMEM_TOOL_POISON(p, n)             bytes the program must not touch (free memory,
 //                                       bookkeeping, a fresh region)
 //   XSMEM_TOOL_UNPOISON(p, n)           ... that the allocator itself now reads or writes, or
@@ -36,8 +40,12 @@
 //   overflow is caught where it leaves the block for free memory or headers;
 //   calloc'ed bytes the front knows are zero without writing them are made
 //   defined with UNPOISON after ALLOC (memcheck's ALLOC marks them undefined);
-// - Valgrind pools must not nest: a front whose blocks are another front's
-//   live blocks (pool over bfc) uses POISON/UNPOISON only, not ALLOC/FREE.
+// - memcheck's chunks must not overlap (its leak search aborts): a block
+//   lent as another front's region goes through LEND/RECLAIM (the
+//   allocator-as-source adapter does it), and a front whose blocks are
+//   another front's live blocks unchanged (pool over bfc) uses
+//   POISON/UNPOISON only, not ALLOC/FREE. A front carving small objects out
+//   of spans it takes from another front must LEND the span first.
 //
 // The tracker uses POISON/UNPOISON for its canaries and quarantined blocks,
 // so ASan stops an overflow into a canary or a write after free at the
@@ -90,9 +98,18 @@
     else (void)VALGRIND_MAKE_MEM_NOACCESS((char *)(p) + (n), (o) - (n));                         \
   } while (0)
 #define XSMEM_TOOL_MOVE(pool, old, p, n) VALGRIND_MEMPOOL_CHANGE((pool), (old), (p), (n))
+// pool may be no front's (a decorator used as a source): then nothing to say.
+#define XSMEM_TOOL_LEND(pool, p, n)                                  \
+  do {                                                               \
+    if (VALGRIND_MEMPOOL_EXISTS(pool)) VALGRIND_MEMPOOL_FREE((pool), (p)); \
+  } while (0)
+#define XSMEM_TOOL_RECLAIM(pool, p, n)                                         \
+  do {                                                                         \
+    if (VALGRIND_MEMPOOL_EXISTS(pool)) VALGRIND_MEMPOOL_ALLOC((pool), (p), (n)); \
+  } while (0)
 #define XSMEM_TOOL_POOL_ENSURE(pool) \
   do {                               \
-    if (!VALGRIND_MEMPOOL_EXISTS(pool)) VALGRIND_CREATE_MEMPOOL((pool), 0, 0); \
+    if (!VALGRIND_MEMPOOL_EXISTS(pool)) XSMEM_TOOL_POOL_CREATE(pool); \
   } while (0)
 #elif defined(XSMEM_TOOL_ASAN)
 #define XSMEM_TOOL_POOL_CREATE(pool) ((void)(pool))
@@ -103,6 +120,8 @@
   ((void)(pool), (n) > (o) ? ASAN_UNPOISON_MEMORY_REGION((char *)(p) + (o), (n) - (o))    \
                            : ASAN_POISON_MEMORY_REGION((char *)(p) + (n), (o) - (n)))
 #define XSMEM_TOOL_MOVE(pool, old, p, n) ((void)(pool), (void)(old), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
+#define XSMEM_TOOL_LEND(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define XSMEM_TOOL_RECLAIM(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #define XSMEM_TOOL_POOL_ENSURE(pool) ((void)(pool))
 #else
 #define XSMEM_TOOL_POOL_CREATE(pool) ((void)(pool))
@@ -111,6 +130,8 @@
 #define XSMEM_TOOL_FREE(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #define XSMEM_TOOL_RESIZE(pool, p, o, n) ((void)(pool), (void)(p), (void)(o), (void)(n))
 #define XSMEM_TOOL_MOVE(pool, old, p, n) ((void)(pool), (void)(old), (void)(p), (void)(n))
+#define XSMEM_TOOL_LEND(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define XSMEM_TOOL_RECLAIM(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #define XSMEM_TOOL_POOL_ENSURE(pool) ((void)(pool))
 #endif
 

@@ -3,7 +3,7 @@
 # errors run must report the leaked buddy block as definitely lost at
 # vg_leak_from_buddy and the reads of freed buddy and bfc memory at
 # vg_read_after_free, and fail with --error-exitcode; the clean run (splits,
-# merges, in-place realloc, calloc) must report nothing.
+# merges, in-place realloc, calloc; a bfc nested on buddy blocks) must report nothing.
 set -uo pipefail
 bin=tracking/vg_fronts
 [ -x "$bin" ] || { echo "vg_fronts binary not found"; exit 1; }
@@ -34,6 +34,10 @@ out=$("${vg[@]}" "$bin" clean 2>&1); rc=$?
 [ $rc = 0 ] || { echo "FAIL: clean run exited $rc"; echo "$out"; fail=1; }
 expect "$out" "^done$"
 expect "$out" "ERROR SUMMARY: 0 errors"
+# The nested bfc's live block (1 KiB chunk inside a lent buddy block) and the
+# program's one malloc block, no overlapping chunks (memcheck would abort).
+expect "$out" "still reachable: 1,025 bytes in 2 blocks"
+reject "$out" "overlaps with block|impossible"
 reject "$out" "definitely lost: [1-9]"
 reject "$out" "Invalid (read|write)"
 [ $fail = 0 ] && echo "valgrind checks passed"

@@ -1,7 +1,8 @@
 // A program for memcheck (tracking/valgrind_test.sh): it allocates from a
 // buddy and a bfc front through the xsmem_allocator interface, with the
 // fronts' Valgrind client requests compiled in (-DXSMEM_VALGRIND=1,
-// tracking/tool_hooks.h). "errors" leaks one buddy block and reads freed
+// tracking/tool_hooks.h), and from a second bfc whose regions are buddy
+// blocks (nested pools). "errors" leaks one buddy block and reads freed
 // memory of each front once; "clean" exercises splits, merges, in-place
 // realloc and calloc and must come out with no error and no leak.
 #include <stdio.h>
@@ -17,6 +18,7 @@ static volatile char g_sink;
 // no malloc block is live at exit (mc_leakcheck.c find_active_chunks): one
 // still-reachable malloc block keeps it looking.
 static void *volatile g_reachable;
+void *volatile g_nested_live;
 
 // Leaks: the only pointer to the block dies with this frame.
 __attribute__((noinline)) void vg_leak_from_buddy(xsmem_allocator *a) {
@@ -65,18 +67,29 @@ int main(int argc, char **argv) {
   xsmem_bfc_options fo = {0};
   fo.bytes_limit = 64u << 20;
   xsmem_bfc *bfc = xsmem_bfc_create(xsmem_os_source(), &fo, "vg_bfc");
-  if (!buddy || !bfc) return 2;
+  // Nested: this bfc's regions are blocks of the buddy (memcheck aborts its
+  // leak search on overlapping chunks unless the outer pool is a METAPOOL).
+  xsmem_allocator_source nest_storage;
+  xsmem_bfc_options no = {0};
+  no.bytes_limit = 8u << 20;
+  no.initial_region = 1u << 20;
+  xsmem_bfc *nested = xsmem_bfc_create(xsmem_source_from_allocator(&nest_storage, buddy), &no, "vg_nested");
+  if (!buddy || !bfc || !nested) return 2;
   // The region's first block (its address is kept in the region) stays live,
   // so the leaked block is not the region's start: only a pointer into the
   // block itself would make it reachable.
   void *first = xsmem_alloc(buddy, 4096, 16, 0);
   workout(buddy);
   workout(xsmem_bfc_allocator(bfc));
+  workout(xsmem_bfc_allocator(nested));
   if (errors) {
     vg_leak_from_buddy(buddy);
     vg_read_after_free(buddy);
     vg_read_after_free(xsmem_bfc_allocator(bfc));
   }
+  // A nested block live at exit (reachable from here): its chunk lies inside
+  // a live buddy chunk when memcheck searches for leaks.
+  g_nested_live = xsmem_alloc(xsmem_bfc_allocator(nested), 1000, 16, 0);
   xsmem_free(buddy, first);
   printf("done\n");
   return 0;
