@@ -40,5 +40,12 @@ expect "$out" "still reachable: 1,025 bytes in 2 blocks"
 reject "$out" "overlaps with block|impossible"
 reject "$out" "definitely lost: [1-9]"
 reject "$out" "Invalid (read|write)"
+# The fronts' own accesses to links and headers in free memory, their
+# in-place realloc, caches and trim: no memcheck error (buddy, bfc, pool over
+# bfc and over the OS, large, os).
+out=$("${vg[@]}" tracking/vg_workouts --gtest_filter='ToolHooks.*' 2>&1); rc=$?
+[ $rc = 0 ] || { echo "FAIL: workouts under memcheck exited $rc"; echo "$out"; fail=1; }
+expect "$out" "PASSED.* 6 tests"
+expect "$out" "ERROR SUMMARY: 0 errors"
 [ $fail = 0 ] && echo "valgrind checks passed"
 exit $fail

@@ -259,6 +259,7 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
   if (XSMEM_UNLIKELY(!size)) goto fail_unlocked;
   pthread_mutex_lock(&p->mu);
   uint64_t hits0 = p->hits;
+  const unsigned flags0 = flags;
   window_tick(p);
   bucket *b = size_find(p, size);
   node *q = b ? b->head : NULL;
@@ -287,7 +288,7 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
     size_t u = p->backing->ops->usable_size(p->backing, q);
     if (u > size) XSMEM_TOOL_POISON((char *)q + size, u - size);
   }
-  if (!p->backing && (flags & XSMEM_ALLOC_ZERO)) XSMEM_TOOL_UNPOISON(q, n);  // memcheck: fresh pages are zero
+  if (!p->backing && (flags0 & XSMEM_ALLOC_ZERO)) XSMEM_TOOL_UNPOISON(q, n);  // memcheck: fresh pages are zero
   p->allocs++;
   p->live_blocks++;
   p->in_use += size;
