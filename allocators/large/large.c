@@ -167,13 +167,16 @@ static large_header *remap(large *l, large_header *h, size_t size, int *how) {
     char *target = xsmem_os_reserve(size, map_align(offset));
     if (!target) return NULL;
     xsmem_pagemap_set(target, size, XSMEM_TAG_LARGE);  // before any pointer into it exists
+    // Untag the old range before the move unmaps it: once it is unmapped another
+    // thread may map a block there and tag it, and a late untag would erase that.
+    xsmem_pagemap_set(base, old, XSMEM_TAG_NONE);
     nb = xsmem_os_remap(base, old, size, target);
     if (!nb) {
+      xsmem_pagemap_set(base, old, XSMEM_TAG_LARGE);
       xsmem_pagemap_set(target, size, XSMEM_TAG_NONE);
       xsmem_os_release(target, size, 0);
       return NULL;
     }
-    xsmem_pagemap_set(base, old, XSMEM_TAG_NONE);
   }
   xsmem_pagemap_set(nb, size, XSMEM_TAG_LARGE);
   large_header *n = (large_header *)(nb + offset - HDR);
