@@ -202,8 +202,9 @@ bool xsmem_numa_default_node_stats_get(int node, xsmem_numa_default_node_stats *
   xsmem_numa_source_stats_get(&g_large.space, node, &l.source);
   xsmem_tls_node_stats s = {0};
   // The small tier's node n: its slots when it is per node; node 0 holds the
-  // single-node tier's figures.
-  if (g_front.small_nodes > 1 || node == 0) xsmem_tls_get_node_stats((unsigned)node, &s);
+  // single-node tier's figures (label "interleave" holds them when interleaved).
+  bool small_interleaved = g_medium.fixed_slot >= 0 && g_medium.fixed_slot == g_medium.interleave_slot;
+  if (g_front.small_nodes > 1 || (node == 0 && !small_interleaved)) xsmem_tls_get_node_stats((unsigned)node, &s);
   o->small_bytes_in_use = s.bytes_in_use;
   o->medium_bytes_in_use = m.child.bytes_in_use;
   o->large_bytes_in_use = l.child.bytes_in_use;
@@ -255,6 +256,11 @@ static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
     xsmem_node_router_node_stats m, l;
     xsmem_node_router_node_stats_get(&g_medium, g_medium.interleave_slot, &m);
     xsmem_node_router_node_stats_get(&g_large, g_large.interleave_slot, &l);
+    xsmem_tls_node_stats t = {0};
+    if (g_medium.fixed_slot == g_medium.interleave_slot) xsmem_tls_get_node_stats(0, &t);  // small tier interleaved too
+    m.child.bytes_in_use += t.bytes_in_use;
+    m.child.num_allocs += t.allocs;
+    m.child.num_frees += t.frees;
     sink->value(sink, "node", "interleave", "bytes_in_use", "gauge", (double)(m.child.bytes_in_use + l.child.bytes_in_use));
     sink->value(sink, "node", "interleave", "num_allocs", "counter", (double)(m.child.num_allocs + l.child.num_allocs));
     sink->value(sink, "node", "interleave", "num_frees", "counter", (double)(m.child.num_frees + l.child.num_frees));

@@ -413,6 +413,7 @@ static xsmem_tls_cache *cache_create(void) {
   xsmem_tls_cache *tc = g.pool;
   if (tc) {
     g.pool = tc->next;
+    memset(tc, 0, sizeof(*tc));
   } else {
     size_t need = xsmem_align_up(sizeof(xsmem_tls_cache), XSMEM_CACHE_LINE);
     if (g.pool_left < need) {
@@ -430,7 +431,8 @@ static xsmem_tls_cache *cache_create(void) {
     g.pool_chunk += need;
     g.pool_left -= need;
   }
-  memset(tc, 0, sizeof(*tc));
+  // Fresh chunks are zero: only a reused cache is cleared, so a thread touches
+  // the pages of the slots in use, not the whole (per-node sized) cache.
   for (unsigned c = 0; c < g_nslots; c++) {
     tc->bin[c].limit = g_limit[c];
     tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
