@@ -331,7 +331,9 @@ static size_t purge_medium_and_large(void *ctx) {
   return released;
 }
 
-static int current_node(void) { return xsmem_numa_current_node(); }
+// Asked on the small tier's refills: looked up each time (sched_getcpu reads
+// rseq, no system call), so a migrated thread's next refill follows it.
+static int current_node(void) { return xsmem_numa_current_node_refresh(); }
 
 static void build(numa_front *f) {
   f->base.ops = &numa_ops;
