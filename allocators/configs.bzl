@@ -108,6 +108,11 @@ XSMEM_CONFIGS = [
         "name": "bfc_numa",
         "deps": ["//allocators/bfc", "//numa:node_router"],
     },
+    {
+        "name": "numa",
+        "deps": ["//numa:numa_default"],
+        "shim_header": "numa/numa_shim.h",
+    },
 ]
 
 def _configuration(cfg):

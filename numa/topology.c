@@ -310,6 +310,8 @@ int xsmem_numa_current_node(void) {
   return current_node_slow();
 }
 
+int xsmem_numa_current_node_refresh(void) { return current_node_slow(); }
+
 static void pin_thread(int node) {
   t_epoch = atomic_load_explicit(&g_epoch, memory_order_relaxed);
   t_node = node;

@@ -101,6 +101,11 @@ xsmem_numa_bind_mode xsmem_numa_bind_mode_get(void);
 // Returns the node the calling thread runs on (cached; see the model).
 int xsmem_numa_current_node(void);
 
+// Returns the caller's node looked up now (as when the cache runs out: a
+// bound or fake-placed thread keeps its node), and restarts the cache. For
+// slow paths that should follow a migrated thread at once (a small tier's refill).
+int xsmem_numa_current_node_refresh(void);
+
 // Returns the node of the CPU the thread runs on right now (no cache).
 int xsmem_numa_current_node_uncached(void);
 

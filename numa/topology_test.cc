@@ -206,6 +206,20 @@ TEST_P(FakeTopology, ThreadPlacement) {
   EXPECT_EQ(xsmem_numa_current_node(), xsmem_numa_current_node_uncached());
 }
 
+// The refresh asks the CPU at once but keeps a placement.
+TEST_P(FakeTopology, RefreshKeepsPlacement) {
+  int n = GetParam();
+  ASSERT_TRUE(xsmem_numa_fake_install(n));
+  xsmem_numa_fake_set_thread_node(n - 1);
+  EXPECT_EQ(xsmem_numa_current_node_refresh(), n - 1);
+  EXPECT_EQ(xsmem_numa_current_node(), n - 1);
+  xsmem_numa_fake_set_thread_node(-1);
+  int fresh = xsmem_numa_current_node_refresh();
+  EXPECT_GE(fresh, 0);
+  EXPECT_LT(fresh, n);
+  EXPECT_EQ(xsmem_numa_current_node(), fresh);
+}
+
 INSTANTIATE_TEST_SUITE_P(Nodes, FakeTopology, ::testing::Values(1, 2, 4));
 
 TEST_F(Topology, FakeInstallRejectsBadCounts) {

@@ -87,15 +87,19 @@ typedef struct tls_stack {
 #endif
 } XSMEM_CACHE_ALIGNED tls_stack;
 
-static tls_central g_central[XSMEM_TLS_MAX_CLASSES];
-static tls_stack g_stack[XSMEM_TLS_MAX_CLASSES];
+// Indexed by slot (node * g_nclasses + class); the per-class figures are
+// replicated for every node's slots.
+static tls_central g_central[XSMEM_TLS_MAX_SLOTS];
+static tls_stack g_stack[XSMEM_TLS_MAX_SLOTS];
 
-static uint32_t g_size[XSMEM_TLS_MAX_CLASSES];
-static uint32_t g_limit[XSMEM_TLS_MAX_CLASSES];  // thread cache bound
-static uint32_t g_batch[XSMEM_TLS_MAX_CLASSES];  // blocks per batch
-static uint32_t g_depth[XSMEM_TLS_MAX_CLASSES];  // batches the global stack may hold
-static uint32_t g_per_slab[XSMEM_TLS_MAX_CLASSES];
+static uint32_t g_size[XSMEM_TLS_MAX_SLOTS];
+static uint32_t g_limit[XSMEM_TLS_MAX_SLOTS];  // thread cache bound
+static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch
+static uint32_t g_depth[XSMEM_TLS_MAX_SLOTS];  // batches the global stack may hold
+static uint32_t g_per_slab[XSMEM_TLS_MAX_SLOTS];
 static unsigned g_nclasses;
+static unsigned g_nnodes = 1, g_nslots;  // g_nslots = g_nnodes * g_nclasses
+static xsmem_source *g_node_src[XSMEM_TLS_MAX_NODES];
 
 size_t xsmem_tls_small_max_;
 
@@ -105,6 +109,7 @@ size_t xsmem_tls_small_max_;
 static xsmem_tls_cache g_empty_cache;  // bounds 0: every operation takes the slow path
 __thread xsmem_tls_cache *xsmem_tls_cache_ __attribute__((tls_model("initial-exec"))) = &g_empty_cache;
 static __thread int t_exited __attribute__((tls_model("initial-exec")));
+__thread uint32_t xsmem_tls_node_base_ __attribute__((tls_model("initial-exec")));
 
 typedef struct tls_global {
   xsmem_allocator base;
@@ -120,8 +125,8 @@ typedef struct tls_global {
   uint64_t pool_bytes;
   uint64_t threads_live, threads_exited;
   // Counts of exited threads (under threads_lock) and of cacheless operations (atomic).
-  uint64_t dead_allocs[XSMEM_TLS_MAX_CLASSES], dead_frees[XSMEM_TLS_MAX_CLASSES];
-  uint64_t direct_allocs[XSMEM_TLS_MAX_CLASSES], direct_frees[XSMEM_TLS_MAX_CLASSES];
+  uint64_t dead_allocs[XSMEM_TLS_MAX_SLOTS], dead_frees[XSMEM_TLS_MAX_SLOTS];
+  uint64_t direct_allocs[XSMEM_TLS_MAX_SLOTS], direct_frees[XSMEM_TLS_MAX_SLOTS];
   uint64_t failed, peak;  // atomic
   uint64_t bytes_decommitted, purger_passes;  // atomic
   _Atomic int purger;  // 0 not started, 1 started
@@ -191,11 +196,12 @@ static void slab_recommit(tls_slab *s) {
 // Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
 static tls_segment *segment_new(unsigned c) {
   size_t got = 0;
-  void *mem = xsmem_source_map(g.src, SEG_SIZE, SEG_SIZE, &got);
+  xsmem_source *src = g_nnodes > 1 ? g_node_src[c / g_nclasses] : g.src;  // the slot's node
+  void *mem = xsmem_source_map(src, SEG_SIZE, SEG_SIZE, &got);
   if (!mem) return NULL;
   if (((uintptr_t)mem & (SEG_SIZE - 1)) != 0) xsmem_fatal("tls_buckets: source returned a misaligned segment");
   tls_segment *s = (tls_segment *)mem;
-  if (!(g.src->ops->caps & XSMEM_SRC_ZEROED)) memset(s, 0, sizeof(*s));
+  if (!(src->ops->caps & XSMEM_SRC_ZEROED)) memset(s, 0, sizeof(*s));
   uint32_t size = g_size[c], k = g_per_slab[c];
   uint32_t nblocks = (uint32_t)((SEG_SIZE - SEG_HEADER) / size);
   s->size = size;
@@ -407,6 +413,7 @@ static xsmem_tls_cache *cache_create(void) {
   xsmem_tls_cache *tc = g.pool;
   if (tc) {
     g.pool = tc->next;
+    memset(tc, 0, sizeof(*tc));
   } else {
     size_t need = xsmem_align_up(sizeof(xsmem_tls_cache), XSMEM_CACHE_LINE);
     if (g.pool_left < need) {
@@ -424,8 +431,9 @@ static xsmem_tls_cache *cache_create(void) {
     g.pool_chunk += need;
     g.pool_left -= need;
   }
-  memset(tc, 0, sizeof(*tc));
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  // Fresh chunks are zero: only a reused cache is cleared, so a thread touches
+  // the pages of the slots in use, not the whole (per-node sized) cache.
+  for (unsigned c = 0; c < g_nslots; c++) {
     tc->bin[c].limit = g_limit[c];
     tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
   }
@@ -442,7 +450,7 @@ static xsmem_tls_cache *cache_create(void) {
 // Moves everything in a thread's cache to the stacks (whole batches) and the
 // central lists (the rest).
 static void cache_flush(xsmem_tls_cache *tc) {
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     xsmem_tls_bin *b = &tc->bin[c];
     while (b->count >= g_batch[c]) {
       void *batch = b->head, *last = batch;
@@ -464,7 +472,7 @@ static void tls_thread_exit(void *arg) {
   xsmem_tls_cache_ = &g_empty_cache;
   t_exited = 1;  // later calls of this thread go cacheless
   xsmem_spin_lock(&g.threads_lock);
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     g.dead_allocs[c] += load_relaxed(&tc->allocs[c]);
     g.dead_frees[c] += load_relaxed(&tc->frees[c]);
   }
@@ -499,7 +507,23 @@ static void *direct_alloc(unsigned c) {
   return p;
 }
 
+// Re-reads the caller's node and returns class c's slot on it.
+static unsigned node_slot(unsigned c) {
+  int n = g.opt.current_node ? g.opt.current_node() : 0;
+  unsigned node = n < 0 ? 0 : (unsigned)n % g_nnodes;
+  xsmem_tls_node_base_ = node * g_nclasses;
+  return c % g_nclasses + xsmem_tls_node_base_;
+}
+
+unsigned xsmem_tls_num_nodes(void) { return g_nnodes; }
+
+unsigned xsmem_tls_node_refresh(void) {
+  if (g_nnodes > 1 && g_nclasses) node_slot(0);
+  return g_nclasses ? xsmem_tls_node_base_ / g_nclasses : 0;
+}
+
 void *xsmem_tls_alloc_slow(unsigned c) {
+  if (g_nnodes > 1) c = node_slot(c);  // a migrated thread follows at its next refill
   xsmem_tls_cache *tc = xsmem_tls_cache_;
   if (tc == &g_empty_cache) {
     if (t_exited || !(tc = cache_create())) return direct_alloc(c);
@@ -579,7 +603,7 @@ void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx) {
 
 static size_t purge_pass(long min_age_ms, bool idle_only) {
   size_t released = 0;
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     tls_stack *st = &g_stack[c];
     if (!idle_only || !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) {
       void *batch;
@@ -676,6 +700,7 @@ static void *tls_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned f
     errno = ENOMEM;
     return NULL;
   }
+  c += xsmem_tls_node_base_;  // the caller's node's slot (0 with one node)
   xsmem_tls_cache *tc = xsmem_tls_cache_;
   xsmem_tls_bin *b = &tc->bin[c];
   void *p = b->head;
@@ -733,17 +758,17 @@ static void *tls_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flag
 
 // Per-class operation counts, live threads and exited ones together.
 static void class_counts(uint64_t *allocs, uint64_t *frees) {
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     allocs[c] = load_relaxed(&g.direct_allocs[c]);
     frees[c] = load_relaxed(&g.direct_frees[c]);
   }
   xsmem_spin_lock(&g.threads_lock);
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     allocs[c] += g.dead_allocs[c];
     frees[c] += g.dead_frees[c];
   }
   for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
-    for (unsigned c = 0; c < g_nclasses; c++) {
+    for (unsigned c = 0; c < g_nslots; c++) {
       allocs[c] += load_relaxed(&tc->allocs[c]);
       frees[c] += load_relaxed(&tc->frees[c]);
     }
@@ -756,20 +781,20 @@ static uint64_t rd(const uint64_t *x) { return __atomic_load_n(x, __ATOMIC_RELAX
 static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
   *out = xsmem_stats_init();
   if (atomic_load(&g.state) != 2) return;
-  uint64_t allocs[XSMEM_TLS_MAX_CLASSES], frees[XSMEM_TLS_MAX_CLASSES];
+  uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
   class_counts(allocs, frees);
   uint64_t largest_free = 0, cached = 0;
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     tls_central *ce = &g_central[c];
     uint64_t live = allocs[c] - frees[c];
     out->num_allocs += allocs[c];
     out->num_frees += frees[c];
     out->bytes_in_use += live * g_size[c];
-    if (allocs[c]) out->largest_alloc_size = g_size[c];
+    if (allocs[c]) out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, g_size[c]);
     uint64_t out_blocks = rd(&ce->out), free_blocks = rd(&ce->free_blocks);
     uint64_t idle = (out_blocks > live ? out_blocks - live : 0) + free_blocks;
     cached += idle * g_size[c];
-    if (idle) largest_free = g_size[c];
+    if (idle) largest_free = XSMEM_MAX(largest_free, g_size[c]);
     out->bytes_reserved += rd(&ce->nsegments) * SEG_SIZE;
     out->bytes_metadata += rd(&ce->nsegments) * xsmem_align_up(sizeof(tls_segment), xsmem_os_page_size());
   }
@@ -791,7 +816,7 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
   o->threads_live = g.threads_live;
   o->threads_exited = g.threads_exited;
   xsmem_spin_unlock(&g.threads_lock);
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     o->segments += rd(&g_central[c].nsegments);
     o->slabs_empty += rd(&g_central[c].nempty);
     o->slabs_decommitted += rd(&g_central[c].ndecommitted);
@@ -803,15 +828,29 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
   o->purger_passes = rd(&g.purger_passes);
 }
 
+void xsmem_tls_get_node_stats(unsigned node, xsmem_tls_node_stats *o) {
+  memset(o, 0, sizeof(*o));
+  if (atomic_load(&g.state) != 2 || node >= g_nnodes) return;
+  uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
+  class_counts(allocs, frees);
+  for (unsigned c = node * g_nclasses; c < (node + 1) * g_nclasses; c++) {
+    o->allocs += allocs[c];
+    o->frees += frees[c];
+    o->bytes_in_use += (allocs[c] - frees[c]) * g_size[c];
+    o->segments += rd(&g_central[c].nsegments);
+  }
+}
+
 static void tls_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   if (atomic_load(&g.state) != 2) return;
-  uint64_t allocs[XSMEM_TLS_MAX_CLASSES], frees[XSMEM_TLS_MAX_CLASSES];
+  uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
   class_counts(allocs, frees);
   char label[24];
-  for (unsigned c = 0; c < g_nclasses; c++) {
+  for (unsigned c = 0; c < g_nslots; c++) {
     tls_central *ce = &g_central[c];
     if (!allocs[c] && !rd(&ce->nsegments)) continue;
-    xsmem_snprintf(label, sizeof(label), "%u", g_size[c]);
+    if (g_nnodes > 1) xsmem_snprintf(label, sizeof(label), "%u.node%u", g_size[c], c / g_nclasses);
+    else xsmem_snprintf(label, sizeof(label), "%u", g_size[c]);
     sink->value(sink, "class", label, "allocs", "counter", (double)allocs[c]);
     sink->value(sink, "class", label, "frees", "counter", (double)frees[c]);
     sink->value(sink, "class", label, "bytes_in_use", "gauge", (double)((allocs[c] - frees[c]) * g_size[c]));
@@ -852,7 +891,7 @@ static size_t tls_trim(xsmem_allocator *a, size_t goal) {
 static void tls_fork(xsmem_allocator *a, int phase) {
   if (phase == XSMEM_FORK_PREPARE) {
     xsmem_spin_lock(&g.threads_lock);
-    for (unsigned c = 0; c < g_nclasses; c++) {
+    for (unsigned c = 0; c < g_nslots; c++) {
 #ifdef XSMEM_CAS128_LOCKED
       xsmem_spin_lock(&g_stack[c].pop_lock);
 #endif
@@ -860,7 +899,7 @@ static void tls_fork(xsmem_allocator *a, int phase) {
     }
     return;
   }
-  for (unsigned c = g_nclasses; c-- > 0;) {
+  for (unsigned c = g_nslots; c-- > 0;) {
     xsmem_spin_unlock(&g_central[c].lock);
 #ifdef XSMEM_CAS128_LOCKED
     xsmem_spin_unlock(&g_stack[c].pop_lock);
@@ -888,6 +927,7 @@ static const xsmem_allocator_ops tls_ops = {
 // Construction.
 
 void xsmem_tls_options_from_env(xsmem_tls_options *o) {
+  memset(o, 0, sizeof(*o));
   o->small_max = xsmem_option_bytes("XSMEM_SMALL_MAX");
   o->cache_bytes = xsmem_option_bytes("XSMEM_TLS_CACHE_BYTES");
   o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
@@ -912,6 +952,22 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
   }
+  g_nnodes = 1;
+  if (g.opt.num_nodes > 1 && g.opt.node_source) {
+    g_nnodes = XSMEM_MIN(g.opt.num_nodes, XSMEM_TLS_MAX_NODES);
+    for (unsigned n = 0; n < g_nnodes; n++) {
+      if (!(g_node_src[n] = g.opt.node_source(g.opt.node_ctx, n))) xsmem_fatal("tls_buckets: no source for node %u", n);
+    }
+    for (unsigned c = g_nclasses; c < g_nnodes * g_nclasses; c++) {  // every node's slots as node 0's
+      unsigned k = c % g_nclasses;
+      g_size[c] = g_size[k];
+      g_per_slab[c] = g_per_slab[k];
+      g_limit[c] = g_limit[k];
+      g_batch[c] = g_batch[k];
+      g_depth[c] = g_depth[k];
+    }
+  }
+  g_nslots = g_nnodes * g_nclasses;
   xsmem_tls_small_max_ = g.opt.small_max;
   if (pthread_key_create(&g.key, tls_thread_exit) != 0) xsmem_fatal("tls_buckets: pthread_key_create failed");
 }

@@ -37,6 +37,15 @@
 // Statistics: per-thread per-class counters summed when read, per-class
 // central figures, and contention counters (CAS retries, lock waits).
 //
+// Per-node classes (options num_nodes > 1, the `numa` configuration): the
+// classes are replicated per node (slot = node * classes + class, see
+// tls_fast.h); the segments of node n's slots come from node_source(n), the
+// caller's node (current_node) is looked at on the slow path only and kept as
+// the thread's node base, which xsmem_tls_malloc_node adds to the class. free
+// reads the slot from the segment header as always, so blocks go back to their
+// own node's lists and batches never mix nodes. A thread that migrates follows
+// at its next refill.
+//
 // There is one small tier per process (thread caches are process-wide).
 #ifndef XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_BUCKETS_H_
 #define XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_BUCKETS_H_
@@ -54,9 +63,15 @@ typedef struct xsmem_tls_options {
   size_t small_max;         // largest request served (XSMEM_SMALL_MAX), 1 KiB..1 MiB
   size_t cache_bytes;       // per-thread, per-class cache bound in bytes (XSMEM_TLS_CACHE_BYTES)
   long decommit_delay_ms;   // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
+  // Per-node classes: 0 or 1 = one node (every segment from the tier's
+  // source); at most XSMEM_TLS_MAX_NODES (a node beyond folds onto node % N).
+  unsigned num_nodes;
+  xsmem_source *(*node_source)(void *ctx, unsigned node);  // segments of node's classes
+  int (*current_node)(void);                               // the caller's node (slow path)
+  void *node_ctx;
 } xsmem_tls_options;
 
-// Fills o from the XSMEM_* options.
+// Fills o from the XSMEM_* options (one node).
 void xsmem_tls_options_from_env(xsmem_tls_options *o);
 
 // Returns the process's small tier, building it on the first call from
@@ -81,6 +96,22 @@ size_t xsmem_tls_purge(long min_age_ms);
 // default configuration purges its medium and large tiers with it). fn returns
 // the bytes it released. Call before the tier is busy; fn must not malloc.
 void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx);
+
+// Returns the number of nodes of the tier (1 unless built with per-node classes).
+unsigned xsmem_tls_num_nodes(void);
+
+// Looks at the caller's node now (as the slow path does) and makes it the
+// thread's node base; returns the node.
+unsigned xsmem_tls_node_refresh(void);
+
+// Figures of one node's slots (all of them when the tier has one node).
+typedef struct xsmem_tls_node_stats {
+  uint64_t allocs, frees;  // operations on blocks of the node's slots
+  uint64_t bytes_in_use;   // live blocks (block sizes)
+  uint64_t segments;       // 4 MiB segments of the node
+} xsmem_tls_node_stats;
+
+void xsmem_tls_get_node_stats(unsigned node, xsmem_tls_node_stats *out);
 
 // Figures the tests and the detail op use.
 typedef struct xsmem_tls_counters {

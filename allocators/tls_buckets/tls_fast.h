@@ -33,10 +33,15 @@ extern "C" {
 #define XSMEM_TLS_SEGMENT ((size_t)1 << XSMEM_TLS_SEGMENT_SHIFT)
 #define XSMEM_TLS_SEG_HEADER ((size_t)64 << 10)  // metadata at the segment's start
 #define XSMEM_TLS_MAX_CLASSES 112                // classes up to 1 MiB (the largest small tier)
+// Per-node size classes (the `numa` configuration): the class index space is
+// replicated per node, slot = node * classes + class, so a segment, a bin and
+// a batch belong to one node. One node (the default): slot = class.
+#define XSMEM_TLS_MAX_NODES 8
+#define XSMEM_TLS_MAX_SLOTS (XSMEM_TLS_MAX_CLASSES * XSMEM_TLS_MAX_NODES)
 
 // The first bytes of every segment; the fast path reads nothing else of it.
 typedef struct xsmem_tls_seg_head {
-  uint32_t cls;         // size class of every block in the segment
+  uint32_t cls;         // size class slot (node * classes + class) of every block
   uint32_t data_bytes;  // blocks occupy [XSMEM_TLS_SEG_HEADER, + data_bytes)
   uint64_t div_magic;   // UINT64_MAX / block size + 1: divisibility test (Lemire)
 } xsmem_tls_seg_head;
@@ -48,19 +53,23 @@ typedef struct xsmem_tls_bin {
 } xsmem_tls_bin;
 
 typedef struct xsmem_tls_cache {
-  xsmem_tls_bin bin[XSMEM_TLS_MAX_CLASSES];
+  xsmem_tls_bin bin[XSMEM_TLS_MAX_SLOTS];
   // Per-class operation counts, written only by the owner (plain increments
   // done as relaxed load + store) and summed by readers of the statistics.
-  uint64_t allocs[XSMEM_TLS_MAX_CLASSES];
-  uint64_t frees[XSMEM_TLS_MAX_CLASSES];
+  uint64_t allocs[XSMEM_TLS_MAX_SLOTS];
+  uint64_t frees[XSMEM_TLS_MAX_SLOTS];
   // Blocks the next refill from the central list asks for: starts at about a
   // page and doubles up to a batch (slow start: a class used once touches
   // little memory).
-  uint32_t refill[XSMEM_TLS_MAX_CLASSES];
+  uint32_t refill[XSMEM_TLS_MAX_SLOTS];
   struct xsmem_tls_cache *next, *prev;  // the list of live caches (slow path)
 } xsmem_tls_cache;
 
 extern __thread xsmem_tls_cache *xsmem_tls_cache_ __attribute__((tls_model("initial-exec")));
+
+// The calling thread's node times the number of classes: the first slot of
+// its node (0 with one node). Set on the slow path from the caller's node.
+extern __thread uint32_t xsmem_tls_node_base_ __attribute__((tls_model("initial-exec")));
 
 // Largest request the tier serves (XSMEM_SMALL_MAX), set when it is built.
 extern size_t xsmem_tls_small_max_;
@@ -87,6 +96,21 @@ XSMEM_INLINE void xsmem_tls_count_(uint64_t *c) {
 // REQUIRES: n <= xsmem_tls_small_max_ and the tier built.
 XSMEM_INLINE void *xsmem_tls_malloc(size_t n) {
   unsigned c = xsmem_tls_class_of(n);
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  xsmem_tls_bin *b = &tc->bin[c];
+  void *p = b->head;
+  if (XSMEM_UNLIKELY(p == NULL)) return xsmem_tls_alloc_slow(c);
+  b->head = *(void **)p;
+  b->count--;
+  xsmem_tls_count_(&tc->allocs[c]);
+  return p;
+}
+
+// xsmem_tls_malloc for per-node classes: the same with the thread's node base
+// added to the class (one TLS load and an add more), for the `numa`
+// configuration; xsmem_tls_malloc (node base 0) stays as short as it was.
+XSMEM_INLINE void *xsmem_tls_malloc_node(size_t n) {
+  unsigned c = xsmem_tls_class_of(n) + xsmem_tls_node_base_;
   xsmem_tls_cache *tc = xsmem_tls_cache_;
   xsmem_tls_bin *b = &tc->bin[c];
   void *p = b->head;

@@ -1,6 +1,7 @@
-// Placement on real hardware: pages of node-bound regions, of bfc_numa blocks
-// and of moved ranges really live on the requested node, as the kernel reports
-// through move_pages and get_mempolicy. Skips on a machine with one node.
+// Placement on real hardware: pages of node-bound regions, of bfc_numa and
+// numa blocks and of moved ranges really live on the requested node, as the
+// kernel reports through move_pages and get_mempolicy. Skips on a machine
+// with one node.
 #include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -87,6 +88,37 @@ TEST_F(RealPlacement, BfcNumaServesEachThreadFromItsNode) {
         memset(p, 2, size);
         EXPECT_EQ(KernelNodeOf(p), node) << size;
         EXPECT_EQ(KernelNodeOf(p + size - 1), node) << size;
+        blocks.push_back(p);
+      }
+      for (char *p : blocks) xsmem_free(a, p);
+    }).join();
+  }
+}
+
+// `numa`: every tier's blocks of a thread bound to node N are on node N; the
+// small tier's segments carry an MPOL_BIND policy for N alone.
+TEST_F(RealPlacement, NumaServesEachThreadFromItsNode) {
+  const xsmem_config *c = xsmem_config_find("numa");
+  ASSERT_NE(c, nullptr);
+  xsmem_allocator *a = c->instance();
+  for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
+    if (xsmem_numa_node_cpu_count(node) == 0) continue;
+    std::thread([&] {
+      ASSERT_EQ(xsmem_numa_bind_thread(node), 0);
+      std::vector<char *> blocks;
+      for (size_t size : {32ul, 4096ul, 300000ul, 4 * kMiB, 600 * kMiB}) {
+        auto *p = static_cast<char *>(xsmem_alloc(a, size, 16, 0));
+        ASSERT_NE(p, nullptr);
+        size_t touch = size > 64 * kMiB ? 4096 : size;  // the large block: its first and last pages
+        memset(p, 5, touch);
+        p[size - 1] = 5;
+        EXPECT_EQ(KernelNodeOf(p), node) << size;
+        EXPECT_EQ(KernelNodeOf(p + size - 1), node) << size;
+        if (size <= 300000) {
+          unsigned long mask[2] = {};
+          EXPECT_EQ(KernelPolicyOf(p, mask), 2 /* MPOL_BIND */) << size;
+          EXPECT_EQ(mask[node / 64], 1UL << (node % 64)) << size;
+        }
         blocks.push_back(p);
       }
       for (char *p : blocks) xsmem_free(a, p);

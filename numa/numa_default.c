@@ -1,0 +1,396 @@
+// numa/numa_default.c: the `numa` configuration's front (see numa_default.h).
+#include "numa/numa_default.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "allocators/buddy/buddy.h"
+#include "allocators/large/large.h"
+#include "allocators/tls_buckets/tls_buckets.h"
+#include "allocators/tls_buckets/tls_fast.h"
+#include "numa/node_router.h"
+#include "numa/topology.h"
+#include "platform/log.h"
+#include "platform/pagemap.h"
+
+#define SMALL_MAX_ALIGN ((size_t)4096)  // larger alignments go to buddy (size-aligned blocks)
+
+// The small tier's source for one node: that node's span, else (fallback on)
+// the nearest other node that accepts.
+typedef struct small_source {
+  xsmem_source base;
+  int node;
+} small_source;
+
+typedef struct numa_front {
+  xsmem_allocator base;
+  xsmem_allocator *small;
+  size_t small_max, large_min, medium_max;
+  int small_nodes;  // nodes of the small tier (1: one node or interleave)
+  bool fallback;
+  xsmem_source *small_single;  // the small tier's source when it has one node
+  small_source small_src[XSMEM_TLS_MAX_NODES];
+  uint64_t small_fallbacks_out[XSMEM_NUMA_MAX_NODES], small_fallbacks_in[XSMEM_NUMA_MAX_NODES];  // atomic
+  _Atomic int state;  // 0 new, 1 building, 2 ready
+} numa_front;
+
+static numa_front g_front;
+static xsmem_node_router g_medium, g_large;  // static storage: nothing here mallocs
+
+// ---------------------------------------------------------------------------
+// The small tier's per-node sources.
+
+static void *small_map(xsmem_source *s, size_t size, size_t align, size_t *got) {
+  int node = ((small_source *)s)->node;
+  xsmem_numa_space *sp = &g_medium.space;
+  void *p = xsmem_source_map(xsmem_numa_space_node_source(sp, node), size, align, got);
+  if (XSMEM_LIKELY(p != NULL) || !g_front.fallback || errno != ENOMEM) return p;
+  for (int i = 0; i < g_medium.num_nodes - 1; i++) {
+    int other = g_medium.order[node][i];
+    p = xsmem_source_map(xsmem_numa_space_node_source(sp, other), size, align, got);
+    if (p) {
+      __atomic_fetch_add(&g_front.small_fallbacks_out[node], 1, __ATOMIC_RELAXED);
+      __atomic_fetch_add(&g_front.small_fallbacks_in[other], 1, __ATOMIC_RELAXED);
+      return p;
+    }
+  }
+  errno = ENOMEM;
+  return NULL;
+}
+
+static void small_unmap(xsmem_source *s, void *p, size_t size) {
+  (void)s;
+  int slot = xsmem_numa_space_slot_of(&g_medium.space, p);
+  if (slot >= 0) xsmem_source_unmap(&g_medium.space.sources[slot].base, p, size);
+}
+
+static const xsmem_source_ops small_source_ops = {
+    .map = small_map,
+    .unmap = small_unmap,
+    .caps = XSMEM_SRC_ZEROED | XSMEM_SRC_NODE_BOUND,
+};
+
+static xsmem_source *small_node_source(void *ctx, unsigned node) {
+  numa_front *f = ctx;
+  return node < XSMEM_TLS_MAX_NODES ? &f->small_src[node].base : NULL;
+}
+
+// ---------------------------------------------------------------------------
+// Routing (as allocators/default, with the node base on the small fast path).
+
+enum { TIER_SMALL, TIER_MEDIUM, TIER_LARGE };
+
+static int route(const numa_front *f, size_t size, size_t align) {
+  if (size <= f->small_max && align <= SMALL_MAX_ALIGN) return TIER_SMALL;
+  if (size < f->large_min && size <= f->medium_max && align <= f->medium_max) return TIER_MEDIUM;
+  return TIER_LARGE;
+}
+
+static xsmem_allocator *tier(const numa_front *f, int t) {
+  return t == TIER_SMALL ? f->small : t == TIER_MEDIUM ? &g_medium.base : &g_large.base;
+}
+
+static void *numa_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  numa_front *f = (numa_front *)a;
+  if (!xsmem_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  int t = route(f, size, align);
+  if (t == TIER_SMALL && align <= XSMEM_MIN_ALIGN && !(flags & XSMEM_ALLOC_ZERO) && size) {
+    return xsmem_tls_malloc_node(size);
+  }
+  xsmem_allocator *o = tier(f, t);
+  void *p = o->ops->alloc(o, size, align, flags);
+  if (!p && t == TIER_MEDIUM) p = g_large.base.ops->alloc(&g_large.base, size, align, flags);  // every buddy full
+  return p;
+}
+
+// Returns the tier owning p, or NULL after reporting a foreign pointer.
+static xsmem_allocator *owner(const numa_front *f, const void *p, const char *op) {
+  switch (xsmem_pagemap_get(p)) {
+    case XSMEM_TAG_SMALL:
+      return f->small;
+    case XSMEM_TAG_BUDDY:
+      return &g_medium.base;
+    case XSMEM_TAG_LARGE:
+      return &g_large.base;
+    default:
+      xsmem_report_bad_pointer(f->base.name, op, p, "pointer not allocated by xsmem");
+      return NULL;
+  }
+}
+
+static void numa_free(xsmem_allocator *a, void *p, size_t size) {
+  numa_front *f = (numa_front *)a;
+  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == XSMEM_TAG_SMALL)) {
+    xsmem_tls_free(p);
+    return;
+  }
+  xsmem_allocator *o = owner(f, p, "free");
+  if (o) o->ops->free(o, p, size);
+}
+
+static size_t numa_usable(const xsmem_allocator *a, const void *p) {
+  xsmem_allocator *o = owner((const numa_front *)a, p, "usable_size");
+  return o ? o->ops->usable_size(o, p) : 0;
+}
+
+static bool numa_owns(const xsmem_allocator *a, const void *p) {
+  const numa_front *f = (const numa_front *)a;
+  uint8_t tag = xsmem_pagemap_get(p);
+  xsmem_allocator *o = tag == XSMEM_TAG_SMALL   ? f->small
+                       : tag == XSMEM_TAG_BUDDY ? &g_medium.base
+                       : tag == XSMEM_TAG_LARGE ? &g_large.base
+                                                : NULL;
+  return o && o->ops->owns && o->ops->owns(o, p);
+}
+
+static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  numa_front *f = (numa_front *)a;
+  xsmem_allocator *o = owner(f, p, "realloc");
+  if (!o) {
+    errno = EINVAL;
+    return NULL;
+  }
+  xsmem_allocator *want = tier(f, route(f, size, XSMEM_MIN_ALIGN));
+  if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
+  size_t usable = o->ops->usable_size(o, p);
+  if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
+  void *q = numa_alloc(a, size, XSMEM_MIN_ALIGN, 0);
+  if (!q) return NULL;
+  memcpy(q, p, XSMEM_MIN(size, usable));
+  o->ops->free(o, p, 0);
+  return q;
+}
+
+// ---------------------------------------------------------------------------
+// Statistics.
+
+static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  const numa_front *f = (const numa_front *)a;
+  *out = xsmem_stats_init();
+  xsmem_allocator *tiers[] = {f->small, &g_medium.base, &g_large.base};
+  double frag_weight = 0;
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
+    xsmem_stats s = xsmem_get_stats(tiers[i]);
+    out->num_allocs += s.num_allocs;
+    out->num_frees += s.num_frees;
+    out->num_failed += s.num_failed;
+    out->bytes_in_use += s.bytes_in_use;
+    out->peak_bytes_in_use += s.peak_bytes_in_use;  // an upper bound: tiers peak at different times
+    out->bytes_reserved += s.bytes_reserved;
+    out->bytes_cached += s.bytes_cached;
+    out->bytes_metadata += s.bytes_metadata;
+    out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, s.largest_alloc_size);
+    frag_weight += s.fragmentation * (double)s.bytes_cached;
+  }
+  out->fragmentation = out->bytes_cached ? frag_weight / (double)out->bytes_cached : 0.0;
+}
+
+int xsmem_numa_default_num_nodes(void) { return g_medium.num_nodes; }
+
+bool xsmem_numa_default_node_stats_get(int node, xsmem_numa_default_node_stats *o) {
+  memset(o, 0, sizeof(*o));
+  if (atomic_load(&g_front.state) != 2 || node < 0 || node >= g_medium.num_nodes) return false;
+  xsmem_node_router_node_stats m, l;
+  xsmem_node_router_node_stats_get(&g_medium, node, &m);  // zeroed when the node has no child (interleave)
+  xsmem_node_router_node_stats_get(&g_large, node, &l);
+  xsmem_numa_source_stats_get(&g_medium.space, node, &m.source);
+  xsmem_numa_source_stats_get(&g_large.space, node, &l.source);
+  xsmem_tls_node_stats s = {0};
+  // The small tier's node n: its slots when it is per node; node 0 holds the
+  // single-node tier's figures (label "interleave" holds them when interleaved).
+  bool small_interleaved = g_medium.fixed_slot >= 0 && g_medium.fixed_slot == g_medium.interleave_slot;
+  if (g_front.small_nodes > 1 || (node == 0 && !small_interleaved)) xsmem_tls_get_node_stats((unsigned)node, &s);
+  o->small_bytes_in_use = s.bytes_in_use;
+  o->medium_bytes_in_use = m.child.bytes_in_use;
+  o->large_bytes_in_use = l.child.bytes_in_use;
+  o->small_segments = s.segments;
+  o->bytes_in_use = s.bytes_in_use + m.child.bytes_in_use + l.child.bytes_in_use;
+  o->num_allocs = s.allocs + m.child.num_allocs + l.child.num_allocs;
+  o->num_frees = s.frees + m.child.num_frees + l.child.num_frees;
+  o->bytes_mapped = m.source.bytes_mapped + l.source.bytes_mapped;
+  o->fallbacks_out = __atomic_load_n(&g_front.small_fallbacks_out[node], __ATOMIC_RELAXED) + m.fallbacks_out + l.fallbacks_out;
+  o->fallbacks_in = __atomic_load_n(&g_front.small_fallbacks_in[node], __ATOMIC_RELAXED) + m.fallbacks_in + l.fallbacks_in;
+  o->refused = m.source.num_refused + l.source.num_refused;
+  o->bind_failures = m.source.bind_failures + l.source.bind_failures;
+  return true;
+}
+
+static void tier_summary(xsmem_stats_sink *sink, const char *label, const xsmem_allocator *t) {
+  xsmem_stats s = xsmem_get_stats(t);
+  sink->value(sink, "tier", label, "allocs", "counter", (double)s.num_allocs);
+  sink->value(sink, "tier", label, "frees", "counter", (double)s.num_frees);
+  sink->value(sink, "tier", label, "bytes_in_use", "gauge", (double)s.bytes_in_use);
+  sink->value(sink, "tier", label, "bytes_cached", "gauge", (double)s.bytes_cached);
+  sink->value(sink, "tier", label, "bytes_reserved", "gauge", (double)s.bytes_reserved);
+}
+
+static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
+  const numa_front *f = (const numa_front *)a;
+  if (f->small->ops->detail) f->small->ops->detail(f->small, sink);  // classes and tier "small"
+  tier_summary(sink, "medium", &g_medium.base);
+  tier_summary(sink, "large", &g_large.base);
+  char label[16];
+  for (int n = 0; n < g_medium.num_nodes; n++) {
+    xsmem_numa_default_node_stats s;
+    if (!xsmem_numa_default_node_stats_get(n, &s)) continue;
+    xsmem_snprintf(label, sizeof(label), "%d", n);
+    sink->value(sink, "node", label, "bytes_in_use", "gauge", (double)s.bytes_in_use);
+    sink->value(sink, "node", label, "num_allocs", "counter", (double)s.num_allocs);
+    sink->value(sink, "node", label, "num_frees", "counter", (double)s.num_frees);
+    sink->value(sink, "node", label, "small_bytes_in_use", "gauge", (double)s.small_bytes_in_use);
+    sink->value(sink, "node", label, "medium_bytes_in_use", "gauge", (double)s.medium_bytes_in_use);
+    sink->value(sink, "node", label, "large_bytes_in_use", "gauge", (double)s.large_bytes_in_use);
+    sink->value(sink, "node", label, "small_segments", "gauge", (double)s.small_segments);
+    sink->value(sink, "node", label, "bytes_mapped", "gauge", (double)s.bytes_mapped);
+    sink->value(sink, "node", label, "fallbacks_out", "counter", (double)s.fallbacks_out);
+    sink->value(sink, "node", label, "fallbacks_in", "counter", (double)s.fallbacks_in);
+    sink->value(sink, "node", label, "refused", "counter", (double)s.refused);
+    sink->value(sink, "node", label, "bind_failures", "counter", (double)s.bind_failures);
+  }
+  if (g_medium.interleave_slot >= 0) {
+    xsmem_node_router_node_stats m, l;
+    xsmem_node_router_node_stats_get(&g_medium, g_medium.interleave_slot, &m);
+    xsmem_node_router_node_stats_get(&g_large, g_large.interleave_slot, &l);
+    xsmem_tls_node_stats t = {0};
+    if (g_medium.fixed_slot == g_medium.interleave_slot) xsmem_tls_get_node_stats(0, &t);  // small tier interleaved too
+    m.child.bytes_in_use += t.bytes_in_use;
+    m.child.num_allocs += t.allocs;
+    m.child.num_frees += t.frees;
+    sink->value(sink, "node", "interleave", "bytes_in_use", "gauge", (double)(m.child.bytes_in_use + l.child.bytes_in_use));
+    sink->value(sink, "node", "interleave", "num_allocs", "counter", (double)(m.child.num_allocs + l.child.num_allocs));
+    sink->value(sink, "node", "interleave", "num_frees", "counter", (double)(m.child.num_frees + l.child.num_frees));
+    sink->value(sink, "node", "interleave", "bytes_mapped", "gauge", (double)(m.source.bytes_mapped + l.source.bytes_mapped));
+  }
+  sink->value(sink, "route", "small", "max_bytes", "gauge", (double)f->small_max);
+  sink->value(sink, "route", "large", "min_bytes", "gauge", (double)f->large_min);
+  sink->value(sink, "route", "small", "nodes", "gauge", (double)f->small_nodes);
+}
+
+static size_t numa_trim(xsmem_allocator *a, size_t goal) {
+  numa_front *f = (numa_front *)a;
+  size_t released = 0;
+  xsmem_allocator *tiers[] = {f->small, &g_medium.base, &g_large.base};
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
+    if (tiers[i]->ops->trim) released += tiers[i]->ops->trim(tiers[i], goal);
+  }
+  return released;
+}
+
+// Locks are taken small -> medium -> large and given back in reverse.
+static void numa_fork(xsmem_allocator *a, int phase) {
+  numa_front *f = (numa_front *)a;
+  xsmem_allocator *tiers[] = {f->small, &g_medium.base, &g_large.base};
+  if (phase == XSMEM_FORK_PREPARE) {
+    for (size_t i = 0; i < 3; i++) tiers[i]->ops->fork(tiers[i], phase);
+  } else {
+    for (size_t i = 3; i-- > 0;) tiers[i]->ops->fork(tiers[i], phase);
+  }
+}
+
+static const xsmem_allocator_ops numa_ops = {
+    .kind = "numa_default",
+    .alloc = numa_alloc,
+    .free = numa_free,
+    .usable_size = numa_usable,
+    .owns = numa_owns,
+    .realloc = numa_realloc,
+    .stats = numa_stats,
+    .trim = numa_trim,
+    .fork = numa_fork,
+    .destroy = NULL,  // process-wide
+    .detail = numa_detail,
+};
+
+// ---------------------------------------------------------------------------
+// Construction.
+
+static xsmem_allocator *buddy_for_node(void *ctx, int node, xsmem_source *source, const char *name) {
+  (void)node;
+  return xsmem_buddy_create(name, source, (const xsmem_buddy_options *)ctx);
+}
+
+static xsmem_allocator *large_for_node(void *ctx, int node, xsmem_source *source, const char *name) {
+  (void)node;
+  return xsmem_large_create(name, source, (const xsmem_large_options *)ctx);
+}
+
+// Run by the small tier's purger on every pass (as in `default`).
+static size_t purge_medium_and_large(void *ctx) {
+  (void)ctx;
+  size_t released = 0;
+  for (int i = 0; i <= g_medium.num_nodes; i++) {
+    xsmem_allocator *m = xsmem_node_router_child(&g_medium, i), *l = xsmem_node_router_child(&g_large, i);
+    if (m) released += xsmem_buddy_purge(m);
+    if (l) released += xsmem_large_purge(l);
+  }
+  return released;
+}
+
+// Asked on the small tier's refills: looked up each time (sched_getcpu reads
+// rseq, no system call), so a migrated thread's next refill follows it.
+static int current_node(void) { return xsmem_numa_current_node_refresh(); }
+
+static void build(numa_front *f) {
+  f->base.ops = &numa_ops;
+  f->base.name = "numa";
+  static xsmem_buddy_options buddy;
+  static xsmem_large_options large;
+  buddy = xsmem_buddy_default_options();
+  large = xsmem_large_default_options();
+  xsmem_node_router_options o = xsmem_node_router_options_from_env();
+  f->fallback = o.fallback;
+  if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy) ||
+      !xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {
+    xsmem_fatal("numa: cannot build the per-node tiers (errno %d)", errno);
+  }
+  xsmem_tls_options t;
+  xsmem_tls_options_from_env(&t);
+  if (g_medium.fixed_slot < 0) {  // local policy on several nodes: per-node classes
+    f->small_nodes = XSMEM_MIN(g_medium.num_nodes, XSMEM_TLS_MAX_NODES);
+    for (int n = 0; n < f->small_nodes; n++) {
+      f->small_src[n].base.ops = &small_source_ops;
+      f->small_src[n].base.name = "numa.small";
+      f->small_src[n].node = n;
+    }
+    t.num_nodes = (unsigned)f->small_nodes;
+    t.node_source = small_node_source;
+    t.node_ctx = f;
+    t.current_node = current_node;
+    f->small_single = NULL;
+  } else {  // one node, off, or interleave: the fixed slot's source
+    f->small_nodes = 1;
+    f->small_single = &g_medium.space.sources[g_medium.fixed_slot].base;
+  }
+  f->small = xsmem_tls_buckets(f->small_single ? f->small_single : NULL, &t);
+  if (f->small_single == NULL && xsmem_tls_num_nodes() != (unsigned)f->small_nodes) {
+    f->small_nodes = (int)xsmem_tls_num_nodes();  // another configuration built the tier first
+  }
+  f->small_max = xsmem_tls_small_max_;
+  f->large_min = xsmem_large_min_size();
+  xsmem_allocator *any = NULL;
+  for (int i = 0; i <= g_medium.num_nodes && !any; i++) any = xsmem_node_router_child(&g_medium, i);
+  f->medium_max = xsmem_buddy_max_size(any);
+  xsmem_tls_set_purge_hook(purge_medium_and_large, f);
+}
+
+xsmem_allocator *xsmem_numa_default_allocator(void) {
+  numa_front *f = &g_front;
+  if (XSMEM_LIKELY(atomic_load_explicit(&f->state, memory_order_acquire) == 2)) return &f->base;
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&f->state, &expected, 1)) {
+    build(f);
+    atomic_store_explicit(&f->state, 2, memory_order_release);
+    return &f->base;
+  }
+  while (atomic_load_explicit(&f->state, memory_order_acquire) != 2) sched_yield();
+  return &f->base;
+}
+
+xsmem_allocator *xsmem_numa_default_small(void) { return g_front.small; }
+xsmem_allocator *xsmem_numa_default_medium(void) { return &g_medium.base; }
+xsmem_allocator *xsmem_numa_default_large(void) { return &g_large.base; }
