@@ -53,6 +53,7 @@ struct tls_segment {
   uint32_t per_slab;        // blocks per slab
   uint32_t nslabs;
   uint32_t fresh;  // slabs [fresh, nslabs) never used yet
+  uint64_t slab_magic;      // UINT64_MAX / per_slab + 1 (0 when per_slab == 1): slab_of
   tls_segment *next;        // the class's segments
   tls_slab slab[MAX_SLABS];
   uint64_t bitmap[BITMAP_WORDS];  // bit j: block j is on its slab's free list
@@ -61,6 +62,24 @@ _Static_assert(sizeof(tls_segment) <= SEG_HEADER, "segment header must fit its r
 _Static_assert(XSMEM_TLS_SEGMENT_SHIFT == XSMEM_PAGEMAP_SHIFT, "one pagemap tag per segment");
 
 static char *seg_data(tls_segment *s) { return (char *)s + SEG_HEADER; }
+
+// n / d for a 32-bit n by one multiply, magic = UINT64_MAX / d + 1 (Lemire,
+// Kaser, Kurz: exact for every 32-bit n). The central lists divide by the
+// block size and the slab length once per block: a hardware division each
+// would cost more than the rest of the block's handling.
+static uint32_t fastdiv(uint64_t magic, uint32_t n) {
+  return (uint32_t)(((unsigned __int128)magic * n) >> 64);
+}
+
+// Returns the index of block p in its segment.
+static uint32_t block_index(tls_segment *seg, const void *p) {
+  return fastdiv(seg->head.div_magic, (uint32_t)((const char *)p - seg_data(seg)));
+}
+
+// Returns the slab of block index j.
+static uint32_t slab_of(const tls_segment *seg, uint32_t j) {
+  return seg->slab_magic ? fastdiv(seg->slab_magic, j) : j;
+}
 
 // ---------------------------------------------------------------------------
 // Per-class state.
@@ -91,8 +110,9 @@ static tls_central g_central[XSMEM_TLS_MAX_CLASSES];
 static tls_stack g_stack[XSMEM_TLS_MAX_CLASSES];
 
 static uint32_t g_size[XSMEM_TLS_MAX_CLASSES];
-static uint32_t g_limit[XSMEM_TLS_MAX_CLASSES];  // thread cache bound
-static uint32_t g_batch[XSMEM_TLS_MAX_CLASSES];  // blocks per batch
+static uint32_t g_limit[XSMEM_TLS_MAX_CLASSES];  // thread cache bound (list + spare)
+static uint32_t g_batch[XSMEM_TLS_MAX_CLASSES];  // blocks per batch = bound of a thread's list
+static bool g_spare[XSMEM_TLS_MAX_CLASSES];      // the bound leaves room for a spare batch
 static uint32_t g_depth[XSMEM_TLS_MAX_CLASSES];  // batches the global stack may hold
 static uint32_t g_per_slab[XSMEM_TLS_MAX_CLASSES];
 static unsigned g_nclasses;
@@ -205,6 +225,7 @@ static tls_segment *segment_new(unsigned c) {
   s->head.cls = c;
   s->head.data_bytes = s->nslabs * k * size;
   s->head.div_magic = UINT64_MAX / size + 1;
+  s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
   xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
   return s;
 }
@@ -261,7 +282,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       s->free = *(void **)b;
       s->nfree--;
       bump(&ce->free_blocks, -1);
-      size_t j = (size_t)((char *)b - seg_data(seg)) / seg->size;
+      uint32_t j = block_index(seg, b);
       seg->bitmap[j >> 6] &= ~((uint64_t)1 << (j & 63));
       *tail = b;
       tail = (void **)b;
@@ -293,10 +314,10 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
 static bool central_put(unsigned c, void *p) {
   tls_central *ce = &g_central[c];
   tls_segment *seg = (tls_segment *)xsmem_tls_seg_of(p);
-  size_t j = (size_t)((char *)p - seg_data(seg)) / seg->size;
-  tls_slab *s = &seg->slab[j / seg->per_slab];
+  uint32_t j = block_index(seg, p), k = slab_of(seg, j);
+  tls_slab *s = &seg->slab[k];
   uint64_t bit = (uint64_t)1 << (j & 63);
-  if (j % seg->per_slab >= s->carved || s->index >= seg->fresh) {
+  if (j - k * seg->per_slab >= s->carved || s->index >= seg->fresh) {
     xsmem_report_bad_pointer(g.base.name, "free", p, "double free (its slab was already emptied) or block never allocated");
     return false;
   }
@@ -402,6 +423,16 @@ static void *stack_pop(unsigned c) {
 
 static void tls_thread_exit(void *arg);
 
+// A list's length is kept in its bin's counts (tls_fast.h): these read and set it.
+static uint32_t bin_count(const xsmem_tls_bin *b, unsigned c) {
+  return (uint32_t)((int64_t)(b->frees - b->allocs) - b->stop + (int64_t)g_batch[c]);
+}
+
+static void bin_set(xsmem_tls_bin *b, unsigned c, void *list, uint32_t n) {
+  b->head = list;
+  b->stop = (int64_t)(b->frees - b->allocs) - (int64_t)n + (int64_t)g_batch[c];
+}
+
 static xsmem_tls_cache *cache_create(void) {
   xsmem_spin_lock(&g.threads_lock);
   xsmem_tls_cache *tc = g.pool;
@@ -426,7 +457,7 @@ static xsmem_tls_cache *cache_create(void) {
   }
   memset(tc, 0, sizeof(*tc));
   for (unsigned c = 0; c < g_nclasses; c++) {
-    tc->bin[c].limit = g_limit[c];
+    bin_set(&tc->bin[c], c, NULL, 0);
     tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
   }
   tc->next = g.threads;
@@ -439,22 +470,23 @@ static xsmem_tls_cache *cache_create(void) {
   return tc;
 }
 
+// Gives a list of class-c blocks that left a thread cache to the global stack
+// (a full batch, when the stack has room) or to the central list.
+static void cache_release(unsigned c, void *list, uint32_t n) {
+  if (n != g_batch[c] || !stack_push(c, list)) central_put_list(c, list);
+}
+
 // Moves everything in a thread's cache to the stacks (whole batches) and the
 // central lists (the rest).
 static void cache_flush(xsmem_tls_cache *tc) {
   for (unsigned c = 0; c < g_nclasses; c++) {
     xsmem_tls_bin *b = &tc->bin[c];
-    while (b->count >= g_batch[c]) {
-      void *batch = b->head, *last = batch;
-      for (uint32_t i = 1; i < g_batch[c]; i++) last = *(void **)last;
-      b->head = *(void **)last;
-      *(void **)last = NULL;
-      b->count -= g_batch[c];
-      if (!stack_push(c, batch)) central_put_list(c, batch);
-    }
-    if (b->head) central_put_list(c, b->head);
-    b->head = NULL;
-    b->count = 0;
+    void *spare = tc->spare[c], *list = b->head;
+    uint32_t n = bin_count(b, c);
+    tc->spare[c] = NULL;
+    bin_set(b, c, NULL, 0);
+    if (spare) cache_release(c, spare, g_batch[c]);
+    if (list) cache_release(c, list, n);
   }
 }
 
@@ -465,8 +497,8 @@ static void tls_thread_exit(void *arg) {
   t_exited = 1;  // later calls of this thread go cacheless
   xsmem_spin_lock(&g.threads_lock);
   for (unsigned c = 0; c < g_nclasses; c++) {
-    g.dead_allocs[c] += load_relaxed(&tc->allocs[c]);
-    g.dead_frees[c] += load_relaxed(&tc->frees[c]);
+    g.dead_allocs[c] += load_relaxed(&tc->bin[c].allocs);
+    g.dead_frees[c] += load_relaxed(&tc->bin[c].frees);
   }
   if (tc->prev) tc->prev->next = tc->next;
   else g.threads = tc->next;
@@ -477,6 +509,14 @@ static void tls_thread_exit(void *arg) {
   g.threads_exited++;
   xsmem_spin_unlock(&g.threads_lock);
 }
+
+uint32_t xsmem_tls_thread_cached(unsigned c) {
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  if (tc == &g_empty_cache || c >= g_nclasses) return 0;
+  return bin_count(&tc->bin[c], c) + (tc->spare[c] ? g_batch[c] : 0);
+}
+
+uint32_t xsmem_tls_thread_cache_limit(unsigned c) { return c < g_nclasses ? g_limit[c] : 0; }
 
 void xsmem_tls_flush_thread(void) {
   if (xsmem_tls_cache_ != &g_empty_cache) cache_flush(xsmem_tls_cache_);
@@ -506,8 +546,11 @@ void *xsmem_tls_alloc_slow(unsigned c) {
   }
   xsmem_tls_bin *b = &tc->bin[c];
   if (!b->head) {
-    void *list = stack_pop(c);
+    // The spare batch, else a batch from the global stack, else the central list.
+    void *list = tc->spare[c];
     uint32_t n = g_batch[c];
+    if (list) tc->spare[c] = NULL;
+    else list = stack_pop(c);
     if (!list) {
       n = tc->refill[c];
       if (n < g_batch[c]) tc->refill[c] = XSMEM_MIN(2 * n, g_batch[c]);
@@ -520,13 +563,11 @@ void *xsmem_tls_alloc_slow(unsigned c) {
         return NULL;
       }
     }
-    b->head = list;
-    b->count = n;
+    bin_set(b, c, list, n);
   }
   void *p = b->head;
   b->head = *(void **)p;
-  b->count--;
-  xsmem_tls_count_(&tc->allocs[c]);
+  xsmem_tls_count_(&b->allocs);
   return p;
 }
 
@@ -547,19 +588,21 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
     }
   }
   xsmem_tls_bin *b = &tc->bin[c];
-  if (b->count >= b->limit) {
-    // Move the oldest-linked half (the first g_batch blocks) out as one batch.
-    void *batch = b->head, *last = batch;
-    for (uint32_t i = 1; i < g_batch[c]; i++) last = *(void **)last;
-    b->head = *(void **)last;
-    *(void **)last = NULL;
-    b->count -= g_batch[c];
-    if (!stack_push(c, batch)) central_put_list(c, batch);
+  uint32_t n = bin_count(b, c);
+  if (n >= g_batch[c]) {
+    // The full list (one batch, NULL-terminated) becomes the spare; the
+    // spare it replaces goes to the global stack. No walk of a list.
+    void *out = b->head;
+    if (g_spare[c]) {
+      out = tc->spare[c];
+      tc->spare[c] = b->head;
+    }
+    bin_set(b, c, NULL, 0);
+    if (out) cache_release(c, out, n);
   }
   *(void **)p = b->head;
   b->head = p;
-  b->count++;
-  xsmem_tls_count_(&tc->frees[c]);
+  xsmem_tls_count_(&b->frees);
 }
 
 void xsmem_tls_free_bad(void *p) {
@@ -681,8 +724,7 @@ static void *tls_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned f
   void *p = b->head;
   if (XSMEM_LIKELY(p != NULL)) {
     b->head = *(void **)p;
-    b->count--;
-    xsmem_tls_count_(&tc->allocs[c]);
+    xsmem_tls_count_(&b->allocs);
   } else if (!(p = xsmem_tls_alloc_slow(c))) {
     return NULL;
   }
@@ -744,8 +786,8 @@ static void class_counts(uint64_t *allocs, uint64_t *frees) {
   }
   for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
     for (unsigned c = 0; c < g_nclasses; c++) {
-      allocs[c] += load_relaxed(&tc->allocs[c]);
-      frees[c] += load_relaxed(&tc->frees[c]);
+      allocs[c] += load_relaxed(&tc->bin[c].allocs);
+      frees[c] += load_relaxed(&tc->bin[c].frees);
     }
   }
   xsmem_spin_unlock(&g.threads_lock);
@@ -901,6 +943,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
   g.src = src ? src : xsmem_os_source();
   g.base.ops = &tls_ops;
   g.base.name = "tls_buckets";
+  for (unsigned c = 0; c < XSMEM_TLS_MAX_CLASSES; c++) g_empty_cache.bin[c].stop = INT64_MIN;
   g_nclasses = xsmem_tls_class_of(g.opt.small_max) + 1;
   for (unsigned c = 0; c < g_nclasses; c++) {
     size_t size = c < 8 ? 16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
@@ -909,6 +952,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     size_t limit = XSMEM_MIN(XSMEM_MAX(g.opt.cache_bytes / size, CACHE_MIN), CACHE_MAX);
     g_limit[c] = (uint32_t)limit;
     g_batch[c] = (uint32_t)XSMEM_MAX(limit / 2, 1);
+    g_spare[c] = limit >= 2 * (size_t)g_batch[c];
     g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
   }

@@ -73,6 +73,11 @@ size_t xsmem_tls_class_size(unsigned c);
 // thread exit does). The thread keeps its (now empty) cache.
 void xsmem_tls_flush_thread(void);
 
+// Returns the blocks of class c the calling thread's cache holds now (its
+// list and its spare batch), and the most it may hold.
+uint32_t xsmem_tls_thread_cached(unsigned c);
+uint32_t xsmem_tls_thread_cache_limit(unsigned c);
+
 // One purger pass now: drains every batch stack into the central lists and
 // decommits empty slabs older than `min_age_ms`. Returns bytes decommitted.
 size_t xsmem_tls_purge(long min_age_ms);

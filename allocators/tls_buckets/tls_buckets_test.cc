@@ -111,13 +111,12 @@ TEST(ThreadCache, OverflowGoesToTheStackAndRefillsFromIt) {
   std::vector<void *> v;
   for (int i = 0; i < kN; i++) v.push_back(Alloc(kSize));
   first.insert(v.begin(), v.end());
-  const xsmem_tls_bin &bin = xsmem_tls_cache_->bin[c];
-  EXPECT_EQ(bin.limit, 42u);
+  EXPECT_EQ(xsmem_tls_thread_cache_limit(c), 42u);
   xsmem_tls_counters c0;
   xsmem_tls_get_counters(&c0);
   for (void *p : v) {
     Free(p);
-    ASSERT_LE(bin.count, bin.limit);
+    ASSERT_LE(xsmem_tls_thread_cached(c), 42u);
   }
   xsmem_tls_counters c1;
   xsmem_tls_get_counters(&c1);
@@ -199,13 +198,13 @@ TEST(Threads, ExitingThreadHandsItsCacheBack) {
     for (int i = 0; i < 200; i++) v.push_back(Alloc(48));
     for (void *p : v) Free(p);
     cache = xsmem_tls_cache_;
-    held = cache->bin[c].count;
+    held = xsmem_tls_thread_cached(c);
   });
   t.join();
   EXPECT_GT(held, 0u);
   // The cache (kept for the next thread) is empty: its blocks went back.
-  EXPECT_EQ(cache->bin[c].count, 0u);
   EXPECT_EQ(cache->bin[c].head, nullptr);
+  EXPECT_EQ(cache->spare[c], nullptr);
   xsmem_tls_counters c1;
   xsmem_tls_get_counters(&c1);
   EXPECT_EQ(c1.threads_exited, c0.threads_exited + 1);
