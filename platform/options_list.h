@@ -40,6 +40,7 @@ XSMEM_OPTION(XSMEM_DECOMMIT_DELAY_MS, "1000", "how long freed memory kept for re
 // small tier (allocators/tls_buckets)
 XSMEM_OPTION(XSMEM_SMALL_MAX, "1m", "small tier: requests up to this size use thread-cached size classes (1k..1m)")
 XSMEM_OPTION(XSMEM_TLS_CACHE_BYTES, "64k", "small tier: per-thread cache bound per size class, in bytes (1..512 blocks); half of it moves per batch")
+XSMEM_OPTION(XSMEM_TLS_SPARE_BYTES, "128k", "small tier: per-thread bound on the bytes kept in spare batches (a second full list per class), all classes together")
 // export/ (snapshots, HTTP endpoint, alerts)
 XSMEM_OPTION(XSMEM_SNAPSHOT, "", "write a protobuf Snapshot of the allocators to this path at exit (%p: the process id)")
 XSMEM_OPTION(XSMEM_SNAPSHOT_INTERVAL_MS, "0", "also append a snapshot every N ms; XSMEM_SNAPSHOT is then a stream of length-delimited snapshots, the last taken at exit")

@@ -23,8 +23,8 @@
 #define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
 #define MAX_PER_SLAB 4096
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
-#define STACK_MAX_DEPTH 32             // batches per class on the global stack,
-#define STACK_MAX_BYTES ((size_t)2 << 20)  // and at most about this many bytes
+#define STACK_MAX_DEPTH 128            // batches per class on the global stack,
+#define STACK_MAX_BYTES ((size_t)4 << 20)  // and at most about this many bytes
 #define CACHE_MIN 1
 #define CACHE_MAX 512
 #define NO_CLASS 0xffffffffu
@@ -470,6 +470,15 @@ static xsmem_tls_cache *cache_create(void) {
   return tc;
 }
 
+// Takes the spare batch of class c out of a cache (NULL: none). The owner
+// and the purger both may: whoever exchanges it out owns it.
+static void *spare_take(xsmem_tls_cache *tc, unsigned c) {
+  if (!__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED)) return NULL;
+  void *s = __atomic_exchange_n(&tc->spare[c], NULL, __ATOMIC_ACQUIRE);
+  if (s) __atomic_fetch_sub(&tc->spare_bytes, (uint64_t)g_batch[c] * g_size[c], __ATOMIC_RELAXED);
+  return s;
+}
+
 // Gives a list of class-c blocks that left a thread cache to the global stack
 // (a full batch, when the stack has room) or to the central list.
 static void cache_release(unsigned c, void *list, uint32_t n) {
@@ -481,9 +490,8 @@ static void cache_release(unsigned c, void *list, uint32_t n) {
 static void cache_flush(xsmem_tls_cache *tc) {
   for (unsigned c = 0; c < g_nclasses; c++) {
     xsmem_tls_bin *b = &tc->bin[c];
-    void *spare = tc->spare[c], *list = b->head;
+    void *spare = spare_take(tc, c), *list = b->head;
     uint32_t n = bin_count(b, c);
-    tc->spare[c] = NULL;
     bin_set(b, c, NULL, 0);
     if (spare) cache_release(c, spare, g_batch[c]);
     if (list) cache_release(c, list, n);
@@ -513,7 +521,7 @@ static void tls_thread_exit(void *arg) {
 uint32_t xsmem_tls_thread_cached(unsigned c) {
   xsmem_tls_cache *tc = xsmem_tls_cache_;
   if (tc == &g_empty_cache || c >= g_nclasses) return 0;
-  return bin_count(&tc->bin[c], c) + (tc->spare[c] ? g_batch[c] : 0);
+  return bin_count(&tc->bin[c], c) + (__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED) ? g_batch[c] : 0);
 }
 
 uint32_t xsmem_tls_thread_cache_limit(unsigned c) { return c < g_nclasses ? g_limit[c] : 0; }
@@ -547,10 +555,9 @@ void *xsmem_tls_alloc_slow(unsigned c) {
   xsmem_tls_bin *b = &tc->bin[c];
   if (!b->head) {
     // The spare batch, else a batch from the global stack, else the central list.
-    void *list = tc->spare[c];
+    void *list = spare_take(tc, c);
     uint32_t n = g_batch[c];
-    if (list) tc->spare[c] = NULL;
-    else list = stack_pop(c);
+    if (!list) list = stack_pop(c);
     if (!list) {
       n = tc->refill[c];
       if (n < g_batch[c]) tc->refill[c] = XSMEM_MIN(2 * n, g_batch[c]);
@@ -590,15 +597,19 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
   xsmem_tls_bin *b = &tc->bin[c];
   uint32_t n = bin_count(b, c);
   if (n >= g_batch[c]) {
-    // The full list (one batch, NULL-terminated) becomes the spare; the
-    // spare it replaces goes to the global stack. No walk of a list.
-    void *out = b->head;
-    if (g_spare[c]) {
-      out = tc->spare[c];
-      tc->spare[c] = b->head;
-    }
+    // The full list (one batch, NULL-terminated) becomes the spare, if the
+    // thread's spares stay within their budget; the spare it replaces goes
+    // to the global stack. No walk of a list.
+    void *full = b->head, *old = spare_take(tc, c);
+    uint64_t bytes = (uint64_t)g_batch[c] * g_size[c];
     bin_set(b, c, NULL, 0);
-    if (out) cache_release(c, out, n);
+    if (g_spare[c] && __atomic_load_n(&tc->spare_bytes, __ATOMIC_RELAXED) + bytes <= g.opt.spare_bytes) {
+      __atomic_fetch_add(&tc->spare_bytes, bytes, __ATOMIC_RELAXED);
+      __atomic_store_n(&tc->spare[c], full, __ATOMIC_RELEASE);
+    } else {
+      cache_release(c, full, n);
+    }
+    if (old) cache_release(c, old, g_batch[c]);
   }
   *(void **)p = b->head;
   b->head = p;
@@ -620,8 +631,28 @@ void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx) {
   __atomic_store_n(&g_hook, fn, __ATOMIC_RELEASE);
 }
 
+// Takes back the spare batches of classes that a thread has not used since
+// the last pass (every spare when !idle_only): a thread that sits idle
+// holding its cache keeps at most its lists. Lists stay: only their owner
+// touches them.
+static void purge_spares(bool idle_only) {
+  xsmem_spin_lock(&g.threads_lock);
+  for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
+    for (unsigned c = 0; c < g_nclasses; c++) {
+      uint64_t ops = load_relaxed(&tc->bin[c].allocs) + load_relaxed(&tc->bin[c].frees);
+      bool idle = ops == tc->purge_seen[c];
+      tc->purge_seen[c] = ops;
+      if (!idle && idle_only) continue;
+      void *spare = spare_take(tc, c);
+      if (spare) central_put_list(c, spare);
+    }
+  }
+  xsmem_spin_unlock(&g.threads_lock);
+}
+
 static size_t purge_pass(long min_age_ms, bool idle_only) {
   size_t released = 0;
+  purge_spares(idle_only);
   for (unsigned c = 0; c < g_nclasses; c++) {
     tls_stack *st = &g_stack[c];
     if (!idle_only || !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) {
@@ -933,6 +964,7 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o) {
   o->small_max = xsmem_option_bytes("XSMEM_SMALL_MAX");
   o->cache_bytes = xsmem_option_bytes("XSMEM_TLS_CACHE_BYTES");
   o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
+  o->spare_bytes = xsmem_option_bytes("XSMEM_TLS_SPARE_BYTES");
 }
 
 static void build(xsmem_source *src, const xsmem_tls_options *opt) {

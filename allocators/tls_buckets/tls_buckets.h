@@ -54,6 +54,7 @@ typedef struct xsmem_tls_options {
   size_t small_max;         // largest request served (XSMEM_SMALL_MAX), 1 KiB..1 MiB
   size_t cache_bytes;       // per-thread, per-class cache bound in bytes (XSMEM_TLS_CACHE_BYTES)
   long decommit_delay_ms;   // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
+  size_t spare_bytes;       // per-thread bound on spare batches, all classes (XSMEM_TLS_SPARE_BYTES)
 } xsmem_tls_options;
 
 // Fills o from the XSMEM_* options.
@@ -78,7 +79,8 @@ void xsmem_tls_flush_thread(void);
 uint32_t xsmem_tls_thread_cached(unsigned c);
 uint32_t xsmem_tls_thread_cache_limit(unsigned c);
 
-// One purger pass now: drains every batch stack into the central lists and
+// One purger pass now: takes back every thread's spare batches, drains every
+// batch stack into the central lists and
 // decommits empty slabs older than `min_age_ms`. Returns bytes decommitted.
 size_t xsmem_tls_purge(long min_age_ms);
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -290,6 +291,49 @@ TEST(Purger, DecommitsEmptySlabsAfterTheDelay) {
   void *p = Alloc(kSize);
   memset(p, 1, kSize);
   Free(p);
+}
+
+// A thread that stops using a class while holding a full list and a spare
+// batch of it: the purger takes the spare back (the list stays: only its
+// owner touches it), and the thread's cache keeps working afterwards.
+TEST(Purger, TakesTheSpareOfAnIdleThread) {
+  constexpr size_t kSize = 1500;  // class 1536: bound 42 blocks, batches of 21
+  const unsigned c = xsmem_tls_class_of(kSize);
+  std::mutex mu;
+  std::condition_variable cv;
+  int phase = 0;
+  uint32_t before = 0, after = 0;
+  std::thread t([&] {
+    std::vector<void *> v;
+    for (int i = 0; i < 42; i++) v.push_back(Alloc(kSize));
+    for (void *p : v) Free(p);
+    before = xsmem_tls_thread_cached(c);
+    {
+      std::unique_lock<std::mutex> l(mu);
+      phase = 1;
+      cv.notify_all();
+      cv.wait(l, [&] { return phase == 2; });  // idle, holding its cache
+    }
+    after = xsmem_tls_thread_cached(c);
+    v.clear();
+    for (int i = 0; i < 42; i++) v.push_back(Alloc(kSize));
+    for (void *p : v) Free(p);
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return phase == 1; });
+  }
+  // The background purger takes the spares of classes idle for a tick; an
+  // explicit pass (trim) takes every spare.
+  xsmem_tls_purge(-1);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    phase = 2;
+  }
+  cv.notify_all();
+  t.join();
+  EXPECT_GT(before, 21u);         // a list and a spare batch of 21
+  EXPECT_EQ(after, before - 21);  // the spare went back
 }
 
 TEST(Stats, DetailReportsClassesTiersAndContention) {

@@ -62,7 +62,12 @@ typedef struct xsmem_tls_cache {
   // finds it taken pushes it to the global stack first: moving blocks in
   // and out of the cache never walks a list (the "loaded and previous
   // magazine" of Bonwick's slab allocator).
+  // Taken and set with atomic exchanges (slow paths only): the purger takes
+  // the spares of classes a thread left idle.
   void *spare[XSMEM_TLS_MAX_CLASSES];
+  uint64_t spare_bytes;  // held in spares (atomic), within XSMEM_TLS_SPARE_BYTES
+  // The purger's: each class's allocs + frees when it last looked.
+  uint64_t purge_seen[XSMEM_TLS_MAX_CLASSES];
   // Blocks the next refill from the central list asks for: starts at about a
   // page and doubles up to a batch (slow start: a class used once touches
   // little memory).
