@@ -140,27 +140,30 @@ static void *alloc_aligned(size_t n, size_t align, unsigned flags) {
   return p;
 }
 
-// malloc before the configuration exists (out of line: malloc's fast path
-// then needs no stack frame).
+#ifdef XSMEM_SHIM_MALLOC_SETS_ERRNO
+// malloc before the configuration exists, out of line: malloc then only makes
+// tail calls and needs no stack frame. (Only with such a front: a tracked
+// configuration's stacks keep malloc as the frame above the caller.)
 XSMEM_COLD __attribute__((noinline)) static void *malloc_first(size_t n) {
   xsmem_allocator *a = shim_init();
   if (!a) return boot_alloc(n, XSMEM_MIN_ALIGN);
-  void *p = XSMEM_SHIM_MALLOC(a, n);
-  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
-  return p;
+  return XSMEM_SHIM_MALLOC(a, n);
 }
 
 XSMEM_EXPORT void *malloc(size_t n) {
   xsmem_allocator *a = g_alloc;
   if (XSMEM_UNLIKELY(!a)) return malloc_first(n);
-#ifdef XSMEM_SHIM_MALLOC_SETS_ERRNO
   return XSMEM_SHIM_MALLOC(a, n);  // a tail call when it leaves the fast path
+}
 #else
+XSMEM_EXPORT void *malloc(size_t n) {
+  xsmem_allocator *a = get_alloc();
+  if (XSMEM_UNLIKELY(!a)) return boot_alloc(n, XSMEM_MIN_ALIGN);
   void *p = XSMEM_SHIM_MALLOC(a, n);
   if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
   return p;
-#endif
 }
+#endif
 
 XSMEM_EXPORT void free(void *p) {
 #ifdef XSMEM_SHIM_TRY_FREE

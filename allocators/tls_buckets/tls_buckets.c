@@ -30,6 +30,47 @@
 #define NO_CLASS 0xffffffffu
 
 // ---------------------------------------------------------------------------
+// Tool builds (tls_fast.h): link accesses that bypass ASan's checks or
+// silence Valgrind's, and the hand-out / take-back of whole blocks.
+
+// Accesses to words inside free blocks: ASan does not check them (the block
+// is poisoned), Valgrind does not report them.
+#if defined(XSMEM_TOOL_ASAN)
+#define TOOL_NO_CHECKS __attribute__((no_sanitize_address, noinline))
+#else
+#define TOOL_NO_CHECKS
+#endif
+#if defined(XSMEM_TOOL_VG)
+#define TOOL_CHECKS_OFF() VALGRIND_DISABLE_ERROR_REPORTING
+#define TOOL_CHECKS_ON() VALGRIND_ENABLE_ERROR_REPORTING
+#else
+#define TOOL_CHECKS_OFF() ((void)0)
+#define TOOL_CHECKS_ON() ((void)0)
+#endif
+
+#ifdef XSMEM_TLS_TOOLS
+static size_t class_size(unsigned c);
+
+TOOL_NO_CHECKS void *xsmem_tls_link_get(const void *b) {
+  TOOL_CHECKS_OFF();
+  void *next = *(void *const *)b;
+  TOOL_CHECKS_ON();
+  return next;
+}
+
+TOOL_NO_CHECKS void xsmem_tls_link_set(void *b, void *next) {
+  TOOL_CHECKS_OFF();
+  *(void **)b = next;
+  TOOL_CHECKS_ON();
+}
+
+static int g_tool_pool;  // the pool's name for Valgrind
+
+void xsmem_tls_tool_alloc(void *p, unsigned c) { XSMEM_TOOL_ALLOC(&g_tool_pool, p, class_size(c)); }
+void xsmem_tls_tool_free(void *p, unsigned c) { XSMEM_TOOL_FREE(&g_tool_pool, p, class_size(c)); }
+#endif
+
+// ---------------------------------------------------------------------------
 // Segments and slabs.
 
 enum { SLAB_PARTIAL = 1, SLAB_FULL, SLAB_EMPTY, SLAB_DECOMMITTED };
@@ -118,6 +159,10 @@ static uint32_t g_per_slab[XSMEM_TLS_MAX_CLASSES];
 static unsigned g_nclasses;
 
 size_t xsmem_tls_small_max_;
+
+#ifdef XSMEM_TLS_TOOLS
+static size_t class_size(unsigned c) { return g_size[c]; }
+#endif
 
 // ---------------------------------------------------------------------------
 // Thread caches.
@@ -267,7 +312,7 @@ static tls_slab *slab_acquire(unsigned c) {
 // terminated list; returns how many. REQUIRES: the class lock.
 static uint32_t central_take(unsigned c, uint32_t want, void **out) {
   tls_central *ce = &g_central[c];
-  void *head = NULL, **tail = &head;
+  void *head = NULL, *last = NULL;
   uint32_t got = 0;
   while (got < want) {
     tls_slab *s = ce->partial;
@@ -279,21 +324,24 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
     tls_segment *seg = s->seg;
     while (got < want && s->free) {
       void *b = s->free;
-      s->free = *(void **)b;
+      s->free = xsmem_tls_link_get(b);
       s->nfree--;
       bump(&ce->free_blocks, -1);
       uint32_t j = block_index(seg, b);
       seg->bitmap[j >> 6] &= ~((uint64_t)1 << (j & 63));
-      *tail = b;
-      tail = (void **)b;
+      if (last) xsmem_tls_link_set(last, b);
+      else head = b;
+      last = b;
       got++;
     }
     if (got < want && s->carved < seg->per_slab) {
       char *b = slab_start(s) + (size_t)s->carved * seg->size;
       uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
       for (uint32_t i = 0; i < n; i++, b += seg->size) {
-        *tail = b;
-        tail = (void **)b;
+        XSMEM_TOOL_POISON(b, seg->size);  // fresh blocks are held by the tier too
+        if (last) xsmem_tls_link_set(last, b);
+        else head = b;
+        last = b;
       }
       s->carved += n;
       got += n;
@@ -303,7 +351,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       s->state = SLAB_FULL;
     }
   }
-  *tail = NULL;
+  if (last) xsmem_tls_link_set(last, NULL);
   bump(&ce->out, got);
   *out = head;
   return got;
@@ -326,7 +374,7 @@ static bool central_put(unsigned c, void *p) {
     return false;
   }
   seg->bitmap[j >> 6] |= bit;
-  *(void **)p = s->free;
+  xsmem_tls_link_set(p, s->free);
   s->free = p;
   s->nfree++;
   bump(&ce->free_blocks, 1);
@@ -364,7 +412,7 @@ static void central_put_list(unsigned c, void *list) {
   bool emptied = false;
   central_lock(&g_central[c]);
   while (list) {
-    void *next = *(void **)list;
+    void *next = xsmem_tls_link_get(list);
     emptied |= central_put(c, list);
     list = next;
   }
@@ -378,6 +426,23 @@ static void central_put_list(unsigned c, void *list) {
 // the batch below it. Segments are never unmapped, so reading a stale top's
 // link cannot fault; the CAS then fails on the tag.
 
+// Word 1 of a batch's first block links the batch below it. A pop reads it
+// from a top that another thread may have popped and handed out meanwhile
+// (the CAS then fails): a relaxed atomic, and no tool check (its poisoning
+// says nothing then).
+TOOL_NO_CHECKS static void link1_set(void *batch, void *below) {
+  TOOL_CHECKS_OFF();
+  __atomic_store_n(&((void **)batch)[1], below, __ATOMIC_RELAXED);
+  TOOL_CHECKS_ON();
+}
+
+TOOL_NO_CHECKS static void *link1_get(void *batch) {
+  TOOL_CHECKS_OFF();
+  void *below = __atomic_load_n(&((void **)batch)[1], __ATOMIC_RELAXED);
+  TOOL_CHECKS_ON();
+  return below;
+}
+
 #define STACK_DEPTH(hi) ((hi)&0xffffu)
 #define STACK_NEXT_TAG(hi) ((((hi) >> 16) + 1) << 16)
 
@@ -386,7 +451,7 @@ static bool stack_push(unsigned c, void *batch) {
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
     if (STACK_DEPTH(old.hi) >= g_depth[c]) return false;
-    __atomic_store_n(&((void **)batch)[1], (void *)(uintptr_t)old.lo, __ATOMIC_RELAXED);
+    link1_set(batch, (void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
     if (xsmem_cas128(&st->head, &old, nw)) break;
     add_relaxed(&st->cas_retries, 1);
@@ -403,7 +468,7 @@ static void *stack_pop(unsigned c) {
 #endif
   xsmem_pair128 old = xsmem_load128(&st->head);
   while (old.lo) {
-    void *next = __atomic_load_n(&((void **)(uintptr_t)old.lo)[1], __ATOMIC_RELAXED);
+    void *next = link1_get((void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
     if (xsmem_cas128(&st->head, &old, nw)) {
       top = (void *)(uintptr_t)old.lo;
@@ -544,6 +609,7 @@ static void *direct_alloc(unsigned c) {
     return NULL;
   }
   add_relaxed(&g.direct_allocs[c], 1);
+  xsmem_tls_tool_alloc(p, c);
   return p;
 }
 
@@ -573,8 +639,9 @@ void *xsmem_tls_alloc_slow(unsigned c) {
     bin_set(b, c, list, n);
   }
   void *p = b->head;
-  b->head = *(void **)p;
+  b->head = xsmem_tls_link_get(p);
   xsmem_tls_count_(&b->allocs);
+  xsmem_tls_tool_alloc(p, c);
   return p;
 }
 
@@ -611,7 +678,7 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
     }
     if (old) cache_release(c, old, g_batch[c]);
   }
-  *(void **)p = b->head;
+  xsmem_tls_link_set(p, b->head);
   b->head = p;
   xsmem_tls_count_(&b->frees);
 }
@@ -754,8 +821,9 @@ static void *tls_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned f
   xsmem_tls_bin *b = &tc->bin[c];
   void *p = b->head;
   if (XSMEM_LIKELY(p != NULL)) {
-    b->head = *(void **)p;
+    b->head = xsmem_tls_link_get(p);
     xsmem_tls_count_(&b->allocs);
+    xsmem_tls_tool_alloc(p, c);
   } else if (!(p = xsmem_tls_alloc_slow(c))) {
     return NULL;
   }
@@ -975,6 +1043,9 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
   g.src = src ? src : xsmem_os_source();
   g.base.ops = &tls_ops;
   g.base.name = "tls_buckets";
+#ifdef XSMEM_TLS_TOOLS
+  XSMEM_TOOL_POOL_CREATE(&g_tool_pool);
+#endif
   for (unsigned c = 0; c < XSMEM_TLS_MAX_CLASSES; c++) g_empty_cache.bin[c].stop = INT64_MIN;
   g_nclasses = xsmem_tls_class_of(g.opt.small_max) + 1;
   for (unsigned c = 0; c < g_nclasses; c++) {

@@ -19,6 +19,9 @@
 
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
 
@@ -395,6 +398,33 @@ TEST(BadPointerDeathTest, DoubleFreeCaughtByTheSlabBitmap) {
 
 // ---------------------------------------------------------------------------
 // fork: a child allocates even when another thread was busy in the tier.
+
+#if defined(__SANITIZE_ADDRESS__)
+// Under ASan the tier poisons what it holds and unpoisons what it hands out
+// (tracking/tool_hooks.h): freed blocks, whole batches and fresh carved
+// blocks are poisoned; a block handed out is writable to its class size.
+TEST(ToolHooks, FreeBlocksArePoisonedAndHandedOutOnesAreNot) {
+  std::vector<char *> v;
+  for (int i = 0; i < 2000; i++) v.push_back(static_cast<char *>(Alloc(100)));  // class 112
+  for (char *p : v) {
+    EXPECT_FALSE(__asan_region_is_poisoned(p, 112));
+    memset(p, 1, 112);
+  }
+  for (char *p : v) Free(p);
+  for (char *p : v) EXPECT_TRUE(__asan_address_is_poisoned(p + 40));
+  // A block handed out again is accessible again.
+  char *q = static_cast<char *>(Alloc(100));
+  EXPECT_FALSE(__asan_region_is_poisoned(q, 112));
+  Free(q);
+}
+
+TEST(ToolHooksDeathTest, UseAfterFreeIsCaughtByASan) {
+  auto *p = static_cast<volatile char *>(Alloc(48));
+  p[0] = 1;
+  Free(const_cast<char *>(p));
+  EXPECT_DEATH(p[20] = 2, "use-after-poison");
+}
+#endif
 
 TEST(Fork, ChildAllocates) {
 #if defined(__SANITIZE_THREAD__)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "platform/base.h"
+#include "tracking/tool_hooks.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,24 @@ extern __thread xsmem_tls_cache *xsmem_tls_cache_ __attribute__((tls_model("init
 // Largest request the tier serves (XSMEM_SMALL_MAX), set when it is built.
 extern size_t xsmem_tls_small_max_;
 
+// Sanitizer and Valgrind builds (tracking/tool_hooks.h): a block is poisoned
+// whenever the tier holds it and unpoisoned (its whole class size) when it is
+// handed out; the tier reads and writes the links inside free blocks through
+// these, which bypass the checks (ASan) or silence them (Valgrind). In normal
+// builds all of it is a plain load or store, or nothing.
+#if defined(XSMEM_TOOL_ASAN) || defined(XSMEM_TOOL_VG)
+#define XSMEM_TLS_TOOLS 1
+void *xsmem_tls_link_get(const void *b);
+void xsmem_tls_link_set(void *b, void *next);
+void xsmem_tls_tool_alloc(void *p, unsigned cls);
+void xsmem_tls_tool_free(void *p, unsigned cls);
+#else
+XSMEM_INLINE void *xsmem_tls_link_get(const void *b) { return *(void *const *)b; }
+XSMEM_INLINE void xsmem_tls_link_set(void *b, void *next) { *(void **)b = next; }
+XSMEM_INLINE void xsmem_tls_tool_alloc(void *p, unsigned cls) { (void)p, (void)cls; }
+XSMEM_INLINE void xsmem_tls_tool_free(void *p, unsigned cls) { (void)p, (void)cls; }
+#endif
+
 // Slow paths (tls_buckets.c).
 void *xsmem_tls_alloc_slow(unsigned cls);
 void xsmem_tls_free_slow(void *p, unsigned cls);
@@ -105,8 +124,9 @@ XSMEM_INLINE void *xsmem_tls_malloc(size_t n) {
   xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
   void *p = b->head;
   if (XSMEM_UNLIKELY(p == NULL)) return xsmem_tls_alloc_slow(c);
-  b->head = *(void **)p;
+  b->head = xsmem_tls_link_get(p);
   xsmem_tls_count_(&b->allocs);
+  xsmem_tls_tool_alloc(p, c);
   return p;
 }
 
@@ -130,6 +150,7 @@ XSMEM_INLINE void xsmem_tls_free(void *p) {
     return;
   }
   unsigned c = s->cls;
+  xsmem_tls_tool_free(p, c);
   xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
   uint64_t frees = b->frees;
   void *head = b->head;
@@ -137,7 +158,7 @@ XSMEM_INLINE void xsmem_tls_free(void *p) {
     xsmem_tls_free_slow(p, c);
     return;
   }
-  *(void **)p = head;
+  xsmem_tls_link_set(p, head);
   b->head = p;
   __atomic_store_n(&b->frees, frees + 1, __ATOMIC_RELAXED);
 }
