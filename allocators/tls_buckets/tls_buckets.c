@@ -703,6 +703,7 @@ void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx) {
 // holding its cache keeps at most its lists. Lists stay: only their owner
 // touches them.
 static void purge_spares(bool idle_only) {
+  void *taken = NULL;  // batches, linked through word 1 like the stacks'
   xsmem_spin_lock(&g.threads_lock);
   for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
     for (unsigned c = 0; c < g_nclasses; c++) {
@@ -711,10 +712,20 @@ static void purge_spares(bool idle_only) {
       tc->purge_seen[c] = ops;
       if (!idle && idle_only) continue;
       void *spare = spare_take(tc, c);
-      if (spare) central_put_list(c, spare);
+      if (spare) {
+        link1_set(spare, taken);
+        taken = spare;
+      }
     }
   }
   xsmem_spin_unlock(&g.threads_lock);
+  // Released with no lock held: central_put_list may start the purger thread,
+  // and pthread_create may allocate.
+  while (taken) {
+    void *next = link1_get(taken);
+    central_put_list(xsmem_tls_seg_of(taken)->cls, taken);
+    taken = next;
+  }
 }
 
 static size_t purge_pass(long min_age_ms, bool idle_only) {

@@ -107,7 +107,7 @@ void xsmem_tls_free_bad(void *p);
 // Returns the size class of n: 16-byte steps up to 128 B, then 8 classes per
 // power of two (at most 12.5% rounding above 128 B).
 XSMEM_INLINE unsigned xsmem_tls_class_of(size_t n) {
-  if (n <= 128) return n ? (unsigned)((n + 15) >> 4) - 1 : 0;
+  if (XSMEM_LIKELY(n <= 128)) return n ? (unsigned)((n + 15) >> 4) - 1 : 0;  // most requests
   size_t m = n - 1;
   unsigned l = 63u - (unsigned)__builtin_clzll(m);  // l >= 7
   return (l - 7) * 8 + (unsigned)(m >> (l - 3));
