@@ -339,6 +339,34 @@ TEST(Purger, TakesTheSpareOfAnIdleThread) {
   EXPECT_EQ(after, before - 21);  // the spare went back
 }
 
+// The same without a call: the background purger (a tick of 25 ms under
+// XSMEM_DECOMMIT_DELAY_MS=100) takes the spare of a class the thread has
+// not touched for a tick, while the thread sleeps.
+TEST(Purger, BackgroundPassTakesTheSpareOfASleepingThread) {
+  // Make sure the purger runs: it starts when a slab first becomes empty.
+  void *big = Alloc(200000);
+  Free(big);
+  xsmem_tls_flush_thread();  // to the stack,
+  xsmem_tls_purge(0);        // to its slab, which is then empty
+  constexpr size_t kSize = 1500;  // class 1536: batches of 21
+  const unsigned c = xsmem_tls_class_of(kSize);
+  uint32_t before = 0, after = 0;
+  std::thread t([&] {
+    std::vector<void *> v;
+    for (int i = 0; i < 42; i++) v.push_back(Alloc(kSize));
+    for (void *p : v) Free(p);
+    before = xsmem_tls_thread_cached(c);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      after = xsmem_tls_thread_cached(c);
+    } while (after == before && std::chrono::steady_clock::now() < deadline);
+  });
+  t.join();
+  EXPECT_GT(before, 21u);
+  EXPECT_EQ(after, before - 21);
+}
+
 TEST(Stats, DetailReportsClassesTiersAndContention) {
   void *p = Alloc(64);
   std::map<std::string, double> seen;
