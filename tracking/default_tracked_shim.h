@@ -27,6 +27,8 @@ XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
 #undef XSMEM_SHIM_MALLOC
 #undef XSMEM_SHIM_FREE
 #undef XSMEM_SHIM_USABLE
+#undef XSMEM_SHIM_MALLOC_SETS_ERRNO  // default_shim.h's: the tracker's paths leave errno to the shim
+#undef XSMEM_SHIM_TRY_FREE           // and a tracked block is not freed as a small one
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_tracked_malloc((a), (n))
 #define XSMEM_SHIM_FREE(a, p) xsmem_default_tracked_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))

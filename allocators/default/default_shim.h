@@ -5,15 +5,35 @@
 #ifndef XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
 #define XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
 
+#include <errno.h>
+
 #include "allocators/allocator.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "platform/pagemap.h"
+
+// Every other size, out of line so that malloc only makes tail calls (no
+// stack frame); sets errno as malloc must (the small tier's slow path does too).
+__attribute__((noinline)) static void *xsmem_default_shim_malloc_generic(xsmem_allocator *a, size_t n) {
+  void *p = a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
 
 // n - 1 < small_max: size 0 (and any size before the tier exists, when
 // small_max is still 0) takes the generic path.
 XSMEM_INLINE void *xsmem_default_shim_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_LIKELY(n - 1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n);
-  return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  return xsmem_default_shim_malloc_generic(a, n);
+}
+
+// A small block (tagged by the small tier, which exists then) is freed
+// before the shim's other tests: NULL and bootstrap blocks are never tagged.
+XSMEM_INLINE bool xsmem_default_shim_try_free(void *p) {
+  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == XSMEM_TAG_SMALL)) {
+    xsmem_tls_free(p);
+    return true;
+  }
+  return false;
 }
 
 XSMEM_INLINE void xsmem_default_shim_free(xsmem_allocator *a, void *p) {
@@ -27,5 +47,7 @@ XSMEM_INLINE void xsmem_default_shim_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_shim_malloc((a), (n))
 #define XSMEM_SHIM_FREE(a, p) xsmem_default_shim_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
+#define XSMEM_SHIM_MALLOC_SETS_ERRNO 1
+#define XSMEM_SHIM_TRY_FREE(p) xsmem_default_shim_try_free(p)
 
 #endif  // XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_

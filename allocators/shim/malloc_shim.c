@@ -4,7 +4,10 @@
 //   XSMEM_SHIM_CONFIG=<the configuration's xsmem_config variable>
 // and, optionally, XSMEM_SHIM_FAST_HEADER="path.h": a header that defines
 // XSMEM_SHIM_MALLOC(a, n), XSMEM_SHIM_FREE(a, p) and XSMEM_SHIM_USABLE(a, p)
-// as direct calls into the front, so the hot path skips the vtable.
+// as direct calls into the front, so the hot path skips the vtable. It may
+// define XSMEM_SHIM_MALLOC_SETS_ERRNO when its malloc sets errno on failure,
+// and XSMEM_SHIM_TRY_FREE(p): frees p and returns true when p is a block of
+// the front's fast path (false for NULL and bootstrap blocks), tried first.
 //
 // Linked into a program (//allocators:NAME) or preloaded (libxsmem_NAME.so) it
 // replaces malloc, free, calloc, realloc, reallocarray, memalign,
@@ -137,6 +140,22 @@ static void *alloc_aligned(size_t n, size_t align, unsigned flags) {
   return p;
 }
 
+#ifdef XSMEM_SHIM_MALLOC_SETS_ERRNO
+// malloc before the configuration exists, out of line: malloc then only makes
+// tail calls and needs no stack frame. (Only with such a front: a tracked
+// configuration's stacks keep malloc as the frame above the caller.)
+XSMEM_COLD __attribute__((noinline)) static void *malloc_first(size_t n) {
+  xsmem_allocator *a = shim_init();
+  if (!a) return boot_alloc(n, XSMEM_MIN_ALIGN);
+  return XSMEM_SHIM_MALLOC(a, n);
+}
+
+XSMEM_EXPORT void *malloc(size_t n) {
+  xsmem_allocator *a = g_alloc;
+  if (XSMEM_UNLIKELY(!a)) return malloc_first(n);
+  return XSMEM_SHIM_MALLOC(a, n);  // a tail call when it leaves the fast path
+}
+#else
 XSMEM_EXPORT void *malloc(size_t n) {
   xsmem_allocator *a = get_alloc();
   if (XSMEM_UNLIKELY(!a)) return boot_alloc(n, XSMEM_MIN_ALIGN);
@@ -144,8 +163,12 @@ XSMEM_EXPORT void *malloc(size_t n) {
   if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
   return p;
 }
+#endif
 
 XSMEM_EXPORT void free(void *p) {
+#ifdef XSMEM_SHIM_TRY_FREE
+  if (XSMEM_LIKELY(XSMEM_SHIM_TRY_FREE(p))) return;  // the front's own blocks, before any other test
+#endif
   if (XSMEM_UNLIKELY(!p)) return;
   if (XSMEM_UNLIKELY(in_boot(p))) return;  // bootstrap blocks live forever
   xsmem_allocator *a = g_alloc;

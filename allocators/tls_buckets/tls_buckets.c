@@ -23,11 +23,52 @@
 #define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
 #define MAX_PER_SLAB 4096
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
-#define STACK_MAX_DEPTH 32             // batches per class on the global stack,
-#define STACK_MAX_BYTES ((size_t)2 << 20)  // and at most about this many bytes
+#define STACK_MAX_DEPTH 128            // batches per class on the global stack,
+#define STACK_MAX_BYTES ((size_t)4 << 20)  // and at most about this many bytes
 #define CACHE_MIN 1
 #define CACHE_MAX 512
 #define NO_CLASS 0xffffffffu
+
+// ---------------------------------------------------------------------------
+// Tool builds (tls_fast.h): link accesses that bypass ASan's checks or
+// silence Valgrind's, and the hand-out / take-back of whole blocks.
+
+// Accesses to words inside free blocks: ASan does not check them (the block
+// is poisoned), Valgrind does not report them.
+#if defined(XSMEM_TOOL_ASAN)
+#define TOOL_NO_CHECKS __attribute__((no_sanitize_address, noinline))
+#else
+#define TOOL_NO_CHECKS
+#endif
+#if defined(XSMEM_TOOL_VG)
+#define TOOL_CHECKS_OFF() VALGRIND_DISABLE_ERROR_REPORTING
+#define TOOL_CHECKS_ON() VALGRIND_ENABLE_ERROR_REPORTING
+#else
+#define TOOL_CHECKS_OFF() ((void)0)
+#define TOOL_CHECKS_ON() ((void)0)
+#endif
+
+#ifdef XSMEM_TLS_TOOLS
+static size_t class_size(unsigned c);
+
+TOOL_NO_CHECKS void *xsmem_tls_link_get(const void *b) {
+  TOOL_CHECKS_OFF();
+  void *next = *(void *const *)b;
+  TOOL_CHECKS_ON();
+  return next;
+}
+
+TOOL_NO_CHECKS void xsmem_tls_link_set(void *b, void *next) {
+  TOOL_CHECKS_OFF();
+  *(void **)b = next;
+  TOOL_CHECKS_ON();
+}
+
+static int g_tool_pool;  // the pool's name for Valgrind
+
+void xsmem_tls_tool_alloc(void *p, unsigned c) { XSMEM_TOOL_ALLOC(&g_tool_pool, p, class_size(c)); }
+void xsmem_tls_tool_free(void *p, unsigned c) { XSMEM_TOOL_FREE(&g_tool_pool, p, class_size(c)); }
+#endif
 
 // ---------------------------------------------------------------------------
 // Segments and slabs.
@@ -53,6 +94,7 @@ struct tls_segment {
   uint32_t per_slab;        // blocks per slab
   uint32_t nslabs;
   uint32_t fresh;  // slabs [fresh, nslabs) never used yet
+  uint64_t slab_magic;      // UINT64_MAX / per_slab + 1 (0 when per_slab == 1): slab_of
   tls_segment *next;        // the class's segments
   tls_slab slab[MAX_SLABS];
   uint64_t bitmap[BITMAP_WORDS];  // bit j: block j is on its slab's free list
@@ -61,6 +103,24 @@ _Static_assert(sizeof(tls_segment) <= SEG_HEADER, "segment header must fit its r
 _Static_assert(XSMEM_TLS_SEGMENT_SHIFT == XSMEM_PAGEMAP_SHIFT, "one pagemap tag per segment");
 
 static char *seg_data(tls_segment *s) { return (char *)s + SEG_HEADER; }
+
+// n / d for a 32-bit n by one multiply, magic = UINT64_MAX / d + 1 (Lemire,
+// Kaser, Kurz: exact for every 32-bit n). The central lists divide by the
+// block size and the slab length once per block: a hardware division each
+// would cost more than the rest of the block's handling.
+static uint32_t fastdiv(uint64_t magic, uint32_t n) {
+  return (uint32_t)(((unsigned __int128)magic * n) >> 64);
+}
+
+// Returns the index of block p in its segment.
+static uint32_t block_index(tls_segment *seg, const void *p) {
+  return fastdiv(seg->head.div_magic, (uint32_t)((const char *)p - seg_data(seg)));
+}
+
+// Returns the slab of block index j.
+static uint32_t slab_of(const tls_segment *seg, uint32_t j) {
+  return seg->slab_magic ? fastdiv(seg->slab_magic, j) : j;
+}
 
 // ---------------------------------------------------------------------------
 // Per-class state.
@@ -93,8 +153,9 @@ static tls_central g_central[XSMEM_TLS_MAX_SLOTS];
 static tls_stack g_stack[XSMEM_TLS_MAX_SLOTS];
 
 static uint32_t g_size[XSMEM_TLS_MAX_SLOTS];
-static uint32_t g_limit[XSMEM_TLS_MAX_SLOTS];  // thread cache bound
-static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch
+static uint32_t g_limit[XSMEM_TLS_MAX_SLOTS];  // thread cache bound (list + spare)
+static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch = bound of a thread's list
+static bool g_spare[XSMEM_TLS_MAX_SLOTS];      // the bound leaves room for a spare batch
 static uint32_t g_depth[XSMEM_TLS_MAX_SLOTS];  // batches the global stack may hold
 static uint32_t g_per_slab[XSMEM_TLS_MAX_SLOTS];
 static unsigned g_nclasses;
@@ -102,6 +163,10 @@ static unsigned g_nnodes = 1, g_nslots;  // g_nslots = g_nnodes * g_nclasses
 static xsmem_source *g_node_src[XSMEM_TLS_MAX_NODES];
 
 size_t xsmem_tls_small_max_;
+
+#ifdef XSMEM_TLS_TOOLS
+static size_t class_size(unsigned c) { return g_size[c]; }
+#endif
 
 // ---------------------------------------------------------------------------
 // Thread caches.
@@ -211,6 +276,7 @@ static tls_segment *segment_new(unsigned c) {
   s->head.cls = c;
   s->head.data_bytes = s->nslabs * k * size;
   s->head.div_magic = UINT64_MAX / size + 1;
+  s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
   xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
   return s;
 }
@@ -252,7 +318,7 @@ static tls_slab *slab_acquire(unsigned c) {
 // terminated list; returns how many. REQUIRES: the class lock.
 static uint32_t central_take(unsigned c, uint32_t want, void **out) {
   tls_central *ce = &g_central[c];
-  void *head = NULL, **tail = &head;
+  void *head = NULL, *last = NULL;
   uint32_t got = 0;
   while (got < want) {
     tls_slab *s = ce->partial;
@@ -264,21 +330,24 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
     tls_segment *seg = s->seg;
     while (got < want && s->free) {
       void *b = s->free;
-      s->free = *(void **)b;
+      s->free = xsmem_tls_link_get(b);
       s->nfree--;
       bump(&ce->free_blocks, -1);
-      size_t j = (size_t)((char *)b - seg_data(seg)) / seg->size;
+      uint32_t j = block_index(seg, b);
       seg->bitmap[j >> 6] &= ~((uint64_t)1 << (j & 63));
-      *tail = b;
-      tail = (void **)b;
+      if (last) xsmem_tls_link_set(last, b);
+      else head = b;
+      last = b;
       got++;
     }
     if (got < want && s->carved < seg->per_slab) {
       char *b = slab_start(s) + (size_t)s->carved * seg->size;
       uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
       for (uint32_t i = 0; i < n; i++, b += seg->size) {
-        *tail = b;
-        tail = (void **)b;
+        XSMEM_TOOL_POISON(b, seg->size);  // fresh blocks are held by the tier too
+        if (last) xsmem_tls_link_set(last, b);
+        else head = b;
+        last = b;
       }
       s->carved += n;
       got += n;
@@ -288,7 +357,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       s->state = SLAB_FULL;
     }
   }
-  *tail = NULL;
+  if (last) xsmem_tls_link_set(last, NULL);
   bump(&ce->out, got);
   *out = head;
   return got;
@@ -299,10 +368,10 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
 static bool central_put(unsigned c, void *p) {
   tls_central *ce = &g_central[c];
   tls_segment *seg = (tls_segment *)xsmem_tls_seg_of(p);
-  size_t j = (size_t)((char *)p - seg_data(seg)) / seg->size;
-  tls_slab *s = &seg->slab[j / seg->per_slab];
+  uint32_t j = block_index(seg, p), k = slab_of(seg, j);
+  tls_slab *s = &seg->slab[k];
   uint64_t bit = (uint64_t)1 << (j & 63);
-  if (j % seg->per_slab >= s->carved || s->index >= seg->fresh) {
+  if (j - k * seg->per_slab >= s->carved || s->index >= seg->fresh) {
     xsmem_report_bad_pointer(g.base.name, "free", p, "double free (its slab was already emptied) or block never allocated");
     return false;
   }
@@ -311,7 +380,7 @@ static bool central_put(unsigned c, void *p) {
     return false;
   }
   seg->bitmap[j >> 6] |= bit;
-  *(void **)p = s->free;
+  xsmem_tls_link_set(p, s->free);
   s->free = p;
   s->nfree++;
   bump(&ce->free_blocks, 1);
@@ -349,7 +418,7 @@ static void central_put_list(unsigned c, void *list) {
   bool emptied = false;
   central_lock(&g_central[c]);
   while (list) {
-    void *next = *(void **)list;
+    void *next = xsmem_tls_link_get(list);
     emptied |= central_put(c, list);
     list = next;
   }
@@ -363,6 +432,23 @@ static void central_put_list(unsigned c, void *list) {
 // the batch below it. Segments are never unmapped, so reading a stale top's
 // link cannot fault; the CAS then fails on the tag.
 
+// Word 1 of a batch's first block links the batch below it. A pop reads it
+// from a top that another thread may have popped and handed out meanwhile
+// (the CAS then fails): a relaxed atomic, and no tool check (its poisoning
+// says nothing then).
+TOOL_NO_CHECKS static void link1_set(void *batch, void *below) {
+  TOOL_CHECKS_OFF();
+  __atomic_store_n(&((void **)batch)[1], below, __ATOMIC_RELAXED);
+  TOOL_CHECKS_ON();
+}
+
+TOOL_NO_CHECKS static void *link1_get(void *batch) {
+  TOOL_CHECKS_OFF();
+  void *below = __atomic_load_n(&((void **)batch)[1], __ATOMIC_RELAXED);
+  TOOL_CHECKS_ON();
+  return below;
+}
+
 #define STACK_DEPTH(hi) ((hi)&0xffffu)
 #define STACK_NEXT_TAG(hi) ((((hi) >> 16) + 1) << 16)
 
@@ -371,7 +457,7 @@ static bool stack_push(unsigned c, void *batch) {
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
     if (STACK_DEPTH(old.hi) >= g_depth[c]) return false;
-    __atomic_store_n(&((void **)batch)[1], (void *)(uintptr_t)old.lo, __ATOMIC_RELAXED);
+    link1_set(batch, (void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
     if (xsmem_cas128(&st->head, &old, nw)) break;
     add_relaxed(&st->cas_retries, 1);
@@ -388,7 +474,7 @@ static void *stack_pop(unsigned c) {
 #endif
   xsmem_pair128 old = xsmem_load128(&st->head);
   while (old.lo) {
-    void *next = __atomic_load_n(&((void **)(uintptr_t)old.lo)[1], __ATOMIC_RELAXED);
+    void *next = link1_get((void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
     if (xsmem_cas128(&st->head, &old, nw)) {
       top = (void *)(uintptr_t)old.lo;
@@ -407,6 +493,16 @@ static void *stack_pop(unsigned c) {
 // Thread caches: creation, flush, exit.
 
 static void tls_thread_exit(void *arg);
+
+// A list's length is kept in its bin's counts (tls_fast.h): these read and set it.
+static uint32_t bin_count(const xsmem_tls_bin *b, unsigned c) {
+  return (uint32_t)((int64_t)(b->frees - b->allocs) - b->stop + (int64_t)g_batch[c]);
+}
+
+static void bin_set(xsmem_tls_bin *b, unsigned c, void *list, uint32_t n) {
+  b->head = list;
+  b->stop = (int64_t)(b->frees - b->allocs) - (int64_t)n + (int64_t)g_batch[c];
+}
 
 static xsmem_tls_cache *cache_create(void) {
   xsmem_spin_lock(&g.threads_lock);
@@ -434,7 +530,7 @@ static xsmem_tls_cache *cache_create(void) {
   // Fresh chunks are zero: only a reused cache is cleared, so a thread touches
   // the pages of the slots in use, not the whole (per-node sized) cache.
   for (unsigned c = 0; c < g_nslots; c++) {
-    tc->bin[c].limit = g_limit[c];
+    bin_set(&tc->bin[c], c, NULL, 0);
     tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
   }
   tc->next = g.threads;
@@ -447,22 +543,31 @@ static xsmem_tls_cache *cache_create(void) {
   return tc;
 }
 
+// Takes the spare batch of class c out of a cache (NULL: none). The owner
+// and the purger both may: whoever exchanges it out owns it.
+static void *spare_take(xsmem_tls_cache *tc, unsigned c) {
+  if (!__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED)) return NULL;
+  void *s = __atomic_exchange_n(&tc->spare[c], NULL, __ATOMIC_ACQUIRE);
+  if (s) __atomic_fetch_sub(&tc->spare_bytes, (uint64_t)g_batch[c] * g_size[c], __ATOMIC_RELAXED);
+  return s;
+}
+
+// Gives a list of class-c blocks that left a thread cache to the global stack
+// (a full batch, when the stack has room) or to the central list.
+static void cache_release(unsigned c, void *list, uint32_t n) {
+  if (n != g_batch[c] || !stack_push(c, list)) central_put_list(c, list);
+}
+
 // Moves everything in a thread's cache to the stacks (whole batches) and the
 // central lists (the rest).
 static void cache_flush(xsmem_tls_cache *tc) {
   for (unsigned c = 0; c < g_nslots; c++) {
     xsmem_tls_bin *b = &tc->bin[c];
-    while (b->count >= g_batch[c]) {
-      void *batch = b->head, *last = batch;
-      for (uint32_t i = 1; i < g_batch[c]; i++) last = *(void **)last;
-      b->head = *(void **)last;
-      *(void **)last = NULL;
-      b->count -= g_batch[c];
-      if (!stack_push(c, batch)) central_put_list(c, batch);
-    }
-    if (b->head) central_put_list(c, b->head);
-    b->head = NULL;
-    b->count = 0;
+    void *spare = spare_take(tc, c), *list = b->head;
+    uint32_t n = bin_count(b, c);
+    bin_set(b, c, NULL, 0);
+    if (spare) cache_release(c, spare, g_batch[c]);
+    if (list) cache_release(c, list, n);
   }
 }
 
@@ -473,8 +578,8 @@ static void tls_thread_exit(void *arg) {
   t_exited = 1;  // later calls of this thread go cacheless
   xsmem_spin_lock(&g.threads_lock);
   for (unsigned c = 0; c < g_nslots; c++) {
-    g.dead_allocs[c] += load_relaxed(&tc->allocs[c]);
-    g.dead_frees[c] += load_relaxed(&tc->frees[c]);
+    g.dead_allocs[c] += load_relaxed(&tc->bin[c].allocs);
+    g.dead_frees[c] += load_relaxed(&tc->bin[c].frees);
   }
   if (tc->prev) tc->prev->next = tc->next;
   else g.threads = tc->next;
@@ -485,6 +590,14 @@ static void tls_thread_exit(void *arg) {
   g.threads_exited++;
   xsmem_spin_unlock(&g.threads_lock);
 }
+
+uint32_t xsmem_tls_thread_cached(unsigned c) {
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  if (tc == &g_empty_cache || c >= g_nslots) return 0;
+  return bin_count(&tc->bin[c], c) + (__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED) ? g_batch[c] : 0);
+}
+
+uint32_t xsmem_tls_thread_cache_limit(unsigned c) { return c < g_nslots ? g_limit[c] : 0; }
 
 void xsmem_tls_flush_thread(void) {
   if (xsmem_tls_cache_ != &g_empty_cache) cache_flush(xsmem_tls_cache_);
@@ -504,6 +617,7 @@ static void *direct_alloc(unsigned c) {
     return NULL;
   }
   add_relaxed(&g.direct_allocs[c], 1);
+  xsmem_tls_tool_alloc(p, c);
   return p;
 }
 
@@ -530,8 +644,10 @@ void *xsmem_tls_alloc_slow(unsigned c) {
   }
   xsmem_tls_bin *b = &tc->bin[c];
   if (!b->head) {
-    void *list = stack_pop(c);
+    // The spare batch, else a batch from the global stack, else the central list.
+    void *list = spare_take(tc, c);
     uint32_t n = g_batch[c];
+    if (!list) list = stack_pop(c);
     if (!list) {
       n = tc->refill[c];
       if (n < g_batch[c]) tc->refill[c] = XSMEM_MIN(2 * n, g_batch[c]);
@@ -544,13 +660,12 @@ void *xsmem_tls_alloc_slow(unsigned c) {
         return NULL;
       }
     }
-    b->head = list;
-    b->count = n;
+    bin_set(b, c, list, n);
   }
   void *p = b->head;
-  b->head = *(void **)p;
-  b->count--;
-  xsmem_tls_count_(&tc->allocs[c]);
+  b->head = xsmem_tls_link_get(p);
+  xsmem_tls_count_(&b->allocs);
+  xsmem_tls_tool_alloc(p, c);
   return p;
 }
 
@@ -571,19 +686,25 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
     }
   }
   xsmem_tls_bin *b = &tc->bin[c];
-  if (b->count >= b->limit) {
-    // Move the oldest-linked half (the first g_batch blocks) out as one batch.
-    void *batch = b->head, *last = batch;
-    for (uint32_t i = 1; i < g_batch[c]; i++) last = *(void **)last;
-    b->head = *(void **)last;
-    *(void **)last = NULL;
-    b->count -= g_batch[c];
-    if (!stack_push(c, batch)) central_put_list(c, batch);
+  uint32_t n = bin_count(b, c);
+  if (n >= g_batch[c]) {
+    // The full list (one batch, NULL-terminated) becomes the spare, if the
+    // thread's spares stay within their budget; the spare it replaces goes
+    // to the global stack. No walk of a list.
+    void *full = b->head, *old = spare_take(tc, c);
+    uint64_t bytes = (uint64_t)g_batch[c] * g_size[c];
+    bin_set(b, c, NULL, 0);
+    if (g_spare[c] && __atomic_load_n(&tc->spare_bytes, __ATOMIC_RELAXED) + bytes <= g.opt.spare_bytes) {
+      __atomic_fetch_add(&tc->spare_bytes, bytes, __ATOMIC_RELAXED);
+      __atomic_store_n(&tc->spare[c], full, __ATOMIC_RELEASE);
+    } else {
+      cache_release(c, full, n);
+    }
+    if (old) cache_release(c, old, g_batch[c]);
   }
-  *(void **)p = b->head;
+  xsmem_tls_link_set(p, b->head);
   b->head = p;
-  b->count++;
-  xsmem_tls_count_(&tc->frees[c]);
+  xsmem_tls_count_(&b->frees);
 }
 
 void xsmem_tls_free_bad(void *p) {
@@ -601,8 +722,39 @@ void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx) {
   __atomic_store_n(&g_hook, fn, __ATOMIC_RELEASE);
 }
 
+// Takes back the spare batches of classes that a thread has not used since
+// the last pass (every spare when !idle_only): a thread that sits idle
+// holding its cache keeps at most its lists. Lists stay: only their owner
+// touches them.
+static void purge_spares(bool idle_only) {
+  void *taken = NULL;  // batches, linked through word 1 like the stacks'
+  xsmem_spin_lock(&g.threads_lock);
+  for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
+    for (unsigned c = 0; c < g_nslots; c++) {
+      uint64_t ops = load_relaxed(&tc->bin[c].allocs) + load_relaxed(&tc->bin[c].frees);
+      bool idle = ops == tc->purge_seen[c];
+      tc->purge_seen[c] = ops;
+      if (!idle && idle_only) continue;
+      void *spare = spare_take(tc, c);
+      if (spare) {
+        link1_set(spare, taken);
+        taken = spare;
+      }
+    }
+  }
+  xsmem_spin_unlock(&g.threads_lock);
+  // Released with no lock held: central_put_list may start the purger thread,
+  // and pthread_create may allocate.
+  while (taken) {
+    void *next = link1_get(taken);
+    central_put_list(xsmem_tls_seg_of(taken)->cls, taken);
+    taken = next;
+  }
+}
+
 static size_t purge_pass(long min_age_ms, bool idle_only) {
   size_t released = 0;
+  purge_spares(idle_only);
   for (unsigned c = 0; c < g_nslots; c++) {
     tls_stack *st = &g_stack[c];
     if (!idle_only || !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) {
@@ -700,17 +852,8 @@ static void *tls_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned f
     errno = ENOMEM;
     return NULL;
   }
-  c += xsmem_tls_node_base_;  // the caller's node's slot (0 with one node)
-  xsmem_tls_cache *tc = xsmem_tls_cache_;
-  xsmem_tls_bin *b = &tc->bin[c];
-  void *p = b->head;
-  if (XSMEM_LIKELY(p != NULL)) {
-    b->head = *(void **)p;
-    b->count--;
-    xsmem_tls_count_(&tc->allocs[c]);
-  } else if (!(p = xsmem_tls_alloc_slow(c))) {
-    return NULL;
-  }
+  void *p = xsmem_tls_pop_(c + xsmem_tls_node_base_);  // the caller's node's slot (0 with one node)
+  if (!p) return NULL;
   if (flags & XSMEM_ALLOC_ZERO) memset(p, 0, size);
   return p;
 }
@@ -769,8 +912,8 @@ static void class_counts(uint64_t *allocs, uint64_t *frees) {
   }
   for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
     for (unsigned c = 0; c < g_nslots; c++) {
-      allocs[c] += load_relaxed(&tc->allocs[c]);
-      frees[c] += load_relaxed(&tc->frees[c]);
+      allocs[c] += load_relaxed(&tc->bin[c].allocs);
+      frees[c] += load_relaxed(&tc->bin[c].frees);
     }
   }
   xsmem_spin_unlock(&g.threads_lock);
@@ -931,6 +1074,7 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o) {
   o->small_max = xsmem_option_bytes("XSMEM_SMALL_MAX");
   o->cache_bytes = xsmem_option_bytes("XSMEM_TLS_CACHE_BYTES");
   o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
+  o->spare_bytes = xsmem_option_bytes("XSMEM_TLS_SPARE_BYTES");
 }
 
 static void build(xsmem_source *src, const xsmem_tls_options *opt) {
@@ -941,6 +1085,10 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
   g.src = src ? src : xsmem_os_source();
   g.base.ops = &tls_ops;
   g.base.name = "tls_buckets";
+#ifdef XSMEM_TLS_TOOLS
+  XSMEM_TOOL_POOL_CREATE(&g_tool_pool);
+#endif
+  for (unsigned c = 0; c < XSMEM_TLS_MAX_SLOTS; c++) g_empty_cache.bin[c].stop = INT64_MIN;
   g_nclasses = xsmem_tls_class_of(g.opt.small_max) + 1;
   for (unsigned c = 0; c < g_nclasses; c++) {
     size_t size = c < 8 ? 16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
@@ -949,6 +1097,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     size_t limit = XSMEM_MIN(XSMEM_MAX(g.opt.cache_bytes / size, CACHE_MIN), CACHE_MAX);
     g_limit[c] = (uint32_t)limit;
     g_batch[c] = (uint32_t)XSMEM_MAX(limit / 2, 1);
+    g_spare[c] = limit >= 2 * (size_t)g_batch[c];
     g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
   }
@@ -964,6 +1113,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
       g_per_slab[c] = g_per_slab[k];
       g_limit[c] = g_limit[k];
       g_batch[c] = g_batch[k];
+      g_spare[c] = g_spare[k];
       g_depth[c] = g_depth[k];
     }
   }

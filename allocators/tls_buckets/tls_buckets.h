@@ -6,13 +6,18 @@
 //      wastes at most 12.5% above 128 B (16-byte alignment forces 16-byte
 //      steps below, so at most 15 bytes there).
 //   2. Thread cache: per thread and class a free list with no lock and no
-//      atomic read-modify-write (tls_fast.h). A free that finds the list at
-//      its bound (XSMEM_TLS_CACHE_BYTES / block size, 1..512 blocks) moves
-//      half of it, as one batch, to
+//      atomic read-modify-write (tls_fast.h); the thread's counts of
+//      allocations and frees of the class double as the list's length. A
+//      list holds at most one batch (half of XSMEM_TLS_CACHE_BYTES / block
+//      size, 1..256 blocks). A free that finds it full sets the whole list
+//      aside as the class's spare batch (while the thread's spares stay
+//      within XSMEM_TLS_SPARE_BYTES, all classes together) and pushes the
+//      spare it replaces, or the list itself, as one batch to
 //   3. the global per-class batch stack: a lock-free stack of batches whose
 //      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
-//      stale head never matches (ABA-safe). An empty thread list refills by
-//      popping one batch. A full stack (32 batches or 2 MiB) overflows into
+//      stale head never matches (ABA-safe). An empty list takes its spare
+//      back, else pops one batch; nothing walks a list on the way in or out.
+//      A full stack (128 batches or 4 MiB) overflows into
 //   4. the central list of the class (a spinlock, never on the fast path):
 //      it sorts each block back into its slab, keeps a per-slab free bitmap
 //      (a second free of a block reaching it is a reported double free), and
@@ -20,8 +25,11 @@
 //      XSMEM_DECOMMIT_DELAY_MS the
 //   5. purger thread decommits it (os_vm: the pages go back to the kernel,
 //      the range stays mapped). The purger also drains batch stacks that sat
-//      idle for a tick, so resident memory falls after a burst even while the
-//      program sleeps. It starts when a slab first becomes empty.
+//      idle for a tick, and takes the spare batch of every class a thread has
+//      not used since the previous tick (spares change hands by atomic
+//      exchange; a thread's lists are its own and stay), so resident memory
+//      falls after a burst even while the program, or a thread holding its
+//      cache, sleeps. It starts when a slab first becomes empty.
 // Memory: segments of 4 MiB, 4 MiB-aligned, from the source, tagged
 // XSMEM_TAG_SMALL in platform/pagemap; one class per segment; the first 64 KiB
 // hold the segment header, slab descriptors and the free bitmap; slabs are runs
@@ -31,7 +39,10 @@
 // Ownership: free, usable_size and realloc find the segment by masking the
 // pointer (O(1)); a pointer that is not a block start is reported.
 // Threads: a cross-thread free goes into the freeing thread's cache (no owner
-// is contacted, so threads never serialize on each other). A thread that exits
+// is contacted, so threads never serialize on each other; the price is that a
+// block may come back to a thread other than the one that carved it, next to
+// another thread's block: passive false sharing, see bench/workloads/
+// cache_scratch.c). A thread that exits
 // hands its cache back (pthread key destructor); a thread that allocates after
 // that works without a cache, straight from the central lists.
 // Statistics: per-thread per-class counters summed when read, per-class
@@ -45,6 +56,11 @@
 // reads the slot from the segment header as always, so blocks go back to their
 // own node's lists and batches never mix nodes. A thread that migrates follows
 // at its next refill.
+//
+// Tools: under ASan the tier poisons every block it holds and unpoisons a
+// block (its class size) when it hands it out; with XSMEM_VALGRIND it
+// describes them as a memcheck MEMPOOL (tracking/tool_hooks.h). Links inside
+// free blocks are read and written past the checks. Normal builds: nothing.
 //
 // There is one small tier per process (thread caches are process-wide).
 #ifndef XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_BUCKETS_H_
@@ -61,8 +77,9 @@ extern "C" {
 
 typedef struct xsmem_tls_options {
   size_t small_max;         // largest request served (XSMEM_SMALL_MAX), 1 KiB..1 MiB
-  size_t cache_bytes;       // per-thread, per-class cache bound in bytes (XSMEM_TLS_CACHE_BYTES)
+  size_t cache_bytes;       // per-thread, per-class cache bound in bytes, list + spare (XSMEM_TLS_CACHE_BYTES)
   long decommit_delay_ms;   // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
+  size_t spare_bytes;       // per-thread bound on spare batches, all classes (XSMEM_TLS_SPARE_BYTES)
   // Per-node classes: 0 or 1 = one node (every segment from the tier's
   // source); at most XSMEM_TLS_MAX_NODES (a node beyond folds onto node % N).
   unsigned num_nodes;
@@ -88,7 +105,13 @@ size_t xsmem_tls_class_size(unsigned c);
 // thread exit does). The thread keeps its (now empty) cache.
 void xsmem_tls_flush_thread(void);
 
-// One purger pass now: drains every batch stack into the central lists and
+// Returns the blocks of class c the calling thread's cache holds now (its
+// list and its spare batch), and the most it may hold.
+uint32_t xsmem_tls_thread_cached(unsigned c);
+uint32_t xsmem_tls_thread_cache_limit(unsigned c);
+
+// One purger pass now: takes back every thread's spare batches, drains every
+// batch stack into the central lists and
 // decommits empty slabs older than `min_age_ms`. Returns bytes decommitted.
 size_t xsmem_tls_purge(long min_age_ms);
 

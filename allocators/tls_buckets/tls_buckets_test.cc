@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -18,6 +19,9 @@
 
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
 
@@ -111,13 +115,12 @@ TEST(ThreadCache, OverflowGoesToTheStackAndRefillsFromIt) {
   std::vector<void *> v;
   for (int i = 0; i < kN; i++) v.push_back(Alloc(kSize));
   first.insert(v.begin(), v.end());
-  const xsmem_tls_bin &bin = xsmem_tls_cache_->bin[c];
-  EXPECT_EQ(bin.limit, 42u);
+  EXPECT_EQ(xsmem_tls_thread_cache_limit(c), 42u);
   xsmem_tls_counters c0;
   xsmem_tls_get_counters(&c0);
   for (void *p : v) {
     Free(p);
-    ASSERT_LE(bin.count, bin.limit);
+    ASSERT_LE(xsmem_tls_thread_cached(c), 42u);
   }
   xsmem_tls_counters c1;
   xsmem_tls_get_counters(&c1);
@@ -199,13 +202,13 @@ TEST(Threads, ExitingThreadHandsItsCacheBack) {
     for (int i = 0; i < 200; i++) v.push_back(Alloc(48));
     for (void *p : v) Free(p);
     cache = xsmem_tls_cache_;
-    held = cache->bin[c].count;
+    held = xsmem_tls_thread_cached(c);
   });
   t.join();
   EXPECT_GT(held, 0u);
   // The cache (kept for the next thread) is empty: its blocks went back.
-  EXPECT_EQ(cache->bin[c].count, 0u);
   EXPECT_EQ(cache->bin[c].head, nullptr);
+  EXPECT_EQ(cache->spare[c], nullptr);
   xsmem_tls_counters c1;
   xsmem_tls_get_counters(&c1);
   EXPECT_EQ(c1.threads_exited, c0.threads_exited + 1);
@@ -293,6 +296,77 @@ TEST(Purger, DecommitsEmptySlabsAfterTheDelay) {
   Free(p);
 }
 
+// A thread that stops using a class while holding a full list and a spare
+// batch of it: the purger takes the spare back (the list stays: only its
+// owner touches it), and the thread's cache keeps working afterwards.
+TEST(Purger, TakesTheSpareOfAnIdleThread) {
+  constexpr size_t kSize = 1500;  // class 1536: bound 42 blocks, batches of 21
+  const unsigned c = xsmem_tls_class_of(kSize);
+  std::mutex mu;
+  std::condition_variable cv;
+  int phase = 0;
+  uint32_t before = 0, after = 0;
+  std::thread t([&] {
+    std::vector<void *> v;
+    for (int i = 0; i < 42; i++) v.push_back(Alloc(kSize));
+    for (void *p : v) Free(p);
+    before = xsmem_tls_thread_cached(c);
+    {
+      std::unique_lock<std::mutex> l(mu);
+      phase = 1;
+      cv.notify_all();
+      cv.wait(l, [&] { return phase == 2; });  // idle, holding its cache
+    }
+    after = xsmem_tls_thread_cached(c);
+    v.clear();
+    for (int i = 0; i < 42; i++) v.push_back(Alloc(kSize));
+    for (void *p : v) Free(p);
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return phase == 1; });
+  }
+  // The background purger takes the spares of classes idle for a tick; an
+  // explicit pass (trim) takes every spare.
+  xsmem_tls_purge(-1);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    phase = 2;
+  }
+  cv.notify_all();
+  t.join();
+  EXPECT_GT(before, 21u);         // a list and a spare batch of 21
+  EXPECT_EQ(after, before - 21);  // the spare went back
+}
+
+// The same without a call: the background purger (a tick of 25 ms under
+// XSMEM_DECOMMIT_DELAY_MS=100) takes the spare of a class the thread has
+// not touched for a tick, while the thread sleeps.
+TEST(Purger, BackgroundPassTakesTheSpareOfASleepingThread) {
+  // Make sure the purger runs: it starts when a slab first becomes empty.
+  void *big = Alloc(200000);
+  Free(big);
+  xsmem_tls_flush_thread();  // to the stack,
+  xsmem_tls_purge(0);        // to its slab, which is then empty
+  constexpr size_t kSize = 1500;  // class 1536: batches of 21
+  const unsigned c = xsmem_tls_class_of(kSize);
+  uint32_t before = 0, after = 0;
+  std::thread t([&] {
+    std::vector<void *> v;
+    for (int i = 0; i < 42; i++) v.push_back(Alloc(kSize));
+    for (void *p : v) Free(p);
+    before = xsmem_tls_thread_cached(c);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      after = xsmem_tls_thread_cached(c);
+    } while (after == before && std::chrono::steady_clock::now() < deadline);
+  });
+  t.join();
+  EXPECT_GT(before, 21u);
+  EXPECT_EQ(after, before - 21);
+}
+
 TEST(Stats, DetailReportsClassesTiersAndContention) {
   void *p = Alloc(64);
   std::map<std::string, double> seen;
@@ -352,6 +426,33 @@ TEST(BadPointerDeathTest, DoubleFreeCaughtByTheSlabBitmap) {
 
 // ---------------------------------------------------------------------------
 // fork: a child allocates even when another thread was busy in the tier.
+
+#if defined(__SANITIZE_ADDRESS__)
+// Under ASan the tier poisons what it holds and unpoisons what it hands out
+// (tracking/tool_hooks.h): freed blocks, whole batches and fresh carved
+// blocks are poisoned; a block handed out is writable to its class size.
+TEST(ToolHooks, FreeBlocksArePoisonedAndHandedOutOnesAreNot) {
+  std::vector<char *> v;
+  for (int i = 0; i < 2000; i++) v.push_back(static_cast<char *>(Alloc(100)));  // class 112
+  for (char *p : v) {
+    EXPECT_FALSE(__asan_region_is_poisoned(p, 112));
+    memset(p, 1, 112);
+  }
+  for (char *p : v) Free(p);
+  for (char *p : v) EXPECT_TRUE(__asan_address_is_poisoned(p + 40));
+  // A block handed out again is accessible again.
+  char *q = static_cast<char *>(Alloc(100));
+  EXPECT_FALSE(__asan_region_is_poisoned(q, 112));
+  Free(q);
+}
+
+TEST(ToolHooksDeathTest, UseAfterFreeIsCaughtByASan) {
+  auto *p = static_cast<volatile char *>(Alloc(48));
+  p[0] = 1;
+  Free(const_cast<char *>(p));
+  EXPECT_DEATH(p[20] = 2, "use-after-poison");
+}
+#endif
 
 TEST(Fork, ChildAllocates) {
 #if defined(__SANITIZE_THREAD__)

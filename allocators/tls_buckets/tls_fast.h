@@ -3,10 +3,10 @@
 // This file is everything a malloc/free of a small block runs when the
 // calling thread's cache can serve it; all else is in tls_buckets.c, out of
 // line. Budget (x86-64, -O2): malloc = size -> class (one branch, one lzcnt),
-// one TLS load, a pop, two plain stores; free = mask to the segment header,
-// a bounds + block-start check (one multiply), a push, two plain stores. No
-// lock, no atomic read-modify-write, one predictable branch to the slow path
-// on each side.
+// one TLS load, a pop, one counter increment; free = mask to the segment
+// header, a bounds + block-start check (one multiply), a bound check, a push,
+// one counter store. No lock, no atomic read-modify-write, one predictable
+// branch to the slow path on each side; both touch one line of the cache.
 //
 // Layout the fast path relies on (defined here, maintained by tls_buckets.c):
 //   - every small block lives in a 4 MiB segment, aligned to 4 MiB and tagged
@@ -14,9 +14,11 @@
 //   - the segment begins with xsmem_tls_seg_head: its class, and the byte
 //     range of its blocks [XSMEM_TLS_SEG_HEADER, +data_bytes);
 //   - each thread points xsmem_tls_cache_ at its cache: per class a singly
-//     linked list (link in the block's first word), its length and its bound.
-//     A thread without a cache points at a shared empty cache whose bounds are
-//     0, so both paths fall to the slow path, which builds one.
+//     linked list (link in the block's first word), and the thread's counts
+//     of allocations and frees of the class, which also bound the list.
+//     A thread without a cache points at a shared empty cache whose lists
+//     are empty and whose bounds are below any count, so both paths fall to
+//     the slow path, which builds one.
 #ifndef XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_FAST_H_
 #define XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_FAST_H_
 
@@ -24,6 +26,7 @@
 #include <stdint.h>
 
 #include "platform/base.h"
+#include "tracking/tool_hooks.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,17 +50,30 @@ typedef struct xsmem_tls_seg_head {
 } xsmem_tls_seg_head;
 
 typedef struct xsmem_tls_bin {
-  void *head;      // free blocks, linked through their first word
-  uint32_t count;  // length of the list
-  uint32_t limit;  // a free with count == limit flushes a batch (0: no cache)
-} xsmem_tls_bin;
+  void *head;  // free blocks, linked through their first word
+  // Operation counts, written only by the owner (plain increments done as
+  // relaxed load + store) and summed by readers of the statistics. They also
+  // give the length of the list, so neither side keeps a separate count:
+  //   length = (frees - allocs) - stop + (the class's batch).
+  uint64_t allocs, frees;
+  // A free with (int64_t)(frees - allocs) >= stop goes to the slow path: the
+  // list holds a whole batch. INT64_MIN in the empty cache: always.
+  int64_t stop;
+} xsmem_tls_bin;  // 32 bytes: two bins per cache line
 
 typedef struct xsmem_tls_cache {
   xsmem_tls_bin bin[XSMEM_TLS_MAX_SLOTS];
-  // Per-class operation counts, written only by the owner (plain increments
-  // done as relaxed load + store) and summed by readers of the statistics.
-  uint64_t allocs[XSMEM_TLS_MAX_SLOTS];
-  uint64_t frees[XSMEM_TLS_MAX_SLOTS];
+  // Per class, a full list of `limit` blocks set aside when the list filled
+  // up (NULL: none). An empty list takes it back whole, and a full list that
+  // finds it taken pushes it to the global stack first: moving blocks in
+  // and out of the cache never walks a list (the "loaded and previous
+  // magazine" of Bonwick's slab allocator).
+  // Taken and set with atomic exchanges (slow paths only): the purger takes
+  // the spares of classes a thread left idle.
+  void *spare[XSMEM_TLS_MAX_SLOTS];
+  uint64_t spare_bytes;  // held in spares (atomic), within XSMEM_TLS_SPARE_BYTES
+  // The purger's: each class's allocs + frees when it last looked.
+  uint64_t purge_seen[XSMEM_TLS_MAX_SLOTS];
   // Blocks the next refill from the central list asks for: starts at about a
   // page and doubles up to a batch (slow start: a class used once touches
   // little memory).
@@ -74,6 +90,24 @@ extern __thread uint32_t xsmem_tls_node_base_ __attribute__((tls_model("initial-
 // Largest request the tier serves (XSMEM_SMALL_MAX), set when it is built.
 extern size_t xsmem_tls_small_max_;
 
+// Sanitizer and Valgrind builds (tracking/tool_hooks.h): a block is poisoned
+// whenever the tier holds it and unpoisoned (its whole class size) when it is
+// handed out; the tier reads and writes the links inside free blocks through
+// these, which bypass the checks (ASan) or silence them (Valgrind). In normal
+// builds all of it is a plain load or store, or nothing.
+#if defined(XSMEM_TOOL_ASAN) || defined(XSMEM_TOOL_VG)
+#define XSMEM_TLS_TOOLS 1
+void *xsmem_tls_link_get(const void *b);
+void xsmem_tls_link_set(void *b, void *next);
+void xsmem_tls_tool_alloc(void *p, unsigned cls);
+void xsmem_tls_tool_free(void *p, unsigned cls);
+#else
+XSMEM_INLINE void *xsmem_tls_link_get(const void *b) { return *(void *const *)b; }
+XSMEM_INLINE void xsmem_tls_link_set(void *b, void *next) { *(void **)b = next; }
+XSMEM_INLINE void xsmem_tls_tool_alloc(void *p, unsigned cls) { (void)p, (void)cls; }
+XSMEM_INLINE void xsmem_tls_tool_free(void *p, unsigned cls) { (void)p, (void)cls; }
+#endif
+
 // Slow paths (tls_buckets.c).
 void *xsmem_tls_alloc_slow(unsigned cls);
 void xsmem_tls_free_slow(void *p, unsigned cls);
@@ -82,7 +116,7 @@ void xsmem_tls_free_bad(void *p);
 // Returns the size class of n: 16-byte steps up to 128 B, then 8 classes per
 // power of two (at most 12.5% rounding above 128 B).
 XSMEM_INLINE unsigned xsmem_tls_class_of(size_t n) {
-  if (n <= 128) return n ? (unsigned)((n + 15) >> 4) - 1 : 0;
+  if (XSMEM_LIKELY(n <= 128)) return n ? (unsigned)((n + 15) >> 4) - 1 : 0;  // most requests
   size_t m = n - 1;
   unsigned l = 63u - (unsigned)__builtin_clzll(m);  // l >= 7
   return (l - 7) * 8 + (unsigned)(m >> (l - 3));
@@ -92,33 +126,26 @@ XSMEM_INLINE void xsmem_tls_count_(uint64_t *c) {
   __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-// Returns a block of at least n bytes (16-byte aligned), or NULL with errno.
-// REQUIRES: n <= xsmem_tls_small_max_ and the tier built.
-XSMEM_INLINE void *xsmem_tls_malloc(size_t n) {
-  unsigned c = xsmem_tls_class_of(n);
-  xsmem_tls_cache *tc = xsmem_tls_cache_;
-  xsmem_tls_bin *b = &tc->bin[c];
+// Pops a block of slot c from the calling thread's cache.
+XSMEM_INLINE void *xsmem_tls_pop_(unsigned c) {
+  xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
   void *p = b->head;
   if (XSMEM_UNLIKELY(p == NULL)) return xsmem_tls_alloc_slow(c);
-  b->head = *(void **)p;
-  b->count--;
-  xsmem_tls_count_(&tc->allocs[c]);
+  b->head = xsmem_tls_link_get(p);
+  xsmem_tls_count_(&b->allocs);
+  xsmem_tls_tool_alloc(p, c);
   return p;
 }
+
+// Returns a block of at least n bytes (16-byte aligned), or NULL with errno.
+// REQUIRES: n <= xsmem_tls_small_max_ and the tier built.
+XSMEM_INLINE void *xsmem_tls_malloc(size_t n) { return xsmem_tls_pop_(xsmem_tls_class_of(n)); }
 
 // xsmem_tls_malloc for per-node classes: the same with the thread's node base
 // added to the class (one TLS load and an add more), for the `numa`
 // configuration; xsmem_tls_malloc (node base 0) stays as short as it was.
 XSMEM_INLINE void *xsmem_tls_malloc_node(size_t n) {
-  unsigned c = xsmem_tls_class_of(n) + xsmem_tls_node_base_;
-  xsmem_tls_cache *tc = xsmem_tls_cache_;
-  xsmem_tls_bin *b = &tc->bin[c];
-  void *p = b->head;
-  if (XSMEM_UNLIKELY(p == NULL)) return xsmem_tls_alloc_slow(c);
-  b->head = *(void **)p;
-  b->count--;
-  xsmem_tls_count_(&tc->allocs[c]);
-  return p;
+  return xsmem_tls_pop_(xsmem_tls_class_of(n) + xsmem_tls_node_base_);
 }
 
 // Returns the segment header of a small block.
@@ -141,16 +168,17 @@ XSMEM_INLINE void xsmem_tls_free(void *p) {
     return;
   }
   unsigned c = s->cls;
-  xsmem_tls_cache *tc = xsmem_tls_cache_;
-  xsmem_tls_bin *b = &tc->bin[c];
-  if (XSMEM_UNLIKELY(b->count >= b->limit || p == b->head)) {
+  xsmem_tls_tool_free(p, c);
+  xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
+  uint64_t frees = b->frees;
+  void *head = b->head;
+  if (XSMEM_UNLIKELY((int64_t)(frees - b->allocs) >= b->stop || p == head)) {
     xsmem_tls_free_slow(p, c);
     return;
   }
-  *(void **)p = b->head;
+  xsmem_tls_link_set(p, head);
   b->head = p;
-  b->count++;
-  xsmem_tls_count_(&tc->frees[c]);
+  __atomic_store_n(&b->frees, frees + 1, __ATOMIC_RELAXED);
 }
 
 #ifdef __cplusplus
