@@ -259,10 +259,13 @@ static size_t region_release(buddy *b, buddy_region *r) {
 static size_t purge(buddy *b, bool force) {
   size_t released = 0;
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  bool any = false;  // a look without the lock first: the common answer is "none"
-  for (uint32_t i = 0; i < n && !any; i++) any = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
-  if (!any) return 0;
   uint64_t now = force ? 0 : now_ns();
+  bool any = false;  // a look without the lock first: the common answer is "none due"
+  for (uint32_t i = 0; i < n && !any; i++) {
+    uint64_t since = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
+    any = since && (force || (int64_t)(now - since) >= (int64_t)b->delay_ns);
+  }
+  if (!any) return 0;
   xsmem_spin_lock(&b->grow_lock);
   n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n; i++) {
@@ -356,8 +359,36 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   return blk;
 }
 
-// Returns the region of a live block p and its order (via *k), locking the
-// region; NULL after a report when p is not a live block of b.
+// Returns what is wrong with p as a live block of r, or NULL with its meta
+// byte in *m. Needs no lock for a live block: only its owner changes the
+// block's meta byte, and a region with live blocks is never released.
+static const char *block_problem(const buddy *b, const buddy_region *r, const void *p, uint8_t *m) {
+  const char *base = __atomic_load_n(&r->base, __ATOMIC_RELAXED);
+  const uint8_t *meta = __atomic_load_n(&r->meta, __ATOMIC_RELAXED);
+  size_t off = (size_t)((const char *)p - base);
+  if (!base || !meta || off >= b->region_size) return "pointer not allocated by this allocator";
+  if (off & (((size_t)1 << b->min_shift) - 1)) return "interior pointer (not the start of a block)";
+  *m = __atomic_load_n(&meta[off >> b->min_shift], __ATOMIC_RELAXED);
+  if (*m & META_FREE) return "double free (block already freed)";
+  if (!(*m & META_ALLOC)) return "interior pointer or double free (no block starts here)";
+  return NULL;
+}
+
+// Returns the region of a live block p and its order (via *k), without the
+// lock (see block_problem); NULL after a report when p is not a live block of b.
+static buddy_region *lookup(const buddy *b, const void *p, const char *op, unsigned *k) {
+  buddy_region *r = region_of(b, p);
+  uint8_t m = 0;
+  const char *what = r ? block_problem(b, r, p, &m) : "pointer not allocated by this allocator";
+  if (XSMEM_UNLIKELY(what != NULL)) {
+    xsmem_report_bad_pointer(b->base.name, op, p, what);
+    return NULL;
+  }
+  *k = META_ORDER(m);
+  return r;
+}
+
+// As lookup, with the region locked on success.
 static buddy_region *lookup_locked(buddy *b, const void *p, const char *op, unsigned *k) {
   buddy_region *r = region_of(b, p);
   if (XSMEM_UNLIKELY(!r)) {
@@ -365,18 +396,8 @@ static buddy_region *lookup_locked(buddy *b, const void *p, const char *op, unsi
     return NULL;
   }
   xsmem_spin_lock(&r->lock);
-  size_t off = (size_t)((const char *)p - r->base);
-  const char *what = NULL;
   uint8_t m = 0;
-  if (!r->base || off >= b->region_size) {
-    what = "pointer not allocated by this allocator";
-  } else if (off & (((size_t)1 << b->min_shift) - 1)) {
-    what = "interior pointer (not the start of a block)";
-  } else {
-    m = r->meta[off >> b->min_shift];
-    if (m & META_FREE) what = "double free (block already freed)";
-    else if (!(m & META_ALLOC)) what = "interior pointer or double free (no block starts here)";
-  }
+  const char *what = block_problem(b, r, p, &m);
   if (XSMEM_UNLIKELY(what != NULL)) {
     xsmem_spin_unlock(&r->lock);
     xsmem_report_bad_pointer(b->base.name, op, p, what);
@@ -406,12 +427,8 @@ static void buddy_free(xsmem_allocator *a, void *p, size_t size) {
 }
 
 static size_t buddy_usable(const xsmem_allocator *a, const void *p) {
-  buddy *b = (buddy *)a;
   unsigned k;
-  buddy_region *r = lookup_locked(b, p, "malloc_usable_size", &k);
-  if (!r) return 0;
-  xsmem_spin_unlock(&r->lock);
-  return (size_t)1 << k;
+  return lookup((const buddy *)a, p, "malloc_usable_size", &k) ? (size_t)1 << k : 0;
 }
 
 static bool buddy_owns(const xsmem_allocator *a, const void *p) {
@@ -423,12 +440,15 @@ static bool buddy_owns(const xsmem_allocator *a, const void *p) {
 static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   buddy *b = (buddy *)a;
   unsigned k;
-  buddy_region *r = lookup_locked(b, p, "realloc", &k);
+  unsigned want = order_for(b, size, 1);
+  // The common case of a growing buffer, the order stays: no lock.
+  buddy_region *r = lookup(b, p, "realloc", &k);
+  if (r && want == k) return p;
+  if (r) r = lookup_locked(b, p, "realloc", &k);
   if (!r) {
     errno = EINVAL;
     return NULL;
   }
-  unsigned want = order_for(b, size, 1);
   char *blk = p;
   size_t off = (size_t)(blk - r->base);
   if (want < BUDDY_ORDERS && want != k) {
@@ -653,6 +673,11 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
 }
 
 size_t xsmem_buddy_purge(xsmem_allocator *a) { return purge((buddy *)a, false); }
+
+size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op) {
+  unsigned k;
+  return lookup((const buddy *)a, p, op, &k) ? (size_t)1 << k : 0;
+}
 
 size_t xsmem_buddy_max_size(const xsmem_allocator *a) { return ((const buddy *)a)->region_size; }
 

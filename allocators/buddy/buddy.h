@@ -72,6 +72,11 @@ xsmem_allocator *xsmem_buddy_instance(void);
 // purger. Thread-safe.
 size_t xsmem_buddy_purge(xsmem_allocator *a);
 
+// Returns the size of the live block p of a buddy allocator, without taking
+// a lock; reports p as a bad pointer of operation op (xsmem_report_bad_pointer)
+// and returns 0 when p is not the start of a live block.
+size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op);
+
 // Returns the largest request a buddy allocator serves (its region size).
 // REQUIRES: a was made by xsmem_buddy_create or xsmem_buddy_instance.
 size_t xsmem_buddy_max_size(const xsmem_allocator *a);
