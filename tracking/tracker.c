@@ -655,6 +655,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->num_frees += atomic_load_explicit(&t->guard.frees, memory_order_relaxed);
   out->bytes_in_use += g_live;
   out->bytes_reserved += t->guard.bytes ? g_live : 0;
+  if (out->bytes_committed) out->bytes_committed += t->guard.bytes ? g_live : 0;
   // The inner allocator's peak does not see guarded blocks: keep the highest
   // figure this op has reported, so the peak never falls below an earlier in-use.
   uint64_t peak = XSMEM_MAX(out->peak_bytes_in_use, out->bytes_in_use);
@@ -672,6 +673,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   meta += ms.bytes;
   out->bytes_metadata += meta;
   out->bytes_reserved += meta;
+  if (out->bytes_committed) out->bytes_committed += meta;
 }
 
 static size_t tracker_trim(xsmem_allocator *a, size_t goal) {

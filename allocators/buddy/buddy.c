@@ -498,7 +498,7 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
 
 static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
   buddy *b = (buddy *)a;
-  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0;
+  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0, touched = 0;
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n; i++) {
     buddy_region *r = &b->regions[i];
@@ -509,6 +509,7 @@ static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
       regions++;
       in_use += r->in_use;
       free_bytes += b->region_size - r->in_use;
+      touched += r->hwm;  // blocks were handed out below it; above, the region was never touched
       if (r->nonempty) {
         uint64_t top = (uint64_t)1 << (63 - __builtin_clzll(r->nonempty));
         if (top > largest_free) largest_free = top;
@@ -525,6 +526,7 @@ static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_cached = free_bytes;
   out->bytes_metadata = b->self_bytes + regions * b->meta_bytes + table_touched;
   out->bytes_reserved = regions * b->region_size + out->bytes_metadata;
+  out->bytes_committed = touched + out->bytes_metadata;
   out->largest_alloc_size = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
   out->bytes_limit = b->max_regions * b->region_size;
   out->fragmentation = free_bytes ? 1.0 - (double)largest_free / (double)free_bytes : 0.0;

@@ -32,7 +32,10 @@
 // trim, which also drops the physical pages of free blocks (MADV_DONTNEED).
 //
 // Stats identity: bytes_in_use + bytes_cached + bytes_metadata == bytes_reserved
-// (in_use counts granted block sizes, cached the free blocks).
+// (in_use counts granted block sizes, cached the free blocks). bytes_committed
+// is the metadata plus each region's high-water mark (the part ever handed
+// out; the rest of a region is address space only): an upper bound on what
+// the regions hold in memory (pages trim dropped below the mark still count).
 #ifndef XSMEM_ALLOCATORS_BUDDY_BUDDY_H_
 #define XSMEM_ALLOCATORS_BUDDY_BUDDY_H_
 

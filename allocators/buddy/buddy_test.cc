@@ -105,6 +105,7 @@ TEST_F(BuddyTest, SplitChainAndMergeBack) {
   EXPECT_EQ(s.bytes_in_use, kMin);
   EXPECT_EQ(s.bytes_cached, kRegion - kMin);
   EXPECT_DOUBLE_EQ(s.fragmentation, 1.0 - double(kRegion / 2) / double(kRegion - kMin));
+  EXPECT_EQ(s.bytes_committed, kMin + s.bytes_metadata);  // only the handed-out part holds memory
   ExpectIdentity();
 
   // The smallest adequate order is taken: a 64 KiB request splits the 64 KiB
@@ -114,6 +115,8 @@ TEST_F(BuddyTest, SplitChainAndMergeBack) {
   Detail d2(a_);
   EXPECT_EQ(d2.FreeAt(64 << 10), 0);
   EXPECT_EQ(d2.FreeAt(kRegion / 2), 1);
+  size_t meta = Stats().bytes_metadata;
+  EXPECT_EQ(Stats().bytes_committed, (size_t{128} << 10) + meta);  // q is [64 KiB, 128 KiB)
   Free(q);
   Free(p);
   Detail d3(a_);
@@ -126,6 +129,8 @@ TEST_F(BuddyTest, SplitChainAndMergeBack) {
   EXPECT_EQ(s.num_allocs, 2u);
   EXPECT_EQ(s.num_frees, 2u);
   EXPECT_EQ(s.peak_bytes_in_use, kMin + (64 << 10));
+  EXPECT_EQ(s.bytes_committed, (size_t{128} << 10) + meta);  // freed pages stay until trim
+  EXPECT_LT(s.bytes_committed, s.bytes_reserved);
 }
 
 // Allocate every block of one order, free them in random order: the region

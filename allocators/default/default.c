@@ -303,11 +303,17 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
   return move_block(o, p, usable, default_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
+// Sums the tiers, counting memory as jemalloc does (allocated / active /
+// resident / mapped kept apart): bytes_reserved is all the address space,
+// bytes_committed what holds memory or was touched, bytes_cached the free part
+// of that (buddy's never-touched region space is address space only, not
+// cache), and fragmentation the share of committed data memory not in use.
+// The small tier does not track commitment: its in-use, cached and metadata
+// bytes count as committed.
 static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  const default_allocator *d = (const default_allocator *)a;
+  default_allocator *d = (default_allocator *)a;
   *out = xsmem_stats_init();
   xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
-  double frag_weight = 0;
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
     out->num_allocs += s.num_allocs;
@@ -316,22 +322,25 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
     out->bytes_in_use += s.bytes_in_use;
     out->peak_bytes_in_use += s.peak_bytes_in_use;  // an upper bound: tiers peak at different times
     out->bytes_reserved += s.bytes_reserved;
-    out->bytes_cached += s.bytes_cached;
     out->bytes_metadata += s.bytes_metadata;
     out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, s.largest_alloc_size);
-    frag_weight += s.fragmentation * (double)s.bytes_cached;
+    uint64_t committed = s.bytes_committed ? s.bytes_committed : s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
+    committed = XSMEM_MAX(committed, s.bytes_in_use + s.bytes_metadata);
+    out->bytes_committed += committed;
+    out->bytes_cached += committed - s.bytes_in_use - s.bytes_metadata;
   }
-  out->fragmentation = out->bytes_cached ? frag_weight / (double)out->bytes_cached : 0.0;
   // Blocks in the threads' grow caches are live to buddy, free to the program.
   uint64_t grow_cached = 0;
-  xsmem_spin_lock(&((default_allocator *)d)->grow_lock);
+  xsmem_spin_lock(&d->grow_lock);
   for (const grow_cache *gc = d->grow_list; gc; gc = gc->next) {
     grow_cached += atomic_load_explicit(&gc->bytes, memory_order_relaxed);
   }
-  xsmem_spin_unlock(&((default_allocator *)d)->grow_lock);
+  xsmem_spin_unlock(&d->grow_lock);
   grow_cached = XSMEM_MIN(grow_cached, out->bytes_in_use);
   out->bytes_in_use -= grow_cached;
   out->bytes_cached += grow_cached;
+  uint64_t data = out->bytes_committed - out->bytes_metadata;
+  out->fragmentation = data ? 1.0 - (double)out->bytes_in_use / (double)data : 0.0;
 }
 
 // Tier summaries under group "tier" come from the tiers themselves.
