@@ -34,6 +34,8 @@ typedef struct XSMEM_CACHE_ALIGNED buddy_region {
   uint64_t in_use;     // granted bytes of live blocks
   uint64_t empty_since_ns;  // when the region last became empty (0: not empty)
   size_t hwm;          // bytes from base ever handed out: above it a zeroed source's memory is still zero
+  uint64_t freed_dirty;   // bytes freed since the free blocks' pages were last dropped
+  uint64_t active_pass;   // the purge pass of the last alloc or free here
   free_block *head[BUDDY_ORDERS];
   uint32_t nfree[BUDDY_ORDERS];
   uint32_t nlive[BUDDY_ORDERS];
@@ -55,6 +57,7 @@ typedef struct buddy {
   uint32_t active;            // regions mapped now (under grow_lock)
   uint32_t next_home;         // round-robin home assignment
   uint64_t in_use, peak, failed, largest;  // atomics
+  uint64_t passes;            // periodic purge passes (atomic)
   bool is_static;
   buddy_region regions[];
 } buddy;
@@ -119,6 +122,11 @@ static void thp_advise(buddy *b, buddy_region *r, char *blk, unsigned k) {
   }
 }
 
+// Notes an alloc or free in r (region lock held; the purger reads it without).
+static void note_active(buddy *b, buddy_region *r) {
+  __atomic_store_n(&r->active_pass, __atomic_load_n(&b->passes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 // Returns a block of order k from r, or NULL when r has none big enough.
 // *dirty: how many leading bytes of it may hold old data.
 static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) {
@@ -144,6 +152,7 @@ static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) 
   r->nlive[k]++;
   r->allocs++;
   r->in_use += (size_t)1 << k;
+  note_active(b, r);
   __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
   return blk;
 }
@@ -154,6 +163,8 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
   r->nlive[k]--;
   r->frees++;
   r->in_use -= (size_t)1 << k;
+  __atomic_store_n(&r->freed_dirty, r->freed_dirty + ((size_t)1 << k), __ATOMIC_RELAXED);
+  note_active(b, r);
   size_t off = (size_t)(blk - r->base);
   meta_set(b, r, blk, 0);
   while (k < b->region_shift) {
@@ -218,6 +229,7 @@ static buddy_region *region_create(buddy *b) {
   r->meta = meta;
   r->allocs = r->frees = r->in_use = 0;
   r->hwm = 0;
+  __atomic_store_n(&r->freed_dirty, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->nonempty, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
@@ -478,6 +490,10 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
       r->nlive[k]--;
       r->nlive[want]++;
       r->in_use = r->in_use - ((size_t)1 << k) + ((size_t)1 << want);
+      note_active(b, r);
+      if (want < k) {
+        __atomic_store_n(&r->freed_dirty, r->freed_dirty + ((size_t)1 << k) - ((size_t)1 << want), __ATOMIC_RELAXED);
+      }
       xsmem_spin_unlock(&r->lock);
       if (want > k) {
         note_alloc(b, size, ((uint64_t)1 << want) - ((uint64_t)1 << k));
@@ -555,23 +571,31 @@ static void buddy_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   }
 }
 
-// Gives empty regions back, then drops the pages of free blocks (their first
-// page keeps the free-list links). Returns the bytes given back.
+// Drops the pages of r's free blocks (their first page keeps the free-list
+// links). Region lock held. Returns the bytes dropped.
+static size_t drop_free_pages(buddy *b, buddy_region *r) {
+  size_t released = 0, page = xsmem_os_page_size();
+  for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
+    for (free_block *f = r->head[k]; f; f = f->next) {
+      if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
+        released += ((size_t)1 << k) - page;
+      }
+    }
+  }
+  __atomic_store_n(&r->freed_dirty, 0, __ATOMIC_RELAXED);
+  return released;
+}
+
+// Gives empty regions back, then drops the pages of free blocks. Returns the
+// bytes given back.
 static size_t buddy_trim(xsmem_allocator *a, size_t goal_bytes) {
   buddy *b = (buddy *)a;
   size_t released = purge(b, true);
-  size_t page = xsmem_os_page_size();
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n && (goal_bytes == 0 || released < goal_bytes); i++) {
     buddy_region *r = &b->regions[i];
     xsmem_spin_lock(&r->lock);
-    for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
-      for (free_block *f = r->head[k]; f; f = f->next) {
-        if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
-          released += ((size_t)1 << k) - page;
-        }
-      }
-    }
+    released += drop_free_pages(b, r);
     xsmem_spin_unlock(&r->lock);
   }
   return released;
@@ -674,7 +698,35 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   return &b->base;
 }
 
-size_t xsmem_buddy_purge(xsmem_allocator *a) { return purge((buddy *)a, false); }
+// A region that still holds live blocks is never given back, and its free
+// blocks would keep their pages for good: once it has had no alloc or free
+// for IDLE_PASSES purge passes (about the decommit delay: the purger runs
+// 4 passes per delay) and at least DIRTY_MIN bytes were freed in it since, the
+// free blocks' pages are dropped (a burst of medium blocks freed around one
+// long-lived block lets RSS fall).
+#define IDLE_PASSES 4
+#define DIRTY_MIN ((uint64_t)1 << 20)
+
+size_t xsmem_buddy_purge(xsmem_allocator *a) {
+  buddy *b = (buddy *)a;
+  size_t released = purge(b, false);
+  uint64_t pass = __atomic_add_fetch(&b->passes, 1, __ATOMIC_RELAXED);
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++) {
+    buddy_region *r = &b->regions[i];
+    // Looks without the lock first (the common answer: nothing to drop).
+    if (__atomic_load_n(&r->freed_dirty, __ATOMIC_RELAXED) < DIRTY_MIN ||
+        pass - __atomic_load_n(&r->active_pass, __ATOMIC_RELAXED) < IDLE_PASSES) {
+      continue;
+    }
+    if (!xsmem_spin_trylock(&r->lock)) continue;  // busy: not idle
+    if (r->base && r->freed_dirty >= DIRTY_MIN && pass - r->active_pass >= IDLE_PASSES) {
+      released += drop_free_pages(b, r);
+    }
+    xsmem_spin_unlock(&r->lock);
+  }
+  return released;
+}
 
 size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op) {
   unsigned k;

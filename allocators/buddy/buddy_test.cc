@@ -277,6 +277,37 @@ TEST_F(BuddyTest, ReallocInPlaceAndMoving) {
   EXPECT_EQ(Detail(a_).FreeAt(kRegion), 1);
 }
 
+// Pages of blocks freed around a live block are dropped once the region has
+// been idle for a few purge passes (a region with a live block is never given
+// back), and not while it is busy.
+TEST_F(BuddyTest, IdleRegionDropsFreedPages) {
+  const size_t kBlock = 1 << 20;
+  char *pin = static_cast<char *>(Alloc(kMin));
+  memset(pin, 5, kMin);
+  std::vector<char *> blocks;
+  for (int i = 0; i < 4; i++) {
+    blocks.push_back(static_cast<char *>(Alloc(kBlock)));
+    memset(blocks.back(), 1, kBlock);
+  }
+  for (char *p : blocks) Free(p);
+  auto resident = [&](char *p) {
+    std::vector<unsigned char> v(kBlock / 4096);
+    EXPECT_EQ(mincore(p, kBlock, v.data()), 0);
+    size_t n = 0;
+    for (unsigned char r : v) n += r & 1;
+    return n;
+  };
+  xsmem_buddy_purge(a_);  // just freed: busy, kept
+  EXPECT_EQ(resident(blocks[1]), kBlock / 4096);
+  for (int i = 0; i < 4; i++) xsmem_buddy_purge(a_);
+  for (char *p : blocks) EXPECT_LE(resident(p), 1u);  // the first page of a free block keeps its links
+  for (size_t i = 0; i < kMin; i++) ASSERT_EQ(pin[i], 5);
+  char *again = static_cast<char *>(Alloc(kBlock));
+  memset(again, 2, kBlock);  // dropped pages come back on use
+  Free(again);
+  Free(pin);
+}
+
 TEST_F(BuddyTest, TrimGivesEmptyRegionsBack) {
   void *p = Alloc(kRegion);
   void *q = Alloc(kMin);

@@ -111,6 +111,9 @@ static void default_free(xsmem_allocator *a, void *p, size_t size) {
   }
   xsmem_allocator *o = owner(d, p, "free");
   if (o) o->ops->free(o, p, size);
+  // Emptied buddy regions and cached large mappings go back to the OS from
+  // the purger's passes: a program that never empties a small slab starts it here.
+  xsmem_tls_purger_start();
 }
 
 static size_t default_usable(const xsmem_allocator *a, const void *p) {

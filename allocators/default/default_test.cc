@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -257,6 +258,43 @@ TEST(Default, FragmentationIsOverCommittedMemory) {
   EXPECT_GT(h.fragmentation, 0.35);
   EXPECT_LT(h.fragmentation, 0.65);
   for (size_t i = 1; i < blocks.size(); i += 2) free(blocks[i]);
+}
+
+long RssKiB() {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+  fclose(f);
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// A burst of medium blocks freed gives its memory back after the decommit
+// delay (1 s), with and without a live block keeping the region: the
+// purger starts for medium frees too, empty regions go back, idle ones drop
+// the pages of their free blocks.
+TEST(Default, RssFallsAfterABurstOfMediumBlocks) {
+  xsmem_allocator *a = xsmem_default_allocator();
+  for (bool pinned : {false, true}) {
+    void *pin = pinned ? Malloc(3 << 20) : nullptr;
+    if (pin) memset(pin, 1, 3 << 20);
+    a->ops->trim(a, 0);  // what earlier tests freed goes first
+    long before = RssKiB();
+    std::vector<void *> blocks;
+    for (int i = 0; i < 50; i++) {
+      blocks.push_back(Malloc(2 << 20));
+      memset(blocks.back(), 1, 2 << 20);
+    }
+    EXPECT_GT(RssKiB(), before + 90 * 1024) << pinned;
+    for (void *p : blocks) free(p);
+    long after = RssKiB();
+    for (int i = 0; i < 100 && after > before + 20 * 1024; i++) {  // up to 10 s on a loaded machine
+      usleep(100 * 1000);
+      after = RssKiB();
+    }
+    EXPECT_LT(after, before + 20 * 1024) << "pinned " << pinned << ": " << before << " -> " << after << " KiB";
+    free(pin);
+  }
 }
 
 TEST(Default, StatsSumTheTiersAndDetailNamesThem) {

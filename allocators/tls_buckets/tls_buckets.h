@@ -82,6 +82,11 @@ size_t xsmem_tls_purge(long min_age_ms);
 // the bytes it released. Call before the tier is busy; fn must not malloc.
 void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx);
 
+// Starts the purger thread if it is not running (it starts by itself when a
+// small slab empties; the hook's owner calls this when it has memory to give
+// back later). One relaxed load when it runs already. REQUIRES: tier built.
+void xsmem_tls_purger_start(void);
+
 // Figures the tests and the detail op use.
 typedef struct xsmem_tls_counters {
   uint64_t threads_live;       // caches in use
