@@ -51,9 +51,12 @@ typedef struct xsmem_source xsmem_source;
   X(uint64_t, bytes_metadata, gauge, "Bytes of bookkeeping")                              \
   X(uint64_t, largest_alloc_size, gauge, "Largest single allocation served")              \
   X(uint64_t, bytes_limit, gauge, "Upper bound on bytes_reserved (0: none)")              \
-  X(double, fragmentation, gauge, "1 - largest free chunk / free bytes (0 when no free)")
+  X(double, fragmentation, gauge,                                                         \
+    "Free share: 1 - largest free chunk / free bytes; default: 1 - in use / committed data bytes") \
+  X(uint64_t, bytes_committed, gauge,                                                     \
+    "Bytes of bytes_reserved backed by memory or ready to be (touched, not given back); 0: not tracked")
 
-#define XSMEM_STATS_VERSION 1
+#define XSMEM_STATS_VERSION 2  // 2: bytes_committed
 
 typedef struct xsmem_stats {
   uint32_t size;     // sizeof(xsmem_stats) as the producer knows it

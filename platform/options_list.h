@@ -54,7 +54,7 @@ XSMEM_OPTION(XSMEM_TRACK, "sample", "tracker mode: off (pass-through), sample (o
 XSMEM_OPTION(XSMEM_TRACK_SAMPLE_BYTES, "512k", "mean bytes allocated between two sampled allocations (geometric sampling)")
 XSMEM_OPTION(XSMEM_TRACK_DEPTH, "8", "return addresses kept per call site (1..16)")
 XSMEM_OPTION(XSMEM_TRACK_UNWIND, "fp", "stack capture: fp (frame-pointer walk, about 10 ns) or backtrace (glibc unwinder, exact without frame pointers, about 1 us)")
-XSMEM_OPTION(XSMEM_TRACK_TIMELINE_MS, "100", "interval between usage timeline points (ms)")
+XSMEM_OPTION(XSMEM_TRACK_TIMELINE_MS, "10", "first interval between usage timeline points (ms); it doubles whenever the 512 points fill up (every other point is dropped)")
 XSMEM_OPTION(XSMEM_LEAK_REPORT, "0", "print the leak report (unfreed blocks by call site) to stderr at exit")
 XSMEM_OPTION(XSMEM_LEAK_REPORT_SITES, "20", "call sites shown in the leak report")
 XSMEM_OPTION(XSMEM_QUARANTINE_BYTES, "4m", "freed bytes kept poisoned before reuse in full tracking (catches writes after free); 0 disables")

@@ -429,16 +429,18 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
 
 static void section_allocators(FILE *f, const Xsmem__Snapshot *s) {
   fputs("<h3>Allocators</h3><table><tr><th>allocator</th><th>allocs</th><th>frees</th><th>in use</th><th>peak</th>"
-        "<th>reserved</th><th>frag</th></tr>",
+        "<th>committed</th><th>reserved</th><th>frag</th></tr>",
         f);
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
     if (!a->stats) continue;
     fprintf(f, "<tr%s><td>", a->process_allocator ? " class=\"proc\"" : "");
     esc(f, a->name);
-    fprintf(f, "%s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f%%</td></tr>",
+    fprintf(f,
+            "%s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f%%</td></tr>",
             a->process_allocator ? " (malloc)" : "", a->stats->num_allocs, a->stats->num_frees,
             B((double)a->stats->bytes_in_use), B((double)a->stats->peak_bytes_in_use),
+            a->stats->bytes_committed ? B((double)a->stats->bytes_committed) : "-",
             B((double)a->stats->bytes_reserved), 100 * a->stats->fragmentation);
   }
   fputs("</table>", f);

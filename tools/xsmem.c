@@ -134,18 +134,19 @@ double tool_detail(const Xsmem__Allocator *a, const char *group, const char *lab
 static const Xsmem__AllocatorStats kNoStats = XSMEM__ALLOCATOR_STATS__INIT;
 
 void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit) {
-  char b1[32], b2[32], b3[32], b4[32];
+  char b1[32], b2[32], b3[32], b4[32], b5[32];
   fprintf(f, "snapshot of pid %lld (%s), configuration '%s'\n", (long long)s->pid,
           s->cmdline[0] ? s->cmdline : "?", s->config[0] ? s->config : "none");
-  fprintf(f, "  %-18s %12s %12s %12s %12s %12s %6s\n", "allocator", "allocs", "frees", "in use", "peak",
-          "reserved", "frag");
+  fprintf(f, "  %-18s %12s %12s %12s %12s %12s %12s %6s\n", "allocator", "allocs", "frees", "in use", "peak",
+          "committed", "reserved", "frag");
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
     const Xsmem__AllocatorStats *st = a->stats ? a->stats : &kNoStats;
-    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ', a->name,
+    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ', a->name,
             (unsigned long long)st->num_allocs, (unsigned long long)st->num_frees,
             tool_bytes((double)st->bytes_in_use, b1, sizeof b1),
             tool_bytes((double)st->peak_bytes_in_use, b2, sizeof b2),
+            st->bytes_committed ? tool_bytes((double)st->bytes_committed, b5, sizeof b5) : "-",
             tool_bytes((double)st->bytes_reserved, b3, sizeof b3), 100.0 * st->fragmentation);
   }
   if (s->os) {

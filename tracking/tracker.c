@@ -247,19 +247,29 @@ static void note_histogram(xsmem_tracker *t, size_t size, double weight) {
   atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
 }
 
+// The timeline decimates instead of wrapping: when its kTimelinePoints are
+// full, every other point is dropped and the interval doubles. A short run
+// gets points at the fine starting interval, a long one keeps its whole
+// history from the first point on, in at most kTimelinePoints points.
 static void timeline_record(xsmem_tracker *t, uint64_t now) {
   xsmem_stats s = xsmem_get_stats(t->inner);
   xsmem_spin_lock(&t->timeline_lock);
-  uint64_t i = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
-  t->timeline[i % kTimelinePoints] = (xsmem_track_point){now, s.bytes_in_use, s.num_allocs, s.num_frees};
-  atomic_store_explicit(&t->timeline_count, i + 1, memory_order_release);
+  uint64_t n = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
+  if (n == kTimelinePoints) {
+    for (uint64_t i = 1; i < kTimelinePoints / 2; i++) t->timeline[i] = t->timeline[2 * i];
+    n = kTimelinePoints / 2;
+    uint64_t interval = atomic_load_explicit(&t->timeline_interval_ns, memory_order_relaxed);
+    atomic_store_explicit(&t->timeline_interval_ns, interval * 2, memory_order_relaxed);
+  }
+  t->timeline[n] = (xsmem_track_point){now, s.bytes_in_use, s.num_allocs, s.num_frees};
+  atomic_store_explicit(&t->timeline_count, n + 1, memory_order_release);
   xsmem_spin_unlock(&t->timeline_lock);
 }
 
 static void maybe_tick(xsmem_tracker *t, uint64_t now) {
   uint64_t next = atomic_load_explicit(&t->timeline_next_ns, memory_order_relaxed);
   if (XSMEM_LIKELY(now < next)) return;
-  uint64_t want = now + (uint64_t)t->opt.timeline_ms * 1000000ull;
+  uint64_t want = now + atomic_load_explicit(&t->timeline_interval_ns, memory_order_relaxed);
   if (atomic_compare_exchange_strong(&t->timeline_next_ns, &next, want)) timeline_record(t, now);
 }
 
@@ -645,6 +655,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->num_frees += atomic_load_explicit(&t->guard.frees, memory_order_relaxed);
   out->bytes_in_use += g_live;
   out->bytes_reserved += t->guard.bytes ? g_live : 0;
+  if (out->bytes_committed) out->bytes_committed += t->guard.bytes ? g_live : 0;
   // The inner allocator's peak does not see guarded blocks: keep the highest
   // figure this op has reported, so the peak never falls below an earlier in-use.
   uint64_t peak = XSMEM_MAX(out->peak_bytes_in_use, out->bytes_in_use);
@@ -662,6 +673,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   meta += ms.bytes;
   out->bytes_metadata += meta;
   out->bytes_reserved += meta;
+  if (out->bytes_committed) out->bytes_committed += meta;
 }
 
 static size_t tracker_trim(xsmem_allocator *a, size_t goal) {
@@ -752,7 +764,7 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   t->generation = atomic_fetch_add(&g_generation, 1) + 1;
   t->fast_sample = o->mode == XSMEM_TRACK_SAMPLE && !o->guard_sample_rate;
   t->filter_ptr = t->filter;
-  if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 100;
+  if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 10;
   if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
   t->mapped = bytes;
   xsmem_swiss_map_init(&t->records, sizeof(track_record));
@@ -773,6 +785,7 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   // close fd 2 in their own atexit handlers, before destructors run.
   t->report_fd = o->leak_report_at_exit ? fcntl(2, F_DUPFD_CLOEXEC, 64) : -1;
   if (o->leak_report_at_exit && t->report_fd < 0) t->report_fd = 2;
+  atomic_store(&t->timeline_interval_ns, (uint64_t)t->opt.timeline_ms * 1000000ull);
   timeline_record(t, tracker_now_ns());
   atomic_store(&t->timeline_next_ns, tracker_now_ns() + (uint64_t)t->opt.timeline_ms * 1000000ull);
   int slot = atomic_fetch_add(&g_num_trackers, 1);
@@ -978,10 +991,9 @@ void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_
 size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   xsmem_spin_lock(&t->timeline_lock);
-  uint64_t total = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
-  size_t have = total < kTimelinePoints ? (size_t)total : kTimelinePoints;
+  size_t have = (size_t)atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
   size_t n = have < max ? have : max;
-  for (size_t i = 0; i < n; i++) out[i] = t->timeline[(total - n + i) % kTimelinePoints];
+  for (size_t i = 0; i < n; i++) out[i] = t->timeline[have - n + i];
   xsmem_spin_unlock(&t->timeline_lock);
   return n;
 }

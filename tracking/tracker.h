@@ -76,7 +76,7 @@ typedef struct xsmem_tracker_options {
   unsigned guard_slots;        // guarded blocks live or in their after-free window
   bool leak_report_at_exit;    // print the leak report to stderr at exit
   unsigned leak_report_sites;  // call sites shown per report
-  unsigned timeline_ms;        // interval between timeline points
+  unsigned timeline_ms;        // first interval between timeline points (doubles when the timeline fills)
 } xsmem_tracker_options;
 
 // Fills *o from the XSMEM_TRACK* / XSMEM_LEAK_* / XSMEM_QUARANTINE_BYTES /
@@ -149,7 +149,10 @@ typedef struct xsmem_track_point {
   uint64_t frees;         // its num_frees (cumulative)
 } xsmem_track_point;
 
-// Copies up to max timeline points, oldest first. Returns how many.
+// Copies up to max timeline points (the newest ones), oldest first. Returns
+// how many. The timeline holds at most 512 points: when they fill up, every
+// other one is dropped and the interval doubles, so the first point (the
+// tracker's creation) stays and a long run is covered end to end.
 size_t xsmem_tracker_timeline(xsmem_allocator *t, xsmem_track_point *out, size_t max);
 
 // Records a timeline point now (points are otherwise taken every timeline_ms

@@ -118,7 +118,8 @@ typedef struct xsmem_tracker {
   _Atomic uint64_t errors;
   _Atomic uint64_t peak_seen;  // highest peak_bytes_in_use reported by the stats op
   _Atomic uint64_t timeline_next_ns;
-  _Atomic uint64_t timeline_count;  // points written (ring index = count % kTimelinePoints)
+  _Atomic uint64_t timeline_count;  // points held, oldest first (at most kTimelinePoints)
+  _Atomic uint64_t timeline_interval_ns;  // timeline_ms, doubled each time the timeline fills
   xsmem_spinlock timeline_lock;
   xsmem_track_point timeline[kTimelinePoints];
   guard_pool guard;

@@ -436,6 +436,49 @@ struct Sink : xsmem_stats_sink {
   }
 };
 
+// The timeline keeps its first point and drops every other one when full.
+// Only explicit ticks record here (the interval is long), one allocation
+// before each, so a point's allocs numbers it.
+TEST(Tracker, TimelineDecimatesWhenFull) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.timeline_ms = 1000000;
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  std::vector<xsmem_track_point> pts(600);
+  ASSERT_EQ(xsmem_tracker_timeline(t, pts.data(), pts.size()), 1u);  // the creation point
+  uint64_t base = pts[0].allocs;
+  std::vector<void *> keep;
+  for (int i = 1; i <= 511; i++) {
+    keep.push_back(xsmem_alloc(t, 16, 16, 0));
+    xsmem_tracker_tick(t);
+  }
+  size_t n = xsmem_tracker_timeline(t, pts.data(), pts.size());
+  ASSERT_EQ(n, 512u);  // full, nothing dropped yet
+  for (size_t i = 0; i < n; i++) ASSERT_EQ(pts[i].allocs - base, i);
+  keep.push_back(xsmem_alloc(t, 16, 16, 0));
+  xsmem_tracker_tick(t);  // point 512: the first half of the points stays
+  n = xsmem_tracker_timeline(t, pts.data(), pts.size());
+  ASSERT_EQ(n, 257u);
+  for (size_t i = 0; i < 256; i++) ASSERT_EQ(pts[i].allocs - base, 2 * i) << i;
+  EXPECT_EQ(pts[256].allocs - base, 512u);
+  for (int i = 0; i < 1000; i++) {
+    keep.push_back(xsmem_alloc(t, 16, 16, 0));
+    xsmem_tracker_tick(t);
+  }
+  n = xsmem_tracker_timeline(t, pts.data(), pts.size());
+  EXPECT_LE(n, 512u);
+  EXPECT_GT(n, 256u);
+  EXPECT_EQ(pts[0].allocs, base);  // still starts at the creation point
+  EXPECT_EQ(pts[n - 1].allocs - base, 1512u);
+  for (size_t i = 1; i < n; i++) ASSERT_GT(pts[i].allocs, pts[i - 1].allocs) << i;
+  // The newest max points when max is smaller.
+  xsmem_track_point last[4];
+  ASSERT_EQ(xsmem_tracker_timeline(t, last, 4), 4u);
+  EXPECT_EQ(last[3].allocs, pts[n - 1].allocs);
+  EXPECT_EQ(last[0].allocs, pts[n - 4].allocs);
+  for (void *p : keep) xsmem_free(t, p);
+  t->ops->destroy(t);
+}
+
 TEST(Tracker, HistogramTimelineAndDetail) {
   xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
   std::vector<void *> keep;

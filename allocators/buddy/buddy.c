@@ -41,6 +41,8 @@ typedef struct XSMEM_CACHE_ALIGNED buddy_region {
   uint64_t in_use;     // granted bytes of live blocks
   uint64_t empty_since_ns;  // when the region last became empty (0: not empty)
   size_t hwm;          // bytes from base ever handed out: above it a zeroed source's memory is still zero
+  uint64_t freed_dirty;   // bytes freed since the free blocks' pages were last dropped
+  uint64_t active_pass;   // the purge pass of the last alloc or free here
   free_block *head[BUDDY_ORDERS];
   uint32_t nfree[BUDDY_ORDERS];
   uint32_t nlive[BUDDY_ORDERS];
@@ -62,6 +64,7 @@ typedef struct buddy {
   uint32_t active;            // regions mapped now (under grow_lock)
   uint32_t next_home;         // round-robin home assignment
   uint64_t in_use, peak, failed, largest;  // atomics
+  uint64_t passes;            // periodic purge passes (atomic)
   bool is_static;
   buddy_region regions[];
 } buddy;
@@ -145,6 +148,11 @@ static void thp_advise(buddy *b, buddy_region *r, char *blk, unsigned k) {
   }
 }
 
+// Notes an alloc or free in r (region lock held; the purger reads it without).
+static void note_active(buddy *b, buddy_region *r) {
+  __atomic_store_n(&r->active_pass, __atomic_load_n(&b->passes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 // Returns a block of order k from r, or NULL when r has none big enough.
 // *dirty: how many leading bytes of it may hold old data.
 static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) {
@@ -170,6 +178,7 @@ static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) 
   r->nlive[k]++;
   r->allocs++;
   r->in_use += (size_t)1 << k;
+  note_active(b, r);
   __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
   return blk;
 }
@@ -180,6 +189,8 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
   r->nlive[k]--;
   r->frees++;
   r->in_use -= (size_t)1 << k;
+  __atomic_store_n(&r->freed_dirty, r->freed_dirty + ((size_t)1 << k), __ATOMIC_RELAXED);
+  note_active(b, r);
   size_t off = (size_t)(blk - r->base);
   XSMEM_TOOL_FREE(b, blk, (size_t)1 << k);
   meta_set(b, r, blk, 0);
@@ -248,6 +259,7 @@ static buddy_region *region_create(buddy *b) {
   r->meta = meta;
   r->allocs = r->frees = r->in_use = 0;
   r->hwm = 0;
+  __atomic_store_n(&r->freed_dirty, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->nonempty, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
@@ -290,10 +302,13 @@ static size_t region_release(buddy *b, buddy_region *r) {
 static size_t purge(buddy *b, bool force) {
   size_t released = 0;
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  bool any = false;  // a look without the lock first: the common answer is "none"
-  for (uint32_t i = 0; i < n && !any; i++) any = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
-  if (!any) return 0;
   uint64_t now = force ? 0 : now_ns();
+  bool any = false;  // a look without the lock first: the common answer is "none due"
+  for (uint32_t i = 0; i < n && !any; i++) {
+    uint64_t since = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
+    any = since && (force || (int64_t)(now - since) >= (int64_t)b->delay_ns);
+  }
+  if (!any) return 0;
   xsmem_spin_lock(&b->grow_lock);
   n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n; i++) {
@@ -389,8 +404,36 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   return blk;
 }
 
-// Returns the region of a live block p and its order (via *k), locking the
-// region; NULL after a report when p is not a live block of b.
+// Returns what is wrong with p as a live block of r, or NULL with its meta
+// byte in *m. Needs no lock for a live block: only its owner changes the
+// block's meta byte, and a region with live blocks is never released.
+static const char *block_problem(const buddy *b, const buddy_region *r, const void *p, uint8_t *m) {
+  const char *base = __atomic_load_n(&r->base, __ATOMIC_RELAXED);
+  const uint8_t *meta = __atomic_load_n(&r->meta, __ATOMIC_RELAXED);
+  size_t off = (size_t)((const char *)p - base);
+  if (!base || !meta || off >= b->region_size) return "pointer not allocated by this allocator";
+  if (off & (((size_t)1 << b->min_shift) - 1)) return "interior pointer (not the start of a block)";
+  *m = __atomic_load_n(&meta[off >> b->min_shift], __ATOMIC_RELAXED);
+  if (*m & META_FREE) return "double free (block already freed)";
+  if (!(*m & META_ALLOC)) return "interior pointer or double free (no block starts here)";
+  return NULL;
+}
+
+// Returns the region of a live block p and its order (via *k), without the
+// lock (see block_problem); NULL after a report when p is not a live block of b.
+static buddy_region *lookup(const buddy *b, const void *p, const char *op, unsigned *k) {
+  buddy_region *r = region_of(b, p);
+  uint8_t m = 0;
+  const char *what = r ? block_problem(b, r, p, &m) : "pointer not allocated by this allocator";
+  if (XSMEM_UNLIKELY(what != NULL)) {
+    xsmem_report_bad_pointer(b->base.name, op, p, what);
+    return NULL;
+  }
+  *k = META_ORDER(m);
+  return r;
+}
+
+// As lookup, with the region locked on success.
 static buddy_region *lookup_locked(buddy *b, const void *p, const char *op, unsigned *k) {
   buddy_region *r = region_of(b, p);
   if (XSMEM_UNLIKELY(!r)) {
@@ -398,18 +441,8 @@ static buddy_region *lookup_locked(buddy *b, const void *p, const char *op, unsi
     return NULL;
   }
   xsmem_spin_lock(&r->lock);
-  size_t off = (size_t)((const char *)p - r->base);
-  const char *what = NULL;
   uint8_t m = 0;
-  if (!r->base || off >= b->region_size) {
-    what = "pointer not allocated by this allocator";
-  } else if (off & (((size_t)1 << b->min_shift) - 1)) {
-    what = "interior pointer (not the start of a block)";
-  } else {
-    m = r->meta[off >> b->min_shift];
-    if (m & META_FREE) what = "double free (block already freed)";
-    else if (!(m & META_ALLOC)) what = "interior pointer or double free (no block starts here)";
-  }
+  const char *what = block_problem(b, r, p, &m);
   if (XSMEM_UNLIKELY(what != NULL)) {
     xsmem_spin_unlock(&r->lock);
     xsmem_report_bad_pointer(b->base.name, op, p, what);
@@ -439,12 +472,8 @@ static void buddy_free(xsmem_allocator *a, void *p, size_t size) {
 }
 
 static size_t buddy_usable(const xsmem_allocator *a, const void *p) {
-  buddy *b = (buddy *)a;
   unsigned k;
-  buddy_region *r = lookup_locked(b, p, "malloc_usable_size", &k);
-  if (!r) return 0;
-  xsmem_spin_unlock(&r->lock);
-  return (size_t)1 << k;
+  return lookup((const buddy *)a, p, "malloc_usable_size", &k) ? (size_t)1 << k : 0;
 }
 
 static bool buddy_owns(const xsmem_allocator *a, const void *p) {
@@ -456,12 +485,15 @@ static bool buddy_owns(const xsmem_allocator *a, const void *p) {
 static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   buddy *b = (buddy *)a;
   unsigned k;
-  buddy_region *r = lookup_locked(b, p, "realloc", &k);
+  unsigned want = order_for(b, size, 1);
+  // The common case of a growing buffer, the order stays: no lock.
+  buddy_region *r = lookup(b, p, "realloc", &k);
+  if (r && want == k) return p;
+  if (r) r = lookup_locked(b, p, "realloc", &k);
   if (!r) {
     errno = EINVAL;
     return NULL;
   }
-  unsigned want = order_for(b, size, 1);
   char *blk = p;
   size_t off = (size_t)(blk - r->base);
   if (want < BUDDY_ORDERS && want != k) {
@@ -492,6 +524,10 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
       r->nlive[want]++;
       r->in_use = r->in_use - ((size_t)1 << k) + ((size_t)1 << want);
       XSMEM_TOOL_RESIZE(b, blk, (size_t)1 << k, (size_t)1 << want);
+      note_active(b, r);
+      if (want < k) {
+        __atomic_store_n(&r->freed_dirty, r->freed_dirty + ((size_t)1 << k) - ((size_t)1 << want), __ATOMIC_RELAXED);
+      }
       xsmem_spin_unlock(&r->lock);
       if (want > k) {
         note_alloc(b, size, ((uint64_t)1 << want) - ((uint64_t)1 << k));
@@ -512,7 +548,7 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
 
 static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
   buddy *b = (buddy *)a;
-  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0;
+  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0, touched = 0;
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n; i++) {
     buddy_region *r = &b->regions[i];
@@ -523,6 +559,7 @@ static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
       regions++;
       in_use += r->in_use;
       free_bytes += b->region_size - r->in_use;
+      touched += r->hwm;  // blocks were handed out below it; above, the region was never touched
       if (r->nonempty) {
         uint64_t top = (uint64_t)1 << (63 - __builtin_clzll(r->nonempty));
         if (top > largest_free) largest_free = top;
@@ -539,6 +576,7 @@ static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_cached = free_bytes;
   out->bytes_metadata = b->self_bytes + regions * b->meta_bytes + table_touched;
   out->bytes_reserved = regions * b->region_size + out->bytes_metadata;
+  out->bytes_committed = touched + out->bytes_metadata;
   out->largest_alloc_size = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
   out->bytes_limit = b->max_regions * b->region_size;
   out->fragmentation = free_bytes ? 1.0 - (double)largest_free / (double)free_bytes : 0.0;
@@ -567,26 +605,34 @@ static void buddy_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   }
 }
 
-// Gives empty regions back, then drops the pages of free blocks (their first
-// page keeps the free-list links). Returns the bytes given back.
+// Drops the pages of r's free blocks (their first page keeps the free-list
+// links). Region lock held. Returns the bytes dropped.
+static size_t drop_free_pages(buddy *b, buddy_region *r) {
+  size_t released = 0, page = xsmem_os_page_size();
+  for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
+    for (free_block *f = r->head[k], *next; f; f = next) {
+      LINKS_OPEN(f);
+      next = f->next;
+      LINKS_CLOSE(f);
+      if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
+        released += ((size_t)1 << k) - page;
+      }
+    }
+  }
+  __atomic_store_n(&r->freed_dirty, 0, __ATOMIC_RELAXED);
+  return released;
+}
+
+// Gives empty regions back, then drops the pages of free blocks. Returns the
+// bytes given back.
 static size_t buddy_trim(xsmem_allocator *a, size_t goal_bytes) {
   buddy *b = (buddy *)a;
   size_t released = purge(b, true);
-  size_t page = xsmem_os_page_size();
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n && (goal_bytes == 0 || released < goal_bytes); i++) {
     buddy_region *r = &b->regions[i];
     xsmem_spin_lock(&r->lock);
-    for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
-      for (free_block *f = r->head[k], *next; f; f = next) {
-        LINKS_OPEN(f);
-        next = f->next;
-        LINKS_CLOSE(f);
-        if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
-          released += ((size_t)1 << k) - page;
-        }
-      }
-    }
+    released += drop_free_pages(b, r);
     xsmem_spin_unlock(&r->lock);
   }
   return released;
@@ -692,7 +738,40 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   return &b->base;
 }
 
-size_t xsmem_buddy_purge(xsmem_allocator *a) { return purge((buddy *)a, false); }
+// A region that still holds live blocks is never given back, and its free
+// blocks would keep their pages for good: once it has had no alloc or free
+// for IDLE_PASSES purge passes (about the decommit delay: the purger runs
+// 4 passes per delay) and at least DIRTY_MIN bytes were freed in it since, the
+// free blocks' pages are dropped (a burst of medium blocks freed around one
+// long-lived block lets RSS fall).
+#define IDLE_PASSES 4
+#define DIRTY_MIN ((uint64_t)1 << 20)
+
+size_t xsmem_buddy_purge(xsmem_allocator *a) {
+  buddy *b = (buddy *)a;
+  size_t released = purge(b, false);
+  uint64_t pass = __atomic_add_fetch(&b->passes, 1, __ATOMIC_RELAXED);
+  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < n; i++) {
+    buddy_region *r = &b->regions[i];
+    // Looks without the lock first (the common answer: nothing to drop).
+    if (__atomic_load_n(&r->freed_dirty, __ATOMIC_RELAXED) < DIRTY_MIN ||
+        pass - __atomic_load_n(&r->active_pass, __ATOMIC_RELAXED) < IDLE_PASSES) {
+      continue;
+    }
+    if (!xsmem_spin_trylock(&r->lock)) continue;  // busy: not idle
+    if (r->base && r->freed_dirty >= DIRTY_MIN && pass - r->active_pass >= IDLE_PASSES) {
+      released += drop_free_pages(b, r);
+    }
+    xsmem_spin_unlock(&r->lock);
+  }
+  return released;
+}
+
+size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op) {
+  unsigned k;
+  return lookup((const buddy *)a, p, op, &k) ? (size_t)1 << k : 0;
+}
 
 size_t xsmem_buddy_max_size(const xsmem_allocator *a) { return ((const buddy *)a)->region_size; }
 

@@ -32,7 +32,10 @@
 // trim, which also drops the physical pages of free blocks (MADV_DONTNEED).
 //
 // Stats identity: bytes_in_use + bytes_cached + bytes_metadata == bytes_reserved
-// (in_use counts granted block sizes, cached the free blocks).
+// (in_use counts granted block sizes, cached the free blocks). bytes_committed
+// is the metadata plus each region's high-water mark (the part ever handed
+// out; the rest of a region is address space only): an upper bound on what
+// the regions hold in memory (pages trim dropped below the mark still count).
 #ifndef XSMEM_ALLOCATORS_BUDDY_BUDDY_H_
 #define XSMEM_ALLOCATORS_BUDDY_BUDDY_H_
 
@@ -71,6 +74,11 @@ xsmem_allocator *xsmem_buddy_instance(void);
 // returns the bytes released. Cheap when there are none: for a periodic
 // purger. Thread-safe.
 size_t xsmem_buddy_purge(xsmem_allocator *a);
+
+// Returns the size of the live block p of a buddy allocator, without taking
+// a lock; reports p as a bad pointer of operation op (xsmem_report_bad_pointer)
+// and returns 0 when p is not the start of a live block.
+size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op);
 
 // Returns the largest request a buddy allocator serves (its region size).
 // REQUIRES: a was made by xsmem_buddy_create or xsmem_buddy_instance.

@@ -105,6 +105,7 @@ TEST_F(BuddyTest, SplitChainAndMergeBack) {
   EXPECT_EQ(s.bytes_in_use, kMin);
   EXPECT_EQ(s.bytes_cached, kRegion - kMin);
   EXPECT_DOUBLE_EQ(s.fragmentation, 1.0 - double(kRegion / 2) / double(kRegion - kMin));
+  EXPECT_EQ(s.bytes_committed, kMin + s.bytes_metadata);  // only the handed-out part holds memory
   ExpectIdentity();
 
   // The smallest adequate order is taken: a 64 KiB request splits the 64 KiB
@@ -114,6 +115,8 @@ TEST_F(BuddyTest, SplitChainAndMergeBack) {
   Detail d2(a_);
   EXPECT_EQ(d2.FreeAt(64 << 10), 0);
   EXPECT_EQ(d2.FreeAt(kRegion / 2), 1);
+  size_t meta = Stats().bytes_metadata;
+  EXPECT_EQ(Stats().bytes_committed, (size_t{128} << 10) + meta);  // q is [64 KiB, 128 KiB)
   Free(q);
   Free(p);
   Detail d3(a_);
@@ -126,6 +129,8 @@ TEST_F(BuddyTest, SplitChainAndMergeBack) {
   EXPECT_EQ(s.num_allocs, 2u);
   EXPECT_EQ(s.num_frees, 2u);
   EXPECT_EQ(s.peak_bytes_in_use, kMin + (64 << 10));
+  EXPECT_EQ(s.bytes_committed, (size_t{128} << 10) + meta);  // freed pages stay until trim
+  EXPECT_LT(s.bytes_committed, s.bytes_reserved);
 }
 
 // Allocate every block of one order, free them in random order: the region
@@ -270,6 +275,37 @@ TEST_F(BuddyTest, ReallocInPlaceAndMoving) {
   Free(blocker);
   EXPECT_EQ(Stats().bytes_in_use, 0u);
   EXPECT_EQ(Detail(a_).FreeAt(kRegion), 1);
+}
+
+// Pages of blocks freed around a live block are dropped once the region has
+// been idle for a few purge passes (a region with a live block is never given
+// back), and not while it is busy.
+TEST_F(BuddyTest, IdleRegionDropsFreedPages) {
+  const size_t kBlock = 1 << 20;
+  char *pin = static_cast<char *>(Alloc(kMin));
+  memset(pin, 5, kMin);
+  std::vector<char *> blocks;
+  for (int i = 0; i < 4; i++) {
+    blocks.push_back(static_cast<char *>(Alloc(kBlock)));
+    memset(blocks.back(), 1, kBlock);
+  }
+  for (char *p : blocks) Free(p);
+  auto resident = [&](char *p) {
+    std::vector<unsigned char> v(kBlock / 4096);
+    EXPECT_EQ(mincore(p, kBlock, v.data()), 0);
+    size_t n = 0;
+    for (unsigned char r : v) n += r & 1;
+    return n;
+  };
+  xsmem_buddy_purge(a_);  // just freed: busy, kept
+  EXPECT_EQ(resident(blocks[1]), kBlock / 4096);
+  for (int i = 0; i < 4; i++) xsmem_buddy_purge(a_);
+  for (char *p : blocks) EXPECT_LE(resident(p), 1u);  // the first page of a free block keeps its links
+  for (size_t i = 0; i < kMin; i++) ASSERT_EQ(pin[i], 5);
+  char *again = static_cast<char *>(Alloc(kBlock));
+  memset(again, 2, kBlock);  // dropped pages come back on use
+  Free(again);
+  Free(pin);
 }
 
 TEST_F(BuddyTest, TrimGivesEmptyRegionsBack) {

@@ -2,6 +2,7 @@
 #include "allocators/default/default.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -10,16 +11,43 @@
 #include "allocators/large/large.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
+#include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/pagemap.h"
 
 #define SMALL_MAX_ALIGN ((size_t)4096)  // larger alignments go to buddy (size-aligned blocks)
+// realloc growing a small block to at least this many bytes moves it to buddy.
+#define GROW_TO_MEDIUM ((size_t)4096)
+// The per-thread grow cache keeps one freed buddy block up to this size; buddy
+// blocks up to it also stay whole when realloc shrinks them.
+#define GROW_CACHE_MAX ((size_t)64 << 10)
+
+// One thread's grow cache: a freed buddy block (a growing buffer's last home)
+// kept for the next buffer that realloc grows, so a buffer grown again and
+// again lands in memory that is already faulted in and grows in place,
+// without a lock. Listed for the statistics and for fork.
+typedef struct grow_cache {
+  void *blk;                   // owner thread only
+  _Atomic size_t bytes;        // blk's size, 0 when empty; summed by stats
+  // The buddy block this thread last got from the grow path and its size:
+  // realloc of it needs no lookup. Cleared whenever this thread frees it or
+  // gets it again from buddy (then it may be of another size).
+  void *cur;
+  size_t cur_bytes;
+  struct grow_cache *next, *prev;
+  bool registered, exited;
+} grow_cache;
+
+static __thread grow_cache t_grow __attribute__((tls_model("initial-exec")));
 
 typedef struct default_allocator {
   xsmem_allocator base;
   xsmem_allocator *small, *medium, *large;
   size_t small_max, large_min, medium_max;
   _Atomic int state;  // 0 new, 1 building, 2 ready
+  xsmem_spinlock grow_lock;  // the list of grow caches
+  grow_cache *grow_list;
+  pthread_key_t grow_key;    // its destructor gives an exiting thread's block back
 } default_allocator;
 
 static default_allocator g_default;
@@ -48,6 +76,7 @@ static void *default_alloc(xsmem_allocator *a, size_t size, size_t align, unsign
   }
   void *p = tier(d, t)->ops->alloc(tier(d, t), size, align, flags);
   if (!p && t == TIER_MEDIUM) p = d->large->ops->alloc(d->large, size, align, flags);  // buddy full
+  if (XSMEM_UNLIKELY(p == t_grow.cur)) t_grow.cur = NULL;
   return p;
 }
 
@@ -66,6 +95,8 @@ static xsmem_allocator *owner(const default_allocator *d, const void *p, const c
   }
 }
 
+static bool grow_cache_put(default_allocator *d, void *p, size_t bytes);
+
 static void default_free(xsmem_allocator *a, void *p, size_t size) {
   default_allocator *d = (default_allocator *)a;
   uint8_t tag = xsmem_pagemap_get(p);
@@ -73,8 +104,16 @@ static void default_free(xsmem_allocator *a, void *p, size_t size) {
     xsmem_tls_free(p);
     return;
   }
+  if (tag == XSMEM_TAG_BUDDY) {
+    if (p == t_grow.cur) t_grow.cur = NULL;
+    size_t bytes = xsmem_buddy_live_size(d->medium, p, "free");  // reports a bad pointer
+    if (!bytes || grow_cache_put(d, p, bytes)) return;
+  }
   xsmem_allocator *o = owner(d, p, "free");
   if (o) o->ops->free(o, p, size);
+  // Emptied buddy regions and cached large mappings go back to the OS from
+  // the purger's passes: a program that never empties a small slab starts it here.
+  xsmem_tls_purger_start();
 }
 
 static size_t default_usable(const xsmem_allocator *a, const void *p) {
@@ -92,29 +131,192 @@ static bool default_owns(const xsmem_allocator *a, const void *p) {
   return o && o->ops->owns && o->ops->owns(o, p);
 }
 
+// The small tier's block size of class c (the formula tls_buckets builds its
+// classes with; default_test checks the two agree for every class).
+XSMEM_INLINE size_t small_class_size(unsigned c) {
+  return c < 8 ? (size_t)16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
+}
+
+// ---------------------------------------------------------------------------
+// The grow cache.
+
+static void grow_cache_exit(void *arg) {
+  default_allocator *d = &g_default;
+  grow_cache *gc = (grow_cache *)arg;
+  gc->exited = true;  // frees during later destructors go straight to buddy
+  void *blk = gc->blk;
+  gc->blk = NULL;
+  atomic_store_explicit(&gc->bytes, 0, memory_order_relaxed);
+  xsmem_spin_lock(&d->grow_lock);
+  if (gc->prev) gc->prev->next = gc->next;
+  else d->grow_list = gc->next;
+  if (gc->next) gc->next->prev = gc->prev;
+  gc->registered = false;
+  xsmem_spin_unlock(&d->grow_lock);
+  if (blk) d->medium->ops->free(d->medium, blk, 0);
+}
+
+XSMEM_COLD static bool grow_cache_register(default_allocator *d, grow_cache *gc) {
+  if (gc->exited || pthread_setspecific(d->grow_key, gc) != 0) return false;
+  xsmem_spin_lock(&d->grow_lock);
+  gc->prev = NULL;
+  gc->next = d->grow_list;
+  if (gc->next) gc->next->prev = gc;
+  d->grow_list = gc;
+  gc->registered = true;
+  xsmem_spin_unlock(&d->grow_lock);
+  return true;
+}
+
+// Keeps the freed buddy block p (bytes long) in this thread's grow cache
+// when it is small enough and bigger than what the cache holds (the smaller
+// one goes back to buddy). Returns false when p was not kept.
+static bool grow_cache_put(default_allocator *d, void *p, size_t bytes) {
+  grow_cache *gc = &t_grow;
+  if (XSMEM_UNLIKELY(p == gc->blk)) {
+    xsmem_report_bad_pointer(d->base.name, "free", p, "double free (block already freed)");
+    return true;  // (when reports only warn) keep it cached, once
+  }
+  if (bytes > GROW_CACHE_MAX || (gc->blk && bytes <= atomic_load_explicit(&gc->bytes, memory_order_relaxed))) {
+    return false;
+  }
+  if (XSMEM_UNLIKELY(!gc->registered) && !grow_cache_register(d, gc)) return false;
+  void *old = gc->blk;
+  gc->blk = p;
+  atomic_store_explicit(&gc->bytes, bytes, memory_order_relaxed);
+  if (old) d->medium->ops->free(d->medium, old, 0);
+  return true;
+}
+
+// Takes the cached block when it holds at least size bytes (*bytes: its size).
+static void *grow_cache_take(size_t size, size_t *bytes) {
+  grow_cache *gc = &t_grow;
+  size_t have = atomic_load_explicit(&gc->bytes, memory_order_relaxed);
+  if (!gc->blk || have < size) return NULL;
+  void *p = gc->blk;
+  gc->blk = NULL;
+  atomic_store_explicit(&gc->bytes, 0, memory_order_relaxed);
+  *bytes = have;
+  return p;
+}
+
+// Gives this thread's cached block back to buddy; returns its size.
+static size_t grow_cache_flush(default_allocator *d) {
+  size_t bytes = 0;
+  void *p = grow_cache_take(0, &bytes);
+  if (p) d->medium->ops->free(d->medium, p, 0);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// realloc.
+
+// Moves p (have usable bytes, owned by from; NULL: the small tier) into q:
+// copies and frees p.
+static void *move_block(xsmem_allocator *from, void *p, size_t have, void *q, size_t size) {
+  if (!q) return NULL;
+  memcpy(q, p, XSMEM_MIN(size, have));
+  if (from) from->ops->free(from, p, 0);
+  else xsmem_tls_free(p);
+  return q;
+}
+
+// realloc of a small block, inline: the class comes from the segment header.
+// A growing block moves into this thread's grow cache block when there is
+// one; else, grown step by step (to at most twice its size) past
+// GROW_TO_MEDIUM, it moves to a buddy block with room for the next step,
+// where later growth absorbs the free right-hand buddy in place instead of
+// copying every step.
+static void *realloc_small(default_allocator *d, void *p, size_t size) {
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
+  if (XSMEM_UNLIKELY(!xsmem_tls_is_block_start(s, p))) {
+    xsmem_report_bad_pointer(d->small->name, "realloc", p, "not the start of a block (interior pointer)");
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t have = small_class_size(s->cls);
+  if (size <= have && (s->cls == 0 || size > have / 2)) return p;  // fits, wastes at most half
+  void *q = NULL;
+  size_t cached;
+  if (size > have && (q = grow_cache_take(size, &cached)) != NULL) {
+    t_grow.cur = q;  // the buffer keeps growing in the cached block
+    t_grow.cur_bytes = cached;
+  } else if (size > have && size >= GROW_TO_MEDIUM && size <= 2 * have && 2 * size <= d->medium_max &&
+             2 * size < d->large_min) {
+    q = d->medium->ops->alloc(d->medium, 2 * size, XSMEM_MIN_ALIGN, 0);
+    if (q) {
+      t_grow.cur = q;
+      t_grow.cur_bytes = xsmem_buddy_block_size(d->medium, 2 * size, XSMEM_MIN_ALIGN);
+    } else {
+      q = default_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);  // buddy full
+    }
+  } else if (size <= d->small_max) {
+    q = xsmem_tls_malloc(size);
+  } else {
+    q = default_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);
+  }
+  return move_block(NULL, p, have, q, size);
+}
+
+// Whether a buddy block of usable bytes keeps a realloc to size in place:
+// blocks up to GROW_CACHE_MAX stay whole when shrunk, bigger ones split above half.
+XSMEM_INLINE bool medium_fits(size_t size, size_t usable) {
+  return size <= usable && (usable <= GROW_CACHE_MAX || size > usable / 2);
+}
+
 static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   default_allocator *d = (default_allocator *)a;
+  uint8_t tag = xsmem_pagemap_get(p);
+  // A growing buffer: no lookup. (The tag check: after its region went back
+  // to the OS, p's address may have come back as a small block.)
+  if (p == t_grow.cur && tag == XSMEM_TAG_BUDDY && medium_fits(size, t_grow.cur_bytes)) return p;
+  if (XSMEM_LIKELY(tag == XSMEM_TAG_SMALL)) return realloc_small(d, p, size);
+  if (tag == XSMEM_TAG_BUDDY) {
+    // Fits (the common case of a growing buffer): no lock.
+    size_t usable = xsmem_buddy_live_size(d->medium, p, "realloc");
+    if (!usable) {
+      errno = EINVAL;
+      return NULL;
+    }
+    if (medium_fits(size, usable)) return p;
+  }
   xsmem_allocator *o = owner(d, p, "realloc");
   if (!o) {
     errno = EINVAL;
     return NULL;
   }
   xsmem_allocator *want = tier(d, route(d, size, XSMEM_MIN_ALIGN));
-  if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
+  // A block buddy holds stays there down to half the grow-to-medium size: a
+  // growing buffer that shrinks a little and grows again keeps its place.
+  if (o == d->medium && want == d->small && size > GROW_TO_MEDIUM / 2) want = o;
   size_t usable = o->ops->usable_size(o, p);
+  if (want == o && o == d->medium && size > usable && size <= 2 * usable && 2 * size <= d->medium_max) {
+    size *= 2;  // growing step by step: take the next step's room too (in place where the buddy is free)
+  }
+  if (p == t_grow.cur) t_grow.cur = NULL;
+  if (want == o && o->ops->realloc) {
+    void *q = o->ops->realloc(o, p, size, flags);
+    if (q && o == d->medium) {  // the buffer grew (or moved) in buddy: its new size, for the next step
+      t_grow.cur = q;
+      t_grow.cur_bytes = xsmem_buddy_live_size(d->medium, q, "realloc");
+    }
+    return q;
+  }
   if (want != o && o == d->large && size <= usable && size >= usable / 2) return p;  // shrink in place
-  void *q = default_alloc(a, size, XSMEM_MIN_ALIGN, 0);
-  if (!q) return NULL;
-  memcpy(q, p, XSMEM_MIN(size, usable));
-  o->ops->free(o, p, 0);
-  return q;
+  return move_block(o, p, usable, default_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
+// Sums the tiers, counting memory as jemalloc does (allocated / active /
+// resident / mapped kept apart): bytes_reserved is all the address space,
+// bytes_committed what holds memory or was touched, bytes_cached the free part
+// of that (buddy's never-touched region space is address space only, not
+// cache), and fragmentation the share of committed data memory not in use.
+// The small tier does not track commitment: its in-use, cached and metadata
+// bytes count as committed.
 static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  const default_allocator *d = (const default_allocator *)a;
+  default_allocator *d = (default_allocator *)a;
   *out = xsmem_stats_init();
   xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
-  double frag_weight = 0;
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
     out->num_allocs += s.num_allocs;
@@ -123,12 +325,25 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
     out->bytes_in_use += s.bytes_in_use;
     out->peak_bytes_in_use += s.peak_bytes_in_use;  // an upper bound: tiers peak at different times
     out->bytes_reserved += s.bytes_reserved;
-    out->bytes_cached += s.bytes_cached;
     out->bytes_metadata += s.bytes_metadata;
     out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, s.largest_alloc_size);
-    frag_weight += s.fragmentation * (double)s.bytes_cached;
+    uint64_t committed = s.bytes_committed ? s.bytes_committed : s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
+    committed = XSMEM_MAX(committed, s.bytes_in_use + s.bytes_metadata);
+    out->bytes_committed += committed;
+    out->bytes_cached += committed - s.bytes_in_use - s.bytes_metadata;
   }
-  out->fragmentation = out->bytes_cached ? frag_weight / (double)out->bytes_cached : 0.0;
+  // Blocks in the threads' grow caches are live to buddy, free to the program.
+  uint64_t grow_cached = 0;
+  xsmem_spin_lock(&d->grow_lock);
+  for (const grow_cache *gc = d->grow_list; gc; gc = gc->next) {
+    grow_cached += atomic_load_explicit(&gc->bytes, memory_order_relaxed);
+  }
+  xsmem_spin_unlock(&d->grow_lock);
+  grow_cached = XSMEM_MIN(grow_cached, out->bytes_in_use);
+  out->bytes_in_use -= grow_cached;
+  out->bytes_cached += grow_cached;
+  uint64_t data = out->bytes_committed - out->bytes_metadata;
+  out->fragmentation = data ? 1.0 - (double)out->bytes_in_use / (double)data : 0.0;
 }
 
 // Tier summaries under group "tier" come from the tiers themselves.
@@ -144,6 +359,7 @@ static void default_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
 
 static size_t default_trim(xsmem_allocator *a, size_t goal) {
   default_allocator *d = (default_allocator *)a;
+  grow_cache_flush(d);  // this thread's; the others' are theirs
   size_t released = 0;
   xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
@@ -160,9 +376,26 @@ static void default_fork(xsmem_allocator *a, int phase) {
     for (size_t i = 0; i < 3; i++) {
       if (tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
     }
+    xsmem_spin_lock(&d->grow_lock);
   } else {
+    xsmem_spin_unlock(&d->grow_lock);
     for (size_t i = 3; i-- > 0;) {
       if (tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
+    }
+  }
+  if (phase == XSMEM_FORK_CHILD) {
+    // Only the forking thread lives on: the other threads' cached blocks go
+    // back to buddy.
+    grow_cache *gc = d->grow_list, *self = t_grow.registered ? &t_grow : NULL;
+    d->grow_list = NULL;
+    while (gc) {
+      grow_cache *next = gc->next;
+      if (gc != self && gc->blk) d->medium->ops->free(d->medium, gc->blk, 0);
+      gc = next;
+    }
+    if (self) {
+      self->prev = self->next = NULL;
+      d->grow_list = self;
     }
   }
 }
@@ -203,6 +436,7 @@ xsmem_allocator *xsmem_default_allocator(void) {
     d->large_min = xsmem_large_min_size();
     d->medium_max = xsmem_buddy_max_size(d->medium);
     xsmem_tls_set_purge_hook(purge_medium_and_large, d);
+    if (pthread_key_create(&d->grow_key, grow_cache_exit) != 0) xsmem_fatal("default: pthread_key_create failed");
     atomic_store_explicit(&d->state, 2, memory_order_release);
     return &d->base;
   }

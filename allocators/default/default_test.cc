@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "allocators/registry.h"
+#include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
 #include "platform/pagemap.h"
@@ -93,6 +95,206 @@ TEST(Default, ReallocMovesAcrossTiersAndKeepsContents) {
     for (int i = 0; i < 10; i++) ASSERT_EQ(p[i], i) << n;
   }
   free(p);
+}
+
+// Through volatile pointers: the compiler neither elides nor questions them.
+void *(*volatile g_realloc)(void *, size_t) = realloc;
+void (*volatile g_free)(void *) = free;
+
+// Gives this thread's grow cache back (trim flushes it) so a test starts clean.
+void FlushGrowCache() {
+  xsmem_allocator *a = xsmem_default_allocator();
+  a->ops->trim(a, 0);
+}
+
+// Grows a buffer from 16 B to 64 KiB in 1.5x steps (BM_ReallocGrowth), checking
+// the contents at each step. Returns how many steps moved it.
+int GrowBuffer(std::vector<uint8_t> *tags = nullptr) {
+  auto *p = static_cast<unsigned char *>(Malloc(16));
+  memset(p, 7, 16);
+  size_t filled = 16;
+  int moves = 0;
+  for (size_t n = 32; n <= 64 * 1024; n += n / 2) {
+    auto *q = static_cast<unsigned char *>(realloc(p, n));
+    EXPECT_NE(q, nullptr);
+    moves += q != p;
+    for (size_t i = 0; i < filled; i++) {
+      if (q[i] != static_cast<unsigned char>(filled == 16 && i < 16 ? 7 : i * 31)) {
+        ADD_FAILURE() << "byte " << i << " lost growing to " << n;
+        break;
+      }
+    }
+    for (size_t i = 0; i < n; i++) q[i] = static_cast<unsigned char>(i * 31);
+    filled = n;
+    EXPECT_GE(malloc_usable_size(q), n);
+    if (tags) tags->push_back(xsmem_pagemap_get(q));
+    p = q;
+  }
+  free(p);
+  return moves;
+}
+
+TEST(Default, ReallocGrowthMovesToBuddyThenGrowsInPlace) {
+  FlushGrowCache();
+  std::vector<uint8_t> tags;
+  int first = GrowBuffer(&tags);
+  // Small while below 4 KiB, then buddy (grown in place from there on).
+  EXPECT_EQ(tags.front(), XSMEM_TAG_SMALL);
+  EXPECT_EQ(tags.back(), XSMEM_TAG_BUDDY);
+  // The freed buffer waits in the grow cache: the next one moves once, into it.
+  int second = GrowBuffer();
+  EXPECT_LT(second, first);
+  EXPECT_EQ(second, 1);
+  FlushGrowCache();
+}
+
+TEST(Default, GrowCacheCountsAsCachedAndGoesBackOnTrim) {
+  FlushGrowCache();
+  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_stats s0 = xsmem_get_stats(a);
+  xsmem_stats m0 = xsmem_get_stats(xsmem_default_medium());
+  GrowBuffer();  // its 64 KiB block stays in this thread's grow cache
+  xsmem_stats s1 = xsmem_get_stats(a);
+  xsmem_stats m1 = xsmem_get_stats(xsmem_default_medium());
+  EXPECT_EQ(m1.bytes_in_use - m0.bytes_in_use, size_t{64} << 10);  // live to buddy
+  EXPECT_EQ(s1.bytes_in_use, s0.bytes_in_use);                     // free to the program
+  EXPECT_GE(s1.bytes_cached, s0.bytes_cached + (size_t{64} << 10));
+  FlushGrowCache();
+  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, m0.bytes_in_use);
+}
+
+TEST(Default, GrowCacheOfAnExitingThreadGoesBack) {
+  size_t before = xsmem_get_stats(xsmem_default_medium()).bytes_in_use;
+  std::thread t([] { GrowBuffer(); });
+  t.join();
+  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, before);
+}
+
+TEST(Default, ForkedChildGetsOtherThreadsGrowCachesBack) {
+  FlushGrowCache();
+  size_t before = xsmem_get_stats(xsmem_default_medium()).bytes_in_use;
+  std::atomic<int> stage{0};
+  std::thread t([&] {
+    GrowBuffer();  // cached in this thread
+    stage = 1;
+    while (stage != 2) usleep(1000);
+  });
+  while (stage != 1) usleep(1000);
+  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, before + (size_t{64} << 10));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The caching thread does not exist here: its block went back to buddy.
+    size_t in_use = xsmem_get_stats(xsmem_default_medium()).bytes_in_use;
+    if (in_use != before) {
+      fprintf(stderr, "child: buddy in use %zu, before %zu\n", in_use, before);
+      _exit(1);
+    }
+    GrowBuffer();  // and the child's own growth still works
+    _exit(::testing::Test::HasFailure() ? 2 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  stage = 2;
+  t.join();
+  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, before);
+}
+
+// realloc keeps a small block exactly while the size stays within its class
+// (default.c computes class sizes itself: they must agree with the tier's).
+TEST(Default, ReallocKnowsTheSmallClassSizes) {
+  FlushGrowCache();
+  for (unsigned c = 0; c < xsmem_tls_class_count(); c++) {
+    size_t size = xsmem_tls_class_size(c);
+    void *p = Malloc(size);
+    ASSERT_EQ(malloc_usable_size(p), size) << c;
+    EXPECT_EQ(g_realloc(p, size), p) << size;
+    if (size < xsmem_tls_small_max_) {
+      void *q = g_realloc(p, size + 1);
+      ASSERT_NE(q, nullptr);
+      EXPECT_NE(q, p) << size;
+      EXPECT_GE(malloc_usable_size(q), size + 1);
+      p = q;
+    }
+    free(p);
+    FlushGrowCache();
+  }
+}
+
+TEST(DefaultDeathTest, DoubleFreeOfACachedGrowBlock) {
+  FlushGrowCache();
+  EXPECT_DEATH(
+      {
+        void *p = Malloc(3000);
+        p = g_realloc(p, 5000);  // grown past 4 KiB: a buddy block
+        if (xsmem_pagemap_get(p) != XSMEM_TAG_BUDDY) abort();
+        g_free(p);  // into the grow cache
+        g_free(p);
+      },
+      "double free");
+}
+
+// Fragmentation counts committed memory, not buddy's 1 GiB of reserved
+// address space: medium blocks half freed leave about half the committed
+// data memory unused (it was ~97% when reserved space counted as free).
+TEST(Default, FragmentationIsOverCommittedMemory) {
+  xsmem_allocator *a = xsmem_default_allocator();
+  std::vector<char *> blocks;
+  for (int i = 0; i < 32; i++) {
+    char *p = static_cast<char *>(Malloc(2 << 20));  // buddy
+    memset(p, 1, 2 << 20);
+    blocks.push_back(p);
+  }
+  xsmem_stats s = xsmem_get_stats(a);
+  EXPECT_LT(s.bytes_committed, s.bytes_reserved);
+  EXPECT_EQ(s.bytes_in_use + s.bytes_cached + s.bytes_metadata, s.bytes_committed);
+  EXPECT_DOUBLE_EQ(s.fragmentation,
+                   1.0 - double(s.bytes_in_use) / double(s.bytes_committed - s.bytes_metadata));
+  EXPECT_LT(s.fragmentation, 0.3);  // 64 MiB in use and touched
+  for (size_t i = 0; i < blocks.size(); i += 2) free(blocks[i]);
+  xsmem_stats h = xsmem_get_stats(a);
+  EXPECT_EQ(h.bytes_in_use + h.bytes_cached + h.bytes_metadata, h.bytes_committed);
+  EXPECT_GT(h.fragmentation, 0.35);
+  EXPECT_LT(h.fragmentation, 0.65);
+  for (size_t i = 1; i < blocks.size(); i += 2) free(blocks[i]);
+}
+
+long RssKiB() {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+  fclose(f);
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// A burst of medium blocks freed gives its memory back after the decommit
+// delay (1 s), with and without a live block keeping the region: the
+// purger starts for medium frees too, empty regions go back, idle ones drop
+// the pages of their free blocks.
+TEST(Default, RssFallsAfterABurstOfMediumBlocks) {
+  xsmem_allocator *a = xsmem_default_allocator();
+  for (bool pinned : {false, true}) {
+    void *pin = pinned ? Malloc(3 << 20) : nullptr;
+    if (pin) memset(pin, 1, 3 << 20);
+    a->ops->trim(a, 0);  // what earlier tests freed goes first
+    long before = RssKiB();
+    std::vector<void *> blocks;
+    for (int i = 0; i < 50; i++) {
+      blocks.push_back(Malloc(2 << 20));
+      memset(blocks.back(), 1, 2 << 20);
+    }
+    EXPECT_GT(RssKiB(), before + 90 * 1024) << pinned;
+    for (void *p : blocks) free(p);
+    long after = RssKiB();
+    for (int i = 0; i < 100 && after > before + 20 * 1024; i++) {  // up to 10 s on a loaded machine
+      usleep(100 * 1000);
+      after = RssKiB();
+    }
+    EXPECT_LT(after, before + 20 * 1024) << "pinned " << pinned << ": " << before << " -> " << after << " KiB";
+    free(pin);
+  }
 }
 
 TEST(Default, StatsSumTheTiersAndDetailNamesThem) {

@@ -439,6 +439,7 @@ static void large_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_cached = l->cached_bytes;
   out->bytes_metadata = l->metadata;
   out->bytes_reserved = l->live_bytes + l->cached_bytes;
+  out->bytes_committed = out->bytes_reserved;  // whole mappings, in use or cached
   out->largest_alloc_size = l->largest;
   // Free bytes are whole cached mappings: the largest is one of them.
   uint64_t largest_free = 0;

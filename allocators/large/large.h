@@ -24,7 +24,8 @@
 // With a source other than NULL the mappings come from that source (e.g. a
 // NUMA-bound one) and realloc and cache reuse never remap (copy instead).
 // Stats identity: bytes_in_use + bytes_cached + bytes_metadata == bytes_reserved
-// (in_use counts usable sizes, metadata the header page of each mapping).
+// (in_use counts usable sizes, metadata the header page of each mapping);
+// bytes_committed == bytes_reserved (whole mappings).
 #ifndef XSMEM_ALLOCATORS_LARGE_LARGE_H_
 #define XSMEM_ALLOCATORS_LARGE_LARGE_H_
 

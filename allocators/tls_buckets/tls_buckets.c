@@ -823,6 +823,8 @@ static void purger_start(void) {
   pthread_attr_destroy(&attr);
 }
 
+void xsmem_tls_purger_start(void) { purger_start(); }
+
 // ---------------------------------------------------------------------------
 // The allocator ops.
 

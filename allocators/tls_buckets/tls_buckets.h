@@ -136,6 +136,11 @@ typedef struct xsmem_tls_node_stats {
 
 void xsmem_tls_get_node_stats(unsigned node, xsmem_tls_node_stats *out);
 
+// Starts the purger thread if it is not running (it starts by itself when a
+// small slab empties; the hook's owner calls this when it has memory to give
+// back later). One relaxed load when it runs already. REQUIRES: tier built.
+void xsmem_tls_purger_start(void);
+
 // Figures the tests and the detail op use.
 typedef struct xsmem_tls_counters {
   uint64_t threads_live;       // caches in use

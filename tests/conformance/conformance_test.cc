@@ -390,6 +390,10 @@ TEST(Stats, ConsistentWithOperations) {
   }
   EXPECT_GE(s2.fragmentation, 0.0);
   EXPECT_LE(s2.fragmentation, 1.0);
+  if (s2.bytes_committed) {  // tracked: part of the reserve, holding at least what is in use
+    EXPECT_LE(s2.bytes_committed, s2.bytes_reserved);
+    EXPECT_GE(s2.bytes_committed, s2.bytes_in_use);
+  }
 }
 
 }  // namespace
