@@ -29,8 +29,12 @@
 
 XSMEM_TLS int xsmem_track_busy;
 XSMEM_TLS int64_t xsmem_track_until_sample;  // bytes until the next sample (tracker_fast.h)
-#define t_until_sample xsmem_track_until_sample
-static XSMEM_TLS int t_sample_ready;
+// The countdown of sample-mode trackers the shim does not call inline (with
+// guarded sampling): the shim pins xsmem_track_until_sample for those.
+static XSMEM_TLS int64_t t_until_sample_ops;
+static XSMEM_TLS int t_sample_ready;  // bit 0: xsmem_track_until_sample drawn, bit 1: t_until_sample_ops
+#define kPinLow (INT64_MIN / 2)  // every malloc takes the shim's slow path
+#define kPinHigh (INT64_MAX / 2)  // none does
 static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint32_t t_tid;
 static XSMEM_TLS uint32_t t_stripe;
@@ -512,18 +516,38 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   }
 }
 
+// The countdown this thread keeps for t (see t_until_sample_ops).
+static int64_t *sample_countdown(const xsmem_tracker *t) {
+  return t->fast_sample ? &xsmem_track_until_sample : &t_until_sample_ops;
+}
+
+// The countdown ran out (its size already charged).
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
-  if (XSMEM_UNLIKELY(!t_sample_ready)) {
-    // First allocation of this thread: draw an interval instead of sampling.
-    t_sample_ready = 1;
-    t_until_sample = sample_interval(t->opt.sample_bytes) - (int64_t)size;
-    if (t_until_sample > 0) return t->inner->ops->alloc(t->inner, size, align, flags);
+  int64_t *until = sample_countdown(t);
+  int ready = t->fast_sample ? 1 : 2;
+  if (XSMEM_UNLIKELY(!(t_sample_ready & ready)) || XSMEM_UNLIKELY(*until < kPinLow / 2)) {
+    // First allocation of this thread (or the countdown was pinned): draw an
+    // interval instead of sampling.
+    t_sample_ready |= ready;
+    *until = sample_interval(t->opt.sample_bytes) - (int64_t)size;
+    if (*until >= 0) return t->inner->ops->alloc(t->inner, size, align, flags);
   }
-  t_until_sample = sample_interval(t->opt.sample_bytes);
-  void *p = t->inner->ops->alloc(t->inner, size, align, flags);
+  *until = sample_interval(t->opt.sample_bytes);
+  xsmem_allocator *home = t->opt.sample_home;
+  bool record = true;
+  void *p;
+  if (home && size <= t->opt.sample_home_max) {
+    p = home->ops->alloc(home, size, align, flags);
+    if (XSMEM_UNLIKELY(!p)) {  // the block may land where a shim frees inline: leave it unsampled
+      record = false;
+      p = t->inner->ops->alloc(t->inner, size, align, flags);
+    }
+  } else {
+    p = t->inner->ops->alloc(t->inner, size, align, flags);
+  }
   if (XSMEM_UNLIKELY(!p)) return NULL;
   size_t granted = t->inner->ops->usable_size(t->inner, p);
-  if (record_alloc(t, p, size, align, granted, 0, REC_SAMPLED)) {
+  if (record && record_alloc(t, p, size, align, granted, 0, REC_SAMPLED)) {
     atomic_fetch_add_explicit(filter_slot(t, p), 1, memory_order_relaxed);
   }
   return p;
@@ -539,8 +563,24 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, voi
   t->inner->ops->free(t->inner, p, 0);
 }
 
-XSMEM_TRACKER_TEXT void *xsmem_tracker_sampled_alloc(xsmem_allocator *a, size_t size) {
-  return sampled_alloc((xsmem_tracker *)a, size, XSMEM_MIN_ALIGN, 0);
+XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline) {
+  if (a->ops != &tracker_ops) {  // tracking off: the countdown never matters again
+    xsmem_track_until_sample = front_inline ? kPinHigh : kPinLow;
+    return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  }
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (!t->fast_sample) {  // full mode or guarded sampling: the tracker sees every malloc
+    xsmem_track_until_sample = kPinLow;
+    return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  }
+  return sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0);
+}
+
+void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
+  // A tracker that sees every malloc gets this one too (malloc(0) on a thread
+  // whose countdown was never drawn leaves it at 0 and comes here).
+  if (a->ops == &tracker_ops && ((xsmem_tracker *)a)->fast_sample) a = ((xsmem_tracker *)a)->inner;
+  return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -553,8 +593,9 @@ XSMEM_TRACKER_TEXT static void *tracker_alloc(xsmem_allocator *a, size_t size, s
     if (g) return g;
   }
   if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
-    t_until_sample -= (int64_t)size;
-    if (XSMEM_LIKELY(t_until_sample > 0)) return t->inner->ops->alloc(t->inner, size, align, flags);
+    int64_t *until = sample_countdown(t);
+    *until -= (int64_t)size;
+    if (XSMEM_LIKELY(*until >= 0)) return t->inner->ops->alloc(t->inner, size, align, flags);
     return sampled_alloc(t, size, align, flags);
   }
   if (t->opt.mode == XSMEM_TRACK_FULL) return full_alloc(t, size, align, flags);
@@ -611,8 +652,9 @@ XSMEM_TRACKER_TEXT static void *tracker_realloc(xsmem_allocator *a, void *p, siz
       (t->opt.mode == XSMEM_TRACK_OFF ||
        atomic_load_explicit(filter_slot(t, p), memory_order_relaxed) == 0)) {
     if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
-      t_until_sample -= (int64_t)size;
-      if (t_until_sample <= 0) goto copy;
+      int64_t *until = sample_countdown(t);
+      *until -= (int64_t)size;
+      if (*until < 0) goto copy;
     }
     return t->inner->ops->realloc(t->inner, p, size, flags);
   }
@@ -709,6 +751,10 @@ const xsmem_allocator_ops xsmem_tracker_ops = {
 };
 
 bool xsmem_is_tracker(const xsmem_allocator *a) { return a && a->ops == &tracker_ops; }
+
+xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a) {
+  return xsmem_is_tracker(a) ? ((const xsmem_tracker *)a)->opt.mode : XSMEM_TRACK_OFF;
+}
 
 // ---------------------------------------------------------------------------
 // Creation, the process-wide instance, exit.
@@ -814,6 +860,11 @@ static void tracker_destroy(xsmem_allocator *a) {
 
 xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
                                     const char *name) {
+  return xsmem_tracker_once_with(slot, inner, NULL, name);
+}
+
+xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
+                                         void (*adjust)(xsmem_tracker_options *o), const char *name) {
   static xsmem_spinlock lock;
   xsmem_allocator *a = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
   if (XSMEM_LIKELY(a)) return a;
@@ -823,6 +874,7 @@ xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_alloc
     xsmem_tracker_options o;
     xsmem_tracker_options_from_env(&o);
     xsmem_allocator *in = inner();
+    if (in && adjust) adjust(&o);
     a = in ? xsmem_tracker_create(in, &o, name) : NULL;
     if (!a) {
       xsmem_log("tracker over '%s' could not be built (bad XSMEM_TRACK* options?); tracking is off",

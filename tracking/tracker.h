@@ -77,6 +77,15 @@ typedef struct xsmem_tracker_options {
   bool leak_report_at_exit;    // print the leak report to stderr at exit
   unsigned leak_report_sites;  // call sites shown per report
   unsigned timeline_ms;        // interval between timeline points
+  // Where sampled blocks of up to sample_home_max bytes are placed (sample
+  // mode; NULL: inner). It must be a part of inner that inner's free,
+  // usable_size and realloc recognise (a tier of the default allocator).
+  // Keeping sampled blocks out of the memory a malloc shim frees inline lets
+  // that free skip the tracker (default_tracked_shim.h). A block the home
+  // refuses comes from inner and goes unsampled.
+  xsmem_allocator *sample_home;
+  size_t sample_home_max;
+  bool free_sites;  // full mode: capture each free's call site too (named in reports)
 } xsmem_tracker_options;
 
 // Fills *o from the XSMEM_TRACK* / XSMEM_LEAK_* / XSMEM_QUARANTINE_BYTES /
@@ -95,8 +104,16 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
 xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
                                     const char *name);
 
+// As xsmem_tracker_once; adjust (may be NULL) may change the options read
+// from the environment before the tracker is built (sample_home, say).
+xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
+                                         void (*adjust)(xsmem_tracker_options *o), const char *name);
+
 // Returns a as a tracker's allocator, or NULL when a is not a tracker.
 bool xsmem_is_tracker(const xsmem_allocator *a);
+
+// The mode of tracker a; XSMEM_TRACK_OFF when a is not a tracker.
+xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a);
 
 // ---------------------------------------------------------------------------
 // Analyses (the exporter's and the reports' API). `t` must be a tracker.
