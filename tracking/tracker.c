@@ -510,7 +510,12 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
   r.site = note_site(t, w * (double)size, w, &r.site_index);
-  if (XSMEM_UNLIKELY(!xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r))) {
+  // Full mode: every block the inner allocator hands out again was freed
+  // through full_free, which erased its record first, so the key is new and
+  // one probe does. Sample mode keeps the insert that overwrites.
+  bool added = t->opt.mode == XSMEM_TRACK_FULL ? xsmem_swiss_map_insert_new(&t->records, (uintptr_t)p, &r)
+                                               : xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
+  if (XSMEM_UNLIKELY(!added)) {
     site_release(t, r.site_index, w * (double)size, w);
     return false;
   }
