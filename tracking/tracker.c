@@ -1,11 +1,17 @@
 // tracking/tracker.c: the recording paths (model in tracker.h).
 //
 // Fast paths, per mode:
-//   sample alloc  one thread-local subtraction and a branch; the sampled
-//                 slow path (about one per sample_bytes) captures and records.
-//   sample free   one load of the counting filter; only pointers whose filter
-//                 slot is non-zero look in the records map.
-//   full          capture + two map updates per call (a shard lock each).
+//   sample alloc  one thread-local subtraction and a branch (inline in the
+//                 shim headers); the sampled slow path (about one per
+//                 sample_bytes) captures, records and places the block in
+//                 sample_home.
+//   sample free   default_tracked: nothing (the shim's pagemap tag branch);
+//                 otherwise one load of the counting filter. Only pointers
+//                 whose filter slot is non-zero look in the records map.
+//   full alloc    inner alloc, canaries, one capture, the site (per-thread
+//                 cache, then the site's lock), one map insert (one probe).
+//   full free     one map erase, canary check, the site through the record's
+//                 index, poison and quarantine; no capture unless free_sites.
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>

@@ -8,18 +8,26 @@
 //           (geometric sampling, as TCMalloc does: an allocation of s bytes is
 //           sampled with probability p = 1 - exp(-s / sample_bytes) and
 //           stands for 1/p allocations and s/p bytes, so every total derived
-//           from samples is an unbiased estimate). Unsampled frees cost one
-//           load of a counting filter.
+//           from samples is an unbiased estimate). Through a shim header
+//           (tracker_fast.h) an unsampled malloc costs one subtraction from a
+//           thread-local countdown; an unsampled free costs nothing when the
+//           sampled blocks are placed apart (options.sample_home, so a tag
+//           the shim reads anyway tells them) and one load of a counting
+//           filter otherwise.
 //   full    every allocation is recorded, fenced by 16-byte canaries before
-//           and after, and on free poisoned and held in a bounded quarantine.
+//           and after, and on free poisoned (its first 128 bytes) and held in
+//           a bounded quarantine.
 //
 // A record (requested and granted size, alignment, thread, timestamp,
 // allocation id, call site) lives in a sharded SwissTable keyed by the user
 // pointer (platform/swiss_map). A call site is a short stack of return
 // addresses captured by frame-pointer walking (or glibc's backtrace(), see
 // XSMEM_TRACK_UNWIND), hashed; sites are aggregated (live bytes and count,
-// total bytes and count, peak live bytes) in a second table. Symbols are
-// resolved only when a report is written (dladdr: function+offset, module).
+// total bytes and count, peak live bytes) in an arena of site entries found
+// by a second table (site hash -> entry) behind a per-thread cache; a record
+// keeps its site's entry index, so a free updates the site without a lookup.
+// Symbols are resolved only when a report is written (dladdr: function+offset,
+// module).
 //
 // Memory: every table, ring and quarantine index comes from os_vm, never from
 // `inner` or malloc, so the tracker can sit under the malloc shim. Code that
@@ -28,6 +36,8 @@
 // recorded without a call site and never reported as leaks.
 //
 // Errors (all with the call site of the allocation and of the bad operation,
+// the latter captured when the error is found; the first free's site too
+// when options.free_sites is set,
 // then xsmem_report_bad_pointer: abort, or continue under XSMEM_ON_ERROR=warn):
 //   double free, free of a pointer the tracker never returned (full mode and
 //   guarded blocks), damaged canary before/after a block (underflow/overflow),
