@@ -18,11 +18,12 @@
 // XSMEM_TAG_SMALL once default_tracked is built in mode off or sample, else
 // a tag no chunk has (set by the configuration's instance(); another
 // configuration chosen with XSMEM_CONFIG leaves it so).
-extern uint8_t xsmem_default_tracked_inline_tag __attribute__((visibility("hidden")));
+extern uint8_t xsmem_default_tracked_inline_tag;
 
 XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
-    return xsmem_tracker_malloc_slow(a, n, xsmem_default_tracked_inline_tag == XSMEM_TAG_SMALL);
+    return xsmem_tracker_malloc_slow(
+        a, n, __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_SMALL);
   }
   if (XSMEM_LIKELY(n - 1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n);
   return xsmem_tracker_malloc_unsampled(a, n);

@@ -12,7 +12,7 @@
 static xsmem_allocator *volatile g_instance;
 
 // Read by the shim's free: blocks with this tag skip the tracker.
-__attribute__((visibility("hidden"))) uint8_t xsmem_default_tracked_inline_tag = 0xFF;
+uint8_t xsmem_default_tracked_inline_tag = 0xFF;
 
 static void place_samples(xsmem_tracker_options *o) {
   o->sample_home = xsmem_default_medium();
