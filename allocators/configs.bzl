@@ -41,8 +41,11 @@ XSMEM_CONFIGS = [
         "name": "system_tracked",
         "deps": [
             "//allocators/system",
+            "//tracking:system_tracked_shim",
             "//tracking:tracker",
         ],
+        # Unsampled mallocs and frees call the system allocator directly.
+        "shim_header": "tracking/system_tracked_shim.h",
         "test_env": {"XSMEM_TRACK": "full"},
     },
     {

@@ -55,6 +55,7 @@ XSMEM_OPTION(XSMEM_TRACK_SAMPLE_BYTES, "512k", "mean bytes allocated between two
 XSMEM_OPTION(XSMEM_TRACK_DEPTH, "8", "return addresses kept per call site (1..16)")
 XSMEM_OPTION(XSMEM_TRACK_UNWIND, "fp", "stack capture: fp (frame-pointer walk, about 10 ns) or backtrace (glibc unwinder, exact without frame pointers, about 1 us)")
 XSMEM_OPTION(XSMEM_TRACK_TIMELINE_MS, "10", "first interval between usage timeline points (ms); it doubles whenever the 512 points fill up (every other point is dropped)")
+XSMEM_OPTION(XSMEM_TRACK_FREE_SITES, "0", "full tracking: capture the call site of every free too, named in double-free and write-after-free reports (a stack capture per free)")
 XSMEM_OPTION(XSMEM_LEAK_REPORT, "0", "print the leak report (unfreed blocks by call site) to stderr at exit")
 XSMEM_OPTION(XSMEM_LEAK_REPORT_SITES, "20", "call sites shown in the leak report")
 XSMEM_OPTION(XSMEM_QUARANTINE_BYTES, "4m", "freed bytes kept poisoned before reuse in full tracking (catches writes after free); 0 disables")

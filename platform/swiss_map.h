@@ -76,6 +76,11 @@ void xsmem_swiss_map_destroy(xsmem_swiss_map *m);
 // false (errno = ENOMEM) only when os_vm refuses a table.
 bool xsmem_swiss_map_insert(xsmem_swiss_map *m, uint64_t key, const void *value);
 
+// As insert, for a key the caller knows is absent (one probe instead of two:
+// no search for an existing entry). Inserting a key that is present leaves
+// two entries. Returns false with errno = ENOMEM when the table cannot grow.
+bool xsmem_swiss_map_insert_new(xsmem_swiss_map *m, uint64_t key, const void *value);
+
 // Copies the value of key into *out (when out != NULL). Returns false if absent.
 bool xsmem_swiss_map_find(xsmem_swiss_map *m, uint64_t key, void *out);
 

@@ -1,24 +1,37 @@
 // tracking/default_tracked_shim.h: the malloc shim's direct calls for the
-// default_tracked configuration: unsampled mallocs and frees take the default
-// front's inline fast path (allocators/default/default_shim.h) after the
-// tracker's countdown / filter check; everything else goes through the tracker.
+// default_tracked configuration (allocators/configs/default_tracked.c).
+//
+// malloc charges the tracker's byte countdown (tracker_fast.h) and, while it
+// stays positive, runs the default front's inline fast path; the countdown
+// running out sends the call to the tracker. free reads the block's pagemap tag,
+// as the default shim does: a small-tier block is freed inline, anything else
+// goes to the tracker. That is exact because the tracker places its sampled
+// blocks outside the small tier (sample_home = the buddy tier), and because
+// xsmem_default_tracked_inline_tag names no tag at all while the tracker must
+// see every free (full mode) or before the configuration is built.
 #ifndef XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_
 #define XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_
 
 #include "allocators/default/default_shim.h"
 #include "tracking/tracker_fast.h"
 
+// XSMEM_TAG_SMALL once default_tracked is built in mode off or sample, else
+// a tag no chunk has (set by the configuration's instance(); another
+// configuration chosen with XSMEM_CONFIG leaves it so).
+extern uint8_t xsmem_default_tracked_inline_tag;
+
 XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
-  int sampled;
-  xsmem_allocator *target = xsmem_tracker_fast_malloc_target(a, n, &sampled);
-  if (XSMEM_LIKELY(target != NULL)) return xsmem_default_shim_malloc(target, n);
-  return sampled ? xsmem_tracker_sampled_alloc(a, n) : a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
+    return xsmem_tracker_malloc_slow(
+        a, n, __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_SMALL);
+  }
+  if (XSMEM_LIKELY(n - 1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n);
+  return xsmem_tracker_malloc_unsampled(a, n);
 }
 
 XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
-  xsmem_allocator *target = xsmem_tracker_fast_free_target(a, p);
-  if (XSMEM_LIKELY(target != NULL)) {
-    xsmem_default_shim_free(target, p);
+  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED))) {
+    xsmem_tls_free(p);
     return;
   }
   a->ops->free(a, p, 0);

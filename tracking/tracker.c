@@ -1,11 +1,17 @@
 // tracking/tracker.c: the recording paths (model in tracker.h).
 //
 // Fast paths, per mode:
-//   sample alloc  one thread-local subtraction and a branch; the sampled
-//                 slow path (about one per sample_bytes) captures and records.
-//   sample free   one load of the counting filter; only pointers whose filter
-//                 slot is non-zero look in the records map.
-//   full          capture + two map updates per call (a shard lock each).
+//   sample alloc  one thread-local subtraction and a branch (inline in the
+//                 shim headers); the sampled slow path (about one per
+//                 sample_bytes) captures, records and places the block in
+//                 sample_home.
+//   sample free   default_tracked: nothing (the shim's pagemap tag branch);
+//                 otherwise one load of the counting filter. Only pointers
+//                 whose filter slot is non-zero look in the records map.
+//   full alloc    inner alloc, canaries, one capture, the site (per-thread
+//                 cache, then the site's lock), one map insert (one probe).
+//   full free     one map erase, canary check, the site through the record's
+//                 index, poison and quarantine; no capture unless free_sites.
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -29,8 +35,12 @@
 
 XSMEM_TLS int xsmem_track_busy;
 XSMEM_TLS int64_t xsmem_track_until_sample;  // bytes until the next sample (tracker_fast.h)
-#define t_until_sample xsmem_track_until_sample
-static XSMEM_TLS int t_sample_ready;
+// The countdown of sample-mode trackers the shim does not call inline (with
+// guarded sampling): the shim pins xsmem_track_until_sample for those.
+static XSMEM_TLS int64_t t_until_sample_ops;
+static XSMEM_TLS int t_sample_ready;  // bit 0: xsmem_track_until_sample drawn, bit 1: t_until_sample_ops
+#define kPinLow (INT64_MIN / 2)  // every malloc takes the shim's slow path
+#define kPinHigh (INT64_MAX / 2)  // none does
 static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint32_t t_tid;
 static XSMEM_TLS uint32_t t_stripe;
@@ -129,19 +139,23 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, uns
     xsmem_track_busy--;
   }
   uintptr_t lo = t_stack_lo, hi = t_stack_hi;
-  const uintptr_t *fp = (const uintptr_t *)__builtin_frame_address(0);
+  uintptr_t f = (uintptr_t)__builtin_frame_address(0);
+  if (f < lo || f + 16 > hi) return 0;
+  // The tracker's own frames lead every stack: skip them.
+  for (;;) {
+    uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
+    if (!tracker_text(ret)) break;
+    // Callers' frames are above, aligned, within the stack and not far.
+    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) return 0;
+    f = next;
+  }
   unsigned n = 0;
-  bool skip = true;  // the tracker's own frames lead every stack
   while (n < max) {
-    uintptr_t f = (uintptr_t)fp;
-    if (f < lo || f + 16 > hi || (f & 7)) break;
-    uintptr_t ret = fp[1];
-    const uintptr_t *next = (const uintptr_t *)fp[0];
+    uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
     if (ret < 4096) break;
-    skip = skip && tracker_text(ret);
-    if (!skip) out[n++] = ret;
-    if ((uintptr_t)next <= f || (uintptr_t)next - f > ((uintptr_t)1 << 22)) break;
-    fp = next;
+    out[n++] = ret;
+    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) break;
+    f = next;
   }
   return n;
 }
@@ -170,69 +184,118 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *fram
   return tracker_capture(frames, max, how);
 }
 
+// One multiply per frame and one final mix (the maps mix keys again).
 static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
   uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-  for (unsigned i = 0; i < n; i++) h = xsmem_swiss_hash(h ^ f[i]) + i;
+  for (unsigned i = 0; i < n; i++) h = (h ^ f[i]) * 0xff51afd7ed558ccdull + (h >> 29);
+  h = xsmem_swiss_hash(h);
   return h ? h : 1;
 }
 
 // ---------------------------------------------------------------------------
 // Call sites.
 
-typedef struct site_update {
+// Per-thread cache of site hash -> arena index + 1 (direct mapped), for the
+// tracker of one generation: a known site costs no map lookup.
+typedef struct site_cache_entry {
+  uint64_t hash;
+  uint32_t index;
+} site_cache_entry;
+static XSMEM_TLS site_cache_entry t_site_cache[kSiteCache];
+static XSMEM_TLS uint64_t t_site_owner;  // the tracker's generation
+static _Atomic uint64_t g_generation;
+
+typedef struct site_create {
+  xsmem_tracker *t;
   const uintptr_t *frames;
   unsigned depth;
-  double bytes, count;  // signed deltas of live figures; totals grow on positive
-} site_update;
+  uint32_t index;  // out: arena index + 1, 0 when the arena is full
+} site_create;
 
-static void site_apply(void *value, bool created, void *ctx) {
-  track_site_value *s = value;
-  const site_update *u = ctx;
+// Runs under the sites map's shard lock: the first sight of a hash takes an
+// arena slot (value 0: none left, the site goes uncounted).
+static void site_find_or_make(void *value, bool created, void *ctx) {
+  uint64_t *slot = value;
+  site_create *c = ctx;
   if (created) {
-    memcpy(s->frames, u->frames, u->depth * sizeof(uintptr_t));
-    s->depth = u->depth;
+    uint32_t i = atomic_fetch_add_explicit(&c->t->site_count, 1, memory_order_relaxed);
+    if (i < kSiteSlots) {
+      track_site_value *s = &c->t->site_arena[i];
+      memcpy(s->frames, c->frames, c->depth * sizeof(uintptr_t));
+      s->depth = c->depth;
+      *slot = i + 1;
+    } else {
+      atomic_store_explicit(&c->t->site_count, kSiteSlots, memory_order_relaxed);
+      *slot = 0;
+    }
   }
-  s->live_bytes += u->bytes;
-  s->live_count += u->count;
-  if (u->count > 0) {
-    s->total_bytes += u->bytes;
-    s->total_count += u->count;
+  c->index = (uint32_t)*slot;
+}
+
+static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double count) {
+  if (!index) return;
+  track_site_value *s = &t->site_arena[index - 1];
+  xsmem_spin_lock(&s->lock);
+  s->live_bytes += bytes;
+  s->live_count += count;
+  if (count > 0) {
+    s->total_bytes += bytes;
+    s->total_count += count;
     if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
   }
   if (s->live_count < 0.5) s->live_bytes = s->live_count = 0;  // absorb rounding
+  xsmem_spin_unlock(&s->lock);
 }
 
-// Captures the caller's stack and returns its site hash, adding (bytes,
-// count) to the site's figures. Returns 0 when re-entered.
-// Site hashes this thread has already put in a tracker's table (direct
-// mapped): frees only need their site to exist, not to be counted.
-static XSMEM_TLS uint64_t t_known_sites[256];
-static XSMEM_TLS uint64_t t_known_owner;  // the tracker's generation
-static _Atomic uint64_t g_generation;
+// Returns the arena index + 1 of the site with these frames (0: uncounted).
+static uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+  if (XSMEM_UNLIKELY(t_site_owner != t->generation)) {
+    memset(t_site_cache, 0, sizeof(t_site_cache));
+    t_site_owner = t->generation;
+  }
+  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
+  if (XSMEM_LIKELY(e->hash == h)) return e->index;
+  site_create c = {t, frames, n, 0};
+  xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
+  e->hash = h;
+  e->index = c.index;
+  return c.index;
+}
 
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count) {
+// Captures the caller's stack and returns its site hash (0 when re-entered);
+// *index gets the site's arena index + 1, and (bytes, count) are added to the
+// site's figures.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count,
+                                                           uint32_t *index) {
+  *index = 0;
   if (xsmem_track_busy) return 0;
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
   unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
   uint64_t h = hash_frames(frames, n);
-  if (count == 0) {
-    if (t_known_owner != t->generation) {
-      memset(t_known_sites, 0, sizeof(t_known_sites));
-      t_known_owner = t->generation;
-    }
-    uint64_t *known = &t_known_sites[h & 255];
-    if (*known == h) return h;
-    *known = h;
-  }
-  site_update u = {frames, n, bytes, count};
-  xsmem_swiss_map_with(&t->sites, h, true, site_apply, &u);
+  *index = site_index(t, h, frames, n);
+  if (count != 0) site_add(t, *index, bytes, count);
   return h;
 }
 
-static void site_release(xsmem_tracker *t, uint64_t site, double bytes, double count) {
-  if (!site) return;
-  site_update u = {NULL, 0, -bytes, -count};
-  xsmem_swiss_map_with(&t->sites, site, false, site_apply, &u);
+// Arena slots taken (touched memory: the metadata figures count these).
+static uint32_t sites_used(xsmem_tracker *t) {
+  uint32_t n = atomic_load_explicit(&t->site_count, memory_order_relaxed);
+  return n < kSiteSlots ? n : kSiteSlots;
+}
+
+static uint64_t site_arena_bytes(xsmem_tracker *t) {
+  return xsmem_align_up(sites_used(t) * sizeof(track_site_value), xsmem_os_page_size());
+}
+
+static void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
+  site_add(t, index, -bytes, -count);
+}
+
+// The site of a hash (frames are immutable once published), or NULL.
+static const track_site_value *site_by_hash(xsmem_tracker *t, uint64_t h) {
+  uint64_t index;
+  if (!h || !xsmem_swiss_map_find(&t->sites, h, &index) || !index) return NULL;
+  return &t->site_arena[index - 1];
 }
 
 // ---------------------------------------------------------------------------
@@ -279,9 +342,9 @@ void xsmem_tracker_tick(xsmem_allocator *a) { timeline_record((xsmem_tracker *)a
 // Error reports.
 
 void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site) {
-  track_site_value v;
-  if (site && xsmem_swiss_map_find(&t->sites, site, &v)) {
-    tracker_print_frames(fd, title, v.frames, v.depth);
+  const track_site_value *v = site_by_hash(t, site);
+  if (v) {
+    tracker_print_frames(fd, title, v->frames, v->depth);
   } else {
     xsmem_dprintf(fd, "  %s: (no call site recorded)\n", title);
   }
@@ -379,9 +442,12 @@ static int canary_damage(const uint8_t *p, uint64_t size) {
 // touching all of a large block twice would dominate the cost of full mode.
 static uint64_t poison_span(uint64_t size) { return size < kPoisonSpan ? size : kPoisonSpan; }
 
+// What a poisoned span reads: one memcmp (vectorised by libc) checks it.
+static const uint8_t kPoisonPattern[kPoisonSpan] = {[0 ... kPoisonSpan - 1] = kPoisonByte};
+
 // Returns true when the poison of a quarantined block is intact.
 static bool poison_intact(const uint8_t *p, uint64_t size) {
-  return bytes_are(p, poison_span(size), kPoisonByte);
+  return memcmp(p, kPoisonPattern, poison_span(size)) == 0;
 }
 
 static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
@@ -392,7 +458,7 @@ static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t 
 // Takes the oldest entry out of a stripe. REQUIRES: q->lock held, q->count > 0.
 static quarantine_entry quarantine_pop(quarantine_stripe *q) {
   quarantine_entry e = q->ring[q->head];
-  q->head = (q->head + 1) % q->cap;
+  q->head = (q->head + 1) & (q->cap - 1);
   q->count--;
   q->bytes -= e.size;
   q->inner_bytes -= e.inner_size;
@@ -408,16 +474,16 @@ XSMEM_TRACKER_TEXT static void quarantine_evicted(xsmem_tracker *t, const quaran
   release_block(t, e->p, e->size, e->front);
 }
 
-XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front, uint64_t alloc_site,
-                            uint64_t free_site) {
+// inner_size: usable bytes of the inner block (for the stats).
+XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
+                                               uint64_t inner_size, uint64_t alloc_site, uint64_t free_site) {
   quarantine_stripe *q = &t->quarantine[t_stripe];
   size_t budget = t->opt.quarantine_bytes / kStripes;
   if (!q->ring || size > budget) {
     release_block(t, p, size, front);
     return;
   }
-  uint64_t inner_size = t->inner->ops->usable_size(t->inner, p - front);
-  memset(p, kPoisonByte, poison_span(size));
+  memcpy(p, kPoisonPattern, poison_span(size));
   POISON(p, size);
   quarantine_entry evicted[8];
   size_t n_evicted = 0;
@@ -427,7 +493,7 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
       evicted[n_evicted++] = quarantine_pop(q);
     }
     if (q->bytes + size <= budget && q->count < q->cap) {
-      q->ring[(q->head + q->count) % q->cap] = (quarantine_entry){p, size, alloc_site, free_site, front, 0,
+      q->ring[(q->head + q->count) & (q->cap - 1)] = (quarantine_entry){p, size, alloc_site, free_site, front, 0,
                                                                   inner_size};
       q->count++;
       q->bytes += size;
@@ -459,9 +525,14 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.front = front;
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
-  r.site = note_site(t, w * (double)size, w);
-  if (XSMEM_UNLIKELY(!xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r))) {
-    site_release(t, r.site, w * (double)size, w);
+  r.site = note_site(t, w * (double)size, w, &r.site_index);
+  // Full mode: every block the inner allocator hands out again was freed
+  // through full_free, which erased its record first, so the key is new and
+  // one probe does. Sample mode keeps the insert that overwrites.
+  bool added = t->opt.mode == XSMEM_TRACK_FULL ? xsmem_swiss_map_insert_new(&t->records, (uintptr_t)p, &r)
+                                               : xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
+  if (XSMEM_UNLIKELY(!added)) {
+    site_release(t, r.site_index, w * (double)size, w);
     return false;
   }
   if (!(r.flags & REC_INTERNAL)) note_histogram(t, size, w);
@@ -504,7 +575,10 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   }
   uint8_t *u = p;
   double w = sample_weight(t, r.requested);
-  uint64_t free_site = note_site(t, 0, 0);  // frames only: live figures unchanged
+  // The first free's call site, for later reports (XSMEM_TRACK_FREE_SITES);
+  // a bad free's own site is captured when it is reported.
+  uint32_t free_index;
+  uint64_t free_site = t->opt.free_sites ? note_site(t, 0, 0, &free_index) : 0;
   UNPOISON(u - (r.front ? kCanary : 0), (r.front ? kCanary : 0) + r.requested + kCanary);
   int damage = r.front ? canary_damage(u, r.requested) : (bytes_are(u + r.requested, kCanary, kCanaryByte) ? 0 : 1);
   if (XSMEM_UNLIKELY(damage)) {
@@ -513,27 +587,47 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
                             : "heap buffer overflow (canary after the block damaged)",
                  r.requested, r.site, free_site, true);
   }
-  site_release(t, r.site, w * (double)r.requested, w);
+  site_release(t, r.site_index, w * (double)r.requested, w);
   history_note(t, p, r.requested, r.site, free_site);
   if (r.front) {
-    quarantine_push(t, u, r.requested, r.front, r.site, free_site);
+    quarantine_push(t, u, r.requested, r.front, r.granted + r.front + kCanary, r.site, free_site);
   } else {
     t->inner->ops->free(t->inner, p, 0);
   }
 }
 
+// The countdown this thread keeps for t (see t_until_sample_ops).
+static int64_t *sample_countdown(const xsmem_tracker *t) {
+  return t->fast_sample ? &xsmem_track_until_sample : &t_until_sample_ops;
+}
+
+// The countdown ran out (its size already charged).
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
-  if (XSMEM_UNLIKELY(!t_sample_ready)) {
-    // First allocation of this thread: draw an interval instead of sampling.
-    t_sample_ready = 1;
-    t_until_sample = sample_interval(t->opt.sample_bytes) - (int64_t)size;
-    if (t_until_sample > 0) return t->inner->ops->alloc(t->inner, size, align, flags);
+  int64_t *until = sample_countdown(t);
+  int ready = t->fast_sample ? 1 : 2;
+  if (XSMEM_UNLIKELY(!(t_sample_ready & ready)) || XSMEM_UNLIKELY(*until < kPinLow / 2)) {
+    // First allocation of this thread (or the countdown was pinned): draw an
+    // interval instead of sampling.
+    t_sample_ready |= ready;
+    *until = sample_interval(t->opt.sample_bytes) - (int64_t)size;
+    if (*until >= 0) return t->inner->ops->alloc(t->inner, size, align, flags);
   }
-  t_until_sample = sample_interval(t->opt.sample_bytes);
-  void *p = t->inner->ops->alloc(t->inner, size, align, flags);
+  *until = sample_interval(t->opt.sample_bytes);
+  xsmem_allocator *home = t->opt.sample_home;
+  bool record = true;
+  void *p;
+  if (home && size <= t->opt.sample_home_max) {
+    p = home->ops->alloc(home, size, align, flags);
+    if (XSMEM_UNLIKELY(!p)) {  // the block may land where a shim frees inline: leave it unsampled
+      record = false;
+      p = t->inner->ops->alloc(t->inner, size, align, flags);
+    }
+  } else {
+    p = t->inner->ops->alloc(t->inner, size, align, flags);
+  }
   if (XSMEM_UNLIKELY(!p)) return NULL;
   size_t granted = t->inner->ops->usable_size(t->inner, p);
-  if (record_alloc(t, p, size, align, granted, 0, REC_SAMPLED)) {
+  if (record && record_alloc(t, p, size, align, granted, 0, REC_SAMPLED)) {
     atomic_fetch_add_explicit(filter_slot(t, p), 1, memory_order_relaxed);
   }
   return p;
@@ -544,13 +638,29 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, voi
   if (xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r)) {
     atomic_fetch_sub_explicit(filter_slot(t, p), 1, memory_order_relaxed);
     double w = sample_weight(t, r.requested);
-    site_release(t, r.site, w * (double)r.requested, w);
+    site_release(t, r.site_index, w * (double)r.requested, w);
   }
   t->inner->ops->free(t->inner, p, 0);
 }
 
-XSMEM_TRACKER_TEXT void *xsmem_tracker_sampled_alloc(xsmem_allocator *a, size_t size) {
-  return sampled_alloc((xsmem_tracker *)a, size, XSMEM_MIN_ALIGN, 0);
+XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline) {
+  if (a->ops != &tracker_ops) {  // tracking off: the countdown never matters again
+    xsmem_track_until_sample = front_inline ? kPinHigh : kPinLow;
+    return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  }
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  if (!t->fast_sample) {  // full mode or guarded sampling: the tracker sees every malloc
+    xsmem_track_until_sample = kPinLow;
+    return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  }
+  return sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0);
+}
+
+void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
+  // A tracker that sees every malloc gets this one too (malloc(0) on a thread
+  // whose countdown was never drawn leaves it at 0 and comes here).
+  if (a->ops == &tracker_ops && ((xsmem_tracker *)a)->fast_sample) a = ((xsmem_tracker *)a)->inner;
+  return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -563,8 +673,9 @@ XSMEM_TRACKER_TEXT static void *tracker_alloc(xsmem_allocator *a, size_t size, s
     if (g) return g;
   }
   if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
-    t_until_sample -= (int64_t)size;
-    if (XSMEM_LIKELY(t_until_sample > 0)) return t->inner->ops->alloc(t->inner, size, align, flags);
+    int64_t *until = sample_countdown(t);
+    *until -= (int64_t)size;
+    if (XSMEM_LIKELY(*until >= 0)) return t->inner->ops->alloc(t->inner, size, align, flags);
     return sampled_alloc(t, size, align, flags);
   }
   if (t->opt.mode == XSMEM_TRACK_FULL) return full_alloc(t, size, align, flags);
@@ -621,8 +732,9 @@ XSMEM_TRACKER_TEXT static void *tracker_realloc(xsmem_allocator *a, void *p, siz
       (t->opt.mode == XSMEM_TRACK_OFF ||
        atomic_load_explicit(filter_slot(t, p), memory_order_relaxed) == 0)) {
     if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
-      t_until_sample -= (int64_t)size;
-      if (t_until_sample <= 0) goto copy;
+      int64_t *until = sample_countdown(t);
+      *until -= (int64_t)size;
+      if (*until < 0) goto copy;
     }
     return t->inner->ops->realloc(t->inner, p, size, flags);
   }
@@ -665,7 +777,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->peak_bytes_in_use = XSMEM_MAX(peak, seen);
   out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
   out->bytes_cached += q_bytes;
-  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry);
+  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
   xsmem_swiss_stats ms;
   xsmem_swiss_map_stats(&t->records, &ms);
   meta += ms.bytes;
@@ -687,6 +799,7 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
     // Tracker locks before the inner allocator's: quarantine eviction calls
     // into the inner allocator with a stripe lock held.
     xsmem_swiss_map_lock_all(&t->sites);
+    for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_lock(&t->site_arena[i].lock);
     xsmem_swiss_map_lock_all(&t->records);
     for (int i = 0; i < kStripes; i++) xsmem_spin_lock(&t->quarantine[i].lock);
     xsmem_spin_lock(&t->timeline_lock);
@@ -699,6 +812,7 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_spin_unlock(&t->timeline_lock);
   for (int i = 0; i < kStripes; i++) xsmem_spin_unlock(&t->quarantine[i].lock);
   xsmem_swiss_map_unlock_all(&t->records);
+  for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_unlock(&t->site_arena[i].lock);
   xsmem_swiss_map_unlock_all(&t->sites);
 }
 
@@ -722,6 +836,10 @@ const xsmem_allocator_ops xsmem_tracker_ops = {
 
 bool xsmem_is_tracker(const xsmem_allocator *a) { return a && a->ops == &tracker_ops; }
 
+xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a) {
+  return xsmem_is_tracker(a) ? ((const xsmem_tracker *)a)->opt.mode : XSMEM_TRACK_OFF;
+}
+
 // ---------------------------------------------------------------------------
 // Creation, the process-wide instance, exit.
 
@@ -735,6 +853,7 @@ void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
   o->mode = (xsmem_track_mode)xsmem_option_choice("XSMEM_TRACK", kModes, 3);
   o->sample_bytes = xsmem_option_bytes("XSMEM_TRACK_SAMPLE_BYTES");
   o->depth = (unsigned)xsmem_option_int("XSMEM_TRACK_DEPTH");
+  o->free_sites = xsmem_option_bool("XSMEM_TRACK_FREE_SITES");
   o->unwind = (xsmem_track_unwind)xsmem_option_choice("XSMEM_TRACK_UNWIND", kUnwind, 2);
   o->quarantine_bytes = xsmem_option_bytes("XSMEM_QUARANTINE_BYTES");
   long long rate = xsmem_option_int("XSMEM_GUARD_SAMPLE_RATE");
@@ -768,12 +887,15 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
   t->mapped = bytes;
   xsmem_swiss_map_init(&t->records, sizeof(track_record));
-  xsmem_swiss_map_init(&t->sites, sizeof(track_site_value));
+  xsmem_swiss_map_init(&t->sites, sizeof(uint64_t));
+  t->site_arena = xsmem_os_map(kSiteSlots * sizeof(track_site_value), xsmem_os_page_size(), 0);
+  if (!t->site_arena) goto fail;
   t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
   if (!t->history) goto fail;
   if (o->mode == XSMEM_TRACK_FULL && o->quarantine_bytes) {
     size_t cap = XSMEM_MAX((size_t)64, o->quarantine_bytes / kStripes / 64);
     if (cap > 65536) cap = 65536;
+    cap = xsmem_next_pow2(cap);  // ring indexes are masked
     for (int i = 0; i < kStripes; i++) {
       t->quarantine[i].cap = cap;
       t->quarantine[i].ring = xsmem_os_map(cap * sizeof(quarantine_entry), xsmem_os_page_size(), 0);
@@ -815,6 +937,7 @@ static void tracker_destroy(xsmem_allocator *a) {
   }
   xsmem_swiss_map_destroy(&t->records);
   xsmem_swiss_map_destroy(&t->sites);
+  if (t->site_arena) xsmem_os_unmap(t->site_arena, kSiteSlots * sizeof(track_site_value));
   if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
   if (t->report_fd > 2) close(t->report_fd);
   if (t->guard.base) {
@@ -827,6 +950,11 @@ static void tracker_destroy(xsmem_allocator *a) {
 
 xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
                                     const char *name) {
+  return xsmem_tracker_once_with(slot, inner, NULL, name);
+}
+
+xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
+                                         void (*adjust)(xsmem_tracker_options *o), const char *name) {
   static xsmem_spinlock lock;
   xsmem_allocator *a = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
   if (XSMEM_LIKELY(a)) return a;
@@ -836,6 +964,7 @@ xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_alloc
     xsmem_tracker_options o;
     xsmem_tracker_options_from_env(&o);
     xsmem_allocator *in = inner();
+    if (in && adjust) adjust(&o);
     a = in ? xsmem_tracker_create(in, &o, name) : NULL;
     if (!a) {
       xsmem_log("tracker over '%s' could not be built (bad XSMEM_TRACK* options?); tracking is off",
@@ -900,7 +1029,7 @@ XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
     quarantine_stripe *q = &t->quarantine[i];
     xsmem_spin_lock(&q->lock);
     for (size_t k = 0; q->ring && k < q->count; k++) {
-      quarantine_entry *e = &q->ring[(q->head + k) % q->cap];
+      quarantine_entry *e = &q->ring[(q->head + k) & (q->cap - 1)];
       UNPOISON(e->p, e->size);
       bool ok = poison_intact(e->p, e->size);
       POISON(e->p, e->size);
@@ -967,7 +1096,7 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   }
   out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
   out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = t->mapped + rs.bytes + ss.bytes + kHistorySlots * sizeof(history_entry);
+  out->metadata_bytes = t->mapped + rs.bytes + ss.bytes + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
   for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
   xsmem_track_point pts[kTimelinePoints];
   size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
@@ -1002,6 +1131,7 @@ size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t
 // Top sites.
 
 typedef struct top_ctx {
+  xsmem_tracker *t;
   xsmem_track_site *out;
   size_t max, n;
   xsmem_track_order order;
@@ -1012,18 +1142,22 @@ static double site_key(const xsmem_track_site *s, xsmem_track_order o) {
 }
 
 static void top_one(uint64_t key, const void *value, void *c) {
-  const track_site_value *v = value;
+  uint64_t index = *(const uint64_t *)value;
   top_ctx *x = c;
-  if (x->order == XSMEM_BY_LIVE_BYTES ? v->live_count < 0.5 : v->total_count < 0.5) return;
+  if (!index) return;
+  track_site_value *v = &x->t->site_arena[index - 1];
   xsmem_track_site s;
   s.hash = key;
   s.depth = v->depth;
   memcpy(s.frames, v->frames, sizeof(s.frames));
+  xsmem_spin_lock(&v->lock);
   s.live_bytes = v->live_bytes;
   s.live_count = v->live_count;
   s.total_bytes = v->total_bytes;
   s.total_count = v->total_count;
   s.peak_bytes = v->peak_bytes;
+  xsmem_spin_unlock(&v->lock);
+  if (x->order == XSMEM_BY_LIVE_BYTES ? s.live_count < 0.5 : s.total_count < 0.5) return;
   double k = site_key(&s, x->order);
   // Insertion into the sorted (largest first) array of the best max.
   size_t i = x->n < x->max ? x->n++ : x->max;
@@ -1039,7 +1173,7 @@ static void top_one(uint64_t key, const void *value, void *c) {
 size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
                                size_t max) {
   xsmem_tracker *t = (xsmem_tracker *)a;
-  top_ctx c = {out, max, 0, order};
+  top_ctx c = {t, out, max, 0, order};
   xsmem_swiss_map_for_each(&t->sites, top_one, &c);
   return c.n;
 }

@@ -8,18 +8,26 @@
 //           (geometric sampling, as TCMalloc does: an allocation of s bytes is
 //           sampled with probability p = 1 - exp(-s / sample_bytes) and
 //           stands for 1/p allocations and s/p bytes, so every total derived
-//           from samples is an unbiased estimate). Unsampled frees cost one
-//           load of a counting filter.
+//           from samples is an unbiased estimate). Through a shim header
+//           (tracker_fast.h) an unsampled malloc costs one subtraction from a
+//           thread-local countdown; an unsampled free costs nothing when the
+//           sampled blocks are placed apart (options.sample_home, so a tag
+//           the shim reads anyway tells them) and one load of a counting
+//           filter otherwise.
 //   full    every allocation is recorded, fenced by 16-byte canaries before
-//           and after, and on free poisoned and held in a bounded quarantine.
+//           and after, and on free poisoned (its first 128 bytes) and held in
+//           a bounded quarantine.
 //
 // A record (requested and granted size, alignment, thread, timestamp,
 // allocation id, call site) lives in a sharded SwissTable keyed by the user
 // pointer (platform/swiss_map). A call site is a short stack of return
 // addresses captured by frame-pointer walking (or glibc's backtrace(), see
 // XSMEM_TRACK_UNWIND), hashed; sites are aggregated (live bytes and count,
-// total bytes and count, peak live bytes) in a second table. Symbols are
-// resolved only when a report is written (dladdr: function+offset, module).
+// total bytes and count, peak live bytes) in an arena of site entries found
+// by a second table (site hash -> entry) behind a per-thread cache; a record
+// keeps its site's entry index, so a free updates the site without a lookup.
+// Symbols are resolved only when a report is written (dladdr: function+offset,
+// module).
 //
 // Memory: every table, ring and quarantine index comes from os_vm, never from
 // `inner` or malloc, so the tracker can sit under the malloc shim. Code that
@@ -28,6 +36,8 @@
 // recorded without a call site and never reported as leaks.
 //
 // Errors (all with the call site of the allocation and of the bad operation,
+// the latter captured when the error is found; the first free's site too
+// when options.free_sites is set,
 // then xsmem_report_bad_pointer: abort, or continue under XSMEM_ON_ERROR=warn):
 //   double free, free of a pointer the tracker never returned (full mode and
 //   guarded blocks), damaged canary before/after a block (underflow/overflow),
@@ -77,6 +87,15 @@ typedef struct xsmem_tracker_options {
   bool leak_report_at_exit;    // print the leak report to stderr at exit
   unsigned leak_report_sites;  // call sites shown per report
   unsigned timeline_ms;        // first interval between timeline points (doubles when the timeline fills)
+  // Where sampled blocks of up to sample_home_max bytes are placed (sample
+  // mode; NULL: inner). It must be a part of inner that inner's free,
+  // usable_size and realloc recognise (a tier of the default allocator).
+  // Keeping sampled blocks out of the memory a malloc shim frees inline lets
+  // that free skip the tracker (default_tracked_shim.h). A block the home
+  // refuses comes from inner and goes unsampled.
+  xsmem_allocator *sample_home;
+  size_t sample_home_max;
+  bool free_sites;  // full mode: capture each free's call site too (named in reports)
 } xsmem_tracker_options;
 
 // Fills *o from the XSMEM_TRACK* / XSMEM_LEAK_* / XSMEM_QUARANTINE_BYTES /
@@ -95,8 +114,16 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
 xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
                                     const char *name);
 
+// As xsmem_tracker_once; adjust (may be NULL) may change the options read
+// from the environment before the tracker is built (sample_home, say).
+xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
+                                         void (*adjust)(xsmem_tracker_options *o), const char *name);
+
 // Returns a as a tracker's allocator, or NULL when a is not a tracker.
 bool xsmem_is_tracker(const xsmem_allocator *a);
+
+// The mode of tracker a; XSMEM_TRACK_OFF when a is not a tracker.
+xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a);
 
 // ---------------------------------------------------------------------------
 // Analyses (the exporter's and the reports' API). `t` must be a tracker.

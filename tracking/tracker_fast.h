@@ -1,15 +1,24 @@
 // tracking/tracker_fast.h: the sampled tracker's fast path, for a malloc shim
 // that calls its front inline (configs.bzl "shim_header").
 //
-// In sample mode (without guarded sampling) an unsampled malloc only charges
-// the thread's byte countdown and an unsampled free only reads the counting
-// filter; both can then go straight to the inner front's own inline fast path
-// instead of through two vtables. xsmem_tracker_view mirrors the first
-// members of the tracker (checked by static asserts in tracker.c).
+// Sampled malloc costs what TCMalloc's does: the shim subtracts the size from
+// the thread's byte countdown xsmem_track_until_sample and calls the inner
+// front inline while it stays positive. Everything else is settled out of
+// line when the countdown runs out (xsmem_tracker_malloc_slow): a sample is
+// drawn and recorded; a thread's first call draws its countdown; a tracker
+// that must see every malloc (full mode, guarded sampling) pins the countdown
+// far below zero and a process without a tracker (XSMEM_TRACK=off) far above.
+// So the shim's malloc needs no test of the mode.
+// Sampled free: a tracker whose sampled blocks live apart from the memory the
+// shim frees inline (xsmem_tracker_options.sample_home) needs nothing on free;
+// otherwise the shim reads the counting filter (xsmem_tracker_fast_free_target).
+// xsmem_tracker_view mirrors the first members of the tracker (checked by
+// static asserts in tracker.c).
 #ifndef XSMEM_TRACKING_TRACKER_FAST_H_
 #define XSMEM_TRACKING_TRACKER_FAST_H_
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "allocators/allocator.h"
@@ -29,26 +38,27 @@ typedef struct xsmem_tracker_view {
 extern const xsmem_allocator_ops xsmem_tracker_ops;
 extern __thread int64_t xsmem_track_until_sample __attribute__((tls_model("initial-exec")));
 
-// Records a sampled allocation (the countdown has run out). Returns the block.
-void *xsmem_tracker_sampled_alloc(xsmem_allocator *a, size_t size);
+// Charges a malloc of n bytes to the countdown: true while it is unsampled
+// and may be served inline (the countdown is still >= 0; this form compiles
+// to one subtraction in memory and a jump on its sign).
+XSMEM_INLINE bool xsmem_tracker_charge(size_t n) {
+  int64_t left = xsmem_track_until_sample - (int64_t)n;
+  xsmem_track_until_sample = left;
+  return XSMEM_LIKELY(left >= 0);
+}
+
+// The countdown has run out: returns the block for malloc(n) from a, which is
+// a tracker or (tracking off) the allocator the shim serves. front_inline: the
+// shim's inline path serves that allocator when a is not a tracker (else the
+// countdown is pinned so that every malloc comes here).
+void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline);
+
+// An unsampled malloc(n) the shim does not serve inline (the countdown is
+// already charged): from a's inner allocator, or a itself if not a tracker.
+void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n);
 
 XSMEM_INLINE size_t xsmem_tracker_filter_index(const void *p) {
   return (size_t)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48);
-}
-
-// Returns the allocator that serves this malloc of n bytes inline (a itself
-// when it is not a sampled tracker, its inner front when the allocation is not
-// sampled), or NULL when the tracker must record it: then call
-// xsmem_tracker_sampled_alloc if *sampled, else a->ops->alloc.
-XSMEM_INLINE xsmem_allocator *xsmem_tracker_fast_malloc_target(xsmem_allocator *a, size_t n, int *sampled) {
-  *sampled = 0;
-  if (a->ops != &xsmem_tracker_ops) return a;
-  const xsmem_tracker_view *v = (const xsmem_tracker_view *)a;
-  if (!v->fast_sample) return NULL;
-  xsmem_track_until_sample -= (int64_t)n;
-  if (XSMEM_LIKELY(xsmem_track_until_sample > 0)) return v->inner;
-  *sampled = 1;
-  return NULL;
 }
 
 // Returns the allocator whose inline free may take p (a, or the inner front

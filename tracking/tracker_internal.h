@@ -21,6 +21,8 @@ enum {
   kHistorySlots = 1 << 14, // recently freed pointers, for double-free reports
   kTimelinePoints = 512,
   kPoisonSpan = 128,       // leading bytes of a freed block poisoned and checked
+  kSiteSlots = 1 << 16,    // call sites a tracker can count (the arena; more go uncounted)
+  kSiteCache = 256,        // per-thread cache of site hash -> arena index
 };
 
 enum { REC_SAMPLED = 1, REC_INTERNAL = 2, REC_CANARY = 4 };
@@ -36,13 +38,17 @@ typedef struct track_record {
   uint32_t front;    // bytes between the inner block and the user pointer
   uint8_t align_log2;
   uint8_t flags;
+  uint32_t site_index;  // the site's arena index + 1; 0: not counted
 } track_record;
 
-// Value of the sites map (key: site hash).
+// A call site in the site arena (stable address: a free updates its figures
+// through the record's site_index, without a lookup). The sites map takes a
+// site hash to its arena index. frames and depth are written once, before the
+// index is published under the map's shard lock; the figures under lock.
 typedef struct track_site_value {
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
   uint32_t depth;
-  uint32_t pad;
+  xsmem_spinlock lock;
   double live_bytes, live_count, total_bytes, total_count, peak_bytes;
 } track_site_value;
 
@@ -110,7 +116,9 @@ typedef struct xsmem_tracker {
   int report_fd;        // where the report at exit goes (a copy of stderr)
   uint64_t generation;  // unique per tracker created (thread caches key on it)
   xsmem_swiss_map records;
-  xsmem_swiss_map sites;
+  xsmem_swiss_map sites;        // site hash -> arena index
+  track_site_value *site_arena;  // kSiteSlots (os_vm, touched as used)
+  _Atomic uint32_t site_count;
   stripe_counters stripes[kStripes];
   quarantine_stripe quarantine[kStripes];
   _Atomic uint16_t filter[kFilterSlots];

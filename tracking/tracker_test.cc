@@ -274,10 +274,26 @@ TEST(TrackerDeathTest, OverflowIsFoundByCheckOnDemand) {
       TRACKER_OR_ASAN("heap buffer overflow(.|\n)*check\\((.|\n)*tracker_test_other_site"));
 }
 
-TEST(TrackerDeathTest, DoubleFreeNamesAllocationAndFirstFree) {
+// The double-free report: the allocation's call site and the bad
+// free's own (captured when it is reported).
+TEST(TrackerDeathTest, DoubleFreeNamesAllocationAndTheBadFree) {
   EXPECT_DEATH(
       {
         xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        void *p = tracker_test_leak_here(t, 24);
+        xsmem_free(t, p);
+        xsmem_free(t, p);
+      },
+      "double free: free\\(0x[0-9a-f]+\\) of a 24-byte block(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"
+      "(.|\n)*detected at:(.|\n)*DoubleFreeNamesAllocationAndTheBadFree");
+}
+
+TEST(TrackerDeathTest, DoubleFreeNamesTheFirstFreeWithFreeSites) {
+  EXPECT_DEATH(
+      {
+        xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+        o.free_sites = true;
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
         void *p = tracker_test_leak_here(t, 24);
         xsmem_free(t, p);
         xsmem_free(t, p);
@@ -300,6 +316,21 @@ TEST(TrackerDeathTest, WriteAfterFreeIsCaughtWhenLeavingQuarantine) {
   EXPECT_DEATH(
       {
         xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+        o.quarantine_bytes = 8 * 4096;  // 4 KiB per stripe
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
+        xsmem_free(t, p);
+        p[10] = 42;  // use after free
+        for (int i = 0; i < 100; i++) xsmem_free(t, xsmem_alloc(t, 1000, 16, 0));
+      },
+      TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
+}
+
+TEST(TrackerDeathTest, WriteAfterFreeNamesTheFreeWithFreeSites) {
+  EXPECT_DEATH(
+      {
+        xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+        o.free_sites = true;
         o.quarantine_bytes = 8 * 4096;  // 4 KiB per stripe
         xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
         auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));

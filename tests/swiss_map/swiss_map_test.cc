@@ -113,6 +113,33 @@ TEST(SwissMap, MatchesOracleUnderRandomOperations) {
 }
 
 // Churn on a fixed-size working set: tombstones must be purged, not grow the table.
+// insert_new (the key is known absent) makes the same map as insert, through
+// growth and churn.
+TEST(SwissMap, InsertNewMatchesInsert) {
+  static xsmem_swiss_map m;
+  xsmem_swiss_map_init(&m, sizeof(Value));
+  constexpr uint64_t kKeys = 20000;
+  for (uint64_t k = 0; k < kKeys; k++) {
+    Value v{k, static_cast<decltype(Value::b)>(~k)};
+    ASSERT_TRUE(xsmem_swiss_map_insert_new(&m, 0x7f0000000000ull + 16 * k, &v));
+  }
+  EXPECT_EQ(xsmem_swiss_map_size(&m), kKeys);
+  for (uint64_t k = 0; k < kKeys; k += 2) ASSERT_TRUE(xsmem_swiss_map_erase(&m, 0x7f0000000000ull + 16 * k, nullptr));
+  for (uint64_t k = 0; k < kKeys; k++) {
+    Value out{};
+    bool found = xsmem_swiss_map_find(&m, 0x7f0000000000ull + 16 * k, &out);
+    ASSERT_EQ(found, k % 2 == 1) << k;
+    if (found) {
+      EXPECT_EQ(out.a, k);
+      EXPECT_EQ(out.b, static_cast<decltype(Value::b)>(~k));
+    }
+  }
+  Value v{1, 2};
+  for (uint64_t k = 0; k < kKeys; k += 2) ASSERT_TRUE(xsmem_swiss_map_insert_new(&m, 0x7f0000000000ull + 16 * k, &v));
+  EXPECT_EQ(xsmem_swiss_map_size(&m), kKeys);
+  xsmem_swiss_map_destroy(&m);
+}
+
 TEST(SwissMap, TombstonesArePurgedWithoutGrowth) {
   static xsmem_swiss_map m;
   xsmem_swiss_map_init(&m, 8);
