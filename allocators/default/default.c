@@ -332,16 +332,21 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
     out->bytes_committed += committed;
     out->bytes_cached += committed - s.bytes_in_use - s.bytes_metadata;
   }
-  // Blocks in the threads' grow caches are live to buddy, free to the program.
-  uint64_t grow_cached = 0;
+  // Blocks in the threads' grow caches are live to buddy, freed to the
+  // program: counted as frees and as cached bytes, so that allocations and
+  // frees balance when the program has freed everything.
+  uint64_t grow_cached = 0, grow_blocks = 0;
   xsmem_spin_lock(&d->grow_lock);
   for (const grow_cache *gc = d->grow_list; gc; gc = gc->next) {
-    grow_cached += atomic_load_explicit(&gc->bytes, memory_order_relaxed);
+    uint64_t bytes = atomic_load_explicit(&gc->bytes, memory_order_relaxed);
+    grow_cached += bytes;
+    grow_blocks += bytes != 0;
   }
   xsmem_spin_unlock(&d->grow_lock);
   grow_cached = XSMEM_MIN(grow_cached, out->bytes_in_use);
   out->bytes_in_use -= grow_cached;
   out->bytes_cached += grow_cached;
+  out->num_frees += XSMEM_MIN(grow_blocks, out->num_allocs - XSMEM_MIN(out->num_frees, out->num_allocs));
   uint64_t data = out->bytes_committed - out->bytes_metadata;
   out->fragmentation = data ? 1.0 - (double)out->bytes_in_use / (double)data : 0.0;
 }
