@@ -131,7 +131,8 @@ static void *source_map(xsmem_source *src, size_t size, size_t align, size_t *go
     errno = ENOMEM;
     return NULL;
   }
-  if (len >= 2 * XSMEM_MiB && xsmem_os_huge_policy() > 0) madvise(p, len, MADV_HUGEPAGE);  // advice only
+  // No huge-page advice here: the consumer decides (large advises its
+  // mappings; a 4 MiB small-tier segment under THP would be resident whole).
   if (s->bind) {
     // Before the first touch: the kernel places each page when it faults in.
     int r = s->node >= 0 ? xsmem_numa_bind_range(p, len, s->node, s->mode) : xsmem_numa_interleave_range(p, len);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "platform/atomics.h"
@@ -121,6 +122,10 @@ static char *map_fresh(large *l, size_t size, size_t offset) {
     xsmem_source_unmap(l->source, p, got);
     errno = ENOMEM;
     return NULL;
+  }
+  // A source maps plain pages; huge pages are this tier's choice (advice only).
+  if (p && (l->vm_flags & XSMEM_VM_HUGE) && size >= 2 * XSMEM_MiB && xsmem_os_huge_policy() > 0) {
+    madvise(p, size, MADV_HUGEPAGE);
   }
   return p;
 }
