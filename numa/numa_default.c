@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "allocators/buddy/buddy.h"
+#include "allocators/default/tiers.h"
 #include "allocators/large/large.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
@@ -15,7 +16,6 @@
 #include "platform/log.h"
 #include "platform/pagemap.h"
 
-#define SMALL_MAX_ALIGN ((size_t)4096)  // larger alignments go to buddy (size-aligned blocks)
 
 // The small tier's source for one node: that node's span, else (fallback on)
 // the nearest other node that accepts.
@@ -26,8 +26,7 @@ typedef struct small_source {
 
 typedef struct numa_front {
   xsmem_allocator base;
-  xsmem_allocator *small;
-  size_t small_max, large_min, medium_max;
+  xsmem_tiers t;  // the small tier, the per-node routers and the thresholds between them
   int small_nodes;  // nodes of the small tier (1: one node or interleave)
   bool fallback;
   xsmem_source *small_single;  // the small tier's source when it has one node
@@ -80,47 +79,20 @@ static xsmem_source *small_node_source(void *ctx, unsigned node) {
 // ---------------------------------------------------------------------------
 // Routing (as allocators/default, with the node base on the small fast path).
 
-enum { TIER_SMALL, TIER_MEDIUM, TIER_LARGE };
-
-static int route(const numa_front *f, size_t size, size_t align) {
-  if (size <= f->small_max && align <= SMALL_MAX_ALIGN) return TIER_SMALL;
-  if (size < f->large_min && size <= f->medium_max && align <= f->medium_max) return TIER_MEDIUM;
-  return TIER_LARGE;
-}
-
-static xsmem_allocator *tier(const numa_front *f, int t) {
-  return t == TIER_SMALL ? f->small : t == TIER_MEDIUM ? &g_medium.base : &g_large.base;
-}
-
 static void *numa_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   numa_front *f = (numa_front *)a;
   if (!xsmem_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
   }
-  int t = route(f, size, align);
-  if (t == TIER_SMALL && align <= XSMEM_MIN_ALIGN && !(flags & XSMEM_ALLOC_ZERO) && size) {
+  int k = xsmem_tiers_route(&f->t, size, align);
+  if (k == XSMEM_TIER_SMALL && align <= XSMEM_MIN_ALIGN && !(flags & XSMEM_ALLOC_ZERO) && size) {
     return xsmem_tls_malloc_node(size);
   }
-  xsmem_allocator *o = tier(f, t);
+  xsmem_allocator *o = xsmem_tiers_at(&f->t, k);
   void *p = o->ops->alloc(o, size, align, flags);
-  if (!p && t == TIER_MEDIUM) p = g_large.base.ops->alloc(&g_large.base, size, align, flags);  // every buddy full
+  if (!p && k == XSMEM_TIER_MEDIUM) p = g_large.base.ops->alloc(&g_large.base, size, align, flags);  // every buddy full
   return p;
-}
-
-// Returns the tier owning p, or NULL after reporting a foreign pointer.
-static xsmem_allocator *owner(const numa_front *f, const void *p, const char *op) {
-  switch (xsmem_pagemap_get(p)) {
-    case XSMEM_TAG_SMALL:
-      return f->small;
-    case XSMEM_TAG_BUDDY:
-      return &g_medium.base;
-    case XSMEM_TAG_LARGE:
-      return &g_large.base;
-    default:
-      xsmem_report_bad_pointer(f->base.name, op, p, "pointer not allocated by xsmem");
-      return NULL;
-  }
 }
 
 static void numa_free(xsmem_allocator *a, void *p, size_t size) {
@@ -129,33 +101,28 @@ static void numa_free(xsmem_allocator *a, void *p, size_t size) {
     xsmem_tls_free(p);
     return;
   }
-  xsmem_allocator *o = owner(f, p, "free");
+  xsmem_allocator *o = xsmem_tiers_owner(&f->t, f->base.name, p, "free");
   if (o) o->ops->free(o, p, size);
 }
 
 static size_t numa_usable(const xsmem_allocator *a, const void *p) {
-  xsmem_allocator *o = owner((const numa_front *)a, p, "usable_size");
+  const numa_front *f = (const numa_front *)a;
+  xsmem_allocator *o = xsmem_tiers_owner(&f->t, f->base.name, p, "usable_size");
   return o ? o->ops->usable_size(o, p) : 0;
 }
 
 static bool numa_owns(const xsmem_allocator *a, const void *p) {
-  const numa_front *f = (const numa_front *)a;
-  uint8_t tag = xsmem_pagemap_get(p);
-  xsmem_allocator *o = tag == XSMEM_TAG_SMALL   ? f->small
-                       : tag == XSMEM_TAG_BUDDY ? &g_medium.base
-                       : tag == XSMEM_TAG_LARGE ? &g_large.base
-                                                : NULL;
-  return o && o->ops->owns && o->ops->owns(o, p);
+  return xsmem_tiers_owns(&((const numa_front *)a)->t, p);
 }
 
 static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   numa_front *f = (numa_front *)a;
-  xsmem_allocator *o = owner(f, p, "realloc");
+  xsmem_allocator *o = xsmem_tiers_owner(&f->t, f->base.name, p, "realloc");
   if (!o) {
     errno = EINVAL;
     return NULL;
   }
-  xsmem_allocator *want = tier(f, route(f, size, XSMEM_MIN_ALIGN));
+  xsmem_allocator *want = xsmem_tiers_at(&f->t, xsmem_tiers_route(&f->t, size, XSMEM_MIN_ALIGN));
   if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
   size_t usable = o->ops->usable_size(o, p);
   if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
@@ -172,7 +139,7 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
 static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
   const numa_front *f = (const numa_front *)a;
   *out = xsmem_stats_init();
-  xsmem_allocator *tiers[] = {f->small, &g_medium.base, &g_large.base};
+  xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
   double frag_weight = 0;
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
@@ -231,7 +198,7 @@ static void tier_summary(xsmem_stats_sink *sink, const char *label, const xsmem_
 
 static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   const numa_front *f = (const numa_front *)a;
-  if (f->small->ops->detail) f->small->ops->detail(f->small, sink);  // classes and tier "small"
+  if (f->t.small->ops->detail) f->t.small->ops->detail(f->t.small, sink);  // classes and tier "small"
   tier_summary(sink, "medium", &g_medium.base);
   tier_summary(sink, "large", &g_large.base);
   char label[16];
@@ -266,15 +233,15 @@ static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
     sink->value(sink, "node", "interleave", "num_frees", "counter", (double)(m.child.num_frees + l.child.num_frees));
     sink->value(sink, "node", "interleave", "bytes_mapped", "gauge", (double)(m.source.bytes_mapped + l.source.bytes_mapped));
   }
-  sink->value(sink, "route", "small", "max_bytes", "gauge", (double)f->small_max);
-  sink->value(sink, "route", "large", "min_bytes", "gauge", (double)f->large_min);
+  sink->value(sink, "route", "small", "max_bytes", "gauge", (double)f->t.small_max);
+  sink->value(sink, "route", "large", "min_bytes", "gauge", (double)f->t.large_min);
   sink->value(sink, "route", "small", "nodes", "gauge", (double)f->small_nodes);
 }
 
 static size_t numa_trim(xsmem_allocator *a, size_t goal) {
   numa_front *f = (numa_front *)a;
   size_t released = 0;
-  xsmem_allocator *tiers[] = {f->small, &g_medium.base, &g_large.base};
+  xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     if (tiers[i]->ops->trim) released += tiers[i]->ops->trim(tiers[i], goal);
   }
@@ -284,7 +251,7 @@ static size_t numa_trim(xsmem_allocator *a, size_t goal) {
 // Locks are taken small -> medium -> large and given back in reverse.
 static void numa_fork(xsmem_allocator *a, int phase) {
   numa_front *f = (numa_front *)a;
-  xsmem_allocator *tiers[] = {f->small, &g_medium.base, &g_large.base};
+  xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
   if (phase == XSMEM_FORK_PREPARE) {
     for (size_t i = 0; i < 3; i++) tiers[i]->ops->fork(tiers[i], phase);
   } else {
@@ -366,15 +333,17 @@ static void build(numa_front *f) {
     f->small_nodes = 1;
     f->small_single = &g_medium.space.sources[g_medium.fixed_slot].base;
   }
-  f->small = xsmem_tls_buckets(f->small_single ? f->small_single : NULL, &t);
+  f->t.small = xsmem_tls_buckets(f->small_single ? f->small_single : NULL, &t);
+  f->t.medium = &g_medium.base;
+  f->t.large = &g_large.base;
   if (f->small_single == NULL && xsmem_tls_num_nodes() != (unsigned)f->small_nodes) {
     f->small_nodes = (int)xsmem_tls_num_nodes();  // another configuration built the tier first
   }
-  f->small_max = xsmem_tls_small_max_;
-  f->large_min = xsmem_large_min_size();
+  f->t.small_max = xsmem_tls_small_max_;
+  f->t.large_min = xsmem_large_min_size();
   xsmem_allocator *any = NULL;
   for (int i = 0; i <= g_medium.num_nodes && !any; i++) any = xsmem_node_router_child(&g_medium, i);
-  f->medium_max = xsmem_buddy_max_size(any);
+  f->t.medium_max = xsmem_buddy_max_size(any);
   xsmem_tls_set_purge_hook(purge_medium_and_large, f);
 }
 
@@ -391,6 +360,6 @@ xsmem_allocator *xsmem_numa_default_allocator(void) {
   return &f->base;
 }
 
-xsmem_allocator *xsmem_numa_default_small(void) { return g_front.small; }
+xsmem_allocator *xsmem_numa_default_small(void) { return g_front.t.small; }
 xsmem_allocator *xsmem_numa_default_medium(void) { return &g_medium.base; }
 xsmem_allocator *xsmem_numa_default_large(void) { return &g_large.base; }

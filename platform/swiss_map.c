@@ -210,11 +210,12 @@ void xsmem_swiss_map_destroy(xsmem_swiss_map *m) {
   }
 }
 
-bool xsmem_swiss_map_insert(xsmem_swiss_map *m, uint64_t key, const void *value) {
+// Stores value under key; known_absent skips the lookup for an existing key.
+static bool map_put(xsmem_swiss_map *m, uint64_t key, const void *value, bool known_absent) {
   uint64_t h = xsmem_swiss_hash(key);
   xsmem_swiss_shard *s = shard_of(m, h);
   xsmem_spin_lock(&s->lock);
-  size_t i = shard_find(s, key, h);
+  size_t i = known_absent ? SIZE_MAX : shard_find(s, key, h);
   if (i == SIZE_MAX) {
     i = shard_prepare_insert(s, h);
     if (XSMEM_UNLIKELY(i == SIZE_MAX)) {
@@ -229,20 +230,12 @@ bool xsmem_swiss_map_insert(xsmem_swiss_map *m, uint64_t key, const void *value)
   return true;
 }
 
+bool xsmem_swiss_map_insert(xsmem_swiss_map *m, uint64_t key, const void *value) {
+  return map_put(m, key, value, false);
+}
+
 bool xsmem_swiss_map_insert_new(xsmem_swiss_map *m, uint64_t key, const void *value) {
-  uint64_t h = xsmem_swiss_hash(key);
-  xsmem_swiss_shard *s = shard_of(m, h);
-  xsmem_spin_lock(&s->lock);
-  size_t i = shard_prepare_insert(s, h);
-  if (XSMEM_UNLIKELY(i == SIZE_MAX)) {
-    xsmem_spin_unlock(&s->lock);
-    errno = ENOMEM;
-    return false;
-  }
-  memcpy(slot_at(s, i), &key, 8);
-  memcpy(slot_at(s, i) + 8, value, m->value_size);
-  xsmem_spin_unlock(&s->lock);
-  return true;
+  return map_put(m, key, value, true);
 }
 
 bool xsmem_swiss_map_find(xsmem_swiss_map *m, uint64_t key, void *out) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "allocators/buddy/buddy.h"
+#include "allocators/default/tiers.h"
 #include "allocators/large/large.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
@@ -15,7 +16,6 @@
 #include "platform/log.h"
 #include "platform/pagemap.h"
 
-#define SMALL_MAX_ALIGN ((size_t)4096)  // larger alignments go to buddy (size-aligned blocks)
 // realloc growing a small block to at least this many bytes moves it to buddy.
 #define GROW_TO_MEDIUM ((size_t)4096)
 // The per-thread grow cache keeps one freed buddy block up to this size; buddy
@@ -42,8 +42,7 @@ static __thread grow_cache t_grow __attribute__((tls_model("initial-exec")));
 
 typedef struct default_allocator {
   xsmem_allocator base;
-  xsmem_allocator *small, *medium, *large;
-  size_t small_max, large_min, medium_max;
+  xsmem_tiers t;  // small, medium, large and the thresholds between them
   _Atomic int state;  // 0 new, 1 building, 2 ready
   xsmem_spinlock grow_lock;  // the list of grow caches
   grow_cache *grow_list;
@@ -52,47 +51,21 @@ typedef struct default_allocator {
 
 static default_allocator g_default;
 
-enum { TIER_SMALL, TIER_MEDIUM, TIER_LARGE };
-
-static int route(const default_allocator *d, size_t size, size_t align) {
-  if (size <= d->small_max && align <= SMALL_MAX_ALIGN) return TIER_SMALL;
-  if (size < d->large_min && size <= d->medium_max && align <= d->medium_max) return TIER_MEDIUM;
-  return TIER_LARGE;
-}
-
-static xsmem_allocator *tier(const default_allocator *d, int t) {
-  return t == TIER_SMALL ? d->small : t == TIER_MEDIUM ? d->medium : d->large;
-}
-
 static void *default_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   default_allocator *d = (default_allocator *)a;
   if (!xsmem_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
   }
-  int t = route(d, size, align);
-  if (t == TIER_SMALL && align <= XSMEM_MIN_ALIGN && !(flags & XSMEM_ALLOC_ZERO) && size) {
+  int k = xsmem_tiers_route(&d->t, size, align);
+  if (k == XSMEM_TIER_SMALL && align <= XSMEM_MIN_ALIGN && !(flags & XSMEM_ALLOC_ZERO) && size) {
     return xsmem_tls_malloc(size);
   }
-  void *p = tier(d, t)->ops->alloc(tier(d, t), size, align, flags);
-  if (!p && t == TIER_MEDIUM) p = d->large->ops->alloc(d->large, size, align, flags);  // buddy full
+  xsmem_allocator *o = xsmem_tiers_at(&d->t, k);
+  void *p = o->ops->alloc(o, size, align, flags);
+  if (!p && k == XSMEM_TIER_MEDIUM) p = d->t.large->ops->alloc(d->t.large, size, align, flags);  // buddy full
   if (XSMEM_UNLIKELY(p == t_grow.cur)) t_grow.cur = NULL;
   return p;
-}
-
-// Returns the tier owning p, or NULL after reporting a foreign pointer.
-static xsmem_allocator *owner(const default_allocator *d, const void *p, const char *op) {
-  switch (xsmem_pagemap_get(p)) {
-    case XSMEM_TAG_SMALL:
-      return d->small;
-    case XSMEM_TAG_BUDDY:
-      return d->medium;
-    case XSMEM_TAG_LARGE:
-      return d->large;
-    default:
-      xsmem_report_bad_pointer(d->base.name, op, p, "pointer not allocated by xsmem");
-      return NULL;
-  }
 }
 
 static bool grow_cache_put(default_allocator *d, void *p, size_t bytes);
@@ -106,10 +79,10 @@ static void default_free(xsmem_allocator *a, void *p, size_t size) {
   }
   if (tag == XSMEM_TAG_BUDDY) {
     if (p == t_grow.cur) t_grow.cur = NULL;
-    size_t bytes = xsmem_buddy_live_size(d->medium, p, "free");  // reports a bad pointer
+    size_t bytes = xsmem_buddy_live_size(d->t.medium, p, "free");  // reports a bad pointer
     if (!bytes || grow_cache_put(d, p, bytes)) return;
   }
-  xsmem_allocator *o = owner(d, p, "free");
+  xsmem_allocator *o = xsmem_tiers_owner(&d->t, d->base.name, p, "free");
   if (o) o->ops->free(o, p, size);
   // Emptied buddy regions and cached large mappings go back to the OS from
   // the purger's passes: a program that never empties a small slab starts it here.
@@ -117,18 +90,13 @@ static void default_free(xsmem_allocator *a, void *p, size_t size) {
 }
 
 static size_t default_usable(const xsmem_allocator *a, const void *p) {
-  xsmem_allocator *o = owner((const default_allocator *)a, p, "usable_size");
+  const default_allocator *d = (const default_allocator *)a;
+  xsmem_allocator *o = xsmem_tiers_owner(&d->t, d->base.name, p, "usable_size");
   return o ? o->ops->usable_size(o, p) : 0;
 }
 
 static bool default_owns(const xsmem_allocator *a, const void *p) {
-  const default_allocator *d = (const default_allocator *)a;
-  uint8_t tag = xsmem_pagemap_get(p);
-  xsmem_allocator *o = tag == XSMEM_TAG_SMALL ? d->small
-                       : tag == XSMEM_TAG_BUDDY ? d->medium
-                       : tag == XSMEM_TAG_LARGE ? d->large
-                                                : NULL;
-  return o && o->ops->owns && o->ops->owns(o, p);
+  return xsmem_tiers_owns(&((const default_allocator *)a)->t, p);
 }
 
 // The small tier's block size of class c (the formula tls_buckets builds its
@@ -153,7 +121,7 @@ static void grow_cache_exit(void *arg) {
   if (gc->next) gc->next->prev = gc->prev;
   gc->registered = false;
   xsmem_spin_unlock(&d->grow_lock);
-  if (blk) d->medium->ops->free(d->medium, blk, 0);
+  if (blk) d->t.medium->ops->free(d->t.medium, blk, 0);
 }
 
 XSMEM_COLD static bool grow_cache_register(default_allocator *d, grow_cache *gc) {
@@ -184,7 +152,7 @@ static bool grow_cache_put(default_allocator *d, void *p, size_t bytes) {
   void *old = gc->blk;
   gc->blk = p;
   atomic_store_explicit(&gc->bytes, bytes, memory_order_relaxed);
-  if (old) d->medium->ops->free(d->medium, old, 0);
+  if (old) d->t.medium->ops->free(d->t.medium, old, 0);
   return true;
 }
 
@@ -204,7 +172,7 @@ static void *grow_cache_take(size_t size, size_t *bytes) {
 static size_t grow_cache_flush(default_allocator *d) {
   size_t bytes = 0;
   void *p = grow_cache_take(0, &bytes);
-  if (p) d->medium->ops->free(d->medium, p, 0);
+  if (p) d->t.medium->ops->free(d->t.medium, p, 0);
   return bytes;
 }
 
@@ -230,7 +198,7 @@ static void *move_block(xsmem_allocator *from, void *p, size_t have, void *q, si
 static void *realloc_small(default_allocator *d, void *p, size_t size) {
   const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
   if (XSMEM_UNLIKELY(!xsmem_tls_is_block_start(s, p))) {
-    xsmem_report_bad_pointer(d->small->name, "realloc", p, "not the start of a block (interior pointer)");
+    xsmem_report_bad_pointer(d->t.small->name, "realloc", p, "not the start of a block (interior pointer)");
     errno = EINVAL;
     return NULL;
   }
@@ -241,16 +209,16 @@ static void *realloc_small(default_allocator *d, void *p, size_t size) {
   if (size > have && (q = grow_cache_take(size, &cached)) != NULL) {
     t_grow.cur = q;  // the buffer keeps growing in the cached block
     t_grow.cur_bytes = cached;
-  } else if (size > have && size >= GROW_TO_MEDIUM && size <= 2 * have && 2 * size <= d->medium_max &&
-             2 * size < d->large_min) {
-    q = d->medium->ops->alloc(d->medium, 2 * size, XSMEM_MIN_ALIGN, 0);
+  } else if (size > have && size >= GROW_TO_MEDIUM && size <= 2 * have && 2 * size <= d->t.medium_max &&
+             2 * size < d->t.large_min) {
+    q = d->t.medium->ops->alloc(d->t.medium, 2 * size, XSMEM_MIN_ALIGN, 0);
     if (q) {
       t_grow.cur = q;
-      t_grow.cur_bytes = xsmem_buddy_block_size(d->medium, 2 * size, XSMEM_MIN_ALIGN);
+      t_grow.cur_bytes = xsmem_buddy_block_size(d->t.medium, 2 * size, XSMEM_MIN_ALIGN);
     } else {
       q = default_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);  // buddy full
     }
-  } else if (size <= d->small_max) {
+  } else if (size <= d->t.small_max) {
     q = xsmem_tls_malloc(size);
   } else {
     q = default_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);
@@ -273,36 +241,36 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
   if (XSMEM_LIKELY(tag == XSMEM_TAG_SMALL)) return realloc_small(d, p, size);
   if (tag == XSMEM_TAG_BUDDY) {
     // Fits (the common case of a growing buffer): no lock.
-    size_t usable = xsmem_buddy_live_size(d->medium, p, "realloc");
+    size_t usable = xsmem_buddy_live_size(d->t.medium, p, "realloc");
     if (!usable) {
       errno = EINVAL;
       return NULL;
     }
     if (medium_fits(size, usable)) return p;
   }
-  xsmem_allocator *o = owner(d, p, "realloc");
+  xsmem_allocator *o = xsmem_tiers_owner(&d->t, d->base.name, p, "realloc");
   if (!o) {
     errno = EINVAL;
     return NULL;
   }
-  xsmem_allocator *want = tier(d, route(d, size, XSMEM_MIN_ALIGN));
+  xsmem_allocator *want = xsmem_tiers_at(&d->t, xsmem_tiers_route(&d->t, size, XSMEM_MIN_ALIGN));
   // A block buddy holds stays there down to half the grow-to-medium size: a
   // growing buffer that shrinks a little and grows again keeps its place.
-  if (o == d->medium && want == d->small && size > GROW_TO_MEDIUM / 2) want = o;
+  if (o == d->t.medium && want == d->t.small && size > GROW_TO_MEDIUM / 2) want = o;
   size_t usable = o->ops->usable_size(o, p);
-  if (want == o && o == d->medium && size > usable && size <= 2 * usable && 2 * size <= d->medium_max) {
+  if (want == o && o == d->t.medium && size > usable && size <= 2 * usable && 2 * size <= d->t.medium_max) {
     size *= 2;  // growing step by step: take the next step's room too (in place where the buddy is free)
   }
   if (p == t_grow.cur) t_grow.cur = NULL;
   if (want == o && o->ops->realloc) {
     void *q = o->ops->realloc(o, p, size, flags);
-    if (q && o == d->medium) {  // the buffer grew (or moved) in buddy: its new size, for the next step
+    if (q && o == d->t.medium) {  // the buffer grew (or moved) in buddy: its new size, for the next step
       t_grow.cur = q;
-      t_grow.cur_bytes = xsmem_buddy_live_size(d->medium, q, "realloc");
+      t_grow.cur_bytes = xsmem_buddy_live_size(d->t.medium, q, "realloc");
     }
     return q;
   }
-  if (want != o && o == d->large && size <= usable && size >= usable / 2) return p;  // shrink in place
+  if (want != o && o == d->t.large && size <= usable && size >= usable / 2) return p;  // shrink in place
   return move_block(o, p, usable, default_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
@@ -316,7 +284,7 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
 static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
   default_allocator *d = (default_allocator *)a;
   *out = xsmem_stats_init();
-  xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
+  xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
     out->num_allocs += s.num_allocs;
@@ -354,19 +322,19 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
 // Tier summaries under group "tier" come from the tiers themselves.
 static void default_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   const default_allocator *d = (const default_allocator *)a;
-  xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
+  xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     if (tiers[i]->ops->detail) tiers[i]->ops->detail(tiers[i], sink);
   }
-  sink->value(sink, "route", "small", "max_bytes", "gauge", (double)d->small_max);
-  sink->value(sink, "route", "large", "min_bytes", "gauge", (double)d->large_min);
+  sink->value(sink, "route", "small", "max_bytes", "gauge", (double)d->t.small_max);
+  sink->value(sink, "route", "large", "min_bytes", "gauge", (double)d->t.large_min);
 }
 
 static size_t default_trim(xsmem_allocator *a, size_t goal) {
   default_allocator *d = (default_allocator *)a;
   grow_cache_flush(d);  // this thread's; the others' are theirs
   size_t released = 0;
-  xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
+  xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     if (tiers[i]->ops->trim) released += tiers[i]->ops->trim(tiers[i], goal);
   }
@@ -376,7 +344,7 @@ static size_t default_trim(xsmem_allocator *a, size_t goal) {
 // Locks are taken small -> medium -> large and given back in reverse.
 static void default_fork(xsmem_allocator *a, int phase) {
   default_allocator *d = (default_allocator *)a;
-  xsmem_allocator *tiers[] = {d->small, d->medium, d->large};
+  xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   if (phase == XSMEM_FORK_PREPARE) {
     for (size_t i = 0; i < 3; i++) {
       if (tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
@@ -395,7 +363,7 @@ static void default_fork(xsmem_allocator *a, int phase) {
     d->grow_list = NULL;
     while (gc) {
       grow_cache *next = gc->next;
-      if (gc != self && gc->blk) d->medium->ops->free(d->medium, gc->blk, 0);
+      if (gc != self && gc->blk) d->t.medium->ops->free(d->t.medium, gc->blk, 0);
       gc = next;
     }
     if (self) {
@@ -423,7 +391,7 @@ static const xsmem_allocator_ops default_ops = {
 // stale cached large mappings go back to the OS even while the program idles.
 static size_t purge_medium_and_large(void *ctx) {
   default_allocator *d = (default_allocator *)ctx;
-  return xsmem_buddy_purge(d->medium) + xsmem_large_purge(d->large);
+  return xsmem_buddy_purge(d->t.medium) + xsmem_large_purge(d->t.large);
 }
 
 xsmem_allocator *xsmem_default_allocator(void) {
@@ -433,13 +401,13 @@ xsmem_allocator *xsmem_default_allocator(void) {
   if (atomic_compare_exchange_strong(&d->state, &expected, 1)) {
     d->base.ops = &default_ops;
     d->base.name = "default";
-    d->small = xsmem_tls_buckets(NULL, NULL);
-    d->medium = xsmem_buddy_instance();
-    d->large = xsmem_large_instance();
-    if (!d->small || !d->medium || !d->large) xsmem_fatal("default: a tier failed to build");
-    d->small_max = xsmem_tls_small_max_;
-    d->large_min = xsmem_large_min_size();
-    d->medium_max = xsmem_buddy_max_size(d->medium);
+    d->t.small = xsmem_tls_buckets(NULL, NULL);
+    d->t.medium = xsmem_buddy_instance();
+    d->t.large = xsmem_large_instance();
+    if (!d->t.small || !d->t.medium || !d->t.large) xsmem_fatal("default: a tier failed to build");
+    d->t.small_max = xsmem_tls_small_max_;
+    d->t.large_min = xsmem_large_min_size();
+    d->t.medium_max = xsmem_buddy_max_size(d->t.medium);
     xsmem_tls_set_purge_hook(purge_medium_and_large, d);
     if (pthread_key_create(&d->grow_key, grow_cache_exit) != 0) xsmem_fatal("default: pthread_key_create failed");
     atomic_store_explicit(&d->state, 2, memory_order_release);
@@ -449,6 +417,6 @@ xsmem_allocator *xsmem_default_allocator(void) {
   return &d->base;
 }
 
-xsmem_allocator *xsmem_default_small(void) { return g_default.small; }
-xsmem_allocator *xsmem_default_medium(void) { return g_default.medium; }
-xsmem_allocator *xsmem_default_large(void) { return g_default.large; }
+xsmem_allocator *xsmem_default_small(void) { return g_default.t.small; }
+xsmem_allocator *xsmem_default_medium(void) { return g_default.t.medium; }
+xsmem_allocator *xsmem_default_large(void) { return g_default.t.large; }
