@@ -14,26 +14,14 @@
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
 #include "gtest/gtest.h"
+#include "tests/numa/detail_map.h"
 #include "numa/topology.h"
 
 namespace {
 
 constexpr size_t kMiB = 1 << 20;
 
-struct Sink {
-  xsmem_stats_sink base;
-  std::map<std::string, double> values;
-};
-
-void SinkValue(xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *, double v) {
-  reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-}
-
-std::map<std::string, double> Detail(xsmem_allocator *a) {
-  Sink sink{{SinkValue}, {}};
-  a->ops->detail(a, &sink.base);
-  return sink.values;
-}
+std::map<std::string, double> Detail(xsmem_allocator *a) { return xsmem_test::DetailMap(a); }
 
 xsmem_allocator *BfcNuma() {
   const xsmem_config *c = xsmem_config_find("bfc_numa");

@@ -13,19 +13,11 @@
 #include "allocators/registry.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "gtest/gtest.h"
+#include "tests/numa/detail_map.h"
 #include "numa/numa_default.h"
 #include "numa/topology.h"
 
 namespace {
-
-struct Sink {
-  xsmem_stats_sink base;
-  std::map<std::string, double> values;
-};
-
-void SinkValue(xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *, double v) {
-  reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-}
 
 // Returns the node of the newest binding record covering p (-2: none).
 int RecordedNode(const void *p) {
@@ -57,13 +49,12 @@ TEST(NumaDefaultInterleave, EveryTierIsInterleaved) {
       }
     }).join();
   }
-  Sink sink{{SinkValue}, {}};
-  a->ops->detail(a, &sink.base);
-  EXPECT_EQ(sink.values["node/interleave/num_allocs"], 4.0 * xsmem_numa_num_nodes());
+  std::map<std::string, double> detail = xsmem_test::DetailMap(a);
+  EXPECT_EQ(detail["node/interleave/num_allocs"], 4.0 * xsmem_numa_num_nodes());
   xsmem_stats total = xsmem_get_stats(a);
-  EXPECT_EQ(sink.values["node/interleave/bytes_in_use"], (double)total.bytes_in_use);
+  EXPECT_EQ(detail["node/interleave/bytes_in_use"], (double)total.bytes_in_use);
   for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
-    EXPECT_EQ(sink.values["node/" + std::to_string(node) + "/num_allocs"], 0) << node;
+    EXPECT_EQ(detail["node/" + std::to_string(node) + "/num_allocs"], 0) << node;
   }
   for (void *p : blocks) xsmem_free(a, p);
 }

@@ -19,6 +19,7 @@
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
+#include "tests/numa/detail_map.h"
 #include "numa/numa_default.h"
 #include "numa/topology.h"
 
@@ -26,20 +27,7 @@ namespace {
 
 constexpr size_t kMiB = 1 << 20;
 
-struct Sink {
-  xsmem_stats_sink base;
-  std::map<std::string, double> values;
-};
-
-void SinkValue(xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *, double v) {
-  reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-}
-
-std::map<std::string, double> Detail(xsmem_allocator *a) {
-  Sink sink{{SinkValue}, {}};
-  a->ops->detail(a, &sink.base);
-  return sink.values;
-}
+std::map<std::string, double> Detail(xsmem_allocator *a) { return xsmem_test::DetailMap(a); }
 
 xsmem_allocator *Numa() {
   const xsmem_config *c = xsmem_config_find("numa");
