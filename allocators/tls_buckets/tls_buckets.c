@@ -174,6 +174,15 @@ static size_t class_size(unsigned c) { return g_size[c]; }
 static xsmem_tls_cache g_empty_cache;  // bounds 0: every operation takes the slow path
 __thread xsmem_tls_cache *xsmem_tls_cache_ __attribute__((tls_model("initial-exec"))) = &g_empty_cache;
 static __thread int t_exited __attribute__((tls_model("initial-exec")));
+// Frees a thread made before it had a cache. The first few go straight to
+// the central lists instead of building a cache (a cache is built by the
+// first malloc, as glibc's and jemalloc's are): a thread that frees a block
+// another thread handed it and then allocates the same size must not get
+// that block back, next to the giver's other blocks in one cache line
+// (passive false sharing, bench/workloads/cache_scratch.c). A thread that
+// only frees (a consumer) gets its cache after kCachelessFrees.
+enum { kCachelessFrees = 64 };
+static __thread uint32_t t_cacheless_frees __attribute__((tls_model("initial-exec")));
 __thread uint32_t xsmem_tls_node_base_ __attribute__((tls_model("initial-exec")));
 
 typedef struct tls_global {
@@ -314,11 +323,27 @@ static tls_slab *slab_acquire(unsigned c) {
   return s;
 }
 
+// A list of blocks being built: head, and the last block (whose link is set
+// when the list is closed).
+typedef struct block_chain {
+  void *head, *last;
+} block_chain;
+
+static void chain_add(block_chain *ch, void *b) {
+  if (ch->last) xsmem_tls_link_set(ch->last, b);
+  else ch->head = b;
+  ch->last = b;
+}
+
 // Moves up to `want` blocks of class c out of the central list into a NULL-
-// terminated list; returns how many. REQUIRES: the class lock.
+// terminated list; returns how many. Freshly carved blocks come first and
+// blocks that were freed before come last: a thread pops its list from the
+// head, so the first block it uses is one no other thread has had, rather
+// than one another thread just gave back next to blocks it still writes
+// (see t_cacheless_frees). REQUIRES: the class lock.
 static uint32_t central_take(unsigned c, uint32_t want, void **out) {
   tls_central *ce = &g_central[c];
-  void *head = NULL, *last = NULL;
+  block_chain fresh = {NULL, NULL}, reused = {NULL, NULL};
   uint32_t got = 0;
   while (got < want) {
     tls_slab *s = ce->partial;
@@ -335,9 +360,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       bump(&ce->free_blocks, -1);
       uint32_t j = block_index(seg, b);
       seg->bitmap[j >> 6] &= ~((uint64_t)1 << (j & 63));
-      if (last) xsmem_tls_link_set(last, b);
-      else head = b;
-      last = b;
+      chain_add(&reused, b);
       got++;
     }
     if (got < want && s->carved < seg->per_slab) {
@@ -345,9 +368,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
       for (uint32_t i = 0; i < n; i++, b += seg->size) {
         XSMEM_TOOL_POISON(b, seg->size);  // fresh blocks are held by the tier too
-        if (last) xsmem_tls_link_set(last, b);
-        else head = b;
-        last = b;
+        chain_add(&fresh, b);
       }
       s->carved += n;
       got += n;
@@ -357,9 +378,10 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       s->state = SLAB_FULL;
     }
   }
-  if (last) xsmem_tls_link_set(last, NULL);
+  if (fresh.last) xsmem_tls_link_set(fresh.last, reused.head);
+  if (reused.last) xsmem_tls_link_set(reused.last, NULL);
   bump(&ce->out, got);
-  *out = head;
+  *out = fresh.head ? fresh.head : reused.head;
   return got;
 }
 
@@ -676,7 +698,7 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
     return;
   }
   if (tc == &g_empty_cache) {
-    if (t_exited || !(tc = cache_create())) {
+    if (t_exited || t_cacheless_frees++ < kCachelessFrees || !(tc = cache_create())) {
       central_lock(&g_central[c]);
       bool emptied = central_put(c, p);
       xsmem_spin_unlock(&g_central[c].lock);

@@ -39,10 +39,12 @@
 // Ownership: free, usable_size and realloc find the segment by masking the
 // pointer (O(1)); a pointer that is not a block start is reported.
 // Threads: a cross-thread free goes into the freeing thread's cache (no owner
-// is contacted, so threads never serialize on each other; the price is that a
-// block may come back to a thread other than the one that carved it, next to
-// another thread's block: passive false sharing, see bench/workloads/
-// cache_scratch.c). A thread that exits
+// is contacted, so threads never serialize on each other). Passive false
+// sharing (a block coming back to a thread other than the one that carved it,
+// next to another thread's block; bench/workloads/cache_scratch.c) is avoided
+// where it starts: a thread's cache is built by its first malloc, its first
+// frees before that go to the central lists, and a refill hands out freshly
+// carved blocks before ones freed earlier. A thread that exits
 // hands its cache back (pthread key destructor); a thread that allocates after
 // that works without a cache, straight from the central lists.
 // Statistics: per-thread per-class counters summed when read, per-class
