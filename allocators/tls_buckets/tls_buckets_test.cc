@@ -220,32 +220,6 @@ TEST(Threads, ExitingThreadHandsItsCacheBack) {
   EXPECT_EQ(s1.bytes_in_use, s0.bytes_in_use);
 }
 
-// Passive false sharing (bench/workloads/cache_scratch.c): threads that free
-// blocks the main thread handed them, then allocate the same size, must not
-// get those blocks back, which share a cache line with each other and with
-// the main thread's.
-TEST(Threads, HandedBlocksDoNotComeBackToTheReceiver) {
-  const size_t kSize = 8;
-  constexpr int kWorkers = 2;
-  void *handed[kWorkers];
-  for (auto &p : handed) p = Alloc(kSize);
-  auto line = [](const void *p) { return reinterpret_cast<uintptr_t>(p) / 64; };
-  void *got[kWorkers];
-  for (int w = 0; w < kWorkers; w++) {
-    std::thread t([&, w] {
-      Free(handed[w]);
-      got[w] = Alloc(kSize);
-      memset(got[w], w, kSize);
-    });
-    t.join();
-  }
-  for (int w = 0; w < kWorkers; w++) {
-    for (void *h : handed) EXPECT_NE(line(got[w]), line(h)) << "worker " << w;
-  }
-  EXPECT_NE(line(got[0]), line(got[1]));
-  for (void *p : got) Free(p);
-}
-
 // A thread that only frees (a consumer) does build a cache after a few frees,
 // so its frees stop taking the central lock.
 TEST(Threads, ConsumerThreadGetsACache) {
