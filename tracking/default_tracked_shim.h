@@ -29,6 +29,16 @@ XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
   return xsmem_tracker_malloc_unsampled(a, n);
 }
 
+// Before the shim's other tests: NULL, bootstrap blocks and tracked blocks
+// never carry the inline tag.
+XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
+  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED))) {
+    xsmem_tls_free(p);
+    return true;
+  }
+  return false;
+}
+
 XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
   if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED))) {
     xsmem_tls_free(p);
@@ -40,8 +50,10 @@ XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
 #undef XSMEM_SHIM_MALLOC
 #undef XSMEM_SHIM_FREE
 #undef XSMEM_SHIM_USABLE
-#undef XSMEM_SHIM_MALLOC_SETS_ERRNO  // default_shim.h's: the tracker's paths leave errno to the shim
-#undef XSMEM_SHIM_TRY_FREE           // and a tracked block is not freed as a small one
+#undef XSMEM_SHIM_TRY_FREE
+#define XSMEM_SHIM_TRY_FREE(p) xsmem_default_tracked_try_free(p)
+// XSMEM_SHIM_MALLOC_SETS_ERRNO stays (default_shim.h's): the tracker's malloc
+// entry points set errno too, so malloc makes only tail calls (no frame).
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_tracked_malloc((a), (n))
 #define XSMEM_SHIM_FREE(a, p) xsmem_default_tracked_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))

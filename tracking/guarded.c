@@ -11,8 +11,12 @@
 // free faults. The SIGSEGV handler names the slot, the kind of error and both
 // call sites, then restores the previous handler and lets the fault recur.
 //
-// Cost when not sampling: one thread-local decrement per allocation and one
-// range compare per free.
+// Which allocations: in sample mode, and with tracking off, a second clock on
+// the sampler's byte countdown (tracker.c, sampled_alloc), so an unguarded
+// malloc costs nothing more than an unsampled one; a guarded block is marked
+// in the counting filter, so a shim that frees unsampled blocks inline sends
+// it here. With a rate of 1 and in full mode, a thread-local countdown of
+// allocations picks exactly one in N (tracker_guard_alloc).
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -20,6 +24,7 @@
 
 #include "platform/log.h"
 #include "platform/os_vm.h"
+#include "tracking/tracker_fast.h"
 #include "tracking/tracker_internal.h"
 
 enum { kSlackByte = 0xAB };
@@ -129,12 +134,16 @@ bool tracker_guard_init(xsmem_tracker *t) {
 
 XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   // REQUIRES: the caller decremented xsmem_guard_countdown to <= 0.
-  guard_pool *g = &t->guard;
   if (xsmem_guard_countdown < 0) {  // first allocation of this thread: start at a random phase
     xsmem_guard_countdown = (int64_t)((tracker_now_ns() >> 4) % t->opt.guard_sample_rate) + 1;
     return NULL;
   }
   xsmem_guard_countdown = (int64_t)t->opt.guard_sample_rate;
+  return tracker_guard_place(t, size, align, flags);
+}
+
+XSMEM_TRACKER_TEXT void *tracker_guard_place(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+  guard_pool *g = &t->guard;
   if (size > g->page || align > g->page || xsmem_track_busy) return NULL;
   xsmem_spin_lock(&g->lock);
   if (g->ring_count == 0) {
@@ -168,9 +177,30 @@ XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size
   s->depth_alloc = tracker_capture(s->alloc_frames, t->opt.depth, t->opt.unwind);
   s->depth_free = 0;
   __atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
+  // A shim that frees unsampled blocks inline (tracker_fast.h) must send this one here.
+  atomic_fetch_add_explicit(&t->filter[xsmem_tracker_filter_index(user)], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g->allocs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g->live_pages, 1, memory_order_relaxed);
   return user;
+}
+
+// Returns the first byte of [from, to) that lost the slack pattern, or NULL;
+// eight bytes at a time where it can (a guarded free checks up to a page).
+static const uint8_t *slack_damage(const uint8_t *from, const uint8_t *to) {
+  const uint64_t pattern = 0x0101010101010101ull * kSlackByte;
+  const uint8_t *b = from;
+  for (; b < to && ((uintptr_t)b & 7); b++) {
+    if (*b != kSlackByte) return b;
+  }
+  for (; b + 8 <= to; b += 8) {
+    uint64_t w;
+    memcpy(&w, b, 8);
+    if (w != pattern) break;  // the byte loop below finds which
+  }
+  for (; b < to; b++) {
+    if (*b != kSlackByte) return b;
+  }
+  return NULL;
 }
 
 XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
@@ -194,22 +224,18 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   // The slack around the block must still hold its pattern (overflows smaller
   // than the alignment do not reach the guard page).
   uint8_t *page = g->base + k * g->page;
-  for (uint8_t *b = page; b < page + g->page; b++) {
-    if (b >= (uint8_t *)p && b < (uint8_t *)p + s->size) {
-      b = (uint8_t *)p + s->size - 1;
-      continue;
-    }
-    if (*b != kSlackByte) {
-      atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
-      xsmem_track_busy++;
-      guard_report_slot(t, i, b < (uint8_t *)p ? "heap buffer underflow (slack damaged)" : "heap buffer overflow (slack damaged)", (uintptr_t)b);
-      xsmem_track_busy--;
-      xsmem_report_bad_pointer(t->name, "free", p, "guarded block's slack damaged");
-      break;
-    }
+  const uint8_t *b = slack_damage(page, (uint8_t *)p);
+  if (!b) b = slack_damage((uint8_t *)p + s->size, page + g->page);
+  if (b) {
+    atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
+    xsmem_track_busy++;
+    guard_report_slot(t, i, b < (uint8_t *)p ? "heap buffer underflow (slack damaged)" : "heap buffer overflow (slack damaged)", (uintptr_t)b);
+    xsmem_track_busy--;
+    xsmem_report_bad_pointer(t->name, "free", p, "guarded block's slack damaged");
   }
   s->depth_free = tracker_capture(s->free_frames, t->opt.depth, t->opt.unwind);
   __atomic_store_n(&s->state, 2, __ATOMIC_RELEASE);
+  atomic_fetch_sub_explicit(&t->filter[xsmem_tracker_filter_index(p)], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g->frees, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&g->live_pages, 1, memory_order_relaxed);
   // Protected, not decommitted: the slot's next use then costs one mprotect

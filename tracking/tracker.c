@@ -39,6 +39,16 @@ XSMEM_TLS int64_t xsmem_track_until_sample;  // bytes until the next sample (tra
 // guarded sampling): the shim pins xsmem_track_until_sample for those.
 static XSMEM_TLS int64_t t_until_sample_ops;
 static XSMEM_TLS int t_sample_ready;  // bit 0: xsmem_track_until_sample drawn, bit 1: t_until_sample_ops
+// The countdown runs to the nearer of two clocks, both in bytes: the next
+// sample and (guarded sampling in sample mode or with tracking off) the next
+// guarded block. t_clock_set is the countdown's value when it was last set,
+// so set minus its value now is what was allocated since. One set per
+// countdown (index 0: the shim's, 1: t_until_sample_ops).
+static XSMEM_TLS int64_t t_clock_set[2], t_sample_left[2], t_guard_left[2];
+// The thread's estimate of allocations and bytes, from its samples (each
+// stands for 1/p blocks): the guard clock's mean is the rate times the mean
+// block size, so that about one allocation in the rate is guarded.
+static XSMEM_TLS double t_est_blocks, t_est_bytes;
 #define kPinLow (INT64_MIN / 2)  // every malloc takes the shim's slow path
 #define kPinHigh (INT64_MAX / 2)  // none does
 static XSMEM_TLS uint64_t t_rng;
@@ -94,12 +104,16 @@ static int64_t sample_interval(size_t mean) {
   return v > 4e18 ? (int64_t)4e18 : (int64_t)v + 1;
 }
 
-// The probability that a block of `size` bytes is sampled, and so its weight 1/p.
-static double sample_weight(const xsmem_tracker *t, size_t size) {
-  if (t->opt.mode != XSMEM_TRACK_SAMPLE) return 1.0;
+// 1/p, p the probability that a block of `size` bytes is sampled with a mean
+// interval of `mean` bytes.
+static double inverse_sample_probability(size_t mean, size_t size) {
   double s = (double)(size ? size : 1);
-  double p = -expm1(-s / (double)t->opt.sample_bytes);
-  return 1.0 / p;
+  return 1.0 / -expm1(-s / (double)mean);
+}
+
+// The weight of a recorded block: the blocks it stands for.
+static double sample_weight(const xsmem_tracker *t, size_t size) {
+  return t->opt.mode == XSMEM_TRACK_SAMPLE ? inverse_sample_probability(t->opt.sample_bytes, size) : 1.0;
 }
 
 // ---------------------------------------------------------------------------
@@ -601,18 +615,54 @@ static int64_t *sample_countdown(const xsmem_tracker *t) {
   return t->fast_sample ? &xsmem_track_until_sample : &t_until_sample_ops;
 }
 
-// The countdown ran out (its size already charged).
+// Draws the guard clock's next interval (the far future without guarded sampling).
+static int64_t guard_interval(const xsmem_tracker *t) {
+  if (!t->guard.base) return kPinHigh;
+  double mean_block = t_est_blocks > 0 ? t_est_bytes / t_est_blocks : 64.0;
+  return sample_interval((size_t)(mean_block * (double)t->opt.guard_sample_rate) + 1);
+}
+
+// Sets countdown k to the nearer of its clocks.
+static void clock_arm(int64_t *until, int k) {
+  t_clock_set[k] = t_sample_left[k] < t_guard_left[k] ? t_sample_left[k] : t_guard_left[k];
+  *until = t_clock_set[k];
+}
+
+// The countdown ran out (its size already charged): a sample (sample mode:
+// recorded; tracking off: only counted for the estimate of the mean block),
+// else a guarded block, else neither (the thread's first allocation).
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   int64_t *until = sample_countdown(t);
-  int ready = t->fast_sample ? 1 : 2;
+  int k = t->fast_sample ? 0 : 1, ready = 1 << k;
+  // Sample mode's mean interval; with tracking off the samples only feed the
+  // estimate (sample_bytes may be unset then).
+  size_t mean = t->opt.sample_bytes ? t->opt.sample_bytes : 512 * 1024;
   if (XSMEM_UNLIKELY(!(t_sample_ready & ready)) || XSMEM_UNLIKELY(*until < kPinLow / 2)) {
-    // First allocation of this thread (or the countdown was pinned): draw an
-    // interval instead of sampling.
+    // First allocation of this thread (or the countdown was pinned): draw
+    // the intervals instead of sampling.
     t_sample_ready |= ready;
-    *until = sample_interval(t->opt.sample_bytes) - (int64_t)size;
+    t_sample_left[k] = sample_interval(mean);
+    t_guard_left[k] = t->fast_sample ? guard_interval(t) : kPinHigh;
+    clock_arm(until, k);
+    *until -= (int64_t)size;
     if (*until >= 0) return t->inner->ops->alloc(t->inner, size, align, flags);
   }
-  *until = sample_interval(t->opt.sample_bytes);
+  int64_t used = t_clock_set[k] - *until;
+  t_sample_left[k] -= used;
+  t_guard_left[k] -= used;
+  bool sample = t_sample_left[k] < 0, guard = t_guard_left[k] < 0;
+  if (sample) t_sample_left[k] = sample_interval(mean);
+  if (guard) t_guard_left[k] = t->fast_sample ? guard_interval(t) : kPinHigh;
+  clock_arm(until, k);
+  if (sample && t->fast_sample && t->guard.base) {
+    double w = inverse_sample_probability(mean, size);
+    t_est_blocks += w;
+    t_est_bytes += w * (double)size;
+  }
+  if (!sample || t->opt.mode != XSMEM_TRACK_SAMPLE) {
+    void *g = guard ? tracker_guard_place(t, size, align, flags) : NULL;
+    return g ? g : t->inner->ops->alloc(t->inner, size, align, flags);
+  }
   xsmem_allocator *home = t->opt.sample_home;
   bool record = true;
   void *p;
@@ -643,24 +693,30 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void sampled_free(xsmem_tracker *t, voi
   t->inner->ops->free(t->inner, p, 0);
 }
 
+// malloc's result: errno set on failure (the shims' entry points).
+static void *malloc_result(void *p) {
+  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
 XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline) {
   if (a->ops != &tracker_ops) {  // tracking off: the countdown never matters again
     xsmem_track_until_sample = front_inline ? kPinHigh : kPinLow;
-    return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+    return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
   }
   xsmem_tracker *t = (xsmem_tracker *)a;
-  if (!t->fast_sample) {  // full mode or guarded sampling: the tracker sees every malloc
+  if (!t->fast_sample) {  // full mode or guarding every block: the tracker sees every malloc
     xsmem_track_until_sample = kPinLow;
-    return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+    return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
   }
-  return sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0);
+  return malloc_result(sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0));
 }
 
 void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
   // A tracker that sees every malloc gets this one too (malloc(0) on a thread
   // whose countdown was never drawn leaves it at 0 and comes here).
   if (a->ops == &tracker_ops && ((xsmem_tracker *)a)->fast_sample) a = ((xsmem_tracker *)a)->inner;
-  return a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
 }
 
 // ---------------------------------------------------------------------------
@@ -668,11 +724,12 @@ void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
 
 XSMEM_TRACKER_TEXT static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   xsmem_tracker *t = (xsmem_tracker *)a;
-  if (XSMEM_UNLIKELY(t->guard.base != NULL) && XSMEM_UNLIKELY(--xsmem_guard_countdown <= 0)) {
+  // Guarding by a count of allocations: full mode, or a rate of 1.
+  if (XSMEM_UNLIKELY(t->guard.base != NULL) && !t->fast_sample && XSMEM_UNLIKELY(--xsmem_guard_countdown <= 0)) {
     void *g = tracker_guard_alloc(t, size, align, flags);
     if (g) return g;
   }
-  if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
+  if (t->opt.mode == XSMEM_TRACK_SAMPLE || t->fast_sample) {
     int64_t *until = sample_countdown(t);
     *until -= (int64_t)size;
     if (XSMEM_LIKELY(*until >= 0)) return t->inner->ops->alloc(t->inner, size, align, flags);
@@ -881,7 +938,9 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   t->inner = inner;
   t->opt = *o;
   t->generation = atomic_fetch_add(&g_generation, 1) + 1;
-  t->fast_sample = o->mode == XSMEM_TRACK_SAMPLE && !o->guard_sample_rate;
+  // The shim's byte countdown serves sampling and guarded sampling (but for a
+  // rate of 1: every block, which needs no clock); full mode sees every call.
+  t->fast_sample = (o->mode == XSMEM_TRACK_SAMPLE || o->mode == XSMEM_TRACK_OFF) && o->guard_sample_rate != 1;
   t->filter_ptr = t->filter;
   if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 10;
   if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;

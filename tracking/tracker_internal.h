@@ -137,6 +137,8 @@ typedef struct xsmem_tracker {
 extern XSMEM_TLS int64_t xsmem_guard_countdown;  // allocations until the next guarded one
 bool tracker_guard_init(xsmem_tracker *t);
 void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags);
+// Places a block in a free slot now (NULL: too big, no slot free, or busy).
+void *tracker_guard_place(xsmem_tracker *t, size_t size, size_t align, unsigned flags);
 XSMEM_INLINE bool tracker_guard_owns(const xsmem_tracker *t, const void *p) {
   return (uintptr_t)p - (uintptr_t)t->guard.base < t->guard.bytes;
 }

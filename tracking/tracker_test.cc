@@ -413,6 +413,33 @@ TEST(Tracker, GuardedBlocksWorkLikeOthers) {
   t->ops->destroy(t);
 }
 
+// Guarded sampling at a production rate rides on the sampler's countdown (a
+// byte clock whose mean is the rate times the thread's estimated mean block):
+// about one allocation in the rate is guarded, with tracking off or sampling.
+TEST(Tracker, GuardedSamplingPicksAboutOneAllocationInTheRate) {
+  for (auto mode : {XSMEM_TRACK_OFF, XSMEM_TRACK_SAMPLE}) {
+    xsmem_tracker_options o = Options(mode);
+    o.guard_sample_rate = 50;
+    o.guard_slots = 64;
+    xsmem_allocator *t = Make(mode, &o);
+    constexpr int kAllocs = 100000;
+    std::mt19937 rng(7);
+    for (int i = 0; i < kAllocs; i++) {
+      size_t n = 16 + rng() % 1985;
+      void *p = xsmem_alloc(t, n, 16, 0);
+      ASSERT_NE(p, nullptr);
+      memset(p, 1, n);
+      xsmem_free(t, p);
+    }
+    xsmem_track_summary s;
+    xsmem_tracker_summary(t, &s);
+    const double expected = double(kAllocs) / 50;  // 2000; Poisson noise about 45
+    EXPECT_GT(double(s.guarded_allocs), 0.7 * expected) << "mode " << mode;
+    EXPECT_LT(double(s.guarded_allocs), 1.3 * expected) << "mode " << mode;
+    t->ops->destroy(t);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Sampling: estimates against the truth.
 
