@@ -42,8 +42,10 @@
 //   double free, free of a pointer the tracker never returned (full mode and
 //   guarded blocks), damaged canary before/after a block (underflow/overflow),
 //   write after free (poison damaged when the block leaves quarantine).
-// Guarded sampling (GWP-ASan's design, any mode): one allocation in
-// `guard_sample_rate` (of at most a page) is placed in its own page between
+// Guarded sampling (GWP-ASan's design, any mode): about one allocation in
+// `guard_sample_rate` (of at most a page; chosen by a second clock on the
+// sampler's byte countdown, except in full mode and at a rate of 1, which
+// count allocations) is placed in its own page between
 // inaccessible guard pages, right- or left-aligned; after free the page is
 // made inaccessible, so overflows, underflows and uses after free fault at the
 // offending instruction and the SIGSEGV handler reports both call sites.
