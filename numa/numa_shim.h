@@ -14,6 +14,9 @@ XSMEM_INLINE void *xsmem_numa_shim_malloc(xsmem_allocator *a, size_t n) {
 }
 
 #undef XSMEM_SHIM_MALLOC
+#undef XSMEM_SHIM_MALLOC_FIRST
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_numa_shim_malloc((a), (n))
+#define XSMEM_SHIM_MALLOC_FIRST(n) \
+  if (XSMEM_LIKELY((n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc_node(n)
 
 #endif  // XSMEM_NUMA_NUMA_SHIM_H_

@@ -20,12 +20,20 @@
 // configuration chosen with XSMEM_CONFIG leaves it so).
 extern uint8_t xsmem_default_tracked_inline_tag;
 
+// malloc's first step (XSMEM_SHIM_MALLOC_FIRST): charge the countdown and,
+// while it stays positive, serve a small request inline; nothing is served
+// before the configuration exists (the countdown starts at 0 and
+// small_max is 0).
+#define XSMEM_DEFAULT_TRACKED_MALLOC_FIRST(n) \
+  if (XSMEM_LIKELY(xsmem_tracker_charge(n) && (n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n)
+
+// The rest, after the first step (n already charged): the countdown ran out,
+// or the request is not small.
 XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
-  if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
+  if (XSMEM_UNLIKELY(xsmem_track_until_sample < 0)) {
     return xsmem_tracker_malloc_slow(
         a, n, __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_SMALL);
   }
-  if (XSMEM_LIKELY(n - 1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n);
   return xsmem_tracker_malloc_unsampled(a, n);
 }
 
@@ -51,7 +59,9 @@ XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
 #undef XSMEM_SHIM_FREE
 #undef XSMEM_SHIM_USABLE
 #undef XSMEM_SHIM_TRY_FREE
+#undef XSMEM_SHIM_MALLOC_FIRST
 #define XSMEM_SHIM_TRY_FREE(p) xsmem_default_tracked_try_free(p)
+#define XSMEM_SHIM_MALLOC_FIRST(n) XSMEM_DEFAULT_TRACKED_MALLOC_FIRST(n)
 // XSMEM_SHIM_MALLOC_SETS_ERRNO stays (default_shim.h's): the tracker's malloc
 // entry points set errno too, so malloc makes only tail calls (no frame).
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_tracked_malloc((a), (n))

@@ -45,6 +45,10 @@ XSMEM_INLINE void xsmem_default_shim_free(xsmem_allocator *a, void *p) {
 }
 
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_shim_malloc((a), (n))
+// A small request needs neither the configuration pointer nor its test:
+// small_max is 0 until the tier exists.
+#define XSMEM_SHIM_MALLOC_FIRST(n) \
+  if (XSMEM_LIKELY((n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n)
 #define XSMEM_SHIM_FREE(a, p) xsmem_default_shim_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
 #define XSMEM_SHIM_MALLOC_SETS_ERRNO 1

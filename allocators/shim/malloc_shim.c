@@ -6,8 +6,12 @@
 // XSMEM_SHIM_MALLOC(a, n), XSMEM_SHIM_FREE(a, p) and XSMEM_SHIM_USABLE(a, p)
 // as direct calls into the front, so the hot path skips the vtable. It may
 // define XSMEM_SHIM_MALLOC_SETS_ERRNO when its malloc sets errno on failure,
-// and XSMEM_SHIM_TRY_FREE(p): frees p and returns true when p is a block of
-// the front's fast path (false for NULL and bootstrap blocks), tried first.
+// XSMEM_SHIM_TRY_FREE(p): frees p and returns true when p is a block of the
+// front's fast path (false for NULL and bootstrap blocks), tried first; and,
+// with XSMEM_SHIM_MALLOC_SETS_ERRNO, XSMEM_SHIM_MALLOC_FIRST(n): a statement
+// that returns from malloc with a block of the front's fast path before the
+// configuration is even looked at (it must serve nothing before the
+// configuration exists, e.g. because a bound it tests is still 0).
 //
 // Linked into a program (//allocators:NAME) or preloaded (libxsmem_NAME.so) it
 // replaces malloc, free, calloc, realloc, reallocarray, memalign,
@@ -151,6 +155,9 @@ XSMEM_COLD __attribute__((noinline)) static void *malloc_first(size_t n) {
 }
 
 XSMEM_EXPORT void *malloc(size_t n) {
+#ifdef XSMEM_SHIM_MALLOC_FIRST
+  XSMEM_SHIM_MALLOC_FIRST(n);
+#endif
   xsmem_allocator *a = g_alloc;
   if (XSMEM_UNLIKELY(!a)) return malloc_first(n);
   return XSMEM_SHIM_MALLOC(a, n);  // a tail call when it leaves the fast path
