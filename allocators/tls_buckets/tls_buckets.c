@@ -176,7 +176,7 @@ __thread xsmem_tls_cache *xsmem_tls_cache_ __attribute__((tls_model("initial-exe
 static __thread int t_exited __attribute__((tls_model("initial-exec")));
 // Frees a thread made before it had a cache. The first few go straight to
 // the central lists instead of building a cache (a cache is built by the
-// first malloc, as glibc's and jemalloc's are): a thread that frees a block
+// thread's first malloc): a thread that frees a block
 // another thread handed it and then allocates the same size must not get
 // that block back, next to the giver's other blocks in one cache line
 // (passive false sharing, bench/workloads/cache_scratch.c). A thread that
