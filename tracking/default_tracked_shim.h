@@ -19,6 +19,9 @@
 // a tag no chunk has (set by the configuration's instance(); another
 // configuration chosen with XSMEM_CONFIG leaves it so).
 extern uint8_t xsmem_default_tracked_inline_tag;
+// The shim's copy, taken when the configuration is built (XSMEM_SHIM_READY):
+// a static of this file, read without going through the GOT.
+static uint8_t xsmem_default_tracked_shim_tag = 0xFF;
 
 // malloc's first step (XSMEM_SHIM_MALLOC_FIRST): charge the countdown and,
 // while it stays positive, serve a small request inline; nothing is served
@@ -30,17 +33,14 @@ extern uint8_t xsmem_default_tracked_inline_tag;
 // The rest, after the first step (n already charged): the countdown ran out,
 // or the request is not small.
 XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
-  if (XSMEM_UNLIKELY(xsmem_track_until_sample < 0)) {
-    return xsmem_tracker_malloc_slow(
-        a, n, __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_SMALL);
-  }
-  return xsmem_tracker_malloc_unsampled(a, n);
+  return xsmem_tracker_malloc_rest(
+      n, a, __atomic_load_n(&xsmem_default_tracked_shim_tag, __ATOMIC_RELAXED) == XSMEM_TAG_SMALL);
 }
 
 // Before the shim's other tests: NULL, bootstrap blocks and tracked blocks
 // never carry the inline tag.
 XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
-  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED))) {
+  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_shim_tag, __ATOMIC_RELAXED))) {
     xsmem_tls_free(p);
     return true;
   }
@@ -48,7 +48,7 @@ XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
 }
 
 XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
-  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED))) {
+  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_shim_tag, __ATOMIC_RELAXED))) {
     xsmem_tls_free(p);
     return;
   }
@@ -62,6 +62,10 @@ XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
 #undef XSMEM_SHIM_MALLOC_FIRST
 #define XSMEM_SHIM_TRY_FREE(p) xsmem_default_tracked_try_free(p)
 #define XSMEM_SHIM_MALLOC_FIRST(n) XSMEM_DEFAULT_TRACKED_MALLOC_FIRST(n)
+#undef XSMEM_SHIM_READY
+#define XSMEM_SHIM_READY(a)                                                                                  \
+  __atomic_store_n(&xsmem_default_tracked_shim_tag,                                                         \
+                   __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED), __ATOMIC_RELAXED)
 // XSMEM_SHIM_MALLOC_SETS_ERRNO stays (default_shim.h's): the tracker's malloc
 // entry points set errno too, so malloc makes only tail calls (no frame).
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_tracked_malloc((a), (n))

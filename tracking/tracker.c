@@ -712,6 +712,11 @@ XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n,
   return malloc_result(sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0));
 }
 
+XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_rest(size_t n, xsmem_allocator *a, bool front_inline) {
+  if (XSMEM_UNLIKELY(xsmem_track_until_sample < 0)) return xsmem_tracker_malloc_slow(a, n, front_inline);
+  return xsmem_tracker_malloc_unsampled(a, n);
+}
+
 void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
   // A tracker that sees every malloc gets this one too (malloc(0) on a thread
   // whose countdown was never drawn leaves it at 0 and comes here).

@@ -57,6 +57,12 @@ void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline)
 // already charged): from a's inner allocator, or a itself if not a tracker.
 void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n);
 
+// Either of the two, for a shim whose first step charged the countdown and
+// served what it could inline: the slow path when the countdown ran out, else
+// the unsampled one. The size comes first, where malloc received it, so the
+// inline step needs no register move.
+void *xsmem_tracker_malloc_rest(size_t n, xsmem_allocator *a, bool front_inline);
+
 XSMEM_INLINE size_t xsmem_tracker_filter_index(const void *p) {
   return (size_t)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48);
 }

@@ -11,7 +11,9 @@
 // with XSMEM_SHIM_MALLOC_SETS_ERRNO, XSMEM_SHIM_MALLOC_FIRST(n): a statement
 // that returns from malloc with a block of the front's fast path before the
 // configuration is even looked at (it must serve nothing before the
-// configuration exists, e.g. because a bound it tests is still 0).
+// configuration exists, e.g. because a bound it tests is still 0); and
+// XSMEM_SHIM_READY(a): run once, when the configuration is built, before any
+// block of it exists (a header copies what its fast paths test into statics).
 //
 // Linked into a program (//allocators:NAME) or preloaded (libxsmem_NAME.so) it
 // replaces malloc, free, calloc, realloc, reallocarray, memalign,
@@ -109,6 +111,9 @@ XSMEM_COLD static xsmem_allocator *shim_init(void) {
     const xsmem_config *c = choose_config();
     xsmem_allocator *a = c->instance();
     if (!a) xsmem_fatal("configuration '%s' failed to build", c->name);
+#ifdef XSMEM_SHIM_READY
+    XSMEM_SHIM_READY(a);
+#endif
     g_alloc = a;
     atomic_store_explicit(&g_state, 2, memory_order_release);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
