@@ -6,7 +6,7 @@
 #include "platform/log.h"
 #include "platform/os_vm.h"
 
-uint8_t *xsmem_pagemap_table_;
+xsmem_pagemap_state xsmem_pagemap_;
 
 // One bit per 4 KiB page of the table written so far (2^26 / 2^12 pages).
 #define PAGEMAP_TABLE_PAGES (XSMEM_PAGEMAP_ENTRIES >> 12)
@@ -15,17 +15,22 @@ static _Atomic uint64_t g_touched[PAGEMAP_TABLE_PAGES / 64];
 // Returns the table, mapping it on first use. Two racing first callers both
 // map; the loser gives its copy back (nothing was written to it).
 static uint8_t *pagemap_table(void) {
-  uint8_t *t = __atomic_load_n(&xsmem_pagemap_table_, __ATOMIC_ACQUIRE);
+  uint8_t *t = __atomic_load_n(&xsmem_pagemap_.table, __ATOMIC_ACQUIRE);
   if (XSMEM_LIKELY(t != NULL)) return t;
   uint8_t *fresh = (uint8_t *)xsmem_os_map(XSMEM_PAGEMAP_ENTRIES, xsmem_os_page_size(), 0);
   if (fresh == NULL) xsmem_fatal("pagemap: cannot map %zu bytes for the table", XSMEM_PAGEMAP_ENTRIES);
   uint8_t *expected = NULL;
-  if (__atomic_compare_exchange_n(&xsmem_pagemap_table_, &expected, fresh, false, __ATOMIC_ACQ_REL,
+  if (__atomic_compare_exchange_n(&xsmem_pagemap_.table, &expected, fresh, false, __ATOMIC_ACQ_REL,
                                   __ATOMIC_ACQUIRE)) {
-    return fresh;
+    t = fresh;
+  } else {
+    xsmem_os_unmap(fresh, XSMEM_PAGEMAP_ENTRIES);
+    t = expected;
   }
-  xsmem_os_unmap(fresh, XSMEM_PAGEMAP_ENTRIES);
-  return expected;
+  // Lookups start reading the table once they see the bound (both racers
+  // store the same value).
+  __atomic_store_n(&xsmem_pagemap_.entries, XSMEM_PAGEMAP_ENTRIES, __ATOMIC_RELEASE);
+  return t;
 }
 
 void xsmem_pagemap_set(const void *base, size_t size, uint8_t tag) {

@@ -47,8 +47,15 @@ enum {
   XSMEM_TAG_RESERVED_LAST = 15,
 };
 
-// The table, NULL until the first xsmem_pagemap_set. Not for direct use.
-extern uint8_t *xsmem_pagemap_table_;
+// The table and its bound, together so a lookup finds both through one
+// address: entries is 0 until the table is mapped (the first
+// xsmem_pagemap_set), then XSMEM_PAGEMAP_ENTRIES, so one compare rejects
+// both "no table yet" and addresses at or above 2^48. Not for direct use.
+typedef struct xsmem_pagemap_state {
+  uintptr_t entries;  // stored (release) after table
+  uint8_t *table;
+} xsmem_pagemap_state;
+extern xsmem_pagemap_state xsmem_pagemap_;
 
 // Tags every 4 MiB chunk of [base, base+size) with tag (0 clears). Maps the
 // table on first use (fatal if 64 MiB of address space cannot be had).
@@ -56,13 +63,12 @@ extern uint8_t *xsmem_pagemap_table_;
 void xsmem_pagemap_set(const void *base, size_t size, uint8_t tag);
 
 // Returns the tag of the chunk holding p; XSMEM_TAG_NONE for anything never
-// tagged (NULL, addresses >= 2^48 included). Never faults. Cost: the table
-// pointer (a hot global) and one byte load.
+// tagged (NULL, addresses >= 2^48 included). Never faults. Cost: the bound
+// and the table pointer (one hot line), a compare and one byte load.
 XSMEM_INLINE uint8_t xsmem_pagemap_get(const void *p) {
   uintptr_t idx = (uintptr_t)p >> XSMEM_PAGEMAP_SHIFT;
-  uint8_t *t = __atomic_load_n(&xsmem_pagemap_table_, __ATOMIC_ACQUIRE);
-  if (XSMEM_UNLIKELY(t == NULL || idx >= XSMEM_PAGEMAP_ENTRIES)) return XSMEM_TAG_NONE;
-  return __atomic_load_n(t + idx, __ATOMIC_RELAXED);
+  if (XSMEM_UNLIKELY(idx >= __atomic_load_n(&xsmem_pagemap_.entries, __ATOMIC_ACQUIRE))) return XSMEM_TAG_NONE;
+  return __atomic_load_n(__atomic_load_n(&xsmem_pagemap_.table, __ATOMIC_RELAXED) + idx, __ATOMIC_RELAXED);
 }
 
 // Returns the bytes of the table that have been written (whole pages), for
