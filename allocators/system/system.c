@@ -62,6 +62,14 @@ static void system_free(xsmem_allocator *a, void *p, size_t size) {
   __libc_free(p);
 }
 
+void *xsmem_system_malloc(size_t size) {
+  void *p = __libc_malloc(size);
+  note_alloc(&g_system, p, size);
+  return p;
+}
+
+void xsmem_system_free(void *p) { system_free(&g_system.base, p, 0); }
+
 static size_t system_usable(const xsmem_allocator *a, const void *p) {
   return ((const system_allocator *)a)->usable((void *)p);
 }
