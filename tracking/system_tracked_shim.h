@@ -4,45 +4,57 @@
 //
 // malloc charges the tracker's byte countdown (tracker_fast.h) and, while it
 // stays positive, tail-calls the system allocator's malloc directly (no
-// vtable, no frame: glibc sets errno itself). free reads the pagemap tag of
-// the block's chunk: glibc's memory has none, so a pointer whose tag is
-// xsmem_system_tracked_inline_tag goes straight to glibc, anything else to
-// the tracker. That is exact because the tracker places its sampled blocks in
-// tagged tiers (sample_home), and because the inline tag names no tag at all
-// while the tracker must see every free (full mode, guarded sampling) or
-// before the configuration is built.
+// vtable, no frame). free reads the pagemap tag of
+// the block's chunk: glibc's memory has none, so a pointer whose tag is the
+// route's inline_tag goes straight to glibc, anything else to the tracker.
+// That is exact because the tracker places its sampled blocks in tagged tiers
+// (sample_home), and because the inline tag names no tag at all while the
+// tracker must see every free (full mode, guarded sampling) or before the
+// configuration is built.
 #ifndef XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 #define XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 
-#include <errno.h>
+#include <stdbool.h>
 
 #include "allocators/system/system.h"
 #include "platform/pagemap.h"
 #include "tracking/tracker_fast.h"
 
-// XSMEM_TAG_NONE once system_tracked is built in mode off or sample (without
-// guarded sampling), else a tag no chunk has (set by the configuration's
-// instance(); another configuration chosen with XSMEM_CONFIG leaves it so).
-extern uint8_t xsmem_system_tracked_inline_tag;
-
-// The countdown ran out. In the tracker's text section, so that call-site
-// captures skip this frame as they skip the tracker's own; malloc reaches it
-// by a tail call, so the frame above is malloc's caller.
-__attribute__((section("xsmem_tracker_text"))) XSMEM_COLD XSMEM_NOINLINE static void *
-xsmem_system_tracked_malloc_slow(xsmem_allocator *a, size_t n) {
-  bool inline_ok = __atomic_load_n(&xsmem_system_tracked_inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_NONE;
-  void *p = xsmem_tracker_malloc_slow(a, n, inline_ok);
-  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
-  return p;
-}
+// What the shim's free reads (set by the configuration's instance(); another
+// configuration chosen with XSMEM_CONFIG leaves the first state):
+//   before, and while the tracker must see every free: tags = a zero byte,
+//     mask = 0, inline_tag = 0xFF (no chunk has it): every free to the tracker;
+//   mode off, or sample without guarded sampling: tags = the pagemap's table,
+//     mask = XSMEM_PAGEMAP_ENTRIES - 1, inline_tag = XSMEM_TAG_NONE.
+// The index is masked rather than range-checked (one instruction instead of
+// a compare and a branch, and no NULL test of the table): a pointer at or
+// above 2^48, which malloc never returned, may read another chunk's tag; if
+// that sends it to the tracker, its inner allocator finds the owner with the
+// checked xsmem_pagemap_get, as glibc's free would have been called.
+// Relaxed loads suffice: a thread that holds a sampled block learnt of it
+// after instance() had set the route (the block is newer than the tracker).
+typedef struct xsmem_system_tracked_route {
+  const uint8_t *tags;
+  uintptr_t mask;
+  uint8_t inline_tag;
+} xsmem_system_tracked_route;
+extern xsmem_system_tracked_route xsmem_system_tracked_route_ __attribute__((visibility("hidden")));
 
 XSMEM_INLINE void *xsmem_system_tracked_malloc(xsmem_allocator *a, size_t n) {
-  if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) return xsmem_system_tracked_malloc_slow(a, n);
+  if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
+    // A tail call: the tracker's capture then starts at malloc's caller.
+    bool inline_ok =
+        __atomic_load_n(&xsmem_system_tracked_route_.inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_NONE;
+    return xsmem_tracker_malloc_slow(a, n, inline_ok);
+  }
   return xsmem_system_malloc(n);
 }
 
 XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
-  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_system_tracked_inline_tag, __ATOMIC_RELAXED))) {
+  const xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
+  uintptr_t chunk = ((uintptr_t)p >> XSMEM_PAGEMAP_SHIFT) & __atomic_load_n(&r->mask, __ATOMIC_RELAXED);
+  uint8_t tag = __atomic_load_n(__atomic_load_n(&r->tags, __ATOMIC_RELAXED) + chunk, __ATOMIC_RELAXED);
+  if (XSMEM_LIKELY(tag == __atomic_load_n(&r->inline_tag, __ATOMIC_RELAXED))) {
     xsmem_system_free(p);
     return;
   }
@@ -55,6 +67,9 @@ XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_system_tracked_malloc((a), (n))
 #define XSMEM_SHIM_FREE(a, p) xsmem_system_tracked_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
-#define XSMEM_SHIM_MALLOC_SETS_ERRNO  // both paths above set it
+// glibc sets errno, and so does every allocator the slow path may end in (the
+// alloc contract, allocator.h): the tracker adds none of its own failures
+// without setting it.
+#define XSMEM_SHIM_MALLOC_SETS_ERRNO 1
 
 #endif  // XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_

@@ -18,6 +18,7 @@
 #include "allocators/system/system.h"
 #include "platform/pagemap.h"
 #include "tracking/tracker.h"
+#include "tracking/system_tracked_shim.h"
 #include "tracking/tracker_fast.h"
 
 enum {
@@ -25,8 +26,9 @@ enum {
   kHomeMinBlock = 64,      // sampled blocks are few: small ones waste little
 };
 
-// glibc with the sampled blocks' home beside it. buddy and large are NULL
-// until the tracker is built in sample mode (no other mode places blocks there).
+// glibc with the sampled blocks' home beside it: the tracker's inner allocator
+// in sample mode without guarded sampling (the only mode whose frees the shim
+// sends to glibc itself); unused in the others.
 typedef struct samples {
   xsmem_allocator base;
   xsmem_allocator *system, *buddy, *large;
@@ -35,11 +37,10 @@ typedef struct samples {
 static samples g_samples;
 static xsmem_allocator *volatile g_instance;
 
-// Read by the shim's free: XSMEM_TAG_NONE (glibc's memory) once system_tracked
-// is built in mode off or sample without guarded sampling; a tag no chunk has
-// while the tracker must see every free (full mode, guarded blocks, which are
-// untagged too) or before the configuration is built.
-uint8_t xsmem_system_tracked_inline_tag = 0xFF;
+// Read by the shim's free (system_tracked_shim.h): every free goes to the
+// tracker until instance() finds it may go to glibc.
+static const uint8_t kNoTags[1];
+xsmem_system_tracked_route xsmem_system_tracked_route_ = {.tags = kNoTags, .mask = 0, .inline_tag = 0xFF};
 
 // The home tier holding p, or NULL for glibc's (untagged) memory.
 static xsmem_allocator *home_of(const void *p) {
@@ -156,23 +157,35 @@ static const xsmem_allocator_ops kHomeOps = {
 };
 static xsmem_allocator g_home = {.ops = &kHomeOps, .name = "system.samples"};
 
+// The home: a buddy tier, and a large tier for what the buddy cannot hold.
+// Returns false (no home) when either cannot be made.
+static bool make_home(void) {
+  xsmem_buddy_options b = xsmem_buddy_default_options();
+  b.region_size = kHomeRegion;
+  b.min_block = kHomeMinBlock;
+  g_samples.buddy = xsmem_buddy_create("system.samples.buddy", xsmem_os_source(), &b);
+  if (!g_samples.buddy) return false;
+  xsmem_large_options l = xsmem_large_default_options();
+  g_samples.large = xsmem_large_create("system.samples.large", NULL, &l);
+  return g_samples.large != NULL;
+}
+
 // Built under xsmem_tracker_once_with's lock, before any tracker exists.
+// Only sample mode without guarded sampling frees inline and needs the home;
+// every other mode keeps glibc itself as the tracker's inner allocator.
 static xsmem_allocator *inner(void) {
-  g_samples.system = xsmem_system_allocator();
+  xsmem_allocator *sys = xsmem_system_allocator();
+  xsmem_tracker_options o;
+  xsmem_tracker_options_from_env(&o);
+  if (o.mode != XSMEM_TRACK_SAMPLE || o.guard_sample_rate || !make_home()) return sys;
+  g_samples.system = sys;
   g_samples.base.ops = &kSamplesOps;
   g_samples.base.name = "system";
   return &g_samples.base;
 }
 
 static void place_samples(xsmem_tracker_options *o) {
-  if (o->mode != XSMEM_TRACK_SAMPLE) return;
-  xsmem_buddy_options b = xsmem_buddy_default_options();
-  b.region_size = kHomeRegion;
-  b.min_block = kHomeMinBlock;
-  g_samples.buddy = xsmem_buddy_create("system.samples.buddy", xsmem_os_source(), &b);
-  xsmem_large_options l = xsmem_large_default_options();
-  g_samples.large = g_samples.buddy ? xsmem_large_create("system.samples.large", NULL, &l) : NULL;
-  if (!g_samples.large) return;  // no home: sampled blocks stay in glibc, freed through the filter
+  if (!g_samples.large) return;  // no home: sampled blocks stay in glibc, every free through the tracker
   o->sample_home = &g_home;
   o->sample_home_max = SIZE_MAX;  // every sampled block: one left in glibc would be freed inline
 }
@@ -183,7 +196,12 @@ static xsmem_allocator *instance(void) {
   // never one the tracker must see.
   bool inline_free = a && (!xsmem_is_tracker(a) || (((const xsmem_tracker_view *)a)->fast_sample &&
                                                     g_samples.large != NULL));
-  if (inline_free) __atomic_store_n(&xsmem_system_tracked_inline_tag, (uint8_t)XSMEM_TAG_NONE, __ATOMIC_RELAXED);
+  if (inline_free) {
+    xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
+    __atomic_store_n(&r->tags, xsmem_pagemap_table(), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->mask, (uintptr_t)(XSMEM_PAGEMAP_ENTRIES - 1), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->inline_tag, (uint8_t)XSMEM_TAG_NONE, __ATOMIC_RELAXED);
+  }
   return a;
 }
 
