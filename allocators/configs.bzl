@@ -30,6 +30,8 @@ XSMEM_CONFIGS = [
     {
         "name": "system",
         "deps": ["//allocators/system"],
+        # malloc and free call glibc directly, as system_tracked's unsampled ones do.
+        "shim_header": "allocators/system/system_shim.h",
     },
     {
         "name": "os",

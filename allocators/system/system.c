@@ -34,6 +34,7 @@ typedef struct system_allocator {
 } system_allocator;
 
 static system_allocator g_system;
+xsmem_allocator *const xsmem_system_instance_ = &g_system.base;
 
 static void note_alloc(system_allocator *s, void *p, size_t n) {
   if (p) {

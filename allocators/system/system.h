@@ -24,6 +24,10 @@ xsmem_allocator *xsmem_system_allocator(void);
 void *xsmem_system_malloc(size_t size);
 void xsmem_system_free(void *p);
 
+// The process-wide instance's address, built or not: a shim's test that the
+// allocator it serves is this one (allocators/system/system_shim.h).
+extern xsmem_allocator *const xsmem_system_instance_ __attribute__((visibility("hidden")));
+
 #ifdef __cplusplus
 }
 #endif
