@@ -4,13 +4,12 @@
 //
 // malloc charges the tracker's byte countdown (tracker_fast.h) and, while it
 // stays positive, tail-calls the system allocator's malloc directly (no
-// vtable, no frame). free reads the pagemap tag of
-// the block's chunk: glibc's memory has none, so a pointer whose tag is the
-// route's inline_tag goes straight to glibc, anything else to the tracker.
-// That is exact because the tracker places its sampled blocks in tagged tiers
-// (sample_home), and because the inline tag names no tag at all while the
-// tracker must see every free (full mode, guarded sampling) or before the
-// configuration is built.
+// vtable, no frame). free reads the pagemap tag of the block's chunk: glibc's
+// memory has none, so an untagged pointer goes straight to glibc, anything
+// else to the tracker. That is exact because the tracker places its sampled
+// blocks in tagged tiers (sample_home), and because while the tracker must
+// see every free (full mode, guarded sampling), or before the configuration
+// is built, the route reads a tag for every pointer.
 #ifndef XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 #define XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 
@@ -22,39 +21,40 @@
 
 // What the shim's free reads (set by the configuration's instance(); another
 // configuration chosen with XSMEM_CONFIG leaves the first state):
-//   before, and while the tracker must see every free: tags = a zero byte,
-//     mask = 0, inline_tag = 0xFF (no chunk has it): every free to the tracker;
+//   before, and while the tracker must see every free: tags = one byte 0xFF
+//     (a tag no chunk has), mask = 0: every free goes to the tracker;
 //   mode off, or sample without guarded sampling: tags = the pagemap's table,
-//     mask = XSMEM_PAGEMAP_ENTRIES - 1, inline_tag = XSMEM_TAG_NONE.
+//     mask = XSMEM_PAGEMAP_ENTRIES - 1: XSMEM_TAG_NONE (glibc's) goes inline.
 // The index is masked rather than range-checked (one instruction instead of
 // a compare and a branch, and no NULL test of the table): a pointer at or
 // above 2^48, which malloc never returned, may read another chunk's tag; if
 // that sends it to the tracker, its inner allocator finds the owner with the
 // checked xsmem_pagemap_get, as glibc's free would have been called.
-// Relaxed loads suffice: a thread that holds a sampled block learnt of it
-// after instance() had set the route (the block is newer than the tracker).
+// The mask is stored after the table and loaded before it (release/acquire:
+// plain moves on x86), so a mask that admits any index comes with the table.
+// Otherwise relaxed: a thread that holds a sampled block learnt of it after
+// instance() had set the route (the block is newer than the tracker).
 typedef struct xsmem_system_tracked_route {
   const uint8_t *tags;
   uintptr_t mask;
-  uint8_t inline_tag;
+  bool inline_free;  // the second state (for the countdown's slow path)
 } xsmem_system_tracked_route;
-extern xsmem_system_tracked_route xsmem_system_tracked_route_ __attribute__((visibility("hidden")));
+extern xsmem_system_tracked_route xsmem_system_tracked_route_;
 
 XSMEM_INLINE void *xsmem_system_tracked_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
     // A tail call: the tracker's capture then starts at malloc's caller.
-    bool inline_ok =
-        __atomic_load_n(&xsmem_system_tracked_route_.inline_tag, __ATOMIC_RELAXED) == XSMEM_TAG_NONE;
-    return xsmem_tracker_malloc_slow(a, n, inline_ok);
+    bool inline_free = __atomic_load_n(&xsmem_system_tracked_route_.inline_free, __ATOMIC_RELAXED);
+    return xsmem_tracker_malloc_slow(a, n, inline_free);
   }
   return xsmem_system_malloc(n);
 }
 
 XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
   const xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
-  uintptr_t chunk = ((uintptr_t)p >> XSMEM_PAGEMAP_SHIFT) & __atomic_load_n(&r->mask, __ATOMIC_RELAXED);
+  uintptr_t chunk = ((uintptr_t)p >> XSMEM_PAGEMAP_SHIFT) & __atomic_load_n(&r->mask, __ATOMIC_ACQUIRE);
   uint8_t tag = __atomic_load_n(__atomic_load_n(&r->tags, __ATOMIC_RELAXED) + chunk, __ATOMIC_RELAXED);
-  if (XSMEM_LIKELY(tag == __atomic_load_n(&r->inline_tag, __ATOMIC_RELAXED))) {
+  if (XSMEM_LIKELY(tag == XSMEM_TAG_NONE)) {
     xsmem_system_free(p);
     return;
   }

@@ -39,8 +39,8 @@ static xsmem_allocator *volatile g_instance;
 
 // Read by the shim's free (system_tracked_shim.h): every free goes to the
 // tracker until instance() finds it may go to glibc.
-static const uint8_t kNoTags[1];
-xsmem_system_tracked_route xsmem_system_tracked_route_ = {.tags = kNoTags, .mask = 0, .inline_tag = 0xFF};
+static const uint8_t kTrackerTag[1] = {0xFF};
+xsmem_system_tracked_route xsmem_system_tracked_route_ = {.tags = kTrackerTag, .mask = 0, .inline_free = false};
 
 // The home tier holding p, or NULL for glibc's (untagged) memory.
 static xsmem_allocator *home_of(const void *p) {
@@ -199,8 +199,8 @@ static xsmem_allocator *instance(void) {
   if (inline_free) {
     xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
     __atomic_store_n(&r->tags, xsmem_pagemap_table(), __ATOMIC_RELAXED);
-    __atomic_store_n(&r->mask, (uintptr_t)(XSMEM_PAGEMAP_ENTRIES - 1), __ATOMIC_RELAXED);
-    __atomic_store_n(&r->inline_tag, (uint8_t)XSMEM_TAG_NONE, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->mask, (uintptr_t)(XSMEM_PAGEMAP_ENTRIES - 1), __ATOMIC_RELEASE);  // after the table
+    __atomic_store_n(&r->inline_free, true, __ATOMIC_RELAXED);
   }
   return a;
 }

@@ -26,7 +26,7 @@ void xsmem_system_free(void *p);
 
 // The process-wide instance's address, built or not: a shim's test that the
 // allocator it serves is this one (allocators/system/system_shim.h).
-extern xsmem_allocator *const xsmem_system_instance_ __attribute__((visibility("hidden")));
+extern xsmem_allocator *const xsmem_system_instance_;
 
 #ifdef __cplusplus
 }
