@@ -20,6 +20,9 @@
 // configuration chosen with XSMEM_CONFIG leaves it so).
 extern uint8_t xsmem_default_tracked_inline_tag;
 
+// Only tail calls, so malloc needs no stack frame (and a sampled call's
+// capture starts at malloc's caller); every path sets errno on failure (the
+// small tier's slow path, and the alloc contract for the rest).
 XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
     return xsmem_tracker_malloc_slow(
@@ -29,21 +32,25 @@ XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
   return xsmem_tracker_malloc_unsampled(a, n);
 }
 
-XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
+// Tried before the shim's other tests, as the default shim's: NULL and
+// bootstrap blocks carry no tag, and the inline tag is no tag at all until
+// the configuration is built.
+XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
   if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED))) {
     xsmem_tls_free(p);
-    return;
+    return true;
   }
-  a->ops->free(a, p, 0);
+  return false;
 }
 
 #undef XSMEM_SHIM_MALLOC
 #undef XSMEM_SHIM_FREE
 #undef XSMEM_SHIM_USABLE
-#undef XSMEM_SHIM_MALLOC_SETS_ERRNO  // default_shim.h's: the tracker's paths leave errno to the shim
-#undef XSMEM_SHIM_TRY_FREE           // and a tracked block is not freed as a small one
+#undef XSMEM_SHIM_TRY_FREE
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_tracked_malloc((a), (n))
-#define XSMEM_SHIM_FREE(a, p) xsmem_default_tracked_free((a), (p))
+#define XSMEM_SHIM_TRY_FREE(p) xsmem_default_tracked_try_free(p)
+#define XSMEM_SHIM_FREE(a, p) ((a)->ops->free((a), (p), 0))  // not inline: the tracker's
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
+// default_shim.h's XSMEM_SHIM_MALLOC_SETS_ERRNO stays defined (see malloc above).
 
 #endif  // XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_
