@@ -30,6 +30,8 @@ XSMEM_CONFIGS = [
     {
         "name": "system",
         "deps": ["//allocators/system"],
+        # malloc and free call glibc directly, as system_tracked's unsampled ones do.
+        "shim_header": "allocators/system/system_shim.h",
     },
     {
         "name": "os",
@@ -40,11 +42,15 @@ XSMEM_CONFIGS = [
     {
         "name": "system_tracked",
         "deps": [
+            "//allocators/buddy",
+            "//allocators/large",
             "//allocators/system",
+            "//platform:pagemap",
             "//tracking:system_tracked_shim",
             "//tracking:tracker",
         ],
-        # Unsampled mallocs and frees call the system allocator directly.
+        # Unsampled mallocs and frees call the system allocator directly;
+        # sampled blocks live in tagged tiers (buddy, large) beside glibc.
         "shim_header": "tracking/system_tracked_shim.h",
         "test_env": {"XSMEM_TRACK": "full"},
     },

@@ -55,6 +55,8 @@ void xsmem_pagemap_set(const void *base, size_t size, uint8_t tag) {
   }
 }
 
+const uint8_t *xsmem_pagemap_table(void) { return pagemap_table(); }
+
 size_t xsmem_pagemap_bytes_touched(void) {
   size_t pages = 0;
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(g_touched); i++) {

@@ -71,6 +71,11 @@ XSMEM_INLINE uint8_t xsmem_pagemap_get(const void *p) {
   return __atomic_load_n(__atomic_load_n(&xsmem_pagemap_.table, __ATOMIC_RELAXED) + idx, __ATOMIC_RELAXED);
 }
 
+// Returns the table, mapping it if need be, for a reader that indexes it
+// itself (tracking/system_tracked_shim.h): entry i holds the tag of the chunk
+// at i << XSMEM_PAGEMAP_SHIFT, for i < XSMEM_PAGEMAP_ENTRIES. Fatal as set().
+const uint8_t *xsmem_pagemap_table(void);
+
 // Returns the bytes of the table that have been written (whole pages), for
 // metadata accounting; 0 before first use.
 size_t xsmem_pagemap_bytes_touched(void);

@@ -47,14 +47,6 @@ XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
   return false;
 }
 
-XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
-  if (XSMEM_LIKELY(xsmem_pagemap_get(p) == __atomic_load_n(&xsmem_default_tracked_shim_tag, __ATOMIC_RELAXED))) {
-    xsmem_tls_free(p);
-    return;
-  }
-  a->ops->free(a, p, 0);
-}
-
 #undef XSMEM_SHIM_MALLOC
 #undef XSMEM_SHIM_FREE
 #undef XSMEM_SHIM_USABLE
@@ -69,7 +61,7 @@ XSMEM_INLINE void xsmem_default_tracked_free(xsmem_allocator *a, void *p) {
 // XSMEM_SHIM_MALLOC_SETS_ERRNO stays (default_shim.h's): the tracker's malloc
 // entry points set errno too, so malloc makes only tail calls (no frame).
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_default_tracked_malloc((a), (n))
-#define XSMEM_SHIM_FREE(a, p) xsmem_default_tracked_free((a), (p))
+#define XSMEM_SHIM_FREE(a, p) ((a)->ops->free((a), (p), 0))  // after XSMEM_SHIM_TRY_FREE: the tracker's
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
 
 #endif  // XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_

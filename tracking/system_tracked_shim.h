@@ -1,28 +1,61 @@
 // tracking/system_tracked_shim.h: the malloc shim's direct calls for the
-// system_tracked configuration (glibc under the tracker).
+// system_tracked configuration (allocators/configs/system_tracked.c: glibc
+// under the tracker).
 //
-// An unsampled malloc charges the tracker's byte countdown (tracker_fast.h)
-// and calls the system allocator straight away; an unsampled free reads the
-// tracker's counting filter and does the same. The tracker's own ops (one
-// more indirect call and the mode tests each way) run only for sampled
-// blocks, and for every block in full mode or with guarded sampling.
+// malloc charges the tracker's byte countdown (tracker_fast.h) and, while it
+// stays positive, tail-calls the system allocator's malloc directly (no
+// vtable, no frame). free reads the pagemap tag of the block's chunk: glibc's
+// memory has none, so an untagged pointer goes straight to glibc, anything
+// else to the tracker. That is exact because the tracker places its sampled
+// blocks in tagged tiers (sample_home), and because while the tracker must
+// see every free (full mode, guarded sampling), or before the configuration
+// is built, the route reads a tag for every pointer.
 #ifndef XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 #define XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 
+#include <stdbool.h>
+
+#include "allocators/system/system.h"
+#include "platform/pagemap.h"
 #include "tracking/tracker_fast.h"
 
+// What the shim's free reads (set by the configuration's instance(); another
+// configuration chosen with XSMEM_CONFIG leaves the first state):
+//   before, and while the tracker must see every free: tags = one byte 0xFF
+//     (a tag no chunk has), mask = 0: every free goes to the tracker;
+//   mode off, or sample without guarded sampling: tags = the pagemap's table,
+//     mask = XSMEM_PAGEMAP_ENTRIES - 1: XSMEM_TAG_NONE (glibc's) goes inline.
+// The index is masked rather than range-checked (one instruction instead of
+// a compare and a branch, and no NULL test of the table): a pointer at or
+// above 2^48, which malloc never returned, may read another chunk's tag; if
+// that sends it to the tracker, its inner allocator finds the owner with the
+// checked xsmem_pagemap_get, as glibc's free would have been called.
+// The mask is stored after the table and loaded before it (release/acquire:
+// plain moves on x86), so a mask that admits any index comes with the table.
+// Otherwise relaxed: a thread that holds a sampled block learnt of it after
+// instance() had set the route (the block is newer than the tracker).
+typedef struct xsmem_system_tracked_route {
+  const uint8_t *tags;
+  uintptr_t mask;
+  bool inline_free;  // the second state (for the countdown's slow path)
+} xsmem_system_tracked_route;
+extern xsmem_system_tracked_route xsmem_system_tracked_route_;
+
 XSMEM_INLINE void *xsmem_system_tracked_malloc(xsmem_allocator *a, size_t n) {
-  if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) return xsmem_tracker_malloc_slow(a, n, true);
-  // The countdown stays >= 0 only for a sample-mode tracker without guarded
-  // sampling, or (pinned) for a configuration that is no tracker at all.
-  xsmem_allocator *target = a->ops == &xsmem_tracker_ops ? ((const xsmem_tracker_view *)a)->inner : a;
-  return target->ops->alloc(target, n, XSMEM_MIN_ALIGN, 0);
+  if (XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
+    // A tail call: the tracker's capture then starts at malloc's caller.
+    bool inline_free = __atomic_load_n(&xsmem_system_tracked_route_.inline_free, __ATOMIC_RELAXED);
+    return xsmem_tracker_malloc_slow(a, n, inline_free);
+  }
+  return xsmem_system_malloc(n);
 }
 
 XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
-  xsmem_allocator *target = xsmem_tracker_fast_free_target(a, p);
-  if (XSMEM_LIKELY(target != NULL)) {
-    target->ops->free(target, p, 0);
+  const xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
+  uintptr_t chunk = ((uintptr_t)p >> XSMEM_PAGEMAP_SHIFT) & __atomic_load_n(&r->mask, __ATOMIC_ACQUIRE);
+  uint8_t tag = __atomic_load_n(__atomic_load_n(&r->tags, __ATOMIC_RELAXED) + chunk, __ATOMIC_RELAXED);
+  if (XSMEM_LIKELY(tag == XSMEM_TAG_NONE)) {
+    xsmem_system_free(p);
     return;
   }
   a->ops->free(a, p, 0);
@@ -34,5 +67,9 @@ XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_system_tracked_malloc((a), (n))
 #define XSMEM_SHIM_FREE(a, p) xsmem_system_tracked_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
+// glibc sets errno, and so does every allocator the slow path may end in (the
+// alloc contract, allocator.h): the tracker adds none of its own failures
+// without setting it.
+#define XSMEM_SHIM_MALLOC_SETS_ERRNO 1
 
 #endif  // XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_

@@ -5,9 +5,10 @@
 //                 shim headers); the sampled slow path (about one per
 //                 sample_bytes) captures, records and places the block in
 //                 sample_home.
-//   sample free   default_tracked: nothing (the shim's pagemap tag branch);
-//                 otherwise one load of the counting filter. Only pointers
-//                 whose filter slot is non-zero look in the records map.
+//   sample free   default_tracked and system_tracked: nothing (the shim's
+//                 pagemap tag branch); otherwise one load of the counting
+//                 filter. Only pointers whose filter slot is non-zero look in
+//                 the records map.
 //   full alloc    inner alloc, canaries, one capture, the site (per-thread
 //                 cache, then the site's lock), one map insert (one probe).
 //   full free     one map erase, canary check, the site through the record's
@@ -34,7 +35,10 @@
 #define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
 
 XSMEM_TLS int xsmem_track_busy;
-XSMEM_TLS int64_t xsmem_track_until_sample;  // bytes until the next sample (tracker_fast.h)
+// Bytes until the next sample (tracker_fast.h). Below zero until drawn, so a
+// thread's first malloc, malloc(0) included, takes the slow path, which pins
+// it for a tracker that must see every malloc.
+XSMEM_TLS int64_t xsmem_track_until_sample = -1;
 // The countdown of sample-mode trackers the shim does not call inline (with
 // guarded sampling): the shim pins xsmem_track_until_sample for those.
 static XSMEM_TLS int64_t t_until_sample_ops;
@@ -718,8 +722,7 @@ XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_rest(size_t n, xsmem_allocator *a,
 }
 
 void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
-  // A tracker that sees every malloc gets this one too (malloc(0) on a thread
-  // whose countdown was never drawn leaves it at 0 and comes here).
+  // A tracker that sees every malloc gets this one too.
   if (a->ops == &tracker_ops && ((xsmem_tracker *)a)->fast_sample) a = ((xsmem_tracker *)a)->inner;
   return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
 }

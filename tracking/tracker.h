@@ -91,7 +91,8 @@ typedef struct xsmem_tracker_options {
   unsigned timeline_ms;        // first interval between timeline points (doubles when the timeline fills)
   // Where sampled blocks of up to sample_home_max bytes are placed (sample
   // mode; NULL: inner). It must be a part of inner that inner's free,
-  // usable_size and realloc recognise (a tier of the default allocator).
+  // usable_size and realloc recognise (a tier of the default allocator;
+  // system_tracked's tiers beside glibc, allocators/configs/system_tracked.c).
   // Keeping sampled blocks out of the memory a malloc shim frees inline lets
   // that free skip the tracker (default_tracked_shim.h). A block the home
   // refuses comes from inner and goes unsampled.

@@ -10,8 +10,9 @@
 // far below zero and a process without a tracker (XSMEM_TRACK=off) far above.
 // So the shim's malloc needs no test of the mode.
 // Sampled free: a tracker whose sampled blocks live apart from the memory the
-// shim frees inline (xsmem_tracker_options.sample_home) needs nothing on free;
-// otherwise the shim reads the counting filter (xsmem_tracker_fast_free_target).
+// shim frees inline (xsmem_tracker_options.sample_home: tagged pagemap
+// chunks) needs nothing on free but the tag the shim reads; any other free
+// goes through the tracker's ops, which read the counting filter.
 // xsmem_tracker_view mirrors the first members of the tracker (checked by
 // static asserts in tracker.c).
 #ifndef XSMEM_TRACKING_TRACKER_FAST_H_
@@ -65,18 +66,6 @@ void *xsmem_tracker_malloc_rest(size_t n, xsmem_allocator *a, bool front_inline)
 
 XSMEM_INLINE size_t xsmem_tracker_filter_index(const void *p) {
   return (size_t)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48);
-}
-
-// Returns the allocator whose inline free may take p (a, or the inner front
-// for a pointer the tracker did not sample), or NULL: then call a->ops->free.
-XSMEM_INLINE xsmem_allocator *xsmem_tracker_fast_free_target(xsmem_allocator *a, const void *p) {
-  if (a->ops != &xsmem_tracker_ops) return a;
-  const xsmem_tracker_view *v = (const xsmem_tracker_view *)a;
-  if (v->fast_sample &&
-      atomic_load_explicit(&v->filter[xsmem_tracker_filter_index(p)], memory_order_relaxed) == 0) {
-    return v->inner;
-  }
-  return NULL;
 }
 
 #ifdef __cplusplus

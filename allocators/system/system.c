@@ -34,6 +34,7 @@ typedef struct system_allocator {
 } system_allocator;
 
 static system_allocator g_system;
+xsmem_allocator *const xsmem_system_instance_ = &g_system.base;
 
 static void note_alloc(system_allocator *s, void *p, size_t n) {
   if (p) {
@@ -61,6 +62,14 @@ static void system_free(xsmem_allocator *a, void *p, size_t size) {
   xsmem_counters_note_free(&s->counters, s->usable(p));
   __libc_free(p);
 }
+
+void *xsmem_system_malloc(size_t size) {
+  void *p = __libc_malloc(size);
+  note_alloc(&g_system, p, size);
+  return p;
+}
+
+void xsmem_system_free(void *p) { system_free(&g_system.base, p, 0); }
 
 static size_t system_usable(const xsmem_allocator *a, const void *p) {
   return ((const system_allocator *)a)->usable((void *)p);
