@@ -221,6 +221,7 @@ static _Atomic uint64_t g_generation;
 
 typedef struct site_create {
   xsmem_tracker *t;
+  uint64_t hash;
   const uintptr_t *frames;
   unsigned depth;
   uint32_t index;  // out: arena index + 1, 0 when the arena is full
@@ -237,6 +238,7 @@ static void site_find_or_make(void *value, bool created, void *ctx) {
       track_site_value *s = &c->t->site_arena[i];
       memcpy(s->frames, c->frames, c->depth * sizeof(uintptr_t));
       s->depth = c->depth;
+      s->hash = c->hash;
       *slot = i + 1;
     } else {
       atomic_store_explicit(&c->t->site_count, kSiteSlots, memory_order_relaxed);
@@ -247,7 +249,7 @@ static void site_find_or_make(void *value, bool created, void *ctx) {
 }
 
 static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  if (!index) return;
+  if (index - 1 >= kSiteSlots) return;  // uncounted (0) or internal
   track_site_value *s = &t->site_arena[index - 1];
   xsmem_spin_lock(&s->lock);
   s->live_bytes += bytes;
@@ -269,7 +271,7 @@ static uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames
   }
   site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
   if (XSMEM_LIKELY(e->hash == h)) return e->index;
-  site_create c = {t, frames, n, 0};
+  site_create c = {t, h, frames, n, 0};
   xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
   e->hash = h;
   e->index = c.index;
@@ -303,6 +305,11 @@ static uint64_t site_arena_bytes(xsmem_tracker *t) {
 
 static void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
   site_add(t, index, -bytes, -count);
+}
+
+// The hash of the site at an arena index + 1 (0 when there is none).
+static uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
+  return index - 1 < kSiteSlots ? t->site_arena[index - 1].hash : 0;
 }
 
 // The site of a hash (frames are immutable once published), or NULL.
@@ -389,13 +396,12 @@ XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const c
 // Lock-free: the pointer is published last (release) and re-read after the
 // fields, so a reader sees a consistent entry or none; two frees racing on
 // one slot can only cost a report its detail.
-static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint64_t alloc_site,
-                         uint64_t free_site) {
+static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_t alloc_index,
+                         uint32_t free_index) {
   history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
   __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->alloc_site, alloc_site, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->free_site, free_site, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->sites, (uint64_t)alloc_index << 32 | free_index, __ATOMIC_RELAXED);
   __atomic_store_n(&e->p, (uintptr_t)p, __ATOMIC_RELEASE);
 }
 
@@ -404,8 +410,7 @@ static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
   if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
   // Acquire loads keep the re-read of p after the fields.
   out->size = __atomic_load_n(&e->size, __ATOMIC_ACQUIRE);
-  out->alloc_site = __atomic_load_n(&e->alloc_site, __ATOMIC_ACQUIRE);
-  out->free_site = __atomic_load_n(&e->free_site, __ATOMIC_ACQUIRE);
+  out->sites = __atomic_load_n(&e->sites, __ATOMIC_ACQUIRE);
   out->p = __atomic_load_n(&e->p, __ATOMIC_RELAXED);
   return out->p == (uintptr_t)p;
 }
@@ -421,7 +426,8 @@ static void history_forget(xsmem_tracker *t, const void *p) {
 XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
   history_entry h;
   if (history_find(t, p, &h)) {
-    report_error(t, op, p, "double free", h.size, h.alloc_site, h.free_site, true);
+    report_error(t, op, p, "double free", h.size, site_hash_at(t, (uint32_t)(h.sites >> 32)),
+                 site_hash_at(t, (uint32_t)h.sites), true);
   } else {
     report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0, 0,
                  false);
@@ -483,20 +489,21 @@ XSMEM_TRACKER_TEXT static void quarantine_evicted(xsmem_tracker *t, const quaran
   UNPOISON(e->p, e->size);
   if (!poison_intact(e->p, e->size)) {
     report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
-                 e->alloc_site, e->free_site, true);
+                 site_hash_at(t, e->alloc_index), site_hash_at(t, e->free_index), true);
   }
   release_block(t, e->p, e->size, e->front);
 }
 
-// inner_size: usable bytes of the inner block (for the stats).
 XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
-                                               uint64_t inner_size, uint64_t alloc_site, uint64_t free_site) {
+                                               uint32_t alloc_index, uint32_t free_index) {
   quarantine_stripe *q = &t->quarantine[t_stripe];
   size_t budget = t->opt.quarantine_bytes / kStripes;
   if (!q->ring || size > budget) {
     release_block(t, p, size, front);
     return;
   }
+  // Usable bytes of the inner block (for the stats), asked only for blocks held.
+  uint64_t inner_size = t->inner->ops->usable_size(t->inner, p - front);
   memcpy(p, kPoisonPattern, poison_span(size));
   POISON(p, size);
   quarantine_entry evicted[8];
@@ -507,8 +514,8 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
       evicted[n_evicted++] = quarantine_pop(q);
     }
     if (q->bytes + size <= budget && q->count < q->cap) {
-      q->ring[(q->head + q->count) & (q->cap - 1)] = (quarantine_entry){p, size, alloc_site, free_site, front, 0,
-                                                                  inner_size};
+      q->ring[(q->head + q->count) & (q->cap - 1)] =
+          (quarantine_entry){p, size, inner_size, alloc_index, free_index, front, 0};
       q->count++;
       q->bytes += size;
       q->inner_bytes += inner_size;
@@ -540,11 +547,7 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
   r.site = note_site(t, w * (double)size, w, &r.site_index);
-  // Full mode: every block the inner allocator hands out again was freed
-  // through full_free, which erased its record first, so the key is new and
-  // one probe does. Sample mode keeps the insert that overwrites.
-  bool added = t->opt.mode == XSMEM_TRACK_FULL ? xsmem_swiss_map_insert_new(&t->records, (uintptr_t)p, &r)
-                                               : xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
+  bool added = xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
   if (XSMEM_UNLIKELY(!added)) {
     site_release(t, r.site_index, w * (double)size, w);
     return false;
@@ -558,56 +561,90 @@ XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
   return &t->filter[xsmem_tracker_filter_index(p)];
 }
 
+XSMEM_INLINE block_header *header_of(const void *p) {
+  return (block_header *)((uintptr_t)p - kFullFront);
+}
+
+// The histogram of full mode: weight 1, integers only.
+static void note_histogram_full(xsmem_tracker *t, size_t size) {
+  unsigned b = size ? xsmem_log2_floor(size) : 0;
+  if (b >= XSMEM_TRACK_HIST_BUCKETS) b = XSMEM_TRACK_HIST_BUCKETS - 1;
+  stripe_counters *c = &t->stripes[t_stripe];
+  atomic_fetch_add_explicit(&c->hist_count[b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->hist_bytes[b], size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
+}
+
+// A full-mode block: the record goes in the block's header, the pointer in
+// the live set (one probe), the figures to its site.
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
-  size_t front = align > kCanary ? align : kCanary;  // keeps the user pointer aligned
-  if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary)) {
+  // The front holds the header and the canary and keeps the user pointer aligned.
+  size_t front = align <= kCanary ? kFullFront : xsmem_align_up(kFullFront, align);
+  if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary || front > UINT32_MAX)) {
     errno = ENOMEM;
     return NULL;
   }
   uint8_t *b = t->inner->ops->alloc(t->inner, front + size + kCanary, align, flags);
   if (XSMEM_UNLIKELY(!b)) return NULL;
   uint8_t *p = b + front;
-  history_forget(t, p);
+  block_header *h = header_of(p);
+  uint32_t tid = thread_id();
+  h->requested = size;
+  h->id = ((uint64_t)tid << 40) | (t_seq++ & ((1ull << 40) - 1));
+  h->time_ns = coarse_now_ns();
+  h->front = (uint32_t)front;
+  uint32_t index = kSiteInternal;
+  if (!xsmem_track_busy) note_site(t, (double)size, 1, &index);
+  h->site_index = index;
   memset(p - kCanary, kCanaryByte, kCanary);
   memset(p + size, kCanaryByte, kCanary);
   POISON(p - kCanary, kCanary);
   POISON(p + size, kCanary);
-  size_t granted = t->inner->ops->usable_size(t->inner, b) - front - kCanary;
-  if (XSMEM_UNLIKELY(!record_alloc(t, p, size, align, granted, (uint32_t)front, REC_CANARY))) {
+  history_forget(t, p);
+  if (XSMEM_UNLIKELY(!live_set_insert(&t->live, (uintptr_t)p))) {
+    site_release(t, index, (double)size, 1);
     release_block(t, p, size, (uint32_t)front);
     errno = ENOMEM;
     return NULL;
   }
+  if (index != kSiteInternal) note_histogram_full(t, size);
+  maybe_tick(t, h->time_ns);
   return p;
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
-  track_record r;
-  if (XSMEM_UNLIKELY(!xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r))) {
+  // The live set first: a pointer the tracker did not hand out (or handed
+  // out and took back) is reported without reading its memory.
+  if (XSMEM_UNLIKELY(!live_set_erase(&t->live, (uintptr_t)p))) {
     bad_free(t, "free", p);
     return;
   }
   uint8_t *u = p;
-  double w = sample_weight(t, r.requested);
+  const block_header *h = header_of(u);
+  uint64_t size = h->requested;
+  uint32_t index = h->site_index, front = h->front;
   // The first free's call site, for later reports (XSMEM_TRACK_FREE_SITES);
   // a bad free's own site is captured when it is reported.
-  uint32_t free_index;
-  uint64_t free_site = t->opt.free_sites ? note_site(t, 0, 0, &free_index) : 0;
-  UNPOISON(u - (r.front ? kCanary : 0), (r.front ? kCanary : 0) + r.requested + kCanary);
-  int damage = r.front ? canary_damage(u, r.requested) : (bytes_are(u + r.requested, kCanary, kCanaryByte) ? 0 : 1);
+  uint32_t free_index = 0;
+  if (t->opt.free_sites && !xsmem_track_busy) note_site(t, 0, 0, &free_index);
+  UNPOISON(u - kCanary, kCanary);
+  UNPOISON(u + size, kCanary);
+  int damage = canary_damage(u, size);
   if (XSMEM_UNLIKELY(damage)) {
     report_error(t, "free", p,
                  damage < 0 ? "heap buffer underflow (canary before the block damaged)"
                             : "heap buffer overflow (canary after the block damaged)",
-                 r.requested, r.site, free_site, true);
+                 size, site_hash_at(t, index), site_hash_at(t, free_index), true);
+    // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
+    // whose front locates the inner block, so that block is not freed.
+    if (damage < 0) {
+      site_release(t, index, (double)size, 1);
+      return;
+    }
   }
-  site_release(t, r.site_index, w * (double)r.requested, w);
-  history_note(t, p, r.requested, r.site, free_site);
-  if (r.front) {
-    quarantine_push(t, u, r.requested, r.front, r.granted + r.front + kCanary, r.site, free_site);
-  } else {
-    t->inner->ops->free(t->inner, p, 0);
-  }
+  site_release(t, index, (double)size, 1);
+  history_note(t, p, size, index, free_index);
+  quarantine_push(t, u, size, front, index, free_index);
 }
 
 // The countdown this thread keeps for t (see t_until_sample_ops).
@@ -769,12 +806,11 @@ XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const 
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (tracker_guard_owns(t, p)) return tracker_guard_usable(t, p);
   if (t->opt.mode == XSMEM_TRACK_FULL) {
-    track_record r;
-    if (!xsmem_swiss_map_find(&t->records, (uintptr_t)p, &r)) {
+    if (!live_set_contains(&t->live, (uintptr_t)p)) {
       bad_free(t, "malloc_usable_size", (void *)p);
       return 0;
     }
-    return r.requested;  // the canary starts right after
+    return header_of(p)->requested;  // the canary starts right after
   }
   return t->inner->ops->usable_size(t->inner, p);
 }
@@ -782,7 +818,7 @@ XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const 
 static bool tracker_owns(const xsmem_allocator *a, const void *p) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (tracker_guard_owns(t, p)) return true;
-  if (t->opt.mode == XSMEM_TRACK_FULL) return xsmem_swiss_map_find(&t->records, (uintptr_t)p, NULL);
+  if (t->opt.mode == XSMEM_TRACK_FULL) return live_set_contains(&t->live, (uintptr_t)p);
   return t->inner->ops->owns ? t->inner->ops->owns(t->inner, p) : false;
 }
 
@@ -842,7 +878,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
   xsmem_swiss_stats ms;
   xsmem_swiss_map_stats(&t->records, &ms);
-  meta += ms.bytes;
+  meta += ms.bytes + live_set_bytes(&t->live);
   xsmem_swiss_map_stats(&t->sites, &ms);
   meta += ms.bytes;
   out->bytes_metadata += meta;
@@ -863,6 +899,7 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
     xsmem_swiss_map_lock_all(&t->sites);
     for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_lock(&t->site_arena[i].lock);
     xsmem_swiss_map_lock_all(&t->records);
+    live_set_lock_all(&t->live);
     for (int i = 0; i < kStripes; i++) xsmem_spin_lock(&t->quarantine[i].lock);
     xsmem_spin_lock(&t->timeline_lock);
     xsmem_spin_lock(&t->guard.lock);
@@ -873,6 +910,7 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_spin_unlock(&t->guard.lock);
   xsmem_spin_unlock(&t->timeline_lock);
   for (int i = 0; i < kStripes; i++) xsmem_spin_unlock(&t->quarantine[i].lock);
+  live_set_unlock_all(&t->live);
   xsmem_swiss_map_unlock_all(&t->records);
   for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_unlock(&t->site_arena[i].lock);
   xsmem_swiss_map_unlock_all(&t->sites);
@@ -1000,6 +1038,7 @@ static void tracker_destroy(xsmem_allocator *a) {
     if (q->ring) xsmem_os_unmap(q->ring, q->cap * sizeof(quarantine_entry));
   }
   xsmem_swiss_map_destroy(&t->records);
+  live_set_destroy(&t->live);
   xsmem_swiss_map_destroy(&t->sites);
   if (t->site_arena) xsmem_os_unmap(t->site_arena, kSiteSlots * sizeof(track_site_value));
   if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
@@ -1055,39 +1094,45 @@ __attribute__((destructor(101))) static void tracker_at_exit(void) {
 // Canary check on demand (report.c prints; here the walk).
 
 typedef struct check_ctx {
-  void *damaged[64];
-  track_record rec[64];
-  int where[64];
+  struct {
+    void *p;
+    uint64_t size;
+    uint32_t alloc_index, free_index;
+    int where;  // -1 underflow, 1 overflow, 2 write after free
+  } damaged[64];
   size_t n, total;
 } check_ctx;
 
-static void check_one(uint64_t key, const void *value, void *c) {
-  const track_record *r = value;
-  check_ctx *x = c;
-  if (!(r->flags & REC_CANARY)) return;
-  uint8_t *p = (uint8_t *)(uintptr_t)key;
-  UNPOISON(p - kCanary, kCanary);
-  UNPOISON(p + r->requested, kCanary);
-  int d = canary_damage(p, r->requested);
-  POISON(p - kCanary, kCanary);
-  POISON(p + r->requested, kCanary);
-  if (!d) return;
+static void check_note(check_ctx *x, void *p, uint64_t size, uint32_t alloc_index, uint32_t free_index, int where) {
   x->total++;
   if (x->n < XSMEM_ARRAY_SIZE(x->damaged)) {
-    x->damaged[x->n] = p;
-    x->rec[x->n] = *r;
-    x->where[x->n++] = d;
+    x->damaged[x->n].p = p;
+    x->damaged[x->n].size = size;
+    x->damaged[x->n].alloc_index = alloc_index;
+    x->damaged[x->n].free_index = free_index;
+    x->damaged[x->n++].where = where;
   }
+}
+
+// Runs under the live set's shard lock: the block cannot be freed meanwhile.
+static void check_one(uintptr_t key, void *c) {
+  uint8_t *p = (uint8_t *)key;
+  const block_header *h = header_of(p);
+  UNPOISON(p - kCanary, kCanary);
+  UNPOISON(p + h->requested, kCanary);
+  int d = canary_damage(p, h->requested);
+  POISON(p - kCanary, kCanary);
+  POISON(p + h->requested, kCanary);
+  if (d) check_note(c, p, h->requested, h->site_index, 0, d);
 }
 
 XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
   xsmem_tracker *t = (xsmem_tracker *)a;
-  static check_ctx ctx;  // 64 records: too big for some thread stacks
+  static check_ctx ctx;  // 64 entries: too big for some thread stacks
   static xsmem_spinlock lock;
   xsmem_spin_lock(&lock);
   memset(&ctx, 0, sizeof(ctx));
-  xsmem_swiss_map_for_each(&t->records, check_one, &ctx);
-  size_t damaged = ctx.total;
+  live_set_for_each(&t->live, check_one, &ctx);
   // Quarantined blocks: poison must be intact.
   for (int i = 0; i < kStripes; i++) {
     quarantine_stripe *q = &t->quarantine[i];
@@ -1097,25 +1142,21 @@ XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
       UNPOISON(e->p, e->size);
       bool ok = poison_intact(e->p, e->size);
       POISON(e->p, e->size);
-      if (!ok && ctx.n < XSMEM_ARRAY_SIZE(ctx.damaged)) {
-        ctx.damaged[ctx.n] = e->p;
-        ctx.rec[ctx.n] = (track_record){.requested = e->size, .site = e->alloc_site, .id = e->free_site};
-        ctx.where[ctx.n++] = 2;
-      }
-      damaged += !ok;
+      if (!ok) check_note(&ctx, e->p, e->size, e->alloc_index, e->free_index, 2);
     }
     xsmem_spin_unlock(&q->lock);
   }
   check_ctx local = ctx;
   xsmem_spin_unlock(&lock);
   for (size_t i = 0; i < local.n; i++) {
-    const char *what = local.where[i] < 0   ? "heap buffer underflow (canary before the block damaged)"
-                       : local.where[i] == 1 ? "heap buffer overflow (canary after the block damaged)"
-                                             : "write after free (poison damaged while in quarantine)";
-    report_error(t, "check", local.damaged[i], what, local.rec[i].requested, local.rec[i].site,
-                 local.where[i] == 2 ? local.rec[i].id : 0, true);
+    int where = local.damaged[i].where;
+    const char *what = where < 0   ? "heap buffer underflow (canary before the block damaged)"
+                       : where == 1 ? "heap buffer overflow (canary after the block damaged)"
+                                    : "write after free (poison damaged while in quarantine)";
+    report_error(t, "check", local.damaged[i].p, what, local.damaged[i].size,
+                 site_hash_at(t, local.damaged[i].alloc_index), site_hash_at(t, local.damaged[i].free_index), true);
   }
-  return damaged;
+  return local.total;
 }
 
 // ---------------------------------------------------------------------------
@@ -1135,18 +1176,28 @@ static void sum_record(uint64_t key, const void *value, void *c) {
   x->live_count += w;
 }
 
+// Runs under the live set's shard lock: the block cannot be freed meanwhile.
+static void sum_block(uintptr_t key, void *c) {
+  const block_header *h = header_of((const void *)key);
+  sum_ctx *x = c;
+  if (h->site_index == kSiteInternal) return;
+  x->live_bytes += (double)h->requested;
+  x->live_count += 1;
+}
+
 void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   memset(out, 0, sizeof(*out));
   out->mode = t->opt.mode;
   sum_ctx c = {t, 0, 0};
   xsmem_swiss_map_for_each(&t->records, sum_record, &c);
+  live_set_for_each(&t->live, sum_block, &c);
   out->live_bytes = c.live_bytes;
   out->live_count = c.live_count;
   xsmem_swiss_stats rs, ss;
   xsmem_swiss_map_stats(&t->records, &rs);
   xsmem_swiss_map_stats(&t->sites, &ss);
-  out->records = rs.size;
+  out->records = rs.size + live_set_size(&t->live);
   out->sites = ss.size;
   for (int i = 0; i < kStripes; i++) {
     out->sampled += atomic_load_explicit(&t->stripes[i].sampled, memory_order_relaxed);
@@ -1160,7 +1211,7 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   }
   out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
   out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = t->mapped + rs.bytes + ss.bytes + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
+  out->metadata_bytes = t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
   for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
   xsmem_track_point pts[kTimelinePoints];
   size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
