@@ -142,11 +142,27 @@ static void stack_bounds(void) {
   pthread_attr_destroy(&attr);
 }
 
+// One multiply per frame (the maps mix keys again); the same step runs inside
+// the frame-pointer walk of capture_fp_hashed.
+XSMEM_INLINE uint64_t hash_step(uint64_t h, uintptr_t frame) { return (h ^ frame) * 0xff51afd7ed558ccdull + (h >> 29); }
+
+XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
+  h = xsmem_swiss_hash(h);
+  return h ? h : 1;
+}
+
+static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (unsigned i = 0; i < n; i++) h = hash_step(h, f[i]);
+  return hash_finish(h ^ n);
+}
+
 // Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
 // Stops at a frame that is not above the previous one, misaligned, or
 // outside the stack, so a frame built without a frame pointer ends the walk
-// instead of faulting.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
+// instead of faulting. Returns the frames' hash (as hash_frames) in *hash
+// when hash is not NULL: the recording path hashes while it walks.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp_hashed(uintptr_t *out, unsigned max, uint64_t *hash) {
   if (XSMEM_UNLIKELY(!t_stack_hi)) {
     xsmem_track_busy++;
     stack_bounds();
@@ -154,23 +170,27 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, uns
   }
   uintptr_t lo = t_stack_lo, hi = t_stack_hi;
   uintptr_t f = (uintptr_t)__builtin_frame_address(0);
-  if (f < lo || f + 16 > hi) return 0;
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  unsigned n = 0;
+  if (f < lo || f + 16 > hi) goto done;
   // The tracker's own frames lead every stack: skip them.
   for (;;) {
     uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
     if (!tracker_text(ret)) break;
     // Callers' frames are above, aligned, within the stack and not far.
-    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) return 0;
+    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) goto done;
     f = next;
   }
-  unsigned n = 0;
   while (n < max) {
     uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
     if (ret < 4096) break;
     out[n++] = ret;
+    h = hash_step(h, ret);
     if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) break;
     f = next;
   }
+done:
+  if (hash) *hash = hash_finish(h ^ n);
   return n;
 }
 
@@ -191,20 +211,13 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *o
 
 XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
-  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
+  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp_hashed(frames, max, NULL);
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   return tracker_capture(frames, max, how);
 }
 
-// One multiply per frame and one final mix (the maps mix keys again).
-static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-  for (unsigned i = 0; i < n; i++) h = (h ^ f[i]) * 0xff51afd7ed558ccdull + (h >> 29);
-  h = xsmem_swiss_hash(h);
-  return h ? h : 1;
-}
 
 // ---------------------------------------------------------------------------
 // Call sites.
@@ -286,8 +299,14 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, do
   *index = 0;
   if (xsmem_track_busy) return 0;
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
-  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
-  uint64_t h = hash_frames(frames, n);
+  uint64_t h;
+  unsigned n;
+  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
+    n = capture_fp_hashed(frames, t->opt.depth, &h);
+  } else {
+    n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
+    h = hash_frames(frames, n);
+  }
   *index = site_index(t, h, frames, n);
   if (count != 0) site_add(t, *index, bytes, count);
   return h;
@@ -415,12 +434,12 @@ static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
   return out->p == (uintptr_t)p;
 }
 
+// A plain store, not a compare-and-swap: a free of another pointer racing
+// into the same slot between the load and the store loses its entry, which
+// costs a later double-free report its detail (as racing notes do).
 static void history_forget(xsmem_tracker *t, const void *p) {
   history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
-  uintptr_t expected = (uintptr_t)p;
-  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) == expected) {
-    __atomic_compare_exchange_n(&e->p, &expected, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-  }
+  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) == (uintptr_t)p) __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
 }
 
 XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
@@ -437,23 +456,21 @@ XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char 
 // ---------------------------------------------------------------------------
 // Canaries and quarantine (full mode).
 
-static bool bytes_are(const uint8_t *p, size_t n, uint8_t v) {
-  uint64_t word = 0x0101010101010101ull * v, x;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    memcpy(&x, p + i, 8);
-    if (x != word) return false;
-  }
-  for (; i < n; i++) {
-    if (p[i] != v) return false;
-  }
-  return true;
+// Returns true when the kCanary (16) bytes at p are all canary bytes: two
+// word compares, no loop.
+XSMEM_INLINE bool canary_intact(const uint8_t *p) {
+  const uint64_t word = 0x0101010101010101ull * kCanaryByte;
+  uint64_t a, b;
+  memcpy(&a, p, 8);
+  memcpy(&b, p + 8, 8);
+  return ((a ^ word) | (b ^ word)) == 0;
 }
+_Static_assert(kCanary == 16, "canary_intact checks two words");
 
 // Returns 0 when both canaries are intact, else -1 (before) or 1 (after).
 static int canary_damage(const uint8_t *p, uint64_t size) {
-  if (!bytes_are(p - kCanary, kCanary, kCanaryByte)) return -1;
-  if (!bytes_are(p + size, kCanary, kCanaryByte)) return 1;
+  if (!canary_intact(p - kCanary)) return -1;
+  if (!canary_intact(p + size)) return 1;
   return 0;
 }
 
@@ -504,7 +521,11 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
   }
   // Usable bytes of the inner block (for the stats), asked only for blocks held.
   uint64_t inner_size = t->inner->ops->usable_size(t->inner, p - front);
-  memcpy(p, kPoisonPattern, poison_span(size));
+  if (XSMEM_LIKELY(size >= kPoisonSpan)) {
+    memset(p, kPoisonByte, kPoisonSpan);  // a constant length: a few vector stores
+  } else {
+    memset(p, kPoisonByte, size);
+  }
   POISON(p, size);
   quarantine_entry evicted[8];
   size_t n_evicted = 0;
@@ -744,6 +765,7 @@ XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n,
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (!t->fast_sample) {  // full mode or guarding every block: the tracker sees every malloc
     xsmem_track_until_sample = kPinLow;
+    if (t->opt.mode == XSMEM_TRACK_FULL && !t->guard.base) return malloc_result(full_alloc(t, n, XSMEM_MIN_ALIGN, 0));
     return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
   }
   return malloc_result(sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0));
