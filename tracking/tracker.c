@@ -272,7 +272,9 @@ static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double coun
     s->total_count += count;
     if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
   }
-  if (s->live_count < 0.5) s->live_bytes = s->live_count = 0;  // absorb rounding
+  // Absorb the rounding of sample weights. Not in full mode: a site's live
+  // figures may be negative until another thread's tally is flushed.
+  if (t->opt.mode == XSMEM_TRACK_SAMPLE && s->live_count < 0.5) s->live_bytes = s->live_count = 0;
   xsmem_spin_unlock(&s->lock);
 }
 
@@ -324,6 +326,96 @@ static uint64_t site_arena_bytes(xsmem_tracker *t) {
 
 static void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
   site_add(t, index, -bytes, -count);
+}
+
+// ---------------------------------------------------------------------------
+// Tallies: full mode's per-thread batching of site figures (tracker_internal.h).
+
+static XSMEM_TLS tally *t_tally;
+static XSMEM_TLS uint64_t t_tally_owner;  // generation of the tracker t_tally belongs to
+
+// Returns true when thread `tid` of this process is gone (its tally may be
+// adopted: its pending figures stay and are flushed with the new owner's).
+static bool thread_gone(uint32_t tid) {
+  int saved = errno;
+  bool gone = syscall(SYS_tgkill, (long)getpid(), (long)tid, 0) != 0 && errno == ESRCH;
+  errno = saved;
+  return gone;
+}
+
+// Finds this thread's tally of t: its own (or one left by an exited thread
+// whose id it now has), a free one, or one whose owner has exited. NULL when
+// all are held by live threads (the figures then go straight to the sites).
+XSMEM_COLD static tally *tally_claim(xsmem_tracker *t) {
+  uint32_t tid = thread_id();
+  tally *found = NULL;
+  for (int pass = 0; pass < 3 && !found; pass++) {
+    for (int i = 0; i < kTallies && !found; i++) {
+      tally *ty = &t->tallies[i];
+      uint32_t owner = atomic_load_explicit(&ty->owner, memory_order_relaxed);
+      if (pass == 0 ? owner == tid : pass == 1 ? owner == 0 : thread_gone(owner)) {
+        if (pass == 0 || atomic_compare_exchange_strong(&ty->owner, &owner, tid)) found = ty;
+      }
+    }
+  }
+  t_tally = found;
+  t_tally_owner = t->generation;
+  return found;
+}
+
+// Moves an entry's pending changes to its site. REQUIRES: the entry's tally lock held.
+static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
+  track_site_value *s = &t->site_arena[e->index - 1];
+  xsmem_spin_lock(&s->lock);
+  double peak = s->live_bytes + (double)e->live_peak;
+  if (peak > s->peak_bytes) s->peak_bytes = peak;
+  s->live_bytes += (double)e->live_bytes;
+  s->live_count += (double)e->live_count;
+  s->total_bytes += (double)e->total_bytes;
+  s->total_count += (double)e->total_count;
+  xsmem_spin_unlock(&s->lock);
+  memset(e, 0, sizeof(*e));
+}
+
+// Full mode's site_add: into this thread's tally. count is +1 (an
+// allocation of `bytes`) or -1 (a free).
+XSMEM_INLINE void tally_add(xsmem_tracker *t, uint32_t index, int64_t bytes, int64_t count) {
+  if (index - 1 >= kSiteSlots) return;  // uncounted (0) or internal
+  tally *ty = XSMEM_LIKELY(t_tally_owner == t->generation) ? t_tally : tally_claim(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    site_add(t, index, (double)bytes, (double)count);
+    return;
+  }
+  xsmem_spin_lock(&ty->lock);
+  tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
+  if (XSMEM_UNLIKELY(e->index != index)) {
+    if (e->index) tally_flush_entry(t, e);
+    e->index = index;
+  }
+  e->live_bytes += bytes;
+  e->live_count += count;
+  if (count > 0) {
+    e->total_bytes += bytes;
+    e->total_count += count;
+    if (e->live_bytes > e->live_peak) e->live_peak = e->live_bytes;
+  }
+  xsmem_spin_unlock(&ty->lock);
+}
+
+static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
+
+// Flushes every thread's pending figures: site figures read afterwards are exact.
+static void tally_flush_all(xsmem_tracker *t) {
+  if (!t->tallies) return;
+  for (int i = 0; i < kTallies; i++) {
+    tally *ty = &t->tallies[i];
+    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
+    xsmem_spin_lock(&ty->lock);
+    for (int k = 0; k < kTallyEntries; k++) {
+      if (ty->e[k].index) tally_flush_entry(t, &ty->e[k]);
+    }
+    xsmem_spin_unlock(&ty->lock);
+  }
 }
 
 // The hash of the site at an arena index + 1 (0 when there is none).
@@ -615,7 +707,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size
   h->time_ns = coarse_now_ns();
   h->front = (uint32_t)front;
   uint32_t index = kSiteInternal;
-  if (!xsmem_track_busy) note_site(t, (double)size, 1, &index);
+  if (!xsmem_track_busy) note_site(t, 0, 0, &index);
   h->site_index = index;
   memset(p - kCanary, kCanaryByte, kCanary);
   memset(p + size, kCanaryByte, kCanary);
@@ -623,11 +715,11 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size
   POISON(p + size, kCanary);
   history_forget(t, p);
   if (XSMEM_UNLIKELY(!live_set_insert(&t->live, (uintptr_t)p))) {
-    site_release(t, index, (double)size, 1);
     release_block(t, p, size, (uint32_t)front);
     errno = ENOMEM;
     return NULL;
   }
+  tally_add(t, index, (int64_t)size, 1);
   if (index != kSiteInternal) note_histogram_full(t, size);
   maybe_tick(t, h->time_ns);
   return p;
@@ -659,11 +751,11 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
     // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
     // whose front locates the inner block, so that block is not freed.
     if (damage < 0) {
-      site_release(t, index, (double)size, 1);
+      tally_add(t, index, -(int64_t)size, -1);
       return;
     }
   }
-  site_release(t, index, (double)size, 1);
+  tally_add(t, index, -(int64_t)size, -1);
   history_note(t, p, size, index, free_index);
   quarantine_push(t, u, size, front, index, free_index);
 }
@@ -897,7 +989,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->peak_bytes_in_use = XSMEM_MAX(peak, seen);
   out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
   out->bytes_cached += q_bytes;
-  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
+  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t) + tally_bytes(t);
   xsmem_swiss_stats ms;
   xsmem_swiss_map_stats(&t->records, &ms);
   meta += ms.bytes + live_set_bytes(&t->live);
@@ -918,6 +1010,7 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   if (phase == XSMEM_FORK_PREPARE) {
     // Tracker locks before the inner allocator's: quarantine eviction calls
     // into the inner allocator with a stripe lock held.
+    for (int i = 0; t->tallies && i < kTallies; i++) xsmem_spin_lock(&t->tallies[i].lock);
     xsmem_swiss_map_lock_all(&t->sites);
     for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_lock(&t->site_arena[i].lock);
     xsmem_swiss_map_lock_all(&t->records);
@@ -936,6 +1029,7 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_swiss_map_unlock_all(&t->records);
   for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_unlock(&t->site_arena[i].lock);
   xsmem_swiss_map_unlock_all(&t->sites);
+  for (int i = 0; t->tallies && i < kTallies; i++) xsmem_spin_unlock(&t->tallies[i].lock);
 }
 
 void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // report.c
@@ -1016,6 +1110,10 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   if (!t->site_arena) goto fail;
   t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
   if (!t->history) goto fail;
+  if (o->mode == XSMEM_TRACK_FULL) {
+    t->tallies = xsmem_os_map(kTallies * sizeof(tally), xsmem_os_page_size(), 0);
+    if (!t->tallies) goto fail;
+  }
   if (o->mode == XSMEM_TRACK_FULL && o->quarantine_bytes) {
     size_t cap = XSMEM_MAX((size_t)64, o->quarantine_bytes / kStripes / 64);
     if (cap > 65536) cap = 65536;
@@ -1064,6 +1162,7 @@ static void tracker_destroy(xsmem_allocator *a) {
   xsmem_swiss_map_destroy(&t->sites);
   if (t->site_arena) xsmem_os_unmap(t->site_arena, kSiteSlots * sizeof(track_site_value));
   if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
+  if (t->tallies) xsmem_os_unmap(t->tallies, kTallies * sizeof(tally));
   if (t->report_fd > 2) close(t->report_fd);
   if (t->guard.base) {
     xsmem_os_release(t->guard.base, t->guard.bytes, 0);
@@ -1233,7 +1332,8 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   }
   out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
   out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
+  out->metadata_bytes = t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes +
+                        kHistorySlots * sizeof(history_entry) + site_arena_bytes(t) + tally_bytes(t);
   for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
   xsmem_track_point pts[kTimelinePoints];
   size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
@@ -1310,6 +1410,7 @@ static void top_one(uint64_t key, const void *value, void *c) {
 size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
                                size_t max) {
   xsmem_tracker *t = (xsmem_tracker *)a;
+  tally_flush_all(t);
   top_ctx c = {t, out, max, 0, order};
   xsmem_swiss_map_for_each(&t->sites, top_one, &c);
   return c.n;

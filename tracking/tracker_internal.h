@@ -76,6 +76,29 @@ typedef struct track_site_value {
   double live_bytes, live_count, total_bytes, total_count, peak_bytes;
 } track_site_value;
 
+// A thread's pending changes to the figures of full-mode sites (the
+// batching of site updates): one entry per site in use, direct-mapped by
+// site index. Integer deltas, exact; live_peak is the highest live_bytes
+// reached since the entry was last flushed, so the site's peak can be
+// raised by what it would have been had the pending changes been applied
+// one by one. The owner thread takes the tally's lock (uncontended, the
+// line stays in its cache) instead of each site's shared lock; a reader of
+// site figures flushes every tally first (tally lock, then site lock), so
+// figures read are exact.
+typedef struct tally_entry {
+  uint32_t index;  // site arena index + 1; 0: empty
+  uint32_t pad;
+  int64_t live_bytes, live_count, total_bytes, total_count, live_peak;
+} tally_entry;
+
+enum { kTallies = 128, kTallyEntries = 16 };
+
+typedef struct tally {
+  xsmem_spinlock lock;
+  _Atomic uint32_t owner;  // thread id of the owner; 0: free
+  tally_entry e[kTallyEntries];
+} XSMEM_CACHE_ALIGNED tally;
+
 typedef struct quarantine_entry {
   uint8_t *p;
   uint64_t size;
@@ -143,6 +166,7 @@ typedef struct xsmem_tracker {
   live_set live;                // full mode: live blocks (records in their headers)
   xsmem_swiss_map sites;        // site hash -> arena index
   track_site_value *site_arena;  // kSiteSlots (os_vm, touched as used)
+  tally *tallies;                // kTallies (os_vm), full mode
   _Atomic uint32_t site_count;
   stripe_counters stripes[kStripes];
   quarantine_stripe quarantine[kStripes];
