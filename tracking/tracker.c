@@ -377,29 +377,82 @@ static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
   memset(e, 0, sizeof(*e));
 }
 
-// Full mode's site_add: into this thread's tally. count is +1 (an
-// allocation of `bytes`) or -1 (a free).
-XSMEM_INLINE void tally_add(xsmem_tracker *t, uint32_t index, int64_t bytes, int64_t count) {
-  if (index - 1 >= kSiteSlots) return;  // uncounted (0) or internal
-  tally *ty = XSMEM_LIKELY(t_tally_owner == t->generation) ? t_tally : tally_claim(t);
-  if (XSMEM_UNLIKELY(!ty)) {
-    site_add(t, index, (double)bytes, (double)count);
-    return;
-  }
-  xsmem_spin_lock(&ty->lock);
+static void note_histogram_full(xsmem_tracker *t, size_t size);
+
+XSMEM_INLINE unsigned hist_bucket(size_t size) {
+  unsigned b = size ? xsmem_log2_floor(size) : 0;
+  return b < XSMEM_TRACK_HIST_BUCKETS ? b : XSMEM_TRACK_HIST_BUCKETS - 1;
+}
+
+XSMEM_INLINE tally *my_tally(xsmem_tracker *t) {
+  return XSMEM_LIKELY(t_tally_owner == t->generation) ? t_tally : tally_claim(t);
+}
+
+// Returns the entry of site `index` in ty, flushing the site that held it.
+// REQUIRES: ty->lock held, index a counted site.
+XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t index) {
   tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
   if (XSMEM_UNLIKELY(e->index != index)) {
     if (e->index) tally_flush_entry(t, e);
     e->index = index;
   }
-  e->live_bytes += bytes;
-  e->live_count += count;
-  if (count > 0) {
-    e->total_bytes += bytes;
-    e->total_count += count;
+  return e;
+}
+
+// Full mode's site and histogram figures of an allocation, into this
+// thread's tally (the shared counters when it has none).
+XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
+  if (index == kSiteInternal) return;
+  bool counted = index - 1 < kSiteSlots;  // else the arena is full: no site figures
+  tally *ty = my_tally(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    if (counted) site_add(t, index, (double)size, 1);
+    note_histogram_full(t, size);
+    return;
+  }
+  xsmem_spin_lock(&ty->lock);
+  if (XSMEM_LIKELY(counted)) {
+    tally_entry *e = tally_entry_of(t, ty, index);
+    e->live_bytes += (int64_t)size;
+    e->live_count++;
+    e->total_bytes += (int64_t)size;
+    e->total_count++;
     if (e->live_bytes > e->live_peak) e->live_peak = e->live_bytes;
   }
+  unsigned b = hist_bucket(size);
+  ty->hist_count[b]++;
+  ty->hist_bytes[b] += size;
+  ty->sampled++;
   xsmem_spin_unlock(&ty->lock);
+}
+
+XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
+  if (index - 1 >= kSiteSlots) return;  // uncounted or internal
+  tally *ty = my_tally(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    site_add(t, index, -(double)size, -1);
+    return;
+  }
+  xsmem_spin_lock(&ty->lock);
+  tally_entry *e = tally_entry_of(t, ty, index);
+  e->live_bytes -= (int64_t)size;
+  e->live_count--;
+  xsmem_spin_unlock(&ty->lock);
+}
+
+// Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
+static void tally_histogram(xsmem_tracker *t, double *counts, double *bytes, uint64_t *sampled) {
+  for (int i = 0; t->tallies && i < kTallies; i++) {
+    tally *ty = &t->tallies[i];
+    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
+    xsmem_spin_lock(&ty->lock);
+    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+      if (counts) counts[b] += (double)ty->hist_count[b];
+      if (bytes) bytes[b] += (double)ty->hist_bytes[b];
+    }
+    if (sampled) *sampled += ty->sampled;
+    xsmem_spin_unlock(&ty->lock);
+  }
 }
 
 static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
@@ -526,14 +579,6 @@ static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
   return out->p == (uintptr_t)p;
 }
 
-// A plain store, not a compare-and-swap: a free of another pointer racing
-// into the same slot between the load and the store loses its entry, which
-// costs a later double-free report its detail (as racing notes do).
-static void history_forget(xsmem_tracker *t, const void *p) {
-  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
-  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) == (uintptr_t)p) __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
-}
-
 XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
   history_entry h;
   if (history_find(t, p, &h)) {
@@ -590,7 +635,6 @@ static quarantine_entry quarantine_pop(quarantine_stripe *q) {
   q->head = (q->head + 1) & (q->cap - 1);
   q->count--;
   q->bytes -= e.size;
-  q->inner_bytes -= e.inner_size;
   return e;
 }
 
@@ -611,8 +655,6 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
     release_block(t, p, size, front);
     return;
   }
-  // Usable bytes of the inner block (for the stats), asked only for blocks held.
-  uint64_t inner_size = t->inner->ops->usable_size(t->inner, p - front);
   if (XSMEM_LIKELY(size >= kPoisonSpan)) {
     memset(p, kPoisonByte, kPoisonSpan);  // a constant length: a few vector stores
   } else {
@@ -628,10 +670,9 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
     }
     if (q->bytes + size <= budget && q->count < q->cap) {
       q->ring[(q->head + q->count) & (q->cap - 1)] =
-          (quarantine_entry){p, size, inner_size, alloc_index, free_index, front, 0};
+          (quarantine_entry){p, size, alloc_index, free_index, front};
       q->count++;
       q->bytes += size;
-      q->inner_bytes += inner_size;
       xsmem_spin_unlock(&q->lock);
       break;
     }
@@ -678,10 +719,9 @@ XSMEM_INLINE block_header *header_of(const void *p) {
   return (block_header *)((uintptr_t)p - kFullFront);
 }
 
-// The histogram of full mode: weight 1, integers only.
+// The histogram of full mode for a thread without a tally: weight 1, integers only.
 static void note_histogram_full(xsmem_tracker *t, size_t size) {
-  unsigned b = size ? xsmem_log2_floor(size) : 0;
-  if (b >= XSMEM_TRACK_HIST_BUCKETS) b = XSMEM_TRACK_HIST_BUCKETS - 1;
+  unsigned b = hist_bucket(size);
   stripe_counters *c = &t->stripes[t_stripe];
   atomic_fetch_add_explicit(&c->hist_count[b], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&c->hist_bytes[b], size, memory_order_relaxed);
@@ -713,14 +753,12 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size
   memset(p + size, kCanaryByte, kCanary);
   POISON(p - kCanary, kCanary);
   POISON(p + size, kCanary);
-  history_forget(t, p);
   if (XSMEM_UNLIKELY(!live_set_insert(&t->live, (uintptr_t)p))) {
     release_block(t, p, size, (uint32_t)front);
     errno = ENOMEM;
     return NULL;
   }
-  tally_add(t, index, (int64_t)size, 1);
-  if (index != kSiteInternal) note_histogram_full(t, size);
+  tally_alloc(t, index, size);
   maybe_tick(t, h->time_ns);
   return p;
 }
@@ -751,11 +789,11 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
     // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
     // whose front locates the inner block, so that block is not freed.
     if (damage < 0) {
-      tally_add(t, index, -(int64_t)size, -1);
+      tally_free(t, index, size);
       return;
     }
   }
-  tally_add(t, index, -(int64_t)size, -1);
+  tally_free(t, index, size);
   history_note(t, p, size, index, free_index);
   quarantine_push(t, u, size, front, index, free_index);
 }
@@ -964,12 +1002,16 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   t->inner->ops->stats(t->inner, out);
   // Quarantined blocks are free to the program and still held from the inner
   // allocator: count them as freed and cached.
+  // Their inner sizes are asked here, not on every free.
   uint64_t q_blocks = 0, q_bytes = 0;
   for (int i = 0; i < kStripes; i++) {
     quarantine_stripe *q = &t->quarantine[i];
     xsmem_spin_lock(&q->lock);
     q_blocks += q->count;
-    q_bytes += q->inner_bytes;
+    for (size_t k = 0; q->ring && k < q->count; k++) {
+      const quarantine_entry *e = &q->ring[(q->head + k) & (q->cap - 1)];
+      q_bytes += t->inner->ops->usable_size(t->inner, e->p - e->front);
+    }
     xsmem_spin_unlock(&q->lock);
   }
   out->num_frees += q_blocks;
@@ -1320,6 +1362,12 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   xsmem_swiss_map_stats(&t->sites, &ss);
   out->records = rs.size + live_set_size(&t->live);
   out->sites = ss.size;
+  double counts[XSMEM_TRACK_HIST_BUCKETS] = {0}, bytes[XSMEM_TRACK_HIST_BUCKETS] = {0};
+  tally_histogram(t, counts, bytes, &out->sampled);
+  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+    out->total_count += counts[b];
+    out->total_bytes += bytes[b];
+  }
   for (int i = 0; i < kStripes; i++) {
     out->sampled += atomic_load_explicit(&t->stripes[i].sampled, memory_order_relaxed);
     for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
@@ -1352,6 +1400,7 @@ void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_
       bytes[b] += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
     }
   }
+  tally_histogram(t, counts, bytes, NULL);
 }
 
 size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {

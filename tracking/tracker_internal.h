@@ -76,8 +76,8 @@ typedef struct track_site_value {
   double live_bytes, live_count, total_bytes, total_count, peak_bytes;
 } track_site_value;
 
-// A thread's pending changes to the figures of full-mode sites (the
-// batching of site updates): one entry per site in use, direct-mapped by
+// A thread's pending changes to the figures of full-mode sites and its
+// share of the size histogram (the batching of statistics): one entry per site in use, direct-mapped by
 // site index. Integer deltas, exact; live_peak is the highest live_bytes
 // reached since the entry was last flushed, so the site's peak can be
 // raised by what it would have been had the pending changes been applied
@@ -97,23 +97,25 @@ typedef struct tally {
   xsmem_spinlock lock;
   _Atomic uint32_t owner;  // thread id of the owner; 0: free
   tally_entry e[kTallyEntries];
+  // The thread's share of the size histogram (the stripes' counters hold
+  // what was counted without a tally); readers add every tally's.
+  uint64_t hist_count[XSMEM_TRACK_HIST_BUCKETS];
+  uint64_t hist_bytes[XSMEM_TRACK_HIST_BUCKETS];
+  uint64_t sampled;
 } XSMEM_CACHE_ALIGNED tally;
 
 typedef struct quarantine_entry {
   uint8_t *p;
   uint64_t size;
-  uint64_t inner_size;  // usable bytes of the inner block (for stats)
   uint32_t alloc_index, free_index;  // site arena indexes + 1 (0: none)
   uint32_t front;
-  uint32_t pad;
 } quarantine_entry;
 
 typedef struct quarantine_stripe {
   xsmem_spinlock lock;
   quarantine_entry *ring;  // cap entries (os_vm)
   size_t cap, head, count;
-  size_t bytes;        // requested bytes held
-  size_t inner_bytes;  // inner allocator's usable bytes held
+  size_t bytes;  // requested bytes held
 } XSMEM_CACHE_ALIGNED quarantine_stripe;
 
 typedef struct history_entry {
