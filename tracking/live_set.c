@@ -37,18 +37,29 @@ static bool grow(live_shard *sh) {
   return true;
 }
 
-bool live_set_insert(live_set *s, uintptr_t p) {
-  uint64_t h = live_hash(p);
-  live_shard *sh = shard_of(s, h);
-  xsmem_spin_lock(&sh->lock);
-  if (XSMEM_UNLIKELY(!sh->slots || (sh->size + 1) * 2 > sh->mask + 1) && !grow(sh)) {
-    xsmem_spin_unlock(&sh->lock);
-    return false;
-  }
+// Stores p in its run. REQUIRES: sh->lock held, a free slot.
+XSMEM_INLINE void place(live_shard *sh, uint64_t h, uintptr_t p) {
   size_t i = home_of(h, sh->mask);
   while (sh->slots[i]) i = (i + 1) & sh->mask;
   sh->slots[i] = p;
   sh->size++;
+}
+
+// The insert that grows the table first (out of line: the common insert
+// then needs no saved registers). REQUIRES: sh->lock held; releases it.
+XSMEM_NOINLINE static bool insert_growing(live_shard *sh, uint64_t h, uintptr_t p) {
+  bool ok = grow(sh);
+  if (ok) place(sh, h, p);
+  xsmem_spin_unlock(&sh->lock);
+  return ok;
+}
+
+bool live_set_insert(live_set *s, uintptr_t p) {
+  uint64_t h = live_hash(p);
+  live_shard *sh = shard_of(s, h);
+  xsmem_spin_lock(&sh->lock);
+  if (XSMEM_UNLIKELY(!sh->slots || (sh->size + 1) * 2 > sh->mask + 1)) return insert_growing(sh, h, p);
+  place(sh, h, p);
   xsmem_spin_unlock(&sh->lock);
   return true;
 }

@@ -161,15 +161,18 @@ static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
 // Stops at a frame that is not above the previous one, misaligned, or
 // outside the stack, so a frame built without a frame pointer ends the walk
 // instead of faulting. Returns the frames' hash (as hash_frames) in *hash
-// when hash is not NULL: the recording path hashes while it walks.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp_hashed(uintptr_t *out, unsigned max, uint64_t *hash) {
+// when hash is not NULL: the recording path hashes while it walks. start: the
+// frame to begin at (0: this function's own); the recording path passes its
+// caller's, so fewer of the tracker's own frames need skipping.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp_hashed(uintptr_t *out, unsigned max, uint64_t *hash,
+                                                                    uintptr_t start) {
   if (XSMEM_UNLIKELY(!t_stack_hi)) {
     xsmem_track_busy++;
     stack_bounds();
     xsmem_track_busy--;
   }
   uintptr_t lo = t_stack_lo, hi = t_stack_hi;
-  uintptr_t f = (uintptr_t)__builtin_frame_address(0);
+  uintptr_t f = start ? start : (uintptr_t)__builtin_frame_address(0);
   uint64_t h = 0x9e3779b97f4a7c15ull;
   unsigned n = 0;
   if (f < lo || f + 16 > hi) goto done;
@@ -211,7 +214,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *o
 
 XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
-  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp_hashed(frames, max, NULL);
+  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp_hashed(frames, max, NULL, 0);
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
@@ -304,7 +307,8 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, do
   uint64_t h;
   unsigned n;
   if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
-    n = capture_fp_hashed(frames, t->opt.depth, &h);
+    // Start at the caller's frame (its saved frame pointer, checked by the walk).
+    n = capture_fp_hashed(frames, t->opt.depth, &h, *(const uintptr_t *)__builtin_frame_address(0));
   } else {
     n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
     h = hash_frames(frames, n);
