@@ -651,6 +651,32 @@ XSMEM_TRACKER_TEXT static void quarantine_evicted(xsmem_tracker *t, const quaran
   release_block(t, e->p, e->size, e->front);
 }
 
+// Inserts e into q, evicting (checking and freeing) the oldest entries
+// until it fits; the evicted are handled outside the lock, where a report
+// may symbolize (and allocate). REQUIRES: e.size <= the stripe's budget.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_tracker *t, quarantine_stripe *q,
+                                                                         size_t budget, quarantine_entry e) {
+  quarantine_entry evicted[8];
+  size_t n_evicted = 0;
+  for (;;) {
+    xsmem_spin_lock(&q->lock);
+    while ((q->bytes + e.size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
+      evicted[n_evicted++] = quarantine_pop(q);
+    }
+    if (q->bytes + e.size <= budget && q->count < q->cap) {
+      q->ring[(q->head + q->count) & (q->cap - 1)] = e;
+      q->count++;
+      q->bytes += e.size;
+      xsmem_spin_unlock(&q->lock);
+      break;
+    }
+    xsmem_spin_unlock(&q->lock);
+    for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
+    n_evicted = 0;
+  }
+  for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
+}
+
 XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
                                                uint32_t alloc_index, uint32_t free_index) {
   quarantine_stripe *q = &t->quarantine[t_stripe];
@@ -665,27 +691,24 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
     memset(p, kPoisonByte, size);
   }
   POISON(p, size);
-  quarantine_entry evicted[8];
-  size_t n_evicted = 0;
-  for (;;) {
-    xsmem_spin_lock(&q->lock);
-    while ((q->bytes + size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
-      evicted[n_evicted++] = quarantine_pop(q);
-    }
-    if (q->bytes + size <= budget && q->count < q->cap) {
-      q->ring[(q->head + q->count) & (q->cap - 1)] =
-          (quarantine_entry){p, size, alloc_index, free_index, front};
-      q->count++;
-      q->bytes += size;
-      xsmem_spin_unlock(&q->lock);
-      break;
-    }
-    xsmem_spin_unlock(&q->lock);
-    for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
-    n_evicted = 0;
+  quarantine_entry e = {p, size, alloc_index, free_index, front};
+  // A full quarantine's usual push: taking the oldest entry out makes room.
+  xsmem_spin_lock(&q->lock);
+  quarantine_entry out;
+  bool have_out = false;
+  if (q->count > 0 && (q->bytes + size > budget || q->count == q->cap)) {
+    out = quarantine_pop(q);
+    have_out = true;
   }
-  // Checked and freed outside the lock: a report may symbolize (and allocate).
-  for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
+  bool fits = q->bytes + size <= budget && q->count < q->cap;
+  if (XSMEM_LIKELY(fits)) {
+    q->ring[(q->head + q->count) & (q->cap - 1)] = e;
+    q->count++;
+    q->bytes += size;
+  }
+  xsmem_spin_unlock(&q->lock);
+  if (have_out) quarantine_evicted(t, &out);  // outside the lock (see quarantine_insert_evicting)
+  if (XSMEM_UNLIKELY(!fits)) quarantine_insert_evicting(t, q, budget, e);
 }
 
 // ---------------------------------------------------------------------------
