@@ -129,7 +129,7 @@ static bool tracker_text(uintptr_t pc) {
 }
 
 // Finds this thread's stack bounds once (may allocate: called with busy set).
-static void stack_bounds(void) {
+XSMEM_NOINLINE XSMEM_COLD static void stack_bounds(void) {
   pthread_attr_t attr;
   void *addr;
   size_t size;
@@ -561,12 +561,18 @@ XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const c
 // ---------------------------------------------------------------------------
 // History of recent frees (direct-mapped by pointer), for double-free reports.
 
+// The history slot of a pointer: one multiply, top bits (kHistorySlots = 2^14).
+XSMEM_INLINE history_entry *history_slot(xsmem_tracker *t, const void *p) {
+  _Static_assert(kHistorySlots == 1 << 14, "history_slot takes the top 14 bits");
+  return &t->history[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 50];
+}
+
 // Lock-free: the pointer is published last (release) and re-read after the
 // fields, so a reader sees a consistent entry or none; two frees racing on
 // one slot can only cost a report its detail.
 static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_t alloc_index,
                          uint32_t free_index) {
-  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+  history_entry *e = history_slot(t, p);
   __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
   __atomic_store_n(&e->sites, (uint64_t)alloc_index << 32 | free_index, __ATOMIC_RELAXED);
@@ -574,7 +580,7 @@ static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_
 }
 
 static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
-  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+  history_entry *e = history_slot(t, p);
   if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
   // Acquire loads keep the re-read of p after the fields.
   out->size = __atomic_load_n(&e->size, __ATOMIC_ACQUIRE);
