@@ -299,21 +299,38 @@ static uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames
 // Captures the caller's stack and returns its site hash (0 when re-entered);
 // *index gets the site's arena index + 1, and (bytes, count) are added to the
 // site's figures.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count,
-                                                           uint32_t *index) {
-  *index = 0;
-  if (xsmem_track_busy) return 0;
+// Captures the stack from frame `start` (a frame of the tracker's caller
+// chain; the walk skips the tracker's own) and returns its site hash; *index
+// gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
+XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
   uint64_t h;
   unsigned n;
   if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
-    // Start at the caller's frame (its saved frame pointer, checked by the walk).
-    n = capture_fp_hashed(frames, t->opt.depth, &h, *(const uintptr_t *)__builtin_frame_address(0));
+    n = capture_fp_hashed(frames, t->opt.depth, &h, start);
   } else {
     n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
     h = hash_frames(frames, n);
   }
   *index = site_index(t, h, frames, n);
+  return h;
+}
+
+// The frame of the function calling the one this is used in (its saved
+// frame pointer: checked by the walk like any other). Only where that
+// function's own return address is always in the tracker's text: a
+// function the compiler may enter by a tail call from outside (full_alloc
+// from tracker_alloc) starts at its own frame, whose return address the walk
+// tests.
+#define CALLER_FRAME() (*(const uintptr_t *)__builtin_frame_address(0))
+
+// Called only from the tracker's own functions (never by a tail call), so
+// its return address is theirs and the walk may start at its caller's frame.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count,
+                                                           uint32_t *index) {
+  *index = 0;
+  if (xsmem_track_busy) return 0;
+  uint64_t h = site_from(t, CALLER_FRAME(), index);
   if (count != 0) site_add(t, *index, bytes, count);
   return h;
 }
@@ -698,13 +715,13 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
   }
   POISON(p, size);
   quarantine_entry e = {p, size, alloc_index, free_index, front};
-  // A full quarantine's usual push: taking the oldest entry out makes room.
+  // A full quarantine's usual push: taking the oldest entry or two out
+  // makes room (sizes vary, so one is not always enough).
   xsmem_spin_lock(&q->lock);
-  quarantine_entry out;
-  bool have_out = false;
-  if (q->count > 0 && (q->bytes + size > budget || q->count == q->cap)) {
-    out = quarantine_pop(q);
-    have_out = true;
+  quarantine_entry out[2];
+  unsigned n_out = 0;
+  while (n_out < 2 && q->count > 0 && (q->bytes + size > budget || q->count == q->cap)) {
+    out[n_out++] = quarantine_pop(q);
   }
   bool fits = q->bytes + size <= budget && q->count < q->cap;
   if (XSMEM_LIKELY(fits)) {
@@ -713,7 +730,8 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
     q->bytes += size;
   }
   xsmem_spin_unlock(&q->lock);
-  if (have_out) quarantine_evicted(t, &out);  // outside the lock (see quarantine_insert_evicting)
+  // Outside the lock (see quarantine_insert_evicting).
+  for (unsigned i = 0; i < n_out; i++) quarantine_evicted(t, &out[i]);
   if (XSMEM_UNLIKELY(!fits)) quarantine_insert_evicting(t, q, budget, e);
 }
 
@@ -780,7 +798,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size
   h->time_ns = coarse_now_ns();
   h->front = (uint32_t)front;
   uint32_t index = kSiteInternal;
-  if (!xsmem_track_busy) note_site(t, 0, 0, &index);
+  if (XSMEM_LIKELY(!xsmem_track_busy)) site_from(t, (uintptr_t)__builtin_frame_address(0), &index);
   h->site_index = index;
   memset(p - kCanary, kCanaryByte, kCanary);
   memset(p + size, kCanaryByte, kCanary);
