@@ -58,7 +58,7 @@ bool live_set_insert(live_set *s, uintptr_t p) {
   uint64_t h = live_hash(p);
   live_shard *sh = shard_of(s, h);
   xsmem_spin_lock(&sh->lock);
-  if (XSMEM_UNLIKELY(!sh->slots || (sh->size + 1) * 2 > sh->mask + 1)) return insert_growing(sh, h, p);
+  if (XSMEM_UNLIKELY(!sh->slots || (sh->size + 1) * 4 > sh->mask + 1)) return insert_growing(sh, h, p);
   place(sh, h, p);
   xsmem_spin_unlock(&sh->lock);
   return true;

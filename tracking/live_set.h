@@ -9,11 +9,13 @@
 //
 // Model: 64 shards chosen by the top bits of a multiplicative hash, each an
 // open-addressing table of pointers with linear probing (0 = empty) under
-// its own spinlock, at most half full. Erase shifts the following entries of
-// the probe run back (no tombstones), so a table never needs purging; it
-// doubles when half full. A pointer costs one multiply, one uncontended lock
-// and about one slot each way, against a SwissTable's group match and value
-// copy. Tables come from os_vm, never from malloc.
+// its own spinlock, at most a quarter full (short runs: an erase rarely has
+// entries to move). Erase shifts the following entries of the probe run
+// back (no tombstones), so a table never needs purging; it doubles when a
+// quarter full (32 to 64 bytes of slots per live block). A pointer costs one
+// multiply, one uncontended lock and about one slot each way, against a
+// SwissTable's group match and value copy. Tables come from os_vm, never
+// from malloc.
 //
 // Thread-safety: every function may be called from any thread; for_each runs
 // fn with the shard's lock held (fn must not call back into the set).

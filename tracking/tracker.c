@@ -665,7 +665,7 @@ static quarantine_entry quarantine_pop(quarantine_stripe *q) {
   return e;
 }
 
-XSMEM_TRACKER_TEXT static void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
+XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
   UNPOISON(e->p, e->size);
   if (!poison_intact(e->p, e->size)) {
     report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
