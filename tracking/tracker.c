@@ -8,10 +8,14 @@
 //   sample free   default_tracked: nothing (the shim's pagemap tag branch);
 //                 otherwise one load of the counting filter. Only pointers
 //                 whose filter slot is non-zero look in the records map.
-//   full alloc    inner alloc, canaries, one capture, the site (per-thread
-//                 cache, then the site's lock), one map insert (one probe).
-//   full free     one map erase, canary check, the site through the record's
-//                 index, poison and quarantine; no capture unless free_sites.
+//   full alloc    inner alloc, header and canaries, one capture hashed as it
+//                 walks (from full_alloc's own frame), the site's index
+//                 (per-thread cache), one live-set insert, the thread's tally
+//                 (site figures and histogram under its own lock).
+//   full free     one live-set erase (before any of the block is read),
+//                 canary check, the tally, history, poison and quarantine
+//                 (usually one entry out, checked and freed); no capture
+//                 unless free_sites.
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -282,18 +286,25 @@ static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double coun
 }
 
 // Returns the arena index + 1 of the site with these frames (0: uncounted).
-static uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
-  if (XSMEM_UNLIKELY(t_site_owner != t->generation)) {
+// The cache missed (or belongs to another tracker): the sites map.
+XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+  if (t_site_owner != t->generation) {
     memset(t_site_cache, 0, sizeof(t_site_cache));
     t_site_owner = t->generation;
   }
   site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
-  if (XSMEM_LIKELY(e->hash == h)) return e->index;
+  if (e->hash == h) return e->index;
   site_create c = {t, h, frames, n, 0};
   xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
   e->hash = h;
   e->index = c.index;
   return c.index;
+}
+
+XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
+  if (XSMEM_LIKELY(t_site_owner == t->generation && e->hash == h)) return e->index;
+  return site_index_slow(t, h, frames, n);
 }
 
 // Captures the caller's stack and returns its site hash (0 when re-entered);
@@ -656,13 +667,12 @@ static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t 
   t->inner->ops->free(t->inner, p - front, 0);
 }
 
-// Takes the oldest entry out of a stripe. REQUIRES: q->lock held, q->count > 0.
-static quarantine_entry quarantine_pop(quarantine_stripe *q) {
-  quarantine_entry e = q->ring[q->head];
+// Takes the oldest entry out of a stripe into *out. REQUIRES: q->lock held, q->count > 0.
+XSMEM_INLINE void quarantine_pop(quarantine_stripe *q, quarantine_entry *out) {
+  *out = q->ring[q->head];
   q->head = (q->head + 1) & (q->cap - 1);
   q->count--;
-  q->bytes -= e.size;
-  return e;
+  q->bytes -= out->size;
 }
 
 XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
@@ -684,7 +694,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_t
   for (;;) {
     xsmem_spin_lock(&q->lock);
     while ((q->bytes + e.size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
-      evicted[n_evicted++] = quarantine_pop(q);
+      quarantine_pop(q, &evicted[n_evicted++]);
     }
     if (q->bytes + e.size <= budget && q->count < q->cap) {
       q->ring[(q->head + q->count) & (q->cap - 1)] = e;
@@ -721,7 +731,7 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
   quarantine_entry out[2];
   unsigned n_out = 0;
   while (n_out < 2 && q->count > 0 && (q->bytes + size > budget || q->count == q->cap)) {
-    out[n_out++] = quarantine_pop(q);
+    quarantine_pop(q, &out[n_out++]);
   }
   bool fits = q->bytes + size <= budget && q->count < q->cap;
   if (XSMEM_LIKELY(fits)) {
@@ -1245,7 +1255,8 @@ static void tracker_destroy(xsmem_allocator *a) {
   for (int i = 0; i < kStripes; i++) {
     quarantine_stripe *q = &t->quarantine[i];
     while (q->ring && q->count) {
-      quarantine_entry e = quarantine_pop(q);
+      quarantine_entry e;
+      quarantine_pop(q, &e);
       release_block(t, e.p, e.size, e.front);
     }
     if (q->ring) xsmem_os_unmap(q->ring, q->cap * sizeof(quarantine_entry));
