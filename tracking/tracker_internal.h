@@ -26,7 +26,7 @@ enum {
   kSiteCache = 256,        // per-thread cache of site hash -> arena index
 };
 
-enum { REC_SAMPLED = 1, REC_INTERNAL = 2, REC_CANARY = 4 };
+enum { REC_SAMPLED = 1, REC_INTERNAL = 2 };
 
 // Site index of a full-mode block allocated re-entrantly (inside the
 // tracker's own calls): counted nowhere, never reported as a leak.
