@@ -792,7 +792,11 @@ static void note_histogram_full(xsmem_tracker *t, size_t size) {
 
 // A full-mode block: the record goes in the block's header, the pointer in
 // the live set (one probe), the figures to its site.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+//
+// Always inlined: the stack walk starts at the frame of the function it is
+// inlined into (full_alloc, or malloc's slow path, which so needs no call
+// and no extra frame of its own to skip).
+XSMEM_INLINE void *full_alloc_here(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   // The front holds the header and the canary and keeps the user pointer aligned.
   size_t front = align <= kCanary ? kFullFront : xsmem_align_up(kFullFront, align);
   if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary || front > UINT32_MAX)) {
@@ -823,6 +827,10 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size
   tally_alloc(t, index, size);
   maybe_tick(t, h->time_ns);
   return p;
+}
+
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+  return full_alloc_here(t, size, align, flags);
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
@@ -957,7 +965,9 @@ XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n,
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (!t->fast_sample) {  // full mode or guarding every block: the tracker sees every malloc
     xsmem_track_until_sample = kPinLow;
-    if (t->opt.mode == XSMEM_TRACK_FULL && !t->guard.base) return malloc_result(full_alloc(t, n, XSMEM_MIN_ALIGN, 0));
+    if (t->opt.mode == XSMEM_TRACK_FULL && !t->guard.base) {
+      return malloc_result(full_alloc_here(t, n, XSMEM_MIN_ALIGN, 0));
+    }
     return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
   }
   return malloc_result(sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0));
