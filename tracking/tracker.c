@@ -9,7 +9,8 @@
 //                 otherwise one load of the counting filter. Only pointers
 //                 whose filter slot is non-zero look in the records map.
 //   full alloc    inner alloc, header and canaries, one capture hashed as it
-//                 walks (from full_alloc's own frame), the site's index
+//                 walks (from the frame the allocation is inlined into:
+//                 malloc's slow path, or full_alloc), the site's index
 //                 (per-thread cache), one live-set insert, the thread's tally
 //                 (site figures and histogram under its own lock).
 //   full free     one live-set erase (before any of the block is read),
@@ -166,9 +167,9 @@ static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
 // Stops at a frame that is not above the previous one, misaligned, or
 // outside the stack, so a frame built without a frame pointer ends the walk
 // instead of faulting. Returns the frames' hash (as hash_frames) in *hash
-// when hash is not NULL: the recording path hashes while it walks. start: the
-// frame to begin at (0: this function's own); the recording path passes its
-// caller's, so fewer of the tracker's own frames need skipping.
+// when hash is not NULL: the recording paths hash while they walk. start: the
+// frame to begin at (0: this function's own); the recording paths pass their
+// own or their caller's, so fewer of the tracker's own frames need skipping.
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp_hashed(uintptr_t *out, unsigned max, uint64_t *hash,
                                                                     uintptr_t start) {
   if (XSMEM_UNLIKELY(!t_stack_hi)) {
