@@ -25,7 +25,7 @@ static uint8_t xsmem_default_tracked_shim_tag = 0xFF;
 
 // malloc's first step (XSMEM_SHIM_MALLOC_FIRST): charge the countdown and,
 // while it stays positive, serve a small request inline; nothing is served
-// before the configuration exists (the countdown starts at 0 and
+// before the configuration exists (the countdown starts below 0 and
 // small_max is 0).
 #define XSMEM_DEFAULT_TRACKED_MALLOC_FIRST(n) \
   if (XSMEM_LIKELY(xsmem_tracker_charge(n) && (n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n)

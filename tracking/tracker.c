@@ -9,10 +9,15 @@
 //                 pagemap tag branch); otherwise one load of the counting
 //                 filter. Only pointers whose filter slot is non-zero look in
 //                 the records map.
-//   full alloc    inner alloc, canaries, one capture, the site (per-thread
-//                 cache, then the site's lock), one map insert (one probe).
-//   full free     one map erase, canary check, the site through the record's
-//                 index, poison and quarantine; no capture unless free_sites.
+//   full alloc    inner alloc, header and canaries, one capture hashed as it
+//                 walks (from the frame the allocation is inlined into:
+//                 malloc's slow path, or full_alloc), the site's index
+//                 (per-thread cache), one live-set insert, the thread's tally
+//                 (site figures and histogram under its own lock).
+//   full free     one live-set erase (before any of the block is read),
+//                 canary check, the tally, history, poison and quarantine
+//                 (usually one entry out, checked and freed); no capture
+//                 unless free_sites.
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
@@ -133,7 +138,7 @@ static bool tracker_text(uintptr_t pc) {
 }
 
 // Finds this thread's stack bounds once (may allocate: called with busy set).
-static void stack_bounds(void) {
+XSMEM_NOINLINE XSMEM_COLD static void stack_bounds(void) {
   pthread_attr_t attr;
   void *addr;
   size_t size;
@@ -146,35 +151,59 @@ static void stack_bounds(void) {
   pthread_attr_destroy(&attr);
 }
 
+// One xor and one multiply per frame (each step a bijection of the running
+// hash; hash_finish mixes the result, the maps mix keys again); the same
+// step runs inside the frame-pointer walk of capture_fp_hashed.
+XSMEM_INLINE uint64_t hash_step(uint64_t h, uintptr_t frame) { return (h ^ frame) * 0xff51afd7ed558ccdull; }
+
+XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
+  h = xsmem_swiss_hash(h);
+  return h ? h : 1;
+}
+
+static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (unsigned i = 0; i < n; i++) h = hash_step(h, f[i]);
+  return hash_finish(h ^ n);
+}
+
 // Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
 // Stops at a frame that is not above the previous one, misaligned, or
 // outside the stack, so a frame built without a frame pointer ends the walk
-// instead of faulting.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
+// instead of faulting. Returns the frames' hash (as hash_frames) in *hash
+// when hash is not NULL: the recording paths hash while they walk. start: the
+// frame to begin at (0: this function's own); the recording paths pass their
+// own or their caller's, so fewer of the tracker's own frames need skipping.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp_hashed(uintptr_t *out, unsigned max, uint64_t *hash,
+                                                                    uintptr_t start) {
   if (XSMEM_UNLIKELY(!t_stack_hi)) {
     xsmem_track_busy++;
     stack_bounds();
     xsmem_track_busy--;
   }
   uintptr_t lo = t_stack_lo, hi = t_stack_hi;
-  uintptr_t f = (uintptr_t)__builtin_frame_address(0);
-  if (f < lo || f + 16 > hi) return 0;
+  uintptr_t f = start ? start : (uintptr_t)__builtin_frame_address(0);
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  unsigned n = 0;
+  if (f < lo || f + 16 > hi) goto done;
   // The tracker's own frames lead every stack: skip them.
   for (;;) {
     uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
     if (!tracker_text(ret)) break;
     // Callers' frames are above, aligned, within the stack and not far.
-    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) return 0;
+    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) goto done;
     f = next;
   }
-  unsigned n = 0;
   while (n < max) {
     uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
     if (ret < 4096) break;
     out[n++] = ret;
+    h = hash_step(h, ret);
     if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) break;
     f = next;
   }
+done:
+  if (hash) *hash = hash_finish(h ^ n);
   return n;
 }
 
@@ -195,20 +224,13 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *o
 
 XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
-  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
+  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp_hashed(frames, max, NULL, 0);
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   return tracker_capture(frames, max, how);
 }
 
-// One multiply per frame and one final mix (the maps mix keys again).
-static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-  for (unsigned i = 0; i < n; i++) h = (h ^ f[i]) * 0xff51afd7ed558ccdull + (h >> 29);
-  h = xsmem_swiss_hash(h);
-  return h ? h : 1;
-}
 
 // ---------------------------------------------------------------------------
 // Call sites.
@@ -225,6 +247,7 @@ static _Atomic uint64_t g_generation;
 
 typedef struct site_create {
   xsmem_tracker *t;
+  uint64_t hash;
   const uintptr_t *frames;
   unsigned depth;
   uint32_t index;  // out: arena index + 1, 0 when the arena is full
@@ -241,6 +264,7 @@ static void site_find_or_make(void *value, bool created, void *ctx) {
       track_site_value *s = &c->t->site_arena[i];
       memcpy(s->frames, c->frames, c->depth * sizeof(uintptr_t));
       s->depth = c->depth;
+      s->hash = c->hash;
       *slot = i + 1;
     } else {
       atomic_store_explicit(&c->t->site_count, kSiteSlots, memory_order_relaxed);
@@ -251,7 +275,7 @@ static void site_find_or_make(void *value, bool created, void *ctx) {
 }
 
 static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  if (!index) return;
+  if (index - 1 >= kSiteSlots) return;  // uncounted (0) or internal
   track_site_value *s = &t->site_arena[index - 1];
   xsmem_spin_lock(&s->lock);
   s->live_bytes += bytes;
@@ -261,36 +285,69 @@ static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double coun
     s->total_count += count;
     if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
   }
-  if (s->live_count < 0.5) s->live_bytes = s->live_count = 0;  // absorb rounding
+  // Absorb the rounding of sample weights. Not in full mode: a site's live
+  // figures may be negative until another thread's tally is flushed.
+  if (t->opt.mode == XSMEM_TRACK_SAMPLE && s->live_count < 0.5) s->live_bytes = s->live_count = 0;
   xsmem_spin_unlock(&s->lock);
 }
 
 // Returns the arena index + 1 of the site with these frames (0: uncounted).
-static uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
-  if (XSMEM_UNLIKELY(t_site_owner != t->generation)) {
+// The cache missed (or belongs to another tracker): the sites map.
+XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+  if (t_site_owner != t->generation) {
     memset(t_site_cache, 0, sizeof(t_site_cache));
     t_site_owner = t->generation;
   }
   site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
-  if (XSMEM_LIKELY(e->hash == h)) return e->index;
-  site_create c = {t, frames, n, 0};
+  if (e->hash == h) return e->index;
+  site_create c = {t, h, frames, n, 0};
   xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
   e->hash = h;
   e->index = c.index;
   return c.index;
 }
 
+XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
+  if (XSMEM_LIKELY(t_site_owner == t->generation && e->hash == h)) return e->index;
+  return site_index_slow(t, h, frames, n);
+}
+
 // Captures the caller's stack and returns its site hash (0 when re-entered);
 // *index gets the site's arena index + 1, and (bytes, count) are added to the
 // site's figures.
+// Captures the stack from frame `start` (a frame of the tracker's caller
+// chain; the walk skips the tracker's own) and returns its site hash; *index
+// gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
+XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  uint64_t h;
+  unsigned n;
+  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
+    n = capture_fp_hashed(frames, t->opt.depth, &h, start);
+  } else {
+    n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
+    h = hash_frames(frames, n);
+  }
+  *index = site_index(t, h, frames, n);
+  return h;
+}
+
+// The frame of the function calling the one this is used in (its saved
+// frame pointer: checked by the walk like any other). Only where that
+// function's own return address is always in the tracker's text: a
+// function the compiler may enter by a tail call from outside (full_alloc
+// from tracker_alloc) starts at its own frame, whose return address the walk
+// tests.
+#define CALLER_FRAME() (*(const uintptr_t *)__builtin_frame_address(0))
+
+// Called only from the tracker's own functions (never by a tail call), so
+// its return address is theirs and the walk may start at its caller's frame.
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count,
                                                            uint32_t *index) {
   *index = 0;
   if (xsmem_track_busy) return 0;
-  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
-  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
-  uint64_t h = hash_frames(frames, n);
-  *index = site_index(t, h, frames, n);
+  uint64_t h = site_from(t, CALLER_FRAME(), index);
   if (count != 0) site_add(t, *index, bytes, count);
   return h;
 }
@@ -307,6 +364,154 @@ static uint64_t site_arena_bytes(xsmem_tracker *t) {
 
 static void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
   site_add(t, index, -bytes, -count);
+}
+
+// ---------------------------------------------------------------------------
+// Tallies: full mode's per-thread batching of site figures (tracker_internal.h).
+
+static XSMEM_TLS tally *t_tally;
+static XSMEM_TLS uint64_t t_tally_owner;  // generation of the tracker t_tally belongs to
+
+// Returns true when thread `tid` of this process is gone (its tally may be
+// adopted: its pending figures stay and are flushed with the new owner's).
+static bool thread_gone(uint32_t tid) {
+  int saved = errno;
+  bool gone = syscall(SYS_tgkill, (long)getpid(), (long)tid, 0) != 0 && errno == ESRCH;
+  errno = saved;
+  return gone;
+}
+
+// Finds this thread's tally of t: its own (or one left by an exited thread
+// whose id it now has), a free one, or one whose owner has exited. NULL when
+// all are held by live threads (the figures then go straight to the sites).
+XSMEM_COLD static tally *tally_claim(xsmem_tracker *t) {
+  uint32_t tid = thread_id();
+  tally *found = NULL;
+  for (int pass = 0; pass < 3 && !found; pass++) {
+    for (int i = 0; i < kTallies && !found; i++) {
+      tally *ty = &t->tallies[i];
+      uint32_t owner = atomic_load_explicit(&ty->owner, memory_order_relaxed);
+      if (pass == 0 ? owner == tid : pass == 1 ? owner == 0 : thread_gone(owner)) {
+        if (pass == 0 || atomic_compare_exchange_strong(&ty->owner, &owner, tid)) found = ty;
+      }
+    }
+  }
+  t_tally = found;
+  t_tally_owner = t->generation;
+  return found;
+}
+
+// Moves an entry's pending changes to its site. REQUIRES: the entry's tally lock held.
+static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
+  track_site_value *s = &t->site_arena[e->index - 1];
+  xsmem_spin_lock(&s->lock);
+  double peak = s->live_bytes + (double)e->live_peak;
+  if (peak > s->peak_bytes) s->peak_bytes = peak;
+  s->live_bytes += (double)e->live_bytes;
+  s->live_count += (double)e->live_count;
+  s->total_bytes += (double)e->total_bytes;
+  s->total_count += (double)e->total_count;
+  xsmem_spin_unlock(&s->lock);
+  memset(e, 0, sizeof(*e));
+}
+
+static void note_histogram_full(xsmem_tracker *t, size_t size);
+
+XSMEM_INLINE unsigned hist_bucket(size_t size) {
+  unsigned b = size ? xsmem_log2_floor(size) : 0;
+  return b < XSMEM_TRACK_HIST_BUCKETS ? b : XSMEM_TRACK_HIST_BUCKETS - 1;
+}
+
+XSMEM_INLINE tally *my_tally(xsmem_tracker *t) {
+  return XSMEM_LIKELY(t_tally_owner == t->generation) ? t_tally : tally_claim(t);
+}
+
+// Returns the entry of site `index` in ty, flushing the site that held it.
+// REQUIRES: ty->lock held, index a counted site.
+XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t index) {
+  tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
+  if (XSMEM_UNLIKELY(e->index != index)) {
+    if (e->index) tally_flush_entry(t, e);
+    e->index = index;
+  }
+  return e;
+}
+
+// Full mode's site and histogram figures of an allocation, into this
+// thread's tally (the shared counters when it has none).
+XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
+  if (index == kSiteInternal) return;
+  bool counted = index - 1 < kSiteSlots;  // else the arena is full: no site figures
+  tally *ty = my_tally(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    if (counted) site_add(t, index, (double)size, 1);
+    note_histogram_full(t, size);
+    return;
+  }
+  xsmem_spin_lock(&ty->lock);
+  if (XSMEM_LIKELY(counted)) {
+    tally_entry *e = tally_entry_of(t, ty, index);
+    e->live_bytes += (int64_t)size;
+    e->live_count++;
+    e->total_bytes += (int64_t)size;
+    e->total_count++;
+    if (e->live_bytes > e->live_peak) e->live_peak = e->live_bytes;
+  }
+  unsigned b = hist_bucket(size);
+  ty->hist_count[b]++;
+  ty->hist_bytes[b] += size;
+  ty->sampled++;
+  xsmem_spin_unlock(&ty->lock);
+}
+
+XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
+  if (index - 1 >= kSiteSlots) return;  // uncounted or internal
+  tally *ty = my_tally(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    site_add(t, index, -(double)size, -1);
+    return;
+  }
+  xsmem_spin_lock(&ty->lock);
+  tally_entry *e = tally_entry_of(t, ty, index);
+  e->live_bytes -= (int64_t)size;
+  e->live_count--;
+  xsmem_spin_unlock(&ty->lock);
+}
+
+// Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
+static void tally_histogram(xsmem_tracker *t, double *counts, double *bytes, uint64_t *sampled) {
+  for (int i = 0; t->tallies && i < kTallies; i++) {
+    tally *ty = &t->tallies[i];
+    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
+    xsmem_spin_lock(&ty->lock);
+    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+      if (counts) counts[b] += (double)ty->hist_count[b];
+      if (bytes) bytes[b] += (double)ty->hist_bytes[b];
+    }
+    if (sampled) *sampled += ty->sampled;
+    xsmem_spin_unlock(&ty->lock);
+  }
+}
+
+static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
+
+// Flushes every thread's pending figures: site figures read afterwards are exact.
+static void tally_flush_all(xsmem_tracker *t) {
+  if (!t->tallies) return;
+  for (int i = 0; i < kTallies; i++) {
+    tally *ty = &t->tallies[i];
+    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
+    xsmem_spin_lock(&ty->lock);
+    for (int k = 0; k < kTallyEntries; k++) {
+      if (ty->e[k].index) tally_flush_entry(t, &ty->e[k]);
+    }
+    xsmem_spin_unlock(&ty->lock);
+  }
+}
+
+// The hash of the site at an arena index + 1 (0 when there is none).
+static uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
+  return index - 1 < kSiteSlots ? t->site_arena[index - 1].hash : 0;
 }
 
 // The site of a hash (frames are immutable once published), or NULL.
@@ -390,42 +595,39 @@ XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const c
 // ---------------------------------------------------------------------------
 // History of recent frees (direct-mapped by pointer), for double-free reports.
 
+// The history slot of a pointer: one multiply, top bits (kHistorySlots = 2^14).
+XSMEM_INLINE history_entry *history_slot(xsmem_tracker *t, const void *p) {
+  _Static_assert(kHistorySlots == 1 << 14, "history_slot takes the top 14 bits");
+  return &t->history[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 50];
+}
+
 // Lock-free: the pointer is published last (release) and re-read after the
 // fields, so a reader sees a consistent entry or none; two frees racing on
 // one slot can only cost a report its detail.
-static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint64_t alloc_site,
-                         uint64_t free_site) {
-  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_t alloc_index,
+                         uint32_t free_index) {
+  history_entry *e = history_slot(t, p);
   __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->alloc_site, alloc_site, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->free_site, free_site, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->sites, (uint64_t)alloc_index << 32 | free_index, __ATOMIC_RELAXED);
   __atomic_store_n(&e->p, (uintptr_t)p, __ATOMIC_RELEASE);
 }
 
 static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
-  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
+  history_entry *e = history_slot(t, p);
   if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
   // Acquire loads keep the re-read of p after the fields.
   out->size = __atomic_load_n(&e->size, __ATOMIC_ACQUIRE);
-  out->alloc_site = __atomic_load_n(&e->alloc_site, __ATOMIC_ACQUIRE);
-  out->free_site = __atomic_load_n(&e->free_site, __ATOMIC_ACQUIRE);
+  out->sites = __atomic_load_n(&e->sites, __ATOMIC_ACQUIRE);
   out->p = __atomic_load_n(&e->p, __ATOMIC_RELAXED);
   return out->p == (uintptr_t)p;
-}
-
-static void history_forget(xsmem_tracker *t, const void *p) {
-  history_entry *e = &t->history[xsmem_swiss_hash((uintptr_t)p) & (kHistorySlots - 1)];
-  uintptr_t expected = (uintptr_t)p;
-  if (__atomic_load_n(&e->p, __ATOMIC_RELAXED) == expected) {
-    __atomic_compare_exchange_n(&e->p, &expected, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-  }
 }
 
 XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
   history_entry h;
   if (history_find(t, p, &h)) {
-    report_error(t, op, p, "double free", h.size, h.alloc_site, h.free_site, true);
+    report_error(t, op, p, "double free", h.size, site_hash_at(t, (uint32_t)(h.sites >> 32)),
+                 site_hash_at(t, (uint32_t)h.sites), true);
   } else {
     report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0, 0,
                  false);
@@ -435,23 +637,21 @@ XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char 
 // ---------------------------------------------------------------------------
 // Canaries and quarantine (full mode).
 
-static bool bytes_are(const uint8_t *p, size_t n, uint8_t v) {
-  uint64_t word = 0x0101010101010101ull * v, x;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    memcpy(&x, p + i, 8);
-    if (x != word) return false;
-  }
-  for (; i < n; i++) {
-    if (p[i] != v) return false;
-  }
-  return true;
+// Returns true when the kCanary (16) bytes at p are all canary bytes: two
+// word compares, no loop.
+XSMEM_INLINE bool canary_intact(const uint8_t *p) {
+  const uint64_t word = 0x0101010101010101ull * kCanaryByte;
+  uint64_t a, b;
+  memcpy(&a, p, 8);
+  memcpy(&b, p + 8, 8);
+  return ((a ^ word) | (b ^ word)) == 0;
 }
+_Static_assert(kCanary == 16, "canary_intact checks two words");
 
 // Returns 0 when both canaries are intact, else -1 (before) or 1 (after).
 static int canary_damage(const uint8_t *p, uint64_t size) {
-  if (!bytes_are(p - kCanary, kCanary, kCanaryByte)) return -1;
-  if (!bytes_are(p + size, kCanary, kCanaryByte)) return 1;
+  if (!canary_intact(p - kCanary)) return -1;
+  if (!canary_intact(p + size)) return 1;
   return 0;
 }
 
@@ -473,49 +673,39 @@ static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t 
   t->inner->ops->free(t->inner, p - front, 0);
 }
 
-// Takes the oldest entry out of a stripe. REQUIRES: q->lock held, q->count > 0.
-static quarantine_entry quarantine_pop(quarantine_stripe *q) {
-  quarantine_entry e = q->ring[q->head];
+// Takes the oldest entry out of a stripe into *out. REQUIRES: q->lock held, q->count > 0.
+XSMEM_INLINE void quarantine_pop(quarantine_stripe *q, quarantine_entry *out) {
+  *out = q->ring[q->head];
   q->head = (q->head + 1) & (q->cap - 1);
   q->count--;
-  q->bytes -= e.size;
-  q->inner_bytes -= e.inner_size;
-  return e;
+  q->bytes -= out->size;
 }
 
-XSMEM_TRACKER_TEXT static void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
+XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
   UNPOISON(e->p, e->size);
   if (!poison_intact(e->p, e->size)) {
     report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
-                 e->alloc_site, e->free_site, true);
+                 site_hash_at(t, e->alloc_index), site_hash_at(t, e->free_index), true);
   }
   release_block(t, e->p, e->size, e->front);
 }
 
-// inner_size: usable bytes of the inner block (for the stats).
-XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
-                                               uint64_t inner_size, uint64_t alloc_site, uint64_t free_site) {
-  quarantine_stripe *q = &t->quarantine[t_stripe];
-  size_t budget = t->opt.quarantine_bytes / kStripes;
-  if (!q->ring || size > budget) {
-    release_block(t, p, size, front);
-    return;
-  }
-  memcpy(p, kPoisonPattern, poison_span(size));
-  POISON(p, size);
+// Inserts e into q, evicting (checking and freeing) the oldest entries
+// until it fits; the evicted are handled outside the lock, where a report
+// may symbolize (and allocate). REQUIRES: e.size <= the stripe's budget.
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_tracker *t, quarantine_stripe *q,
+                                                                         size_t budget, quarantine_entry e) {
   quarantine_entry evicted[8];
   size_t n_evicted = 0;
   for (;;) {
     xsmem_spin_lock(&q->lock);
-    while ((q->bytes + size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
-      evicted[n_evicted++] = quarantine_pop(q);
+    while ((q->bytes + e.size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
+      quarantine_pop(q, &evicted[n_evicted++]);
     }
-    if (q->bytes + size <= budget && q->count < q->cap) {
-      q->ring[(q->head + q->count) & (q->cap - 1)] = (quarantine_entry){p, size, alloc_site, free_site, front, 0,
-                                                                  inner_size};
+    if (q->bytes + e.size <= budget && q->count < q->cap) {
+      q->ring[(q->head + q->count) & (q->cap - 1)] = e;
       q->count++;
-      q->bytes += size;
-      q->inner_bytes += inner_size;
+      q->bytes += e.size;
       xsmem_spin_unlock(&q->lock);
       break;
     }
@@ -523,8 +713,42 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
     for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
     n_evicted = 0;
   }
-  // Checked and freed outside the lock: a report may symbolize (and allocate).
   for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
+}
+
+XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
+                                               uint32_t alloc_index, uint32_t free_index) {
+  quarantine_stripe *q = &t->quarantine[t_stripe];
+  size_t budget = t->opt.quarantine_bytes / kStripes;
+  if (!q->ring || size > budget) {
+    release_block(t, p, size, front);
+    return;
+  }
+  if (XSMEM_LIKELY(size >= kPoisonSpan)) {
+    memset(p, kPoisonByte, kPoisonSpan);  // a constant length: a few vector stores
+  } else {
+    memset(p, kPoisonByte, size);
+  }
+  POISON(p, size);
+  quarantine_entry e = {p, size, alloc_index, free_index, front};
+  // A full quarantine's usual push: taking the oldest entry or two out
+  // makes room (sizes vary, so one is not always enough).
+  xsmem_spin_lock(&q->lock);
+  quarantine_entry out[2];
+  unsigned n_out = 0;
+  while (n_out < 2 && q->count > 0 && (q->bytes + size > budget || q->count == q->cap)) {
+    quarantine_pop(q, &out[n_out++]);
+  }
+  bool fits = q->bytes + size <= budget && q->count < q->cap;
+  if (XSMEM_LIKELY(fits)) {
+    q->ring[(q->head + q->count) & (q->cap - 1)] = e;
+    q->count++;
+    q->bytes += size;
+  }
+  xsmem_spin_unlock(&q->lock);
+  // Outside the lock (see quarantine_insert_evicting).
+  for (unsigned i = 0; i < n_out; i++) quarantine_evicted(t, &out[i]);
+  if (XSMEM_UNLIKELY(!fits)) quarantine_insert_evicting(t, q, budget, e);
 }
 
 // ---------------------------------------------------------------------------
@@ -544,11 +768,7 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
   r.site = note_site(t, w * (double)size, w, &r.site_index);
-  // Full mode: every block the inner allocator hands out again was freed
-  // through full_free, which erased its record first, so the key is new and
-  // one probe does. Sample mode keeps the insert that overwrites.
-  bool added = t->opt.mode == XSMEM_TRACK_FULL ? xsmem_swiss_map_insert_new(&t->records, (uintptr_t)p, &r)
-                                               : xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
+  bool added = xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
   if (XSMEM_UNLIKELY(!added)) {
     site_release(t, r.site_index, w * (double)size, w);
     return false;
@@ -562,56 +782,95 @@ XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
   return &t->filter[xsmem_tracker_filter_index(p)];
 }
 
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
-  size_t front = align > kCanary ? align : kCanary;  // keeps the user pointer aligned
-  if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary)) {
+XSMEM_INLINE block_header *header_of(const void *p) {
+  return (block_header *)((uintptr_t)p - kFullFront);
+}
+
+// The histogram of full mode for a thread without a tally: weight 1, integers only.
+static void note_histogram_full(xsmem_tracker *t, size_t size) {
+  unsigned b = hist_bucket(size);
+  stripe_counters *c = &t->stripes[t_stripe];
+  atomic_fetch_add_explicit(&c->hist_count[b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->hist_bytes[b], size, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
+}
+
+// A full-mode block: the record goes in the block's header, the pointer in
+// the live set (one probe), the figures to its site.
+//
+// Always inlined: the stack walk starts at the frame of the function it is
+// inlined into (full_alloc, or malloc's slow path, which so needs no call
+// and no extra frame of its own to skip).
+XSMEM_INLINE void *full_alloc_here(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+  // The front holds the header and the canary and keeps the user pointer aligned.
+  size_t front = align <= kCanary ? kFullFront : xsmem_align_up(kFullFront, align);
+  if (XSMEM_UNLIKELY(size > SIZE_MAX - front - kCanary || front > UINT32_MAX)) {
     errno = ENOMEM;
     return NULL;
   }
   uint8_t *b = t->inner->ops->alloc(t->inner, front + size + kCanary, align, flags);
   if (XSMEM_UNLIKELY(!b)) return NULL;
   uint8_t *p = b + front;
-  history_forget(t, p);
+  block_header *h = header_of(p);
+  uint32_t tid = thread_id();
+  h->requested = size;
+  h->id = ((uint64_t)tid << 40) | (t_seq++ & ((1ull << 40) - 1));
+  h->time_ns = coarse_now_ns();
+  h->front = (uint32_t)front;
+  uint32_t index = kSiteInternal;
+  if (XSMEM_LIKELY(!xsmem_track_busy)) site_from(t, (uintptr_t)__builtin_frame_address(0), &index);
+  h->site_index = index;
   memset(p - kCanary, kCanaryByte, kCanary);
   memset(p + size, kCanaryByte, kCanary);
   POISON(p - kCanary, kCanary);
   POISON(p + size, kCanary);
-  size_t granted = t->inner->ops->usable_size(t->inner, b) - front - kCanary;
-  if (XSMEM_UNLIKELY(!record_alloc(t, p, size, align, granted, (uint32_t)front, REC_CANARY))) {
+  if (XSMEM_UNLIKELY(!live_set_insert(&t->live, (uintptr_t)p))) {
     release_block(t, p, size, (uint32_t)front);
     errno = ENOMEM;
     return NULL;
   }
+  tally_alloc(t, index, size);
+  maybe_tick(t, h->time_ns);
   return p;
 }
 
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *full_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+  return full_alloc_here(t, size, align, flags);
+}
+
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *p) {
-  track_record r;
-  if (XSMEM_UNLIKELY(!xsmem_swiss_map_erase(&t->records, (uintptr_t)p, &r))) {
+  // The live set first: a pointer the tracker did not hand out (or handed
+  // out and took back) is reported without reading its memory.
+  if (XSMEM_UNLIKELY(!live_set_erase(&t->live, (uintptr_t)p))) {
     bad_free(t, "free", p);
     return;
   }
   uint8_t *u = p;
-  double w = sample_weight(t, r.requested);
+  const block_header *h = header_of(u);
+  uint64_t size = h->requested;
+  uint32_t index = h->site_index, front = h->front;
   // The first free's call site, for later reports (XSMEM_TRACK_FREE_SITES);
   // a bad free's own site is captured when it is reported.
-  uint32_t free_index;
-  uint64_t free_site = t->opt.free_sites ? note_site(t, 0, 0, &free_index) : 0;
-  UNPOISON(u - (r.front ? kCanary : 0), (r.front ? kCanary : 0) + r.requested + kCanary);
-  int damage = r.front ? canary_damage(u, r.requested) : (bytes_are(u + r.requested, kCanary, kCanaryByte) ? 0 : 1);
+  uint32_t free_index = 0;
+  if (t->opt.free_sites && !xsmem_track_busy) note_site(t, 0, 0, &free_index);
+  UNPOISON(u - kCanary, kCanary);
+  UNPOISON(u + size, kCanary);
+  int damage = canary_damage(u, size);
   if (XSMEM_UNLIKELY(damage)) {
     report_error(t, "free", p,
                  damage < 0 ? "heap buffer underflow (canary before the block damaged)"
                             : "heap buffer overflow (canary after the block damaged)",
-                 r.requested, r.site, free_site, true);
+                 size, site_hash_at(t, index), site_hash_at(t, free_index), true);
+    // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
+    // whose front locates the inner block, so that block is not freed.
+    if (damage < 0) {
+      tally_free(t, index, size);
+      return;
+    }
   }
-  site_release(t, r.site_index, w * (double)r.requested, w);
-  history_note(t, p, r.requested, r.site, free_site);
-  if (r.front) {
-    quarantine_push(t, u, r.requested, r.front, r.granted + r.front + kCanary, r.site, free_site);
-  } else {
-    t->inner->ops->free(t->inner, p, 0);
-  }
+  tally_free(t, index, size);
+  history_note(t, p, size, index, free_index);
+  quarantine_push(t, u, size, front, index, free_index);
 }
 
 // The countdown this thread keeps for t (see t_until_sample_ops).
@@ -656,13 +915,19 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, s
   t_guard_left[k] -= used;
   bool sample = t_sample_left[k] < 0, guard = t_guard_left[k] < 0;
   if (sample) t_sample_left[k] = sample_interval(mean);
-  if (guard) t_guard_left[k] = t->fast_sample ? guard_interval(t) : kPinHigh;
-  clock_arm(until, k);
   if (sample && t->fast_sample && t->guard.base) {
     double w = inverse_sample_probability(mean, size);
     t_est_blocks += w;
     t_est_bytes += w * (double)size;
+    // Redraw the guard clock with the new estimate: the exponential forgets
+    // the time it already ran (so redrawing keeps one block in the rate),
+    // and an interval drawn while one large sample skewed the estimate does
+    // not outlast it.
+    t_guard_left[k] = guard_interval(t);
+  } else if (guard) {
+    t_guard_left[k] = t->fast_sample ? guard_interval(t) : kPinHigh;
   }
+  clock_arm(until, k);
   if (!sample || t->opt.mode != XSMEM_TRACK_SAMPLE) {
     void *g = guard ? tracker_guard_place(t, size, align, flags) : NULL;
     return g ? g : t->inner->ops->alloc(t->inner, size, align, flags);
@@ -711,6 +976,9 @@ XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n,
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (!t->fast_sample) {  // full mode or guarding every block: the tracker sees every malloc
     xsmem_track_until_sample = kPinLow;
+    if (t->opt.mode == XSMEM_TRACK_FULL && !t->guard.base) {
+      return malloc_result(full_alloc_here(t, n, XSMEM_MIN_ALIGN, 0));
+    }
     return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
   }
   return malloc_result(sampled_alloc(t, n, XSMEM_MIN_ALIGN, 0));
@@ -772,12 +1040,11 @@ XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const 
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (tracker_guard_owns(t, p)) return tracker_guard_usable(t, p);
   if (t->opt.mode == XSMEM_TRACK_FULL) {
-    track_record r;
-    if (!xsmem_swiss_map_find(&t->records, (uintptr_t)p, &r)) {
+    if (!live_set_contains(&t->live, (uintptr_t)p)) {
       bad_free(t, "malloc_usable_size", (void *)p);
       return 0;
     }
-    return r.requested;  // the canary starts right after
+    return header_of(p)->requested;  // the canary starts right after
   }
   return t->inner->ops->usable_size(t->inner, p);
 }
@@ -785,7 +1052,7 @@ XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const 
 static bool tracker_owns(const xsmem_allocator *a, const void *p) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   if (tracker_guard_owns(t, p)) return true;
-  if (t->opt.mode == XSMEM_TRACK_FULL) return xsmem_swiss_map_find(&t->records, (uintptr_t)p, NULL);
+  if (t->opt.mode == XSMEM_TRACK_FULL) return live_set_contains(&t->live, (uintptr_t)p);
   return t->inner->ops->owns ? t->inner->ops->owns(t->inner, p) : false;
 }
 
@@ -817,12 +1084,16 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   t->inner->ops->stats(t->inner, out);
   // Quarantined blocks are free to the program and still held from the inner
   // allocator: count them as freed and cached.
+  // Their inner sizes are asked here, not on every free.
   uint64_t q_blocks = 0, q_bytes = 0;
   for (int i = 0; i < kStripes; i++) {
     quarantine_stripe *q = &t->quarantine[i];
     xsmem_spin_lock(&q->lock);
     q_blocks += q->count;
-    q_bytes += q->inner_bytes;
+    for (size_t k = 0; q->ring && k < q->count; k++) {
+      const quarantine_entry *e = &q->ring[(q->head + k) & (q->cap - 1)];
+      q_bytes += t->inner->ops->usable_size(t->inner, e->p - e->front);
+    }
     xsmem_spin_unlock(&q->lock);
   }
   out->num_frees += q_blocks;
@@ -842,10 +1113,10 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->peak_bytes_in_use = XSMEM_MAX(peak, seen);
   out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
   out->bytes_cached += q_bytes;
-  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
+  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t) + tally_bytes(t);
   xsmem_swiss_stats ms;
   xsmem_swiss_map_stats(&t->records, &ms);
-  meta += ms.bytes;
+  meta += ms.bytes + live_set_bytes(&t->live);
   xsmem_swiss_map_stats(&t->sites, &ms);
   meta += ms.bytes;
   out->bytes_metadata += meta;
@@ -863,9 +1134,11 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   if (phase == XSMEM_FORK_PREPARE) {
     // Tracker locks before the inner allocator's: quarantine eviction calls
     // into the inner allocator with a stripe lock held.
+    for (int i = 0; t->tallies && i < kTallies; i++) xsmem_spin_lock(&t->tallies[i].lock);
     xsmem_swiss_map_lock_all(&t->sites);
     for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_lock(&t->site_arena[i].lock);
     xsmem_swiss_map_lock_all(&t->records);
+    live_set_lock_all(&t->live);
     for (int i = 0; i < kStripes; i++) xsmem_spin_lock(&t->quarantine[i].lock);
     xsmem_spin_lock(&t->timeline_lock);
     xsmem_spin_lock(&t->guard.lock);
@@ -876,9 +1149,11 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_spin_unlock(&t->guard.lock);
   xsmem_spin_unlock(&t->timeline_lock);
   for (int i = 0; i < kStripes; i++) xsmem_spin_unlock(&t->quarantine[i].lock);
+  live_set_unlock_all(&t->live);
   xsmem_swiss_map_unlock_all(&t->records);
   for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_unlock(&t->site_arena[i].lock);
   xsmem_swiss_map_unlock_all(&t->sites);
+  for (int i = 0; t->tallies && i < kTallies; i++) xsmem_spin_unlock(&t->tallies[i].lock);
 }
 
 void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // report.c
@@ -959,6 +1234,10 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   if (!t->site_arena) goto fail;
   t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
   if (!t->history) goto fail;
+  if (o->mode == XSMEM_TRACK_FULL) {
+    t->tallies = xsmem_os_map(kTallies * sizeof(tally), xsmem_os_page_size(), 0);
+    if (!t->tallies) goto fail;
+  }
   if (o->mode == XSMEM_TRACK_FULL && o->quarantine_bytes) {
     size_t cap = XSMEM_MAX((size_t)64, o->quarantine_bytes / kStripes / 64);
     if (cap > 65536) cap = 65536;
@@ -997,15 +1276,18 @@ static void tracker_destroy(xsmem_allocator *a) {
   for (int i = 0; i < kStripes; i++) {
     quarantine_stripe *q = &t->quarantine[i];
     while (q->ring && q->count) {
-      quarantine_entry e = quarantine_pop(q);
+      quarantine_entry e;
+      quarantine_pop(q, &e);
       release_block(t, e.p, e.size, e.front);
     }
     if (q->ring) xsmem_os_unmap(q->ring, q->cap * sizeof(quarantine_entry));
   }
   xsmem_swiss_map_destroy(&t->records);
+  live_set_destroy(&t->live);
   xsmem_swiss_map_destroy(&t->sites);
   if (t->site_arena) xsmem_os_unmap(t->site_arena, kSiteSlots * sizeof(track_site_value));
   if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
+  if (t->tallies) xsmem_os_unmap(t->tallies, kTallies * sizeof(tally));
   if (t->report_fd > 2) close(t->report_fd);
   if (t->guard.base) {
     xsmem_os_release(t->guard.base, t->guard.bytes, 0);
@@ -1058,39 +1340,45 @@ __attribute__((destructor(101))) static void tracker_at_exit(void) {
 // Canary check on demand (report.c prints; here the walk).
 
 typedef struct check_ctx {
-  void *damaged[64];
-  track_record rec[64];
-  int where[64];
+  struct {
+    void *p;
+    uint64_t size;
+    uint32_t alloc_index, free_index;
+    int where;  // -1 underflow, 1 overflow, 2 write after free
+  } damaged[64];
   size_t n, total;
 } check_ctx;
 
-static void check_one(uint64_t key, const void *value, void *c) {
-  const track_record *r = value;
-  check_ctx *x = c;
-  if (!(r->flags & REC_CANARY)) return;
-  uint8_t *p = (uint8_t *)(uintptr_t)key;
-  UNPOISON(p - kCanary, kCanary);
-  UNPOISON(p + r->requested, kCanary);
-  int d = canary_damage(p, r->requested);
-  POISON(p - kCanary, kCanary);
-  POISON(p + r->requested, kCanary);
-  if (!d) return;
+static void check_note(check_ctx *x, void *p, uint64_t size, uint32_t alloc_index, uint32_t free_index, int where) {
   x->total++;
   if (x->n < XSMEM_ARRAY_SIZE(x->damaged)) {
-    x->damaged[x->n] = p;
-    x->rec[x->n] = *r;
-    x->where[x->n++] = d;
+    x->damaged[x->n].p = p;
+    x->damaged[x->n].size = size;
+    x->damaged[x->n].alloc_index = alloc_index;
+    x->damaged[x->n].free_index = free_index;
+    x->damaged[x->n++].where = where;
   }
+}
+
+// Runs under the live set's shard lock: the block cannot be freed meanwhile.
+static void check_one(uintptr_t key, void *c) {
+  uint8_t *p = (uint8_t *)key;
+  const block_header *h = header_of(p);
+  UNPOISON(p - kCanary, kCanary);
+  UNPOISON(p + h->requested, kCanary);
+  int d = canary_damage(p, h->requested);
+  POISON(p - kCanary, kCanary);
+  POISON(p + h->requested, kCanary);
+  if (d) check_note(c, p, h->requested, h->site_index, 0, d);
 }
 
 XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
   xsmem_tracker *t = (xsmem_tracker *)a;
-  static check_ctx ctx;  // 64 records: too big for some thread stacks
+  static check_ctx ctx;  // 64 entries: too big for some thread stacks
   static xsmem_spinlock lock;
   xsmem_spin_lock(&lock);
   memset(&ctx, 0, sizeof(ctx));
-  xsmem_swiss_map_for_each(&t->records, check_one, &ctx);
-  size_t damaged = ctx.total;
+  live_set_for_each(&t->live, check_one, &ctx);
   // Quarantined blocks: poison must be intact.
   for (int i = 0; i < kStripes; i++) {
     quarantine_stripe *q = &t->quarantine[i];
@@ -1100,25 +1388,21 @@ XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
       UNPOISON(e->p, e->size);
       bool ok = poison_intact(e->p, e->size);
       POISON(e->p, e->size);
-      if (!ok && ctx.n < XSMEM_ARRAY_SIZE(ctx.damaged)) {
-        ctx.damaged[ctx.n] = e->p;
-        ctx.rec[ctx.n] = (track_record){.requested = e->size, .site = e->alloc_site, .id = e->free_site};
-        ctx.where[ctx.n++] = 2;
-      }
-      damaged += !ok;
+      if (!ok) check_note(&ctx, e->p, e->size, e->alloc_index, e->free_index, 2);
     }
     xsmem_spin_unlock(&q->lock);
   }
   check_ctx local = ctx;
   xsmem_spin_unlock(&lock);
   for (size_t i = 0; i < local.n; i++) {
-    const char *what = local.where[i] < 0   ? "heap buffer underflow (canary before the block damaged)"
-                       : local.where[i] == 1 ? "heap buffer overflow (canary after the block damaged)"
-                                             : "write after free (poison damaged while in quarantine)";
-    report_error(t, "check", local.damaged[i], what, local.rec[i].requested, local.rec[i].site,
-                 local.where[i] == 2 ? local.rec[i].id : 0, true);
+    int where = local.damaged[i].where;
+    const char *what = where < 0   ? "heap buffer underflow (canary before the block damaged)"
+                       : where == 1 ? "heap buffer overflow (canary after the block damaged)"
+                                    : "write after free (poison damaged while in quarantine)";
+    report_error(t, "check", local.damaged[i].p, what, local.damaged[i].size,
+                 site_hash_at(t, local.damaged[i].alloc_index), site_hash_at(t, local.damaged[i].free_index), true);
   }
-  return damaged;
+  return local.total;
 }
 
 // ---------------------------------------------------------------------------
@@ -1138,19 +1422,35 @@ static void sum_record(uint64_t key, const void *value, void *c) {
   x->live_count += w;
 }
 
+// Runs under the live set's shard lock: the block cannot be freed meanwhile.
+static void sum_block(uintptr_t key, void *c) {
+  const block_header *h = header_of((const void *)key);
+  sum_ctx *x = c;
+  if (h->site_index == kSiteInternal) return;
+  x->live_bytes += (double)h->requested;
+  x->live_count += 1;
+}
+
 void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   memset(out, 0, sizeof(*out));
   out->mode = t->opt.mode;
   sum_ctx c = {t, 0, 0};
   xsmem_swiss_map_for_each(&t->records, sum_record, &c);
+  live_set_for_each(&t->live, sum_block, &c);
   out->live_bytes = c.live_bytes;
   out->live_count = c.live_count;
   xsmem_swiss_stats rs, ss;
   xsmem_swiss_map_stats(&t->records, &rs);
   xsmem_swiss_map_stats(&t->sites, &ss);
-  out->records = rs.size;
+  out->records = rs.size + live_set_size(&t->live);
   out->sites = ss.size;
+  double counts[XSMEM_TRACK_HIST_BUCKETS] = {0}, bytes[XSMEM_TRACK_HIST_BUCKETS] = {0};
+  tally_histogram(t, counts, bytes, &out->sampled);
+  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
+    out->total_count += counts[b];
+    out->total_bytes += bytes[b];
+  }
   for (int i = 0; i < kStripes; i++) {
     out->sampled += atomic_load_explicit(&t->stripes[i].sampled, memory_order_relaxed);
     for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
@@ -1163,7 +1463,8 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   }
   out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
   out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = t->mapped + rs.bytes + ss.bytes + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t);
+  out->metadata_bytes = t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes +
+                        kHistorySlots * sizeof(history_entry) + site_arena_bytes(t) + tally_bytes(t);
   for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
   xsmem_track_point pts[kTimelinePoints];
   size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
@@ -1182,6 +1483,7 @@ void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_
       bytes[b] += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
     }
   }
+  tally_histogram(t, counts, bytes, NULL);
 }
 
 size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {
@@ -1240,6 +1542,7 @@ static void top_one(uint64_t key, const void *value, void *c) {
 size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
                                size_t max) {
   xsmem_tracker *t = (xsmem_tracker *)a;
+  tally_flush_all(t);
   top_ctx c = {t, out, max, 0, order};
   xsmem_swiss_map_for_each(&t->sites, top_one, &c);
   return c.n;

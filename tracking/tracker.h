@@ -18,14 +18,20 @@
 //           and after, and on free poisoned (its first 128 bytes) and held in
 //           a bounded quarantine.
 //
-// A record (requested and granted size, alignment, thread, timestamp,
-// allocation id, call site) lives in a sharded SwissTable keyed by the user
-// pointer (platform/swiss_map). A call site is a short stack of return
+// A sampled block's record (requested and granted size, alignment, thread,
+// timestamp, allocation id, call site) lives in a sharded SwissTable keyed by
+// the user pointer (platform/swiss_map). A full-mode block's record
+// (requested size, thread and allocation id, timestamp, call site) lives in
+// a header in front of the block, and its pointer in a set of live blocks
+// (tracking/live_set.h) that is asked before any of a freed pointer's
+// memory is read. A call site is a short stack of return
 // addresses captured by frame-pointer walking (or glibc's backtrace(), see
 // XSMEM_TRACK_UNWIND), hashed; sites are aggregated (live bytes and count,
 // total bytes and count, peak live bytes) in an arena of site entries found
 // by a second table (site hash -> entry) behind a per-thread cache; a record
 // keeps its site's entry index, so a free updates the site without a lookup.
+// Full mode batches those updates (and the size histogram) per thread and
+// flushes every thread's batch before figures are read, so they stay exact.
 // Symbols are resolved only when a report is written (dladdr: function+offset,
 // module).
 //

@@ -6,6 +6,7 @@
 
 #include "platform/atomics.h"
 #include "platform/swiss_map.h"
+#include "tracking/live_set.h"
 #include "tracking/tracker.h"
 
 #define XSMEM_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -25,9 +26,31 @@ enum {
   kSiteCache = 256,        // per-thread cache of site hash -> arena index
 };
 
-enum { REC_SAMPLED = 1, REC_INTERNAL = 2, REC_CANARY = 4 };
+enum { REC_SAMPLED = 1, REC_INTERNAL = 2 };
 
-// Value of the records map (key: user pointer).
+// Site index of a full-mode block allocated re-entrantly (inside the
+// tracker's own calls): counted nowhere, never reported as a leak.
+#define kSiteInternal UINT32_MAX
+
+// The record of a full-mode block, in the front of its inner block:
+//   inner block: [padding][block_header][canary][user bytes][canary]
+// Found only after the user pointer was found in the live set, so a foreign
+// pointer's memory is never read.
+typedef struct block_header {
+  uint64_t requested;
+  uint64_t id;          // thread id << 40 | the thread's allocation count
+  uint64_t time_ns;     // coarse clock at allocation
+  uint32_t site_index;  // the site's arena index + 1; 0: uncounted; kSiteInternal
+  uint32_t front;       // bytes between the inner block and the user pointer
+} block_header;
+
+enum {
+  kHeader = sizeof(block_header),
+  kFullFront = kHeader + kCanary,  // least front of a full-mode block (alignment 16)
+};
+_Static_assert(sizeof(block_header) == 32, "the header keeps the user pointer 16-aligned");
+
+// Value of the records map of sample mode (key: user pointer).
 typedef struct track_record {
   uint64_t requested;
   uint64_t granted;  // usable bytes the inner allocator gave (minus the canaries)
@@ -46,33 +69,59 @@ typedef struct track_record {
 // site hash to its arena index. frames and depth are written once, before the
 // index is published under the map's shard lock; the figures under lock.
 typedef struct track_site_value {
+  uint64_t hash;
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
   uint32_t depth;
   xsmem_spinlock lock;
   double live_bytes, live_count, total_bytes, total_count, peak_bytes;
 } track_site_value;
 
+// A thread's pending changes to the figures of full-mode sites and its
+// share of the size histogram (the batching of statistics): one entry per site in use, direct-mapped by
+// site index. Integer deltas, exact; live_peak is the highest live_bytes
+// reached since the entry was last flushed, so the site's peak can be
+// raised by what it would have been had the pending changes been applied
+// one by one. The owner thread takes the tally's lock (uncontended, the
+// line stays in its cache) instead of each site's shared lock; a reader of
+// site figures flushes every tally first (tally lock, then site lock), so
+// figures read are exact.
+typedef struct tally_entry {
+  uint32_t index;  // site arena index + 1; 0: empty
+  uint32_t pad;
+  int64_t live_bytes, live_count, total_bytes, total_count, live_peak;
+} tally_entry;
+
+enum { kTallies = 128, kTallyEntries = 16 };
+
+typedef struct tally {
+  xsmem_spinlock lock;
+  _Atomic uint32_t owner;  // thread id of the owner; 0: free
+  tally_entry e[kTallyEntries];
+  // The thread's share of the size histogram (the stripes' counters hold
+  // what was counted without a tally); readers add every tally's.
+  uint64_t hist_count[XSMEM_TRACK_HIST_BUCKETS];
+  uint64_t hist_bytes[XSMEM_TRACK_HIST_BUCKETS];
+  uint64_t sampled;
+} XSMEM_CACHE_ALIGNED tally;
+
 typedef struct quarantine_entry {
   uint8_t *p;
   uint64_t size;
-  uint64_t alloc_site, free_site;
+  uint32_t alloc_index, free_index;  // site arena indexes + 1 (0: none)
   uint32_t front;
-  uint32_t pad;
-  uint64_t inner_size;  // usable bytes of the inner block (for stats)
 } quarantine_entry;
 
 typedef struct quarantine_stripe {
   xsmem_spinlock lock;
   quarantine_entry *ring;  // cap entries (os_vm)
   size_t cap, head, count;
-  size_t bytes;        // requested bytes held
-  size_t inner_bytes;  // inner allocator's usable bytes held
+  size_t bytes;  // requested bytes held
 } XSMEM_CACHE_ALIGNED quarantine_stripe;
 
 typedef struct history_entry {
   uintptr_t p;
   uint64_t size;
-  uint64_t alloc_site, free_site;
+  uint64_t sites;  // alloc site index << 32 | free site index (arena index + 1; 0: none)
 } history_entry;
 
 typedef struct stripe_counters {
@@ -115,9 +164,11 @@ typedef struct xsmem_tracker {
   size_t mapped;  // bytes of this struct's own mapping
   int report_fd;        // where the report at exit goes (a copy of stderr)
   uint64_t generation;  // unique per tracker created (thread caches key on it)
-  xsmem_swiss_map records;
+  xsmem_swiss_map records;      // sample mode: sampled blocks
+  live_set live;                // full mode: live blocks (records in their headers)
   xsmem_swiss_map sites;        // site hash -> arena index
   track_site_value *site_arena;  // kSiteSlots (os_vm, touched as used)
+  tally *tallies;                // kTallies (os_vm), full mode
   _Atomic uint32_t site_count;
   stripe_counters stripes[kStripes];
   quarantine_stripe quarantine[kStripes];

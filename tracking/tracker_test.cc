@@ -583,6 +583,10 @@ TEST(Tracker, ThreadsAllocateAndFreeAcrossEachOther) {
     xsmem_tracker_options o = Options(mode);
     o.sample_bytes = 4096;
     o.guard_sample_rate = 97;
+    // Full mode's figures are read back per site below: two frames keep the
+    // sites few (deeper, a walk past frames without frame pointers, as
+    // under TSan, may end on varying words and split a site).
+    if (mode == XSMEM_TRACK_FULL) o.depth = 2;
     xsmem_allocator *t = Make(mode, &o);
     constexpr int kThreads = 4, kOps = 20000;
     std::vector<std::atomic<void *>> mailbox(256);
@@ -608,8 +612,72 @@ TEST(Tracker, ThreadsAllocateAndFreeAcrossEachOther) {
     EXPECT_EQ(s.records, 0u);
     EXPECT_EQ(s.errors, 0u);
     EXPECT_EQ(xsmem_tracker_check(t), 0u);
+    if (mode == XSMEM_TRACK_FULL) {
+      // Every thread's batched figures (tallies) are in what is read: all
+      // allocations counted once, none live, whichever thread freed them.
+      double total = 0, live = 0;
+      std::vector<xsmem_track_site> sites(64);
+      size_t n = xsmem_tracker_top_sites(t, XSMEM_BY_TOTAL_BYTES, sites.data(), sites.size());
+      for (size_t i = 0; i < n; i++) {
+        total += sites[i].total_count;
+        live += sites[i].live_count;
+      }
+      EXPECT_EQ(total + s.guarded_allocs, kThreads * kOps);
+      EXPECT_EQ(live, 0);
+      EXPECT_EQ(s.total_count + s.guarded_allocs, kThreads * kOps);
+    }
     t->ops->destroy(t);
   }
+}
+
+// More threads than the tracker has tallies, one after another, each
+// leaving blocks live and freeing one made by the thread before it: the
+// tallies of exited threads are adopted with their pending figures, and the
+// figures read stay exact.
+TEST(Tracker, ExitedThreadsTalliesAreAdoptedExactly) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.depth = 2;  // the allocating function and the line of the lambda
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  constexpr int kThreads = 300;
+  void *carried = nullptr;
+  std::vector<void *> keep;
+  for (int k = 0; k < kThreads; k++) {
+    std::thread([&] {
+      keep.push_back(tracker_test_leak_here(t, 10));
+      keep.push_back(tracker_test_leak_here(t, 20));
+      if (carried) xsmem_free(t, carried);
+      carried = tracker_test_leak_here(t, 30);
+    }).join();
+  }
+  // Three call sites (three lines of the lambda), largest live bytes first.
+  xsmem_track_site sites[4];
+  ASSERT_EQ(xsmem_tracker_top_sites(t, XSMEM_BY_LIVE_BYTES, sites, 4), 3u);
+  const double kLive[3] = {20.0 * kThreads, 10.0 * kThreads, 30};
+  const double kCount[3] = {kThreads, kThreads, 1};
+  for (int i = 0; i < 3; i++) {
+    EXPECT_DOUBLE_EQ(sites[i].live_bytes, kLive[i]) << i;
+    EXPECT_DOUBLE_EQ(sites[i].live_count, kCount[i]) << i;
+    EXPECT_DOUBLE_EQ(sites[i].total_count, kThreads) << i;
+    EXPECT_DOUBLE_EQ(sites[i].peak_bytes, kLive[i]) << i;  // each only grew (the last: one at a time)
+  }
+  double counts[XSMEM_TRACK_HIST_BUCKETS], bytes[XSMEM_TRACK_HIST_BUCKETS];
+  xsmem_tracker_histogram(t, counts, bytes);
+  EXPECT_EQ(counts[3], kThreads);      // 10 bytes
+  EXPECT_EQ(counts[4], 2 * kThreads);  // 20 and 30 bytes
+  EXPECT_EQ(bytes[4], 50.0 * kThreads);
+  for (void *p : keep) xsmem_free(t, p);
+  xsmem_free(t, carried);
+  t->ops->destroy(t);
+}
+
+TEST(TrackerDeathTest, InteriorPointerFreeIsReportedWithoutTouchingTheBlock) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 100));
+        xsmem_free(t, p + 32);
+      },
+      "pointer not allocated by this allocator");
 }
 
 }  // namespace
