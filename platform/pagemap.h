@@ -43,7 +43,8 @@ enum {
   XSMEM_TAG_SMALL = 1,  // thread-cached small size classes
   XSMEM_TAG_BUDDY = 2,  // allocators/buddy regions
   XSMEM_TAG_LARGE = 3,  // allocators/large direct mappings
-  XSMEM_TAG_RESERVED_FIRST = 4,
+  XSMEM_TAG_GUARD = 4,  // the tracker's guarded-sampling pool (tracking/guarded.c)
+  XSMEM_TAG_RESERVED_FIRST = 5,
   XSMEM_TAG_RESERVED_LAST = 15,
 };
 

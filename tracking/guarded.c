@@ -24,6 +24,7 @@
 
 #include "platform/log.h"
 #include "platform/os_vm.h"
+#include "platform/pagemap.h"
 #include "tracking/tracker_fast.h"
 #include "tracking/tracker_internal.h"
 
@@ -117,12 +118,16 @@ bool tracker_guard_init(xsmem_tracker *t) {
   g->free_ring = (unsigned *)(g->meta + g->slots);
   for (unsigned i = 0; i < g->slots; i++) g->free_ring[i] = i;
   g->ring_count = g->slots;
-  uint8_t *base = xsmem_os_reserve(g->bytes, g->page);  // all inaccessible
+  // Whole 4 MiB pagemap chunks, tagged: a shim that frees untagged memory
+  // inline (system_tracked's) sends guarded blocks to the tracker by their tag.
+  g->span = xsmem_align_up(g->bytes, XSMEM_PAGEMAP_CHUNK);
+  uint8_t *base = xsmem_os_reserve(g->span, XSMEM_PAGEMAP_CHUNK);  // all inaccessible
   if (!base) {
     xsmem_os_unmap(g->meta, meta);
     g->meta = NULL;
     return false;
   }
+  xsmem_pagemap_set(base, g->span, XSMEM_TAG_GUARD);
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(g_guarded); i++) {
     xsmem_tracker *expected = NULL;
     if (__atomic_compare_exchange_n(&g_guarded[i], &expected, t, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) break;

@@ -23,8 +23,10 @@
 // configuration chosen with XSMEM_CONFIG leaves the first state):
 //   before, and while the tracker must see every free: tags = one byte 0xFF
 //     (a tag no chunk has), mask = 0: every free goes to the tracker;
-//   mode off, or sample without guarded sampling: tags = the pagemap's table,
-//     mask = XSMEM_PAGEMAP_ENTRIES - 1: XSMEM_TAG_NONE (glibc's) goes inline.
+//   mode off, or sample (with guarded sampling or not, but for a rate of 1):
+//     tags = the pagemap's table, mask = XSMEM_PAGEMAP_ENTRIES - 1:
+//     XSMEM_TAG_NONE (glibc's) goes inline; sampled blocks (home tiers) and
+//     guarded ones (XSMEM_TAG_GUARD) to the tracker.
 // The index is masked rather than range-checked (one instruction instead of
 // a compare and a branch, and no NULL test of the table): a pointer at or
 // above 2^48, which malloc never returned, may read another chunk's tag; if

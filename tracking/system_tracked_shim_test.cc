@@ -22,10 +22,14 @@ xsmem_allocator *Process() {
   return xsmem_process_allocator();
 }
 
-bool FastSample(xsmem_allocator *a) {
+int GuardRate() {
   const char *guard = getenv("XSMEM_GUARD_SAMPLE_RATE");
-  return xsmem_tracker_mode(a) == XSMEM_TRACK_SAMPLE && !(guard && atoi(guard) > 0);
+  return guard ? atoi(guard) : 0;
 }
+
+// Sample mode frees inline what carries no tag (guarded sampling included,
+// but for a rate of 1: every block guarded, every free to the tracker).
+bool FastSample(xsmem_allocator *a) { return xsmem_tracker_mode(a) == XSMEM_TRACK_SAMPLE && GuardRate() != 1; }
 
 xsmem_track_summary Summary(xsmem_allocator *a) {
   xsmem_track_summary s;
@@ -46,19 +50,22 @@ TEST(SystemTrackedShim, ModeIsTheEnvironments) {
   }
 }
 
-// Sample mode: only sampled blocks are tagged (without guarded sampling), each
-// is recorded, each free is seen, and the estimates stay unbiased.
+// Sample mode: only sampled blocks (the home's tags) and guarded ones (the
+// guard pool's) are tagged, each sampled one is recorded, each free is seen,
+// and the estimates stay unbiased.
 TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
   xsmem_allocator *a = Process();
   xsmem_track_summary before = Summary(a);
   constexpr size_t kBlocks = 20000, kSize = 96;  // 1.9 MB: about 470 samples at 4 KiB
   static void *blocks[kBlocks];  // not from malloc: only the blocks change the records
-  size_t tagged = 0;
+  size_t tagged = 0, guarded = 0;
   for (size_t i = 0; i < kBlocks; i++) {
     blocks[i] = malloc(kSize);
     ASSERT_NE(blocks[i], nullptr);
     memset(blocks[i], 0x5A, kSize);
-    tagged += xsmem_pagemap_get(blocks[i]) != XSMEM_TAG_NONE;
+    uint8_t tag = xsmem_pagemap_get(blocks[i]);
+    guarded += tag == XSMEM_TAG_GUARD;
+    tagged += tag != XSMEM_TAG_NONE && tag != XSMEM_TAG_GUARD;
   }
   xsmem_track_summary live = Summary(a);
   if (FastSample(a)) {
@@ -66,6 +73,9 @@ TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
     EXPECT_EQ(live.records - before.records, tagged);
   } else {
     EXPECT_EQ(tagged, 0u);  // glibc's memory only: the shim sends every free to the tracker
+  }
+  if (GuardRate() > 0) {
+    EXPECT_GT(guarded, 0u);
   }
   if (xsmem_tracker_mode(a) == XSMEM_TRACK_SAMPLE) {
     // Unbiased estimate of the live bytes: within 30% (about 5 standard errors).

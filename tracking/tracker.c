@@ -32,6 +32,7 @@
 #include "platform/log.h"
 #include "platform/options.h"
 #include "platform/os_vm.h"
+#include "platform/pagemap.h"
 #include "tracking/tracker_internal.h"
 
 #include "tracking/tool_hooks.h"
@@ -1290,7 +1291,8 @@ static void tracker_destroy(xsmem_allocator *a) {
   if (t->tallies) xsmem_os_unmap(t->tallies, kTallies * sizeof(tally));
   if (t->report_fd > 2) close(t->report_fd);
   if (t->guard.base) {
-    xsmem_os_release(t->guard.base, t->guard.bytes, 0);
+    xsmem_pagemap_set(t->guard.base, t->guard.span, XSMEM_TAG_NONE);
+    xsmem_os_release(t->guard.base, t->guard.span, 0);
     xsmem_os_unmap(t->guard.meta, xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)),
                                                  xsmem_os_page_size()));
   }

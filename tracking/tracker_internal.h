@@ -143,6 +143,7 @@ typedef struct guard_slot {
 typedef struct guard_pool {
   uint8_t *base;        // (2 * slots + 1) pages: guard, data, guard, data, ..., guard
   size_t bytes, page;
+  size_t span;          // bytes rounded up to whole pagemap chunks: reserved and tagged
   unsigned slots;
   guard_slot *meta;     // os_vm array of slots
   unsigned *free_ring;  // FIFO of free slot indices (oldest freed first)

@@ -27,8 +27,8 @@ enum {
 };
 
 // glibc with the sampled blocks' home beside it: the tracker's inner allocator
-// in sample mode without guarded sampling (the only mode whose frees the shim
-// sends to glibc itself); unused in the others.
+// in sample mode (whose unsampled frees the shim sends to glibc itself);
+// unused in the others.
 typedef struct samples {
   xsmem_allocator base;
   xsmem_allocator *system, *buddy, *large;
@@ -171,13 +171,14 @@ static bool make_home(void) {
 }
 
 // Built under xsmem_tracker_once_with's lock, before any tracker exists.
-// Only sample mode without guarded sampling frees inline and needs the home;
-// every other mode keeps glibc itself as the tracker's inner allocator.
+// Only sample mode records blocks that the shim's inline free must not take,
+// and needs the home; every other mode keeps glibc itself as the tracker's
+// inner allocator. (Guarded blocks carry the guard pool's own tag.)
 static xsmem_allocator *inner(void) {
   xsmem_allocator *sys = xsmem_system_allocator();
   xsmem_tracker_options o;
   xsmem_tracker_options_from_env(&o);
-  if (o.mode != XSMEM_TRACK_SAMPLE || o.guard_sample_rate || !make_home()) return sys;
+  if (o.mode != XSMEM_TRACK_SAMPLE || !make_home()) return sys;
   g_samples.system = sys;
   g_samples.base.ops = &kSamplesOps;
   g_samples.base.name = "system";
@@ -192,10 +193,11 @@ static void place_samples(xsmem_tracker_options *o) {
 
 static xsmem_allocator *instance(void) {
   xsmem_allocator *a = xsmem_tracker_once_with(&g_instance, inner, place_samples, "system_tracked");
-  // Off, or sample mode with every sampled block tagged: an untagged block is
-  // never one the tracker must see.
+  // Off (guarded sampling or not), or sample mode with every sampled block
+  // tagged: an untagged block is never one the tracker must see (guarded
+  // blocks are tagged XSMEM_TAG_GUARD).
   bool inline_free = a && (!xsmem_is_tracker(a) || (((const xsmem_tracker_view *)a)->fast_sample &&
-                                                    g_samples.large != NULL));
+                                                    (g_samples.large != NULL || xsmem_tracker_mode(a) == XSMEM_TRACK_OFF)));
   if (inline_free) {
     xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
     __atomic_store_n(&r->tags, xsmem_pagemap_table(), __ATOMIC_RELAXED);
