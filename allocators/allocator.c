@@ -33,13 +33,16 @@ void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size) {
   size_t usable = a->ops->usable_size(a, p);
   // Keep the block when the new size fits and wastes at most half of it.
   if (size <= usable && size >= usable / 2) return p;
-  void *q = a->ops->alloc(a, size, XSMEM_MIN_ALIGN, 0);
+  return xsmem_move_block(a, p, usable, a->ops->alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
+}
+
+void *xsmem_move_block(xsmem_allocator *from, void *p, size_t have, void *q, size_t size) {
   if (!q) {
     errno = ENOMEM;
     return NULL;
   }
-  memcpy(q, p, size < usable ? size : usable);
-  a->ops->free(a, p, 0);
+  memcpy(q, p, size < have ? size : have);
+  from->ops->free(from, p, 0);
   return q;
 }
 

@@ -150,6 +150,12 @@ XSMEM_INLINE size_t xsmem_usable_size(const xsmem_allocator *a, const void *p) {
 // failure p is untouched and NULL is returned with errno = ENOMEM.
 void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size);
 
+// realloc's move, shared by the fronts: copies the first min(size, have)
+// bytes of p (a block of `from` with `have` usable bytes) into q, frees p and
+// returns q. A NULL q (no new block could be had) leaves p as it was and
+// returns NULL with errno = ENOMEM.
+void *xsmem_move_block(xsmem_allocator *from, void *p, size_t have, void *q, size_t size);
+
 // Returns the stats of a (zeroes where the allocator has none).
 xsmem_stats xsmem_get_stats(const xsmem_allocator *a);
 

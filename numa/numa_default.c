@@ -135,11 +135,7 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
       2 * size < f->t.large_min && o != &g_large.base) {
     if (o == &g_medium.base) return o->ops->realloc(o, p, 2 * size, flags);
     void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
-    if (q) {
-      memcpy(q, p, usable);
-      o->ops->free(o, p, 0);
-      return q;
-    }
+    if (q) return xsmem_move_block(o, p, usable, q, size);
   }
   xsmem_allocator *want = xsmem_tiers_at(&f->t, xsmem_tiers_route(&f->t, size, XSMEM_MIN_ALIGN));
   // A block the medium tier holds stays there down to half the grow-to-medium
@@ -147,11 +143,7 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
   if (o == &g_medium.base && want == f->t.small && size > GROW_TO_MEDIUM / 2) want = o;
   if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
   if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
-  void *q = numa_alloc(a, size, XSMEM_MIN_ALIGN, 0);
-  if (!q) return NULL;
-  memcpy(q, p, XSMEM_MIN(size, usable));
-  o->ops->free(o, p, 0);
-  return q;
+  return xsmem_move_block(o, p, usable, numa_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
 // ---------------------------------------------------------------------------

@@ -64,12 +64,8 @@ static void *t_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags)
   }
   xsmem_allocator *to = tier_for(size, 1);
   if (to == from) return from->ops->realloc(from, p, size, flags);
-  size_t old = from->ops->usable_size(from, p);
-  void *q = to->ops->alloc(to, size, XSMEM_MIN_ALIGN, 0);
-  if (!q) return NULL;
-  memcpy(q, p, old < size ? old : size);
-  from->ops->free(from, p, 0);
-  return q;
+  return xsmem_move_block(from, p, from->ops->usable_size(from, p), to->ops->alloc(to, size, XSMEM_MIN_ALIGN, 0),
+                          size);
 }
 
 static void t_stats(const xsmem_allocator *a, xsmem_stats *out) {

@@ -79,12 +79,7 @@ static bool s_owns(const xsmem_allocator *a, const void *p) {
 static void *s_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   xsmem_allocator *h = home_of(p), *sys = g_samples.system;
   if (!h) return sys->ops->realloc(sys, p, size, flags);
-  size_t old = h->ops->usable_size(h, p);
-  void *q = sys->ops->alloc(sys, size, XSMEM_MIN_ALIGN, 0);
-  if (!q) return NULL;
-  memcpy(q, p, old < size ? old : size);
-  h->ops->free(h, p, 0);
-  return q;
+  return xsmem_move_block(h, p, h->ops->usable_size(h, p), sys->ops->alloc(sys, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
 // Adds the home tiers' blocks and memory to *out.
