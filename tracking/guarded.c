@@ -13,9 +13,9 @@
 //
 // Which allocations: in sample mode, and with tracking off, a second clock on
 // the sampler's byte countdown (tracker.c, sampled_alloc), so an unguarded
-// malloc costs nothing more than an unsampled one; a guarded block is marked
-// in the counting filter, so a shim that frees unsampled blocks inline sends
-// it here. With a rate of 1 and in full mode, a thread-local countdown of
+// malloc costs nothing more than an unsampled one; the pool is whole
+// pagemap chunks tagged XSMEM_TAG_GUARD, so a shim that frees untagged or
+// small-tier blocks inline sends guarded ones here. With a rate of 1 and in full mode, a thread-local countdown of
 // allocations picks exactly one in N (tracker_guard_alloc).
 #include <errno.h>
 #include <signal.h>
@@ -182,8 +182,6 @@ XSMEM_TRACKER_TEXT void *tracker_guard_place(xsmem_tracker *t, size_t size, size
   s->depth_alloc = tracker_capture(s->alloc_frames, t->opt.depth, t->opt.unwind);
   s->depth_free = 0;
   __atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
-  // A shim that frees unsampled blocks inline (tracker_fast.h) must send this one here.
-  atomic_fetch_add_explicit(&t->filter[xsmem_tracker_filter_index(user)], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g->allocs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g->live_pages, 1, memory_order_relaxed);
   return user;
@@ -240,7 +238,6 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   }
   s->depth_free = tracker_capture(s->free_frames, t->opt.depth, t->opt.unwind);
   __atomic_store_n(&s->state, 2, __ATOMIC_RELEASE);
-  atomic_fetch_sub_explicit(&t->filter[xsmem_tracker_filter_index(p)], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g->frees, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&g->live_pages, 1, memory_order_relaxed);
   // Protected, not decommitted: the slot's next use then costs one mprotect

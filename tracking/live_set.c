@@ -54,6 +54,15 @@ XSMEM_NOINLINE static bool insert_growing(live_shard *sh, uint64_t h, uintptr_t 
   return ok;
 }
 
+// The slot holding p, or SIZE_MAX. REQUIRES: sh->lock held.
+XSMEM_INLINE size_t find(const live_shard *sh, uint64_t h, uintptr_t p) {
+  if (XSMEM_UNLIKELY(!sh->slots)) return SIZE_MAX;
+  for (size_t i = home_of(h, sh->mask);; i = (i + 1) & sh->mask) {
+    if (sh->slots[i] == p) return i;
+    if (!sh->slots[i]) return SIZE_MAX;
+  }
+}
+
 bool live_set_insert(live_set *s, uintptr_t p) {
   uint64_t h = live_hash(p);
   live_shard *sh = shard_of(s, h);
@@ -68,13 +77,13 @@ bool live_set_erase(live_set *s, uintptr_t p) {
   uint64_t h = live_hash(p);
   live_shard *sh = shard_of(s, h);
   xsmem_spin_lock(&sh->lock);
-  uintptr_t *slots = sh->slots;
-  size_t mask = sh->mask, i = home_of(h, mask);
-  if (XSMEM_UNLIKELY(!slots)) goto absent;
-  while (slots[i] != p) {
-    if (!slots[i]) goto absent;
-    i = (i + 1) & mask;
+  size_t i = find(sh, h, p);
+  if (XSMEM_UNLIKELY(i == SIZE_MAX)) {
+    xsmem_spin_unlock(&sh->lock);
+    return false;
   }
+  uintptr_t *slots = sh->slots;
+  size_t mask = sh->mask;
   // Backward shift: an entry further along the run moves into the hole
   // unless its home lies cyclically in (hole, its slot].
   for (size_t j = (i + 1) & mask; slots[j]; j = (j + 1) & mask) {
@@ -88,24 +97,13 @@ bool live_set_erase(live_set *s, uintptr_t p) {
   sh->size--;
   xsmem_spin_unlock(&sh->lock);
   return true;
-absent:
-  xsmem_spin_unlock(&sh->lock);
-  return false;
 }
 
 bool live_set_contains(live_set *s, uintptr_t p) {
   uint64_t h = live_hash(p);
   live_shard *sh = shard_of(s, h);
-  bool found = false;
   xsmem_spin_lock(&sh->lock);
-  if (sh->slots) {
-    for (size_t i = home_of(h, sh->mask); sh->slots[i]; i = (i + 1) & sh->mask) {
-      if (sh->slots[i] == p) {
-        found = true;
-        break;
-      }
-    }
-  }
+  bool found = find(sh, h, p) != SIZE_MAX;
   xsmem_spin_unlock(&sh->lock);
   return found;
 }

@@ -71,7 +71,6 @@ static _Atomic uint32_t g_next_stripe;
 #include "tracking/tracker_fast.h"
 _Static_assert(offsetof(xsmem_tracker, inner) == offsetof(xsmem_tracker_view, inner), "view layout");
 _Static_assert(offsetof(xsmem_tracker, fast_sample) == offsetof(xsmem_tracker_view, fast_sample), "view layout");
-_Static_assert(offsetof(xsmem_tracker, filter_ptr) == offsetof(xsmem_tracker_view, filter), "view layout");
 #define tracker_ops xsmem_tracker_ops
 
 // ---------------------------------------------------------------------------
@@ -416,7 +415,7 @@ static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
   memset(e, 0, sizeof(*e));
 }
 
-static void note_histogram_full(xsmem_tracker *t, size_t size);
+static void note_histogram(xsmem_tracker *t, size_t size, double weight);
 
 XSMEM_INLINE unsigned hist_bucket(size_t size) {
   unsigned b = size ? xsmem_log2_floor(size) : 0;
@@ -446,7 +445,7 @@ XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
   tally *ty = my_tally(t);
   if (XSMEM_UNLIKELY(!ty)) {
     if (counted) site_add(t, index, (double)size, 1);
-    note_histogram_full(t, size);
+    note_histogram(t, size, 1.0);
     return;
   }
   xsmem_spin_lock(&ty->lock);
@@ -526,8 +525,7 @@ static const track_site_value *site_by_hash(xsmem_tracker *t, uint64_t h) {
 // Counters, histogram, timeline.
 
 static void note_histogram(xsmem_tracker *t, size_t size, double weight) {
-  unsigned b = size ? xsmem_log2_floor(size) : 0;
-  if (b >= XSMEM_TRACK_HIST_BUCKETS) b = XSMEM_TRACK_HIST_BUCKETS - 1;
+  unsigned b = hist_bucket(size);
   stripe_counters *c = &t->stripes[t_stripe];
   atomic_fetch_add_explicit(&c->hist_count[b], (uint64_t)(weight + 0.5), memory_order_relaxed);
   atomic_fetch_add_explicit(&c->hist_bytes[b], (uint64_t)(weight * (double)size + 0.5), memory_order_relaxed);
@@ -694,19 +692,29 @@ XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e
 // Inserts e into q, evicting (checking and freeing) the oldest entries
 // until it fits; the evicted are handled outside the lock, where a report
 // may symbolize (and allocate). REQUIRES: e.size <= the stripe's budget.
+// Whether an entry of `size` bytes has no room in q yet. REQUIRES: q->lock held.
+XSMEM_INLINE bool quarantine_no_room(const quarantine_stripe *q, uint64_t size, size_t budget) {
+  return q->bytes + size > budget || q->count == q->cap;
+}
+
+// Appends e. REQUIRES: q->lock held, room for e.
+XSMEM_INLINE void quarantine_put(quarantine_stripe *q, const quarantine_entry *e) {
+  q->ring[(q->head + q->count) & (q->cap - 1)] = *e;
+  q->count++;
+  q->bytes += e->size;
+}
+
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_tracker *t, quarantine_stripe *q,
                                                                          size_t budget, quarantine_entry e) {
   quarantine_entry evicted[8];
   size_t n_evicted = 0;
   for (;;) {
     xsmem_spin_lock(&q->lock);
-    while ((q->bytes + e.size > budget || q->count == q->cap) && q->count > 0 && n_evicted < 8) {
+    while (quarantine_no_room(q, e.size, budget) && q->count > 0 && n_evicted < 8) {
       quarantine_pop(q, &evicted[n_evicted++]);
     }
-    if (q->bytes + e.size <= budget && q->count < q->cap) {
-      q->ring[(q->head + q->count) & (q->cap - 1)] = e;
-      q->count++;
-      q->bytes += e.size;
+    if (!quarantine_no_room(q, e.size, budget)) {
+      quarantine_put(q, &e);
       xsmem_spin_unlock(&q->lock);
       break;
     }
@@ -737,15 +745,11 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
   xsmem_spin_lock(&q->lock);
   quarantine_entry out[2];
   unsigned n_out = 0;
-  while (n_out < 2 && q->count > 0 && (q->bytes + size > budget || q->count == q->cap)) {
+  while (n_out < 2 && q->count > 0 && quarantine_no_room(q, size, budget)) {
     quarantine_pop(q, &out[n_out++]);
   }
-  bool fits = q->bytes + size <= budget && q->count < q->cap;
-  if (XSMEM_LIKELY(fits)) {
-    q->ring[(q->head + q->count) & (q->cap - 1)] = e;
-    q->count++;
-    q->bytes += size;
-  }
+  bool fits = !quarantine_no_room(q, size, budget);
+  if (XSMEM_LIKELY(fits)) quarantine_put(q, &e);
   xsmem_spin_unlock(&q->lock);
   // Outside the lock (see quarantine_insert_evicting).
   for (unsigned i = 0; i < n_out; i++) quarantine_evicted(t, &out[i]);
@@ -780,20 +784,12 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
 }
 
 XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
-  return &t->filter[xsmem_tracker_filter_index(p)];
+  _Static_assert(kFilterSlots == 1 << 16, "filter_slot takes the top 16 bits");
+  return &t->filter[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48];
 }
 
 XSMEM_INLINE block_header *header_of(const void *p) {
   return (block_header *)((uintptr_t)p - kFullFront);
-}
-
-// The histogram of full mode for a thread without a tally: weight 1, integers only.
-static void note_histogram_full(xsmem_tracker *t, size_t size) {
-  unsigned b = hist_bucket(size);
-  stripe_counters *c = &t->stripes[t_stripe];
-  atomic_fetch_add_explicit(&c->hist_count[b], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&c->hist_bytes[b], size, memory_order_relaxed);
-  atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
 }
 
 // A full-mode block: the record goes in the block's header, the pointer in
@@ -1225,7 +1221,6 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   // The shim's byte countdown serves sampling and guarded sampling (but for a
   // rate of 1: every block, which needs no clock); full mode sees every call.
   t->fast_sample = (o->mode == XSMEM_TRACK_SAMPLE || o->mode == XSMEM_TRACK_OFF) && o->guard_sample_rate != 1;
-  t->filter_ptr = t->filter;
   if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 10;
   if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
   t->mapped = bytes;

@@ -6,7 +6,7 @@
 // front inline while it stays positive. Everything else is settled out of
 // line when the countdown runs out (xsmem_tracker_malloc_slow): a sample is
 // drawn and recorded; a thread's first call draws its countdown; a tracker
-// that must see every malloc (full mode, guarded sampling) pins the countdown
+// that must see every malloc (full mode, guarding every block) pins the countdown
 // far below zero and a process without a tracker (XSMEM_TRACK=off) far above.
 // So the shim's malloc needs no test of the mode.
 // Sampled free: a tracker whose sampled blocks live apart from the memory the
@@ -32,8 +32,6 @@ typedef struct xsmem_tracker_view {
   xsmem_allocator base;
   xsmem_allocator *inner;
   uint32_t fast_sample;
-  uint32_t fast_pad;
-  _Atomic uint16_t *filter;
 } xsmem_tracker_view;
 
 extern const xsmem_allocator_ops xsmem_tracker_ops;
@@ -63,10 +61,6 @@ void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n);
 // the unsampled one. The size comes first, where malloc received it, so the
 // inline step needs no register move.
 void *xsmem_tracker_malloc_rest(size_t n, xsmem_allocator *a, bool front_inline);
-
-XSMEM_INLINE size_t xsmem_tracker_filter_index(const void *p) {
-  return (size_t)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48);
-}
 
 #ifdef __cplusplus
 }

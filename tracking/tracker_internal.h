@@ -157,9 +157,7 @@ typedef struct xsmem_tracker {
   // The first members are xsmem_tracker_view (tracker_fast.h): keep in step.
   xsmem_allocator base;
   xsmem_allocator *inner;
-  uint32_t fast_sample;  // sample mode without guarded sampling
-  uint32_t fast_pad;
-  _Atomic uint16_t *filter_ptr;  // = filter
+  uint32_t fast_sample;  // sampling and guarded sampling on the shim's byte countdown
   xsmem_tracker_options opt;
   char name[48];
   size_t mapped;  // bytes of this struct's own mapping
