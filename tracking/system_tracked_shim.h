@@ -7,9 +7,12 @@
 // vtable, no frame). free reads the pagemap tag of the block's chunk: glibc's
 // memory has none, so an untagged pointer goes straight to glibc, anything
 // else to the tracker. That is exact because the tracker places its sampled
-// blocks in tagged tiers (sample_home), and because while the tracker must
-// see every free (full mode, guarded sampling), or before the configuration
-// is built, the route reads a tag for every pointer.
+// blocks in tagged tiers (sample_home) and its guarded ones in a tagged pool,
+// and because while the tracker must see every free (full mode, a guard rate
+// of 1), or before the configuration is built, the route reads a tag for
+// every pointer. The route is the pagemap lookup specialised for this free
+// (masked, no bound test): xsmem_pagemap_get there costs ~7 instructions
+// more per free (larson 0.1: 337.0 -> 344.6 M).
 #ifndef XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 #define XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 
