@@ -36,6 +36,12 @@ void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size) {
   return xsmem_move_block(a, p, usable, a->ops->alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
+void *xsmem_malloc_via_ops(xsmem_allocator *a, size_t n) {
+  void *p = a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
+  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
+  return p;
+}
+
 void *xsmem_move_block(xsmem_allocator *from, void *p, size_t have, void *q, size_t size) {
   if (!q) {
     errno = ENOMEM;

@@ -150,6 +150,11 @@ XSMEM_INLINE size_t xsmem_usable_size(const xsmem_allocator *a, const void *p) {
 // failure p is untouched and NULL is returned with errno = ENOMEM.
 void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size);
 
+// malloc(n) through a's ops, errno = ENOMEM on failure: the malloc shims'
+// out-of-line path for what their inline front does not serve (a call of its
+// own, so malloc itself only makes tail calls and needs no frame).
+void *xsmem_malloc_via_ops(xsmem_allocator *a, size_t n);
+
 // realloc's move, shared by the fronts: copies the first min(size, have)
 // bytes of p (a block of `from` with `have` usable bytes) into q, frees p and
 // returns q. A NULL q (no new block could be had) leaves p as it was and

@@ -10,7 +10,7 @@
 
 XSMEM_INLINE void *xsmem_numa_shim_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_LIKELY(n - 1 < xsmem_tls_small_max_)) return xsmem_tls_malloc_node(n);
-  return xsmem_default_shim_malloc_generic(a, n);
+  return xsmem_malloc_via_ops(a, n);
 }
 
 #undef XSMEM_SHIM_MALLOC

@@ -5,25 +5,16 @@
 #ifndef XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
 #define XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
 
-#include <errno.h>
-
 #include "allocators/allocator.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "platform/pagemap.h"
 
-// Every other size, out of line so that malloc only makes tail calls (no
-// stack frame); sets errno as malloc must (the small tier's slow path does too).
-__attribute__((noinline)) static void *xsmem_default_shim_malloc_generic(xsmem_allocator *a, size_t n) {
-  void *p = a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
-  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
-  return p;
-}
-
 // n - 1 < small_max: size 0 (and any size before the tier exists, when
-// small_max is still 0) takes the generic path.
+// small_max is still 0) takes the generic path (errno set as malloc must;
+// the small tier's slow path sets it too).
 XSMEM_INLINE void *xsmem_default_shim_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_LIKELY(n - 1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n);
-  return xsmem_default_shim_malloc_generic(a, n);
+  return xsmem_malloc_via_ops(a, n);
 }
 
 // A small block (tagged by the small tier, which exists then) is freed

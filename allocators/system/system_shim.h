@@ -9,20 +9,12 @@
 #ifndef XSMEM_ALLOCATORS_SYSTEM_SYSTEM_SHIM_H_
 #define XSMEM_ALLOCATORS_SYSTEM_SYSTEM_SHIM_H_
 
-#include <errno.h>
-
 #include "allocators/allocator.h"
 #include "allocators/system/system.h"
 
-__attribute__((noinline, unused)) static void *xsmem_system_shim_malloc_generic(xsmem_allocator *a, size_t n) {
-  void *p = a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0);
-  if (XSMEM_UNLIKELY(!p)) errno = ENOMEM;
-  return p;
-}
-
 XSMEM_INLINE void *xsmem_system_shim_malloc(xsmem_allocator *a, size_t n) {
   if (XSMEM_LIKELY(a == xsmem_system_instance_)) return xsmem_system_malloc(n);
-  return xsmem_system_shim_malloc_generic(a, n);
+  return xsmem_malloc_via_ops(a, n);
 }
 
 XSMEM_INLINE void xsmem_system_shim_free(xsmem_allocator *a, void *p) {
