@@ -23,13 +23,6 @@ extern uint8_t xsmem_default_tracked_inline_tag;
 // a static of this file, read without going through the GOT.
 static uint8_t xsmem_default_tracked_shim_tag = 0xFF;
 
-// malloc's first step (XSMEM_SHIM_MALLOC_FIRST): charge the countdown and,
-// while it stays positive, serve a small request inline; nothing is served
-// before the configuration exists (the countdown starts below 0 and
-// small_max is 0).
-#define XSMEM_DEFAULT_TRACKED_MALLOC_FIRST(n) \
-  if (XSMEM_LIKELY(xsmem_tracker_charge(n) && (n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n)
-
 // The rest, after the first step (n already charged): the countdown ran out,
 // or the request is not small.
 XSMEM_INLINE void *xsmem_default_tracked_malloc(xsmem_allocator *a, size_t n) {
@@ -53,7 +46,11 @@ XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
 #undef XSMEM_SHIM_TRY_FREE
 #undef XSMEM_SHIM_MALLOC_FIRST
 #define XSMEM_SHIM_TRY_FREE(p) xsmem_default_tracked_try_free(p)
-#define XSMEM_SHIM_MALLOC_FIRST(n) XSMEM_DEFAULT_TRACKED_MALLOC_FIRST(n)
+// malloc's first step: charge the countdown and, while it stays positive,
+// serve a small request inline; nothing is served before the configuration
+// exists (the countdown starts below 0 and small_max is 0).
+#define XSMEM_SHIM_MALLOC_FIRST(n) \
+  if (XSMEM_LIKELY(xsmem_tracker_charge(n) && (n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n)
 #undef XSMEM_SHIM_READY
 #define XSMEM_SHIM_READY(a)                                                                                  \
   __atomic_store_n(&xsmem_default_tracked_shim_tag,                                                         \
