@@ -372,6 +372,36 @@ TEST(TrackerDeathTest, GuardedUseAfterFreeFaults) {
       "use after free at 0x[0-9a-f]+(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:");
 }
 
+// Overflows and underflows too small to reach a guard page land in the
+// slack between the block and the page's ends: found when the block is freed.
+TEST(TrackerDeathTest, GuardedSlackDamageIsReportedOnFree) {
+  for (int underflow = 0; underflow < 2; underflow++) {
+    EXPECT_DEATH(
+        {
+          xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
+          o.guard_sample_rate = 1;
+          xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
+          xsmem_free(t, xsmem_alloc(t, 64, 16, 0));  // the thread's first allocation sets the phase
+          // 40 bytes: 8 bytes of slack after a block against the next guard
+          // page (16-byte alignment), and a whole page of it after one at the
+          // page's start; an underflow needs the former.
+          char *p = nullptr;
+          for (int i = 0; i < 4 && !p; i++) {
+            auto *q = static_cast<char *>(tracker_test_leak_here(t, 40));
+            if (!underflow || reinterpret_cast<uintptr_t>(q) % 4096 != 0) p = q;
+          }
+          if (underflow) {
+            p[-1] = 1;
+          } else {
+            p[40] = 1;
+          }
+          xsmem_free(t, p);
+        },
+        underflow ? "heap buffer underflow \\(slack damaged\\)(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"
+                  : "heap buffer overflow \\(slack damaged\\)(.|\n)*allocated at:(.|\n)*tracker_test_leak_here");
+  }
+}
+
 TEST(TrackerDeathTest, GuardedDoubleFree) {
   EXPECT_DEATH(
       {
