@@ -65,7 +65,7 @@ static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint32_t t_tid;
 static XSMEM_TLS uint32_t t_stripe;
 static XSMEM_TLS uint64_t t_seq;
-static XSMEM_TLS uintptr_t t_stack_lo, t_stack_hi;
+static XSMEM_TLS uintptr_t t_stack_lo, t_stack_top;
 
 static _Atomic uint32_t g_next_stripe;
 #include "tracking/tracker_fast.h"
@@ -137,27 +137,33 @@ static bool tracker_text(uintptr_t pc) {
   return pc - 1 >= (uintptr_t)__start_xsmem_tracker_text && pc - 1 < (uintptr_t)__stop_xsmem_tracker_text;
 }
 
-// Finds this thread's stack bounds once (may allocate: called with busy set).
+// Finds this thread's stack bounds once (may allocate: called with busy
+// set). t_stack_top: the highest frame address whose two words lie in the
+// stack. On failure lo = 1 > top = 0: no walk, and no retry.
 XSMEM_NOINLINE XSMEM_COLD static void stack_bounds(void) {
   pthread_attr_t attr;
   void *addr;
   size_t size;
-  t_stack_hi = 1;  // don't retry on failure
+  t_stack_lo = 1;
+  t_stack_top = 0;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size >= 16) {
     t_stack_lo = (uintptr_t)addr;
-    t_stack_hi = (uintptr_t)addr + size;
+    t_stack_top = (uintptr_t)addr + size - 16;
   }
   pthread_attr_destroy(&attr);
 }
 
 // One xor and one multiply per frame (each step a bijection of the running
 // hash; hash_finish mixes the result, the maps mix keys again); the same
-// step runs inside the frame-pointer walk of capture_fp_hashed.
+// step runs inside the frame-pointer walk of walk_frames.
 XSMEM_INLINE uint64_t hash_step(uint64_t h, uintptr_t frame) { return (h ^ frame) * 0xff51afd7ed558ccdull; }
 
+// One shift folds the well-mixed high bits into the low ones (the site cache
+// indexes by low bits; the sites map mixes its keys again). Never 0 (0 marks
+// a re-entrant capture).
 XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
-  h = xsmem_swiss_hash(h);
+  h ^= h >> 29;
   return h ? h : 1;
 }
 
@@ -167,43 +173,51 @@ static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
   return hash_finish(h ^ n);
 }
 
+// Finds this thread's stack bounds (once; stack_bounds may allocate).
+XSMEM_NOINLINE XSMEM_COLD static void stack_bounds_busy(void) {
+  xsmem_track_busy++;
+  stack_bounds();
+  xsmem_track_busy--;
+}
+
 // Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
-// Stops at a frame that is not above the previous one, misaligned, or
-// outside the stack, so a frame built without a frame pointer ends the walk
-// instead of faulting. Returns the frames' hash (as hash_frames) in *hash
-// when hash is not NULL: the recording paths hash while they walk. start: the
-// frame to begin at (0: this function's own); the recording paths pass their
-// own or their caller's, so fewer of the tracker's own frames need skipping.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp_hashed(uintptr_t *out, unsigned max, uint64_t *hash,
-                                                                    uintptr_t start) {
-  if (XSMEM_UNLIKELY(!t_stack_hi)) {
-    xsmem_track_busy++;
-    stack_bounds();
-    xsmem_track_busy--;
-  }
-  uintptr_t lo = t_stack_lo, hi = t_stack_hi;
-  uintptr_t f = start ? start : (uintptr_t)__builtin_frame_address(0);
+// Each next frame must lie above the current one and its two words within
+// the thread's stack, so a frame built without a frame pointer ends the walk
+// instead of faulting. Skips the tracker's own leading frames, then hashes
+// up to max return addresses (the hash of hash_frames), storing them in out
+// unless out is NULL: the recording paths walk once without storing, and
+// again, storing, only when their site cache misses. start: the frame to
+// begin at, one of the tracker's own (or its caller's).
+XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
+  if (XSMEM_UNLIKELY(!t_stack_lo)) stack_bounds_busy();
+  uintptr_t f = start, top = t_stack_top;
   uint64_t h = 0x9e3779b97f4a7c15ull;
   unsigned n = 0;
-  if (f < lo || f + 16 > hi) goto done;
-  // The tracker's own frames lead every stack: skip them.
-  for (;;) {
-    uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
-    if (!tracker_text(ret)) break;
-    // Callers' frames are above, aligned, within the stack and not far.
-    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) goto done;
+  if (f < t_stack_lo || f > top) goto done;
+  // next - f - 1 < top - f: next lies in (f, top].
+  while (tracker_text(((const uintptr_t *)f)[1])) {
+    uintptr_t next = ((const uintptr_t *)f)[0];
+    if (next - f - 1 >= top - f) goto done;
     f = next;
   }
   while (n < max) {
     uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
     if (ret < 4096) break;
-    out[n++] = ret;
+    if (out) out[n] = ret;
+    n++;
     h = hash_step(h, ret);
-    if (next - f - 1 >= ((uintptr_t)1 << 22) || (next & 7) || next + 16 > hi) break;
+    if (next - f - 1 >= top - f) break;
     f = next;
   }
 done:
-  if (hash) *hash = hash_finish(h ^ n);
+  *depth = n;
+  return hash_finish(h ^ n);
+}
+
+// Captures from this function's caller (depth returned).
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
+  unsigned n;
+  walk_frames((uintptr_t)__builtin_frame_address(0), max, out, &n);
   return n;
 }
 
@@ -224,7 +238,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *o
 
 XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
   if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
-  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp_hashed(frames, max, NULL, 0);
+  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
 }
 
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
@@ -292,14 +306,22 @@ static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double coun
 }
 
 // Returns the arena index + 1 of the site with these frames (0: uncounted).
-// The cache missed (or belongs to another tracker): the sites map.
-XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+// The cache missed (or belongs to another tracker): the sites map. frames:
+// the site's n frames, or NULL to walk them again from start (the fast path
+// walks without storing them).
+XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n,
+                                               uintptr_t start) {
   if (t_site_owner != t->generation) {
     memset(t_site_cache, 0, sizeof(t_site_cache));
     t_site_owner = t->generation;
   }
   site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
   if (e->hash == h) return e->index;
+  uintptr_t walked[XSMEM_TRACK_MAX_DEPTH];
+  if (!frames) {
+    walk_frames(start, t->opt.depth, walked, &n);
+    frames = walked;
+  }
   site_create c = {t, h, frames, n, 0};
   xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
   e->hash = h;
@@ -307,29 +329,26 @@ XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, con
   return c.index;
 }
 
-XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n) {
+XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n, uintptr_t start) {
   site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
   if (XSMEM_LIKELY(t_site_owner == t->generation && e->hash == h)) return e->index;
-  return site_index_slow(t, h, frames, n);
+  return site_index_slow(t, h, frames, n, start);
 }
 
-// Captures the caller's stack and returns its site hash (0 when re-entered);
-// *index gets the site's arena index + 1, and (bytes, count) are added to the
-// site's figures.
 // Captures the stack from frame `start` (a frame of the tracker's caller
 // chain; the walk skips the tracker's own) and returns its site hash; *index
 // gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
 XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
-  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
-  uint64_t h;
-  unsigned n;
   if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
-    n = capture_fp_hashed(frames, t->opt.depth, &h, start);
-  } else {
-    n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
-    h = hash_frames(frames, n);
+    unsigned n;
+    uint64_t h = walk_frames(start, t->opt.depth, NULL, &n);
+    *index = site_index(t, h, NULL, n, start);
+    return h;
   }
-  *index = site_index(t, h, frames, n);
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
+  uint64_t h = hash_frames(frames, n);
+  *index = site_index(t, h, frames, n, start);
   return h;
 }
 
