@@ -64,7 +64,7 @@ static XSMEM_TLS double t_est_blocks, t_est_bytes;
 static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint32_t t_tid;
 static XSMEM_TLS uint32_t t_stripe;
-static XSMEM_TLS uint64_t t_seq;
+static XSMEM_TLS uint64_t t_next_id;  // thread id << 40 | the thread's next count (0: unset)
 static XSMEM_TLS uintptr_t t_stack_lo, t_stack_top;
 
 static _Atomic uint32_t g_next_stripe;
@@ -82,6 +82,14 @@ static uint32_t thread_id(void) {
     t_stripe = atomic_fetch_add_explicit(&g_next_stripe, 1, memory_order_relaxed) % kStripes;
   }
   return t_tid;
+}
+
+// The next allocation id of this thread: its id << 40 | its count, from 1.
+// One TLS add; the first call, and a count that wrapped (carried into the
+// thread's bits), start the thread's count again.
+XSMEM_INLINE uint64_t next_alloc_id(void) {
+  if (XSMEM_UNLIKELY(!(t_next_id & ((1ull << 40) - 1)))) t_next_id = (uint64_t)thread_id() << 40 | 1;
+  return t_next_id++;
 }
 
 uint64_t tracker_now_ns(void) {
@@ -673,17 +681,15 @@ static int canary_damage(const uint8_t *p, uint64_t size) {
   return 0;
 }
 
-// Bytes of a freed block that are poisoned and checked: stale pointers mostly
-// write the first words of a block (list links, reference counts), and
-// touching all of a large block twice would dominate the cost of full mode.
-static uint64_t poison_span(uint64_t size) { return size < kPoisonSpan ? size : kPoisonSpan; }
-
 // What a poisoned span reads: one memcmp (vectorised by libc) checks it.
 static const uint8_t kPoisonPattern[kPoisonSpan] = {[0 ... kPoisonSpan - 1] = kPoisonByte};
 
-// Returns true when the poison of a quarantined block is intact.
-static bool poison_intact(const uint8_t *p, uint64_t size) {
-  return memcmp(p, kPoisonPattern, poison_span(size)) == 0;
+// Returns true when the poison of a quarantined block is intact. Only its
+// first kPoisonSpan bytes are poisoned and checked: stale pointers mostly
+// write the first words of a block (list links, reference counts), and
+// touching all of a large block twice would dominate the cost of full mode.
+XSMEM_INLINE bool poison_intact(const uint8_t *p, uint64_t size) {
+  return memcmp(p, kPoisonPattern, size < kPoisonSpan ? size : kPoisonSpan) == 0;
 }
 
 static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
@@ -786,7 +792,7 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.requested = size;
   r.granted = granted;
   r.tid = thread_id();
-  r.id = ((uint64_t)r.tid << 40) | (t_seq++ & ((1ull << 40) - 1));
+  r.id = next_alloc_id();
   r.time_ns = coarse_now_ns();
   r.front = front;
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
@@ -828,9 +834,8 @@ XSMEM_INLINE void *full_alloc_here(xsmem_tracker *t, size_t size, size_t align, 
   if (XSMEM_UNLIKELY(!b)) return NULL;
   uint8_t *p = b + front;
   block_header *h = header_of(p);
-  uint32_t tid = thread_id();
   h->requested = size;
-  h->id = ((uint64_t)tid << 40) | (t_seq++ & ((1ull << 40) - 1));
+  h->id = next_alloc_id();
   h->time_ns = coarse_now_ns();
   h->front = (uint32_t)front;
   uint32_t index = kSiteInternal;
