@@ -51,8 +51,7 @@ typedef struct default_allocator {
 
 static default_allocator g_default;
 
-static void *default_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
-  default_allocator *d = (default_allocator *)a;
+XSMEM_NOINLINE static void *default_alloc_routed(default_allocator *d, size_t size, size_t align, unsigned flags) {
   if (!xsmem_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
@@ -68,15 +67,18 @@ static void *default_alloc(xsmem_allocator *a, size_t size, size_t align, unsign
   return p;
 }
 
+// The usual request (small, the minimum alignment, not zeroed) goes to the
+// small tier's thread cache before anything that needs a stack frame: callers
+// through the ops (the tracker, realloc) pay what the shim's malloc does.
+static void *default_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  default_allocator *d = (default_allocator *)a;
+  if (XSMEM_LIKELY(align == XSMEM_MIN_ALIGN && !flags && size - 1 < d->t.small_max)) return xsmem_tls_malloc(size);
+  return default_alloc_routed(d, size, align, flags);
+}
+
 static bool grow_cache_put(default_allocator *d, void *p, size_t bytes);
 
-static void default_free(xsmem_allocator *a, void *p, size_t size) {
-  default_allocator *d = (default_allocator *)a;
-  uint8_t tag = xsmem_pagemap_get(p);
-  if (XSMEM_LIKELY(tag == XSMEM_TAG_SMALL)) {
-    xsmem_tls_free(p);
-    return;
-  }
+XSMEM_NOINLINE static void default_free_routed(default_allocator *d, void *p, size_t size, uint8_t tag) {
   if (tag == XSMEM_TAG_BUDDY) {
     if (p == t_grow.cur) t_grow.cur = NULL;
     size_t bytes = xsmem_buddy_live_size(d->t.medium, p, "free");  // reports a bad pointer
@@ -87,6 +89,16 @@ static void default_free(xsmem_allocator *a, void *p, size_t size) {
   // Emptied buddy regions and cached large mappings go back to the OS from
   // the purger's passes: a program that never empties a small slab starts it here.
   xsmem_tls_purger_start();
+}
+
+// A small block (the usual free) without a stack frame, as default_alloc.
+static void default_free(xsmem_allocator *a, void *p, size_t size) {
+  uint8_t tag = xsmem_pagemap_get(p);
+  if (XSMEM_LIKELY(tag == XSMEM_TAG_SMALL)) {
+    xsmem_tls_free(p);
+    return;
+  }
+  default_free_routed((default_allocator *)a, p, size, tag);
 }
 
 static size_t default_usable(const xsmem_allocator *a, const void *p) {
