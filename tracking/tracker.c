@@ -714,9 +714,6 @@ XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e
   release_block(t, e->p, e->size, e->front);
 }
 
-// Inserts e into q, evicting (checking and freeing) the oldest entries
-// until it fits; the evicted are handled outside the lock, where a report
-// may symbolize (and allocate). REQUIRES: e.size <= the stripe's budget.
 // Whether an entry of `size` bytes has no room in q yet. REQUIRES: q->lock held.
 XSMEM_INLINE bool quarantine_no_room(const quarantine_stripe *q, uint64_t size, size_t budget) {
   return q->bytes + size > budget || q->count == q->cap;
@@ -729,25 +726,29 @@ XSMEM_INLINE void quarantine_put(quarantine_stripe *q, const quarantine_entry *e
   q->bytes += e->size;
 }
 
+enum { kEvictBatch = 64 };
+
+// A full stripe: takes the oldest entries out in a batch, down to 15/16 of
+// the budget (at most kEvictBatch at a time), inserts e, then checks and
+// frees the batch outside the lock (a report may symbolize, and allocate).
+// Batches keep the usual push to a lock, a compare and a store.
+// REQUIRES: e.size <= budget.
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_tracker *t, quarantine_stripe *q,
                                                                          size_t budget, quarantine_entry e) {
-  quarantine_entry evicted[8];
-  size_t n_evicted = 0;
+  quarantine_entry out[kEvictBatch];
+  size_t low = budget - budget / 16;
   for (;;) {
+    size_t n = 0;
     xsmem_spin_lock(&q->lock);
-    while (quarantine_no_room(q, e.size, budget) && q->count > 0 && n_evicted < 8) {
-      quarantine_pop(q, &evicted[n_evicted++]);
+    while (q->count > 0 && n < kEvictBatch && (q->bytes + e.size > low || q->count == q->cap)) {
+      quarantine_pop(q, &out[n++]);
     }
-    if (!quarantine_no_room(q, e.size, budget)) {
-      quarantine_put(q, &e);
-      xsmem_spin_unlock(&q->lock);
-      break;
-    }
+    bool fits = !quarantine_no_room(q, e.size, budget);
+    if (fits) quarantine_put(q, &e);
     xsmem_spin_unlock(&q->lock);
-    for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
-    n_evicted = 0;
+    for (size_t i = 0; i < n; i++) quarantine_evicted(t, &out[i]);
+    if (fits) return;
   }
-  for (size_t i = 0; i < n_evicted; i++) quarantine_evicted(t, &evicted[i]);
 }
 
 XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
@@ -765,20 +766,14 @@ XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uin
   }
   POISON(p, size);
   quarantine_entry e = {p, size, alloc_index, free_index, front};
-  // A full quarantine's usual push: taking the oldest entry or two out
-  // makes room (sizes vary, so one is not always enough).
   xsmem_spin_lock(&q->lock);
-  quarantine_entry out[2];
-  unsigned n_out = 0;
-  while (n_out < 2 && q->count > 0 && quarantine_no_room(q, size, budget)) {
-    quarantine_pop(q, &out[n_out++]);
+  if (XSMEM_LIKELY(!quarantine_no_room(q, size, budget))) {
+    quarantine_put(q, &e);
+    xsmem_spin_unlock(&q->lock);
+    return;
   }
-  bool fits = !quarantine_no_room(q, size, budget);
-  if (XSMEM_LIKELY(fits)) quarantine_put(q, &e);
   xsmem_spin_unlock(&q->lock);
-  // Outside the lock (see quarantine_insert_evicting).
-  for (unsigned i = 0; i < n_out; i++) quarantine_evicted(t, &out[i]);
-  if (XSMEM_UNLIKELY(!fits)) quarantine_insert_evicting(t, q, budget, e);
+  quarantine_insert_evicting(t, q, budget, e);
 }
 
 // ---------------------------------------------------------------------------
