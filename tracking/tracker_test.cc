@@ -225,6 +225,39 @@ TEST(Tracker, StatsAccountForQuarantine) {
   t->ops->destroy(t);
 }
 
+// A full stripe evicts the oldest blocks in a batch, down to 15/16 of its
+// budget: the quarantine never holds more than its budget, and once full
+// never less than that low mark minus one block; evicted blocks go back to
+// the wrapped allocator.
+TEST(Tracker, QuarantineEvictsInBatchesWithinItsBudget) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  const size_t stripe = 64 * 1024, block = 1000;
+  o.quarantine_bytes = 8 * stripe;
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  xsmem_stats inner0 = xsmem_get_stats(xsmem_system_allocator());
+  const size_t low = stripe - stripe / 16;
+  size_t evicting_rounds = 0, last = 0;
+  for (int i = 0; i < 2000; i++) {
+    xsmem_free(t, xsmem_alloc(t, block, 16, 0));
+    xsmem_track_summary s;
+    xsmem_tracker_summary(t, &s);
+    ASSERT_LE(s.quarantine_bytes, stripe);  // one thread: one stripe
+    if (i > 100) {
+      ASSERT_GT(s.quarantine_bytes, low - block);
+    }
+    if (s.quarantine_bytes < last) evicting_rounds++;
+    last = s.quarantine_bytes;
+  }
+  // A batch is about (stripe - low) / block = 4 blocks here: 2000 frees of
+  // 1000 bytes overflow a 64 KiB stripe about (2000 - 65) / 4 times.
+  EXPECT_GT(evicting_rounds, 300u);
+  EXPECT_LT(evicting_rounds, 700u);
+  // Every block that left the quarantine went back to the inner allocator.
+  xsmem_stats inner1 = xsmem_get_stats(xsmem_system_allocator());
+  EXPECT_EQ(inner1.num_frees - inner0.num_frees, 2000 - last / block);
+  t->ops->destroy(t);
+}
+
 // ---------------------------------------------------------------------------
 // Corruption classes (each aborts with its report).
 
