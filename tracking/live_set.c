@@ -52,32 +52,36 @@ size_t live_set_bytes(live_set *s) {
          atomic_load_explicit(&s->mid_count, memory_order_relaxed) * kLiveMidEntries * sizeof(live_chunk *);
 }
 
+void live_set_wait_walk(live_set *s) {
+  while (atomic_load_explicit(&s->walking, memory_order_acquire)) xsmem_cpu_relax();
+}
+
 void live_set_for_each(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx) {
+  xsmem_spin_lock(&s->walk_lock);
+  // Raised before any bit is read (both sequentially consistent): a free
+  // whose quiesce reads 0 erased its bit before this walk can see it.
+  atomic_store_explicit(&s->walking, 1, memory_order_seq_cst);
   for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) {
-    xsmem_spin_lock(&c->lock);
     for (size_t k = 0; k < kLiveWords; k++) {
-      uint64_t w = atomic_load_explicit(&c->bits[k], memory_order_acquire);
+      uint64_t w = atomic_load_explicit(&c->bits[k], memory_order_seq_cst);
       while (w) {
         unsigned b = (unsigned)__builtin_ctzll(w);
         w &= w - 1;
         fn(c->base + ((k * 64 + b) << kLiveGranuleShift), ctx);
       }
     }
-    xsmem_spin_unlock(&c->lock);
   }
+  atomic_store_explicit(&s->walking, 0, memory_order_release);
+  xsmem_spin_unlock(&s->walk_lock);
 }
 
 void live_set_lock_all(live_set *s) {
   xsmem_spin_lock(&s->make_lock);
-  for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) {
-    xsmem_spin_lock(&c->lock);
-  }
+  xsmem_spin_lock(&s->walk_lock);
 }
 
 void live_set_unlock_all(live_set *s) {
-  for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) {
-    xsmem_spin_unlock(&c->lock);
-  }
+  xsmem_spin_unlock(&s->walk_lock);
   xsmem_spin_unlock(&s->make_lock);
 }
 

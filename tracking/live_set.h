@@ -14,14 +14,18 @@
 // insert in it, and found by a two-level radix table over the 48-bit address
 // space (address >> 36, then the chunk within those 64 GiB), so an insert is
 // two dependent loads and one atomic or, and an erase the same with an atomic
-// and under the chunk's lock: for_each holds that lock while it reads a
-// chunk's blocks, so it never reads a block freed under it. This replaced a
+// and: no lock, so threads freeing in one chunk share no lock line. A
+// for_each reads the headers of the blocks it finds, so a freed block's
+// memory must not go back to the wrapped allocator while a walk might still
+// read it: the owner calls live_set_quiesce first, one load of a flag the
+// walk raises (sequentially consistent on both sides: either the walk sees
+// the erased bit, or the quiesce sees the walk and waits it out). This replaced a
 // sharded open-addressing table (a multiply, a probe run and backward
 // shifting: about 45 instructions each way against about 15). Bitmaps and
 // tables come from os_vm, never from malloc, and stay until destroy.
 //
-// Thread-safety: every function may be called from any thread; for_each runs
-// fn with the chunk's lock held (fn must not call back into the set).
+// Thread-safety: every function may be called from any thread; walks are
+// serialised, and fn must not free (a free's quiesce would wait on the walk).
 #ifndef XSMEM_TRACKING_LIVE_SET_H_
 #define XSMEM_TRACKING_LIVE_SET_H_
 
@@ -44,7 +48,6 @@ enum {
 };
 
 typedef struct live_chunk {
-  xsmem_spinlock lock;          // taken by erase and for_each
   struct live_chunk *next;      // every chunk made, newest first
   uintptr_t base;
   _Atomic uint64_t bits[kLiveWords];
@@ -54,6 +57,8 @@ typedef struct live_set {
   _Atomic(live_chunk *) *_Atomic top[kLiveTopEntries];  // each kLiveMidEntries chunk pointers (os_vm)
   _Atomic(live_chunk *) chunks;  // list of every chunk (for_each)
   xsmem_spinlock make_lock;      // making tables and chunks
+  xsmem_spinlock walk_lock;      // one for_each at a time (and none across fork)
+  _Atomic int walking;           // a for_each may be reading headers
   _Atomic size_t chunk_count, mid_count;
 } live_set;
 
@@ -85,16 +90,23 @@ XSMEM_INLINE bool live_set_insert(live_set *s, uintptr_t p) {
   return true;
 }
 
-// Removes p; returns false when p was not in the set.
+// Removes p; returns false when p was not in the set. Sequentially
+// consistent, against a walk's flag (live_set_quiesce).
 XSMEM_INLINE bool live_set_erase(live_set *s, uintptr_t p) {
   live_chunk *c = live_chunk_of(s, p);
   if (XSMEM_UNLIKELY(!c) || (p & ((1u << kLiveGranuleShift) - 1))) return false;
   size_t g = live_granule(p);
   uint64_t bit = 1ull << (g % 64);
-  xsmem_spin_lock(&c->lock);
-  uint64_t old = atomic_fetch_and_explicit(&c->bits[g / 64], ~bit, memory_order_relaxed);
-  xsmem_spin_unlock(&c->lock);
-  return (old & bit) != 0;
+  return (atomic_fetch_and_explicit(&c->bits[g / 64], ~bit, memory_order_seq_cst) & bit) != 0;
+}
+
+void live_set_wait_walk(live_set *s);
+
+// Returns once no for_each can still read a block erased before the call:
+// call it before an erased block's memory goes back to the allocator it
+// came from. One load when no walk runs.
+XSMEM_INLINE void live_set_quiesce(live_set *s) {
+  if (XSMEM_UNLIKELY(atomic_load_explicit(&s->walking, memory_order_seq_cst))) live_set_wait_walk(s);
 }
 
 XSMEM_INLINE bool live_set_contains(live_set *s, uintptr_t p) {
@@ -110,7 +122,7 @@ size_t live_set_bytes(live_set *s);
 
 void live_set_for_each(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx);
 
-// For fork: hold every lock across it.
+// For fork: hold every lock across it (no walk runs meanwhile).
 void live_set_lock_all(live_set *s);
 void live_set_unlock_all(live_set *s);
 

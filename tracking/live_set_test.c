@@ -1,11 +1,14 @@
 // tracking/live_set_test.c: the live-block set: exact membership, bad
 // erases refused, enumeration, the address range, concurrent inserts and
-// erases on the same bitmap words.
+// erases on the same bitmap words, a free waiting out a walk.
 #include "tracking/live_set.h"
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define CHECK(cond)                                                 \
   do {                                                              \
@@ -97,9 +100,45 @@ static void test_threads(void) {
   live_set_destroy(&g_set);
 }
 
+// A walk may read the header of any block whose bit it sees: a free that
+// quiesces after its erase must wait until the walk that may have seen the
+// bit is over.
+static _Atomic int g_entered, g_erased, g_fn_returned;
+
+static void slow_visit(uintptr_t p, void *ctx) {
+  (void)p;
+  (void)ctx;
+  atomic_store(&g_entered, 1);
+  while (!atomic_load(&g_erased)) sched_yield();
+  usleep(50 * 1000);  // still reading the block's header
+  atomic_store(&g_fn_returned, 1);
+}
+
+static void *walker(void *arg) {
+  (void)arg;
+  live_set_for_each(&g_set, slow_visit, NULL);
+  return NULL;
+}
+
+static void test_quiesce_waits_for_walk(void) {
+  const uintptr_t p = 0x6600000040;
+  CHECK(live_set_insert(&g_set, p));
+  live_set_quiesce(&g_set);  // no walk: returns at once
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, walker, NULL) == 0);
+  while (!atomic_load(&g_entered)) sched_yield();
+  CHECK(live_set_erase(&g_set, p));
+  atomic_store(&g_erased, 1);
+  live_set_quiesce(&g_set);
+  CHECK(atomic_load(&g_fn_returned));  // the walk was over before the block could go back
+  CHECK(pthread_join(th, NULL) == 0);
+  live_set_destroy(&g_set);
+}
+
 int main(void) {
   test_membership();
   test_threads();
+  test_quiesce_waits_for_walk();
   printf("live_set_test: ok\n");
   return 0;
 }

@@ -692,7 +692,10 @@ XSMEM_INLINE bool poison_intact(const uint8_t *p, uint64_t size) {
   return memcmp(p, kPoisonPattern, size < kPoisonSpan ? size : kPoisonSpan) == 0;
 }
 
+// Gives an erased block back to the wrapped allocator (once no walk of the
+// live set can still read its header).
 static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
+  live_set_quiesce(&t->live);
   UNPOISON(p - front, front + size + kCanary);
   t->inner->ops->free(t->inner, p - front, 0);
 }

@@ -650,6 +650,7 @@ TEST(Tracker, ThreadsAllocateAndFreeAcrossEachOther) {
     // sites few (deeper, a walk past frames without frame pointers, as
     // under TSan, may end on varying words and split a site).
     if (mode == XSMEM_TRACK_FULL) o.depth = 2;
+    o.quarantine_bytes = 8 * 16 * 1024;  // blocks leave it (back to the inner allocator) soon
     xsmem_allocator *t = Make(mode, &o);
     constexpr int kThreads = 4, kOps = 20000;
     std::vector<std::atomic<void *>> mailbox(256);
@@ -666,7 +667,23 @@ TEST(Tracker, ThreadsAllocateAndFreeAcrossEachOther) {
         }
       });
     }
+    // Full mode: walks of the live set (check, summary) run while blocks are
+    // freed and, leaving a small quarantine, go back to the inner allocator,
+    // which writes over their headers: a walk must never read one of those.
+    std::atomic<bool> done{false};
+    std::thread reader;
+    if (mode == XSMEM_TRACK_FULL) {
+      reader = std::thread([&] {
+        while (!done.load()) {
+          EXPECT_EQ(xsmem_tracker_check(t), 0u);
+          xsmem_track_summary s;
+          xsmem_tracker_summary(t, &s);
+        }
+      });
+    }
     for (auto &th : ts) th.join();
+    done.store(true);
+    if (reader.joinable()) reader.join();
     for (auto &m : mailbox) {
       if (void *p = m.exchange(nullptr)) xsmem_free(t, p);
     }
