@@ -17,6 +17,12 @@ bench/micro --benchmark_min_time=0.001 --benchmark_filter='BM_(MallocFree/16|Bat
 /usr/bin/python3 bench/run_bench.py --bin-dir bench/workloads --micro bench/micro --peers glibc --reps 1 \
   --scale 0.01 --micro-min-time 0.001 --out "$tmp/results.md" >/dev/null 2>"$tmp/runner.err" ||
   { echo "FAIL: run_bench.py"; cat "$tmp/runner.err"; fail=1; }
+# An environment for a configuration the command does not preload is refused, by name.
+if /usr/bin/python3 bench/run_bench.py --bin-dir bench/workloads --micro bench/micro --peers glibc \
+     --lib-env nosuch:XSMEM_TRACK=full >/dev/null 2>"$tmp/env.err" ||
+   ! grep -q "no --lib defines" "$tmp/env.err"; then
+  echo "FAIL: --lib-env for an unknown configuration was not refused"; cat "$tmp/env.err"; fail=1
+fi
 for row in "| larson |" "| churn |" "| BM_MallocFree/16 |" "geomean vs glibc"; do
   grep -qF "$row" "$tmp/results.md" || { echo "FAIL: results lack '$row'"; fail=1; }
 done

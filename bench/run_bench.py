@@ -47,6 +47,9 @@ def parse_args(argv):
     p.add_argument("--micro", help="path of the micro benchmark binary (//bench:micro)")
     p.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
                    help="an xsmem configuration to preload (repeatable)")
+    p.add_argument("--lib-env", action="append", default=[], metavar="NAME:VAR=VALUE",
+                   help="an environment variable for the runs of --lib NAME (repeatable), e.g. "
+                   "--lib default_tracked_full=PATH --lib-env default_tracked_full:XSMEM_TRACK=full")
     p.add_argument("--peers", default=",".join(PEERS),
                    help="comma-separated peers to compare (default: %(default)s)")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workloads (default: all)")
@@ -63,18 +66,31 @@ def parse_args(argv):
 
 
 class Allocator:
-    def __init__(self, name, preload, kind):
+    def __init__(self, name, preload, kind, extra_env=None):
         self.name, self.preload, self.kind = name, preload, kind  # kind: xsmem | peer
+        self.extra_env = extra_env or {}
 
     def env(self):
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
         if self.preload:
             env["LD_PRELOAD"] = self.preload
+        env.update(self.extra_env)
         return env
 
 
 def allocators_from(args):
+    extra = {}
+    for spec in args.lib_env:
+        name, sep, assignment = spec.partition(":")
+        var, eq, value = assignment.partition("=")
+        if not sep or not eq or not var:
+            sys.exit("--lib-env wants NAME:VAR=VALUE, got %r" % spec)
+        extra.setdefault(name, {})[var] = value
+    names = [spec.partition("=")[0] for spec in args.lib]
+    for name in extra:
+        if name not in names:
+            sys.exit("--lib-env names %r, which no --lib defines" % name)
     out = []
     for spec in args.lib:
         name, sep, path = spec.partition("=")
@@ -83,7 +99,7 @@ def allocators_from(args):
         path = os.path.abspath(path)
         if not os.path.exists(path):
             sys.exit("no library at %s" % path)
-        out.append(Allocator(name, path, "xsmem"))
+        out.append(Allocator(name, path, "xsmem", extra.get(name)))
     for peer in filter(None, args.peers.split(",")):
         if peer == "glibc":
             out.append(Allocator("glibc", None, "peer"))
@@ -241,8 +257,9 @@ def report(args, allocs, wl, lines, micro, micro_order, argv, started):
     md = ["", "## %s%s" % (now, (" — " + args.title) if args.title else ""), "",
           "- Machine: %s" % machine(),
           "- Command: `%s`" % " ".join(shlex.quote(x) for x in argv),
-          "- Allocators: %s" % ", ".join("%s (%s)" % (a.name, os.path.basename(a.preload) if a.preload else
-                                                       "no preload") for a in allocs),
+          "- Allocators: %s" % ", ".join("%s (%s)" % (a.name, " ".join(
+              [os.path.basename(a.preload) if a.preload else "no preload"] +
+              ["%s=%s" % kv for kv in sorted(a.extra_env.items())])) for a in allocs),
           "- Ratios against the best peer use the best of jemalloc, mimalloc and tcmalloc for each row",
           "- %d repetitions, interleaved; medians; scale %g; took %.0f s" % (args.reps, args.scale,
                                                                           time.monotonic() - started),
