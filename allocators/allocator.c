@@ -58,6 +58,17 @@ xsmem_stats xsmem_get_stats(const xsmem_allocator *a) {
   return s;
 }
 
+void xsmem_stats_add_counts(xsmem_stats *out, const xsmem_stats *part) {
+  out->num_allocs += part->num_allocs;
+  out->num_frees += part->num_frees;
+  out->num_failed += part->num_failed;
+  out->bytes_in_use += part->bytes_in_use;
+  out->peak_bytes_in_use += part->peak_bytes_in_use;
+  out->bytes_reserved += part->bytes_reserved;
+  out->bytes_metadata += part->bytes_metadata;
+  out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, part->largest_alloc_size);
+}
+
 // Formats a byte count with a binary unit into buf.
 static const char *human_bytes(char *buf, size_t cap, double v) {
   static const char *const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};

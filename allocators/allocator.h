@@ -164,6 +164,13 @@ void *xsmem_move_block(xsmem_allocator *from, void *p, size_t have, void *q, siz
 // Returns the stats of a (zeroes where the allocator has none).
 xsmem_stats xsmem_get_stats(const xsmem_allocator *a);
 
+// Adds the counts of a part (a tier, a node's child) into a whole: blocks
+// allocated, freed and failed, bytes in use, reserved and of metadata, the
+// peak (the sum of the parts' peaks: an upper bound, as parts peak at
+// different times) and the largest allocation. Cached and committed bytes,
+// limits and fragmentation are the caller's to combine, each whole its own way.
+void xsmem_stats_add_counts(xsmem_stats *out, const xsmem_stats *part);
+
 // Writes a human-readable stats table for a to fd, without allocating.
 void xsmem_stats_print(int fd, const xsmem_allocator *a);
 

@@ -100,16 +100,10 @@ static void router_stats(const xsmem_allocator *a, xsmem_stats *out) {
     const xsmem_allocator *c = r->child[i];
     if (!c) continue;
     xsmem_stats s = xsmem_get_stats(c);
-    out->num_allocs += s.num_allocs;
-    out->num_frees += s.num_frees;
-    out->bytes_in_use += s.bytes_in_use;
-    out->peak_bytes_in_use += s.peak_bytes_in_use;
-    out->bytes_reserved += s.bytes_reserved;
+    xsmem_stats_add_counts(out, &s);  // num_failed is the router's own, set below
     out->bytes_cached += s.bytes_cached;
-    out->bytes_metadata += s.bytes_metadata;
     out->bytes_limit += s.bytes_limit;
     unlimited |= s.bytes_limit == 0;
-    if (s.largest_alloc_size > out->largest_alloc_size) out->largest_alloc_size = s.largest_alloc_size;
     frag_weighted += s.fragmentation * (double)s.bytes_cached;
     cached += (double)s.bytes_cached;
   }

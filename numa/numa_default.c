@@ -156,15 +156,8 @@ static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
   double frag_weight = 0;
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
-    out->num_allocs += s.num_allocs;
-    out->num_frees += s.num_frees;
-    out->num_failed += s.num_failed;
-    out->bytes_in_use += s.bytes_in_use;
-    out->peak_bytes_in_use += s.peak_bytes_in_use;  // an upper bound: tiers peak at different times
-    out->bytes_reserved += s.bytes_reserved;
+    xsmem_stats_add_counts(out, &s);
     out->bytes_cached += s.bytes_cached;
-    out->bytes_metadata += s.bytes_metadata;
-    out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, s.largest_alloc_size);
     frag_weight += s.fragmentation * (double)s.bytes_cached;
   }
   out->fragmentation = out->bytes_cached ? frag_weight / (double)out->bytes_cached : 0.0;

@@ -88,16 +88,9 @@ static void add_home_stats(xsmem_stats *out) {
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     if (!tiers[i]) continue;
     xsmem_stats h = xsmem_get_stats(tiers[i]);
-    out->num_allocs += h.num_allocs;
-    out->num_frees += h.num_frees;
-    out->num_failed += h.num_failed;
-    out->bytes_in_use += h.bytes_in_use;
-    out->peak_bytes_in_use += h.peak_bytes_in_use;  // the sum of the peaks: an upper bound
-    out->bytes_reserved += h.bytes_reserved;
+    xsmem_stats_add_counts(out, &h);
     out->bytes_cached += h.bytes_cached;
-    out->bytes_metadata += h.bytes_metadata;
     out->bytes_committed += h.bytes_committed;
-    if (h.largest_alloc_size > out->largest_alloc_size) out->largest_alloc_size = h.largest_alloc_size;
   }
 }
 

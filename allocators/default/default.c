@@ -299,14 +299,7 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
-    out->num_allocs += s.num_allocs;
-    out->num_frees += s.num_frees;
-    out->num_failed += s.num_failed;
-    out->bytes_in_use += s.bytes_in_use;
-    out->peak_bytes_in_use += s.peak_bytes_in_use;  // an upper bound: tiers peak at different times
-    out->bytes_reserved += s.bytes_reserved;
-    out->bytes_metadata += s.bytes_metadata;
-    out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, s.largest_alloc_size);
+    xsmem_stats_add_counts(out, &s);
     uint64_t committed = s.bytes_committed ? s.bytes_committed : s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
     committed = XSMEM_MAX(committed, s.bytes_in_use + s.bytes_metadata);
     out->bytes_committed += committed;
