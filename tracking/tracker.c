@@ -872,6 +872,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   // a bad free's own site is captured when it is reported.
   uint32_t free_index = 0;
   if (t->opt.free_sites && !xsmem_track_busy) note_site(t, 0, 0, &free_index);
+  tally_free(t, index, size);
   UNPOISON(u - kCanary, kCanary);
   UNPOISON(u + size, kCanary);
   int damage = canary_damage(u, size);
@@ -882,12 +883,8 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
                  size, site_hash_at(t, index), site_hash_at(t, free_index), true);
     // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
     // whose front locates the inner block, so that block is not freed.
-    if (damage < 0) {
-      tally_free(t, index, size);
-      return;
-    }
+    if (damage < 0) return;
   }
-  tally_free(t, index, size);
   history_note(t, p, size, index, free_index);
   quarantine_push(t, u, size, front, index, free_index);
 }
