@@ -128,10 +128,29 @@ static size_t table_bytes(size_t cap, size_t slot_bytes) {
   return xsmem_align_up(cap + kGroup, 64) + cap * slot_bytes;
 }
 
+// The bytes of one shard's slice of the nursery (a first table, 64-aligned).
+static size_t nursery_slice(const xsmem_swiss_map *m) {
+  return xsmem_align_up(table_bytes(kMinCapacity, m->shards[0].slot_bytes), 64);
+}
+
+// Shard s's first table, in the nursery (made on first use). NULL on ENOMEM.
+static uint8_t *nursery_table(xsmem_swiss_map *m, const xsmem_swiss_shard *s) {
+  xsmem_spin_lock(&m->nursery_lock);
+  if (!m->nursery) {
+    size_t bytes = xsmem_align_up(XSMEM_SWISS_SHARDS * nursery_slice(m), xsmem_os_page_size());
+    m->nursery = xsmem_os_map(bytes, xsmem_os_page_size(), 0);
+    if (m->nursery) m->nursery_bytes = bytes;
+  }
+  uint8_t *base = m->nursery;
+  xsmem_spin_unlock(&m->nursery_lock);
+  return base ? base + (size_t)(s - m->shards) * nursery_slice(m) : NULL;
+}
+
 // Rebuilds the shard with capacity cap (purging tombstones). Returns false on ENOMEM.
-static bool shard_rehash(xsmem_swiss_shard *s, size_t cap) {
-  size_t bytes = xsmem_align_up(table_bytes(cap, s->slot_bytes), xsmem_os_page_size());
-  uint8_t *mem = xsmem_os_map(bytes, xsmem_os_page_size(), 0);
+static bool shard_rehash(xsmem_swiss_map *m, xsmem_swiss_shard *s, size_t cap) {
+  bool first = !s->ctrl && cap == kMinCapacity;
+  size_t bytes = first ? 0 : xsmem_align_up(table_bytes(cap, s->slot_bytes), xsmem_os_page_size());
+  uint8_t *mem = first ? nursery_table(m, s) : xsmem_os_map(bytes, xsmem_os_page_size(), 0);
   if (!mem) return false;
   xsmem_swiss_shard old = *s;
   s->ctrl = mem;
@@ -150,18 +169,18 @@ static bool shard_rehash(xsmem_swiss_shard *s, size_t cap) {
       set_ctrl(s, j, h2_of(h));
       memcpy(slot_at(s, j), src, s->slot_bytes);
     }
-    xsmem_os_unmap(old.ctrl, old.mapped);
+    if (old.mapped) xsmem_os_unmap(old.ctrl, old.mapped);  // a nursery table stays (the nursery is one mapping)
   }
   return true;
 }
 
 // Returns a slot for a new key (after making room), or SIZE_MAX on ENOMEM.
-static size_t shard_prepare_insert(xsmem_swiss_shard *s, uint64_t h) {
+static size_t shard_prepare_insert(xsmem_swiss_map *m, xsmem_swiss_shard *s, uint64_t h) {
   size_t cap = s->ctrl ? s->mask + 1 : 0;
   if (s->size + s->tombstones + 1 > cap - cap / 8) {
     // Grow when live entries would pass 7/16; otherwise only purge tombstones.
     size_t want = cap == 0 ? kMinCapacity : (s->size + 1 > cap * 7 / 16 ? cap * 2 : cap);
-    if (!shard_rehash(s, want)) return SIZE_MAX;
+    if (!shard_rehash(m, s, want)) return SIZE_MAX;
   }
   size_t i = shard_find_free(s, h);
   if (s->ctrl[i] == kDeleted) s->tombstones--;
@@ -203,11 +222,16 @@ void xsmem_swiss_map_destroy(xsmem_swiss_map *m) {
   for (int i = 0; i < XSMEM_SWISS_SHARDS; i++) {
     xsmem_swiss_shard *s = &m->shards[i];
     xsmem_spin_lock(&s->lock);
-    if (s->ctrl) xsmem_os_unmap(s->ctrl, s->mapped);
+    if (s->ctrl && s->mapped) xsmem_os_unmap(s->ctrl, s->mapped);
     s->ctrl = s->slots = NULL;
     s->mask = s->size = s->tombstones = s->mapped = 0;
     xsmem_spin_unlock(&s->lock);
   }
+  xsmem_spin_lock(&m->nursery_lock);
+  if (m->nursery) xsmem_os_unmap(m->nursery, m->nursery_bytes);
+  m->nursery = NULL;
+  m->nursery_bytes = 0;
+  xsmem_spin_unlock(&m->nursery_lock);
 }
 
 // Stores value under key; known_absent skips the lookup for an existing key.
@@ -217,7 +241,7 @@ static bool map_put(xsmem_swiss_map *m, uint64_t key, const void *value, bool kn
   xsmem_spin_lock(&s->lock);
   size_t i = known_absent ? SIZE_MAX : shard_find(s, key, h);
   if (i == SIZE_MAX) {
-    i = shard_prepare_insert(s, h);
+    i = shard_prepare_insert(m, s, h);
     if (XSMEM_UNLIKELY(i == SIZE_MAX)) {
       xsmem_spin_unlock(&s->lock);
       errno = ENOMEM;
@@ -269,7 +293,7 @@ bool xsmem_swiss_map_with(xsmem_swiss_map *m, uint64_t key, bool create,
   size_t i = shard_find(s, key, h);
   bool created = false;
   if (i == SIZE_MAX && create) {
-    i = shard_prepare_insert(s, h);
+    i = shard_prepare_insert(m, s, h);
     if (i != SIZE_MAX) {
       memcpy(slot_at(s, i), &key, 8);
       memset(slot_at(s, i) + 8, 0, s->slot_bytes - 8);
@@ -315,12 +339,15 @@ void xsmem_swiss_map_stats(xsmem_swiss_map *m, xsmem_swiss_stats *out) {
     out->rehashes += s->rehashes;
     xsmem_spin_unlock(&s->lock);
   }
+  out->bytes += __atomic_load_n(&m->nursery_bytes, __ATOMIC_RELAXED);
 }
 
 void xsmem_swiss_map_lock_all(xsmem_swiss_map *m) {
   for (int k = 0; k < XSMEM_SWISS_SHARDS; k++) xsmem_spin_lock(&m->shards[k].lock);
+  xsmem_spin_lock(&m->nursery_lock);  // taken under a shard lock: last
 }
 
 void xsmem_swiss_map_unlock_all(xsmem_swiss_map *m) {
+  xsmem_spin_unlock(&m->nursery_lock);
   for (int k = 0; k < XSMEM_SWISS_SHARDS; k++) xsmem_spin_unlock(&m->shards[k].lock);
 }

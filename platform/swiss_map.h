@@ -48,13 +48,19 @@ typedef struct xsmem_swiss_shard {
   size_t mask;             // capacity - 1
   size_t size;             // full slots
   size_t tombstones;       // deleted slots
-  size_t mapped;           // bytes of the os_vm mapping
+  size_t mapped;           // bytes of the os_vm mapping (0: a first table in the map's nursery)
   uint64_t rehashes;
 } XSMEM_CACHE_ALIGNED xsmem_swiss_shard;
 
 typedef struct xsmem_swiss_map {
   xsmem_swiss_shard shards[XSMEM_SWISS_SHARDS];
   uint32_t value_size;  // bytes per value (0 < value_size <= XSMEM_SWISS_MAX_VALUE)
+  // Every shard's first table, side by side in one mapping made at the map's
+  // first insert: a lightly used map (a few sampled records spread over all
+  // shards) costs one mmap and the pages its tables share, not one each.
+  uint8_t *nursery;
+  size_t nursery_bytes;
+  xsmem_spinlock nursery_lock;
 } xsmem_swiss_map;
 
 typedef struct xsmem_swiss_stats {

@@ -163,6 +163,49 @@ TEST(SwissMap, TombstonesArePurgedWithoutGrowth) {
   xsmem_swiss_map_destroy(&m);
 }
 
+// A few keys in every shard: the first tables come from one nursery mapping
+// (a page holds several), not one page-rounded mapping per shard; tables
+// grow out of it with every entry kept, and the map is reusable after destroy.
+TEST(SwissMap, FirstTablesShareOneMapping) {
+  static xsmem_swiss_map m;
+  xsmem_swiss_map_init(&m, 56);  // the tracker's record size: 64-byte slots
+  uint8_t value[56] = {0};
+  for (int round = 0; round < 2; round++) {
+    uint64_t k = 0;
+    xsmem_swiss_stats st;
+    auto all_shards_used = [] {
+      for (const xsmem_swiss_shard &s : m.shards) {
+        if (!s.ctrl) return false;
+      }
+      return true;
+    };
+    for (; !all_shards_used(); k++) {
+      ASSERT_TRUE(xsmem_swiss_map_insert(&m, k, value));
+      ASSERT_LT(k, 100000u);
+    }
+    xsmem_swiss_map_stats(&m, &st);
+    // The shards that grew already (7 keys) have a mapping of their own.
+    size_t own = 0;
+    for (const xsmem_swiss_shard &s : m.shards) own += s.mapped;
+    EXPECT_GT(m.nursery_bytes, 0u);
+    EXPECT_LT(m.nursery_bytes, XSMEM_SWISS_SHARDS * 4096u / 2) << "first tables must share pages";
+    EXPECT_EQ(st.bytes, m.nursery_bytes + own);
+    for (uint64_t j = k; j < 20000; j++) ASSERT_TRUE(xsmem_swiss_map_insert(&m, j, value));
+    for (uint64_t j = 0; j < 20000; j++) {
+      value[0] = 0xFF;
+      ASSERT_TRUE(xsmem_swiss_map_find(&m, j, value)) << j;
+      ASSERT_EQ(value[0], 0);
+    }
+    xsmem_swiss_map_stats(&m, &st);
+    EXPECT_EQ(st.size, 20000u);
+    EXPECT_GT(st.capacity, 16u * XSMEM_SWISS_SHARDS);
+    xsmem_swiss_map_destroy(&m);
+    xsmem_swiss_map_stats(&m, &st);
+    EXPECT_EQ(st.bytes, 0u);
+    EXPECT_EQ(st.size, 0u);
+  }
+}
+
 TEST(SwissMap, WithCreatesAndUpdatesInPlace) {
   static xsmem_swiss_map m;
   xsmem_swiss_map_init(&m, sizeof(uint64_t) * 2);
