@@ -7,8 +7,8 @@
 //                 sample_home.
 //   sample free   default_tracked and system_tracked: nothing (the shim's
 //                 pagemap tag branch); otherwise one load of the counting
-//                 filter. Only pointers whose filter slot is non-zero look in
-//                 the records map.
+//                 filter (a slot per page). Only pointers whose slot is
+//                 non-zero look in the records map.
 //   full alloc    inner alloc, header and canaries, one capture hashed as it
 //                 walks (from the frame the allocation is inlined into:
 //                 malloc's slow path, or full_alloc), the site's index
@@ -806,9 +806,13 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   return true;
 }
 
+// A pointer's filter slot, by its page: samples placed near each other (the
+// sample home hands out neighbouring blocks) share a page or two of the
+// 128 KiB filter instead of faulting in all 32 of its pages. An unsampled
+// block on a page with a live sample costs its free one map probe.
 XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
-  _Static_assert(kFilterSlots == 1 << 16, "filter_slot takes the top 16 bits");
-  return &t->filter[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 48];
+  uintptr_t page = (uintptr_t)p >> 12;
+  return &t->filter[(page ^ page >> 16 ^ page >> 32) & (kFilterSlots - 1)];
 }
 
 XSMEM_INLINE block_header *header_of(const void *p) {
