@@ -428,7 +428,15 @@ XSMEM_COLD static tally *tally_claim(xsmem_tracker *t) {
   return found;
 }
 
-// Moves an entry's pending changes to its site. REQUIRES: the entry's tally lock held.
+// A tally field: written by its owner only (relaxed, so a reader's racing
+// load is defined; it compiles to a plain load and store).
+#define TALLY_GET(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+#define TALLY_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+#define TALLY_ADD(f, d) TALLY_SET(f, TALLY_GET(f) + (d))
+
+// Moves an entry's pending changes to its site and zeroes it, under the
+// site's lock (so a reader holding it sees them in one place or the other).
+// REQUIRES: the caller owns the entry's tally.
 static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
   track_site_value *s = &t->site_arena[e->index - 1];
   xsmem_spin_lock(&s->lock);
@@ -438,8 +446,12 @@ static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
   s->live_count += (double)e->live_count;
   s->total_bytes += (double)e->total_bytes;
   s->total_count += (double)e->total_count;
+  TALLY_SET(e->live_bytes, 0);
+  TALLY_SET(e->live_count, 0);
+  TALLY_SET(e->total_bytes, 0);
+  TALLY_SET(e->total_count, 0);
+  TALLY_SET(e->live_peak, 0);
   xsmem_spin_unlock(&s->lock);
-  memset(e, 0, sizeof(*e));
 }
 
 static void note_histogram(xsmem_tracker *t, size_t size, double weight);
@@ -454,12 +466,12 @@ XSMEM_INLINE tally *my_tally(xsmem_tracker *t) {
 }
 
 // Returns the entry of site `index` in ty, flushing the site that held it.
-// REQUIRES: ty->lock held, index a counted site.
+// REQUIRES: the caller owns ty, index a counted site.
 XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t index) {
   tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
   if (XSMEM_UNLIKELY(e->index != index)) {
     if (e->index) tally_flush_entry(t, e);
-    e->index = index;
+    __atomic_store_n(&e->index, index, __ATOMIC_RELEASE);  // after the zeroing: readers key on it
   }
   return e;
 }
@@ -475,20 +487,19 @@ XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
     note_histogram(t, size, 1.0);
     return;
   }
-  xsmem_spin_lock(&ty->lock);
   if (XSMEM_LIKELY(counted)) {
     tally_entry *e = tally_entry_of(t, ty, index);
-    e->live_bytes += (int64_t)size;
-    e->live_count++;
-    e->total_bytes += (int64_t)size;
-    e->total_count++;
-    if (e->live_bytes > e->live_peak) e->live_peak = e->live_bytes;
+    int64_t live = TALLY_GET(e->live_bytes) + (int64_t)size;
+    TALLY_SET(e->live_bytes, live);
+    TALLY_ADD(e->live_count, 1);
+    TALLY_ADD(e->total_bytes, (int64_t)size);
+    TALLY_ADD(e->total_count, 1);
+    if (live > TALLY_GET(e->live_peak)) TALLY_SET(e->live_peak, live);
   }
   unsigned b = hist_bucket(size);
-  ty->hist_count[b]++;
-  ty->hist_bytes[b] += size;
-  ty->sampled++;
-  xsmem_spin_unlock(&ty->lock);
+  TALLY_ADD(ty->hist_count[b], 1);
+  TALLY_ADD(ty->hist_bytes[b], size);
+  TALLY_ADD(ty->sampled, 1);
 }
 
 XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
@@ -498,11 +509,9 @@ XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
     site_add(t, index, -(double)size, -1);
     return;
   }
-  xsmem_spin_lock(&ty->lock);
   tally_entry *e = tally_entry_of(t, ty, index);
-  e->live_bytes -= (int64_t)size;
-  e->live_count--;
-  xsmem_spin_unlock(&ty->lock);
+  TALLY_ADD(e->live_bytes, -(int64_t)size);
+  TALLY_ADD(e->live_count, -1);
 }
 
 // Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
@@ -510,29 +519,32 @@ static void tally_histogram(xsmem_tracker *t, double *counts, double *bytes, uin
   for (int i = 0; t->tallies && i < kTallies; i++) {
     tally *ty = &t->tallies[i];
     if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
-    xsmem_spin_lock(&ty->lock);
     for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-      if (counts) counts[b] += (double)ty->hist_count[b];
-      if (bytes) bytes[b] += (double)ty->hist_bytes[b];
+      if (counts) counts[b] += (double)TALLY_GET(ty->hist_count[b]);
+      if (bytes) bytes[b] += (double)TALLY_GET(ty->hist_bytes[b]);
     }
-    if (sampled) *sampled += ty->sampled;
-    xsmem_spin_unlock(&ty->lock);
+    if (sampled) *sampled += TALLY_GET(ty->sampled);
   }
 }
 
 static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
 
-// Flushes every thread's pending figures: site figures read afterwards are exact.
-static void tally_flush_all(xsmem_tracker *t) {
-  if (!t->tallies) return;
-  for (int i = 0; i < kTallies; i++) {
+// Adds the pending changes of every tally to the figures of site `index`
+// (read from the arena into *s). REQUIRES: the site's lock held, so no
+// owner moves changes into the site meanwhile; the reader counts each once.
+static void tally_merge_site(xsmem_tracker *t, uint32_t index, xsmem_track_site *s) {
+  for (int i = 0; t->tallies && i < kTallies; i++) {
     tally *ty = &t->tallies[i];
     if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
-    xsmem_spin_lock(&ty->lock);
-    for (int k = 0; k < kTallyEntries; k++) {
-      if (ty->e[k].index) tally_flush_entry(t, &ty->e[k]);
-    }
-    xsmem_spin_unlock(&ty->lock);
+    tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
+    if (__atomic_load_n(&e->index, __ATOMIC_ACQUIRE) != index) continue;
+    // The peak as tally_flush_entry would raise it, the entries taken in turn.
+    double peak = s->live_bytes + (double)TALLY_GET(e->live_peak);
+    if (peak > s->peak_bytes) s->peak_bytes = peak;
+    s->live_bytes += (double)TALLY_GET(e->live_bytes);
+    s->live_count += (double)TALLY_GET(e->live_count);
+    s->total_bytes += (double)TALLY_GET(e->total_bytes);
+    s->total_count += (double)TALLY_GET(e->total_count);
   }
 }
 
@@ -1154,7 +1166,6 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   if (phase == XSMEM_FORK_PREPARE) {
     // Tracker locks before the inner allocator's: quarantine eviction calls
     // into the inner allocator with a stripe lock held.
-    for (int i = 0; t->tallies && i < kTallies; i++) xsmem_spin_lock(&t->tallies[i].lock);
     xsmem_swiss_map_lock_all(&t->sites);
     for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_lock(&t->site_arena[i].lock);
     xsmem_swiss_map_lock_all(&t->records);
@@ -1173,7 +1184,6 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_swiss_map_unlock_all(&t->records);
   for (uint32_t i = 0; i < sites_used(t); i++) xsmem_spin_unlock(&t->site_arena[i].lock);
   xsmem_swiss_map_unlock_all(&t->sites);
-  for (int i = 0; t->tallies && i < kTallies; i++) xsmem_spin_unlock(&t->tallies[i].lock);
 }
 
 void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // report.c
@@ -1545,6 +1555,7 @@ static void top_one(uint64_t key, const void *value, void *c) {
   s.total_bytes = v->total_bytes;
   s.total_count = v->total_count;
   s.peak_bytes = v->peak_bytes;
+  tally_merge_site(x->t, (uint32_t)index, &s);
   xsmem_spin_unlock(&v->lock);
   if (x->order == XSMEM_BY_LIVE_BYTES ? s.live_count < 0.5 : s.total_count < 0.5) return;
   double k = site_key(&s, x->order);
@@ -1562,7 +1573,6 @@ static void top_one(uint64_t key, const void *value, void *c) {
 size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
                                size_t max) {
   xsmem_tracker *t = (xsmem_tracker *)a;
-  tally_flush_all(t);
   top_ctx c = {t, out, max, 0, order};
   xsmem_swiss_map_for_each(&t->sites, top_one, &c);
   return c.n;

@@ -77,14 +77,18 @@ typedef struct track_site_value {
 } track_site_value;
 
 // A thread's pending changes to the figures of full-mode sites and its
-// share of the size histogram (the batching of statistics): one entry per site in use, direct-mapped by
-// site index. Integer deltas, exact; live_peak is the highest live_bytes
-// reached since the entry was last flushed, so the site's peak can be
-// raised by what it would have been had the pending changes been applied
-// one by one. The owner thread takes the tally's lock (uncontended, the
-// line stays in its cache) instead of each site's shared lock; a reader of
-// site figures flushes every tally first (tally lock, then site lock), so
-// figures read are exact.
+// share of the size histogram (the batching of statistics): one entry per
+// site in use, direct-mapped by site index. Integer deltas, exact; live_peak
+// is the highest live_bytes reached since the entry was last flushed, so the
+// site's peak can be raised by what it would have been had the pending
+// changes been applied one by one.
+//
+// Only the owner thread writes a tally, with plain (relaxed atomic) stores:
+// no lock, so the hot path has no locked instruction to wait for its stores
+// to cold blocks. The owner moves an entry's figures to its site (and zeroes
+// the entry) under the site's lock and only then names another site in it;
+// a reader holding a site's lock adds the entries naming that site to the
+// site's figures, so it counts each change once.
 typedef struct tally_entry {
   uint32_t index;  // site arena index + 1; 0: empty
   uint32_t pad;
@@ -94,7 +98,6 @@ typedef struct tally_entry {
 enum { kTallies = 128, kTallyEntries = 16 };
 
 typedef struct tally {
-  xsmem_spinlock lock;
   _Atomic uint32_t owner;  // thread id of the owner; 0: free
   tally_entry e[kTallyEntries];
   // The thread's share of the size histogram (the stripes' counters hold

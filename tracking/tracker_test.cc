@@ -9,11 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "allocators/system/system.h"
@@ -670,14 +672,25 @@ TEST(Tracker, ThreadsAllocateAndFreeAcrossEachOther) {
     // Full mode: walks of the live set (check, summary) run while blocks are
     // freed and, leaving a small quarantine, go back to the inner allocator,
     // which writes over their headers: a walk must never read one of those.
+    // And site figures are read while the tallies change.
     std::atomic<bool> done{false};
     std::thread reader;
     if (mode == XSMEM_TRACK_FULL) {
+      // Site figures read while the threads' tallies move changes to their
+      // sites: each allocation counted once, so a site total never falls.
       reader = std::thread([&] {
+        std::vector<xsmem_track_site> snap(64);
+        double before = 0;
         while (!done.load()) {
           EXPECT_EQ(xsmem_tracker_check(t), 0u);
           xsmem_track_summary s;
           xsmem_tracker_summary(t, &s);
+          size_t n = xsmem_tracker_top_sites(t, XSMEM_BY_TOTAL_BYTES, snap.data(), snap.size());
+          double total = 0;
+          for (size_t i = 0; i < n; i++) total += snap[i].total_count;
+          EXPECT_GE(total, before);
+          EXPECT_LE(total, kThreads * kOps);
+          before = total;
         }
       });
     }
@@ -747,6 +760,78 @@ TEST(Tracker, ExitedThreadsTalliesAreAdoptedExactly) {
   EXPECT_EQ(bytes[4], 50.0 * kThreads);
   for (void *p : keep) xsmem_free(t, p);
   xsmem_free(t, carried);
+  t->ops->destroy(t);
+}
+
+// One call site per N: 32 sites share a tally's 16 entries, so the threads
+// below keep moving their pending figures to the sites.
+template <int N>
+__attribute__((noinline)) void *AllocAtSite(xsmem_allocator *t, size_t n) {
+  void *p = xsmem_alloc(t, n, 16, 0);
+  __asm__ volatile("" ::: "memory");  // keep the frame (no tail call)
+  return p;
+}
+
+template <int... N>
+constexpr std::array<void *(*)(xsmem_allocator *, size_t), sizeof...(N)> SiteFunctions(
+    std::integer_sequence<int, N...>) {
+  return {&AllocAtSite<N>...};
+}
+
+// Site figures read while every thread's tally flushes entries to the sites
+// (and takes them over for others): each allocation is counted once at every
+// moment, so the total read never falls nor passes the truth, and ends exact.
+TEST(Tracker, SiteFiguresStayExactWhileTalliesFlush) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.depth = 1;  // the AllocAtSite<N> frame: one site per N
+  o.quarantine_bytes = 0;
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  constexpr auto kSites = SiteFunctions(std::make_integer_sequence<int, 32>());
+  constexpr int kThreads = 3, kOps = 30000;
+  std::vector<std::atomic<void *>> mailbox(64);
+  std::atomic<bool> done{false};
+  // Allocations returned so far: a read's total lies between the count
+  // before it and the count after it plus one in flight per thread.
+  std::atomic<int> returned{0};
+  std::thread reader([&] {
+    std::vector<xsmem_track_site> snap(64);
+    while (!done.load()) {
+      int low = returned.load();
+      size_t n = xsmem_tracker_top_sites(t, XSMEM_BY_TOTAL_BYTES, snap.data(), snap.size());
+      int high = returned.load() + kThreads;
+      double total = 0;
+      for (size_t i = 0; i < n; i++) total += snap[i].total_count;
+      ASSERT_GE(total, low);
+      ASSERT_LE(total, high);
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int k = 0; k < kThreads; k++) {
+    ts.emplace_back([&, k] {
+      std::mt19937 rng(k);
+      for (int i = 0; i < kOps; i++) {
+        void *p = kSites[rng() % kSites.size()](t, 16 + rng() % 64);
+        returned.fetch_add(1);
+        if (void *old = mailbox[rng() % mailbox.size()].exchange(p)) xsmem_free(t, old);
+      }
+    });
+  }
+  for (auto &th : ts) th.join();
+  done.store(true);
+  reader.join();
+  for (auto &m : mailbox) {
+    if (void *p = m.exchange(nullptr)) xsmem_free(t, p);
+  }
+  std::vector<xsmem_track_site> sites(64);
+  size_t n = xsmem_tracker_top_sites(t, XSMEM_BY_TOTAL_BYTES, sites.data(), sites.size());
+  EXPECT_EQ(n, kSites.size());
+  double total = 0, live = 0;
+  for (size_t i = 0; i < n; i++) {
+    total += sites[i].total_count;
+    live += sites[i].live_count;
+  }
+  EXPECT_EQ(total, kThreads * kOps);
+  EXPECT_EQ(live, 0);
   t->ops->destroy(t);
 }
 
