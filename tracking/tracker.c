@@ -13,7 +13,7 @@
 //                 walks (from the frame the allocation is inlined into:
 //                 malloc's slow path, or full_alloc), the site's index
 //                 (per-thread cache), one live-set insert, the thread's tally
-//                 (site figures and histogram under its own lock).
+//                 (site figures and histogram, written by that thread alone).
 //   full free     one live-set erase (before any of the block is read),
 //                 canary check, the tally, history, poison and quarantine
 //                 (usually one entry out, checked and freed); no capture
