@@ -37,11 +37,23 @@ out:
   return c;
 }
 
+// Eight granules' bytes as one word (each byte 0 or 1). Walks read the map a
+// word at a time; an atomic load, so it is ordered like the byte operations.
+// Byte i of the word is granule 8k + i, in the low bits (byte-swapped on a
+// big-endian machine).
+static uint64_t live_word(const live_chunk *c, size_t k, int order) {
+  uint64_t w = __atomic_load_n((const uint64_t *)(const void *)&c->live[8 * k], order);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
 size_t live_set_size(live_set *s) {
   size_t n = 0;
   for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) {
-    for (size_t k = 0; k < kLiveWords; k++) {
-      n += (size_t)__builtin_popcountll(atomic_load_explicit(&c->bits[k], memory_order_relaxed));
+    for (size_t k = 0; k < kLiveGranules / 8; k++) {
+      n += (size_t)__builtin_popcountll(live_word(c, k, __ATOMIC_RELAXED));
     }
   }
   return n;
@@ -58,16 +70,18 @@ void live_set_wait_walk(live_set *s) {
 
 void live_set_for_each(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx) {
   xsmem_spin_lock(&s->walk_lock);
-  // Raised before any bit is read (both sequentially consistent): a free
-  // whose quiesce reads 0 erased its bit before this walk can see it.
+  // Raised before any byte is read (both sequentially consistent): a free
+  // whose quiesce reads 0 erased its byte before this walk can see it.
   atomic_store_explicit(&s->walking, 1, memory_order_seq_cst);
   for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) {
-    for (size_t k = 0; k < kLiveWords; k++) {
-      uint64_t w = atomic_load_explicit(&c->bits[k], memory_order_seq_cst);
+    for (size_t k = 0; k < kLiveGranules / 8; k++) {
+      uint64_t w = live_word(c, k, __ATOMIC_RELAXED);  // which bytes to look at
       while (w) {
-        unsigned b = (unsigned)__builtin_ctzll(w);
+        size_t g = 8 * k + (unsigned)__builtin_ctzll(w) / 8;
         w &= w - 1;
-        fn(c->base + ((k * 64 + b) << kLiveGranuleShift), ctx);
+        // The byte itself, sequentially consistent against an erase's
+        // quiesce, and acquiring the header its insert released.
+        if (atomic_load_explicit(&c->live[g], memory_order_seq_cst)) fn(c->base + (g << kLiveGranuleShift), ctx);
       }
     }
   }

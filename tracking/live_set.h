@@ -7,22 +7,25 @@
 // dereferenced), and lets the leak report, the summary and the canary check
 // enumerate the live blocks.
 //
-// Model: one bit per 16-byte granule of the address space, set while the
+// Model: one byte per 16-byte granule of the address space, 1 while the
 // block whose user pointer starts there is live (full-mode user pointers are
-// 16-aligned). The space is cut into 16 MiB chunks; a chunk's bitmap (128
-// KiB of os_vm, its pages touched as bits are set) is made on the first
+// 16-aligned). The space is cut into 16 MiB chunks; a chunk's map (1 MiB of
+// os_vm, a page touched per 64 KiB of heap in use) is made on the first
 // insert in it, and found by a two-level radix table over the 48-bit address
-// space (address >> 36, then the chunk within those 64 GiB), so an insert is
-// two dependent loads and one atomic or, and an erase the same with an atomic
-// and: no lock, so threads freeing in one chunk share no lock line. A
+// space (address >> 36, then the chunk within those 64 GiB). An insert is two
+// dependent loads and a plain store: a byte of its own needs no locked
+// instruction, which would wait for the header and canary stores just made
+// to a block that is often cold (bits shared a word, so they took a locked
+// or, and that wait was most of full mode's cost on larson). An erase is an
+// exchange, so of two frees racing on one block only one finds it live. A
 // for_each reads the headers of the blocks it finds, so a freed block's
 // memory must not go back to the wrapped allocator while a walk might still
 // read it: the owner calls live_set_quiesce first, one load of a flag the
 // walk raises (sequentially consistent on both sides: either the walk sees
-// the erased bit, or the quiesce sees the walk and waits it out). This replaced a
-// sharded open-addressing table (a multiply, a probe run and backward
-// shifting: about 45 instructions each way against about 15). Bitmaps and
-// tables come from os_vm, never from malloc, and stay until destroy.
+// the erased byte, or the quiesce sees the walk and waits it out). This
+// replaced a sharded open-addressing table (a multiply, a probe run and
+// backward shifting: about 45 instructions each way against about 15). Maps
+// and tables come from os_vm, never from malloc, and stay until destroy.
 //
 // Thread-safety: every function may be called from any thread; walks are
 // serialised, and fn must not free (a free's quiesce would wait on the walk).
@@ -39,18 +42,18 @@
 #include "platform/base.h"
 
 enum {
-  kLiveGranuleShift = 4,  // a bit per 16 bytes
+  kLiveGranuleShift = 4,  // a byte per 16 bytes
   kLiveChunkShift = 24,   // 16 MiB chunks
   kLiveTopShift = 36,     // first level: 64 GiB each
   kLiveTopEntries = 1 << (48 - kLiveTopShift),
   kLiveMidEntries = 1 << (kLiveTopShift - kLiveChunkShift),
-  kLiveWords = (1 << (kLiveChunkShift - kLiveGranuleShift)) / 64,
+  kLiveGranules = 1 << (kLiveChunkShift - kLiveGranuleShift),
 };
 
 typedef struct live_chunk {
   struct live_chunk *next;      // every chunk made, newest first
   uintptr_t base;
-  _Atomic uint64_t bits[kLiveWords];
+  _Alignas(64) _Atomic uint8_t live[kLiveGranules];  // read 8 at a time by walks
 } live_chunk;
 
 typedef struct live_set {
@@ -84,9 +87,8 @@ XSMEM_INLINE size_t live_granule(uintptr_t p) {
 XSMEM_INLINE bool live_set_insert(live_set *s, uintptr_t p) {
   live_chunk *c = live_chunk_of(s, p);
   if (XSMEM_UNLIKELY(!c) && !(c = live_set_make_chunk(s, p))) return false;
-  size_t g = live_granule(p);
-  // Release: a for_each that sees the bit sees the block's header.
-  atomic_fetch_or_explicit(&c->bits[g / 64], 1ull << (g % 64), memory_order_release);
+  // Release: a for_each that sees the byte sees the block's header.
+  atomic_store_explicit(&c->live[live_granule(p)], 1, memory_order_release);
   return true;
 }
 
@@ -95,9 +97,7 @@ XSMEM_INLINE bool live_set_insert(live_set *s, uintptr_t p) {
 XSMEM_INLINE bool live_set_erase(live_set *s, uintptr_t p) {
   live_chunk *c = live_chunk_of(s, p);
   if (XSMEM_UNLIKELY(!c) || (p & ((1u << kLiveGranuleShift) - 1))) return false;
-  size_t g = live_granule(p);
-  uint64_t bit = 1ull << (g % 64);
-  return (atomic_fetch_and_explicit(&c->bits[g / 64], ~bit, memory_order_seq_cst) & bit) != 0;
+  return atomic_exchange_explicit(&c->live[live_granule(p)], 0, memory_order_seq_cst) != 0;
 }
 
 void live_set_wait_walk(live_set *s);
@@ -112,11 +112,10 @@ XSMEM_INLINE void live_set_quiesce(live_set *s) {
 XSMEM_INLINE bool live_set_contains(live_set *s, uintptr_t p) {
   live_chunk *c = live_chunk_of(s, p);
   if (!c || (p & ((1u << kLiveGranuleShift) - 1))) return false;
-  size_t g = live_granule(p);
-  return (atomic_load_explicit(&c->bits[g / 64], memory_order_acquire) >> (g % 64)) & 1;
+  return atomic_load_explicit(&c->live[live_granule(p)], memory_order_acquire) != 0;
 }
 
-// Pointers held (counts every bitmap), and os_vm bytes of the bitmaps and tables.
+// Pointers held (counts every map), and os_vm bytes of the maps and tables.
 size_t live_set_size(live_set *s);
 size_t live_set_bytes(live_set *s);
 

@@ -1,6 +1,7 @@
 // tracking/live_set_test.c: the live-block set: exact membership, bad
 // erases refused, enumeration, the address range, concurrent inserts and
-// erases on the same bitmap words, a free waiting out a walk.
+// erases on neighbouring granules (one word of the map, as walks read it),
+// a free waiting out a walk.
 #include "tracking/live_set.h"
 
 #include <pthread.h>
@@ -48,7 +49,7 @@ static void test_membership(void) {
   CHECK(live_set_size(s) == 6);
   CHECK(live_set_bytes(s) >= 2 * sizeof(live_chunk));
   CHECK(live_set_contains(s, a + 16));
-  CHECK(!live_set_contains(s, a + 32));  // a neighbour in the same word
+  CHECK(!live_set_contains(s, a + 32));  // a neighbour in the same word of the map
   CHECK(!live_set_contains(s, a + 8));   // inside a live block
   CHECK(!live_set_erase(s, a + 24));     // misaligned: interior
   CHECK(!live_set_erase(s, a + chunk));  // the next chunk: never made
@@ -74,7 +75,7 @@ static void test_membership(void) {
 
 enum { kThreads = 4, kPerThread = 20000, kRounds = 5 };
 
-// Thread t owns granules t, t + kThreads, ...: every bitmap word is shared,
+// Thread t owns granules t, t + kThreads, ...: every word of the map is shared,
 // and the first inserts race to make the chunks.
 static void *churn(void *arg) {
   uintptr_t t = (uintptr_t)arg, base = 0x5500000000;
@@ -100,9 +101,9 @@ static void test_threads(void) {
   live_set_destroy(&g_set);
 }
 
-// A walk may read the header of any block whose bit it sees: a free that
+// A walk may read the header of any block whose byte it sees: a free that
 // quiesces after its erase must wait until the walk that may have seen the
-// bit is over.
+// byte is over.
 static _Atomic int g_entered, g_erased, g_fn_returned;
 
 static void slow_visit(uintptr_t p, void *ctx) {
