@@ -247,6 +247,41 @@ TEST_F(BuddyTest, ZeroFlagSkipsFreshMemory) {
   Free(q);
 }
 
+// Carving small blocks from a fresh region writes nothing into the free
+// halves a split leaves (each is alone on its list, its links not yet
+// written): the region's pages stay untouched, where writing the links
+// touched the region's first page and one more per split (11 here). Freeing and carving again, with
+// blocks joining lists that hold one already, keeps every block intact.
+TEST_F(BuddyTest, CarvingFromAFreshRegionTouchesNoFreeHalf) {
+  char *first = static_cast<char *>(Alloc(kMin));
+  ASSERT_NE(first, nullptr);
+  char *base = first - (reinterpret_cast<uintptr_t>(first) & (kRegion - 1));
+  auto resident = [&] {
+    std::vector<unsigned char> v(kRegion / 4096);
+    EXPECT_EQ(mincore(base, kRegion, v.data()), 0);
+    size_t n = 0;
+    for (unsigned char r : v) n += r & 1;
+    return n;
+  };
+  EXPECT_EQ(resident(), 0u);
+  std::vector<char *> blocks{first};
+  for (int i = 0; i < 5; i++) blocks.push_back(static_cast<char *>(Alloc(kMin << (i % 3))));
+  EXPECT_EQ(resident(), 0u);
+  for (size_t i = 0; i < blocks.size(); i++) memset(blocks[i], static_cast<int>(i + 1), kMin);
+  Free(blocks[1]);
+  Free(blocks[3]);
+  char *again = static_cast<char *>(Alloc(kMin));
+  memset(again, 0x55, kMin);
+  for (size_t i : {0, 2, 4, 5}) {
+    for (size_t j = 0; j < kMin; j++) ASSERT_EQ(blocks[i][j], static_cast<char>(i + 1)) << i;
+  }
+  ExpectIdentity();
+  for (size_t i : {0, 2, 4, 5}) Free(blocks[i]);
+  Free(again);
+  EXPECT_EQ(Stats().bytes_in_use, 0u);
+  EXPECT_EQ(Detail(a_).FreeAt(kRegion), 1);  // all merged back
+}
+
 TEST_F(BuddyTest, ReallocInPlaceAndMoving) {
   char *p = static_cast<char *>(Alloc(5000));  // 8 KiB block at the region start
   for (int i = 0; i < 5000; i++) p[i] = static_cast<char>(i * 7);
