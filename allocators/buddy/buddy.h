@@ -16,7 +16,9 @@
 // (the order of the block that starts there, and whether it is free or
 // allocated; 0 inside a block), so free finds a block's order in O(1) and
 // rejects foreign, interior and double-freed pointers (xsmem_report_bad_pointer).
-// Free blocks carry their free-list links in their first 16 bytes. A pointer is
+// Free blocks carry their free-list links in their first 16 bytes, except a
+// block alone on its list, whose links are written only when a second block
+// joins it (so a split of a fresh region touches none of its halves). A pointer is
 // mapped to its region through a per-instance table indexed by address /
 // region_size (reserved, touched only where regions live).
 //
