@@ -14,9 +14,17 @@ for w in larson xmalloc cache_scratch large_blocks churn; do
 done
 bench/micro --benchmark_min_time=0.001 --benchmark_filter='BM_(MallocFree/16|Batch1000/64|ReallocGrowth|CrossThreadFree/64)' \
   >"$tmp/micro.txt" 2>&1 || { echo "FAIL: micro"; cat "$tmp/micro.txt"; fail=1; }
+# Pinned to the first CPU this test may use (--cpus), as a tracker-overhead run is.
+cpu=$(/usr/bin/python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
 /usr/bin/python3 bench/run_bench.py --bin-dir bench/workloads --micro bench/micro --peers glibc --reps 1 \
-  --scale 0.01 --micro-min-time 0.001 --out "$tmp/results.md" >/dev/null 2>"$tmp/runner.err" ||
+  --scale 0.01 --micro-min-time 0.001 --cpus "$cpu" --out "$tmp/results.md" >/dev/null 2>"$tmp/runner.err" ||
   { echo "FAIL: run_bench.py"; cat "$tmp/runner.err"; fail=1; }
+grep -qF -- "- Every program pinned to CPU $cpu" "$tmp/results.md" || { echo "FAIL: results lack the pinning"; fail=1; }
+# A CPU list naming a CPU this process may not use is refused.
+if /usr/bin/python3 bench/run_bench.py --bin-dir bench/workloads --peers glibc --cpus 100000 >/dev/null 2>"$tmp/cpus.err" ||
+   ! grep -q "not available here" "$tmp/cpus.err"; then
+  echo "FAIL: --cpus with an unavailable CPU was not refused"; cat "$tmp/cpus.err"; fail=1
+fi
 # An environment for a configuration the command does not preload is refused, by name.
 if /usr/bin/python3 bench/run_bench.py --bin-dir bench/workloads --micro bench/micro --peers glibc \
      --lib-env nosuch:XSMEM_TRACK=full >/dev/null 2>"$tmp/env.err" ||

@@ -58,6 +58,9 @@ def parse_args(argv):
     p.add_argument("--micro-min-time", type=float, default=0.05,
                    help="google benchmark --benchmark_min_time per benchmark (default 0.05 s)")
     p.add_argument("--no-micro", action="store_true", help="skip the micro benchmarks")
+    p.add_argument("--cpus", default="",
+                   help="run every program on these CPUs only (e.g. 1 or 0-1; default: all). One CPU takes "
+                        "the scheduler's placement of a multi-threaded workload's threads out of the timing")
     p.add_argument("--timeout", type=float, default=120, help="seconds before a run counts as failed")
     p.add_argument("--out", help="markdown file to append the results to (default: bench/RESULTS.md "
                    "in the workspace, or stdout only when it cannot be found)")
@@ -113,11 +116,35 @@ def allocators_from(args):
     return out
 
 
+def parse_cpus(text):
+    """'1', '0,2' or '0-1' -> a set of CPU numbers (empty: no pinning)."""
+    cpus = set()
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        try:
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            sys.exit("--cpus: %r is not a CPU list (like 1, 0,2 or 0-1)" % text)
+    allowed = os.sched_getaffinity(0)
+    if not cpus <= allowed:
+        sys.exit("--cpus: CPUs %s are not available here (allowed: %s)" %
+                 (sorted(cpus - allowed), ",".join(map(str, sorted(allowed)))))
+    return cpus
+
+
+CPUS = set()  # set by main from --cpus
+
+
+def pin():
+    if CPUS:
+        os.sched_setaffinity(0, CPUS)
+
+
 def run_once(cmd, env, timeout):
     """Returns (wall seconds, peak RSS KiB, exit status, stdout)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, preexec_fn=pin)
         deadline = start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -264,6 +291,9 @@ def report(args, allocs, wl, lines, micro, micro_order, argv, started):
           "- %d repetitions, interleaved; medians; scale %g; took %.0f s" % (args.reps, args.scale,
                                                                           time.monotonic() - started),
           ""]
+    if CPUS:
+        md.insert(-1, "- Every program pinned to CPU%s %s (`--cpus`)" % ("s" if len(CPUS) > 1 else "",
+                                                                         ",".join(map(str, sorted(CPUS)))))
     if wl:
         rows = [(w, {a: median([r[0] for r in v if r]) for a, v in per.items()}) for w, per in wl.items()]
         md += ["### Whole workloads: wall time (s, median; lower is better)", ""]
@@ -295,6 +325,7 @@ def default_out():
 
 def main(argv):
     args = parse_args(argv)
+    CPUS.update(parse_cpus(args.cpus))
     started = time.monotonic()
     allocs = allocators_from(args)
     if not allocs:
