@@ -51,7 +51,7 @@ XSMEM_OPTION(XSMEM_ALERT_ALLOC_RATE, "0", "alert when allocations per second exc
 XSMEM_OPTION(XSMEM_ALERT_POOL_HIT_RATE, "", "alert when an allocator's detail hits/(hits+misses) falls below this fraction (empty: off)")
 // tracking (tracker decorator: the *_tracked configurations)
 XSMEM_OPTION(XSMEM_TRACK, "sample", "tracker mode: off (pass-through), sample (one allocation per XSMEM_TRACK_SAMPLE_BYTES, unbiased estimates) or full (every block: canaries, quarantine, double/foreign free)")
-XSMEM_OPTION(XSMEM_TRACK_SAMPLE_BYTES, "512k", "mean bytes allocated between two sampled allocations (geometric sampling)")
+XSMEM_OPTION(XSMEM_TRACK_SAMPLE_BYTES, "2m", "mean bytes allocated between two sampled allocations (geometric sampling; TCMalloc's default)")
 XSMEM_OPTION(XSMEM_TRACK_DEPTH, "8", "return addresses kept per call site (1..16)")
 XSMEM_OPTION(XSMEM_TRACK_UNWIND, "fp", "stack capture: fp (frame-pointer walk, about 10 ns) or backtrace (glibc unwinder, exact without frame pointers, about 1 us)")
 XSMEM_OPTION(XSMEM_TRACK_TIMELINE_MS, "10", "first interval between usage timeline points (ms); it doubles whenever the 512 points fill up (every other point is dropped)")

@@ -931,7 +931,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, s
   int k = t->fast_sample ? 0 : 1, ready = 1 << k;
   // Sample mode's mean interval; with tracking off the samples only feed the
   // estimate (sample_bytes may be unset then).
-  size_t mean = t->opt.sample_bytes ? t->opt.sample_bytes : 512 * 1024;
+  size_t mean = t->opt.sample_bytes ? t->opt.sample_bytes : XSMEM_TRACK_DEFAULT_SAMPLE_BYTES;
   if (XSMEM_UNLIKELY(!(t_sample_ready & ready)) || XSMEM_UNLIKELY(*until < kPinLow / 2)) {
     // First allocation of this thread (or the countdown was pinned): draw
     // the intervals instead of sampling.

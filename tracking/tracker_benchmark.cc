@@ -23,7 +23,7 @@ xsmem_allocator *Allocator(Mode m) {
   std::call_once(once[m], [m] {
     xsmem_tracker_options o;
     memset(&o, 0, sizeof(o));
-    o.sample_bytes = 512 * 1024;  // the XSMEM_TRACK_SAMPLE_BYTES default
+    o.sample_bytes = XSMEM_TRACK_DEFAULT_SAMPLE_BYTES;
     o.quarantine_bytes = 4 << 20;
     o.depth = 8;
     o.guard_slots = 64;
