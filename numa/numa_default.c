@@ -115,10 +115,6 @@ static bool numa_owns(const xsmem_allocator *a, const void *p) {
   return xsmem_tiers_owns(&((const numa_front *)a)->t, p);
 }
 
-// realloc growing a block to at least this many bytes moves it to the medium
-// tier (as in `default`, allocators/default/default.c).
-#define GROW_TO_MEDIUM ((size_t)4096)
-
 static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   numa_front *f = (numa_front *)a;
   xsmem_allocator *o = xsmem_tiers_owner(&f->t, f->base.name, p, "realloc");
@@ -127,20 +123,14 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
     return NULL;
   }
   size_t usable = o->ops->usable_size(o, p);
-  // A buffer grown step by step (at most 2x a step) past GROW_TO_MEDIUM goes
-  // to the medium tier with room for the next step: later steps stay in
-  // place (buddy's same-order realloc takes no lock) or absorb the free
-  // right-hand buddy, instead of a copy at every step through the small classes.
-  if (size > usable && size <= 2 * usable && size >= GROW_TO_MEDIUM && 2 * size <= f->t.medium_max &&
-      2 * size < f->t.large_min && o != &g_large.base) {
+  // A buffer grown step by step goes to the medium tier with room for the
+  // next step (buddy's same-order realloc takes no lock).
+  if (xsmem_tiers_grows_to_medium(&f->t, size, usable) && o != &g_large.base) {
     if (o == &g_medium.base) return o->ops->realloc(o, p, 2 * size, flags);
     void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
     if (q) return xsmem_move_block(o, p, usable, q, size);
   }
-  xsmem_allocator *want = xsmem_tiers_at(&f->t, xsmem_tiers_route(&f->t, size, XSMEM_MIN_ALIGN));
-  // A block the medium tier holds stays there down to half the grow-to-medium
-  // size: a growing buffer that shrinks a little and grows again keeps its place.
-  if (o == &g_medium.base && want == f->t.small && size > GROW_TO_MEDIUM / 2) want = o;
+  xsmem_allocator *want = xsmem_tiers_realloc_tier(&f->t, o, size);
   if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
   if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
   return xsmem_move_block(o, p, usable, numa_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);

@@ -16,8 +16,6 @@
 #include "platform/log.h"
 #include "platform/pagemap.h"
 
-// realloc growing a small block to at least this many bytes moves it to buddy.
-#define GROW_TO_MEDIUM ((size_t)4096)
 // The per-thread grow cache keeps one freed buddy block up to this size; buddy
 // blocks up to it also stay whole when realloc shrinks them.
 #define GROW_CACHE_MAX ((size_t)64 << 10)
@@ -204,7 +202,7 @@ static void *move_block(xsmem_allocator *from, void *p, size_t have, void *q, si
 // realloc of a small block, inline: the class comes from the segment header.
 // A growing block moves into this thread's grow cache block when there is
 // one; else, grown step by step (to at most twice its size) past
-// GROW_TO_MEDIUM, it moves to a buddy block with room for the next step,
+// XSMEM_TIERS_GROW_TO_MEDIUM, it moves to a buddy block with room for the next step,
 // where later growth absorbs the free right-hand buddy in place instead of
 // copying every step.
 static void *realloc_small(default_allocator *d, void *p, size_t size) {
@@ -221,8 +219,7 @@ static void *realloc_small(default_allocator *d, void *p, size_t size) {
   if (size > have && (q = grow_cache_take(size, &cached)) != NULL) {
     t_grow.cur = q;  // the buffer keeps growing in the cached block
     t_grow.cur_bytes = cached;
-  } else if (size > have && size >= GROW_TO_MEDIUM && size <= 2 * have && 2 * size <= d->t.medium_max &&
-             2 * size < d->t.large_min) {
+  } else if (xsmem_tiers_grows_to_medium(&d->t, size, have)) {
     q = d->t.medium->ops->alloc(d->t.medium, 2 * size, XSMEM_MIN_ALIGN, 0);
     if (q) {
       t_grow.cur = q;
@@ -265,10 +262,7 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
     errno = EINVAL;
     return NULL;
   }
-  xsmem_allocator *want = xsmem_tiers_at(&d->t, xsmem_tiers_route(&d->t, size, XSMEM_MIN_ALIGN));
-  // A block buddy holds stays there down to half the grow-to-medium size: a
-  // growing buffer that shrinks a little and grows again keeps its place.
-  if (o == d->t.medium && want == d->t.small && size > GROW_TO_MEDIUM / 2) want = o;
+  xsmem_allocator *want = xsmem_tiers_realloc_tier(&d->t, o, size);
   size_t usable = o->ops->usable_size(o, p);
   if (want == o && o == d->t.medium && size > usable && size <= 2 * usable && 2 * size <= d->t.medium_max) {
     size *= 2;  // growing step by step: take the next step's room too (in place where the buddy is free)

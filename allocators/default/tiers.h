@@ -53,6 +53,29 @@ XSMEM_INLINE xsmem_allocator *xsmem_tiers_owner(const xsmem_tiers *t, const char
   return o;
 }
 
+// realloc of a growing buffer: a step (to at most twice the block's usable
+// bytes) to at least this size moves the buffer to the medium tier, taking
+// room for the next step there (2 * size), so later steps stay in place or
+// absorb the free right-hand buddy instead of copying through the small classes.
+#define XSMEM_TIERS_GROW_TO_MEDIUM ((size_t)4096)
+
+// Whether realloc to `size` of a block with `usable` bytes is such a step,
+// with room for 2 * size in the medium tier.
+XSMEM_INLINE bool xsmem_tiers_grows_to_medium(const xsmem_tiers *t, size_t size, size_t usable) {
+  return size > usable && size <= 2 * usable && size >= XSMEM_TIERS_GROW_TO_MEDIUM && 2 * size <= t->medium_max &&
+         2 * size < t->large_min;
+}
+
+// The tier realloc to `size` keeps a block of tier `owner` in: its route,
+// except that a medium block stays medium down to half the grow-to-medium
+// size (a growing buffer that shrinks a little and grows again keeps its place).
+XSMEM_INLINE xsmem_allocator *xsmem_tiers_realloc_tier(const xsmem_tiers *t, const xsmem_allocator *owner,
+                                                       size_t size) {
+  xsmem_allocator *want = xsmem_tiers_at(t, xsmem_tiers_route(t, size, XSMEM_MIN_ALIGN));
+  if (owner == t->medium && want == t->small && size > XSMEM_TIERS_GROW_TO_MEDIUM / 2) return t->medium;
+  return want;
+}
+
 XSMEM_INLINE bool xsmem_tiers_owns(const xsmem_tiers *t, const void *p) {
   xsmem_allocator *o = xsmem_tiers_of(t, p);
   return o && o->ops->owns && o->ops->owns(o, p);
