@@ -175,8 +175,11 @@ XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
   return h ? h : 1;
 }
 
+// The running hash's start: hash_frames and walk_frames must agree.
+#define kFrameHashSeed 0x9e3779b97f4a7c15ull
+
 static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
-  uint64_t h = 0x9e3779b97f4a7c15ull;
+  uint64_t h = kFrameHashSeed;
   for (unsigned i = 0; i < n; i++) h = hash_step(h, f[i]);
   return hash_finish(h ^ n);
 }
@@ -199,7 +202,7 @@ XSMEM_NOINLINE XSMEM_COLD static void stack_bounds_busy(void) {
 XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
   if (XSMEM_UNLIKELY(!t_stack_lo)) stack_bounds_busy();
   uintptr_t f = start, top = t_stack_top;
-  uint64_t h = 0x9e3779b97f4a7c15ull;
+  uint64_t h = kFrameHashSeed;
   unsigned n = 0;
   if (f < t_stack_lo || f > top) goto done;
   // next - f - 1 < top - f: next lies in (f, top].
@@ -434,18 +437,26 @@ XSMEM_COLD static tally *tally_claim(xsmem_tracker *t) {
 #define TALLY_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
 #define TALLY_ADD(f, d) TALLY_SET(f, TALLY_GET(f) + (d))
 
+// Adds entry e's pending changes to site figures *s (a track_site_value or an
+// xsmem_track_site: the same five fields), raising the peak to what it would
+// have been had the changes been applied one by one.
+#define SITE_ADD_ENTRY(s, e)                                                 \
+  do {                                                                       \
+    double peak_ = (s)->live_bytes + (double)TALLY_GET((e)->live_peak);      \
+    if (peak_ > (s)->peak_bytes) (s)->peak_bytes = peak_;                    \
+    (s)->live_bytes += (double)TALLY_GET((e)->live_bytes);                   \
+    (s)->live_count += (double)TALLY_GET((e)->live_count);                   \
+    (s)->total_bytes += (double)TALLY_GET((e)->total_bytes);                 \
+    (s)->total_count += (double)TALLY_GET((e)->total_count);                 \
+  } while (0)
+
 // Moves an entry's pending changes to its site and zeroes it, under the
 // site's lock (so a reader holding it sees them in one place or the other).
 // REQUIRES: the caller owns the entry's tally.
 static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
   track_site_value *s = &t->site_arena[e->index - 1];
   xsmem_spin_lock(&s->lock);
-  double peak = s->live_bytes + (double)e->live_peak;
-  if (peak > s->peak_bytes) s->peak_bytes = peak;
-  s->live_bytes += (double)e->live_bytes;
-  s->live_count += (double)e->live_count;
-  s->total_bytes += (double)e->total_bytes;
-  s->total_count += (double)e->total_count;
+  SITE_ADD_ENTRY(s, e);
   TALLY_SET(e->live_bytes, 0);
   TALLY_SET(e->live_count, 0);
   TALLY_SET(e->total_bytes, 0);
@@ -538,13 +549,7 @@ static void tally_merge_site(xsmem_tracker *t, uint32_t index, xsmem_track_site 
     if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
     tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
     if (__atomic_load_n(&e->index, __ATOMIC_ACQUIRE) != index) continue;
-    // The peak as tally_flush_entry would raise it, the entries taken in turn.
-    double peak = s->live_bytes + (double)TALLY_GET(e->live_peak);
-    if (peak > s->peak_bytes) s->peak_bytes = peak;
-    s->live_bytes += (double)TALLY_GET(e->live_bytes);
-    s->live_count += (double)TALLY_GET(e->live_count);
-    s->total_bytes += (double)TALLY_GET(e->total_bytes);
-    s->total_count += (double)TALLY_GET(e->total_count);
+    SITE_ADD_ENTRY(s, e);  // as tally_flush_entry would, the entries taken in turn
   }
 }
 
@@ -1111,6 +1116,16 @@ copy:;
   return q;
 }
 
+// The tracker's own memory (records, live set, sites, history, tallies),
+// quarantine rings aside.
+static uint64_t tracker_metadata_bytes(xsmem_tracker *t) {
+  xsmem_swiss_stats rs, ss;
+  xsmem_swiss_map_stats(&t->records, &rs);
+  xsmem_swiss_map_stats(&t->sites, &ss);
+  return t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes + kHistorySlots * sizeof(history_entry) +
+         site_arena_bytes(t) + tally_bytes(t);
+}
+
 static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   t->inner->ops->stats(t->inner, out);
@@ -1145,12 +1160,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->peak_bytes_in_use = XSMEM_MAX(peak, seen);
   out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
   out->bytes_cached += q_bytes;
-  uint64_t meta = t->mapped + kHistorySlots * sizeof(history_entry) + site_arena_bytes(t) + tally_bytes(t);
-  xsmem_swiss_stats ms;
-  xsmem_swiss_map_stats(&t->records, &ms);
-  meta += ms.bytes + live_set_bytes(&t->live);
-  xsmem_swiss_map_stats(&t->sites, &ms);
-  meta += ms.bytes;
+  uint64_t meta = tracker_metadata_bytes(t);
   out->bytes_metadata += meta;
   out->bytes_reserved += meta;
   if (out->bytes_committed) out->bytes_committed += meta;
@@ -1390,7 +1400,8 @@ static void check_note(check_ctx *x, void *p, uint64_t size, uint32_t alloc_inde
   }
 }
 
-// Runs under the live set's shard lock: the block cannot be freed meanwhile.
+// A walk's visit: the block's memory stays the tracker's until the walk is
+// over (a free's release_block waits it out).
 static void check_one(uintptr_t key, void *c) {
   uint8_t *p = (uint8_t *)key;
   const block_header *h = header_of(p);
@@ -1452,7 +1463,7 @@ static void sum_record(uint64_t key, const void *value, void *c) {
   x->live_count += w;
 }
 
-// Runs under the live set's shard lock: the block cannot be freed meanwhile.
+// A walk's visit, as check_one.
 static void sum_block(uintptr_t key, void *c) {
   const block_header *h = header_of((const void *)key);
   sum_ctx *x = c;
@@ -1493,8 +1504,7 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   }
   out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
   out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes +
-                        kHistorySlots * sizeof(history_entry) + site_arena_bytes(t) + tally_bytes(t);
+  out->metadata_bytes = tracker_metadata_bytes(t);
   for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
   xsmem_track_point pts[kTimelinePoints];
   size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
