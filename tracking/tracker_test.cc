@@ -361,6 +361,18 @@ TEST(TrackerDeathTest, WriteAfterFreeIsCaughtWhenLeavingQuarantine) {
       TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
 }
 
+TEST(TrackerDeathTest, WriteAfterFreeIsFoundByCheckOnDemand) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
+        xsmem_free(t, p);
+        p[10] = 42;  // use after free, still in quarantine
+        xsmem_tracker_check(t);
+      },
+      TRACKER_OR_ASAN("write after free(.|\n)*check\\((.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
+}
+
 TEST(TrackerDeathTest, WriteAfterFreeNamesTheFreeWithFreeSites) {
   EXPECT_DEATH(
       {
