@@ -1005,7 +1005,16 @@ static void *malloc_result(void *p) {
   return p;
 }
 
+// A request no allocator can meet, charged by the shim: the charge taken
+// back (modulo 2^64, exact), so the countdown stays in range.
+XSMEM_NOINLINE XSMEM_COLD static void *refuse_impossible(size_t n) {
+  xsmem_track_until_sample = (int64_t)((uint64_t)xsmem_track_until_sample + n);
+  errno = ENOMEM;
+  return NULL;
+}
+
 XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline) {
+  if (XSMEM_UNLIKELY(n >= XSMEM_TRACK_IMPOSSIBLE)) return refuse_impossible(n);
   if (a->ops != &tracker_ops) {  // tracking off: the countdown never matters again
     xsmem_track_until_sample = front_inline ? kPinHigh : kPinLow;
     return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));
@@ -1022,6 +1031,7 @@ XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n,
 }
 
 XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_rest(size_t n, xsmem_allocator *a, bool front_inline) {
+  if (XSMEM_UNLIKELY(n >= XSMEM_TRACK_IMPOSSIBLE)) return refuse_impossible(n);
   if (XSMEM_UNLIKELY(xsmem_track_until_sample < 0)) return xsmem_tracker_malloc_slow(a, n, front_inline);
   return xsmem_tracker_malloc_unsampled(a, n);
 }
@@ -1037,6 +1047,10 @@ void *xsmem_tracker_malloc_unsampled(xsmem_allocator *a, size_t n) {
 
 XSMEM_TRACKER_TEXT static void *tracker_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   xsmem_tracker *t = (xsmem_tracker *)a;
+  if (XSMEM_UNLIKELY(size >= XSMEM_TRACK_IMPOSSIBLE)) {  // before any countdown is charged
+    errno = ENOMEM;
+    return NULL;
+  }
   // Guarding by a count of allocations: full mode, or a rate of 1.
   if (XSMEM_UNLIKELY(t->guard.base != NULL) && !t->fast_sample && XSMEM_UNLIKELY(--xsmem_guard_countdown <= 0)) {
     void *g = tracker_guard_alloc(t, size, align, flags);
@@ -1095,6 +1109,10 @@ static bool tracker_owns(const xsmem_allocator *a, const void *p) {
 
 XSMEM_TRACKER_TEXT static void *tracker_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   xsmem_tracker *t = (xsmem_tracker *)a;
+  if (XSMEM_UNLIKELY(size >= XSMEM_TRACK_IMPOSSIBLE)) {  // p stays as it was
+    errno = ENOMEM;
+    return NULL;
+  }
   // Unsampled blocks of sample mode keep the inner allocator's realloc (the
   // new size still counts toward the next sample).
   if (t->opt.mode != XSMEM_TRACK_FULL && !tracker_guard_owns(t, p) && t->inner->ops->realloc &&

@@ -37,11 +37,19 @@ typedef struct xsmem_tracker_view {
 extern const xsmem_allocator_ops xsmem_tracker_ops;
 extern __thread int64_t xsmem_track_until_sample __attribute__((tls_model("initial-exec")));
 
+// Requests of at least this many bytes can never be met (no address space
+// has room). The countdown stays within +-2^62 and every size the tracker
+// charges is below this, so its arithmetic never leaves the int64 range:
+// the shims' slow entries refuse such a request and take back its charge.
+#define XSMEM_TRACK_IMPOSSIBLE ((size_t)1 << 62)
+
 // Charges a malloc of n bytes to the countdown: true while it is unsampled
 // and may be served inline (the countdown is still >= 0; this form compiles
-// to one subtraction in memory and a jump on its sign).
+// to one subtraction in memory and a jump on its sign). For an impossible n
+// the result is meaningless (computed modulo 2^64, never undefined): the
+// shim sends such a request to the slow path, which undoes the charge.
 XSMEM_INLINE bool xsmem_tracker_charge(size_t n) {
-  int64_t left = xsmem_track_until_sample - (int64_t)n;
+  int64_t left = (int64_t)((uint64_t)xsmem_track_until_sample - n);
   xsmem_track_until_sample = left;
   return XSMEM_LIKELY(left >= 0);
 }
