@@ -199,16 +199,23 @@ XSMEM_NOINLINE XSMEM_COLD static void stack_bounds_busy(void) {
 // unless out is NULL: the recording paths walk once without storing, and
 // again, storing, only when their site cache misses. start: the frame to
 // begin at, one of the tracker's own (or its caller's).
+// Whether a saved frame pointer leads to a frame the walk may read: above
+// the current one, within the stack (next - f - 1 < top - f: next lies in
+// (f, top]) and word-aligned. Code built without frame pointers leaves any
+// value in that slot; a misaligned one ends the walk as one out of range does.
+XSMEM_INLINE bool frame_leads_on(uintptr_t next, uintptr_t f, uintptr_t top) {
+  return next - f - 1 < top - f && (next & (sizeof(uintptr_t) - 1)) == 0;
+}
+
 XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
   if (XSMEM_UNLIKELY(!t_stack_lo)) stack_bounds_busy();
   uintptr_t f = start, top = t_stack_top;
   uint64_t h = kFrameHashSeed;
   unsigned n = 0;
-  if (f < t_stack_lo || f > top) goto done;
-  // next - f - 1 < top - f: next lies in (f, top].
+  if (f < t_stack_lo || f > top || (f & (sizeof(uintptr_t) - 1))) goto done;
   while (tracker_text(((const uintptr_t *)f)[1])) {
     uintptr_t next = ((const uintptr_t *)f)[0];
-    if (next - f - 1 >= top - f) goto done;
+    if (!frame_leads_on(next, f, top)) goto done;
     f = next;
   }
   while (n < max) {
@@ -217,12 +224,18 @@ XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out,
     if (out) out[n] = ret;
     n++;
     h = hash_step(h, ret);
-    if (next - f - 1 >= top - f) break;
+    if (!frame_leads_on(next, f, top)) break;
     f = next;
   }
 done:
   *depth = n;
   return hash_finish(h ^ n);
+}
+
+unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max) {
+  unsigned n;
+  walk_frames(frame, max, out, &n);
+  return n;
 }
 
 // Captures from this function's caller (depth returned).

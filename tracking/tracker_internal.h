@@ -201,6 +201,9 @@ size_t tracker_guard_usable(const xsmem_tracker *t, const void *p);
 // tracker.c
 extern XSMEM_TLS int xsmem_track_busy;  // > 0 while tracker code that may allocate runs
 unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how);
+// The frame-pointer walk from a given frame record of this thread's stack
+// (the captures start at their own frames): tracker_walk_test.c.
+unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max);
 uint64_t tracker_now_ns(void);
 void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
 void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
