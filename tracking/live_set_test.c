@@ -4,20 +4,14 @@
 // a free waiting out a walk.
 #include "tracking/live_set.h"
 
+#include "tracking/testing.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#define CHECK(cond)                                                 \
-  do {                                                              \
-    if (!(cond)) {                                                  \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                      \
-    }                                                               \
-  } while (0)
 
 static live_set g_set;  // zeroed: an empty set
 

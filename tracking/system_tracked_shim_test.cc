@@ -13,6 +13,7 @@
 #include "allocators/registry.h"
 #include "gtest/gtest.h"
 #include "platform/pagemap.h"
+#include "tracking/testing.h"
 #include "tracking/tracker.h"
 
 namespace {
@@ -31,13 +32,6 @@ int GuardRate() {
 // but for a rate of 1: every block guarded, every free to the tracker).
 bool FastSample(xsmem_allocator *a) { return xsmem_tracker_mode(a) == XSMEM_TRACK_SAMPLE && GuardRate() != 1; }
 
-xsmem_track_summary Summary(xsmem_allocator *a) {
-  xsmem_track_summary s;
-  memset(&s, 0, sizeof(s));
-  if (xsmem_is_tracker(a)) xsmem_tracker_summary(a, &s);
-  return s;
-}
-
 TEST(SystemTrackedShim, ModeIsTheEnvironments) {
   xsmem_allocator *a = Process();
   const char *mode = getenv("XSMEM_TRACK");
@@ -55,7 +49,7 @@ TEST(SystemTrackedShim, ModeIsTheEnvironments) {
 // and the estimates stay unbiased.
 TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
   xsmem_allocator *a = Process();
-  xsmem_track_summary before = Summary(a);
+  xsmem_track_summary before = tracker_test_summary(a);
   constexpr size_t kBlocks = 20000, kSize = 96;  // 1.9 MB: about 470 samples at 4 KiB
   static void *blocks[kBlocks];  // not from malloc: only the blocks change the records
   size_t tagged = 0, guarded = 0;
@@ -67,7 +61,7 @@ TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
     guarded += tag == XSMEM_TAG_GUARD;
     tagged += tag != XSMEM_TAG_NONE && tag != XSMEM_TAG_GUARD;
   }
-  xsmem_track_summary live = Summary(a);
+  xsmem_track_summary live = tracker_test_summary(a);
   if (FastSample(a)) {
     EXPECT_GT(tagged, 100u);
     EXPECT_EQ(live.records - before.records, tagged);
@@ -84,7 +78,7 @@ TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
     EXPECT_LT(live.live_bytes, before.live_bytes + 1.3 * bytes);
   }
   for (void *p : blocks) free(p);
-  xsmem_track_summary after = Summary(a);
+  xsmem_track_summary after = tracker_test_summary(a);
   EXPECT_EQ(after.records, before.records);  // every recorded free reached the tracker
   EXPECT_EQ(after.errors, 0u);
 }
@@ -93,7 +87,7 @@ TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
 // are found by realloc and malloc_usable_size as well as by free.
 TEST(SystemTrackedShim, LargeAlignedAndResizedBlocks) {
   xsmem_allocator *a = Process();
-  xsmem_track_summary before = Summary(a);
+  xsmem_track_summary before = tracker_test_summary(a);
   constexpr int kRounds = 32;
   static void *blocks[5 * kRounds];
   static const size_t kSizes[5] = {2 << 20, 40 << 20, 200, 3000, 70};
@@ -123,10 +117,10 @@ TEST(SystemTrackedShim, LargeAlignedAndResizedBlocks) {
     }
   }
   if (xsmem_is_tracker(a)) {
-    EXPECT_GE(Summary(a).records - before.records, (uint64_t)2 * kRounds);
+    EXPECT_GE(tracker_test_summary(a).records - before.records, (uint64_t)2 * kRounds);
   }
   for (void *p : blocks) free(p);
-  xsmem_track_summary after = Summary(a);
+  xsmem_track_summary after = tracker_test_summary(a);
   EXPECT_EQ(after.records, before.records);
   EXPECT_EQ(after.errors, 0u);
 }
@@ -147,7 +141,7 @@ TEST(SystemTrackedShim, FirstMallocOfAThreadMayBeZeroBytes) {
     });
   }
   for (auto &t : threads) t.join();
-  EXPECT_EQ(Summary(a).errors, 0u);
+  EXPECT_EQ(tracker_test_summary(a).errors, 0u);
 }
 
 }  // namespace

@@ -12,16 +12,10 @@
 
 #include "allocators/registry.h"
 #include "gtest/gtest.h"
+#include "tracking/testing.h"
 #include "tracking/tracker.h"
 
 namespace {
-
-xsmem_track_summary Summary(xsmem_allocator *a) {
-  xsmem_track_summary s;
-  memset(&s, 0, sizeof(s));
-  if (xsmem_is_tracker(a)) xsmem_tracker_summary(a, &s);
-  return s;
-}
 
 TEST(TrackedShim, ImpossibleSizesFailAndLeaveTheCountdownAlone) {
   free(malloc(1));  // builds the configuration
@@ -50,14 +44,14 @@ TEST(TrackedShim, ImpossibleSizesFailAndLeaveTheCountdownAlone) {
   }
   for (int i = 0; i < 64; i++) ASSERT_EQ(kept[i], 0x6B);
   free(kept);
-  xsmem_track_summary before = Summary(a);
+  xsmem_track_summary before = tracker_test_summary(a);
   constexpr size_t kBlocks = 20000, kSize = 96;  // 1.9 MB: about 470 samples at 4 KiB
   static void *blocks[kBlocks];                  // not from malloc: only the blocks change the records
   for (size_t i = 0; i < kBlocks; i++) {
     blocks[i] = malloc(kSize);
     ASSERT_NE(blocks[i], nullptr);
   }
-  xsmem_track_summary after = Summary(a);
+  xsmem_track_summary after = tracker_test_summary(a);
   switch (xsmem_tracker_mode(a)) {
     case XSMEM_TRACK_FULL:
       EXPECT_EQ(after.records - before.records, kBlocks);  // every block seen

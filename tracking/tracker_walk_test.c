@@ -8,15 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tracking/testing.h"
 #include "tracking/tracker_internal.h"
-
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                   \
-    }                                                                            \
-  } while (0)
 
 enum { kWords = 16 };
 
