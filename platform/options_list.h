@@ -58,7 +58,7 @@ XSMEM_OPTION(XSMEM_TRACK_TIMELINE_MS, "10", "first interval between usage timeli
 XSMEM_OPTION(XSMEM_TRACK_FREE_SITES, "0", "full tracking: capture the call site of every free too, named in double-free and write-after-free reports (a stack capture per free)")
 XSMEM_OPTION(XSMEM_LEAK_REPORT, "0", "print the leak report (unfreed blocks by call site) to stderr at exit")
 XSMEM_OPTION(XSMEM_LEAK_REPORT_SITES, "20", "call sites shown in the leak report")
-XSMEM_OPTION(XSMEM_QUARANTINE_BYTES, "4m", "freed bytes kept poisoned before reuse in full tracking (catches writes after free); 0 disables")
+XSMEM_OPTION(XSMEM_QUARANTINE_BYTES, "4m", "freed bytes kept poisoned before reuse in full tracking (catches writes after free), in 8 stripes by thread: one thread fills at most an eighth; 0 disables")
 XSMEM_OPTION(XSMEM_GUARD_SAMPLE_RATE, "0", "guarded sampling: about one allocation in N (<= 1 page) placed against a guard page, protected after free; 0 disables")
 XSMEM_OPTION(XSMEM_GUARD_SLOTS, "64", "guarded pages live or in their after-free window at once")
 XSMEM_OPTION(XSMEM_LEAK_SUPPRESS, "libstdc++.so,ld-linux,libtasn1,libgnutls", "comma-separated patterns: leak sites whose first program frame (symbol or module) contains one are left out of the report")
