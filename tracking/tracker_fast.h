@@ -40,7 +40,9 @@ extern __thread int64_t xsmem_track_until_sample __attribute__((tls_model("initi
 // Requests of at least this many bytes can never be met (no address space
 // has room). The countdown stays within +-2^62 and every size the tracker
 // charges is below this, so its arithmetic never leaves the int64 range:
-// the shims' slow entries refuse such a request and take back its charge.
+// xsmem_tracker_malloc_rest refuses such a request and takes back the
+// shim's charge; a shim calling xsmem_tracker_malloc_slow directly must not
+// charge one (it is refused there as it is).
 #define XSMEM_TRACK_IMPOSSIBLE ((size_t)1 << 62)
 
 // Charges a malloc of n bytes to the countdown: true while it is unsampled
