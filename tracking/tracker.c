@@ -191,14 +191,6 @@ XSMEM_NOINLINE XSMEM_COLD static void stack_bounds_busy(void) {
   xsmem_track_busy--;
 }
 
-// Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
-// Each next frame must lie above the current one and its two words within
-// the thread's stack, so a frame built without a frame pointer ends the walk
-// instead of faulting. Skips the tracker's own leading frames, then hashes
-// up to max return addresses (the hash of hash_frames), storing them in out
-// unless out is NULL: the recording paths walk once without storing, and
-// again, storing, only when their site cache misses. start: the frame to
-// begin at, one of the tracker's own (or its caller's).
 // Whether a saved frame pointer leads to a frame the walk may read: above
 // the current one, within the stack (next - f - 1 < top - f: next lies in
 // (f, top]) and word-aligned. Code built without frame pointers leaves any
@@ -207,6 +199,14 @@ XSMEM_INLINE bool frame_leads_on(uintptr_t next, uintptr_t f, uintptr_t top) {
   return next - f - 1 < top - f && (next & (sizeof(uintptr_t) - 1)) == 0;
 }
 
+// Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
+// Each next frame must lie above the current one and its two words within
+// the thread's stack, so a frame built without a frame pointer ends the walk
+// instead of faulting. Skips the tracker's own leading frames, then hashes
+// up to max return addresses (the hash of hash_frames), storing them in out
+// unless out is NULL: the recording paths walk once without storing, and
+// again, storing, only when their site cache misses. start: the frame to
+// begin at, one of the tracker's own (or its caller's).
 XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
   if (XSMEM_UNLIKELY(!t_stack_lo)) stack_bounds_busy();
   uintptr_t f = start, top = t_stack_top;
@@ -232,6 +232,7 @@ done:
   return hash_finish(h ^ n);
 }
 
+// The walk from a given frame record (tracker_internal.h).
 unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max) {
   unsigned n;
   walk_frames(frame, max, out, &n);

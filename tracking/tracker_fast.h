@@ -48,8 +48,9 @@ extern __thread int64_t xsmem_track_until_sample __attribute__((tls_model("initi
 // Charges a malloc of n bytes to the countdown: true while it is unsampled
 // and may be served inline (the countdown is still >= 0; this form compiles
 // to one subtraction in memory and a jump on its sign). For an impossible n
-// the result is meaningless (computed modulo 2^64, never undefined): the
-// shim sends such a request to the slow path, which undoes the charge.
+// the result is meaningless (computed modulo 2^64, never undefined): a shim
+// either passes such a request, charged, to xsmem_tracker_malloc_rest, which
+// undoes the charge, or tests for it before charging (system_tracked's).
 XSMEM_INLINE bool xsmem_tracker_charge(size_t n) {
   int64_t left = (int64_t)((uint64_t)xsmem_track_until_sample - n);
   xsmem_track_until_sample = left;
