@@ -47,8 +47,8 @@ typedef struct xsmem_system_tracked_route {
 extern xsmem_system_tracked_route xsmem_system_tracked_route_;
 
 XSMEM_INLINE void *xsmem_system_tracked_malloc(xsmem_allocator *a, size_t n) {
-  // An impossible size goes to the slow path uncharged (tracker_fast.h).
-  if (XSMEM_UNLIKELY(n >= XSMEM_TRACK_IMPOSSIBLE) || XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
+  // An impossible size is left uncharged and to glibc, which refuses it (tracker_fast.h).
+  if (XSMEM_LIKELY(n < XSMEM_TRACK_IMPOSSIBLE) && XSMEM_UNLIKELY(!xsmem_tracker_charge(n))) {
     // A tail call: the tracker's capture then starts at malloc's caller.
     bool inline_free = __atomic_load_n(&xsmem_system_tracked_route_.inline_free, __ATOMIC_RELAXED);
     return xsmem_tracker_malloc_slow(a, n, inline_free);

@@ -1019,16 +1019,15 @@ static void *malloc_result(void *p) {
   return p;
 }
 
-// A request no allocator can meet (XSMEM_TRACK_IMPOSSIBLE): refused, and
-// the shim's charge, if it took one, taken back (modulo 2^64, exact).
-XSMEM_NOINLINE XSMEM_COLD static void *refuse_impossible(size_t charged) {
-  xsmem_track_until_sample = (int64_t)((uint64_t)xsmem_track_until_sample + charged);
+// A request no allocator can meet (XSMEM_TRACK_IMPOSSIBLE), charged by the
+// shim: refused, the charge taken back (modulo 2^64, exact).
+XSMEM_NOINLINE XSMEM_COLD static void *refuse_impossible(size_t n) {
+  xsmem_track_until_sample = (int64_t)((uint64_t)xsmem_track_until_sample + n);
   errno = ENOMEM;
   return NULL;
 }
 
 XSMEM_TRACKER_TEXT void *xsmem_tracker_malloc_slow(xsmem_allocator *a, size_t n, bool front_inline) {
-  if (XSMEM_UNLIKELY(n >= XSMEM_TRACK_IMPOSSIBLE)) return refuse_impossible(0);  // uncharged
   if (a->ops != &tracker_ops) {  // tracking off: the countdown never matters again
     xsmem_track_until_sample = front_inline ? kPinHigh : kPinLow;
     return malloc_result(a->ops->alloc(a, n, XSMEM_MIN_ALIGN, 0));

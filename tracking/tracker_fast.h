@@ -42,7 +42,7 @@ extern __thread int64_t xsmem_track_until_sample __attribute__((tls_model("initi
 // charges is below this, so its arithmetic never leaves the int64 range:
 // xsmem_tracker_malloc_rest refuses such a request and takes back the
 // shim's charge; a shim calling xsmem_tracker_malloc_slow directly must not
-// charge one (it is refused there as it is).
+// pass it one.
 #define XSMEM_TRACK_IMPOSSIBLE ((size_t)1 << 62)
 
 // Charges a malloc of n bytes to the countdown: true while it is unsampled
@@ -50,14 +50,16 @@ extern __thread int64_t xsmem_track_until_sample __attribute__((tls_model("initi
 // to one subtraction in memory and a jump on its sign). For an impossible n
 // the result is meaningless (computed modulo 2^64, never undefined): a shim
 // either passes such a request, charged, to xsmem_tracker_malloc_rest, which
-// undoes the charge, or tests for it before charging (system_tracked's).
+// undoes the charge, or tests for it before charging (system_tracked's,
+// which then leaves it to glibc).
 XSMEM_INLINE bool xsmem_tracker_charge(size_t n) {
   int64_t left = (int64_t)((uint64_t)xsmem_track_until_sample - n);
   xsmem_track_until_sample = left;
   return XSMEM_LIKELY(left >= 0);
 }
 
-// The countdown has run out: returns the block for malloc(n) from a, which is
+// The countdown has run out (REQUIRES: n < XSMEM_TRACK_IMPOSSIBLE, charged):
+// returns the block for malloc(n) from a, which is
 // a tracker or (tracking off) the allocator the shim serves. front_inline: the
 // shim's inline path serves that allocator when a is not a tracker (else the
 // countdown is pinned so that every malloc comes here).
