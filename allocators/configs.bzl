@@ -20,7 +20,7 @@ Entry fields:
 
 load("//:copts.bzl", "XSMEM_C_COPTS", "XSMEM_TEST_COPTS")
 
-# The configurations, in the order `xsmem list` shows them.
+# The configurations (`xsmem list` shows them by name).
 XSMEM_CONFIGS = [
     {
         "name": "default",
