@@ -132,8 +132,9 @@ fail:
 // Checks p under the lock; returns its header, or NULL after reporting.
 static os_header *lookup(os_allocator *s, const void *p, const char *op, bool remove) {
   xsmem_spin_lock(&s->lock);
-  bool found;
-  uintptr_t *slot = table_find(&s->table, (uintptr_t)p, &found);
+  bool found = false;
+  // No table yet (nothing allocated): nothing to find, and no slot to probe.
+  uintptr_t *slot = s->table.cap ? table_find(&s->table, (uintptr_t)p, &found) : NULL;
   if (!found || (*slot & 1)) {
     xsmem_spin_unlock(&s->lock);
     xsmem_report_bad_pointer(s->base.name, op, p,
