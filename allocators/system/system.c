@@ -2,7 +2,6 @@
 
 #include "allocators/counters.h"
 
-#include <dlfcn.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 #define __libc_memalign memalign
 #define __libc_realloc realloc
 #define __libc_free free
+
+static size_t block_usable(const void *p) { return malloc_usable_size((void *)p); }
 #else
 // glibc's internal entry points: exported, and never interposed.
 extern void *__libc_malloc(size_t);
@@ -24,11 +25,23 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void __libc_free(void *);
+
+// What glibc's malloc_usable_size says of a live block, from the chunk's size
+// word before it (malloc/malloc.c: the size, its low 3 bits flags, IS_MMAPPED
+// = 2; a mapped chunk's header takes 16 bytes of it, a heap chunk's 8, the
+// next chunk's prev_size word being the block's too). Read here rather than
+// asked: malloc_usable_size also reads the next chunk's header, which a
+// chunk freed and merged into its neighbours no longer bounds, so counting a
+// double free crashed before glibc's free could report it. The size word is
+// what glibc's free reads first as well.
+static size_t block_usable(const void *p) {
+  size_t head = ((const size_t *)p)[-1];
+  return (head & ~(size_t)7) - (head & 2 ? 16 : 8);
+}
 #endif
 
 typedef struct system_allocator {
   xsmem_allocator base;
-  size_t (*usable)(void *);  // glibc's malloc_usable_size (found with dlsym)
   _Atomic int ready;
   xsmem_counters counters;
 } system_allocator;
@@ -38,7 +51,7 @@ xsmem_allocator *const xsmem_system_instance_ = &g_system.base;
 
 static void note_alloc(system_allocator *s, void *p, size_t n) {
   if (p) {
-    xsmem_counters_note_alloc(&s->counters, n, s->usable(p));
+    xsmem_counters_note_alloc(&s->counters, n, block_usable(p));
   } else {
     xsmem_counters_note_failed(&s->counters);
   }
@@ -59,7 +72,7 @@ static void *system_alloc(xsmem_allocator *a, size_t size, size_t align, unsigne
 
 static void system_free(xsmem_allocator *a, void *p, size_t size) {
   system_allocator *s = (system_allocator *)a;
-  xsmem_counters_note_free(&s->counters, s->usable(p));
+  xsmem_counters_note_free(&s->counters, block_usable(p));
   __libc_free(p);
 }
 
@@ -72,12 +85,12 @@ void *xsmem_system_malloc(size_t size) {
 void xsmem_system_free(void *p) { system_free(&g_system.base, p, 0); }
 
 static size_t system_usable(const xsmem_allocator *a, const void *p) {
-  return ((const system_allocator *)a)->usable((void *)p);
+  return block_usable(p);
 }
 
 static void *system_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   system_allocator *s = (system_allocator *)a;
-  uint64_t old = s->usable(p);
+  uint64_t old = block_usable(p);
   void *q = __libc_realloc(p, size);
   if (!q) {
     xsmem_counters_note_failed(&s->counters);
@@ -109,15 +122,6 @@ static const xsmem_allocator_ops kSystemOps = {
 
 xsmem_allocator *xsmem_system_allocator(void) {
   if (XSMEM_LIKELY(atomic_load_explicit(&g_system.ready, memory_order_acquire))) return &g_system.base;
-  // dlsym may allocate; the shim serves that from its bootstrap arena. RTLD_NEXT
-  // skips the shim's own malloc_usable_size and finds glibc's.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  size_t (*usable)(void *) = malloc_usable_size;
-#else
-  size_t (*usable)(void *) = (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-#endif
-  if (!usable) xsmem_fatal("system allocator: glibc's malloc_usable_size not found");
-  g_system.usable = usable;
   g_system.base.ops = &kSystemOps;
   g_system.base.name = "system";
   atomic_store_explicit(&g_system.ready, 1, memory_order_release);
