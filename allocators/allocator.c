@@ -31,6 +31,12 @@ void *xsmem_realloc(xsmem_allocator *a, void *p, size_t size) {
   }
   if (a->ops->realloc) return a->ops->realloc(a, p, size, 0);
   size_t usable = a->ops->usable_size(a, p);
+  // A bad pointer (usable_size reported it) is refused, as the fronts' own
+  // reallocs do, rather than replaced by a new block with none of its bytes.
+  if (XSMEM_UNLIKELY(usable == 0) && a->ops->owns && !a->ops->owns(a, p)) {
+    errno = EINVAL;
+    return NULL;
+  }
   // Keep the block when the new size fits and wastes at most half of it.
   if (size <= usable && size >= usable / 2) return p;
   return xsmem_move_block(a, p, usable, a->ops->alloc(a, size, XSMEM_MIN_ALIGN, 0), size);

@@ -1140,6 +1140,11 @@ XSMEM_TRACKER_TEXT static void *tracker_realloc(xsmem_allocator *a, void *p, siz
   }
 copy:;
   size_t old = tracker_usable(a, p);
+  // A bad pointer (tracker_usable reported it) is refused and left alone.
+  if (XSMEM_UNLIKELY(old == 0) && !tracker_owns(a, p)) {
+    errno = EINVAL;
+    return NULL;
+  }
   void *q = tracker_alloc(a, size, XSMEM_MIN_ALIGN, flags);
   if (!q) return NULL;
   memcpy(q, p, old < size ? old : size);

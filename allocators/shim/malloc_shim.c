@@ -204,7 +204,11 @@ XSMEM_EXPORT size_t malloc_usable_size(void *p) {
   if (!p) return 0;
   if (XSMEM_UNLIKELY(in_boot(p))) return boot_usable(p);
   xsmem_allocator *a = g_alloc;
-  return a ? XSMEM_SHIM_USABLE(a, p) : 0;
+  if (XSMEM_UNLIKELY(!a)) {
+    xsmem_report_bad_pointer(XSMEM_SHIM_CONFIG.name, "malloc_usable_size", p, "pointer given before any allocation");
+    return 0;
+  }
+  return XSMEM_SHIM_USABLE(a, p);
 }
 
 XSMEM_EXPORT void *realloc(void *p, size_t n) {
