@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "allocators/tls_buckets/tls_fast.h"
@@ -61,6 +62,19 @@ TOOL_NO_CHECKS void *xsmem_tls_link_get(const void *b) {
 TOOL_NO_CHECKS void xsmem_tls_link_set(void *b, void *next) {
   TOOL_CHECKS_OFF();
   *(void **)b = next;
+  TOOL_CHECKS_ON();
+}
+
+TOOL_NO_CHECKS uint64_t xsmem_tls_key_get(const void *b) {
+  TOOL_CHECKS_OFF();
+  uint64_t key = __atomic_load_n((const uint64_t *)b + 1, __ATOMIC_RELAXED);
+  TOOL_CHECKS_ON();
+  return key;
+}
+
+TOOL_NO_CHECKS void xsmem_tls_key_set(void *b, uint64_t key) {
+  TOOL_CHECKS_OFF();
+  __atomic_store_n((uint64_t *)b + 1, key, __ATOMIC_RELAXED);
   TOOL_CHECKS_ON();
 }
 
@@ -268,6 +282,25 @@ static void slab_recommit(tls_slab *s) {
 }
 
 // Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
+// The free key of a new segment (tls_fast.h): a random secret drawn when the
+// tier is built, mixed with the segment's address, never 0.
+static uint64_t g_key_secret;
+
+static uint64_t random_secret(void) {
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;  // no entropy yet (early boot): the clock and ASLR
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r = ((uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec) ^ (uintptr_t)&r;
+  }
+  return r;
+}
+
+static uint64_t free_key_of(const tls_segment *s) {
+  uint64_t k = (g_key_secret ^ (uintptr_t)s) * 0x9E3779B97F4A7C15ull;
+  return (k ^ k >> 29) | 1;
+}
+
 static tls_segment *segment_new(unsigned c) {
   size_t got = 0;
   xsmem_source *src = g_nnodes > 1 ? g_node_src[c / g_nclasses] : g.src;  // the slot's node
@@ -285,6 +318,7 @@ static tls_segment *segment_new(unsigned c) {
   s->head.cls = c;
   s->head.data_bytes = s->nslabs * k * size;
   s->head.div_magic = UINT64_MAX / size + 1;
+  s->head.free_key = free_key_of(s);
   s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
   xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
   return s;
@@ -450,25 +484,36 @@ static void central_put_list(unsigned c, void *list) {
 
 // ---------------------------------------------------------------------------
 // The global batch stacks: lock-free, ABA-safe through the tag. A batch is
-// g_batch[c] blocks linked through word 0; word 1 of its first block links
+// g_batch[c] blocks linked through word 0; a word of its first block links
 // the batch below it. Segments are never unmapped, so reading a stale top's
 // link cannot fault; the CAS then fails on the tag.
 
-// Word 1 of a batch's first block links the batch below it. A pop reads it
-// from a top that another thread may have popped and handed out meanwhile
-// (the CAS then fails): a relaxed atomic, and no tool check (its poisoning
-// says nothing then).
-TOOL_NO_CHECKS static void link1_set(void *batch, void *below) {
+// The word of a batch's first block that links the batch below it: word 2,
+// past the free key (tls_fast.h), in blocks of 32 bytes or more; word 1 in
+// 16-byte blocks, which have no other, and get their key back when the
+// batch comes off (batch_unlinked).
+static unsigned batch_link_word(const void *batch) { return g_size[xsmem_tls_seg_of(batch)->cls] > 16 ? 2 : 1; }
+
+// A pop reads the link from a top that another thread may have popped and
+// handed out meanwhile (the CAS then fails): a relaxed atomic, and no tool
+// check (its poisoning says nothing then).
+TOOL_NO_CHECKS static void batch_link_set(void *batch, void *below) {
   TOOL_CHECKS_OFF();
-  __atomic_store_n(&((void **)batch)[1], below, __ATOMIC_RELAXED);
+  __atomic_store_n(&((void **)batch)[batch_link_word(batch)], below, __ATOMIC_RELAXED);
   TOOL_CHECKS_ON();
 }
 
-TOOL_NO_CHECKS static void *link1_get(void *batch) {
+TOOL_NO_CHECKS static void *batch_link_get(void *batch) {
   TOOL_CHECKS_OFF();
-  void *below = __atomic_load_n(&((void **)batch)[1], __ATOMIC_RELAXED);
+  void *below = __atomic_load_n(&((void **)batch)[batch_link_word(batch)], __ATOMIC_RELAXED);
   TOOL_CHECKS_ON();
   return below;
+}
+
+// A batch taken off a stack or a list of batches: its first block holds the
+// free key again.
+static void batch_unlinked(void *batch) {
+  if (batch_link_word(batch) == 1) xsmem_tls_key_set(batch, xsmem_tls_seg_of(batch)->free_key);
 }
 
 #define STACK_DEPTH(hi) ((hi)&0xffffu)
@@ -479,7 +524,7 @@ static bool stack_push(unsigned c, void *batch) {
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
     if (STACK_DEPTH(old.hi) >= g_depth[c]) return false;
-    link1_set(batch, (void *)(uintptr_t)old.lo);
+    batch_link_set(batch, (void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
     if (xsmem_cas128(&st->head, &old, nw)) break;
     add_relaxed(&st->cas_retries, 1);
@@ -496,7 +541,7 @@ static void *stack_pop(unsigned c) {
 #endif
   xsmem_pair128 old = xsmem_load128(&st->head);
   while (old.lo) {
-    void *next = link1_get((void *)(uintptr_t)old.lo);
+    void *next = batch_link_get((void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
     if (xsmem_cas128(&st->head, &old, nw)) {
       top = (void *)(uintptr_t)old.lo;
@@ -507,6 +552,7 @@ static void *stack_pop(unsigned c) {
 #ifdef XSMEM_CAS128_LOCKED
   xsmem_spin_unlock(&st->pop_lock);
 #endif
+  if (top) batch_unlinked(top);
   if (top && !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
   return top;
 }
@@ -640,6 +686,7 @@ static void *direct_alloc(unsigned c) {
   }
   add_relaxed(&g.direct_allocs[c], 1);
   xsmem_tls_tool_alloc(p, c);
+  xsmem_tls_key_set(p, 0);
   return p;
 }
 
@@ -688,15 +735,18 @@ void *xsmem_tls_alloc_slow(unsigned c) {
   b->head = xsmem_tls_link_get(p);
   xsmem_tls_count_(&b->allocs);
   xsmem_tls_tool_alloc(p, c);
+  xsmem_tls_key_set(p, 0);
   return p;
 }
 
 void xsmem_tls_free_slow(void *p, unsigned c) {
-  xsmem_tls_cache *tc = xsmem_tls_cache_;
-  if (p == tc->bin[c].head) {
-    xsmem_report_bad_pointer(g.base.name, "free", p, "double free");
+  uint64_t key = xsmem_tls_seg_of(p)->free_key;
+  if (xsmem_tls_key_get(p) == key) {
+    xsmem_report_bad_pointer(g.base.name, "free", p, "double free (block already freed)");
     return;
   }
+  xsmem_tls_key_set(p, key);  // every block the tier takes back, wherever it goes
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
   if (tc == &g_empty_cache) {
     if (t_exited || t_cacheless_frees++ < kCachelessFrees || !(tc = cache_create())) {
       central_lock(&g_central[c]);
@@ -749,7 +799,7 @@ void xsmem_tls_set_purge_hook(size_t (*fn)(void *ctx), void *ctx) {
 // holding its cache keeps at most its lists. Lists stay: only their owner
 // touches them.
 static void purge_spares(bool idle_only) {
-  void *taken = NULL;  // batches, linked through word 1 like the stacks'
+  void *taken = NULL;  // batches, linked like the stacks'
   xsmem_spin_lock(&g.threads_lock);
   for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
     for (unsigned c = 0; c < g_nslots; c++) {
@@ -759,7 +809,7 @@ static void purge_spares(bool idle_only) {
       if (!idle && idle_only) continue;
       void *spare = spare_take(tc, c);
       if (spare) {
-        link1_set(spare, taken);
+        batch_link_set(spare, taken);
         taken = spare;
       }
     }
@@ -768,7 +818,8 @@ static void purge_spares(bool idle_only) {
   // Released with no lock held: central_put_list may start the purger thread,
   // and pthread_create may allocate.
   while (taken) {
-    void *next = link1_get(taken);
+    void *next = batch_link_get(taken);
+    batch_unlinked(taken);
     central_put_list(xsmem_tls_seg_of(taken)->cls, taken);
     taken = next;
   }
@@ -1113,6 +1164,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
   XSMEM_TOOL_POOL_CREATE(&g_tool_pool);
 #endif
   for (unsigned c = 0; c < XSMEM_TLS_MAX_SLOTS; c++) g_empty_cache.bin[c].stop = INT64_MIN;
+  g_key_secret = random_secret();
   g_nclasses = xsmem_tls_class_of(g.opt.small_max) + 1;
   for (unsigned c = 0; c < g_nclasses; c++) {
     size_t size = c < 8 ? 16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);

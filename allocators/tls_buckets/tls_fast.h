@@ -3,10 +3,12 @@
 // This file is everything a malloc/free of a small block runs when the
 // calling thread's cache can serve it; all else is in tls_buckets.c, out of
 // line. Budget (x86-64, -O2): malloc = size -> class (one branch, one lzcnt),
-// one TLS load, a pop, one counter increment; free = mask to the segment
-// header, a bounds + block-start check (one multiply), a bound check, a push,
-// one counter store. No lock, no atomic read-modify-write, one predictable
-// branch to the slow path on each side; both touch one line of the cache.
+// one TLS load, a pop, the block's free key cleared, one counter increment;
+// free = mask to the segment header, a bounds + block-start check (one
+// multiply), a bound check and a free-key check, a push, one counter store.
+// No lock, no atomic read-modify-write, one predictable branch to the slow
+// path on each side; both touch one line of the cache (and free the
+// segment's first line).
 //
 // Layout the fast path relies on (defined here, maintained by tls_buckets.c):
 //   - every small block lives in a 4 MiB segment, aligned to 4 MiB and tagged
@@ -15,7 +17,18 @@
 //     range of its blocks [XSMEM_TLS_SEG_HEADER, +data_bytes);
 //   - each thread points xsmem_tls_cache_ at its cache: per class a singly
 //     linked list (link in the block's first word), and the thread's counts
-//     of allocations and frees of the class, which also bound the list.
+//     of allocations and frees of the class, which also bound the list;
+//   - a block the tier took back holds its segment's free key in its second
+//     word until it is handed out again (glibc's tcache key): a free that
+//     finds the key there is a double free, wherever the first free put the
+//     block (this thread's list, another thread's, the central lists). The
+//     key is random per segment, and a block's second word is cleared when
+//     it is handed out, so only a copy of freed memory can hold it. Gaps: a
+//     16-byte block at the head of a batch on the global stack holds the
+//     stack's link there instead (larger blocks keep it in their third word),
+//     until the batch comes off the stack; and a block whose slab emptied
+//     and was decommitted has lost its key (the slab's bitmap reports the
+//     second free when the block comes back to it).
 //     A thread without a cache points at a shared empty cache whose lists
 //     are empty and whose bounds are below any count, so both paths fall to
 //     the slow path, which builds one.
@@ -47,6 +60,7 @@ typedef struct xsmem_tls_seg_head {
   uint32_t cls;         // size class slot (node * classes + class) of every block
   uint32_t data_bytes;  // blocks occupy [XSMEM_TLS_SEG_HEADER, + data_bytes)
   uint64_t div_magic;   // UINT64_MAX / block size + 1: divisibility test (Lemire)
+  uint64_t free_key;    // in a free block's second word (random, never 0)
 } xsmem_tls_seg_head;
 
 typedef struct xsmem_tls_bin {
@@ -99,11 +113,21 @@ extern size_t xsmem_tls_small_max_;
 #define XSMEM_TLS_TOOLS 1
 void *xsmem_tls_link_get(const void *b);
 void xsmem_tls_link_set(void *b, void *next);
+uint64_t xsmem_tls_key_get(const void *b);
+void xsmem_tls_key_set(void *b, uint64_t key);
 void xsmem_tls_tool_alloc(void *p, unsigned cls);
 void xsmem_tls_tool_free(void *p, unsigned cls);
 #else
 XSMEM_INLINE void *xsmem_tls_link_get(const void *b) { return *(void *const *)b; }
 XSMEM_INLINE void xsmem_tls_link_set(void *b, void *next) { *(void **)b = next; }
+// Relaxed atomics (plain moves): a stale pop of the global stack may read a
+// batch's second word while its new owner writes it (tls_buckets.c).
+XSMEM_INLINE uint64_t xsmem_tls_key_get(const void *b) {
+  return __atomic_load_n((const uint64_t *)b + 1, __ATOMIC_RELAXED);
+}
+XSMEM_INLINE void xsmem_tls_key_set(void *b, uint64_t key) {
+  __atomic_store_n((uint64_t *)b + 1, key, __ATOMIC_RELAXED);
+}
 XSMEM_INLINE void xsmem_tls_tool_alloc(void *p, unsigned cls) { (void)p, (void)cls; }
 XSMEM_INLINE void xsmem_tls_tool_free(void *p, unsigned cls) { (void)p, (void)cls; }
 #endif
@@ -142,6 +166,7 @@ XSMEM_INLINE void *xsmem_tls_pop_(unsigned c) {
   b->head = xsmem_tls_link_get(p);
   xsmem_tls_count_(&b->allocs);
   xsmem_tls_tool_alloc(p, c);
+  xsmem_tls_key_set(p, 0);
   return p;
 }
 
@@ -168,7 +193,8 @@ XSMEM_INLINE int xsmem_tls_is_block_start(const xsmem_tls_seg_head *s, const voi
 }
 
 // Frees a block. REQUIRES: xsmem_pagemap_get(p) == XSMEM_TAG_SMALL.
-// An interior pointer and an immediate double free are reported.
+// An interior pointer is reported here, a double free (the block holds the
+// free key) by the slow path.
 XSMEM_INLINE void xsmem_tls_free(void *p) {
   const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
   if (XSMEM_UNLIKELY(!xsmem_tls_is_block_start(s, p))) {
@@ -176,15 +202,17 @@ XSMEM_INLINE void xsmem_tls_free(void *p) {
     return;
   }
   unsigned c = s->cls;
+  uint64_t key = s->free_key;
   xsmem_tls_tool_free(p, c);
   xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
   uint64_t frees = b->frees;
   void *head = b->head;
-  if (XSMEM_UNLIKELY((int64_t)(frees - b->allocs) >= b->stop || p == head)) {
+  if (XSMEM_UNLIKELY((int64_t)(frees - b->allocs) >= b->stop || xsmem_tls_key_get(p) == key)) {
     xsmem_tls_free_slow(p, c);
     return;
   }
   xsmem_tls_link_set(p, head);
+  xsmem_tls_key_set(p, key);
   b->head = p;
   __atomic_store_n(&b->frees, frees + 1, __ATOMIC_RELAXED);
 }
