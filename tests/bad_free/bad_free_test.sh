@@ -1,0 +1,74 @@
+#!/bin/bash
+# Bad calls through malloc's API, in a program with an xsmem library
+# preloaded (bad_free.c): each must be reported and abort (SIGABRT, never a
+# crash), and under XSMEM_ON_ERROR=warn be reported, lose nothing and leave
+# the allocator handing out distinct blocks.
+#
+# usage: bad_free_test.sh PROGRAM LIBRARY CHECKER [XSMEM_TRACK modes...]
+#   CHECKER  xsmem: the configuration reports bad pointers itself
+#            glibc: it leaves them to glibc (system), whose free reports what
+#                   it detects with its own message and aborts, and which has
+#                   no warn mode
+set -uo pipefail
+prog=$1 lib=$2 checker=$3
+shift 3
+modes=("$@")
+[ ${#modes[@]} -gt 0 ] || modes=("")
+case "$lib" in /*) ;; *) lib="$PWD/$lib" ;; esac
+case "$prog" in /*) ;; *) prog="$PWD/$prog" ;; esac
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+failures=0
+
+# Sizes: the small tier's 16-byte class, small and mid classes, a block
+# glibc carves from its top chunk, and blocks of the large tiers (which glibc
+# maps: its own second free of a mapped chunk faults, so glibc-checked
+# configurations skip those).
+sizes="16 100 5000 100000"
+[ "$checker" = xsmem ] && sizes="$sizes 300000 2000000"
+
+# expect MODE ON_ERROR SCENARIO SIZE PATTERN
+expect() {
+  local mode=$1 on_error=$2 scenario=$3 size=$4 pattern=$5 rc
+  env ${mode:+XSMEM_TRACK=$mode} XSMEM_ON_ERROR=$on_error LD_PRELOAD="$lib" "$prog" "$scenario" "$size" \
+    >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  local what="${mode:+XSMEM_TRACK=$mode }XSMEM_ON_ERROR=$on_error $scenario $size"
+  if [ "$on_error" = abort ] && [ $rc -ne 134 ]; then
+    echo "FAIL $what: exit status $rc, not SIGABRT (134)"; failures=$((failures + 1))
+  elif [ "$on_error" = warn ] && { [ $rc -ne 0 ] || ! grep -q DISTINCT "$tmp/out"; }; then
+    echo "FAIL $what: exit status $rc, output: $(cat "$tmp/out")"; failures=$((failures + 1))
+  elif ! grep -Eq "$pattern" "$tmp/err"; then
+    echo "FAIL $what: no report matching /$pattern/"; failures=$((failures + 1))
+  else
+    return 0
+  fi
+  sed 's/^/  stderr: /' "$tmp/err" | head -5
+}
+
+for mode in "${modes[@]}"; do
+  if [ "$checker" = xsmem ]; then
+    for on_error in abort warn; do
+      for s in foreign_first realloc_first usable_first foreign_built realloc_built usable_built; do
+        expect "$mode" $on_error $s 100 "not allocated|before any allocation"
+      done
+      for n in $sizes; do
+        expect "$mode" $on_error double "$n" "double free"
+        expect "$mode" $on_error aba "$n" "double free"
+      done
+    done
+  else
+    expect "$mode" abort foreign_first 100 "invalid pointer|before any allocation"
+    expect "$mode" abort realloc_first 100 "invalid pointer|before any allocation"
+    expect "$mode" abort foreign_built 100 "invalid pointer"
+    expect "$mode" abort realloc_built 100 "invalid pointer"
+    for n in $sizes; do
+      expect "$mode" abort double "$n" "double free"
+      expect "$mode" abort aba "$n" "double free"
+    done
+  fi
+done
+if [ $failures -ne 0 ]; then
+  echo "$failures failures"
+  exit 1
+fi
+echo "all bad calls reported under ${modes[*]:-the default mode}"
