@@ -44,6 +44,10 @@ typedef struct default_allocator {
   _Atomic int state;  // 0 new, 1 building, 2 ready
   xsmem_spinlock grow_lock;  // the list of grow caches
   grow_cache *grow_list;
+  // What buddy does not see of the grow caches, for the statistics: blocks
+  // the program freed into one (puts) and got out of one (takes), and cached
+  // blocks given back to buddy (returns: buddy counts those frees).
+  _Atomic uint64_t grow_puts, grow_takes, grow_returns;
   pthread_key_t grow_key;    // its destructor gives an exiting thread's block back
 } default_allocator;
 
@@ -118,6 +122,12 @@ XSMEM_INLINE size_t small_class_size(unsigned c) {
 // ---------------------------------------------------------------------------
 // The grow cache.
 
+// Gives a cached block back to buddy.
+static void grow_return(default_allocator *d, void *blk) {
+  atomic_fetch_add_explicit(&d->grow_returns, 1, memory_order_relaxed);
+  d->t.medium->ops->free(d->t.medium, blk, 0);
+}
+
 static void grow_cache_exit(void *arg) {
   default_allocator *d = &g_default;
   grow_cache *gc = (grow_cache *)arg;
@@ -131,7 +141,7 @@ static void grow_cache_exit(void *arg) {
   if (gc->next) gc->next->prev = gc->prev;
   gc->registered = false;
   xsmem_spin_unlock(&d->grow_lock);
-  if (blk) d->t.medium->ops->free(d->t.medium, blk, 0);
+  if (blk) grow_return(d, blk);
 }
 
 XSMEM_COLD static bool grow_cache_register(default_allocator *d, grow_cache *gc) {
@@ -162,7 +172,8 @@ static bool grow_cache_put(default_allocator *d, void *p, size_t bytes) {
   void *old = gc->blk;
   gc->blk = p;
   atomic_store_explicit(&gc->bytes, bytes, memory_order_relaxed);
-  if (old) d->t.medium->ops->free(d->t.medium, old, 0);
+  atomic_fetch_add_explicit(&d->grow_puts, 1, memory_order_relaxed);
+  if (old) grow_return(d, old);
   return true;
 }
 
@@ -182,7 +193,7 @@ static void *grow_cache_take(size_t size, size_t *bytes) {
 static size_t grow_cache_flush(default_allocator *d) {
   size_t bytes = 0;
   void *p = grow_cache_take(0, &bytes);
-  if (p) d->t.medium->ops->free(d->t.medium, p, 0);
+  if (p) grow_return(d, p);
   return bytes;
 }
 
@@ -217,6 +228,7 @@ static void *realloc_small(default_allocator *d, void *p, size_t size) {
   void *q = NULL;
   size_t cached;
   if (size > have && (q = grow_cache_take(size, &cached)) != NULL) {
+    atomic_fetch_add_explicit(&d->grow_takes, 1, memory_order_relaxed);
     t_grow.cur = q;  // the buffer keeps growing in the cached block
     t_grow.cur_bytes = cached;
   } else if (xsmem_tiers_grows_to_medium(&d->t, size, have)) {
@@ -300,20 +312,21 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
     out->bytes_cached += committed - s.bytes_in_use - s.bytes_metadata;
   }
   // Blocks in the threads' grow caches are live to buddy, freed to the
-  // program: counted as frees and as cached bytes, so that allocations and
-  // frees balance when the program has freed everything.
-  uint64_t grow_cached = 0, grow_blocks = 0;
+  // program: each put into a cache counts as a free and each take out of one
+  // as an allocation (a cached block given back to buddy is counted by buddy),
+  // and cached blocks' bytes as cached, not in use.
+  uint64_t grow_cached = 0;
   xsmem_spin_lock(&d->grow_lock);
   for (const grow_cache *gc = d->grow_list; gc; gc = gc->next) {
-    uint64_t bytes = atomic_load_explicit(&gc->bytes, memory_order_relaxed);
-    grow_cached += bytes;
-    grow_blocks += bytes != 0;
+    grow_cached += atomic_load_explicit(&gc->bytes, memory_order_relaxed);
   }
   xsmem_spin_unlock(&d->grow_lock);
   grow_cached = XSMEM_MIN(grow_cached, out->bytes_in_use);
   out->bytes_in_use -= grow_cached;
   out->bytes_cached += grow_cached;
-  out->num_frees += XSMEM_MIN(grow_blocks, out->num_allocs - XSMEM_MIN(out->num_frees, out->num_allocs));
+  uint64_t returns = atomic_load_explicit(&d->grow_returns, memory_order_relaxed);
+  out->num_allocs += atomic_load_explicit(&d->grow_takes, memory_order_relaxed);
+  out->num_frees += atomic_load_explicit(&d->grow_puts, memory_order_relaxed) - returns;
   uint64_t data = out->bytes_committed - out->bytes_metadata;
   out->fragmentation = data ? 1.0 - (double)out->bytes_in_use / (double)data : 0.0;
 }
@@ -362,7 +375,7 @@ static void default_fork(xsmem_allocator *a, int phase) {
     d->grow_list = NULL;
     while (gc) {
       grow_cache *next = gc->next;
-      if (gc != self && gc->blk) d->t.medium->ops->free(d->t.medium, gc->blk, 0);
+      if (gc != self && gc->blk) grow_return(d, gc->blk);
       gc = next;
     }
     if (self) {
