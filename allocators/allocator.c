@@ -75,6 +75,20 @@ void xsmem_stats_add_counts(xsmem_stats *out, const xsmem_stats *part) {
   out->largest_alloc_size = XSMEM_MAX(out->largest_alloc_size, part->largest_alloc_size);
 }
 
+void xsmem_stats_add_tier(xsmem_stats *out, const xsmem_stats *tier) {
+  xsmem_stats_add_counts(out, tier);
+  uint64_t held = tier->bytes_in_use + tier->bytes_metadata;
+  uint64_t committed = tier->bytes_committed ? tier->bytes_committed : held + tier->bytes_cached;
+  committed = XSMEM_MAX(committed, held);
+  out->bytes_committed += committed;
+  out->bytes_cached += committed - held;
+}
+
+void xsmem_stats_tiers_fragmentation(xsmem_stats *out) {
+  uint64_t data = out->bytes_committed - XSMEM_MIN(out->bytes_metadata, out->bytes_committed);
+  out->fragmentation = data ? 1.0 - (double)XSMEM_MIN(out->bytes_in_use, data) / (double)data : 0.0;
+}
+
 // Formats a byte count with a binary unit into buf.
 static const char *human_bytes(char *buf, size_t cap, double v) {
   static const char *const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -99,9 +113,11 @@ void xsmem_stats_print(int fd, const xsmem_allocator *a) {
 #define XSMEM_STAT_PRINT_double(name) xsmem_dprintf(fd, "  %-20s %20.4f\n", #name, s.name);
   XSMEM_STAT_FIELDS(XSMEM_STAT_PRINT_ONE)
 #undef XSMEM_STAT_PRINT_ONE
-  // The accounting identity (tcmalloc's): what is reserved is in use, cached or metadata.
+  // What is held, beside what is reserved (tcmalloc's accounting). Not an
+  // identity: bfc and pool keep their bookkeeping outside what they reserve,
+  // and reserved address space need not be touched.
   uint64_t accounted = s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
-  xsmem_dprintf(fd, "  in use + cached + metadata = %s of %s reserved\n",
+  xsmem_dprintf(fd, "  in use + cached + metadata = %s; reserved %s\n",
                 human_bytes(h, sizeof(h), (double)accounted), human_bytes((char[32]){0}, 32, (double)s.bytes_reserved));
 }
 

@@ -170,6 +170,12 @@ xsmem_stats xsmem_get_stats(const xsmem_allocator *a);
 // different times) and the largest allocation. Cached and committed bytes,
 // limits and fragmentation are the caller's to combine, each whole its own way.
 void xsmem_stats_add_counts(xsmem_stats *out, const xsmem_stats *part);
+// For an allocator made of tiers: adds a tier's counts, and its committed
+// bytes (all it holds when it does not track them) of which the ones it does
+// not use are cached: address space reserved and never touched is not.
+void xsmem_stats_add_tier(xsmem_stats *out, const xsmem_stats *tier);
+// Then: fragmentation as the share of committed data bytes not in use.
+void xsmem_stats_tiers_fragmentation(xsmem_stats *out);
 
 // Writes a human-readable stats table for a to fd, without allocating.
 void xsmem_stats_print(int fd, const xsmem_allocator *a);

@@ -143,14 +143,11 @@ static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
   const numa_front *f = (const numa_front *)a;
   *out = xsmem_stats_init();
   xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
-  double frag_weight = 0;
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
-    xsmem_stats_add_counts(out, &s);
-    out->bytes_cached += s.bytes_cached;
-    frag_weight += s.fragmentation * (double)s.bytes_cached;
+    xsmem_stats_add_tier(out, &s);
   }
-  out->fragmentation = out->bytes_cached ? frag_weight / (double)out->bytes_cached : 0.0;
+  xsmem_stats_tiers_fragmentation(out);
 }
 
 int xsmem_numa_default_num_nodes(void) { return g_medium.num_nodes; }

@@ -69,15 +69,12 @@ static void *t_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags)
 }
 
 static void t_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  xsmem_stats b = xsmem_get_stats(g_tiers.buddy), l = xsmem_get_stats(g_tiers.large);
-#define XSMEM_SUM(type, name, kind, help) out->name = b.name + l.name;
-  XSMEM_STAT_FIELDS(XSMEM_SUM)
-#undef XSMEM_SUM
   // The peak of the sum is at most the sum of the peaks: reported as that bound.
-  double lb = (1.0 - b.fragmentation) * (double)b.bytes_cached, ll = (1.0 - l.fragmentation) * (double)l.bytes_cached;
-  double free_bytes = (double)(b.bytes_cached + l.bytes_cached);
-  out->fragmentation = free_bytes > 0 ? 1.0 - (lb > ll ? lb : ll) / free_bytes : 0.0;
-  out->bytes_limit = 0;
+  *out = xsmem_stats_init();
+  xsmem_stats b = xsmem_get_stats(g_tiers.buddy), l = xsmem_get_stats(g_tiers.large);
+  xsmem_stats_add_tier(out, &b);
+  xsmem_stats_add_tier(out, &l);
+  xsmem_stats_tiers_fragmentation(out);
 }
 
 static size_t t_trim(xsmem_allocator *a, size_t goal) {

@@ -305,11 +305,7 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
-    xsmem_stats_add_counts(out, &s);
-    uint64_t committed = s.bytes_committed ? s.bytes_committed : s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
-    committed = XSMEM_MAX(committed, s.bytes_in_use + s.bytes_metadata);
-    out->bytes_committed += committed;
-    out->bytes_cached += committed - s.bytes_in_use - s.bytes_metadata;
+    xsmem_stats_add_tier(out, &s);
   }
   // Blocks in the threads' grow caches are live to buddy, freed to the
   // program: each put into a cache counts as a free and each take out of one
@@ -327,8 +323,7 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
   uint64_t returns = atomic_load_explicit(&d->grow_returns, memory_order_relaxed);
   out->num_allocs += atomic_load_explicit(&d->grow_takes, memory_order_relaxed);
   out->num_frees += atomic_load_explicit(&d->grow_puts, memory_order_relaxed) - returns;
-  uint64_t data = out->bytes_committed - out->bytes_metadata;
-  out->fragmentation = data ? 1.0 - (double)out->bytes_in_use / (double)data : 0.0;
+  xsmem_stats_tiers_fragmentation(out);
 }
 
 // Tier summaries under group "tier" come from the tiers themselves.
