@@ -393,6 +393,9 @@ TEST(Stats, ConsistentWithOperations) {
   if (s2.bytes_committed) {  // tracked: part of the reserve, holding at least what is in use
     EXPECT_LE(s2.bytes_committed, s2.bytes_reserved);
     EXPECT_GE(s2.bytes_committed, s2.bytes_in_use);
+    // Cached bytes are memory held free: never more than what is committed
+    // (reserved address space never touched is not cached).
+    EXPECT_LE(s2.bytes_in_use + s2.bytes_cached, s2.bytes_committed);
   }
 }
 
