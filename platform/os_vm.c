@@ -136,10 +136,22 @@ bool xsmem_os_protect(void *p, size_t size) {
   return mprotect(p, size, PROT_NONE) == 0;
 }
 
+static _Atomic int g_release_failed_said;
+
 void xsmem_os_release(void *p, size_t size, size_t committed) {
   size = xsmem_align_up(size, xsmem_os_page_size());
-  if (munmap(p, size) != 0) {
-    xsmem_log("munmap(%p, %zu) failed: errno %d", p, size, errno);
+  if (XSMEM_UNLIKELY(munmap(p, size) != 0)) {
+    // ENOMEM: unmapping part of a mapping splits it, past the process's limit
+    // on mappings (vm.max_map_count; one mapping per block, as `os` makes,
+    // reaches it). The memory still goes back (madvise splits nothing); the
+    // address range stays reserved. Said once, not once per free.
+    int err = errno;
+    if (madvise(p, size, MADV_DONTNEED) == 0) atomic_fetch_sub_explicit(&g_committed, committed, memory_order_relaxed);
+    if (!atomic_exchange_explicit(&g_release_failed_said, 1, memory_order_relaxed)) {
+      xsmem_log("munmap(%p, %zu) failed (errno %d%s): its pages were given back with madvise and the range stays "
+                "reserved, here and in later failures (said once)",
+                p, size, err, err == ENOMEM ? ": the process's limit on mappings, vm.max_map_count" : "");
+    }
     return;
   }
   atomic_fetch_sub_explicit(&g_reserved, size, memory_order_relaxed);

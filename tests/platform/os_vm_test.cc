@@ -2,9 +2,13 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -55,6 +59,40 @@ TEST(OsVm, ReserveCommitDecommitRelease) {
   EXPECT_EQ(Resident(p, n), 0u);  // pages given back...
   EXPECT_EQ(p[100], 0);           // ...and the range still reads (as zero)
   xsmem_os_release(p, n, 0);
+}
+
+// A release past the process's limit on mappings (vm.max_map_count: the
+// unmap would split a mapping) still gives the pages back, and says so once.
+TEST(OsVm, ReleasePastTheMappingLimitGivesThePagesBack) {
+  long limit = 0;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &limit) != 1) limit = 0;
+    fclose(f);
+  }
+  if (limit <= 0 || limit > (1 << 20)) GTEST_SKIP() << "vm.max_map_count " << limit << ": too many mappings to reach";
+  size_t page = xsmem_os_page_size(), pages = 2 * (size_t)limit + 64;
+  auto *base = static_cast<char *>(xsmem_os_map(pages * page, page, 0));
+  ASSERT_NE(base, nullptr);
+  // Holes at every other page until the kernel refuses another split.
+  size_t i = 1;
+  for (; i + 2 < pages; i += 2) {
+    if (munmap(base + i * page, page) != 0) break;
+  }
+  ASSERT_LT(i + 2, pages) << "the mapping limit was not reached";
+  ASSERT_EQ(errno, ENOMEM);
+  char *victim = base + (i + 1) * page;  // between two pages still mapped: its unmap must split
+  memset(victim, 1, page);
+  ASSERT_EQ(Resident(victim, page), 1u);
+  testing::internal::CaptureStderr();
+  xsmem_os_release(victim, page, page);
+  xsmem_os_release(victim + 2 * page, page, page);
+  std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(Resident(victim, page), 0u);  // given back all the same
+  EXPECT_EQ(victim[0], 0);                // still mapped, zero-filled
+  EXPECT_NE(said.find("vm.max_map_count"), std::string::npos) << said;
+  EXPECT_EQ(said.find("vm.max_map_count"), said.rfind("vm.max_map_count")) << "said more than once: " << said;
+  munmap(base, pages * page);  // every piece, whole: no split
 }
 
 TEST(OsVm, BadArgumentsFail) {
