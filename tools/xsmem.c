@@ -379,7 +379,8 @@ size_t tool_list_configs(char ***names) {
       if (len < 13 || strncmp(e->d_name, "libxsmem_", 9) || strcmp(e->d_name + len - 3, ".so")) continue;
       char *name = strndup(e->d_name + 9, len - 12);
       size_t nl = strlen(name);
-      bool dup = nl > 7 && !strcmp(name + nl - 7, "_export");
+      // libxsmem_maps.so is run's helper (it saves the mappings), not a configuration.
+      bool dup = (nl > 7 && !strcmp(name + nl - 7, "_export")) || !strcmp(name, "maps");
       for (size_t k = 0; k < count && !dup; k++) dup = !strcmp(out[k], name);
       if (dup) {
         free(name);

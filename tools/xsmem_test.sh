@@ -84,10 +84,11 @@ expect_rc 0 "$x" run --workload small
 grep -q "under 'default_tracked' (tracking sample)" "$tmp/err" || fail "default configuration not tracked"
 grep -q "top call sites by live bytes" "$tmp/err" || fail "no call sites for default"
 mkdir -p "$tmp/libs"
-cp "$r/allocators/libxsmem_bfc.so" "$r/export/libxsmem_bfc_export.so" "$tmp/libs/"
+cp "$r/allocators/libxsmem_bfc.so" "$r/export/libxsmem_bfc_export.so" "$r/tools/libxsmem_maps.so" "$tmp/libs/"
 export XSMEM_LIB_DIR=$tmp/libs
 expect_rc 0 "$x" list --names
-[ "$(cat "$tmp/out")" = bfc ] || fail "XSMEM_LIB_DIR is not the only place searched: $(cat "$tmp/out")"
+[ "$(cat "$tmp/out")" = bfc ] || fail "XSMEM_LIB_DIR is not the only place searched, or run's maps helper listed: $(cat "$tmp/out")"
+expect_rc 0 "$x" list
 expect_rc 0 "$x" run --config bfc --snapshot "$tmp/d.pb" -- /usr/bin/python3 -c 'import time; x = [bytes(1000) for _ in range(20000)]; time.sleep(0.4)'
 grep -q "under 'bfc' (tracking off)" "$tmp/err" || fail "bfc configuration not used"
 expect_rc 0 "$x" stats "$tmp/d.pb" --format csv
