@@ -303,6 +303,11 @@ static void build(numa_front *f) {
   buddy = xsmem_buddy_default_options();
   large = xsmem_large_default_options();
   xsmem_node_router_options o = xsmem_node_router_options_from_env();
+  // A node limit counts what the node's source maps, and a buddy region is
+  // mapped whole: a region of at most a quarter of the limit leaves the
+  // medium tier room (a 1 GiB region under a 64 MiB limit refused it all).
+  size_t limit = o.space.node_limit;
+  while (limit && buddy.region_size > ((size_t)4 << 20) && buddy.region_size > limit / 4) buddy.region_size /= 2;
   f->fallback = o.fallback;
   if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy) ||
       !xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {

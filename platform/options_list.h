@@ -16,7 +16,7 @@ XSMEM_OPTION(XSMEM_HUGE_PAGES, "thp", "huge pages for large mappings: off, thp (
 XSMEM_OPTION(XSMEM_NUMA, "local", "NUMA placement: off (no binding, one node), local (memory from the calling thread's node) or interleave (over every node)")
 XSMEM_OPTION(XSMEM_NUMA_BIND, "bind", "how node-bound regions are bound before first touch: bind (MPOL_BIND, strict) or preferred (MPOL_PREFERRED)")
 XSMEM_OPTION(XSMEM_NUMA_FALLBACK, "on", "when the caller's node is exhausted, serve from the nearest other node (on) or fail with ENOMEM (off)")
-XSMEM_OPTION(XSMEM_NUMA_NODE_LIMIT, "0", "bytes each node's source may map (0: no limit); reaching it counts as the node being exhausted")
+XSMEM_OPTION(XSMEM_NUMA_NODE_LIMIT, "0", "bytes each node's source may map (0: no limit), address space not memory: a 4 MiB segment per small size class in use, and buddy regions (shrunk to a quarter of the limit), so a Python-sized program needs 256m; reaching it counts as the node being exhausted")
 XSMEM_OPTION(XSMEM_NUMA_INTERLEAVE_MIN, "0", "requests of at least this size are served from interleaved memory (0: never)")
 XSMEM_OPTION(XSMEM_NUMA_SPAN, "256g", "address space reserved per node (halved until the reservation succeeds)")
 XSMEM_OPTION(XSMEM_NUMA_FAKE_NODES, "0", "testing: pretend to have this many nodes; binding is recorded instead of performed")
