@@ -281,7 +281,6 @@ static void slab_recommit(tls_slab *s) {
   if (e > b) xsmem_os_commit((void *)b, e - b);  // accounting; the range never lost access
 }
 
-// Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
 // The free key of a new segment (tls_fast.h): a random secret drawn when the
 // tier is built, mixed with the segment's address, never 0.
 static uint64_t g_key_secret;
@@ -301,6 +300,7 @@ static uint64_t free_key_of(const tls_segment *s) {
   return (k ^ k >> 29) | 1;
 }
 
+// Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
 static tls_segment *segment_new(unsigned c) {
   size_t got = 0;
   xsmem_source *src = g_nnodes > 1 ? g_node_src[c / g_nclasses] : g.src;  // the slot's node

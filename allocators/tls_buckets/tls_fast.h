@@ -7,8 +7,8 @@
 // free = mask to the segment header, a bounds + block-start check (one
 // multiply), a bound check and a free-key check, a push, one counter store.
 // No lock, no atomic read-modify-write, one predictable branch to the slow
-// path on each side; both touch one line of the cache (and free the
-// segment's first line).
+// path on each side; both touch one line of the cache. Free's one load that
+// may wait on memory is the key's: it reads the block it frees.
 //
 // Layout the fast path relies on (defined here, maintained by tls_buckets.c):
 //   - every small block lives in a 4 MiB segment, aligned to 4 MiB and tagged
@@ -17,7 +17,10 @@
 //     range of its blocks [XSMEM_TLS_SEG_HEADER, +data_bytes);
 //   - each thread points xsmem_tls_cache_ at its cache: per class a singly
 //     linked list (link in the block's first word), and the thread's counts
-//     of allocations and frees of the class, which also bound the list;
+//     of allocations and frees of the class, which also bound the list.
+//     A thread without a cache points at a shared empty cache whose lists
+//     are empty and whose bounds are below any count, so both paths fall to
+//     the slow path, which builds one;
 //   - a block the tier took back holds its segment's free key in its second
 //     word until it is handed out again (glibc's tcache key): a free that
 //     finds the key there is a double free, wherever the first free put the
@@ -29,9 +32,6 @@
 //     until the batch comes off the stack; and a block whose slab emptied
 //     and was decommitted has lost its key (the slab's bitmap reports the
 //     second free when the block comes back to it).
-//     A thread without a cache points at a shared empty cache whose lists
-//     are empty and whose bounds are below any count, so both paths fall to
-//     the slow path, which builds one.
 #ifndef XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_FAST_H_
 #define XSMEM_ALLOCATORS_TLS_BUCKETS_TLS_FAST_H_
 
