@@ -71,6 +71,13 @@ extern "C" {
 #endif
 
 #define XSMEM_TRACK_MAX_DEPTH 16
+
+// Every option the tracker reads, for a tracked configuration's registry entry
+// (`xsmem list`): "BASE_OPTIONS " XSMEM_TRACKER_OPTIONS.
+#define XSMEM_TRACKER_OPTIONS                                                                            \
+  "XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH XSMEM_TRACK_UNWIND XSMEM_TRACK_TIMELINE_MS " \
+  "XSMEM_TRACK_FREE_SITES XSMEM_LEAK_REPORT XSMEM_LEAK_REPORT_SITES XSMEM_LEAK_SUPPRESS "               \
+  "XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS"
 #define XSMEM_TRACK_HIST_BUCKETS 48  // power-of-two size buckets: [2^k, 2^(k+1))
 
 typedef enum xsmem_track_mode {

@@ -14,8 +14,7 @@ const xsmem_config xsmem_config_bfc_tracked = {
     .name = "bfc_tracked",
     .summary = "best-fit with coalescing (TensorFlow's BFC) under the tracker (leaks, call sites, sampling, checks)",
     .options = "XSMEM_BFC_LIMIT_MB XSMEM_BFC_RESERVE_ALL XSMEM_BFC_GC XSMEM_BFC_INITIAL_REGION XSMEM_BFC_SPLIT_SLACK "
-               "XSMEM_BFC_DUMP_ON_OOM XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH XSMEM_LEAK_REPORT "
-               "XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS",
+               "XSMEM_BFC_DUMP_ON_OOM " XSMEM_TRACKER_OPTIONS,
     .instance = instance,
 };
 XSMEM_REGISTER_CONFIG(xsmem_config_bfc_tracked);

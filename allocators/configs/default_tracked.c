@@ -32,8 +32,7 @@ const xsmem_config xsmem_config_default_tracked = {
     .name = "default_tracked",
     .summary = "the default malloc (tls_buckets + buddy + large) under the tracker (leaks, call sites, sampling)",
     .options = "XSMEM_SMALL_MAX XSMEM_TLS_CACHE_BYTES XSMEM_DECOMMIT_DELAY_MS XSMEM_BUDDY_REGION XSMEM_LARGE_MIN "
-               "XSMEM_LARGE_CACHE XSMEM_HUGE_PAGES XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH "
-               "XSMEM_LEAK_REPORT XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS",
+               "XSMEM_LARGE_CACHE XSMEM_HUGE_PAGES " XSMEM_TRACKER_OPTIONS,
     .instance = instance,
 };
 XSMEM_REGISTER_CONFIG(xsmem_config_default_tracked);

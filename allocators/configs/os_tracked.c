@@ -12,8 +12,7 @@ static xsmem_allocator *instance(void) {
 const xsmem_config xsmem_config_os_tracked = {
     .name = "os_tracked",
     .summary = "every block its own os_vm mapping, under the tracker",
-    .options = "XSMEM_HUGE_PAGES XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH XSMEM_LEAK_REPORT "
-               "XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS",
+    .options = "XSMEM_HUGE_PAGES " XSMEM_TRACKER_OPTIONS,
     .instance = instance,
 };
 XSMEM_REGISTER_CONFIG(xsmem_config_os_tracked);

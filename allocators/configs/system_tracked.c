@@ -198,8 +198,7 @@ static xsmem_allocator *instance(void) {
 const xsmem_config xsmem_config_system_tracked = {
     .name = "system_tracked",
     .summary = "glibc malloc under the tracker (leaks, call sites, sampling, corruption checks)",
-    .options = "XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH XSMEM_TRACK_UNWIND XSMEM_LEAK_REPORT "
-               "XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS",
+    .options = XSMEM_TRACKER_OPTIONS,
     .instance = instance,
 };
 XSMEM_REGISTER_CONFIG(xsmem_config_system_tracked);
