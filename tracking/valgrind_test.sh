@@ -16,19 +16,19 @@ vg=(valgrind --tool=memcheck --leak-check=full --error-exitcode=42 --num-callers
 out=$("${vg[@]}" "$bin" errors 2>&1); rc=$?
 [ $rc = 42 ] || { echo "FAIL: errors run exited $rc, expected 42 (--error-exitcode)"; echo "$out"; fail=1; }
 expect "$out" "^done$"
-# The reads after free: one from each front, in the reading function.
+# The reads after free: one from each front (buddy, bfc, the small tier), in the reading function.
 expect "$out" "Invalid read of size 1"
-[ "$(grep -c 'Invalid read of size 1' <<<"$out")" = 2 ] || { echo "FAIL: expected 2 invalid reads"; fail=1; }
+[ "$(grep -c 'Invalid read of size 1' <<<"$out")" = 3 ] || { echo "FAIL: expected 3 invalid reads"; fail=1; }
 expect "$out" "Invalid read of size 1(.|$'\n')*"
 reads=$(grep -A1 "Invalid read of size 1" <<<"$out")
-[ "$(grep -c 'vg_read_after_free (vg_fronts.c:' <<<"$reads")" = 2 ] || { echo "FAIL: reads not at vg_read_after_free:"; echo "$reads"; fail=1; }
+[ "$(grep -c 'vg_read_after_free (vg_fronts.c:' <<<"$reads")" = 3 ] || { echo "FAIL: reads not at vg_read_after_free:"; echo "$reads"; fail=1; }
 # The leak: one block of the buddy's 4 KiB, allocated in vg_leak_from_buddy.
 expect "$out" "4,096 bytes in 1 blocks are definitely lost"
 leak=$(grep -A6 "bytes in 1 blocks are definitely lost" <<<"$out")
 expect "$leak" "buddy_alloc \\(buddy.c:"
 expect "$leak" "vg_leak_from_buddy \\(vg_fronts.c:"
 expect "$out" "definitely lost: 4,096 bytes in 1 blocks"
-expect "$out" "ERROR SUMMARY: 3 errors"
+expect "$out" "ERROR SUMMARY: 4 errors"
 
 out=$("${vg[@]}" "$bin" clean 2>&1); rc=$?
 [ $rc = 0 ] || { echo "FAIL: clean run exited $rc"; echo "$out"; fail=1; }

@@ -1,10 +1,12 @@
-// A program for memcheck (tracking/valgrind_test.sh): it allocates from a
-// buddy and a bfc front through the xsmem_allocator interface, with the
+// A program for memcheck (tracking/valgrind_test.sh): it allocates from the
+// small tier (tls_buckets), a buddy and a bfc front through the
+// xsmem_allocator interface, with the
 // fronts' Valgrind client requests compiled in (-DXSMEM_VALGRIND=1,
 // tracking/tool_hooks.h), and from a second bfc whose regions are buddy
 // blocks (nested pools). "errors" leaks one buddy block and reads freed
 // memory of each front once; "clean" exercises splits, merges, in-place
-// realloc and calloc and must come out with no error and no leak.
+// realloc and calloc, and the small tier's lists, batches and free keys,
+// and must come out with no error and no leak.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "allocators/allocator.h"
 #include "allocators/bfc/bfc.h"
 #include "allocators/buddy/buddy.h"
+#include "allocators/tls_buckets/tls_buckets.h"
 
 static volatile char g_sink;
 // memcheck's leak search returns early, leaving pool chunks unexamined, when
@@ -57,6 +60,28 @@ __attribute__((noinline)) static void workout(xsmem_allocator *a) {
   a->ops->trim(a, 0);
 }
 
+// The small tier: blocks of several classes through the thread's lists, its
+// spare, the global stacks and the central lists (more than a cache holds,
+// freed in another order), written and read back; all freed and purged.
+__attribute__((noinline)) static void small_workout(xsmem_allocator *a) {
+  enum { kBlocks = 3000 };
+  static char *v[kBlocks];
+  for (int i = 0; i < kBlocks; i++) {
+    size_t n = (size_t)16 << (i % 9);  // 16 B .. 4 KiB
+    v[i] = xsmem_alloc(a, n, 16, i % 3 ? 0 : XSMEM_ALLOC_ZERO);
+    if (!v[i]) abort();
+    if (i % 3 == 0 && v[i][n - 1] != 0) abort();
+    memset(v[i], i, n);
+  }
+  for (int i = 1; i < kBlocks; i += 2) xsmem_free(a, v[i]);
+  for (int i = 0; i < kBlocks; i += 2) {
+    if (v[i][0] != (char)i) abort();
+    xsmem_free(a, v[i]);
+  }
+  xsmem_tls_flush_thread();
+  xsmem_tls_purge(0);
+}
+
 int main(int argc, char **argv) {
   int errors = argc > 1 && strcmp(argv[1], "errors") == 0;
   g_reachable = malloc(1);
@@ -79,6 +104,13 @@ int main(int argc, char **argv) {
   // so the leaked block is not the region's start: only a pointer into the
   // block itself would make it reachable.
   void *first = xsmem_alloc(buddy, 4096, 16, 0);
+  // Empty slabs decommitted at once: no purger thread, whose stack memcheck
+  // would count as possibly lost at exit.
+  xsmem_tls_options to;
+  xsmem_tls_options_from_env(&to);
+  to.decommit_delay_ms = 0;
+  xsmem_allocator *small = xsmem_tls_buckets(xsmem_os_source(), &to);
+  small_workout(small);
   workout(buddy);
   workout(xsmem_bfc_allocator(bfc));
   workout(xsmem_bfc_allocator(nested));
@@ -86,6 +118,7 @@ int main(int argc, char **argv) {
     vg_leak_from_buddy(buddy);
     vg_read_after_free(buddy);
     vg_read_after_free(xsmem_bfc_allocator(bfc));
+    vg_read_after_free(small);
   }
   // A nested block live at exit (reachable from here): its chunk lies inside
   // a live buddy chunk when memcheck searches for leaks.
