@@ -306,7 +306,7 @@ int tool_cmd_bench(int argc, char **argv) {
       cmds[w][3] = scale_s;
     } else {
       if (is_suite(works[w]) || !strcmp(works[w], "python")) {
-        tool_error("bench: workload '%s' is not in the runfiles (build //tools:xsmem)", works[w]);
+        tool_error("bench: workload '%s' is neither in the runfiles nor beside the binary (build //tools:xsmem)", works[w]);
         return XSMEM_EXIT_FAIL;
       }
       tool_error("bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, python, "

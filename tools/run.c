@@ -270,18 +270,7 @@ static void symbolize_snapshot(Xsmem__Snapshot *s, xsmem_arena *arena, tool_symb
 }
 
 // Returns the path of libxsmem_maps.so (malloc'ed) or NULL.
-static char *find_maps_library(void) {
-  char *p = tool_find_runfile("tools/libxsmem_maps.so");
-  if (p) return p;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
-  if (n <= 0) return NULL;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return NULL;
-  strcpy(slash + 1, "libxsmem_maps.so");
-  return access(exe, R_OK) == 0 ? strdup(exe) : NULL;
-}
+static char *find_maps_library(void) { return tool_find_runfile("tools/libxsmem_maps.so"); }
 
 static double now_s(void) {
   struct timespec ts;
@@ -355,7 +344,7 @@ int tool_cmd_run(int argc, char **argv) {
       builtin[0] = "/usr/bin/python3";
       builtin[1] = tool_find_runfile("tools/demo_workload.py");
       if (!builtin[1]) {
-        tool_error("run: tools/demo_workload.py is not in the runfiles");
+        tool_error("run: tools/demo_workload.py is neither in the runfiles nor beside the binary");
         return XSMEM_EXIT_FAIL;
       }
     } else if (!strcmp(workload, "small") || !strcmp(workload, "mixed") || !strcmp(workload, "large") ||

@@ -362,6 +362,19 @@ char *tool_find_runfile(const char *rel) {
     }
     free(roots[i]);
   }
+  if (!found) {
+    // A copy of the tool outside Bazel's tree: the file beside the binary.
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+    const char *base = strrchr(rel, '/');
+    if (slash) {
+      *slash = 0;
+      char *p = dup_printf("%s/%s", exe, base ? base + 1 : rel);
+      if (access(p, R_OK) == 0) found = p;
+      else free(p);
+    }
+  }
   return found;
 }
 

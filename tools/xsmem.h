@@ -87,6 +87,8 @@ char *tool_find_library(const char *stem);
 size_t tool_list_configs(char ***names);
 
 // Returns the path of a runfile (e.g. "tools/demo_workload.py"), or NULL.
+// Outside Bazel's runfiles (a copy of the tool): the file of that name beside
+// the binary.
 char *tool_find_runfile(const char *rel);
 
 // ---------------------------------------------------------------------------

@@ -95,6 +95,11 @@ expect_rc 0 "$x" list --names
 expect_rc 0 "$x" list
 expect_rc 0 "$x" run --config bfc --snapshot "$tmp/d.pb" -- /usr/bin/python3 -c 'import time; x = [bytes(1000) for _ in range(20000)]; time.sleep(0.4)'
 grep -q "under 'bfc' (tracking off)" "$tmp/err" || fail "bfc configuration not used"
+# A copy of the tool outside Bazel's tree finds its workload beside it.
+mkdir -p "$tmp/copy"
+cp "$x" "$r/tools/demo_workload.py" "$tmp/copy/"
+expect_rc 0 env -u RUNFILES_DIR -u TEST_SRCDIR "$tmp/copy/xsmem" run --config bfc --workload python
+grep -q "under 'bfc'" "$tmp/err" || fail "a copied xsmem did not run its python workload"
 expect_rc 0 "$x" stats "$tmp/d.pb" --format csv
 [ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "no timeline in an untracked run (stream of snapshots)"
 expect_rc 2 "$x" run --config bfc --track full -- /bin/true
