@@ -285,6 +285,14 @@ static bool is_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+// This binary's path into buf (cap bytes); false when it cannot be read.
+static bool self_path(char *buf, size_t cap) {
+  ssize_t len = readlink("/proc/self/exe", buf, cap - 1);
+  if (len <= 0) return false;
+  buf[len] = 0;
+  return true;
+}
+
 // Runfiles roots: $RUNFILES_DIR, $TEST_SRCDIR, then <this binary>.runfiles.
 static size_t runfiles_roots(char **roots, size_t max) {
   size_t n = 0;
@@ -292,11 +300,7 @@ static size_t runfiles_roots(char **roots, size_t max) {
   for (size_t i = 0; i < 2 && n < max; i++)
     if (env[i] && env[i][0]) roots[n++] = strdup(env[i]);
   char exe[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 16);
-  if (len > 0 && n < max) {
-    exe[len] = 0;
-    roots[n++] = dup_printf("%s.runfiles", exe);
-  }
+  if (n < max && self_path(exe, sizeof exe)) roots[n++] = dup_printf("%s.runfiles", exe);
   return n;
 }
 
@@ -325,9 +329,7 @@ static size_t lib_dirs(char **dirs) {
   }
   // bazel-bin/tools/xsmem -> bazel-bin/allocators, bazel-bin/export.
   char exe[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (len > 0 && n + 2 <= kMaxDirs) {
-    exe[len] = 0;
+  if (n + 2 <= kMaxDirs && self_path(exe, sizeof exe)) {
     char *d = dirname(dirname(exe));
     dirs[n++] = dup_printf("%s/allocators", d);
     dirs[n++] = dup_printf("%s/export", d);
@@ -362,18 +364,12 @@ char *tool_find_runfile(const char *rel) {
     }
     free(roots[i]);
   }
-  if (!found) {
-    // A copy of the tool outside Bazel's tree: the file beside the binary.
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+  char exe[PATH_MAX];
+  if (!found && self_path(exe, sizeof exe)) {  // a copy of the tool outside Bazel's tree: beside it
     const char *base = strrchr(rel, '/');
-    if (slash) {
-      *slash = 0;
-      char *p = dup_printf("%s/%s", exe, base ? base + 1 : rel);
-      if (access(p, R_OK) == 0) found = p;
-      else free(p);
-    }
+    char *p = dup_printf("%s/%s", dirname(exe), base ? base + 1 : rel);
+    if (access(p, R_OK) == 0) found = p;
+    else free(p);
   }
   return found;
 }
