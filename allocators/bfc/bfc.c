@@ -52,13 +52,14 @@ struct xsmem_bfc {
   uint32_t bin_mask;     // bit i: bin i is non-empty
   region *regions;       // sorted by address
   size_t num_regions, region_cap;
-  size_t next_region;    // the smallest region to ask for (initial_region)
+  size_t next_region;    // the growth step's bound (region_step), doubling from initial_region
   size_t page;
   chunk *segs[MAX_SEGS];
   uint32_t num_segs, fresh, free_handles;  // fresh: next never-used handle
   uint64_t counter, safe_frontier;
   // Statistics, exact under mu.
   uint64_t allocs, frees, failed, in_use, peak, largest, reserved, usable, metadata;
+  bool oom_dumped;  // the first failure's dump was printed (atomic)
 };
 
 // ---------------------------------------------------------------------------
@@ -288,23 +289,30 @@ static size_t release_free_regions(xsmem_bfc *b) {
   return released;
 }
 
-// Maps a region that can hold `rounded` bytes at `align`. Sizes double from
-// initial_region while the limit allows; a refusal halves the request down to
-// what is needed.
+// Returns the size of the next region made for requests that fit in it: it
+// doubles with each region made (so the total doubles), starts at
+// initial_region, and is at most what is reserved (so after garbage
+// collection it comes down with what is left).
+static size_t region_step(const xsmem_bfc *b) {
+  size_t first = xsmem_align_up(b->opt.initial_region, b->page);
+  return XSMEM_MIN(b->next_region, XSMEM_MAX(first, b->reserved));
+}
+
+// Maps a region that can hold `rounded` bytes at `align`: a region of the
+// step's size, or of the request's own size when it is larger (a 4 GiB
+// buffer then takes 4 GiB of the limit, and the next small request a region
+// of the step's size, not another 4 GiB). A refusal halves the request down
+// to what is needed.
 static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
   size_t need;
   if (!xsmem_align_up_checked(rounded, b->page, &need)) return false;
   size_t limit = b->opt.bytes_limit;
   if (b->reserved > limit || need > limit - b->reserved) return false;
   size_t avail = xsmem_align_down(limit - b->reserved, b->page);
-  // Geometric growth: a new region is as large as everything reserved so far
-  // (so the total doubles), and at least initial_region; after garbage
-  // collection the sizes come down with what is left.
-  size_t want = xsmem_align_up(XSMEM_MAX(b->next_region, b->reserved), b->page);
-  while (want < need && want <= avail / 2) want *= 2;
-  // Over-aligned requests that found no room get a region of their own size:
-  // the source trims the alignment slack, so only address space is spent.
-  if (want < need || align > b->page) want = need;
+  size_t step = region_step(b);
+  // Over-aligned requests get a region of their own size too: the source
+  // trims the alignment slack, so only address space is spent.
+  size_t want = need > step || align > b->page ? need : step;
   if (want > avail) want = avail;
   size_t region_align = XSMEM_MAX(align, b->page);
   for (;;) {
@@ -319,6 +327,7 @@ static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
         xsmem_source_unmap(b->source, p, got);
         return false;
       }
+      if (step <= limit / 2 && b->next_region < 2 * step) b->next_region = 2 * step;
       return true;
     }
     if (want == need) return false;
@@ -453,11 +462,17 @@ static void *take(xsmem_bfc *b, uint32_t h, size_t pad, size_t rounded, size_t s
   return (void *)c->ptr;
 }
 
+// The memory dump goes to stderr at the first failure only (a program that
+// probes for memory, or retries, must not flood it); later failures are
+// counted in num_failed, and xsmem_bfc_dump prints the map on demand.
 static void report_oom(xsmem_bfc *b, size_t size, size_t align) {
   if (b->opt.oom) {
     b->opt.oom(b->opt.oom_ctx, b, size, align);
-  } else if (b->opt.dump_on_oom) {
-    xsmem_dprintf(2, "xsmem: bfc '%s' cannot serve %zu bytes (alignment %zu)\n", b->base.name, size, align);
+  } else if (b->opt.dump_on_oom && !__atomic_exchange_n(&b->oom_dumped, true, __ATOMIC_RELAXED)) {
+    xsmem_dprintf(2,
+                  "xsmem: bfc '%s' cannot serve %zu bytes (alignment %zu); its memory map follows (printed for "
+                  "the first failure only: later ones are counted in num_failed)\n",
+                  b->base.name, size, align);
     xsmem_bfc_dump(b, 2, 64);
   }
 }
@@ -885,7 +900,7 @@ static void bfc_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   for (int i = 0; i < NBINS; i++) chunks += bins[i].free_chunks + bins[i].used_chunks;
   map_collect(b, &m, chunks);
   size_t regions = b->num_regions;
-  size_t next_region = XSMEM_MIN(XSMEM_MAX(b->next_region, b->reserved), b->opt.bytes_limit - b->reserved);
+  size_t next_region = XSMEM_MIN(region_step(b), b->opt.bytes_limit - b->reserved);
   pthread_mutex_unlock(&b->mu);
   char label[24];
   for (int i = 0; i < NBINS; i++) {

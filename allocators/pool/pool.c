@@ -14,6 +14,7 @@
 #include "tracking/tool_hooks.h"
 
 #define MIN_BLOCK 32          // a kept block holds its four list links
+#define POW2_MAX ((size_t)64 << 20)  // pow2 rounding up to here, then eighths (at most 12.5%)
 #define WINDOW 1000           // requests per auto-resize decision
 #define KEPT 1u               // low bit of a table entry's size: the block is kept
 #define TOMB ((uintptr_t)1)   // a deleted table slot
@@ -74,9 +75,13 @@ struct xsmem_pool {
 size_t xsmem_pool_round(const xsmem_pool *p, size_t n) {
   if (n < MIN_BLOCK) n = MIN_BLOCK;
   size_t r;
-  if (p->opt.rounding == XSMEM_POOL_ROUND_POW2) {
-    if (n > (SIZE_MAX >> 1) + 1) return 0;
+  if (p->opt.rounding == XSMEM_POOL_ROUND_POW2 && n <= POW2_MAX) {
     r = xsmem_next_pow2(n);
+  } else if (p->opt.rounding == XSMEM_POOL_ROUND_POW2) {
+    // Past POW2_MAX, an eighth of the power of two below: doubling a 3 GiB
+    // request would spend a whole GiB of the backing's limit on rounding.
+    size_t step = ((size_t)1 << (63 - __builtin_clzll((unsigned long long)(n - 1)))) / 8;
+    if (!xsmem_align_up_checked(n, step, &r)) return 0;
   } else if (!xsmem_align_up_checked(n, XSMEM_MIN_ALIGN, &r)) {
     return 0;
   }

@@ -3,7 +3,8 @@
 // Model (TensorFlow's PoolAllocator, in C): a pool sits in front of a backing
 // allocator (any xsmem_allocator, e.g. a bfc) or a source. A request of n
 // bytes is rounded to a size R by the pool's rounding strategy, chosen when
-// the pool is made: none (16-byte steps) or pow2 (the next power of two).
+// the pool is made: none (16-byte steps) or pow2 (the next power of two up
+// to 64 MiB, then steps of an eighth of a power of two: at most 12.5% more).
 // Freeing a block does not return it to the backing: it is kept, keyed by R,
 // for the next request of the same rounded size (a hit); a request with no
 // kept block of its size (a miss) goes to the backing. Kept blocks are in one
@@ -41,7 +42,7 @@ typedef struct xsmem_pool xsmem_pool;
 
 typedef enum xsmem_pool_rounding {
   XSMEM_POOL_ROUND_NONE = 0,  // 16-byte steps
-  XSMEM_POOL_ROUND_POW2 = 1,  // the next power of two
+  XSMEM_POOL_ROUND_POW2 = 1,  // the next power of two (eighths past 64 MiB)
 } xsmem_pool_rounding;
 
 typedef struct xsmem_pool_options {
