@@ -121,6 +121,8 @@ void xsmem_stats_print(int fd, const xsmem_allocator *a) {
                 human_bytes(h, sizeof(h), (double)accounted), human_bytes((char[32]){0}, 32, (double)s.bytes_reserved));
 }
 
+__thread unsigned xsmem_query_depth_;
+
 static _Atomic uint64_t g_bad_pointers;
 static _Atomic int g_on_error = -1;  // 0 abort, 1 warn
 
@@ -134,6 +136,14 @@ void xsmem_report_bad_pointer(const char *allocator, const char *op, const void 
   }
   if (mode == 1) {
     xsmem_log("error: %s(%p) in allocator '%s': %s (ignored: XSMEM_ON_ERROR=warn)", op, p, allocator, what);
+    return;
+  }
+  // A query changes nothing, so nothing can be lost by answering it: a
+  // foreign pointer's usable size is reported and answered 0, as glibc's
+  // malloc_usable_size answers it, never an abort. (realloc's own look at a
+  // block's size is no query: it goes on to change the block.)
+  if (xsmem_query_depth_) {
+    xsmem_log("error: %s(%p) in allocator '%s': %s (answered 0)", op, p, allocator, what);
     return;
   }
   xsmem_fatal("error: %s(%p) in allocator '%s': %s (set XSMEM_ON_ERROR=warn to continue)", op, p, allocator,

@@ -142,8 +142,18 @@ XSMEM_INLINE void xsmem_free(xsmem_allocator *a, void *p) {
   if (p) a->ops->free(a, p, 0);
 }
 
+// Non-zero while the calling thread answers a query for its caller
+// (xsmem_usable_size, malloc_usable_size): a bad pointer found then is
+// reported and answered 0 rather than aborting (xsmem_report_bad_pointer).
+extern __thread unsigned xsmem_query_depth_;
+
+// Returns the usable size of p (0 for NULL, and for a bad pointer after its report).
 XSMEM_INLINE size_t xsmem_usable_size(const xsmem_allocator *a, const void *p) {
-  return p ? a->ops->usable_size(a, p) : 0;
+  if (!p) return 0;
+  xsmem_query_depth_++;
+  size_t n = a->ops->usable_size(a, p);
+  xsmem_query_depth_--;
+  return n;
 }
 
 // realloc semantics: p NULL allocates; size 0 frees and returns NULL; on
@@ -191,7 +201,9 @@ XSMEM_INLINE void xsmem_stats_note_peak(uint64_t *peak, uint64_t in_use) {
 // what was wrong; then the process aborts unless XSMEM_ON_ERROR=warn.
 
 // Reports that `op` (e.g. "free") on p in allocator a failed because of `what`
-// (e.g. "double free", "pointer not allocated by xsmem"). Returns only in warn mode.
+// (e.g. "double free", "pointer not allocated by xsmem"). Returns only in warn
+// mode, or during a query (xsmem_query_depth_), which changes nothing and is
+// answered 0 by the caller.
 void xsmem_report_bad_pointer(const char *allocator, const char *op, const void *p, const char *what);
 
 // Returns how many bad pointers have been reported (useful in warn mode).

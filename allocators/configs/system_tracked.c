@@ -100,7 +100,7 @@ static void s_stats(const xsmem_allocator *a, xsmem_stats *out) {
 }
 
 static size_t s_trim(xsmem_allocator *a, size_t goal) {
-  size_t got = 0;
+  size_t got = g_samples.system->ops->trim(g_samples.system, goal);
   if (g_samples.buddy) got += g_samples.buddy->ops->trim(g_samples.buddy, goal);
   if (g_samples.large) got += g_samples.large->ops->trim(g_samples.large, goal);
   return got;

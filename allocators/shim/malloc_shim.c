@@ -17,12 +17,16 @@
 //
 // Linked into a program (//allocators:NAME) or preloaded (libxsmem_NAME.so) it
 // replaces malloc, free, calloc, realloc, reallocarray, memalign,
-// posix_memalign, aligned_alloc, valloc, pvalloc and malloc_usable_size.
+// posix_memalign, aligned_alloc, valloc, pvalloc and malloc_usable_size, and
+// glibc's heap queries mallinfo, mallinfo2, malloc_trim and malloc_stats with
+// the configuration's figures (system's include glibc's own).
 //
 // Bootstrap: the configuration is built on the first call. Anything the build
 // itself allocates (dlsym, pthread_atfork) is served from a small static arena
 // whose blocks are never freed; a second thread arriving meanwhile waits.
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -208,7 +212,10 @@ XSMEM_EXPORT size_t malloc_usable_size(void *p) {
     xsmem_report_bad_pointer(XSMEM_SHIM_CONFIG.name, "malloc_usable_size", p, "pointer given before any allocation");
     return 0;
   }
-  return XSMEM_SHIM_USABLE(a, p);
+  xsmem_query_depth_++;  // a bad pointer is reported and answered 0, never an abort
+  size_t n = XSMEM_SHIM_USABLE(a, p);
+  xsmem_query_depth_--;
+  return n;
 }
 
 XSMEM_EXPORT void *realloc(void *p, size_t n) {
@@ -242,14 +249,6 @@ XSMEM_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
   return 0;
 }
 
-XSMEM_EXPORT void *aligned_alloc(size_t align, size_t n) {
-  if (!xsmem_is_pow2(align)) {
-    errno = EINVAL;
-    return NULL;
-  }
-  return alloc_aligned(n, align, 0);
-}
-
 XSMEM_EXPORT void *memalign(size_t align, size_t n) {
   // glibc semantics: a non-power-of-two alignment is rounded up.
   if (align > SIZE_MAX / 2 + 1) {
@@ -258,6 +257,11 @@ XSMEM_EXPORT void *memalign(size_t align, size_t n) {
   }
   return alloc_aligned(n, xsmem_next_pow2(align ? align : 1), 0);
 }
+
+// glibc 2.36's aligned_alloc is memalign: an alignment that is not a power of
+// two (0, 3, 24) is rounded up rather than refused (C11 leaves it undefined;
+// C17's EINVAL came to glibc in 2.38), and programs built against it rely on that.
+XSMEM_EXPORT void *aligned_alloc(size_t align, size_t n) { return memalign(align, n); }
 
 XSMEM_EXPORT void *valloc(size_t n) { return alloc_aligned(n, (size_t)sysconf(_SC_PAGESIZE), 0); }
 
@@ -268,4 +272,55 @@ XSMEM_EXPORT void *pvalloc(size_t n) {
     return NULL;
   }
   return alloc_aligned(rounded, page, 0);
+}
+
+// ---------------------------------------------------------------------------
+// glibc's heap queries, answered from the configuration's statistics.
+
+// arena: memory taken from the OS (committed where the allocator tracks it,
+// else reserved); uordblks: in use; fordblks and keepcost: free memory held
+// for reuse, what malloc_trim can give back. Fields that describe glibc's
+// own chunk lists (ordblks, smblks, hblks, ...) have no counterpart: 0.
+XSMEM_EXPORT struct mallinfo2 mallinfo2(void) {
+  struct mallinfo2 mi;
+  memset(&mi, 0, sizeof(mi));
+  xsmem_allocator *a = g_alloc;
+  if (!a) return mi;
+  xsmem_stats s = xsmem_get_stats(a);
+  mi.arena = s.bytes_committed ? s.bytes_committed : s.bytes_reserved;
+  mi.uordblks = s.bytes_in_use;
+  mi.fordblks = s.bytes_cached;
+  mi.keepcost = s.bytes_cached;
+  return mi;
+}
+
+// The old interface's fields are int: figures past INT_MAX read INT_MAX
+// rather than wrapping to nonsense as glibc's do.
+static int clamp_int(size_t v) { return v > INT_MAX ? INT_MAX : (int)v; }
+
+XSMEM_EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m2 = mallinfo2();
+  struct mallinfo mi;
+  memset(&mi, 0, sizeof(mi));
+  mi.arena = clamp_int(m2.arena);
+  mi.uordblks = clamp_int(m2.uordblks);
+  mi.fordblks = clamp_int(m2.fordblks);
+  mi.keepcost = clamp_int(m2.keepcost);
+  return mi;
+}
+
+// Gives free memory back to the OS (the calling thread's cache, empty slabs,
+// regions, cached mappings: the allocator's trim); returns 1 when something
+// was released, as glibc does. pad is glibc's top-of-heap slack: no meaning here.
+XSMEM_EXPORT int malloc_trim(size_t pad) {
+  (void)pad;
+  xsmem_allocator *a = g_alloc;
+  if (!a || !a->ops->trim) return 0;
+  return a->ops->trim(a, 0) > 0;
+}
+
+// glibc prints its arenas' totals to stderr; this prints the statistics table.
+XSMEM_EXPORT void malloc_stats(void) {
+  xsmem_allocator *a = g_alloc;
+  if (a) xsmem_stats_print(2, a);
 }

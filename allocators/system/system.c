@@ -2,6 +2,7 @@
 
 #include "allocators/counters.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define __libc_free free
 
 static size_t block_usable(const void *p) { return malloc_usable_size((void *)p); }
+static size_t query_usable(const void *p) { return malloc_usable_size((void *)p); }
 #else
 // glibc's internal entry points: exported, and never interposed.
 extern void *__libc_malloc(size_t);
@@ -38,7 +40,34 @@ static size_t block_usable(const void *p) {
   size_t head = ((const size_t *)p)[-1];
   return (head & ~(size_t)7) - (head & 2 ? 16 : 8);
 }
+
+// malloc_usable_size's own answer (glibc's musable): a heap chunk counts only
+// when the next chunk's header says it is in use, so a pointer glibc never
+// handed out (its size word 0, say) reads 0 rather than a wrapped size.
+static size_t query_usable(const void *p) {
+  size_t head = ((const size_t *)p)[-1], size = head & ~(size_t)7;
+  if (head & 2) return size - 16;
+  const size_t *next = (const size_t *)((const char *)p - 16 + size);
+  return (next[1] & 1) ? size - 8 : 0;
+}
 #endif
+
+// glibc's mallinfo2 and malloc_trim, found past this object: the malloc shim
+// defines both (answered from these statistics), and a plain call here would
+// come back to it.
+static struct mallinfo2 libc_mallinfo2(void) {
+  static struct mallinfo2 (*fn)(void);
+  if (!fn) fn = (struct mallinfo2(*)(void))dlsym(RTLD_NEXT, "mallinfo2");
+  struct mallinfo2 mi;
+  memset(&mi, 0, sizeof(mi));
+  return fn ? fn() : mi;
+}
+
+static int libc_malloc_trim(size_t pad) {
+  static int (*fn)(size_t);
+  if (!fn) fn = (int (*)(size_t))dlsym(RTLD_NEXT, "malloc_trim");
+  return fn ? fn(pad) : 0;
+}
 
 typedef struct system_allocator {
   xsmem_allocator base;
@@ -85,7 +114,7 @@ void *xsmem_system_malloc(size_t size) {
 void xsmem_system_free(void *p) { system_free(&g_system.base, p, 0); }
 
 static size_t system_usable(const xsmem_allocator *a, const void *p) {
-  return block_usable(p);
+  return query_usable(p);
 }
 
 static void *system_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
@@ -105,10 +134,18 @@ static void *system_realloc(xsmem_allocator *a, void *p, size_t size, unsigned f
 static void system_stats(const xsmem_allocator *a, xsmem_stats *out) {
   system_allocator *s = (system_allocator *)a;
   xsmem_counters_fill_stats(&s->counters, out);
-  // glibc's own view of its heap (mallinfo2 is glibc's, never interposed).
-  struct mallinfo2 mi = mallinfo2();
+  // glibc's own view of its heap.
+  struct mallinfo2 mi = libc_mallinfo2();
   out->bytes_reserved = mi.arena + mi.hblkhd;
+  out->bytes_committed = out->bytes_reserved;  // glibc's heaps and mappings are memory it touched
   out->bytes_cached = mi.fordblks;
+}
+
+// glibc gives back the free memory of its heaps; the size released is not
+// said, only whether there was any (1 byte stands for "some").
+static size_t system_trim(xsmem_allocator *a, size_t goal) {
+  (void)a, (void)goal;
+  return libc_malloc_trim(0) ? 1 : 0;
 }
 
 static const xsmem_allocator_ops kSystemOps = {
@@ -118,6 +155,7 @@ static const xsmem_allocator_ops kSystemOps = {
     .usable_size = system_usable,
     .realloc = system_realloc,
     .stats = system_stats,
+    .trim = system_trim,
 };
 
 xsmem_allocator *xsmem_system_allocator(void) {
