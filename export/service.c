@@ -10,12 +10,16 @@
 #include "export/buf.h"
 #include "export/http.h"
 #include "export/monitor.h"
+#include "export/output.h"
 #include "export/provider.h"
 #include "export/snapshot.h"
 #include "platform/log.h"
 #include "platform/options.h"
 
-enum { SAMPLE_MS = 250 };
+enum {
+  SAMPLE_MS = 250,
+  EXPORT_WAIT_MS = 2000,  // the longest a snapshot waits for a FIFO's reader
+};
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;  // start/stop
 static bool g_started;
@@ -65,10 +69,16 @@ static bool expand_path(const char *in, char *out, size_t cap) {
 static bool snapshot_to_file(bool append) {
   xsmem_arena arena = XSMEM_ARENA_INIT;
   Xsmem__Snapshot *s = xsmem_snapshot_collect(&arena);
-  bool ok = s && (append ? xsmem_snapshot_append_file(g_path, s) : xsmem_snapshot_write_file(g_path, s));
-  if (!ok) xsmem_log("cannot write the snapshot to %s (errno %d)", g_path, errno);
+  char why[512];
+  if (!s) {
+    xsmem_log("cannot collect the snapshot for %s: %s", g_path, xsmem_strerror(errno));
+  } else if (append ? !xsmem_snapshot_append_file_ex(g_path, s, EXPORT_WAIT_MS, why, sizeof(why))
+                    : !xsmem_snapshot_write_file_ex(g_path, s, EXPORT_WAIT_MS, why, sizeof(why))) {
+    xsmem_log("%s", why);
+    s = NULL;
+  }
   xsmem_arena_free(&arena);
-  return ok;
+  return s != NULL;
 }
 
 static void *sampler_main(void *arg) {
@@ -120,7 +130,15 @@ bool xsmem_export_start(void) {
     xsmem_log("XSMEM_SNAPSHOT_INTERVAL_MS needs XSMEM_SNAPSHOT=path; no periodic snapshots");
     g_interval_ms = 0;
   }
-  if (g_path[0] && g_interval_ms > 0) unlink(g_path);  // a fresh series for this run
+  char why[512];
+  // A fresh series for this run: a regular file is removed (through links); a
+  // device or FIFO is left as it is.
+  if (g_path[0] && g_interval_ms > 0 && !xsmem_output_reset(g_path, why, sizeof(why))) {
+    xsmem_log("%s; no snapshots will be written", why);
+    g_path[0] = '\0';
+    g_interval_ms = 0;
+    ok = false;
+  }
   const char *http = xsmem_option_str("XSMEM_HTTP");
   if (http[0]) {
     g_http = xsmem_http_start(http);

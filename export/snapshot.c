@@ -11,6 +11,7 @@
 
 #include "allocators/registry.h"
 #include "export/monitor.h"
+#include "export/output.h"
 #include "export/provider.h"
 #include "platform/atomics.h"
 #include "platform/log.h"
@@ -380,48 +381,51 @@ bool xsmem_snapshot_pack(const Xsmem__Snapshot *s, bool delimited, xsmem_buf *ou
   return got == n;
 }
 
-static bool write_fd_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= (size_t)w;
+enum { EXPORT_WAIT_MS = 2000 };  // the exporter's bound on a FIFO without a reader
+
+bool xsmem_snapshot_write_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
+                                  size_t why_cap) {
+  xsmem_buf b = XSMEM_BUF_INIT;
+  if (!xsmem_snapshot_pack(s, false, &b)) {
+    xsmem_buf_free(&b);
+    if (why) xsmem_snprintf(why, why_cap, "cannot write %s: %s", path, xsmem_strerror(ENOMEM));
+    errno = ENOMEM;
+    return false;
   }
-  return true;
+  bool ok = xsmem_output_write(path, b.data, b.len, wait_ms, why, why_cap);
+  int err = errno;
+  xsmem_buf_free(&b);
+  errno = err;
+  return ok;
 }
 
 bool xsmem_snapshot_write_file(const char *path, const Xsmem__Snapshot *s) {
-  char tmp[4096];
-  if (xsmem_snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp)) {
-    errno = ENAMETOOLONG;
-    return false;
-  }
+  return xsmem_snapshot_write_file_ex(path, s, EXPORT_WAIT_MS, NULL, 0);
+}
+
+bool xsmem_snapshot_append_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
+                                   size_t why_cap) {
+  bool regular, empty;
+  int fd = xsmem_output_append_open(path, wait_ms, &regular, &empty, why, why_cap);
+  if (fd < 0) return false;
   xsmem_buf b = XSMEM_BUF_INIT;
-  if (!xsmem_snapshot_pack(s, false, &b)) { xsmem_buf_free(&b); errno = ENOMEM; return false; }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && write_fd_all(fd, b.data, b.len);
+  bool ok = xsmem_snapshot_pack(s, true, &b);
+  if (!ok) errno = ENOMEM;
+  // One write: O_APPEND keeps a record whole against other appenders.
+  ok = ok && xsmem_output_write_fd(fd, b.data, b.len, wait_ms);
   int err = errno;
-  if (fd >= 0 && close(fd) != 0 && ok) { ok = false; err = errno; }
-  if (ok && rename(tmp, path) != 0) { ok = false; err = errno; }
-  if (!ok && fd >= 0) unlink(tmp);
+  if (close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
   xsmem_buf_free(&b);
+  if (!ok && why) xsmem_snprintf(why, why_cap, "cannot write %s: %s", path, xsmem_strerror(err));
   errno = err;
   return ok;
 }
 
 bool xsmem_snapshot_append_file(const char *path, const Xsmem__Snapshot *s) {
-  xsmem_buf b = XSMEM_BUF_INIT;
-  if (!xsmem_snapshot_pack(s, true, &b)) { xsmem_buf_free(&b); errno = ENOMEM; return false; }
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && write_fd_all(fd, b.data, b.len);
-  int err = errno;
-  if (fd >= 0) close(fd);
-  xsmem_buf_free(&b);
-  errno = err;
-  return ok;
+  return xsmem_snapshot_append_file_ex(path, s, EXPORT_WAIT_MS, NULL, 0);
 }
 
 bool xsmem_read_file(const char *path, xsmem_buf *out) {

@@ -8,8 +8,9 @@
 // alert states. Collecting never calls malloc: allocator stats/detail ops and
 // the provider write through sinks that copy into the arena.
 //
-// Binary forms: one snapshot per file (written to a temporary name and renamed,
-// so a reader never sees half a file), and a stream file to which snapshots
+// Binary forms: one snapshot per file (written by output.h's rules: to a
+// temporary name renamed over a regular file, so a reader never sees half a
+// file; in place to a device or FIFO), and a stream file to which snapshots
 // are appended, each preceded by its length as a varint (the protobuf
 // "delimited" convention; Java's parseDelimitedFrom reads it too).
 // Thread-safety: collection may run on any thread; concurrent collections are
@@ -61,11 +62,19 @@ const Xsmem__Allocator *xsmem_snapshot_find(const Xsmem__Snapshot *s, const char
 // Appends the packed snapshot to out (delimited: preceded by its varint length).
 bool xsmem_snapshot_pack(const Xsmem__Snapshot *s, bool delimited, xsmem_buf *out);
 
-// Writes s to path as a single-snapshot file (temporary file + rename).
-// Returns false with errno set on failure.
+// Writes s to path as a single-snapshot file by the rules of output.h
+// (temporary file + rename for a regular or new file, in place for a device or
+// FIFO, links followed). wait_ms bounds the wait on a FIFO (-1: no bound).
+// Returns false with errno set and, when why is not NULL, a message.
+bool xsmem_snapshot_write_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
+                                  size_t why_cap);
+// The same with the exporter's wait (2 s) and no message.
 bool xsmem_snapshot_write_file(const char *path, const Xsmem__Snapshot *s);
 
-// Appends s, delimited, to the stream file at path (created if missing) in one write.
+// Appends s, delimited, to the stream at path (created if missing) in one
+// write, by the same rules. Returns false with errno set (and why).
+bool xsmem_snapshot_append_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
+                                   size_t why_cap);
 bool xsmem_snapshot_append_file(const char *path, const Xsmem__Snapshot *s);
 
 // Reads a whole file into out. Returns false with errno set.

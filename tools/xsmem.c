@@ -20,6 +20,7 @@
 
 #include "allocators/registry.h"
 #include "export/format.h"
+#include "export/output.h"
 #include "export/snapshot.h"
 #include "platform/options.h"
 
@@ -214,44 +215,11 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
 // Files.
 
 bool tool_write_atomic(const char *path, const void *data, size_t len) {
-  size_t n = strlen(path);
-  char *tmp = malloc(n + 16);
-  snprintf(tmp, n + 16, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    tool_error("cannot write %s: %s", path, strerror(errno));
-    free(tmp);
-    return false;
-  }
-  const char *p = data;
-  size_t left = len;
-  bool ok = true;
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      ok = false;
-      break;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  int saved = errno;
-  fchmod(fd, 0644);
-  if (close(fd) != 0 && ok) {
-    ok = false;
-    saved = errno;
-  }
-  if (ok && rename(tmp, path) != 0) {
-    ok = false;
-    saved = errno;
-  }
-  if (!ok) {
-    unlink(tmp);
-    tool_error("cannot write %s: %s", path, strerror(saved));
-  }
-  free(tmp);
-  return ok;
+  char why[PATH_MAX + 256];
+  // -1: a FIFO without a reader is waited for, as a shell redirection would.
+  if (xsmem_output_write(path, data, len, -1, why, sizeof why)) return true;
+  tool_error("%s", why);
+  return false;
 }
 
 bool tool_copy_atomic(const char *src, const char *dst) {

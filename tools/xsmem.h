@@ -5,9 +5,9 @@
 // export/snapshot.h (protobuf-c), finds the preloadable libraries in its
 // Bazel runfiles (or only in XSMEM_LIB_DIR when that is set), symbolizes the
 // stacks of a finished run from the mappings libxsmem_maps.so saved at its
-// exit (symbolize.h), and writes every output file
-// to a temporary name renamed into place, so a failure never leaves a file
-// written half-way.
+// exit (symbolize.h), and writes every output file through export/output.h
+// (a regular file to a temporary name renamed into place, so a failure never
+// leaves a file written half-way; a device or FIFO in place).
 //
 // Exit statuses: 2 for usage errors (unknown subcommand, option or
 // configuration), 1 for other failures (unreadable or corrupt snapshot,
@@ -67,8 +67,10 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
 // ---------------------------------------------------------------------------
 // Files.
 
-// Writes data to path through a temporary file in the same directory renamed
-// into place. Returns false after printing why.
+// Writes data to path by export/output.h's rules: a regular or new file
+// through a temporary file in the same directory renamed into place, a link's
+// target the same way, a device or FIFO in place, a directory refused.
+// Returns false after printing why.
 bool tool_write_atomic(const char *path, const void *data, size_t len);
 
 // Copies src to dst atomically.
