@@ -103,6 +103,14 @@ struct Buf {
   std::string str() const { return b.data ? std::string(b.data, b.len) : std::string(); }
 };
 
+xsmem_snapshot_stream Stream(const void *data, size_t len) {
+  xsmem_snapshot_stream st;
+  memset(&st, 0, sizeof(st));
+  st.data = (const uint8_t *)data;
+  st.len = len;
+  return st;
+}
+
 std::string TmpPath(const char *name) {
   const char *d = getenv("TEST_TMPDIR");
   return std::string(d ? d : "/tmp") + "/" + name;
@@ -188,6 +196,8 @@ TEST_F(ExportTest, CollectingAndRenderingNeverCallMalloc) {
   if (!proc) GTEST_SKIP() << "needs the malloc shim (export_test links it)";
   Arena ar;
   Buf out;
+  std::string one_path = TmpPath("nomalloc.pb"), series_path = TmpPath("nomalloc-series.pb");
+  const char *one = one_path.c_str(), *series = series_path.c_str();
   xsmem_stats before = xsmem_get_stats(proc);
   for (int i = 0; i < 3; i++) {
     Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
@@ -196,9 +206,11 @@ TEST_F(ExportTest, CollectingAndRenderingNeverCallMalloc) {
     xsmem_prometheus(s, &out.b);
     xsmem_csv_timeline(s, &out.b);
     ASSERT_TRUE(xsmem_snapshot_pack(s, true, &out.b));
+    ASSERT_TRUE(xsmem_snapshot_pack_record(s, &out.b));
+    // The files, through export/output.c.
+    ASSERT_TRUE(xsmem_snapshot_write_file(one, s)) << strerror(errno);
+    ASSERT_TRUE(xsmem_snapshot_append_file(series, s)) << strerror(errno);
     Arena back;
-    xsmem_snapshot_stream st = {(const uint8_t *)out.b.data, 0, 0};
-    (void)st;
     ASSERT_NE(xsmem_snapshot_unpack(&back.a, out.b.data, 0), nullptr);  // empty message is valid
   }
   xsmem_stats after = xsmem_get_stats(proc);
@@ -214,8 +226,18 @@ TEST_F(ExportTest, SingleFileRoundTrip) {
   ASSERT_TRUE(xsmem_snapshot_write_file(path.c_str(), s)) << errno;
   Buf file;
   ASSERT_TRUE(xsmem_read_file(path.c_str(), &file.b));
+  // Format 2: the file header, then one record.
+  ASSERT_GT(file.b.len, 32u);
+  EXPECT_EQ(memcmp(file.b.data, "\x89XSMEM\r\n\x02\0\0\0", 12), 0);
+  EXPECT_EQ(memcmp(file.b.data + 16, "\xc7XSR", 4), 0);
+  EXPECT_TRUE(xsmem_snapshot_is_framed(file.b.data, file.b.len));
   Arena ar2;
-  Xsmem__Snapshot *r = xsmem_snapshot_unpack(&ar2.a, file.b.data, file.b.len);
+  xsmem_snapshot_stream st = Stream(file.b.data, file.b.len);
+  Xsmem__Snapshot *r = nullptr;
+  ASSERT_EQ(xsmem_snapshot_next(&st, &ar2.a, &r), 1);
+  EXPECT_EQ(st.record_offset, 16u);
+  Xsmem__Snapshot *none = nullptr;
+  EXPECT_EQ(xsmem_snapshot_next(&st, &ar2.a, &none), 0);
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->sequence, s->sequence);
   EXPECT_EQ(r->time_unix_ns, s->time_unix_ns);
@@ -239,7 +261,8 @@ TEST_F(ExportTest, SingleFileRoundTrip) {
   EXPECT_EQ(r->leaks[0]->count, 1u);
   // Re-packing the read message gives the same bytes.
   Buf again;
-  ASSERT_TRUE(xsmem_snapshot_pack(r, false, &again.b));
+  xsmem_snapshot_file_header(&again.b);
+  ASSERT_TRUE(xsmem_snapshot_pack_record(r, &again.b));
   EXPECT_EQ(again.str(), file.str());
 }
 
@@ -256,32 +279,239 @@ TEST_F(ExportTest, StreamRoundTripAndCorruption) {
   }
   Buf file;
   ASSERT_TRUE(xsmem_read_file(path.c_str(), &file.b));
+  EXPECT_EQ(memcmp(file.b.data, "\x89XSMEM\r\n", 8), 0);  // one file header, at the start
+  EXPECT_EQ(std::string(file.b.data + 16, file.b.len - 16).find("\x89XSMEM"), std::string::npos);
   Arena ar;
-  xsmem_snapshot_stream st = {(const uint8_t *)file.b.data, file.b.len, 0};
+  xsmem_snapshot_stream st = Stream(file.b.data, file.b.len);
   Xsmem__Snapshot *s;
   for (int i = 0; i < 3; i++) {
     ASSERT_EQ(xsmem_snapshot_next(&st, &ar.a, &s), 1);
     EXPECT_EQ(s->sequence, seqs[i]);
   }
   EXPECT_EQ(xsmem_snapshot_next(&st, &ar.a, &s), 0);
-  // Truncated: the last record loses its tail.
-  xsmem_snapshot_stream cut = {(const uint8_t *)file.b.data, file.b.len - 5, 0};
+  // Cut: the last record loses its tail; the two before it are read, and the
+  // cut is reported at the last record's offset.
+  xsmem_snapshot_stream cut = Stream(file.b.data, file.b.len - 5);
   EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), 1);
   EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), 1);
+  size_t third = cut.pos;
   errno = 0;
   EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), -1);
   EXPECT_EQ(errno, EBADMSG);
+  EXPECT_TRUE(cut.cut);
+  EXPECT_EQ(cut.error_offset, third);
+  EXPECT_STREQ(cut.error, "record cut short");
+  EXPECT_EQ(xsmem_snapshot_next(&cut, &ar.a, &s), 0);
   // Garbage where a record should be.
   const uint8_t junk[] = {0x05, 0xff, 0xff, 0xff, 0xff, 0xff};
-  xsmem_snapshot_stream bad = {junk, sizeof(junk), 0};
+  xsmem_snapshot_stream bad = Stream(junk, sizeof(junk));
   EXPECT_EQ(xsmem_snapshot_next(&bad, &ar.a, &s), -1);
   const uint8_t huge_len[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x00};
-  xsmem_snapshot_stream bad2 = {huge_len, sizeof(huge_len), 0};
+  xsmem_snapshot_stream bad2 = Stream(huge_len, sizeof(huge_len));
   EXPECT_EQ(xsmem_snapshot_next(&bad2, &ar.a, &s), -1);
   EXPECT_EQ(xsmem_snapshot_unpack(&ar.a, junk + 1, 5), nullptr);
   Buf none;
   EXPECT_FALSE(xsmem_read_file(TmpPath("missing/none.pb").c_str(), &none.b));
   EXPECT_EQ(errno, ENOENT);
+}
+
+// What a reader makes of a file: the JSON of every intact record, and the
+// offsets of what it refused (cut ones apart).
+struct ReadBack {
+  std::vector<std::string> json;
+  std::vector<size_t> refused, cut;
+};
+
+ReadBack ReadAll(const char *data, size_t len) {
+  ReadBack out;
+  Arena ar;
+  xsmem_snapshot_stream st = Stream(data, len);
+  Xsmem__Snapshot *s;
+  int r, guard = 0;
+  while ((r = xsmem_snapshot_next(&st, &ar.a, &s)) != 0 && guard++ < 1000) {
+    if (r < 0) {
+      EXPECT_NE(st.error, nullptr);
+      (st.cut ? out.cut : out.refused).push_back(st.error_offset);
+      continue;
+    }
+    Buf j;
+    xsmem_json_snapshot(s, &j.b);
+    out.json.push_back(j.str());
+  }
+  EXPECT_LT(guard, 1000) << "the reader does not advance";
+  return out;
+}
+
+// Three snapshots of different sizes in one stream (format 2).
+std::string ThreeRecordStream(std::vector<size_t> *starts) {
+  Buf b;
+  xsmem_snapshot_file_header(&b.b);
+  for (int i = 0; i < 3; i++) {
+    Arena ar;
+    Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+    EXPECT_NE(s, nullptr);
+    s->n_call_sites = 5 + 10 * (size_t)i;  // sizes differ (the provider gives 32)
+    if (starts) starts->push_back(b.b.len);
+    EXPECT_TRUE(xsmem_snapshot_pack_record(s, &b.b));
+  }
+  if (starts) starts->push_back(b.b.len);
+  return b.str();
+}
+
+// A flipped bit used to change a figure silently (allocs 1507 became 1251):
+// with a checksum per record, every single-bit flip of a snapshot file is
+// either refused with the damaged record's offset or leaves the data as it was
+// (a flip in the file header, which only the header's checksum notices).
+TEST_F(ExportTest, EveryBitFlipOfASnapshotFileIsRefusedOrHarmless) {
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  std::string path = TmpPath("flip.pb");
+  ASSERT_TRUE(xsmem_snapshot_write_file(path.c_str(), s));
+  Buf file;
+  ASSERT_TRUE(xsmem_read_file(path.c_str(), &file.b));
+  std::string good = file.str();
+  ReadBack clean = ReadAll(good.data(), good.size());
+  ASSERT_EQ(clean.json.size(), 1u);
+  ASSERT_TRUE(clean.refused.empty() && clean.cut.empty());
+  size_t refused = 0, harmless = 0;
+  for (size_t bit = 0; bit < good.size() * 8; bit++) {
+    std::string bad = good;
+    bad[bit / 8] ^= (char)(1 << (bit % 8));
+    ReadBack got = ReadAll(bad.data(), bad.size());
+    if (got.json.empty()) {
+      ASSERT_EQ(got.refused.size() + got.cut.size(), 1u) << "bit " << bit;
+      size_t at = got.refused.empty() ? got.cut[0] : got.refused[0];
+      EXPECT_EQ(at, 16u) << "bit " << bit << ": the record starts at byte 16";
+      refused++;
+    } else {
+      ASSERT_EQ(got.json, clean.json) << "bit " << bit << " changed the data silently";
+      EXPECT_LT(bit, 16u * 8) << "bit " << bit << " outside the file header was not refused";
+      EXPECT_EQ(got.refused, std::vector<size_t>{0}) << "bit " << bit << ": header damage not reported";
+      harmless++;
+    }
+  }
+  EXPECT_EQ(harmless, 16u * 8);
+  EXPECT_EQ(refused, good.size() * 8 - harmless);
+}
+
+// In a stream, a flipped bit costs at most the record it hits: the others
+// are read, and the damaged one is refused with its offset.
+TEST_F(ExportTest, BitFlipsInAStreamCostOnlyTheRecordHit) {
+  std::vector<size_t> starts;
+  std::string good = ThreeRecordStream(&starts);
+  ReadBack clean = ReadAll(good.data(), good.size());
+  ASSERT_EQ(clean.json.size(), 3u);
+  for (size_t bit = 0; bit < good.size() * 8; bit += 11) {  // a sample: every 11th bit (all 8 positions)
+    std::string bad = good;
+    size_t byte = bit / 8;
+    bad[byte] ^= (char)(1 << (bit % 8));
+    ReadBack got = ReadAll(bad.data(), bad.size());
+    int hit = -1;  // the record holding the byte, -1 for the file header
+    for (int r = 0; r < 3; r++)
+      if (byte >= starts[r] && byte < starts[r + 1]) hit = r;
+    std::vector<std::string> want = clean.json;
+    if (hit >= 0) {
+      want.erase(want.begin() + hit);
+      EXPECT_EQ(got.refused, std::vector<size_t>{starts[hit]}) << "bit " << bit;
+    } else {
+      EXPECT_EQ(got.refused, std::vector<size_t>{0}) << "bit " << bit;
+    }
+    EXPECT_TRUE(got.cut.empty()) << "bit " << bit;
+    ASSERT_EQ(got.json, want) << "bit " << bit;
+  }
+}
+
+// A writer killed mid-record (or a full disk) leaves a cut tail: at every cut
+// point, every record wholly before it is read, and the cut is reported
+// (never as damage). One cut record used to make all the others unreadable.
+TEST_F(ExportTest, AStreamCutAtEveryByteYieldsEveryIntactRecord) {
+  std::vector<size_t> starts;
+  std::string good = ThreeRecordStream(&starts);
+  ReadBack clean = ReadAll(good.data(), good.size());
+  ASSERT_EQ(clean.json.size(), 3u);
+  for (size_t len = 0; len <= good.size(); len++) {
+    ReadBack got = ReadAll(good.data(), len);
+    size_t whole = 0;
+    for (int r = 0; r < 3; r++) whole += starts[r + 1] <= len;
+    ASSERT_EQ(got.json.size(), whole) << "cut at " << len;
+    for (size_t i = 0; i < whole; i++) ASSERT_EQ(got.json[i], clean.json[i]) << "cut at " << len;
+    EXPECT_TRUE(got.refused.empty()) << "cut at " << len << " reported as damage";
+    bool boundary = len == 0 || len == starts[0] || len == starts[1] || len == starts[2] || len == starts[3];
+    EXPECT_EQ(got.cut.size(), boundary ? 0u : 1u) << "cut at " << len;
+    if (!boundary) {
+      EXPECT_EQ(got.cut[0], len < starts[0] ? 0 : starts[whole]) << "cut at " << len;
+    }
+  }
+}
+
+// Files written before the format had a header (version 1) still read: one
+// bare Snapshot, or a stream of varint-delimited ones (whose cut tail now
+// yields the records before it too).
+TEST_F(ExportTest, VersionOneFilesStillRead) {
+  Arena ar;
+  Xsmem__Snapshot *s = xsmem_snapshot_collect(&ar.a);
+  ASSERT_NE(s, nullptr);
+  Buf single;
+  ASSERT_TRUE(xsmem_snapshot_pack(s, false, &single.b));
+  EXPECT_FALSE(xsmem_snapshot_is_framed(single.b.data, single.b.len));
+  EXPECT_EQ((uint8_t)single.b.data[0], 0x08);  // field 1's tag: never the file header
+  EXPECT_NE(xsmem_snapshot_unpack(&ar.a, single.b.data, single.b.len), nullptr);
+  Buf stream;
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(xsmem_snapshot_pack(s, true, &stream.b));
+  EXPECT_FALSE(xsmem_snapshot_is_framed(stream.b.data, stream.b.len));
+  ReadBack all = ReadAll(stream.b.data, stream.b.len);
+  EXPECT_EQ(all.json.size(), 3u);
+  EXPECT_TRUE(all.refused.empty() && all.cut.empty());
+  ReadBack cut = ReadAll(stream.b.data, stream.b.len - 7);
+  EXPECT_EQ(cut.json.size(), 2u);
+  EXPECT_EQ(cut.cut.size(), 1u);
+}
+
+// What a reader accepts is bounded: a record header claiming more than
+// XSMEM_SNAPSHOT_MAX_RECORD is refused; a file over the cap is refused from
+// its size, and an endless device once the cap is read.
+TEST(SnapshotFormat, ReadsAreCapped) {
+  Buf b;
+  xsmem_snapshot_file_header(&b.b);
+  uint8_t h[16] = {0xc7, 'X', 'S', 'R'};
+  uint32_t n = (uint32_t)XSMEM_SNAPSHOT_MAX_RECORD + 1;
+  memcpy(h + 4, &n, 4);
+  uint32_t hc = xsmem_crc32c(0, h, 12);
+  memcpy(h + 12, &hc, 4);
+  xsmem_buf_append(&b.b, h, sizeof(h));
+  Arena ar;
+  xsmem_snapshot_stream st = Stream(b.b.data, b.b.len);
+  Xsmem__Snapshot *s;
+  EXPECT_EQ(xsmem_snapshot_next(&st, &ar.a, &s), -1);
+  EXPECT_STREQ(st.error, "record larger than 64 MiB");
+  EXPECT_EQ(st.error_offset, 16u);
+  EXPECT_EQ(xsmem_snapshot_next(&st, &ar.a, &s), 0);
+  EXPECT_EQ(xsmem_crc32c(0, "123456789", 9), 0xe3069283u);  // the CRC32C check value
+
+  std::string path = TmpPath("big.bin");
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 4096), 0);
+  close(fd);
+  Buf f;
+  errno = 0;
+  EXPECT_FALSE(xsmem_read_file_capped(path.c_str(), &f.b, 4095));
+  EXPECT_EQ(errno, EFBIG);
+  EXPECT_EQ(f.b.len, 0u);  // refused unread
+  Buf f2;
+  EXPECT_TRUE(xsmem_read_file_capped(path.c_str(), &f2.b, 4096));
+  EXPECT_EQ(f2.b.len, 4096u);
+  Buf z;
+  errno = 0;
+  EXPECT_FALSE(xsmem_read_file_capped("/dev/zero", &z.b, 1 << 20));
+  EXPECT_EQ(errno, EFBIG);
+  // A snapshot reader refuses /dev/zero from its first 16 bytes.
+  Buf z2;
+  errno = 0;
+  EXPECT_FALSE(xsmem_snapshot_read_file("/dev/zero", &z2.b));
+  EXPECT_EQ(errno, EBADMSG);
+  EXPECT_LE(z2.b.len, 16u);
 }
 
 TEST(Buf, NumbersAndEscapes) {
@@ -588,7 +818,7 @@ TEST_F(ExportTest, ServiceStartsFromOptionsAndStopsCleanly) {
   Buf file;
   ASSERT_TRUE(xsmem_read_file(real.c_str(), &file.b)) << real;
   Arena ar;
-  xsmem_snapshot_stream st = {(const uint8_t *)file.b.data, file.b.len, 0};
+  xsmem_snapshot_stream st = Stream(file.b.data, file.b.len);
   Xsmem__Snapshot *s;
   int n = 0, r;
   size_t last_timeline = 0;

@@ -116,15 +116,26 @@ class FilesTest(unittest.TestCase, Checks):
         seqs = [s["sequence"] for s in snaps]
         self.assertEqual(seqs, sorted(seqs))
         self.assertEqual(len(set(s["pid"] for s in snaps)), 1)
-        # A cut-off stream is reported, not misread.
+        # A stream whose writer stopped mid-record (killed, disk full): every
+        # record before the cut is read, and the cut is reported.
         with open(path, "rb") as f:
             data = f.read()
         cut = os.path.join(TMP, "cut.pb")
         with open(cut, "wb") as f:
             f.write(data[:-3])
-        r = subprocess.run([DUMP, cut, "summary", "--stream"], capture_output=True, text=True)
+        r = subprocess.run([DUMP, cut, "json"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("record cut short; the stream ends there", r.stderr)
+        self.assertEqual([json.loads(l)["sequence"] for l in r.stdout.splitlines()], seqs[:-1])
+        # A damaged record is refused with its offset; the others are read.
+        damaged = bytearray(data)
+        damaged[len(data) // 2] ^= 0x10
+        with open(cut, "wb") as f:
+            f.write(damaged)
+        r = subprocess.run([DUMP, cut, "json"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("corrupt record", r.stderr)
+        self.assertRegex(r.stderr, r"byte [0-9]+: damaged record( header)? \(checksum mismatch\); refused")
+        self.assertEqual(len(r.stdout.splitlines()), len(seqs) - 1)
 
 
 class HttpTest(unittest.TestCase, Checks):

@@ -43,7 +43,7 @@ XSMEM_OPTION(XSMEM_TLS_CACHE_BYTES, "32k", "small tier: per-thread cache bound p
 XSMEM_OPTION(XSMEM_TLS_SPARE_BYTES, "32k", "small tier: per-thread bound on the bytes kept in spare batches (a second full list per class), all classes together")
 // export/ (snapshots, HTTP endpoint, alerts)
 XSMEM_OPTION(XSMEM_SNAPSHOT, "", "write a protobuf Snapshot of the allocators to this path at exit (%p: the process id)")
-XSMEM_OPTION(XSMEM_SNAPSHOT_INTERVAL_MS, "0", "also append a snapshot every N ms; XSMEM_SNAPSHOT is then a stream of length-delimited snapshots, the last taken at exit")
+XSMEM_OPTION(XSMEM_SNAPSHOT_INTERVAL_MS, "0", "also append a snapshot every N ms; XSMEM_SNAPSHOT is then a stream of checksummed snapshot records, the last taken at exit")
 XSMEM_OPTION(XSMEM_HTTP, "", "serve /metrics, /api/* and the dashboard on HOST:PORT (HOST defaults to 127.0.0.1; PORT 0 picks one)")
 XSMEM_OPTION(XSMEM_ALERT_BYTES_IN_USE, "0", "alert when an allocator's bytes in use exceed this size (0: off)")
 XSMEM_OPTION(XSMEM_ALERT_FRAGMENTATION, "", "alert when an allocator's fragmentation exceeds this fraction, e.g. 0.5 (empty: off)")

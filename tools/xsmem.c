@@ -56,6 +56,17 @@ const char *tool_bytes(double bytes, char *buf, size_t n) {
 // parsed is some other protobuf (protobuf accepts many byte strings).
 static bool plausible(const Xsmem__Snapshot *s) { return s->time_unix_ns != 0 && s->pid > 0; }
 
+// Reports a refused or cut record of path's stream.
+static void report_issue(const char *path, const xsmem_snapshot_stream *st, size_t read) {
+  if (st->cut) {
+    tool_error("%s: byte %zu: %s (its writer stopped: killed, or out of disk space); %zu intact snapshot%s "
+               "before it read",
+               path, st->error_offset, st->error, read, read == 1 ? "" : "s");
+  } else {
+    tool_error("%s: byte %zu: %s; refused", path, st->error_offset, st->error);
+  }
+}
+
 bool tool_snapshot_load(const char *path, tool_snapshot *out) {
   memset(out, 0, sizeof(*out));
   out->path = path;
@@ -65,8 +76,16 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
     tool_error("%s: is a directory, not a snapshot", path);
     return false;
   }
-  if (!xsmem_read_file(path, &file)) {
-    tool_error("cannot read snapshot %s: %s", path, strerror(errno));
+  if (!xsmem_snapshot_read_file(path, &file)) {
+    if (errno == EFBIG) {
+      tool_error("%s: not a snapshot: larger than %zu MiB, the most xsmem reads", path,
+                 XSMEM_SNAPSHOT_MAX_FILE >> 20);
+    } else if (errno == EBADMSG) {
+      tool_error("%s: not an xsmem snapshot (its first bytes begin neither snapshot format)", path);
+    } else {
+      tool_error("cannot read snapshot %s: %s", path, strerror(errno));
+    }
+    xsmem_buf_free(&file);
     return false;
   }
   if (file.len == 0) {
@@ -74,24 +93,38 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
     xsmem_buf_free(&file);
     return false;
   }
-  Xsmem__Snapshot *one = xsmem_snapshot_unpack(&out->arena, file.data, file.len);
-  if (one && plausible(one)) {
-    out->series = calloc(1, sizeof(*out->series));
-    out->series[0] = one;
-    out->n_series = 1;
-    out->last = one;
-    xsmem_buf_free(&file);
-    return true;
+  if (!xsmem_snapshot_is_framed(file.data, file.len)) {
+    // Format 1: one bare Snapshot, else a stream of delimited ones.
+    Xsmem__Snapshot *one = xsmem_snapshot_unpack(&out->arena, file.data, file.len);
+    if (one && plausible(one)) {
+      out->series = calloc(1, sizeof(*out->series));
+      out->series[0] = one;
+      out->n_series = 1;
+      out->last = one;
+      xsmem_buf_free(&file);
+      return true;
+    }
   }
-  // A stream of length-delimited snapshots (XSMEM_SNAPSHOT_INTERVAL_MS).
-  xsmem_snapshot_stream stream = {(const uint8_t *)file.data, file.len, 0};
-  size_t cap = 0;
+  // A stream: every intact record, each refused or cut one reported.
+  xsmem_snapshot_stream stream = {.data = (const uint8_t *)file.data, .len = file.len};
+  size_t cap = 0, refused = 0, issues = 0;
   Xsmem__Snapshot *s;
   int r;
-  while ((r = xsmem_snapshot_next(&stream, &out->arena, &s)) == 1) {
-    if (!plausible(s)) {
+  while ((r = xsmem_snapshot_next(&stream, &out->arena, &s)) != 0) {
+    if (r == 1 && !plausible(s)) {
       r = -1;
-      break;
+      stream.error = "a protobuf message that is not an xsmem snapshot";
+      stream.error_offset = stream.record_offset;
+      stream.cut = false;
+      if (stream.format == 1) stream.pos = stream.len;  // no checksums: the rest cannot be trusted
+    }
+    if (r < 0) {
+      issues++;
+      // A version-1 file that is no stream at all gets one message below.
+      if (stream.format == 1 && out->n_series == 0) break;
+      report_issue(path, &stream, out->n_series);
+      if (!stream.cut) refused++;  // a cut tail is how a killed writer's stream ends, not damage
+      continue;
     }
     if (out->n_series == cap) {
       cap = cap ? cap * 2 : 16;
@@ -100,8 +133,9 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
     out->series[out->n_series++] = s;
   }
   xsmem_buf_free(&file);
-  if (r < 0 || out->n_series == 0) {
-    if (out->n_series) tool_error("%s: corrupt or truncated after %zu snapshots", path, out->n_series);
+  out->refused = refused;
+  if (out->n_series == 0) {
+    if (issues && stream.format == 2) tool_error("%s: no intact snapshot in the file", path);
     else tool_error("%s: not an xsmem snapshot (corrupt or truncated protobuf)", path);
     tool_snapshot_free(out);
     return false;
@@ -539,8 +573,9 @@ int tool_cmd_stats(int argc, char **argv) {
     fwrite(b.data ? b.data : "", 1, b.len, stdout);
     xsmem_buf_free(&b);
   }
+  size_t refused = snap.refused;
   tool_snapshot_free(&snap);
-  return fflush(stdout) == 0 ? 0 : XSMEM_EXIT_FAIL;
+  return fflush(stdout) == 0 && !refused ? 0 : XSMEM_EXIT_FAIL;
 }
 
 // ---------------------------------------------------------------------------
@@ -579,9 +614,14 @@ int tool_cmd_report(int argc, char **argv) {
   fclose(f);
   bool ok = tool_write_atomic(out, html, len);
   free(html);
-  for (size_t i = 0; i < n; i++) tool_snapshot_free(&snaps[i]);
+  size_t refused = 0;
+  for (size_t i = 0; i < n; i++) {
+    refused += snaps[i].refused;
+    tool_snapshot_free(&snaps[i]);
+  }
   if (ok) fprintf(stderr, "xsmem: report written to %s (%zu snapshot%s)\n", out, n, n == 1 ? "" : "s");
-  return ok ? 0 : XSMEM_EXIT_FAIL;
+  // Damaged records were left out of the report: say so in the status too.
+  return ok && !refused ? 0 : XSMEM_EXIT_FAIL;
 }
 
 // ---------------------------------------------------------------------------

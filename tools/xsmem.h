@@ -44,10 +44,15 @@ typedef struct tool_snapshot {
   Xsmem__Snapshot **series;
   size_t n_series;
   Xsmem__Snapshot *last;
+  size_t refused;  // damaged records left out (each reported with its offset)
 } tool_snapshot;
 
-// Loads path into *out. Returns false after printing why (unreadable, empty,
-// corrupt, truncated stream, not an xsmem snapshot).
+// Loads path into *out: every intact snapshot of the file. A damaged record
+// is reported with its byte offset and left out (counted in refused: stats and
+// report then exit 1 after their output); a stream cut short (its writer was
+// killed, or the disk filled) is read up to the cut, with a warning. Returns
+// false after printing why when nothing intact is left (unreadable, empty,
+// corrupt, not an xsmem snapshot, over the size cap).
 bool tool_snapshot_load(const char *path, tool_snapshot *out);
 void tool_snapshot_free(tool_snapshot *s);
 

@@ -147,5 +147,37 @@ for f in trunc text empty; do
 done
 expect_rc 1 "$x" stats "$tmp/missing.pb"
 grep -q "No such file" "$tmp/err" || fail "missing snapshot message"
+# An endless device is refused at once (it used to be read without bound).
+expect_rc 1 timeout 60 "$x" stats /dev/zero
+grep -q "/dev/zero: not an xsmem snapshot" "$tmp/err" || fail "/dev/zero: $(cat "$tmp/err")"
+# d.pb is a stream of snapshots (an untracked run). Cut short, as a killed
+# writer or a full disk leaves it: every record before the cut is read.
+n=$("$x" stats "$tmp/d.pb" --format csv | wc -l)
+size=$(stat -c %s "$tmp/d.pb")
+head -c $((size - 7)) "$tmp/d.pb" > "$tmp/cut.pb"
+expect_rc 0 "$x" stats "$tmp/cut.pb" --format csv
+grep -q "cut.pb: byte [0-9]*: record cut short (its writer stopped" "$tmp/err" || fail "cut stream: $(cat "$tmp/err")"
+[ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "cut stream: intact records not read"
+# One flipped bit in the middle: that record is refused with its offset, the
+# others are read, and the status says something was refused.
+python3 - "$tmp/d.pb" "$tmp/flip.pb" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[len(d) // 2] ^= 0x04
+open(sys.argv[2], "wb").write(d)
+PY
+expect_rc 1 "$x" stats "$tmp/flip.pb" --format json
+grep -Eq "flip.pb: byte [0-9]+: damaged record( header)? \(checksum mismatch\); refused" "$tmp/err" || fail "flipped bit: $(cat "$tmp/err")"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" || fail "no output from the intact records"
+# A single-snapshot file with a flipped bit is refused whole, never misread.
+python3 - "$tmp/s.pb" "$tmp/flip1.pb" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[len(d) // 2] ^= 0x01
+open(sys.argv[2], "wb").write(d)
+PY
+expect_rc 1 "$x" stats "$tmp/flip1.pb"
+grep -q "flip1.pb: byte 16: damaged record (checksum mismatch); refused" "$tmp/err" || fail "flipped bit in a single snapshot: $(cat "$tmp/err")"
+grep -q "flip1.pb: no intact snapshot" "$tmp/err" || fail "single snapshot: $(cat "$tmp/err")"
 ls "$tmp" | grep -q tmp && fail "temporary files left behind"
 echo PASS
