@@ -524,10 +524,10 @@ TEST(Buf, NumbersAndEscapes) {
   xsmem_buf_puts(&b.b, " ");
   xsmem_buf_number(&b.b, NAN, "NaN", "+Inf");
   xsmem_buf_puts(&b.b, " ");
-  xsmem_buf_number(&b.b, -INFINITY, "NaN", "+Inf");
+  xsmem_buf_number(&b.b, -INFINITY, "NaN", "Inf");
   xsmem_buf_puts(&b.b, " ");
   xsmem_buf_number(&b.b, 18446744073709551615.0, "NaN", "+Inf");
-  EXPECT_EQ(b.str(), "3 0.25 -1.5 NaN -+Inf 1.844674407e19");
+  EXPECT_EQ(b.str(), "3 0.25 -1.5 NaN -Inf 1.844674407e19");
   Buf j;
   xsmem_json_string(&j.b, "a\"b\\c\nd\x01");
   EXPECT_EQ(j.str(), "\"a\\\"b\\\\c\\nd\\u0001\"");
@@ -541,6 +541,67 @@ TEST(Buf, NumbersAndEscapes) {
     expect += std::to_string(i) + ",";
   }
   EXPECT_EQ(big.str(), expect);
+}
+
+// Strings from a snapshot are any bytes: each writer escapes them by its own
+// rules and keeps its output valid UTF-8.
+TEST(Escaping, TerminalJsonAndPrometheus) {
+  auto term = [](const char *s) {
+    Buf b;
+    xsmem_term_string(&b.b, s, (size_t)-1);
+    return b.str();
+  };
+  EXPECT_EQ(term("plain text, caf\xc3\xa9 \xe2\x82\xac"), "plain text, caf\xc3\xa9 \xe2\x82\xac");  // UTF-8 passes
+  EXPECT_EQ(term("\x1b[31mred\x07"), "\\x1b[31mred\\x07");
+  EXPECT_EQ(term("a\\b\nc\td\re\x7f"), "a\\\\b\\nc\\td\\re\\x7f");
+  EXPECT_EQ(term("\xff\xc0\x80\xed\xa0\x80x"), "\\xff\\xc0\\x80\\xed\\xa0\\x80x");  // invalid, overlong, surrogate
+  EXPECT_EQ(term("\xc2\x9b" "2J \xe2\x80\xae" "abc \xe2\x81\xa6"), "\\u009b2J \\u202eabc \\u2066");  // C1, bidi
+  EXPECT_EQ(term("\xe2\x82"), "\\xe2\\x82");  // cut short by the end
+  Buf n;
+  xsmem_term_string(&n.b, "ab\xe2\x82\xac", 4);  // a counted string ending inside a sequence
+  EXPECT_EQ(n.str(), "ab\\xe2\\x82");
+  Buf j;
+  xsmem_json_string(&j.b, "ok \xc3\xa9 bad \xff\xfe \x1b");
+  EXPECT_EQ(j.str(), "\"ok \xc3\xa9 bad \\ufffd\\ufffd \\u001b\"");
+  Buf p;
+  xsmem_prometheus_label(&p.b, "q\"\\\n\xff\xc3\xa9");
+  EXPECT_EQ(p.str(), "q\\\"\\\\\\n\xef\xbf\xbd\xc3\xa9");
+  EXPECT_EQ(xsmem_utf8_len("\xf4\x8f\xbf\xbf"), 4u);  // U+10FFFF
+  EXPECT_EQ(xsmem_utf8_len("\xf4\x90\x80\x80"), 0u);  // beyond it
+}
+
+// -Inf was written "-+Inf", which made the whole page unparseable.
+TEST(Prometheus, NonFiniteValuesAreSpelledAsTheFormatSays) {
+  Xsmem__DetailValue v[3];
+  Xsmem__DetailValue *pv[3];
+  const char *labels[3] = {"a", "b", "c"};
+  const double values[3] = {-INFINITY, INFINITY, NAN};
+  for (int i = 0; i < 3; i++) {
+    xsmem__detail_value__init(&v[i]);
+    v[i].group = const_cast<char *>("tier");
+    v[i].label = const_cast<char *>(labels[i]);
+    v[i].key = const_cast<char *>("x");
+    v[i].value = values[i];
+    pv[i] = &v[i];
+  }
+  Xsmem__Allocator a;
+  xsmem__allocator__init(&a);
+  a.name = const_cast<char *>("n");
+  a.config = const_cast<char *>("c");
+  a.detail = pv;
+  a.n_detail = 3;
+  Xsmem__Allocator *pa[1] = {&a};
+  Xsmem__Snapshot s;
+  xsmem__snapshot__init(&s);
+  s.allocators = pa;
+  s.n_allocators = 1;
+  Buf b;
+  xsmem_prometheus(&s, &b.b);
+  std::string t = b.str();
+  EXPECT_NE(t.find("tier=\"a\"} -Inf\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("tier=\"b\"} +Inf\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("tier=\"c\"} NaN\n"), std::string::npos) << t;
+  EXPECT_EQ(t.find("-+Inf"), std::string::npos) << t;
 }
 
 TEST_F(ExportTest, PrometheusText) {

@@ -13,6 +13,7 @@ Run by formats_test.sh with /usr/bin/python3.
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "testing"))
+import nasty_snapshot  # noqa: E402
 DEMO = os.path.join(HERE, "live_demo")
 DUMP = os.path.join(HERE, "xsmem_snapshot_dump")
 TMP = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp()
@@ -216,6 +219,56 @@ class HttpTest(unittest.TestCase, Checks):
         self.assertEqual(self.get("/metrics", "POST")[0], 405)
         self.assertEqual(self.get("/api/snapshot?format=yaml")[0], 400)
         self.assertEqual(self.get("/metrics")[0], 200)
+
+
+class EscapingTest(unittest.TestCase):
+    """A snapshot's strings are any bytes (nasty_snapshot.py): each format
+    escapes them by its own rules and stays valid UTF-8; -Inf, +Inf and NaN
+    are written as each format spells them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.path = os.path.join(TMP, "nasty.pb")
+        with open(cls.path, "wb") as f:
+            f.write(nasty_snapshot.snapshot())
+
+    def test_prometheus(self):
+        # dump() decodes stdout as strict UTF-8; the parser takes the page whole
+        # (a value of -Inf used to be written "-+Inf", which made it fail).
+        fams = families(dump(self.path, "prometheus"))
+        nasty = nasty_snapshot.NASTY_TEXT
+        frag = fams["xsmem_fragmentation"].samples[0]
+        self.assertEqual(frag.value, -math.inf)
+        self.assertEqual(frag.labels["allocator"], nasty)
+        self.assertEqual(frag.labels["config"], nasty)
+        tiers = {s.labels["tier"]: s.value for s in fams["xsmem_tier_bytes_in_use"].samples}
+        self.assertEqual(tiers[nasty], math.inf)
+        self.assertEqual(tiers["small"], -math.inf)
+        self.assertTrue(math.isnan(tiers["large"]))
+        site = fams["xsmem_call_site_live_bytes"].samples[0]
+        self.assertEqual(site.labels["site"], nasty + "@0x401000")
+        alert = fams["xsmem_alert_active"].samples[0]
+        self.assertEqual((alert.labels["alert"], alert.labels["allocator"]), (nasty, nasty))
+
+    def test_json(self):
+        obj = json.loads(dump(self.path, "json"))
+        nasty = nasty_snapshot.NASTY_TEXT
+        self.assertEqual(obj["cmdline"], nasty)
+        self.assertEqual(obj["config"], nasty)
+        a = obj["allocators"][0]
+        self.assertEqual(a["name"], nasty)
+        self.assertIsNone(a["stats"]["fragmentation"])  # JSON has no infinities: null
+        self.assertIsNone(a["detail"]["tier"][nasty]["bytes_in_use"])
+        self.assertEqual(obj["call_sites"][0]["symbol"], nasty)
+        self.assertEqual(obj["leaks"][0]["symbol"], nasty)
+        self.assertEqual(obj["alerts"][0]["recommendation"], nasty)
+
+    def test_summary_is_safe_on_a_terminal(self):
+        raw = subprocess.run([DUMP, self.path, "summary"], check=True, capture_output=True).stdout
+        for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xe2\x80\xae", b"\xff"):
+            self.assertNotIn(bad, raw)
+        raw.decode("utf-8")
+        self.assertIn(rb"config 'evil\x1b[31mRED\x1b]0;title\x07 \xff\xfe \u009b \u202eq", raw)
 
 
 class ZExitTest(unittest.TestCase):

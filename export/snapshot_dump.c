@@ -28,9 +28,9 @@ static bool print(const Xsmem__Snapshot *s, const char *fmt) {
   } else if (strcmp(fmt, "csv") == 0) {
     xsmem_csv_timeline(s, &b);
   } else {
-    xsmem_buf_printf(&b, "#%llu pid %lld config '%s' allocators %zu timeline %zu\n",
-                     (unsigned long long)s->sequence, (long long)s->pid, s->config, s->n_allocators,
-                     s->n_timeline);
+    xsmem_buf_printf(&b, "#%llu pid %lld config '", (unsigned long long)s->sequence, (long long)s->pid);
+    xsmem_term_string(&b, s->config, (size_t)-1);  // any bytes: escaped for the terminal
+    xsmem_buf_printf(&b, "' allocators %zu timeline %zu\n", s->n_allocators, s->n_timeline);
   }
   bool ok = !b.failed && xsmem_output_write_fd(1, b.data ? b.data : "", b.len, -1);
   if (!ok) xsmem_dprintf(2, "cannot write the output: %s\n", xsmem_strerror(b.failed ? ENOMEM : errno));

@@ -86,11 +86,11 @@ static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, 
   for (size_t i = 0; i < a->n_detail; i++) {
     const Xsmem__DetailValue *d = a->detail[i];
     if (strcmp(d->group, group) || strcmp(d->key, "bytes_in_use")) continue;
-    if (!header) fprintf(f, "%s (%s):", title, a->name);
+    if (!header) fprintf(f, "%s (%s):", title, tool_tty(a->name));
     header = true;
     char b[32];
     double res = tool_detail(a, group, d->label, "bytes_reserved");
-    fprintf(f, "  %s %s", d->label, tool_bytes(d->value, b, sizeof b));
+    fprintf(f, "  %s %s", tool_tty(d->label), tool_bytes(d->value, b, sizeof b));
     if (!isnan(res)) fprintf(f, "/%s", tool_bytes(res, b, sizeof b));
   }
   if (header) fputc('\n', f);
@@ -164,8 +164,8 @@ int tool_cmd_top(int argc, char **argv) {
     if (tty) fputs("\033[H\033[2J", f);
     else if (frame) fputs("\n", f);
     char b[32];
-    fprintf(f, "xsmem top %s:%s  pid %lld  config '%s'  frame %ld\n%s\n", host, port, (long long)s->pid, s->config,
-            frame + 1, s->cmdline);
+    fprintf(f, "xsmem top %s:%s  pid %lld  config '%s'  frame %ld\n%s\n", host, port, (long long)s->pid,
+            tool_tty(s->config), frame + 1, tool_tty(s->cmdline));
     fprintf(f, "in use %s  ", tool_bytes(in_use, b, sizeof b));
     sparkline(f, hist, nh);
     if (isnan(rate)) fprintf(f, "  alloc rate: (next frame)\n");

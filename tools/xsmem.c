@@ -49,6 +49,20 @@ const char *tool_bytes(double bytes, char *buf, size_t n) {
   return buf;
 }
 
+const char *tool_tty_n(const char *s, size_t n) {
+  static char *ring[16];
+  static int k;
+  k = (k + 1) % 16;
+  free(ring[k]);
+  xsmem_buf b = XSMEM_BUF_INIT;
+  xsmem_term_string(&b, s, n);
+  ring[k] = strndup(b.data ? b.data : "", b.len);
+  xsmem_buf_free(&b);
+  return ring[k];
+}
+
+const char *tool_tty(const char *s) { return tool_tty_n(s, SIZE_MAX); }
+
 // ---------------------------------------------------------------------------
 // Snapshots.
 
@@ -170,14 +184,16 @@ static const Xsmem__AllocatorStats kNoStats = XSMEM__ALLOCATOR_STATS__INIT;
 
 void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit) {
   char b1[32], b2[32], b3[32], b4[32], b5[32];
+  // Every string of a snapshot is escaped for the terminal (tool_tty).
   fprintf(f, "snapshot of pid %lld (%s), configuration '%s'\n", (long long)s->pid,
-          s->cmdline[0] ? s->cmdline : "?", s->config[0] ? s->config : "none");
+          s->cmdline[0] ? tool_tty(s->cmdline) : "?", s->config[0] ? tool_tty(s->config) : "none");
   fprintf(f, "  %-18s %12s %12s %12s %12s %12s %12s %6s\n", "allocator", "allocs", "frees", "in use", "peak",
           "committed", "reserved", "frag");
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
     const Xsmem__AllocatorStats *st = a->stats ? a->stats : &kNoStats;
-    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ', a->name,
+    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ',
+            tool_tty(a->name),
             (unsigned long long)st->num_allocs, (unsigned long long)st->num_frees,
             tool_bytes((double)st->bytes_in_use, b1, sizeof b1),
             tool_bytes((double)st->peak_bytes_in_use, b2, sizeof b2),
@@ -192,22 +208,23 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
   }
   for (size_t i = 0; i < s->n_alerts; i++) {
     const Xsmem__Alert *al = s->alerts[i];
-    if (al->active) fprintf(f, "  ALERT %s on %s: %g > %g. %s\n", al->name, al->allocator, al->value, al->threshold,
-                            al->recommendation);
+    if (al->active)
+      fprintf(f, "  ALERT %s on %s: %g > %g. %s\n", tool_tty(al->name), tool_tty(al->allocator), al->value,
+              al->threshold, tool_tty(al->recommendation));
   }
   if (!s->analysis_source[0]) {
     fprintf(f, "  call sites and leaks: not tracked (use a *_tracked configuration or --track sample|full)\n");
     return;
   }
-  fprintf(f, "  top call sites by live bytes (%s):\n", s->analysis_source);
+  fprintf(f, "  top call sites by live bytes (%s):\n", tool_tty(s->analysis_source));
   if (s->n_call_sites == 0) fprintf(f, "    none\n");
   for (size_t i = 0; i < s->n_call_sites && i < top; i++) {
     const Xsmem__CallSite *c = s->call_sites[i];
     // A symbolized stack holds one frame per line: the first names the site.
-    fprintf(f, "    %10s live in %6llu blocks, %10s in %8llu allocations  %.*s\n",
+    fprintf(f, "    %10s live in %6llu blocks, %10s in %8llu allocations  %s\n",
             tool_bytes((double)c->live_bytes, b1, sizeof b1), (unsigned long long)c->live_count,
             tool_bytes((double)c->bytes, b2, sizeof b2), (unsigned long long)c->count,
-            c->symbol[0] ? (int)strcspn(c->symbol, "\n") : 1, c->symbol[0] ? c->symbol : "?");
+            c->symbol[0] ? tool_tty_n(c->symbol, strcspn(c->symbol, "\n")) : "?");
   }
   // Leak records: the tracker's leak report (one per call site, largest
   // first), or single blocks (count 0 or 1 with an address) from other providers.
@@ -224,9 +241,9 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
       const Xsmem__Leak *l = s->leaks[i];
       char at[40] = "";
       if (l->address) snprintf(at, sizeof at, " at 0x%llx", (unsigned long long)l->address);
-      fprintf(f, "    %10s in %6llu blocks%s  %.*s\n", tool_bytes((double)l->size, b4, sizeof b4),
+      fprintf(f, "    %10s in %6llu blocks%s  %s\n", tool_bytes((double)l->size, b4, sizeof b4),
               (unsigned long long)(l->count ? l->count : 1), at,
-              l->symbol[0] ? (int)strcspn(l->symbol, "\n") : 1, l->symbol[0] ? l->symbol : "?");
+              l->symbol[0] ? tool_tty_n(l->symbol, strcspn(l->symbol, "\n")) : "?");
     }
     if (s->n_leaks > top) fprintf(f, "    ... and %zu more\n", s->n_leaks - top);
     return;
@@ -570,12 +587,24 @@ int tool_cmd_stats(int argc, char **argv) {
     } else {
       xsmem_csv_timeline(snap.last, &b);
     }
+    if (b.failed) {
+      tool_error("stats: out of memory rendering %s", fmt);
+      xsmem_buf_free(&b);
+      tool_snapshot_free(&snap);
+      return XSMEM_EXIT_FAIL;
+    }
     fwrite(b.data ? b.data : "", 1, b.len, stdout);
     xsmem_buf_free(&b);
   }
   size_t refused = snap.refused;
   tool_snapshot_free(&snap);
-  return fflush(stdout) == 0 && !refused ? 0 : XSMEM_EXIT_FAIL;
+  // A full disk or a closed stdout: fwrite of a large block writes through
+  // and only sets the error flag, which fflush alone does not report.
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    tool_error("stats: cannot write the output: %s", strerror(errno ? errno : EIO));
+    return XSMEM_EXIT_FAIL;
+  }
+  return refused ? XSMEM_EXIT_FAIL : 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -30,6 +30,12 @@
 // Messages: "xsmem: " + text on stderr.
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// Returns s (at most n bytes of it) escaped for a terminal
+// (xsmem_term_string: a snapshot's strings are any bytes, escape sequences
+// included). The text lives until 16 more calls.
+const char *tool_tty_n(const char *s, size_t n);
+const char *tool_tty(const char *s);
+
 // Returns "12.3 MiB"-style text in buf.
 const char *tool_bytes(double bytes, char *buf, size_t n);
 

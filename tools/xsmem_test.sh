@@ -147,6 +147,37 @@ for f in trunc text empty; do
 done
 expect_rc 1 "$x" stats "$tmp/missing.pb"
 grep -q "No such file" "$tmp/err" || fail "missing snapshot message"
+# A full disk or a closed stdout fails every format, with a message.
+for fmt in text json prometheus csv; do
+  for how in full closed; do
+    set +e
+    if [ $how = full ]; then "$x" stats "$tmp/s.pb" --format $fmt >/dev/full 2>"$tmp/err"; else "$x" stats "$tmp/s.pb" --format $fmt >&- 2>"$tmp/err"; fi
+    rc=$?
+    set -e
+    [ $rc = 1 ] || fail "stats --format $fmt to a $how stdout exited $rc"
+    grep -q "stats: cannot write the output: " "$tmp/err" || fail "stats --format $fmt, $how stdout: $(cat "$tmp/err")"
+  done
+done
+# A snapshot's strings are any bytes: escape sequences, invalid UTF-8, a C1
+# control, a right-to-left override. The text summary and the report show
+# them escaped; JSON and Prometheus stay valid UTF-8.
+python3 "$r/export/testing/nasty_snapshot.py" "$tmp/nasty.pb"
+expect_rc 0 "$x" stats "$tmp/nasty.pb"
+cp "$tmp/out" "$tmp/nasty.txt"
+expect_rc 0 "$x" report "$tmp/nasty.pb" -o "$tmp/nasty.html"
+for fmt in json prometheus; do expect_rc 0 "$x" stats "$tmp/nasty.pb" --format $fmt; cp "$tmp/out" "$tmp/nasty.$fmt"; done
+python3 - "$tmp/nasty.txt" "$tmp/nasty.html" "$tmp/nasty.json" "$tmp/nasty.prometheus" <<'PY'
+import sys
+for path in sys.argv[1:]:
+    raw = open(path, "rb").read()
+    raw.decode("utf-8")  # valid UTF-8 throughout
+    for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xe2\x80\xae"):
+        assert path.endswith((".json", ".prometheus")) or bad not in raw, (path, bad)
+text = open(sys.argv[1], "rb").read()
+assert rb"evil\x1b[31mRED\x1b]0;title\x07 \xff\xfe \u009b \u202eq" in text, text
+html = open(sys.argv[2], "rb").read()
+assert rb"evil\x1b[31mRED" in html and b"&quot;quote&quot;" in html
+PY
 # An endless device is refused at once (it used to be read without bound).
 expect_rc 1 timeout 60 "$x" stats /dev/zero
 grep -q "/dev/zero: not an xsmem snapshot" "$tmp/err" || fail "/dev/zero: $(cat "$tmp/err")"
