@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <type_traits>
 #include <cstring>
 #include <string>
@@ -771,8 +773,23 @@ Reply Request(uint16_t port, const std::string &raw) {
   return r;
 }
 
-Reply Get(uint16_t port, const std::string &path, const char *method = "GET") {
-  return Request(port, std::string(method) + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+Reply Get(uint16_t port, const std::string &path, const char *method = "GET", const std::string &headers = "",
+          const std::string &host = "127.0.0.1") {
+  return Request(port, std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + headers +
+                           "Connection: close\r\n\r\n");
+}
+
+int Connect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa = {};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 TEST_F(ExportTest, HttpEndpoint) {
@@ -828,7 +845,7 @@ TEST_F(ExportTest, HttpEndpoint) {
   int garbage = Request(port, "\x01\x02 nonsense\r\n\r\n").status;
   EXPECT_GE(garbage, 400);
   EXPECT_LT(garbage, 500);
-  EXPECT_GE(Request(port, "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
+  EXPECT_GE(Request(port, "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").status, 400);
   EXPECT_EQ(Get(port, "/metrics").status, 200);
 
   // A second server on the same port fails cleanly.
@@ -852,6 +869,145 @@ TEST(Http, RejectsMalformedAddresses) {
   ASSERT_NE(plain, nullptr);
   EXPECT_EQ(Get(xsmem_http_port(plain), "/metrics").status, 200);  // loopback by default
   xsmem_http_stop(plain);
+}
+
+// DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1
+// sends Host: evil.example. Only names of this server are answered.
+TEST_F(ExportTest, HttpAnswersOnlyHostsNamingItself) {
+  xsmem_http_config cfg = {};
+  cfg.addr = "127.0.0.1:0";
+  cfg.allow_hosts = "metrics.internal, Other.Example";
+  char why[256] = "";
+  xsmem_http_server *srv = xsmem_http_start_config(&cfg, why, sizeof why);
+  ASSERT_NE(srv, nullptr) << why;
+  uint16_t port = xsmem_http_port(srv);
+  std::string p = ":" + std::to_string(port);
+  for (std::string ok : std::vector<std::string>{"127.0.0.1", "127.0.0.1" + p, "localhost" + p, "LOCALHOST", "[::1]" + p, "127.0.0.2",
+                         "metrics.internal" + p, "other.example", "127.0.0.1:1"}) {
+    EXPECT_EQ(Get(port, "/metrics", "GET", "", ok).status, 200) << ok;
+  }
+  for (std::string bad : std::vector<std::string>{"evil.example", "evil.example" + p, "localhost.evil.example", "10.0.0.1", "[::2]",
+                          "[::1", "metrics.internal.evil", ":" + std::to_string(port), "a:b:c"}) {
+    Reply r = Get(port, "/metrics", "GET", "", bad);
+    EXPECT_EQ(r.status, 403) << bad;
+    EXPECT_NE(r.body.find("XSMEM_HTTP_ALLOW_HOSTS"), std::string::npos) << r.body;
+  }
+  // HTTP/1.0 without a Host header (no browser sends that).
+  EXPECT_EQ(Request(port, "GET /metrics HTTP/1.0\r\n\r\n").status, 200);
+  xsmem_http_stop(srv);
+  cfg.allow_hosts = "*";
+  srv = xsmem_http_start_config(&cfg, why, sizeof why);
+  ASSERT_NE(srv, nullptr) << why;
+  EXPECT_EQ(Get(xsmem_http_port(srv), "/metrics", "GET", "", "evil.example").status, 200);
+  xsmem_http_stop(srv);
+}
+
+TEST_F(ExportTest, HttpTokenIsRequiredWhenSet) {
+  xsmem_http_config cfg = {};
+  cfg.addr = "127.0.0.1:0";
+  cfg.token = "s3cret-token";
+  char why[256] = "";
+  xsmem_http_server *srv = xsmem_http_start_config(&cfg, why, sizeof why);
+  ASSERT_NE(srv, nullptr) << why;
+  uint16_t port = xsmem_http_port(srv);
+  for (const char *path : {"/metrics", "/api/snapshot", "/", "/nope"}) {
+    Reply r = Get(port, path);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_NE(r.headers.find("WWW-Authenticate: Bearer"), std::string::npos) << r.headers;
+    EXPECT_EQ(r.body.find("fake_bfc"), std::string::npos);
+  }
+  EXPECT_EQ(Get(port, "/metrics", "GET", "Authorization: Bearer wrong\r\n").status, 401);
+  EXPECT_EQ(Get(port, "/metrics", "GET", "Authorization: Bearer s3cret-toke\r\n").status, 401);
+  EXPECT_EQ(Get(port, "/metrics", "GET", "Authorization: Bearer s3cret-tokenX\r\n").status, 401);
+  EXPECT_EQ(Get(port, "/metrics?token=wrong").status, 401);
+  EXPECT_EQ(Get(port, "/metrics", "GET", "Authorization: Bearer s3cret-token\r\n").status, 200);
+  EXPECT_EQ(Get(port, "/metrics", "GET", "authorization: bearer s3cret-token\r\n").status, 200);
+  EXPECT_EQ(Get(port, "/metrics?token=s3cret-token").status, 200);
+  EXPECT_EQ(Get(port, "/?token=s3cret-token").status, 200);  // the dashboard, which passes it on
+  EXPECT_EQ(Get(port, "/api/snapshot.json?token=s3cret-token").status, 200);
+  // The Host check comes first: a rebinding page learns nothing either way.
+  EXPECT_EQ(Get(port, "/metrics?token=s3cret-token", "GET", "", "evil.example").status, 403);
+  xsmem_http_stop(srv);
+
+  // From a file: its trailing newline is not part of the token.
+  std::string file = TmpPath("token");
+  FILE *f = fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("from-a-file\n", f);
+  fclose(f);
+  cfg.token = nullptr;
+  cfg.token_file = file.c_str();
+  srv = xsmem_http_start_config(&cfg, why, sizeof why);
+  ASSERT_NE(srv, nullptr) << why;
+  EXPECT_EQ(Get(xsmem_http_port(srv), "/metrics").status, 401);
+  EXPECT_EQ(Get(xsmem_http_port(srv), "/metrics", "GET", "Authorization: Bearer from-a-file\r\n").status, 200);
+  xsmem_http_stop(srv);
+  // An unreadable or empty token file stops the endpoint from starting (it
+  // never serves without the token it was asked for).
+  cfg.token_file = "/no/such/token";
+  errno = 0;
+  EXPECT_EQ(xsmem_http_start_config(&cfg, why, sizeof why), nullptr);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_NE(std::string(why).find("cannot read the token file /no/such/token: No such file or directory"),
+            std::string::npos)
+      << why;
+  f = fopen(file.c_str(), "w");
+  fputs(" \n", f);
+  fclose(f);
+  cfg.token_file = file.c_str();
+  EXPECT_EQ(xsmem_http_start_config(&cfg, why, sizeof why), nullptr);
+  EXPECT_NE(std::string(why).find("is empty"), std::string::npos) << why;
+}
+
+// A slow client (slow loris) sends a header line every few hundred ms: it
+// kept its connection as long as it liked (the idle timeout restarts on each
+// byte), and 40 of them locked every GET out (the limit was 32). Now a
+// request has a total time, and a new connection evicts the oldest one that
+// has no request being answered. Functional, not timed: the GET must succeed
+// while 40 slow clients trickle, and the slow ones must be closed.
+TEST_F(ExportTest, HttpServesNewClientsPastFortySlowOnes) {
+  xsmem_http_config cfg = {};
+  cfg.addr = "127.0.0.1:0";
+  cfg.request_timeout_ms = 2000;
+  char why[256] = "";
+  xsmem_http_server *srv = xsmem_http_start_config(&cfg, why, sizeof why);
+  ASSERT_NE(srv, nullptr) << why;
+  uint16_t port = xsmem_http_port(srv);
+  std::vector<int> slow;
+  for (int i = 0; i < 40; i++) {
+    int fd = Connect(port);
+    ASSERT_GE(fd, 0);
+    const char start[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_EQ(write(fd, start, sizeof(start) - 1), (ssize_t)sizeof(start) - 1);
+    slow.push_back(fd);
+  }
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {  // a header line every 300 ms on every slow connection
+    while (!done) {
+      for (int fd : slow) (void)!send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+      usleep(300000);
+    }
+  });
+  usleep(200000);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(Get(port, "/metrics").status, 200) << "GET " << i << " locked out";
+  // Every slow connection is closed: evicted, or past its 2 s in all (it
+  // would have lived as long as it kept sending).
+  size_t closed = 0;
+  for (int fd : slow) {
+    timeval tv = {20, 0};  // generous: the server's limit is 2 s
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+    }
+    closed += n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+  done = true;
+  trickle.join();
+  for (int fd : slow) close(fd);
+  EXPECT_EQ(closed, slow.size());
+  EXPECT_EQ(Get(port, "/metrics").status, 200);
+  xsmem_http_stop(srv);
 }
 
 // The option-driven service: sampler thread, periodic stream, HTTP, clean stop.

@@ -213,6 +213,17 @@ class HttpTest(unittest.TestCase, Checks):
         self.assertEqual(rows[0][0], "time_ns")
         self.assertGreater(len(rows), 2)
 
+    def test_cmdline_arguments_hidden(self):
+        # The arguments may hold secrets: the program only, unless asked.
+        _, _, body = self.get("/api/snapshot.json")
+        self.assertEqual(json.loads(body)["cmdline"], DEMO + " [arguments hidden]")
+
+    def test_dns_rebinding_refused(self):
+        req = urllib.request.Request(self.base + "/metrics", headers={"Host": "evil.example"})
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(e.exception.code, 403)
+
     def test_bad_requests(self):
         self.assertEqual(self.get("/api/stats/none")[0], 404)
         self.assertEqual(self.get("/nothing/here")[0], 404)
@@ -269,6 +280,35 @@ class EscapingTest(unittest.TestCase):
             self.assertNotIn(bad, raw)
         raw.decode("utf-8")
         self.assertIn(rb"config 'evil\x1b[31mRED\x1b]0;title\x07 \xff\xfe \u009b \u202eq", raw)
+
+
+class HttpTokenTest(unittest.TestCase):
+    """XSMEM_HTTP_TOKEN in a live process; XSMEM_HTTP_SHOW_CMDLINE=1."""
+
+    def test_token_and_full_cmdline(self):
+        portfile = os.path.join(TMP, "port-token")
+        p = run_demo(20, {"XSMEM_HTTP": "127.0.0.1:0", "XSMEM_HTTP_TOKEN": "tok-123",
+                          "XSMEM_HTTP_SHOW_CMDLINE": "1"}, portfile)
+        try:
+            for _ in range(300):
+                if os.path.exists(portfile):
+                    break
+                time.sleep(0.05)
+            with open(portfile) as f:
+                base = "http://127.0.0.1:%d" % int(f.read())
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(base + "/api/snapshot.json", timeout=10)
+            self.assertEqual(e.exception.code, 401)
+            req = urllib.request.Request(base + "/api/snapshot.json", headers={"Authorization": "Bearer tok-123"})
+            snap = json.loads(urllib.request.urlopen(req, timeout=10).read())
+            self.assertEqual(snap["cmdline"], "%s 20 %s" % (DEMO, portfile))
+            page = urllib.request.urlopen(base + "/?token=tok-123", timeout=10).read().decode()
+            self.assertIn("apiQuery", page)  # the dashboard passes its token on
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=30)
+        self.assertIn("serves /metrics and the dashboard on port", err)
+        self.assertIn("a token is required", err)
 
 
 class ZExitTest(unittest.TestCase):
