@@ -470,6 +470,24 @@ TEST_F(ExportTest, VersionOneFilesStillRead) {
   EXPECT_EQ(cut.cut.size(), 1u);
 }
 
+// protobuf-c accepts field number 0 written in two bytes and keeps it as an
+// unknown field, which it then packs as the invalid 0x00: read, then written
+// out unreadable (found by snapshot_fuzz). Such a message is refused; unknown
+// fields with valid numbers are kept and written back.
+TEST(SnapshotFormat, FieldZeroIsRefusedOtherUnknownFieldsKept) {
+  Arena ar;
+  errno = 0;
+  EXPECT_EQ(xsmem_snapshot_unpack(&ar.a, "\x80\x00", 2), nullptr);
+  EXPECT_EQ(errno, EBADMSG);
+  EXPECT_EQ(xsmem_snapshot_unpack(&ar.a, "\x08\x01\x32\x02\x80\x00", 6), nullptr);  // inside an Allocator
+  const char newer[] = "\x08\x01\x98\x06\x07";  // time_unix_ns 1, then field 99 = 7
+  Xsmem__Snapshot *s = xsmem_snapshot_unpack(&ar.a, newer, sizeof(newer) - 1);
+  ASSERT_NE(s, nullptr);
+  Buf again;
+  ASSERT_TRUE(xsmem_snapshot_pack(s, false, &again.b));
+  EXPECT_EQ(again.str(), std::string(newer, sizeof(newer) - 1));
+}
+
 // What a reader accepts is bounded: a record header claiming more than
 // XSMEM_SNAPSHOT_MAX_RECORD is refused; a file over the cap is refused from
 // its size, and an endless device once the cap is read.

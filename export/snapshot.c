@@ -613,9 +613,41 @@ bool xsmem_snapshot_read_file(const char *path, xsmem_buf *out) {
   return read_file(path, out, XSMEM_SNAPSHOT_MAX_FILE, true);
 }
 
+// Returns false when m or a message inside it kept an unknown field numbered
+// 0. protobuf-c accepts a tag of 0 written in two bytes (0x80 0x00) and keeps
+// it as an unknown field, but packs it as 0x00, which no parser accepts: such
+// a message would be read, then written out unreadable. Field 0 is invalid
+// protobuf; the message is refused instead. (Unknown fields with valid
+// numbers, from a newer writer, are kept and written back.)
+static bool fields_valid(const ProtobufCMessage *m, int depth) {
+  if (!m || depth > 16) return m == NULL;
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0) return false;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned f = 0; f < d->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &d->fields[f];
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    const char *at = (const char *)m + fd->offset;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n;
+      ProtobufCMessage **items;
+      memcpy(&n, (const char *)m + fd->quantifier_offset, sizeof(n));
+      memcpy(&items, at, sizeof(items));
+      for (size_t k = 0; k < n; k++)
+        if (!fields_valid(items[k], depth + 1)) return false;
+    } else {
+      ProtobufCMessage *sub;
+      memcpy(&sub, at, sizeof(sub));
+      if (sub && !fields_valid(sub, depth + 1)) return false;
+    }
+  }
+  return true;
+}
+
 Xsmem__Snapshot *xsmem_snapshot_unpack(xsmem_arena *arena, const void *data, size_t len) {
   ProtobufCAllocator pa = xsmem_arena_pb(arena);
   Xsmem__Snapshot *s = xsmem__snapshot__unpack(&pa, len, data);
+  if (s && !fields_valid(&s->base, 0)) s = NULL;
   if (!s) errno = EBADMSG;
   return s;
 }
