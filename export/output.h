@@ -4,7 +4,7 @@
 // `report -o`, `run --report/--snapshot`) goes through here, so that one set
 // of rules holds for every output path:
 //   - a regular file, or a path that does not exist yet: the data goes to a
-//     temporary file in the same directory (".NAME.tmp.PID.N"), renamed over
+//     temporary file in the same directory ("NAME.tmp.PID.N"), renamed over
 //     the path, so a reader never sees half a file; an existing file's
 //     permission bits are kept (a new one gets 0666 less the umask);
 //   - a symbolic link: followed (up to 40 links) and its target written by
