@@ -4,6 +4,10 @@
 // the allocator statistics from XSMEM_STAT_FIELDS, so a new stat field appears
 // in JSON and Prometheus output with no change here.
 //
+// Strings come from a snapshot, so they are any bytes: every writer escapes
+// them by its format's rules, and replaces invalid UTF-8 (JSON with \ufffd,
+// Prometheus with U+FFFD; both formats are UTF-8 text). Terminal text has its
+// own escaping (xsmem_term_string).
 // JSON: one object; allocators' detail values nested as
 //   "detail": {"<group>": {"<label>": {"<key>": value}}}.
 // Prometheus text exposition format 0.0.4: every family has HELP and TYPE;
@@ -31,10 +35,24 @@ void xsmem_json_allocator(const Xsmem__Allocator *a, xsmem_buf *out);
 void xsmem_json_string(xsmem_buf *out, const char *s);
 
 void xsmem_prometheus(const Xsmem__Snapshot *s, xsmem_buf *out);
-// Appends s escaped for a Prometheus label value (\\, \", \n).
+// Appends s escaped for a Prometheus label value (\\, \", \n; invalid UTF-8
+// as U+FFFD).
 void xsmem_prometheus_label(xsmem_buf *out, const char *s);
 
 void xsmem_csv_timeline(const Xsmem__Snapshot *s, xsmem_buf *out);
+
+// Returns the length (1-4) of the valid UTF-8 sequence starting at p (a
+// NUL-terminated string), or 0 when p starts an invalid one: a stray
+// continuation byte, an overlong form, a surrogate, beyond U+10FFFF, cut short.
+size_t xsmem_utf8_len(const char *p);
+
+// Appends s[0..n) (stopping at a NUL) made safe to print on a terminal: a
+// snapshot's strings (program name, command line, symbols) are any bytes, and
+// an escape sequence in them would drive the terminal. Printable ASCII and
+// valid UTF-8 pass; backslash becomes \\, newline, return and tab \n \r \t,
+// other control bytes and invalid UTF-8 bytes \xNN, and C1 controls and the
+// bidirectional overrides (which reorder what is shown) \uNNNN.
+void xsmem_term_string(xsmem_buf *out, const char *s, size_t n);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@ Run by formats_test.sh with /usr/bin/python3.
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,6 +26,8 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "testing"))
+import nasty_snapshot  # noqa: E402
 DEMO = os.path.join(HERE, "live_demo")
 DUMP = os.path.join(HERE, "xsmem_snapshot_dump")
 TMP = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp()
@@ -116,15 +119,26 @@ class FilesTest(unittest.TestCase, Checks):
         seqs = [s["sequence"] for s in snaps]
         self.assertEqual(seqs, sorted(seqs))
         self.assertEqual(len(set(s["pid"] for s in snaps)), 1)
-        # A cut-off stream is reported, not misread.
+        # A stream whose writer stopped mid-record (killed, disk full): every
+        # record before the cut is read, and the cut is reported.
         with open(path, "rb") as f:
             data = f.read()
         cut = os.path.join(TMP, "cut.pb")
         with open(cut, "wb") as f:
             f.write(data[:-3])
-        r = subprocess.run([DUMP, cut, "summary", "--stream"], capture_output=True, text=True)
+        r = subprocess.run([DUMP, cut, "json"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("record cut short; the stream ends there", r.stderr)
+        self.assertEqual([json.loads(l)["sequence"] for l in r.stdout.splitlines()], seqs[:-1])
+        # A damaged record is refused with its offset; the others are read.
+        damaged = bytearray(data)
+        damaged[len(data) // 2] ^= 0x10
+        with open(cut, "wb") as f:
+            f.write(damaged)
+        r = subprocess.run([DUMP, cut, "json"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("corrupt record", r.stderr)
+        self.assertRegex(r.stderr, r"byte [0-9]+: damaged record( header)? \(checksum mismatch\); refused")
+        self.assertEqual(len(r.stdout.splitlines()), len(seqs) - 1)
 
 
 class HttpTest(unittest.TestCase, Checks):
@@ -199,12 +213,102 @@ class HttpTest(unittest.TestCase, Checks):
         self.assertEqual(rows[0][0], "time_ns")
         self.assertGreater(len(rows), 2)
 
+    def test_cmdline_arguments_hidden(self):
+        # The arguments may hold secrets: the program only, unless asked.
+        _, _, body = self.get("/api/snapshot.json")
+        self.assertEqual(json.loads(body)["cmdline"], DEMO + " [arguments hidden]")
+
+    def test_dns_rebinding_refused(self):
+        req = urllib.request.Request(self.base + "/metrics", headers={"Host": "evil.example"})
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=10)
+        self.assertEqual(e.exception.code, 403)
+
     def test_bad_requests(self):
         self.assertEqual(self.get("/api/stats/none")[0], 404)
         self.assertEqual(self.get("/nothing/here")[0], 404)
         self.assertEqual(self.get("/metrics", "POST")[0], 405)
         self.assertEqual(self.get("/api/snapshot?format=yaml")[0], 400)
         self.assertEqual(self.get("/metrics")[0], 200)
+
+
+class EscapingTest(unittest.TestCase):
+    """A snapshot's strings are any bytes (nasty_snapshot.py): each format
+    escapes them by its own rules and stays valid UTF-8; -Inf, +Inf and NaN
+    are written as each format spells them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.path = os.path.join(TMP, "nasty.pb")
+        with open(cls.path, "wb") as f:
+            f.write(nasty_snapshot.snapshot())
+
+    def test_prometheus(self):
+        # dump() decodes stdout as strict UTF-8; the parser takes the page whole
+        # (a value of -Inf used to be written "-+Inf", which made it fail).
+        fams = families(dump(self.path, "prometheus"))
+        nasty = nasty_snapshot.NASTY_TEXT
+        frag = fams["xsmem_fragmentation"].samples[0]
+        self.assertEqual(frag.value, -math.inf)
+        self.assertEqual(frag.labels["allocator"], nasty)
+        self.assertEqual(frag.labels["config"], nasty)
+        tiers = {s.labels["tier"]: s.value for s in fams["xsmem_tier_bytes_in_use"].samples}
+        self.assertEqual(tiers[nasty], math.inf)
+        self.assertEqual(tiers["small"], -math.inf)
+        self.assertTrue(math.isnan(tiers["large"]))
+        site = fams["xsmem_call_site_live_bytes"].samples[0]
+        self.assertEqual(site.labels["site"], nasty + "@0x401000")
+        alert = fams["xsmem_alert_active"].samples[0]
+        self.assertEqual((alert.labels["alert"], alert.labels["allocator"]), (nasty, nasty))
+
+    def test_json(self):
+        obj = json.loads(dump(self.path, "json"))
+        nasty = nasty_snapshot.NASTY_TEXT
+        self.assertEqual(obj["cmdline"], nasty)
+        self.assertEqual(obj["config"], nasty)
+        a = obj["allocators"][0]
+        self.assertEqual(a["name"], nasty)
+        self.assertIsNone(a["stats"]["fragmentation"])  # JSON has no infinities: null
+        self.assertIsNone(a["detail"]["tier"][nasty]["bytes_in_use"])
+        self.assertEqual(obj["call_sites"][0]["symbol"], nasty)
+        self.assertEqual(obj["leaks"][0]["symbol"], nasty)
+        self.assertEqual(obj["alerts"][0]["recommendation"], nasty)
+
+    def test_summary_is_safe_on_a_terminal(self):
+        raw = subprocess.run([DUMP, self.path, "summary"], check=True, capture_output=True).stdout
+        for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xe2\x80\xae", b"\xff"):
+            self.assertNotIn(bad, raw)
+        raw.decode("utf-8")
+        self.assertIn(rb"config 'evil\x1b[31mRED\x1b]0;title\x07 \xff\xfe \u009b \u202eq", raw)
+
+
+class HttpTokenTest(unittest.TestCase):
+    """XSMEM_HTTP_TOKEN in a live process; XSMEM_HTTP_SHOW_CMDLINE=1."""
+
+    def test_token_and_full_cmdline(self):
+        portfile = os.path.join(TMP, "port-token")
+        p = run_demo(20, {"XSMEM_HTTP": "127.0.0.1:0", "XSMEM_HTTP_TOKEN": "tok-123",
+                          "XSMEM_HTTP_SHOW_CMDLINE": "1"}, portfile)
+        try:
+            for _ in range(300):
+                if os.path.exists(portfile):
+                    break
+                time.sleep(0.05)
+            with open(portfile) as f:
+                base = "http://127.0.0.1:%d" % int(f.read())
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(base + "/api/snapshot.json", timeout=10)
+            self.assertEqual(e.exception.code, 401)
+            req = urllib.request.Request(base + "/api/snapshot.json", headers={"Authorization": "Bearer tok-123"})
+            snap = json.loads(urllib.request.urlopen(req, timeout=10).read())
+            self.assertEqual(snap["cmdline"], "%s 20 %s" % (DEMO, portfile))
+            page = urllib.request.urlopen(base + "/?token=tok-123", timeout=10).read().decode()
+            self.assertIn("apiQuery", page)  # the dashboard passes its token on
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=30)
+        self.assertIn("serves /metrics and the dashboard on port", err)
+        self.assertIn("a token is required", err)
 
 
 class ZExitTest(unittest.TestCase):

@@ -13,9 +13,18 @@ void xsmem_json_string(xsmem_buf *out, const char *s) {
   const unsigned char *p = (const unsigned char *)(s ? s : "");
   while (*p) {
     const unsigned char *run = p;  // plain characters go in one append
-    while (*p && *p != '"' && *p != '\\' && *p >= 0x20 && *p != 0x7f) p++;
+    while (*p && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x7f) p++;
     if (p > run) xsmem_buf_append(out, run, (size_t)(p - run));
     if (!*p) break;
+    if (*p >= 0x80) {
+      // JSON text is UTF-8: a valid sequence goes as it is, an invalid byte
+      // (a command line is any bytes) becomes U+FFFD.
+      size_t n = xsmem_utf8_len((const char *)p);
+      if (n) xsmem_buf_append(out, p, n);
+      else xsmem_buf_puts(out, "\\ufffd");
+      p += n ? n : 1;
+      continue;
+    }
     switch (*p) {
       case '"': xsmem_buf_puts(out, "\\\""); break;
       case '\\': xsmem_buf_puts(out, "\\\\"); break;

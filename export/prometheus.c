@@ -1,4 +1,5 @@
 // export/prometheus.c: Prometheus text exposition format 0.0.4 (see format.h).
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -7,18 +8,33 @@
 #include "export/snapshot.h"
 #include "platform/log.h"
 
-void xsmem_prometheus_label(xsmem_buf *out, const char *s) {
-  for (const char *p = s ? s : ""; *p; p++) {
+// Appends s as UTF-8 text with backslash and newline escaped, and the double
+// quote too when quote is set (label values; HELP text keeps it). An invalid
+// UTF-8 byte becomes U+FFFD: the exposition format is UTF-8.
+static void escaped(xsmem_buf *out, const char *s, bool quote) {
+  for (const char *p = s ? s : ""; *p;) {
     if (*p == '\\') xsmem_buf_puts(out, "\\\\");
-    else if (*p == '"') xsmem_buf_puts(out, "\\\"");
+    else if (*p == '"' && quote) xsmem_buf_puts(out, "\\\"");
     else if (*p == '\n') xsmem_buf_puts(out, "\\n");
-    else xsmem_buf_append(out, p, 1);
+    else if ((unsigned char)*p < 0x80) xsmem_buf_append(out, p, 1);
+    else {
+      size_t n = xsmem_utf8_len(p);
+      if (n) xsmem_buf_append(out, p, n);
+      else xsmem_buf_puts(out, "\xef\xbf\xbd");
+      p += n ? n : 1;
+      continue;
+    }
+    p++;
   }
 }
 
+void xsmem_prometheus_label(xsmem_buf *out, const char *s) { escaped(out, s, true); }
+
+// The exposition format spells the non-finite values NaN, +Inf and -Inf.
 static void value(xsmem_buf *out, double v) {
   xsmem_buf_puts(out, " ");
-  xsmem_buf_number(out, v, "NaN", "+Inf");
+  if (isinf(v)) xsmem_buf_puts(out, v > 0 ? "+Inf" : "-Inf");
+  else xsmem_buf_number(out, v, "NaN", "+Inf");
   xsmem_buf_puts(out, "\n");
 }
 
@@ -48,12 +64,7 @@ static void metric_name(char *out, size_t cap, const char *group, const char *ke
 static void family(xsmem_buf *out, const char *name, const char *suffix, const char *type,
                    const char *help) {
   xsmem_buf_printf(out, "# HELP %s%s ", name, suffix);
-  // HELP text escapes only backslash and newline.
-  for (const char *p = help; *p; p++) {
-    if (*p == '\\') xsmem_buf_puts(out, "\\\\");
-    else if (*p == '\n') xsmem_buf_puts(out, "\\n");
-    else xsmem_buf_append(out, p, 1);
-  }
+  escaped(out, help, false);  // HELP text escapes only backslash and newline
   xsmem_buf_printf(out, "\n# TYPE %s%s %s\n", name, suffix, type);
 }
 

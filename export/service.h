@@ -5,8 +5,8 @@
 //   XSMEM_SNAPSHOT=PATH           a protobuf Snapshot written at exit; "%p" in
 //                                 PATH becomes the process id
 //   XSMEM_SNAPSHOT_INTERVAL_MS=N  a snapshot appended every N ms as well: PATH
-//                                 is then a stream of length-delimited
-//                                 snapshots whose last record is taken at exit
+//                                 is then a stream of snapshot records
+//                                 (snapshot.h) whose last is taken at exit
 //   XSMEM_ALERT_*                 thresholds evaluated by the sampler (monitor.h)
 // One background thread (the sampler) runs while any of them is set: it
 // samples every 250 ms and appends the periodic snapshots. xsmem_export_stop()

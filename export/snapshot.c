@@ -6,11 +6,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "allocators/registry.h"
 #include "export/monitor.h"
+#include "export/output.h"
 #include "export/provider.h"
 #include "platform/atomics.h"
 #include "platform/log.h"
@@ -359,7 +361,83 @@ const Xsmem__Allocator *xsmem_snapshot_find(const Xsmem__Snapshot *s, const char
 }
 
 // ---------------------------------------------------------------------------
-// Binary forms.
+// Binary forms (see snapshot.h for the layout).
+
+static const uint8_t kFileMagic[8] = {0x89, 'X', 'S', 'M', 'E', 'M', '\r', '\n'};
+static const uint8_t kRecordMarker[4] = {0xc7, 'X', 'S', 'R'};
+
+// CRC32C (Castagnoli, reflected polynomial 0x82f63b78), one table lookup per byte.
+static const uint32_t kCrc32c[256] = {
+    0x00000000, 0xf26b8303, 0xe13b70f7, 0x1350f3f4, 0xc79a971f, 0x35f1141c,
+    0x26a1e7e8, 0xd4ca64eb, 0x8ad958cf, 0x78b2dbcc, 0x6be22838, 0x9989ab3b,
+    0x4d43cfd0, 0xbf284cd3, 0xac78bf27, 0x5e133c24, 0x105ec76f, 0xe235446c,
+    0xf165b798, 0x030e349b, 0xd7c45070, 0x25afd373, 0x36ff2087, 0xc494a384,
+    0x9a879fa0, 0x68ec1ca3, 0x7bbcef57, 0x89d76c54, 0x5d1d08bf, 0xaf768bbc,
+    0xbc267848, 0x4e4dfb4b, 0x20bd8ede, 0xd2d60ddd, 0xc186fe29, 0x33ed7d2a,
+    0xe72719c1, 0x154c9ac2, 0x061c6936, 0xf477ea35, 0xaa64d611, 0x580f5512,
+    0x4b5fa6e6, 0xb93425e5, 0x6dfe410e, 0x9f95c20d, 0x8cc531f9, 0x7eaeb2fa,
+    0x30e349b1, 0xc288cab2, 0xd1d83946, 0x23b3ba45, 0xf779deae, 0x05125dad,
+    0x1642ae59, 0xe4292d5a, 0xba3a117e, 0x4851927d, 0x5b016189, 0xa96ae28a,
+    0x7da08661, 0x8fcb0562, 0x9c9bf696, 0x6ef07595, 0x417b1dbc, 0xb3109ebf,
+    0xa0406d4b, 0x522bee48, 0x86e18aa3, 0x748a09a0, 0x67dafa54, 0x95b17957,
+    0xcba24573, 0x39c9c670, 0x2a993584, 0xd8f2b687, 0x0c38d26c, 0xfe53516f,
+    0xed03a29b, 0x1f682198, 0x5125dad3, 0xa34e59d0, 0xb01eaa24, 0x42752927,
+    0x96bf4dcc, 0x64d4cecf, 0x77843d3b, 0x85efbe38, 0xdbfc821c, 0x2997011f,
+    0x3ac7f2eb, 0xc8ac71e8, 0x1c661503, 0xee0d9600, 0xfd5d65f4, 0x0f36e6f7,
+    0x61c69362, 0x93ad1061, 0x80fde395, 0x72966096, 0xa65c047d, 0x5437877e,
+    0x4767748a, 0xb50cf789, 0xeb1fcbad, 0x197448ae, 0x0a24bb5a, 0xf84f3859,
+    0x2c855cb2, 0xdeeedfb1, 0xcdbe2c45, 0x3fd5af46, 0x7198540d, 0x83f3d70e,
+    0x90a324fa, 0x62c8a7f9, 0xb602c312, 0x44694011, 0x5739b3e5, 0xa55230e6,
+    0xfb410cc2, 0x092a8fc1, 0x1a7a7c35, 0xe811ff36, 0x3cdb9bdd, 0xceb018de,
+    0xdde0eb2a, 0x2f8b6829, 0x82f63b78, 0x709db87b, 0x63cd4b8f, 0x91a6c88c,
+    0x456cac67, 0xb7072f64, 0xa457dc90, 0x563c5f93, 0x082f63b7, 0xfa44e0b4,
+    0xe9141340, 0x1b7f9043, 0xcfb5f4a8, 0x3dde77ab, 0x2e8e845f, 0xdce5075c,
+    0x92a8fc17, 0x60c37f14, 0x73938ce0, 0x81f80fe3, 0x55326b08, 0xa759e80b,
+    0xb4091bff, 0x466298fc, 0x1871a4d8, 0xea1a27db, 0xf94ad42f, 0x0b21572c,
+    0xdfeb33c7, 0x2d80b0c4, 0x3ed04330, 0xccbbc033, 0xa24bb5a6, 0x502036a5,
+    0x4370c551, 0xb11b4652, 0x65d122b9, 0x97baa1ba, 0x84ea524e, 0x7681d14d,
+    0x2892ed69, 0xdaf96e6a, 0xc9a99d9e, 0x3bc21e9d, 0xef087a76, 0x1d63f975,
+    0x0e330a81, 0xfc588982, 0xb21572c9, 0x407ef1ca, 0x532e023e, 0xa145813d,
+    0x758fe5d6, 0x87e466d5, 0x94b49521, 0x66df1622, 0x38cc2a06, 0xcaa7a905,
+    0xd9f75af1, 0x2b9cd9f2, 0xff56bd19, 0x0d3d3e1a, 0x1e6dcdee, 0xec064eed,
+    0xc38d26c4, 0x31e6a5c7, 0x22b65633, 0xd0ddd530, 0x0417b1db, 0xf67c32d8,
+    0xe52cc12c, 0x1747422f, 0x49547e0b, 0xbb3ffd08, 0xa86f0efc, 0x5a048dff,
+    0x8ecee914, 0x7ca56a17, 0x6ff599e3, 0x9d9e1ae0, 0xd3d3e1ab, 0x21b862a8,
+    0x32e8915c, 0xc083125f, 0x144976b4, 0xe622f5b7, 0xf5720643, 0x07198540,
+    0x590ab964, 0xab613a67, 0xb831c993, 0x4a5a4a90, 0x9e902e7b, 0x6cfbad78,
+    0x7fab5e8c, 0x8dc0dd8f, 0xe330a81a, 0x115b2b19, 0x020bd8ed, 0xf0605bee,
+    0x24aa3f05, 0xd6c1bc06, 0xc5914ff2, 0x37faccf1, 0x69e9f0d5, 0x9b8273d6,
+    0x88d28022, 0x7ab90321, 0xae7367ca, 0x5c18e4c9, 0x4f48173d, 0xbd23943e,
+    0xf36e6f75, 0x0105ec76, 0x12551f82, 0xe03e9c81, 0x34f4f86a, 0xc69f7b69,
+    0xd5cf889d, 0x27a40b9e, 0x79b737ba, 0x8bdcb4b9, 0x988c474d, 0x6ae7c44e,
+    0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
+};
+
+uint32_t xsmem_crc32c(uint32_t crc, const void *data, size_t n) {
+  const uint8_t *p = data;
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++) crc = kCrc32c[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void xsmem_snapshot_file_header(xsmem_buf *out) {
+  uint8_t h[XSMEM_SNAPSHOT_FILE_HEADER];
+  memcpy(h, kFileMagic, 8);
+  put_u32(h + 8, XSMEM_SNAPSHOT_FORMAT_VERSION);
+  put_u32(h + 12, xsmem_crc32c(0, h, 12));
+  xsmem_buf_append(out, h, sizeof(h));
+}
 
 bool xsmem_snapshot_pack(const Xsmem__Snapshot *s, bool delimited, xsmem_buf *out) {
   size_t n = xsmem__snapshot__get_packed_size(s);
@@ -380,94 +458,325 @@ bool xsmem_snapshot_pack(const Xsmem__Snapshot *s, bool delimited, xsmem_buf *ou
   return got == n;
 }
 
-static bool write_fd_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= (size_t)w;
+bool xsmem_snapshot_pack_record(const Xsmem__Snapshot *s, xsmem_buf *out) {
+  size_t n = xsmem__snapshot__get_packed_size(s);
+  if (n > XSMEM_SNAPSHOT_MAX_RECORD) {  // no reader would accept it
+    errno = EFBIG;
+    return false;
   }
+  if (!xsmem_buf_reserve(out, XSMEM_SNAPSHOT_RECORD_HEADER + n)) {
+    errno = ENOMEM;
+    return false;
+  }
+  uint8_t *h = (uint8_t *)out->data + out->len;
+  uint8_t *payload = h + XSMEM_SNAPSHOT_RECORD_HEADER;
+  size_t got = xsmem__snapshot__pack(s, payload);
+  if (got != n) {
+    errno = EINVAL;
+    return false;
+  }
+  memcpy(h, kRecordMarker, 4);
+  put_u32(h + 4, (uint32_t)n);
+  put_u32(h + 8, xsmem_crc32c(0, payload, n));
+  put_u32(h + 12, xsmem_crc32c(0, h, 12));
+  out->len += XSMEM_SNAPSHOT_RECORD_HEADER + n;
+  out->data[out->len] = '\0';
   return true;
 }
 
-bool xsmem_snapshot_write_file(const char *path, const Xsmem__Snapshot *s) {
-  char tmp[4096];
-  if (xsmem_snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp)) {
-    errno = ENAMETOOLONG;
+enum { EXPORT_WAIT_MS = 2000 };  // the exporter's bound on a FIFO without a reader
+
+bool xsmem_snapshot_write_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
+                                  size_t why_cap) {
+  xsmem_buf b = XSMEM_BUF_INIT;
+  xsmem_snapshot_file_header(&b);
+  if (!xsmem_snapshot_pack_record(s, &b)) {
+    int err = errno;
+    xsmem_buf_free(&b);
+    if (why) xsmem_snprintf(why, why_cap, "cannot write %s: %s", path, xsmem_strerror(err));
+    errno = err;
     return false;
   }
-  xsmem_buf b = XSMEM_BUF_INIT;
-  if (!xsmem_snapshot_pack(s, false, &b)) { xsmem_buf_free(&b); errno = ENOMEM; return false; }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && write_fd_all(fd, b.data, b.len);
+  bool ok = xsmem_output_write(path, b.data, b.len, wait_ms, why, why_cap);
   int err = errno;
-  if (fd >= 0 && close(fd) != 0 && ok) { ok = false; err = errno; }
-  if (ok && rename(tmp, path) != 0) { ok = false; err = errno; }
-  if (!ok && fd >= 0) unlink(tmp);
   xsmem_buf_free(&b);
+  errno = err;
+  return ok;
+}
+
+bool xsmem_snapshot_write_file(const char *path, const Xsmem__Snapshot *s) {
+  return xsmem_snapshot_write_file_ex(path, s, EXPORT_WAIT_MS, NULL, 0);
+}
+
+bool xsmem_snapshot_append_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
+                                   size_t why_cap) {
+  bool regular, empty;
+  int fd = xsmem_output_append_open(path, wait_ms, &regular, &empty, why, why_cap);
+  if (fd < 0) return false;
+  // A new file starts with the file header; so does every write to a pipe or
+  // device (a reader may join at any write; readers skip repeated headers).
+  xsmem_buf b = XSMEM_BUF_INIT;
+  if (empty || !regular) xsmem_snapshot_file_header(&b);
+  bool ok = xsmem_snapshot_pack_record(s, &b);
+  // One write: O_APPEND keeps a record whole against other appenders.
+  ok = ok && xsmem_output_write_fd(fd, b.data, b.len, wait_ms);
+  int err = errno;
+  if (close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  xsmem_buf_free(&b);
+  if (!ok && why) xsmem_snprintf(why, why_cap, "cannot write %s: %s", path, xsmem_strerror(err));
   errno = err;
   return ok;
 }
 
 bool xsmem_snapshot_append_file(const char *path, const Xsmem__Snapshot *s) {
-  xsmem_buf b = XSMEM_BUF_INIT;
-  if (!xsmem_snapshot_pack(s, true, &b)) { xsmem_buf_free(&b); errno = ENOMEM; return false; }
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && write_fd_all(fd, b.data, b.len);
-  int err = errno;
-  if (fd >= 0) close(fd);
-  xsmem_buf_free(&b);
-  errno = err;
-  return ok;
+  return xsmem_snapshot_append_file_ex(path, s, EXPORT_WAIT_MS, NULL, 0);
 }
 
-bool xsmem_read_file(const char *path, xsmem_buf *out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+// Returns false when data[0..len) (the first bytes of a file, or all of it)
+// cannot begin a snapshot file of either format: neither the format-2 header
+// nor, for format 1, a Snapshot (field 1's tag first: every writer puts the
+// wall clock there) or a varint length followed by one.
+static bool looks_like_snapshot(const uint8_t *p, size_t len) {
+  if (len == 0 || xsmem_snapshot_is_framed(p, len) || p[0] == 0x08) return true;
+  for (size_t i = 0; i < len && i < 10; i++) {
+    if (!(p[i] & 0x80)) return i + 1 == len || p[i + 1] == 0x08;
+  }
+  return len < 10;  // a varint cut short by the end of a tiny file
+}
+
+static bool read_file(const char *path, xsmem_buf *out, size_t cap, bool snapshot) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return false;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    if ((uint64_t)st.st_size > cap) {  // refused from its size, unread
+      close(fd);
+      errno = EFBIG;
+      return false;
+    }
+    if (!xsmem_buf_reserve(out, (size_t)st.st_size + 1)) {
+      close(fd);
+      errno = ENOMEM;
+      return false;
+    }
+  }
+  bool checked = !snapshot;
+  int err = 0;
   for (;;) {
-    if (!xsmem_buf_reserve(out, 64 * 1024)) { close(fd); errno = ENOMEM; return false; }
-    ssize_t r = read(fd, out->data + out->len, out->cap - out->len - 1);
+    if (out->len > cap) {  // a device or pipe that does not end
+      err = EFBIG;
+      break;
+    }
+    if (!checked && out->len >= 16) {  // /dev/zero is refused here, unread
+      if (!looks_like_snapshot((const uint8_t *)out->data, out->len)) {
+        err = EBADMSG;
+        break;
+      }
+      checked = true;
+    }
+    if (!xsmem_buf_reserve(out, 64 * 1024)) {
+      err = ENOMEM;
+      break;
+    }
+    size_t room = out->cap - out->len - 1;
+    if (room > cap + 1 - out->len) room = cap + 1 - out->len;
+    if (!checked && room > 16 - out->len) room = 16 - out->len;
+    ssize_t r = read(fd, out->data + out->len, room);
     if (r < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      close(fd);
-      errno = err;
-      return false;
+      err = errno;
+      break;
     }
     if (r == 0) break;
     out->len += (size_t)r;
   }
-  out->data[out->len] = '\0';
   close(fd);
+  if (!err && !checked && !looks_like_snapshot((const uint8_t *)out->data, out->len)) err = EBADMSG;
+  if (err) {
+    errno = err;
+    return false;
+  }
+  out->data[out->len] = '\0';
+  return true;
+}
+
+bool xsmem_read_file_capped(const char *path, xsmem_buf *out, size_t cap) {
+  return read_file(path, out, cap, false);
+}
+
+bool xsmem_read_file(const char *path, xsmem_buf *out) { return read_file(path, out, XSMEM_SNAPSHOT_MAX_FILE, false); }
+
+bool xsmem_snapshot_read_file(const char *path, xsmem_buf *out) {
+  return read_file(path, out, XSMEM_SNAPSHOT_MAX_FILE, true);
+}
+
+// Returns false when m or a message inside it kept an unknown field numbered
+// 0. protobuf-c accepts a tag of 0 written in two bytes (0x80 0x00) and keeps
+// it as an unknown field, but packs it as 0x00, which no parser accepts: such
+// a message would be read, then written out unreadable. Field 0 is invalid
+// protobuf; the message is refused instead. (Unknown fields with valid
+// numbers, from a newer writer, are kept and written back.)
+static bool fields_valid(const ProtobufCMessage *m, int depth) {
+  if (!m || depth > 16) return m == NULL;
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0) return false;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned f = 0; f < d->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &d->fields[f];
+    if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    const char *at = (const char *)m + fd->offset;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n;
+      ProtobufCMessage **items;
+      memcpy(&n, (const char *)m + fd->quantifier_offset, sizeof(n));
+      memcpy(&items, at, sizeof(items));
+      for (size_t k = 0; k < n; k++)
+        if (!fields_valid(items[k], depth + 1)) return false;
+    } else {
+      ProtobufCMessage *sub;
+      memcpy(&sub, at, sizeof(sub));
+      if (sub && !fields_valid(sub, depth + 1)) return false;
+    }
+  }
   return true;
 }
 
 Xsmem__Snapshot *xsmem_snapshot_unpack(xsmem_arena *arena, const void *data, size_t len) {
   ProtobufCAllocator pa = xsmem_arena_pb(arena);
   Xsmem__Snapshot *s = xsmem__snapshot__unpack(&pa, len, data);
+  if (s && !fields_valid(&s->base, 0)) s = NULL;
   if (!s) errno = EBADMSG;
   return s;
 }
 
-int xsmem_snapshot_next(xsmem_snapshot_stream *st, xsmem_arena *arena, Xsmem__Snapshot **out) {
-  *out = NULL;
-  if (st->pos >= st->len) return 0;
+// ---------------------------------------------------------------------------
+// Reading streams.
+
+// Returns 1 for a valid file header at p (n bytes available), 2 for a valid
+// one of an unknown version, 0 otherwise.
+static int file_header_at(const uint8_t *p, size_t n) {
+  if (n < XSMEM_SNAPSHOT_FILE_HEADER || memcmp(p, kFileMagic, 8) != 0) return 0;
+  if (get_u32(p + 12) != xsmem_crc32c(0, p, 12)) return 0;
+  return get_u32(p + 8) == XSMEM_SNAPSHOT_FORMAT_VERSION ? 1 : 2;
+}
+
+// Returns true for a record header at p whose own checksum holds.
+static bool record_header_at(const uint8_t *p, size_t n) {
+  return n >= XSMEM_SNAPSHOT_RECORD_HEADER && memcmp(p, kRecordMarker, 4) == 0 &&
+         get_u32(p + 12) == xsmem_crc32c(0, p, 12);
+}
+
+bool xsmem_snapshot_is_framed(const void *data, size_t len) {
+  const uint8_t *p = data;
+  if (file_header_at(p, len)) return true;
+  // A file cut inside its header.
+  if (len > 0 && len < XSMEM_SNAPSHOT_FILE_HEADER && memcmp(p, kFileMagic, len < 8 ? len : 8) == 0) return true;
+  if (len >= 8 && memcmp(p, kFileMagic, 8) == 0) return true;  // the version or its checksum damaged
+  return len > XSMEM_SNAPSHOT_FILE_HEADER &&
+         record_header_at(p + XSMEM_SNAPSHOT_FILE_HEADER, len - XSMEM_SNAPSHOT_FILE_HEADER);
+}
+
+static int stream_issue(xsmem_snapshot_stream *st, size_t offset, const char *what, size_t resume, bool cut) {
+  st->error_offset = offset;
+  st->error = what;
+  st->cut = cut;
+  st->pos = resume;
+  errno = EBADMSG;
+  return -1;
+}
+
+// Version 1: varint length, then the packed Snapshot.
+static int next_v1(xsmem_snapshot_stream *st, xsmem_arena *arena, Xsmem__Snapshot **out) {
+  size_t start = st->pos;
   uint64_t n = 0;
   int shift = 0;
   for (;;) {
-    if (st->pos >= st->len || shift > 63) { errno = EBADMSG; return -1; }
+    if (st->pos >= st->len) return stream_issue(st, start, "record length cut short", st->len, true);
+    if (shift > 63) return stream_issue(st, start, "record length is not a varint", st->len, false);
     uint8_t c = st->data[st->pos++];
     n |= (uint64_t)(c & 0x7f) << shift;
     shift += 7;
     if (!(c & 0x80)) break;
   }
-  if (n > st->len - st->pos) { errno = EBADMSG; return -1; }
+  if (n > XSMEM_SNAPSHOT_MAX_RECORD) return stream_issue(st, start, "record larger than 64 MiB", st->len, false);
+  if (n > st->len - st->pos) return stream_issue(st, start, "record cut short", st->len, true);
   Xsmem__Snapshot *s = xsmem_snapshot_unpack(arena, st->data + st->pos, (size_t)n);
-  if (!s) return -1;
+  // Without a checksum the framing after a bad record cannot be trusted: stop.
+  if (!s) return stream_issue(st, start, "record is not a Snapshot", st->len, false);
+  st->record_offset = start;
   st->pos += (size_t)n;
   *out = s;
   return 1;
+}
+
+// Returns the offset of the next valid record or file header after from, or len.
+static size_t resync(const xsmem_snapshot_stream *st, size_t from) {
+  for (size_t q = from; q + XSMEM_SNAPSHOT_RECORD_HEADER <= st->len; q++) {
+    const uint8_t *p = st->data + q;
+    if (p[0] != kRecordMarker[0] && p[0] != kFileMagic[0]) continue;
+    if (record_header_at(p, st->len - q) || file_header_at(p, st->len - q) == 1) return q;
+  }
+  return st->len;
+}
+
+static int next_v2(xsmem_snapshot_stream *st, xsmem_arena *arena, Xsmem__Snapshot **out) {
+  for (;;) {
+    size_t at = st->pos, left = st->len - at;
+    if (left == 0) return 0;
+    const uint8_t *p = st->data + at;
+    if (left < XSMEM_SNAPSHOT_RECORD_HEADER) {
+      // The header's first bytes, cut: a writer stopped here.
+      bool prefix = memcmp(p, kRecordMarker, left < 4 ? left : 4) == 0 ||
+                    memcmp(p, kFileMagic, left < 8 ? left : 8) == 0;
+      return stream_issue(st, at, prefix ? "record header cut short" : "damaged bytes at the end", st->len,
+                          prefix);
+    }
+    int fh = file_header_at(p, left);
+    if (fh == 1) {  // another writer's file header (concatenated, or a pipe)
+      st->pos += XSMEM_SNAPSHOT_FILE_HEADER;
+      continue;
+    }
+    if (fh == 2) return stream_issue(st, at, "written in a newer format version", st->len, false);
+    if (!record_header_at(p, left)) {
+      return stream_issue(st, at, "damaged record header (checksum mismatch)", resync(st, at + 1), false);
+    }
+    size_t n = get_u32(p + 4);
+    if (n > XSMEM_SNAPSHOT_MAX_RECORD) {
+      size_t next = n <= left - XSMEM_SNAPSHOT_RECORD_HEADER ? at + XSMEM_SNAPSHOT_RECORD_HEADER + n : st->len;
+      return stream_issue(st, at, "record larger than 64 MiB", next, false);
+    }
+    if (n > left - XSMEM_SNAPSHOT_RECORD_HEADER) return stream_issue(st, at, "record cut short", st->len, true);
+    const uint8_t *payload = p + XSMEM_SNAPSHOT_RECORD_HEADER;
+    size_t next = at + XSMEM_SNAPSHOT_RECORD_HEADER + n;
+    if (get_u32(p + 8) != xsmem_crc32c(0, payload, n)) {
+      return stream_issue(st, at, "damaged record (checksum mismatch)", next, false);
+    }
+    Xsmem__Snapshot *s = xsmem_snapshot_unpack(arena, payload, n);
+    if (!s) return stream_issue(st, at, "record is not a Snapshot", next, false);
+    st->record_offset = at;
+    st->pos = next;
+    *out = s;
+    return 1;
+  }
+}
+
+int xsmem_snapshot_next(xsmem_snapshot_stream *st, xsmem_arena *arena, Xsmem__Snapshot **out) {
+  *out = NULL;
+  st->error = NULL;
+  st->cut = false;
+  if (st->format == 0) {
+    st->format = xsmem_snapshot_is_framed(st->data, st->len) ? 2 : 1;
+    if (st->format == 2 && st->pos == 0) {
+      if (st->len < XSMEM_SNAPSHOT_FILE_HEADER) return stream_issue(st, 0, "file header cut short", st->len, true);
+      int fh = file_header_at(st->data, st->len);
+      if (fh == 2) return stream_issue(st, 0, "written in a newer format version", st->len, false);
+      st->pos = XSMEM_SNAPSHOT_FILE_HEADER;
+      if (fh == 0) return stream_issue(st, 0, "damaged file header (checksum mismatch)", st->pos, false);
+    }
+  }
+  if (st->pos >= st->len) return 0;
+  return st->format == 2 ? next_v2(st, arena, out) : next_v1(st, arena, out);
 }

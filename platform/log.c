@@ -5,6 +5,11 @@
 #include <string.h>
 #include <unistd.h>
 
+const char *xsmem_strerror(int err) {
+  const char *d = strerrordesc_np(err);
+  return d ? d : "unknown error";
+}
+
 // ---------------------------------------------------------------------------
 // A tiny printf: enough for error reports and stats text, no allocation.
 

@@ -30,6 +30,10 @@ void xsmem_write_all(int fd, const char *buf, size_t len);
 // Formats and writes to fd (output longer than 4 KiB is cut).
 void xsmem_dprintf(int fd, const char *fmt, ...) XSMEM_PRINTF(2, 3);
 
+// Returns the description of an errno value ("No such file or directory"),
+// without allocating or translating (strerror may allocate for unknown values).
+const char *xsmem_strerror(int err);
+
 // Writes "xsmem: <message>\n" to stderr.
 void xsmem_log(const char *fmt, ...) XSMEM_PRINTF(1, 2);
 

@@ -17,10 +17,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "export/format.h"
 #include "tools/xsmem.h"
 
-static void esc(FILE *f, const char *s) {
-  for (; s && *s; s++) {
+// HTML-escapes s after escaping what a terminal would also show wrongly
+// (control bytes, invalid UTF-8, bidirectional overrides: xsmem_term_string).
+static void esc(FILE *f, const char *in) {
+  xsmem_buf b = XSMEM_BUF_INIT;
+  xsmem_term_string(&b, in, (size_t)-1);
+  const char *s = b.data ? b.data : "";
+  for (; *s; s++) {
     switch (*s) {
       case '<': fputs("&lt;", f); break;
       case '>': fputs("&gt;", f); break;
@@ -29,6 +35,7 @@ static void esc(FILE *f, const char *s) {
       default: fputc(*s, f);
     }
   }
+  xsmem_buf_free(&b);
 }
 
 static const char *B(double v) {
@@ -338,10 +345,9 @@ static void section_groups(FILE *f, const Xsmem__Snapshot *s, const char *group,
 static void site(FILE *f, const char *symbol, const uint64_t *fr, size_t n) {
   const char *nl = strchr(symbol, '\n');
   if (!symbol[0]) fputs("?", f);
-  for (const char *c = symbol; *c && c != nl; c++) {
-    char one[2] = {*c, 0};
-    esc(f, one);
-  }
+  char *first = strndup(symbol, nl ? (size_t)(nl - symbol) : strlen(symbol));
+  esc(f, first);
+  free(first);
   if (!n && !nl) return;
   fputs("<details><summary>stack</summary>", f);
   if (nl) {

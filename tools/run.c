@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "export/output.h"
 #include "export/snapshot.h"
 #include "tools/symbolize.h"
 #include "tools/xsmem.h"
@@ -373,13 +375,11 @@ int tool_cmd_run(int argc, char **argv) {
   // Fail before running anything when an output cannot be written.
   const char *outs[2] = {snap_out, report_out};
   for (int k = 0; k < 2; k++) {
-    if (!outs[k]) continue;
-    char *copy = strdup(outs[k]);
-    const char *d = dirname(copy);
-    bool ok = access(d, W_OK) == 0;
-    if (!ok) tool_error("run: cannot write %s: directory %s: %s", outs[k], d, strerror(errno));
-    free(copy);
-    if (!ok) return XSMEM_EXIT_FAIL;
+    char why[PATH_MAX + 256];
+    if (outs[k] && !xsmem_output_check(outs[k], why, sizeof why)) {
+      tool_error("run: %s", why);
+      return XSMEM_EXIT_FAIL;
+    }
   }
   char **cmd = workload ? builtin : argv + i;
 
@@ -577,13 +577,17 @@ int tool_cmd_run(int argc, char **argv) {
     if (!have) {
       tool_error("snapshot %s not written (none was taken)", snap_out);
       ok = false;
-    } else if (symbolized && snap.n_series == 1 ? xsmem_snapshot_write_file(snap_out, snap.last)
-                                                 : tool_copy_atomic(snap_path, snap_out)) {
-      // Symbolized stacks travel in the symbol fields of the written snapshot.
-      fprintf(stderr, "  snapshot: %s\n", snap_out);
     } else if (symbolized && snap.n_series == 1) {
-      tool_error("cannot write %s: %s", snap_out, strerror(errno));
-      ok = false;
+      // Symbolized stacks travel in the symbol fields of the written snapshot.
+      char why[PATH_MAX + 256];
+      if (xsmem_snapshot_write_file_ex(snap_out, snap.last, -1, why, sizeof why)) {
+        fprintf(stderr, "  snapshot: %s\n", snap_out);
+      } else {
+        tool_error("%s", why);
+        ok = false;
+      }
+    } else if (tool_copy_atomic(snap_path, snap_out)) {
+      fprintf(stderr, "  snapshot: %s\n", snap_out);
     } else {
       ok = false;
     }

@@ -9,7 +9,10 @@
 // top call sites when the process is tracked. On a terminal the screen is
 // cleared between frames; otherwise frames follow each other (for logs and
 // tests). --count N stops after N frames. Exit status 1 when the process
-// cannot be reached.
+// cannot be reached or refuses (its error is shown). A process serving with a
+// token (XSMEM_HTTP_TOKEN) gets it from the same variables here:
+// XSMEM_HTTP_TOKEN, or XSMEM_HTTP_TOKEN_FILE. Every string of the snapshot
+// is escaped for the terminal (tool_tty).
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -21,6 +24,23 @@
 
 #include "export/snapshot.h"
 #include "tools/xsmem.h"
+
+// Returns the token for the server (XSMEM_HTTP_TOKEN, else the first line of
+// XSMEM_HTTP_TOKEN_FILE), or NULL.
+static const char *http_token(void) {
+  static char buf[300];
+  const char *t = getenv("XSMEM_HTTP_TOKEN");
+  if (t && *t) return t;
+  const char *file = getenv("XSMEM_HTTP_TOKEN_FILE");
+  if (!file || !*file) return NULL;
+  FILE *f = fopen(file, "r");
+  if (!f) return NULL;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) n--;
+  buf[n] = 0;
+  return buf;
+}
 
 // Returns the body of GET path from host:port (malloc'ed, length in *len), or
 // NULL after setting *err.
@@ -44,8 +64,17 @@ static char *http_get(const char *host, const char *port, const char *path, size
   if (fd < 0) return NULL;
   struct timeval tv = {5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  char req[512];
-  int rl = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+  char req[1024], auth[400] = "";
+  const char *token = http_token();
+  if (token && *token) snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+  bool v6 = strchr(host, ':') != NULL;  // a numeric IPv6 address goes in brackets
+  int rl = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s%s%s:%s\r\n%sConnection: close\r\n\r\n", path,
+                    v6 ? "[" : "", host, v6 ? "]" : "", port, auth);
+  if (rl < 0 || (size_t)rl >= sizeof req) {
+    snprintf(err, n, "request too long");
+    close(fd);
+    return NULL;
+  }
   if (write(fd, req, (size_t)rl) != rl) {
     snprintf(err, n, "write: %s", strerror(errno));
     close(fd);
@@ -61,7 +90,18 @@ static char *http_get(const char *host, const char *port, const char *path, size
   close(fd);
   char *body = memmem(buf, got, "\r\n\r\n", 4);
   if (!body || got < 12 || strncmp(buf + 9, "200", 3) != 0) {
-    snprintf(err, n, "bad HTTP response (%.*s)", (int)(got < 12 ? got : 12), buf);
+    // The server's error is a JSON object {"error": "..."}: show its text.
+    const char *e = body ? memmem(body, got - (size_t)(body - buf), "\"error\":\"", 9) : NULL;
+    int elen = 0;
+    if (e) {
+      e += 9;
+      while (e + elen < buf + got && e[elen] != '"') elen++;
+    }
+    snprintf(err, n, "HTTP %.3s%s%.*s%s", got >= 12 ? buf + 9 : "???", e ? " (" : "", elen, e ? e : "", e ? ")" : "");
+    if (got >= 12 && !strncmp(buf + 9, "401", 3)) {
+      size_t l = strlen(err);
+      snprintf(err + l, n - l, "; set XSMEM_HTTP_TOKEN or XSMEM_HTTP_TOKEN_FILE to the process's token");
+    }
     free(buf);
     return NULL;
   }
@@ -86,11 +126,11 @@ static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, 
   for (size_t i = 0; i < a->n_detail; i++) {
     const Xsmem__DetailValue *d = a->detail[i];
     if (strcmp(d->group, group) || strcmp(d->key, "bytes_in_use")) continue;
-    if (!header) fprintf(f, "%s (%s):", title, a->name);
+    if (!header) fprintf(f, "%s (%s):", title, tool_tty(a->name));
     header = true;
     char b[32];
     double res = tool_detail(a, group, d->label, "bytes_reserved");
-    fprintf(f, "  %s %s", d->label, tool_bytes(d->value, b, sizeof b));
+    fprintf(f, "  %s %s", tool_tty(d->label), tool_bytes(d->value, b, sizeof b));
     if (!isnan(res)) fprintf(f, "/%s", tool_bytes(res, b, sizeof b));
   }
   if (header) fputc('\n', f);
@@ -164,8 +204,8 @@ int tool_cmd_top(int argc, char **argv) {
     if (tty) fputs("\033[H\033[2J", f);
     else if (frame) fputs("\n", f);
     char b[32];
-    fprintf(f, "xsmem top %s:%s  pid %lld  config '%s'  frame %ld\n%s\n", host, port, (long long)s->pid, s->config,
-            frame + 1, s->cmdline);
+    fprintf(f, "xsmem top %s:%s  pid %lld  config '%s'  frame %ld\n%s\n", host, port, (long long)s->pid,
+            tool_tty(s->config), frame + 1, tool_tty(s->cmdline));
     fprintf(f, "in use %s  ", tool_bytes(in_use, b, sizeof b));
     sparkline(f, hist, nh);
     if (isnan(rate)) fprintf(f, "  alloc rate: (next frame)\n");

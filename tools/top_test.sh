@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `xsmem top` against a live process serving XSMEM_HTTP (export's live_demo):
-# frames with the allocators, a sparkline and an allocation rate; an address
-# nobody serves is an error.
+# frames with the allocators, a sparkline and an allocation rate; a process
+# serving with a token (XSMEM_HTTP_TOKEN) is read with the token from the
+# same variables, and refuses without it; an address nobody serves is an error.
 set -euo pipefail
 r=${TEST_SRCDIR:-$0.runfiles}/xsmem
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
@@ -18,6 +19,25 @@ grep -q "frame 3" "$tmp/top.txt" || fail "frame numbers"
 grep -Eq "alloc rate [0-9]+/s" "$tmp/top.txt" || fail "no allocation rate"
 grep -q "[▁▂▃▄▅▆▇█]" "$tmp/top.txt" || fail "no sparkline"
 grep -q "allocator  *allocs" "$tmp/top.txt" || fail "no allocator table"
+kill $demo; wait $demo 2>/dev/null || true
+
+# With a token: refused without it (the server's reason shown), read with it.
+rm -f "$tmp/port"
+XSMEM_HTTP=127.0.0.1:0 XSMEM_HTTP_TOKEN=t0k "$r/export/live_demo" 60 "$tmp/port" 2>"$tmp/demo.err" &
+demo=$!
+for _ in $(seq 200); do [ -s "$tmp/port" ] && break; sleep 0.05; done
+tport=$(cat "$tmp/port")
+set +e
+env -u XSMEM_HTTP_TOKEN "$r/tools/xsmem" top "127.0.0.1:$tport" --count 1 >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc = 1 ] || fail "no token: exit $rc"
+grep -q "HTTP 401 (a token is required" "$tmp/err" || fail "no token: $(cat "$tmp/err")"
+grep -q "set XSMEM_HTTP_TOKEN" "$tmp/err" || fail "no hint: $(cat "$tmp/err")"
+XSMEM_HTTP_TOKEN=t0k "$r/tools/xsmem" top "127.0.0.1:$tport" --count 1 > "$tmp/top2.txt"
+grep -q "^xsmem top " "$tmp/top2.txt" || fail "with XSMEM_HTTP_TOKEN"
+echo t0k > "$tmp/token"
+XSMEM_HTTP_TOKEN_FILE=$tmp/token "$r/tools/xsmem" top "localhost:$tport" --count 1 > "$tmp/top3.txt"
+grep -q "^xsmem top " "$tmp/top3.txt" || fail "with XSMEM_HTTP_TOKEN_FILE"
 kill $demo; wait $demo 2>/dev/null || true
 set +e
 "$r/tools/xsmem" top "127.0.0.1:$port" --count 1 2>"$tmp/err"; rc=$?

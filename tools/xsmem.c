@@ -20,6 +20,7 @@
 
 #include "allocators/registry.h"
 #include "export/format.h"
+#include "export/output.h"
 #include "export/snapshot.h"
 #include "platform/options.h"
 
@@ -48,12 +49,37 @@ const char *tool_bytes(double bytes, char *buf, size_t n) {
   return buf;
 }
 
+const char *tool_tty_n(const char *s, size_t n) {
+  static char *ring[16];
+  static int k;
+  k = (k + 1) % 16;
+  free(ring[k]);
+  xsmem_buf b = XSMEM_BUF_INIT;
+  xsmem_term_string(&b, s, n);
+  ring[k] = strndup(b.data ? b.data : "", b.len);
+  xsmem_buf_free(&b);
+  return ring[k];
+}
+
+const char *tool_tty(const char *s) { return tool_tty_n(s, SIZE_MAX); }
+
 // ---------------------------------------------------------------------------
 // Snapshots.
 
 // A collector always stamps the wall clock; a message without it that still
 // parsed is some other protobuf (protobuf accepts many byte strings).
 static bool plausible(const Xsmem__Snapshot *s) { return s->time_unix_ns != 0 && s->pid > 0; }
+
+// Reports a refused or cut record of path's stream.
+static void report_issue(const char *path, const xsmem_snapshot_stream *st, size_t read) {
+  if (st->cut) {
+    tool_error("%s: byte %zu: %s (its writer stopped: killed, or out of disk space); %zu intact snapshot%s "
+               "before it read",
+               path, st->error_offset, st->error, read, read == 1 ? "" : "s");
+  } else {
+    tool_error("%s: byte %zu: %s; refused", path, st->error_offset, st->error);
+  }
+}
 
 bool tool_snapshot_load(const char *path, tool_snapshot *out) {
   memset(out, 0, sizeof(*out));
@@ -64,8 +90,16 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
     tool_error("%s: is a directory, not a snapshot", path);
     return false;
   }
-  if (!xsmem_read_file(path, &file)) {
-    tool_error("cannot read snapshot %s: %s", path, strerror(errno));
+  if (!xsmem_snapshot_read_file(path, &file)) {
+    if (errno == EFBIG) {
+      tool_error("%s: not a snapshot: larger than %zu MiB, the most xsmem reads", path,
+                 XSMEM_SNAPSHOT_MAX_FILE >> 20);
+    } else if (errno == EBADMSG) {
+      tool_error("%s: not an xsmem snapshot (its first bytes begin neither snapshot format)", path);
+    } else {
+      tool_error("cannot read snapshot %s: %s", path, strerror(errno));
+    }
+    xsmem_buf_free(&file);
     return false;
   }
   if (file.len == 0) {
@@ -73,24 +107,38 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
     xsmem_buf_free(&file);
     return false;
   }
-  Xsmem__Snapshot *one = xsmem_snapshot_unpack(&out->arena, file.data, file.len);
-  if (one && plausible(one)) {
-    out->series = calloc(1, sizeof(*out->series));
-    out->series[0] = one;
-    out->n_series = 1;
-    out->last = one;
-    xsmem_buf_free(&file);
-    return true;
+  if (!xsmem_snapshot_is_framed(file.data, file.len)) {
+    // Format 1: one bare Snapshot, else a stream of delimited ones.
+    Xsmem__Snapshot *one = xsmem_snapshot_unpack(&out->arena, file.data, file.len);
+    if (one && plausible(one)) {
+      out->series = calloc(1, sizeof(*out->series));
+      out->series[0] = one;
+      out->n_series = 1;
+      out->last = one;
+      xsmem_buf_free(&file);
+      return true;
+    }
   }
-  // A stream of length-delimited snapshots (XSMEM_SNAPSHOT_INTERVAL_MS).
-  xsmem_snapshot_stream stream = {(const uint8_t *)file.data, file.len, 0};
-  size_t cap = 0;
+  // A stream: every intact record, each refused or cut one reported.
+  xsmem_snapshot_stream stream = {.data = (const uint8_t *)file.data, .len = file.len};
+  size_t cap = 0, refused = 0, issues = 0;
   Xsmem__Snapshot *s;
   int r;
-  while ((r = xsmem_snapshot_next(&stream, &out->arena, &s)) == 1) {
-    if (!plausible(s)) {
+  while ((r = xsmem_snapshot_next(&stream, &out->arena, &s)) != 0) {
+    if (r == 1 && !plausible(s)) {
       r = -1;
-      break;
+      stream.error = "a protobuf message that is not an xsmem snapshot";
+      stream.error_offset = stream.record_offset;
+      stream.cut = false;
+      if (stream.format == 1) stream.pos = stream.len;  // no checksums: the rest cannot be trusted
+    }
+    if (r < 0) {
+      issues++;
+      // A version-1 file that is no stream at all gets one message below.
+      if (stream.format == 1 && out->n_series == 0) break;
+      report_issue(path, &stream, out->n_series);
+      if (!stream.cut) refused++;  // a cut tail is how a killed writer's stream ends, not damage
+      continue;
     }
     if (out->n_series == cap) {
       cap = cap ? cap * 2 : 16;
@@ -99,8 +147,9 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
     out->series[out->n_series++] = s;
   }
   xsmem_buf_free(&file);
-  if (r < 0 || out->n_series == 0) {
-    if (out->n_series) tool_error("%s: corrupt or truncated after %zu snapshots", path, out->n_series);
+  out->refused = refused;
+  if (out->n_series == 0) {
+    if (issues && stream.format == 2) tool_error("%s: no intact snapshot in the file", path);
     else tool_error("%s: not an xsmem snapshot (corrupt or truncated protobuf)", path);
     tool_snapshot_free(out);
     return false;
@@ -135,14 +184,16 @@ static const Xsmem__AllocatorStats kNoStats = XSMEM__ALLOCATOR_STATS__INIT;
 
 void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit) {
   char b1[32], b2[32], b3[32], b4[32], b5[32];
+  // Every string of a snapshot is escaped for the terminal (tool_tty).
   fprintf(f, "snapshot of pid %lld (%s), configuration '%s'\n", (long long)s->pid,
-          s->cmdline[0] ? s->cmdline : "?", s->config[0] ? s->config : "none");
+          s->cmdline[0] ? tool_tty(s->cmdline) : "?", s->config[0] ? tool_tty(s->config) : "none");
   fprintf(f, "  %-18s %12s %12s %12s %12s %12s %12s %6s\n", "allocator", "allocs", "frees", "in use", "peak",
           "committed", "reserved", "frag");
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
     const Xsmem__AllocatorStats *st = a->stats ? a->stats : &kNoStats;
-    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ', a->name,
+    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ',
+            tool_tty(a->name),
             (unsigned long long)st->num_allocs, (unsigned long long)st->num_frees,
             tool_bytes((double)st->bytes_in_use, b1, sizeof b1),
             tool_bytes((double)st->peak_bytes_in_use, b2, sizeof b2),
@@ -157,22 +208,23 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
   }
   for (size_t i = 0; i < s->n_alerts; i++) {
     const Xsmem__Alert *al = s->alerts[i];
-    if (al->active) fprintf(f, "  ALERT %s on %s: %g > %g. %s\n", al->name, al->allocator, al->value, al->threshold,
-                            al->recommendation);
+    if (al->active)
+      fprintf(f, "  ALERT %s on %s: %g > %g. %s\n", tool_tty(al->name), tool_tty(al->allocator), al->value,
+              al->threshold, tool_tty(al->recommendation));
   }
   if (!s->analysis_source[0]) {
     fprintf(f, "  call sites and leaks: not tracked (use a *_tracked configuration or --track sample|full)\n");
     return;
   }
-  fprintf(f, "  top call sites by live bytes (%s):\n", s->analysis_source);
+  fprintf(f, "  top call sites by live bytes (%s):\n", tool_tty(s->analysis_source));
   if (s->n_call_sites == 0) fprintf(f, "    none\n");
   for (size_t i = 0; i < s->n_call_sites && i < top; i++) {
     const Xsmem__CallSite *c = s->call_sites[i];
     // A symbolized stack holds one frame per line: the first names the site.
-    fprintf(f, "    %10s live in %6llu blocks, %10s in %8llu allocations  %.*s\n",
+    fprintf(f, "    %10s live in %6llu blocks, %10s in %8llu allocations  %s\n",
             tool_bytes((double)c->live_bytes, b1, sizeof b1), (unsigned long long)c->live_count,
             tool_bytes((double)c->bytes, b2, sizeof b2), (unsigned long long)c->count,
-            c->symbol[0] ? (int)strcspn(c->symbol, "\n") : 1, c->symbol[0] ? c->symbol : "?");
+            c->symbol[0] ? tool_tty_n(c->symbol, strcspn(c->symbol, "\n")) : "?");
   }
   // Leak records: the tracker's leak report (one per call site, largest
   // first), or single blocks (count 0 or 1 with an address) from other providers.
@@ -189,9 +241,9 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
       const Xsmem__Leak *l = s->leaks[i];
       char at[40] = "";
       if (l->address) snprintf(at, sizeof at, " at 0x%llx", (unsigned long long)l->address);
-      fprintf(f, "    %10s in %6llu blocks%s  %.*s\n", tool_bytes((double)l->size, b4, sizeof b4),
+      fprintf(f, "    %10s in %6llu blocks%s  %s\n", tool_bytes((double)l->size, b4, sizeof b4),
               (unsigned long long)(l->count ? l->count : 1), at,
-              l->symbol[0] ? (int)strcspn(l->symbol, "\n") : 1, l->symbol[0] ? l->symbol : "?");
+              l->symbol[0] ? tool_tty_n(l->symbol, strcspn(l->symbol, "\n")) : "?");
     }
     if (s->n_leaks > top) fprintf(f, "    ... and %zu more\n", s->n_leaks - top);
     return;
@@ -214,44 +266,11 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
 // Files.
 
 bool tool_write_atomic(const char *path, const void *data, size_t len) {
-  size_t n = strlen(path);
-  char *tmp = malloc(n + 16);
-  snprintf(tmp, n + 16, "%s.tmpXXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    tool_error("cannot write %s: %s", path, strerror(errno));
-    free(tmp);
-    return false;
-  }
-  const char *p = data;
-  size_t left = len;
-  bool ok = true;
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      ok = false;
-      break;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  int saved = errno;
-  fchmod(fd, 0644);
-  if (close(fd) != 0 && ok) {
-    ok = false;
-    saved = errno;
-  }
-  if (ok && rename(tmp, path) != 0) {
-    ok = false;
-    saved = errno;
-  }
-  if (!ok) {
-    unlink(tmp);
-    tool_error("cannot write %s: %s", path, strerror(saved));
-  }
-  free(tmp);
-  return ok;
+  char why[PATH_MAX + 256];
+  // -1: a FIFO without a reader is waited for, as a shell redirection would.
+  if (xsmem_output_write(path, data, len, -1, why, sizeof why)) return true;
+  tool_error("%s", why);
+  return false;
 }
 
 bool tool_copy_atomic(const char *src, const char *dst) {
@@ -568,11 +587,24 @@ int tool_cmd_stats(int argc, char **argv) {
     } else {
       xsmem_csv_timeline(snap.last, &b);
     }
+    if (b.failed) {
+      tool_error("stats: out of memory rendering %s", fmt);
+      xsmem_buf_free(&b);
+      tool_snapshot_free(&snap);
+      return XSMEM_EXIT_FAIL;
+    }
     fwrite(b.data ? b.data : "", 1, b.len, stdout);
     xsmem_buf_free(&b);
   }
+  size_t refused = snap.refused;
   tool_snapshot_free(&snap);
-  return fflush(stdout) == 0 ? 0 : XSMEM_EXIT_FAIL;
+  // A full disk or a closed stdout: fwrite of a large block writes through
+  // and only sets the error flag, which fflush alone does not report.
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    tool_error("stats: cannot write the output: %s", strerror(errno ? errno : EIO));
+    return XSMEM_EXIT_FAIL;
+  }
+  return refused ? XSMEM_EXIT_FAIL : 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -611,9 +643,14 @@ int tool_cmd_report(int argc, char **argv) {
   fclose(f);
   bool ok = tool_write_atomic(out, html, len);
   free(html);
-  for (size_t i = 0; i < n; i++) tool_snapshot_free(&snaps[i]);
+  size_t refused = 0;
+  for (size_t i = 0; i < n; i++) {
+    refused += snaps[i].refused;
+    tool_snapshot_free(&snaps[i]);
+  }
   if (ok) fprintf(stderr, "xsmem: report written to %s (%zu snapshot%s)\n", out, n, n == 1 ? "" : "s");
-  return ok ? 0 : XSMEM_EXIT_FAIL;
+  // Damaged records were left out of the report: say so in the status too.
+  return ok && !refused ? 0 : XSMEM_EXIT_FAIL;
 }
 
 // ---------------------------------------------------------------------------

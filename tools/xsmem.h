@@ -5,9 +5,9 @@
 // export/snapshot.h (protobuf-c), finds the preloadable libraries in its
 // Bazel runfiles (or only in XSMEM_LIB_DIR when that is set), symbolizes the
 // stacks of a finished run from the mappings libxsmem_maps.so saved at its
-// exit (symbolize.h), and writes every output file
-// to a temporary name renamed into place, so a failure never leaves a file
-// written half-way.
+// exit (symbolize.h), and writes every output file through export/output.h
+// (a regular file to a temporary name renamed into place, so a failure never
+// leaves a file written half-way; a device or FIFO in place).
 //
 // Exit statuses: 2 for usage errors (unknown subcommand, option or
 // configuration), 1 for other failures (unreadable or corrupt snapshot,
@@ -30,6 +30,12 @@
 // Messages: "xsmem: " + text on stderr.
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// Returns s (at most n bytes of it) escaped for a terminal
+// (xsmem_term_string: a snapshot's strings are any bytes, escape sequences
+// included). The text lives until 16 more calls.
+const char *tool_tty_n(const char *s, size_t n);
+const char *tool_tty(const char *s);
+
 // Returns "12.3 MiB"-style text in buf.
 const char *tool_bytes(double bytes, char *buf, size_t n);
 
@@ -44,10 +50,15 @@ typedef struct tool_snapshot {
   Xsmem__Snapshot **series;
   size_t n_series;
   Xsmem__Snapshot *last;
+  size_t refused;  // damaged records left out (each reported with its offset)
 } tool_snapshot;
 
-// Loads path into *out. Returns false after printing why (unreadable, empty,
-// corrupt, truncated stream, not an xsmem snapshot).
+// Loads path into *out: every intact snapshot of the file. A damaged record
+// is reported with its byte offset and left out (counted in refused: stats and
+// report then exit 1 after their output); a stream cut short (its writer was
+// killed, or the disk filled) is read up to the cut, with a warning. Returns
+// false after printing why when nothing intact is left (unreadable, empty,
+// corrupt, not an xsmem snapshot, over the size cap).
 bool tool_snapshot_load(const char *path, tool_snapshot *out);
 void tool_snapshot_free(tool_snapshot *s);
 
@@ -67,8 +78,10 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
 // ---------------------------------------------------------------------------
 // Files.
 
-// Writes data to path through a temporary file in the same directory renamed
-// into place. Returns false after printing why.
+// Writes data to path by export/output.h's rules: a regular or new file
+// through a temporary file in the same directory renamed into place, a link's
+// target the same way, a device or FIFO in place, a directory refused.
+// Returns false after printing why.
 bool tool_write_atomic(const char *path, const void *data, size_t len);
 
 // Copies src to dst atomically.

@@ -147,5 +147,68 @@ for f in trunc text empty; do
 done
 expect_rc 1 "$x" stats "$tmp/missing.pb"
 grep -q "No such file" "$tmp/err" || fail "missing snapshot message"
+# A full disk or a closed stdout fails every format, with a message.
+for fmt in text json prometheus csv; do
+  for how in full closed; do
+    set +e
+    if [ $how = full ]; then "$x" stats "$tmp/s.pb" --format $fmt >/dev/full 2>"$tmp/err"; else "$x" stats "$tmp/s.pb" --format $fmt >&- 2>"$tmp/err"; fi
+    rc=$?
+    set -e
+    [ $rc = 1 ] || fail "stats --format $fmt to a $how stdout exited $rc"
+    grep -q "stats: cannot write the output: " "$tmp/err" || fail "stats --format $fmt, $how stdout: $(cat "$tmp/err")"
+  done
+done
+# A snapshot's strings are any bytes: escape sequences, invalid UTF-8, a C1
+# control, a right-to-left override. The text summary and the report show
+# them escaped; JSON and Prometheus stay valid UTF-8.
+python3 "$r/export/testing/nasty_snapshot.py" "$tmp/nasty.pb"
+expect_rc 0 "$x" stats "$tmp/nasty.pb"
+cp "$tmp/out" "$tmp/nasty.txt"
+expect_rc 0 "$x" report "$tmp/nasty.pb" -o "$tmp/nasty.html"
+for fmt in json prometheus; do expect_rc 0 "$x" stats "$tmp/nasty.pb" --format $fmt; cp "$tmp/out" "$tmp/nasty.$fmt"; done
+python3 - "$tmp/nasty.txt" "$tmp/nasty.html" "$tmp/nasty.json" "$tmp/nasty.prometheus" <<'PY'
+import sys
+for path in sys.argv[1:]:
+    raw = open(path, "rb").read()
+    raw.decode("utf-8")  # valid UTF-8 throughout
+    for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xe2\x80\xae"):
+        assert path.endswith((".json", ".prometheus")) or bad not in raw, (path, bad)
+text = open(sys.argv[1], "rb").read()
+assert rb"evil\x1b[31mRED\x1b]0;title\x07 \xff\xfe \u009b \u202eq" in text, text
+html = open(sys.argv[2], "rb").read()
+assert rb"evil\x1b[31mRED" in html and b"&quot;quote&quot;" in html
+PY
+# An endless device is refused at once (it used to be read without bound).
+expect_rc 1 timeout 60 "$x" stats /dev/zero
+grep -q "/dev/zero: not an xsmem snapshot" "$tmp/err" || fail "/dev/zero: $(cat "$tmp/err")"
+# d.pb is a stream of snapshots (an untracked run). Cut short, as a killed
+# writer or a full disk leaves it: every record before the cut is read.
+n=$("$x" stats "$tmp/d.pb" --format csv | wc -l)
+size=$(stat -c %s "$tmp/d.pb")
+head -c $((size - 7)) "$tmp/d.pb" > "$tmp/cut.pb"
+expect_rc 0 "$x" stats "$tmp/cut.pb" --format csv
+grep -q "cut.pb: byte [0-9]*: record cut short (its writer stopped" "$tmp/err" || fail "cut stream: $(cat "$tmp/err")"
+[ "$(wc -l < "$tmp/out")" -ge 3 ] || fail "cut stream: intact records not read"
+# One flipped bit in the middle: that record is refused with its offset, the
+# others are read, and the status says something was refused.
+python3 - "$tmp/d.pb" "$tmp/flip.pb" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[len(d) // 2] ^= 0x04
+open(sys.argv[2], "wb").write(d)
+PY
+expect_rc 1 "$x" stats "$tmp/flip.pb" --format json
+grep -Eq "flip.pb: byte [0-9]+: damaged record( header)? \(checksum mismatch\); refused" "$tmp/err" || fail "flipped bit: $(cat "$tmp/err")"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/out" || fail "no output from the intact records"
+# A single-snapshot file with a flipped bit is refused whole, never misread.
+python3 - "$tmp/s.pb" "$tmp/flip1.pb" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+d[len(d) // 2] ^= 0x01
+open(sys.argv[2], "wb").write(d)
+PY
+expect_rc 1 "$x" stats "$tmp/flip1.pb"
+grep -q "flip1.pb: byte 16: damaged record (checksum mismatch); refused" "$tmp/err" || fail "flipped bit in a single snapshot: $(cat "$tmp/err")"
+grep -q "flip1.pb: no intact snapshot" "$tmp/err" || fail "single snapshot: $(cat "$tmp/err")"
 ls "$tmp" | grep -q tmp && fail "temporary files left behind"
 echo PASS
