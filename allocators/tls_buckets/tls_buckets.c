@@ -281,9 +281,17 @@ static void slab_recommit(tls_slab *s) {
   if (e > b) xsmem_os_commit((void *)b, e - b);  // accounting; the range never lost access
 }
 
-// The free key of a new segment (tls_fast.h): a random secret drawn when the
-// tier is built, mixed with the segment's address, never 0.
+// The keys of a new segment (tls_fast.h): its free key (never 0) and its
+// link key, drawn for each segment, so that one segment's keys say nothing of
+// another's. Where the kernel has no entropy to give yet (early boot), they
+// come from a secret drawn with the tier, the clock and the address.
 static uint64_t g_key_secret;
+
+static uint64_t mix64(uint64_t x) {  // splitmix64's finalizer
+  x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ x >> 27) * 0x94D049BB133111EBull;
+  return x ^ x >> 31;
+}
 
 static uint64_t random_secret(void) {
   uint64_t r = 0;
@@ -295,9 +303,16 @@ static uint64_t random_secret(void) {
   return r;
 }
 
-static uint64_t free_key_of(const tls_segment *s) {
-  uint64_t k = (g_key_secret ^ (uintptr_t)s) * 0x9E3779B97F4A7C15ull;
-  return (k ^ k >> 29) | 1;
+static void segment_keys(tls_segment *s) {
+  uint64_t r[2];
+  if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r[0] = mix64(g_key_secret ^ (uintptr_t)s ^ (uint64_t)ts.tv_nsec);
+    r[1] = mix64(r[0] + g_key_secret);
+  }
+  s->head.free_key = r[0] | 1;
+  s->head.link_key = r[1];
 }
 
 // Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
@@ -318,7 +333,7 @@ static tls_segment *segment_new(unsigned c) {
   s->head.cls = c;
   s->head.data_bytes = s->nslabs * k * size;
   s->head.div_magic = UINT64_MAX / size + 1;
-  s->head.free_key = free_key_of(s);
+  segment_keys(s);
   s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
   xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
   return s;
@@ -357,6 +372,37 @@ static tls_slab *slab_acquire(unsigned c) {
   return s;
 }
 
+// ---------------------------------------------------------------------------
+// Links inside free blocks (safe-linked, tls_fast.h) and their checks.
+
+// Sets and reads the list link of free block b (its first word).
+static void link_to(void *b, const void *next) { xsmem_tls_next_set(xsmem_tls_seg_of(b), b, next); }
+static void *link_of(const void *b) { return xsmem_tls_next_get(xsmem_tls_seg_of(b), b); }
+
+// Returns true when q is the start of a block slot of a small segment (of
+// slot c unless c is NO_CLASS): a decoded link that may be followed (read).
+// Never faults, whatever q is: the pagemap says whether q's segment exists.
+static bool block_of(const void *q, unsigned c) {
+  if (xsmem_pagemap_get(q) != XSMEM_TAG_SMALL) return false;
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(q);
+  return (c == NO_CLASS || s->cls == c) && xsmem_tls_is_block_start(s, q);
+}
+
+// Reports heap corruption found in the free block p of slot c (what was
+// wrong; link: what its link decoded to, when that was it). Returns only
+// under XSMEM_ON_ERROR=warn; the caller then drops what it cannot trust.
+XSMEM_COLD static void report_corruption(const char *op, unsigned c, const void *p, const char *what,
+                                         const void *link) {
+  char node[16] = "", msg[320];
+  if (g_nnodes > 1) xsmem_snprintf(node, sizeof(node), ", node %u", c / g_nclasses);
+  size_t n = xsmem_snprintf(msg, sizeof(msg), "heap corruption in a free %u-byte block (size class %u%s): %s",
+                            g_size[c], c % g_nclasses, node, what);
+  if (link && n < sizeof(msg)) {
+    xsmem_snprintf(msg + n, sizeof(msg) - n, " (it decodes to %p, not a block of the class; not followed)", link);
+  }
+  xsmem_report_bad_pointer(g.base.name, op, p, msg);
+}
+
 // A list of blocks being built: head, and the last block (whose link is set
 // when the list is closed).
 typedef struct block_chain {
@@ -364,9 +410,20 @@ typedef struct block_chain {
 } block_chain;
 
 static void chain_add(block_chain *ch, void *b) {
-  if (ch->last) xsmem_tls_link_set(ch->last, b);
+  if (ch->last) link_to(ch->last, b);
   else ch->head = b;
   ch->last = b;
+}
+
+// Returns true when q is a block of slab s on its free list (its bit set):
+// what a slab's list link must decode to. REQUIRES: the class lock.
+static bool slab_holds_free(const tls_slab *s, const void *q) {
+  tls_segment *seg = s->seg;
+  if (((uintptr_t)q ^ (uintptr_t)seg) >> XSMEM_TLS_SEGMENT_SHIFT || !xsmem_tls_is_block_start(&seg->head, q)) {
+    return false;
+  }
+  uint32_t j = block_index(seg, q);
+  return slab_of(seg, j) == s->index && (seg->bitmap[j >> 6] >> (j & 63) & 1);
 }
 
 // Moves up to `want` blocks of class c out of the central list into a NULL-
@@ -389,7 +446,15 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
     tls_segment *seg = s->seg;
     while (got < want && s->free) {
       void *b = s->free;
-      s->free = xsmem_tls_link_get(b);
+      void *next = link_of(b);
+      if (next && !slab_holds_free(s, next)) {
+        // Not followed: the blocks after b stay counted free in the slab
+        // (nfree, bitmap), so the slab still empties, and is carved anew,
+        // once its other blocks come back.
+        report_corruption("malloc", c, b, "its central free-list link was overwritten (write after free)", next);
+        next = NULL;
+      }
+      s->free = next;
       s->nfree--;
       bump(&ce->free_blocks, -1);
       uint32_t j = block_index(seg, b);
@@ -402,6 +467,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
       for (uint32_t i = 0; i < n; i++, b += seg->size) {
         XSMEM_TOOL_POISON(b, seg->size);  // fresh blocks are held by the tier too
+        xsmem_tls_key_set(b, seg->head.free_key);  // as every block the tier holds (a pop checks it)
         chain_add(&fresh, b);
       }
       s->carved += n;
@@ -412,8 +478,8 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       s->state = SLAB_FULL;
     }
   }
-  if (fresh.last) xsmem_tls_link_set(fresh.last, reused.head);
-  if (reused.last) xsmem_tls_link_set(reused.last, NULL);
+  if (fresh.last) link_to(fresh.last, reused.head);
+  if (reused.last) link_to(reused.last, NULL);
   bump(&ce->out, got);
   *out = fresh.head ? fresh.head : reused.head;
   return got;
@@ -436,7 +502,7 @@ static bool central_put(unsigned c, void *p) {
     return false;
   }
   seg->bitmap[j >> 6] |= bit;
-  xsmem_tls_link_set(p, s->free);
+  link_to(p, s->free);
   s->free = p;
   s->nfree++;
   bump(&ce->free_blocks, 1);
@@ -474,7 +540,11 @@ static void central_put_list(unsigned c, void *list) {
   bool emptied = false;
   central_lock(&g_central[c]);
   while (list) {
-    void *next = xsmem_tls_link_get(list);
+    void *next = link_of(list);
+    if (next && !block_of(next, c)) {
+      report_corruption("free", c, list, "its free-list link was overwritten (write after free)", next);
+      next = NULL;  // the rest of the list is lost, not followed
+    }
     emptied |= central_put(c, list);
     list = next;
   }
@@ -495,19 +565,22 @@ static void central_put_list(unsigned c, void *list) {
 static unsigned batch_link_word(const void *batch) { return g_size[xsmem_tls_seg_of(batch)->cls] > 16 ? 2 : 1; }
 
 // A pop reads the link from a top that another thread may have popped and
-// handed out meanwhile (the CAS then fails): a relaxed atomic, and no tool
-// check (its poisoning says nothing then).
+// handed out meanwhile (the CAS then fails): an atomic, and no tool
+// check (its poisoning says nothing then). Safe-linked as a list's link is,
+// with the address of its own word (tls_fast.h).
 TOOL_NO_CHECKS static void batch_link_set(void *batch, void *below) {
+  void **slot = &((void **)batch)[batch_link_word(batch)];
   TOOL_CHECKS_OFF();
-  __atomic_store_n(&((void **)batch)[batch_link_word(batch)], below, __ATOMIC_RELAXED);
+  __atomic_store_n(slot, xsmem_tls_decode(xsmem_tls_seg_of(batch), slot, below), __ATOMIC_RELAXED);
   TOOL_CHECKS_ON();
 }
 
 TOOL_NO_CHECKS static void *batch_link_get(void *batch) {
+  void **slot = &((void **)batch)[batch_link_word(batch)];
   TOOL_CHECKS_OFF();
-  void *below = __atomic_load_n(&((void **)batch)[batch_link_word(batch)], __ATOMIC_RELAXED);
+  void *stored = __atomic_load_n(slot, __ATOMIC_ACQUIRE);  // before stack_pop's second look at the head
   TOOL_CHECKS_ON();
-  return below;
+  return xsmem_tls_decode(xsmem_tls_seg_of(batch), slot, stored);
 }
 
 // A batch taken off a stack or a list of batches: its first block holds the
@@ -523,7 +596,10 @@ static bool stack_push(unsigned c, void *batch) {
   tls_stack *st = &g_stack[c];
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
-    if (STACK_DEPTH(old.hi) >= g_depth[c]) return false;
+    if (STACK_DEPTH(old.hi) >= g_depth[c]) {
+      batch_unlinked(batch);  // a 16-byte head's link, written by a try that lost the race, goes
+      return false;
+    }
     batch_link_set(batch, (void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
     if (xsmem_cas128(&st->head, &old, nw)) break;
@@ -543,6 +619,22 @@ static void *stack_pop(unsigned c) {
   while (old.lo) {
     void *next = batch_link_get((void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
+    if (next && !block_of(next, c)) {
+      // A stale top (popped meanwhile, and written by its new owner) moved
+      // the head on: try again. A head unchanged since (the tag changes with
+      // every push and pop; the link's load is an acquire, so this load
+      // follows it) held its top while the link was read: the link was
+      // overwritten on the stack.
+      xsmem_pair128 now = xsmem_load128(&st->head);
+      if (now.lo != old.lo || now.hi != old.hi) {
+        old = now;
+        continue;
+      }
+      report_corruption("malloc", c, (void *)(uintptr_t)old.lo,
+                        "its batch link on the global stack was overwritten (write after free)", next);
+      nw.lo = 0;  // the batches below are dropped, not followed
+      nw.hi = STACK_NEXT_TAG(old.hi);
+    }
     if (xsmem_cas128(&st->head, &old, nw)) {
       top = (void *)(uintptr_t)old.lo;
       break;
@@ -731,15 +823,36 @@ void *xsmem_tls_alloc_slow(unsigned c) {
     }
     bin_set(b, c, list, n);
   }
-  void *p = b->head;
-  b->head = xsmem_tls_link_get(p);
+  return xsmem_tls_pop_checked(c);
+}
+
+void *xsmem_tls_pop_checked(unsigned c) {
+  xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
+  void *p = b->head;  // a block of slot c: every link was checked before it became the head
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
+  if (xsmem_tls_key_get(p) != s->free_key) {
+    // Not a block the tier holds (a bad link that stayed in the segment),
+    // or one whose first words were overwritten after free: neither it nor
+    // its link is trusted. The list is dropped and refilled.
+    report_corruption("malloc", c, p, "its free key was overwritten (write after free)", NULL);
+    bin_set(b, c, NULL, 0);
+    return xsmem_tls_alloc_slow(c);
+  }
+  void *next = xsmem_tls_next_get(s, p);
+  if (next && !block_of(next, c)) {
+    report_corruption("malloc", c, p, "its free-list link was overwritten (write after free)", next);
+    bin_set(b, c, p, 1);  // the list ends at p: the rest is lost, not followed
+    next = NULL;
+  }
+  b->head = next;
   xsmem_tls_count_(&b->allocs);
   xsmem_tls_tool_alloc(p, c);
   xsmem_tls_key_set(p, 0);
   return p;
 }
 
-void xsmem_tls_free_slow(void *p, unsigned c) {
+void xsmem_tls_free_slow(void *p) {
+  unsigned c = xsmem_tls_seg_of(p)->cls;
   uint64_t key = xsmem_tls_seg_of(p)->free_key;
   if (xsmem_tls_key_get(p) == key) {
     xsmem_report_bad_pointer(g.base.name, "free", p, "double free (block already freed)");
@@ -774,7 +887,7 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
     }
     if (old) cache_release(c, old, g_batch[c]);
   }
-  xsmem_tls_link_set(p, b->head);
+  link_to(p, b->head);
   b->head = p;
   xsmem_tls_count_(&b->frees);
 }
@@ -819,8 +932,13 @@ static void purge_spares(bool idle_only) {
   // and pthread_create may allocate.
   while (taken) {
     void *next = batch_link_get(taken);
+    unsigned c = xsmem_tls_seg_of(taken)->cls;
+    if (next && !block_of(next, NO_CLASS)) {
+      report_corruption("free", c, taken, "its batch link was overwritten (write after free)", next);
+      next = NULL;  // the spares after it are lost, not followed
+    }
     batch_unlinked(taken);
-    central_put_list(xsmem_tls_seg_of(taken)->cls, taken);
+    central_put_list(c, taken);
     taken = next;
   }
 }

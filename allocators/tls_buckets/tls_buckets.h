@@ -59,6 +59,11 @@
 // own node's lists and batches never mix nodes. A thread that migrates follows
 // at its next refill.
 //
+// Heap corruption: every link the tier keeps inside free blocks (lists,
+// spares, batch links, central lists) is safe-linked and checked before it
+// is followed (tls_fast.h); a bad one is reported as heap corruption naming
+// the block size, and the rest of its list is dropped, not followed.
+//
 // Tools: under ASan the tier poisons every block it holds and unpoisons a
 // block (its class size) when it hands it out; with XSMEM_VALGRIND it
 // describes them as a memcheck MEMPOOL (tracking/tool_hooks.h). Links inside
