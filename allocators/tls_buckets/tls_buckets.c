@@ -388,6 +388,16 @@ static bool block_of(const void *q, unsigned c) {
   return (c == NO_CLASS || s->cls == c) && xsmem_tls_is_block_start(s, q);
 }
 
+// Returns true when next, read from a free block at `from` of slot c, may be
+// followed: a block start of from's segment (no pagemap lookup), or else of
+// another segment of the class.
+static bool link_ok(const void *from, const void *next, unsigned c) {
+  if (!(((uintptr_t)from ^ (uintptr_t)next) >> XSMEM_TLS_SEGMENT_SHIFT)) {
+    return xsmem_tls_is_block_start(xsmem_tls_seg_of(from), next);
+  }
+  return block_of(next, c);
+}
+
 // Reports heap corruption found in the free block p of slot c (what was
 // wrong; link: what its link decoded to, when that was it). Returns only
 // under XSMEM_ON_ERROR=warn; the caller then drops what it cannot trust.
@@ -541,7 +551,7 @@ static void central_put_list(unsigned c, void *list) {
   central_lock(&g_central[c]);
   while (list) {
     void *next = link_of(list);
-    if (next && !block_of(next, c)) {
+    if (next && !link_ok(list, next, c)) {
       report_corruption("free", c, list, "its free-list link was overwritten (write after free)", next);
       next = NULL;  // the rest of the list is lost, not followed
     }
@@ -839,7 +849,7 @@ void *xsmem_tls_pop_checked(unsigned c) {
     return xsmem_tls_alloc_slow(c);
   }
   void *next = xsmem_tls_next_get(s, p);
-  if (next && !block_of(next, c)) {
+  if (next && !link_ok(p, next, c)) {
     report_corruption("malloc", c, p, "its free-list link was overwritten (write after free)", next);
     bin_set(b, c, p, 1);  // the list ends at p: the rest is lost, not followed
     next = NULL;

@@ -213,11 +213,12 @@ XSMEM_INLINE void *xsmem_tls_pop_(unsigned c) {
   void *p = b->head;
   if (XSMEM_UNLIKELY(p == NULL)) return xsmem_tls_alloc_slow(c);
   const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
-  // next ^ p: the near test needs no more (xsmem_tls_link_near). The end of
-  // the list (NULL) and a link into another segment of the class are
-  // checked out of line too.
+  // next ^ p: the near test needs no more (xsmem_tls_link_near), and the
+  // end of the list (next NULL: rel == p) is told apart only when it fails.
+  // A link into another segment of the class is checked out of line.
   uintptr_t rel = (uintptr_t)xsmem_tls_link_get(p) ^ s->link_key;
-  if (XSMEM_UNLIKELY((rel & ~(uintptr_t)(XSMEM_TLS_SEGMENT - 16)) != 0 || xsmem_tls_key_get(p) != s->free_key)) {
+  if (XSMEM_UNLIKELY(((rel & ~(uintptr_t)(XSMEM_TLS_SEGMENT - 16)) != 0 && rel != (uintptr_t)p) ||
+                     xsmem_tls_key_get(p) != s->free_key)) {
     return xsmem_tls_pop_checked(c);
   }
   b->head = (void *)(rel ^ (uintptr_t)p);
