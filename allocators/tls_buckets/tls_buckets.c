@@ -26,7 +26,6 @@
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
 #define STACK_MAX_DEPTH 128            // batches per class on the global stack,
 #define STACK_MAX_BYTES ((size_t)4 << 20)  // and at most about this many bytes
-#define CACHE_MIN 1
 #define CACHE_MAX 512
 #define NO_CLASS 0xffffffffu
 
@@ -168,7 +167,8 @@ static tls_stack g_stack[XSMEM_TLS_MAX_SLOTS];
 
 static uint32_t g_size[XSMEM_TLS_MAX_SLOTS];
 static uint32_t g_limit[XSMEM_TLS_MAX_SLOTS];  // thread cache bound (list + spare)
-static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch = bound of a thread's list
+static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch (of the stacks, spares)
+static uint32_t g_cap[XSMEM_TLS_MAX_SLOTS];    // bound of a thread's list: g_batch, or 0 (not thread-cached)
 static bool g_spare[XSMEM_TLS_MAX_SLOTS];      // the bound leaves room for a spare batch
 static uint32_t g_depth[XSMEM_TLS_MAX_SLOTS];  // batches the global stack may hold
 static uint32_t g_per_slab[XSMEM_TLS_MAX_SLOTS];
@@ -217,6 +217,7 @@ typedef struct tls_global {
   uint64_t direct_allocs[XSMEM_TLS_MAX_SLOTS], direct_frees[XSMEM_TLS_MAX_SLOTS];
   uint64_t failed, peak;  // atomic
   uint64_t bytes_decommitted, purger_passes;  // atomic
+  uint64_t held;  // atomic: thread lists (at their bound), spares and stacks (the budget)
   _Atomic int purger;  // 0 not started, 1 started
 } tls_global;
 
@@ -563,6 +564,23 @@ static void central_put_list(unsigned c, void *list) {
 }
 
 // ---------------------------------------------------------------------------
+// The process-wide budget (XSMEM_TLS_TOTAL_BYTES, TCMalloc's overall thread
+// cache size): g.held counts the bytes kept for reuse outside the slabs, by
+// every thread's lists (each counted at its bound, a batch, from the thread's
+// first use of the class until its cache is flushed: the fast path keeps no
+// count), the spare batches and the global stacks. Past the budget a batch
+// leaving a thread (a full list, the spare it replaces, a flush) goes to the
+// central lists, sorted back into its slabs, which the purger decommits when
+// empty; no spare is kept and no stack takes a batch. A thread's own lists
+// are never refused: under many threads they are what stays cached.
+
+static bool budget_allows(uint64_t bytes) {
+  return !g.opt.total_bytes || load_relaxed(&g.held) + bytes <= g.opt.total_bytes;
+}
+
+static void held_add(int64_t bytes) { __atomic_fetch_add(&g.held, (uint64_t)bytes, __ATOMIC_RELAXED); }
+
+// ---------------------------------------------------------------------------
 // The global batch stacks: lock-free, ABA-safe through the tag. A batch is
 // g_batch[c] blocks linked through word 0; a word of its first block links
 // the batch below it. Segments are never unmapped, so reading a stale top's
@@ -604,6 +622,8 @@ static void batch_unlinked(void *batch) {
 
 static bool stack_push(unsigned c, void *batch) {
   tls_stack *st = &g_stack[c];
+  uint64_t bytes = (uint64_t)g_batch[c] * g_size[c];
+  if (!budget_allows(bytes)) return false;
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
     if (STACK_DEPTH(old.hi) >= g_depth[c]) {
@@ -615,6 +635,7 @@ static bool stack_push(unsigned c, void *batch) {
     if (xsmem_cas128(&st->head, &old, nw)) break;
     add_relaxed(&st->cas_retries, 1);
   }
+  held_add((int64_t)bytes);
   if (!__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
   return true;
 }
@@ -654,8 +675,10 @@ static void *stack_pop(unsigned c) {
 #ifdef XSMEM_CAS128_LOCKED
   xsmem_spin_unlock(&st->pop_lock);
 #endif
-  if (top) batch_unlinked(top);
-  if (top && !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
+  if (!top) return NULL;
+  batch_unlinked(top);
+  held_add(-(int64_t)g_batch[c] * g_size[c]);
+  if (!__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
   return top;
 }
 
@@ -664,14 +687,29 @@ static void *stack_pop(unsigned c) {
 
 static void tls_thread_exit(void *arg);
 
-// A list's length is kept in its bin's counts (tls_fast.h): these read and set it.
-static uint32_t bin_count(const xsmem_tls_bin *b, unsigned c) {
-  return (uint32_t)((int64_t)(b->frees - b->allocs) - b->stop + (int64_t)g_batch[c]);
+// A list's length is kept in its bin's counts (tls_fast.h): these read and
+// set it. Its bound is the cache's cap: 0 until the thread uses the class
+// (every operation of it goes to the slow path, which opens the list), then
+// g_cap.
+static uint32_t bin_count(const xsmem_tls_cache *tc, unsigned c) {
+  const xsmem_tls_bin *b = &tc->bin[c];
+  return (uint32_t)((int64_t)(b->frees - b->allocs) - b->stop + (int64_t)tc->cap[c]);
 }
 
-static void bin_set(xsmem_tls_bin *b, unsigned c, void *list, uint32_t n) {
+static void bin_set(xsmem_tls_cache *tc, unsigned c, void *list, uint32_t n) {
+  xsmem_tls_bin *b = &tc->bin[c];
   b->head = list;
-  b->stop = (int64_t)(b->frees - b->allocs) - (int64_t)n + (int64_t)g_batch[c];
+  b->stop = (int64_t)(b->frees - b->allocs) - (int64_t)n + (int64_t)tc->cap[c];
+}
+
+// Opens the calling thread's list of class c (its first use since the
+// cache's last flush): counted at its bound from now on.
+static void list_open(xsmem_tls_cache *tc, unsigned c) {
+  uint32_t n = bin_count(tc, c);  // 0: a closed list is empty
+  tc->cap[c] = g_cap[c];
+  held_add((int64_t)g_cap[c] * g_size[c]);
+  __atomic_store_n(&tc->list_bytes, tc->list_bytes + (uint64_t)g_cap[c] * g_size[c], __ATOMIC_RELAXED);
+  bin_set(tc, c, tc->bin[c].head, n);
 }
 
 static xsmem_tls_cache *cache_create(void) {
@@ -691,7 +729,7 @@ static xsmem_tls_cache *cache_create(void) {
       }
       g.pool_chunk = mem;
       g.pool_left = chunk;
-      g.pool_bytes += chunk;
+      bump(&g.pool_bytes, (int64_t)chunk);  // read without the lock by the statistics
     }
     tc = (xsmem_tls_cache *)g.pool_chunk;
     g.pool_chunk += need;
@@ -700,7 +738,7 @@ static xsmem_tls_cache *cache_create(void) {
   // Fresh chunks are zero: only a reused cache is cleared, so a thread touches
   // the pages of the slots in use, not the whole (per-node sized) cache.
   for (unsigned c = 0; c < g_nslots; c++) {
-    bin_set(&tc->bin[c], c, NULL, 0);
+    bin_set(tc, c, NULL, 0);  // closed (cap 0) until the thread uses the class
     tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
   }
   tc->next = g.threads;
@@ -718,7 +756,10 @@ static xsmem_tls_cache *cache_create(void) {
 static void *spare_take(xsmem_tls_cache *tc, unsigned c) {
   if (!__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED)) return NULL;
   void *s = __atomic_exchange_n(&tc->spare[c], NULL, __ATOMIC_ACQUIRE);
-  if (s) __atomic_fetch_sub(&tc->spare_bytes, (uint64_t)g_batch[c] * g_size[c], __ATOMIC_RELAXED);
+  if (s) {
+    __atomic_fetch_sub(&tc->spare_bytes, (uint64_t)g_batch[c] * g_size[c], __ATOMIC_RELAXED);
+    held_add(-(int64_t)g_batch[c] * g_size[c]);
+  }
   return s;
 }
 
@@ -729,16 +770,19 @@ static void cache_release(unsigned c, void *list, uint32_t n) {
 }
 
 // Moves everything in a thread's cache to the stacks (whole batches) and the
-// central lists (the rest).
+// central lists (the rest), and closes every list (its bound no longer
+// counted in the budget until the thread uses the class again).
 static void cache_flush(xsmem_tls_cache *tc) {
   for (unsigned c = 0; c < g_nslots; c++) {
-    xsmem_tls_bin *b = &tc->bin[c];
-    void *spare = spare_take(tc, c), *list = b->head;
-    uint32_t n = bin_count(b, c);
-    bin_set(b, c, NULL, 0);
+    void *spare = spare_take(tc, c), *list = tc->bin[c].head;
+    uint32_t n = bin_count(tc, c);
+    tc->cap[c] = 0;
+    bin_set(tc, c, NULL, 0);
     if (spare) cache_release(c, spare, g_batch[c]);
     if (list) cache_release(c, list, n);
   }
+  held_add(-(int64_t)tc->list_bytes);
+  __atomic_store_n(&tc->list_bytes, 0, __ATOMIC_RELAXED);
 }
 
 static void tls_thread_exit(void *arg) {
@@ -764,7 +808,7 @@ static void tls_thread_exit(void *arg) {
 uint32_t xsmem_tls_thread_cached(unsigned c) {
   xsmem_tls_cache *tc = xsmem_tls_cache_;
   if (tc == &g_empty_cache || c >= g_nslots) return 0;
-  return bin_count(&tc->bin[c], c) + (__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED) ? g_batch[c] : 0);
+  return bin_count(tc, c) + (__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED) ? g_batch[c] : 0);
 }
 
 uint32_t xsmem_tls_thread_cache_limit(unsigned c) { return c < g_nslots ? g_limit[c] : 0; }
@@ -807,6 +851,34 @@ unsigned xsmem_tls_node_refresh(void) {
   return g_nclasses ? xsmem_tls_node_base_ / g_nclasses : 0;
 }
 
+// A block of a class no thread caches: from the global stack (batches of
+// one block), else the central list. The bin only counts (its bound stays 0,
+// so every free of the class comes to the slow path).
+static void *uncached_alloc(xsmem_tls_cache *tc, unsigned c) {
+  void *p = stack_pop(c);
+  if (!p) {
+    central_lock(&g_central[c]);
+    uint32_t n = central_take(c, 1, &p);
+    xsmem_spin_unlock(&g_central[c].lock);
+    if (!n) {
+      add_relaxed(&g.failed, 1);
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  if (xsmem_tls_key_get(p) != xsmem_tls_seg_of(p)->free_key) {
+    report_corruption("malloc", c, p, "its free key was overwritten (write after free)", NULL);
+    return uncached_alloc(tc, c);  // p is not trusted: left where it is
+  }
+  void *next = link_of(p);  // a batch of one block: its list ends there
+  if (next) report_corruption("malloc", c, p, "its free-list link was overwritten (write after free)", next);
+  xsmem_tls_count_(&tc->bin[c].allocs);
+  bin_set(tc, c, NULL, 0);
+  xsmem_tls_tool_alloc(p, c);
+  xsmem_tls_key_set(p, 0);
+  return p;
+}
+
 void *xsmem_tls_alloc_slow(unsigned c) {
   if (g_nnodes > 1) c = node_slot(c);  // a migrated thread follows at its next refill
   xsmem_tls_cache *tc = xsmem_tls_cache_;
@@ -814,6 +886,8 @@ void *xsmem_tls_alloc_slow(unsigned c) {
     if (t_exited || !(tc = cache_create())) return direct_alloc(c);
   }
   xsmem_tls_bin *b = &tc->bin[c];
+  if (!g_cap[c]) return uncached_alloc(tc, c);
+  if (!tc->cap[c]) list_open(tc, c);
   if (!b->head) {
     // The spare batch, else a batch from the global stack, else the central list.
     void *list = spare_take(tc, c);
@@ -831,13 +905,14 @@ void *xsmem_tls_alloc_slow(unsigned c) {
         return NULL;
       }
     }
-    bin_set(b, c, list, n);
+    bin_set(tc, c, list, n);
   }
   return xsmem_tls_pop_checked(c);
 }
 
 void *xsmem_tls_pop_checked(unsigned c) {
-  xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  xsmem_tls_bin *b = &tc->bin[c];
   void *p = b->head;  // a block of slot c: every link was checked before it became the head
   const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
   if (xsmem_tls_key_get(p) != s->free_key) {
@@ -845,13 +920,13 @@ void *xsmem_tls_pop_checked(unsigned c) {
     // or one whose first words were overwritten after free: neither it nor
     // its link is trusted. The list is dropped and refilled.
     report_corruption("malloc", c, p, "its free key was overwritten (write after free)", NULL);
-    bin_set(b, c, NULL, 0);
+    bin_set(tc, c, NULL, 0);
     return xsmem_tls_alloc_slow(c);
   }
   void *next = xsmem_tls_next_get(s, p);
   if (next && !link_ok(p, next, c)) {
     report_corruption("malloc", c, p, "its free-list link was overwritten (write after free)", next);
-    bin_set(b, c, p, 1);  // the list ends at p: the rest is lost, not followed
+    bin_set(tc, c, p, 1);  // the list ends at p: the rest is lost, not followed
     next = NULL;
   }
   b->head = next;
@@ -881,16 +956,26 @@ void xsmem_tls_free_slow(void *p) {
     }
   }
   xsmem_tls_bin *b = &tc->bin[c];
-  uint32_t n = bin_count(b, c);
+  if (!g_cap[c]) {  // not thread-cached: a batch of one block, to the stack or its slab
+    link_to(p, NULL);
+    cache_release(c, p, 1);
+    xsmem_tls_count_(&b->frees);
+    bin_set(tc, c, NULL, 0);
+    return;
+  }
+  if (!tc->cap[c]) list_open(tc, c);
+  uint32_t n = bin_count(tc, c);
   if (n >= g_batch[c]) {
     // The full list (one batch, NULL-terminated) becomes the spare, if the
-    // thread's spares stay within their budget; the spare it replaces goes
-    // to the global stack. No walk of a list.
+    // thread's spares stay within their budget and the process within its
+    // own; the spare it replaces goes to the global stack. No walk of a list.
     void *full = b->head, *old = spare_take(tc, c);
     uint64_t bytes = (uint64_t)g_batch[c] * g_size[c];
-    bin_set(b, c, NULL, 0);
-    if (g_spare[c] && __atomic_load_n(&tc->spare_bytes, __ATOMIC_RELAXED) + bytes <= g.opt.spare_bytes) {
+    bin_set(tc, c, NULL, 0);
+    if (g_spare[c] && __atomic_load_n(&tc->spare_bytes, __ATOMIC_RELAXED) + bytes <= g.opt.spare_bytes &&
+        budget_allows(bytes)) {
       __atomic_fetch_add(&tc->spare_bytes, bytes, __ATOMIC_RELAXED);
+      held_add((int64_t)bytes);
       __atomic_store_n(&tc->spare[c], full, __ATOMIC_RELEASE);
     } else {
       cache_release(c, full, n);
@@ -1161,6 +1246,10 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
   xsmem_spin_lock(&g.threads_lock);
   o->threads_live = g.threads_live;
   o->threads_exited = g.threads_exited;
+  for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
+    o->bytes_lists += load_relaxed(&tc->list_bytes);
+    o->bytes_spares += load_relaxed(&tc->spare_bytes);
+  }
   xsmem_spin_unlock(&g.threads_lock);
   for (unsigned c = 0; c < g_nslots; c++) {
     o->segments += rd(&g_central[c].nsegments);
@@ -1168,8 +1257,11 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
     o->slabs_decommitted += rd(&g_central[c].ndecommitted);
     o->lock_waits += rd(&g_central[c].lock_waits);
     o->cas_retries += rd(&g_stack[c].cas_retries);
-    o->stack_batches += STACK_DEPTH(xsmem_load128(&g_stack[c].head).hi);
+    uint64_t depth = STACK_DEPTH(xsmem_load128(&g_stack[c].head).hi);
+    o->stack_batches += depth;
+    o->bytes_stacks += depth * g_batch[c] * g_size[c];
   }
+  o->bytes_held = load_relaxed(&g.held);
   o->bytes_decommitted = rd(&g.bytes_decommitted);
   o->purger_passes = rd(&g.purger_passes);
 }
@@ -1224,6 +1316,9 @@ static void tls_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   sink->value(sink, "tier", "small", "threads_live", "gauge", (double)k.threads_live);
   sink->value(sink, "tier", "small", "threads_exited", "counter", (double)k.threads_exited);
   sink->value(sink, "tier", "small", "purger_passes", "counter", (double)k.purger_passes);
+  sink->value(sink, "tier", "small", "bytes_held", "gauge", (double)k.bytes_held);
+  sink->value(sink, "tier", "small", "bytes_thread_lists", "gauge", (double)k.bytes_lists);
+  sink->value(sink, "tier", "small", "bytes_stacks", "gauge", (double)k.bytes_stacks);
   sink->value(sink, "contention", "small", "stack_cas_retries", "counter", (double)k.cas_retries);
   sink->value(sink, "contention", "small", "central_lock_waits", "counter", (double)k.lock_waits);
 }
@@ -1278,6 +1373,7 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o) {
   o->cache_bytes = xsmem_option_bytes("XSMEM_TLS_CACHE_BYTES");
   o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o->spare_bytes = xsmem_option_bytes("XSMEM_TLS_SPARE_BYTES");
+  o->total_bytes = xsmem_option_bytes("XSMEM_TLS_TOTAL_BYTES");
 }
 
 static void build(xsmem_source *src, const xsmem_tls_options *opt) {
@@ -1298,9 +1394,13 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     size_t size = c < 8 ? 16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
     g_size[c] = (uint32_t)size;
     g_per_slab[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(SLAB_TARGET / size, 1), MAX_PER_SLAB);
-    size_t limit = XSMEM_MIN(XSMEM_MAX(g.opt.cache_bytes / size, CACHE_MIN), CACHE_MAX);
+    // A block larger than the per-class bound is not thread-cached at all
+    // (jemalloc's tcache_max): one block of each such class per thread, up
+    // to 1 MiB each, made most of the footprint of many threads.
+    size_t limit = XSMEM_MIN(g.opt.cache_bytes / size, CACHE_MAX);
     g_limit[c] = (uint32_t)limit;
     g_batch[c] = (uint32_t)XSMEM_MAX(limit / 2, 1);
+    g_cap[c] = limit ? g_batch[c] : 0;
     g_spare[c] = limit >= 2 * (size_t)g_batch[c];
     g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
@@ -1317,6 +1417,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
       g_per_slab[c] = g_per_slab[k];
       g_limit[c] = g_limit[k];
       g_batch[c] = g_batch[k];
+      g_cap[c] = g_cap[k];
       g_spare[c] = g_spare[k];
       g_depth[c] = g_depth[k];
     }

@@ -107,6 +107,11 @@ typedef struct xsmem_tls_cache {
   // the spares of classes a thread left idle.
   void *spare[XSMEM_TLS_MAX_SLOTS];
   uint64_t spare_bytes;  // held in spares (atomic), within XSMEM_TLS_SPARE_BYTES
+  // Per class, the bound of the list: 0 until the thread uses the class
+  // (every operation of it goes to the slow path, which opens the list and
+  // counts it against the process-wide budget), then the class's batch.
+  uint32_t cap[XSMEM_TLS_MAX_SLOTS];
+  uint64_t list_bytes;  // the open lists' bounds, in bytes (counted in the budget)
   // The purger's: each class's allocs + frees when it last looked.
   uint64_t purge_seen[XSMEM_TLS_MAX_SLOTS];
   // Blocks the next refill from the central list asks for: starts at about a
