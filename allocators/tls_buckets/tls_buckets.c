@@ -643,11 +643,13 @@ static bool stack_push(unsigned c, void *batch) {
 static void *stack_pop(unsigned c) {
   tls_stack *st = &g_stack[c];
   void *top = NULL;
+  uint64_t taken = 0;  // batches off the stack: the top, and those dropped below a bad link
 #ifdef XSMEM_CAS128_LOCKED
   xsmem_spin_lock(&st->pop_lock);
 #endif
   xsmem_pair128 old = xsmem_load128(&st->head);
   while (old.lo) {
+    taken = 1;
     void *next = batch_link_get((void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
     if (next && !block_of(next, c)) {
@@ -663,8 +665,9 @@ static void *stack_pop(unsigned c) {
       }
       report_corruption("malloc", c, (void *)(uintptr_t)old.lo,
                         "its batch link on the global stack was overwritten (write after free)", next);
-      nw.lo = 0;  // the batches below are dropped, not followed
+      nw.lo = 0;  // the batches below are dropped, not followed (nor counted)
       nw.hi = STACK_NEXT_TAG(old.hi);
+      taken = STACK_DEPTH(old.hi);
     }
     if (xsmem_cas128(&st->head, &old, nw)) {
       top = (void *)(uintptr_t)old.lo;
@@ -677,7 +680,7 @@ static void *stack_pop(unsigned c) {
 #endif
   if (!top) return NULL;
   batch_unlinked(top);
-  held_add(-(int64_t)g_batch[c] * g_size[c]);
+  held_add(-(int64_t)(taken * g_batch[c] * g_size[c]));
   if (!__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
   return top;
 }
