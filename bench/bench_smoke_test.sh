@@ -4,7 +4,7 @@
 set -euo pipefail
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 fail=0
-for w in larson xmalloc cache_scratch large_blocks churn; do
+for w in larson xmalloc cache_scratch large_blocks churn pairs pairs_rounds; do
   out=$(bench/workloads/$w 0.01) || { echo "FAIL: $w exited with $?"; fail=1; continue; }
   echo "$out"
   case "$out" in

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-WORKLOADS = ["larson", "xmalloc", "cache_scratch", "large_blocks", "churn"]
+WORKLOADS = ["larson", "xmalloc", "cache_scratch", "large_blocks", "churn", "pairs"]
 PEER_LIBS = {
     "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
     "mimalloc": "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2",

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "platform/atomics.h"
@@ -37,6 +38,7 @@ typedef struct XSMEM_CACHE_ALIGNED buddy_region {
   char *base;          // NULL: the slot is unused
   uint8_t *meta;       // one byte per min block
   uint64_t nonempty;   // bit k: free list k is non-empty
+  uint64_t link_key;   // mixed into every free-list link stored in the region's blocks (random)
   // Bit k: list k holds one block whose links were never written (they read
   // as NULL). A split pushes each upper half on a list of its own size,
   // usually empty, so carving a small block from a fresh region writes no
@@ -89,8 +91,76 @@ static size_t region_id(const buddy_region *r, const buddy *b) { return (size_t)
 
 // ---------------------------------------------------------------------------
 // Free lists and the order bitmap (region lock held).
+//
+// The links are the only data buddy keeps inside blocks, and they are
+// safe-linked (glibc's PROTECT_PTR): a link is stored as value ^ its own
+// address ^ the region's random link_key, so a pointer written into a free
+// block after free decodes to garbage. Every link is checked before it is
+// followed or written through: it must be NULL or a free block of the list's
+// order in the region (its order byte, kept outside the blocks, says so), and
+// its back link must point back (glibc's safe unlink). A bad link is reported
+// as heap corruption (the allocator, the block size, the block); under
+// XSMEM_ON_ERROR=warn the list is then rebuilt from the order bytes, so
+// nothing is lost and nothing the writer chose is followed.
 
 static bool list_lone(const buddy_region *r, unsigned k) { return (r->lone >> k) & 1; }
+
+static free_block *link_get(const buddy_region *r, free_block *const *slot) {
+  LINKS_OPEN(slot);
+  uintptr_t v = (uintptr_t)*slot;
+  LINKS_CLOSE(slot);
+  return (free_block *)(v ^ (uintptr_t)slot ^ r->link_key);
+}
+
+static void link_set(const buddy_region *r, free_block **slot, const free_block *v) {
+  LINKS_OPEN(slot);
+  *slot = (free_block *)((uintptr_t)v ^ (uintptr_t)slot ^ r->link_key);
+  LINKS_CLOSE(slot);
+}
+
+// Returns true when q is NULL or a free block of order k of r: a link that
+// may be followed.
+static bool link_ok(const buddy *b, const buddy_region *r, unsigned k, const free_block *q) {
+  if (!q) return true;
+  size_t off = (size_t)((uintptr_t)q - (uintptr_t)r->base);
+  if (off >= b->region_size || (off & (((size_t)1 << k) - 1))) return false;
+  return r->meta[off >> b->min_shift] == (uint8_t)(META_FREE | k);
+}
+
+// Rebuilds list k of r from the order bytes, leaving out `skip` (a block
+// being taken off the list; NULL: none).
+static void list_rebuild(buddy *b, buddy_region *r, unsigned k, const free_block *skip) {
+  free_block *head = NULL, *last = NULL;
+  uint32_t n = 0;
+  for (size_t off = 0; off < b->region_size; off += (size_t)1 << k) {
+    free_block *f = (free_block *)(r->base + off);
+    if (r->meta[off >> b->min_shift] != (uint8_t)(META_FREE | k) || f == skip) continue;
+    if (last) link_set(r, &last->next, f);
+    else head = f;
+    link_set(r, &f->prev, last);
+    last = f;
+    n++;
+  }
+  if (last) link_set(r, &last->next, NULL);
+  r->head[k] = head;
+  r->nfree[k] = n;
+  r->lone &= ~((uint64_t)1 << k);  // every link written
+  uint64_t bit = (uint64_t)1 << k;
+  __atomic_store_n(&r->nonempty, head ? r->nonempty | bit : r->nonempty & ~bit, __ATOMIC_RELAXED);
+}
+
+// Reports the corrupted links of f (on list k of r) and rebuilds the list
+// without skip. Returns only under XSMEM_ON_ERROR=warn.
+XSMEM_COLD static void list_corrupted(buddy *b, buddy_region *r, unsigned k, const free_block *f,
+                                      const free_block *skip, const char *op) {
+  char msg[200];
+  xsmem_snprintf(msg, sizeof(msg),
+                 "heap corruption in a free %zu-byte block: its free-list links were overwritten (write after "
+                 "free); not followed, the list is rebuilt from the order map",
+                 (size_t)1 << k);
+  xsmem_report_bad_pointer(b->base.name, op, f, msg);
+  list_rebuild(b, r, k, skip);
+}
 
 static void list_push(buddy_region *r, unsigned k, char *blk) {
   free_block *f = (free_block *)blk, *n = r->head[k];
@@ -99,33 +169,30 @@ static void list_push(buddy_region *r, unsigned k, char *blk) {
   } else {
     if (list_lone(r, k)) {  // the lone block's links, now that it has a neighbour
       r->lone &= ~((uint64_t)1 << k);
-      LINKS_OPEN(n);
-      n->next = NULL;
-      LINKS_CLOSE(n);
+      link_set(r, &n->next, NULL);
     }
-    LINKS_OPEN(f);
-    f->prev = NULL;
-    f->next = n;
-    LINKS_CLOSE(f);
-    LINKS_OPEN(n);
-    n->prev = f;
-    LINKS_CLOSE(n);
+    link_set(r, &f->prev, NULL);
+    link_set(r, &f->next, n);
+    link_set(r, &n->prev, f);  // n is the head: no link of a block led to it
   }
   r->head[k] = f;
   r->nfree[k]++;
   __atomic_store_n(&r->nonempty, r->nonempty | ((uint64_t)1 << k), __ATOMIC_RELAXED);
 }
 
-// The block after f on list k (NULL at the end).
-static free_block *list_next(const buddy_region *r, unsigned k, free_block *f) {
+// The block after f on list k (NULL at the end, and after a report).
+static free_block *list_next(buddy *b, buddy_region *r, unsigned k, free_block *f) {
   if (list_lone(r, k)) return NULL;
-  LINKS_OPEN(f);
-  free_block *n = f->next;
-  LINKS_CLOSE(f);
+  free_block *n = link_get(r, &f->next);
+  if (XSMEM_UNLIKELY(!link_ok(b, r, k, n) || (n && link_get(r, &n->prev) != f))) {
+    list_corrupted(b, r, k, f, NULL, "trim");
+    return NULL;
+  }
   return n;
 }
 
-static void list_remove(buddy_region *r, unsigned k, free_block *f) {
+// Takes f, a free block of order k (its order byte says so), off list k.
+static void list_remove(buddy *b, buddy_region *r, unsigned k, free_block *f, const char *op) {
   if (list_lone(r, k)) {  // f is the only block
     r->lone &= ~((uint64_t)1 << k);
     r->head[k] = NULL;
@@ -133,21 +200,16 @@ static void list_remove(buddy_region *r, unsigned k, free_block *f) {
     __atomic_store_n(&r->nonempty, r->nonempty & ~((uint64_t)1 << k), __ATOMIC_RELAXED);
     return;
   }
-  LINKS_OPEN(f);
-  free_block *p = f->prev, *n = f->next;
-  LINKS_CLOSE(f);
-  if (p) {
-    LINKS_OPEN(p);
-    p->next = n;
-    LINKS_CLOSE(p);
-  } else {
-    r->head[k] = n;
+  free_block *p = link_get(r, &f->prev), *n = link_get(r, &f->next);
+  if (XSMEM_UNLIKELY(!link_ok(b, r, k, p) || !link_ok(b, r, k, n) ||
+                     (p ? link_get(r, &p->next) != f : r->head[k] != f) ||
+                     (n && link_get(r, &n->prev) != f))) {
+    list_corrupted(b, r, k, f, f, op);
+    return;
   }
-  if (n) {
-    LINKS_OPEN(n);
-    n->prev = p;
-    LINKS_CLOSE(n);
-  }
+  if (p) link_set(r, &p->next, n);
+  else r->head[k] = n;
+  if (n) link_set(r, &n->prev, p);
   r->nfree[k]--;
   if (!r->head[k]) __atomic_store_n(&r->nonempty, r->nonempty & ~((uint64_t)1 << k), __ATOMIC_RELAXED);
 }
@@ -192,7 +254,7 @@ static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) 
   if (!avail || !r->base) return NULL;
   unsigned j = (unsigned)__builtin_ctzll(avail);
   free_block *f = r->head[j];
-  list_remove(r, j, f);
+  list_remove(b, r, j, f, "malloc");
   char *blk = (char *)f;
   while (j > k) {  // split: the upper half goes back on list j-1
     j--;
@@ -230,7 +292,7 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
     size_t boff = off ^ ((size_t)1 << k);
     uint8_t m = __atomic_load_n(&r->meta[boff >> b->min_shift], __ATOMIC_RELAXED);
     if (m != (META_FREE | k)) break;
-    list_remove(r, k, (free_block *)(r->base + boff));
+    list_remove(b, r, k, (free_block *)(r->base + boff), "free");
     // Zero the merged buddy's links: blocks above hwm must read as zero.
     LINKS_OPEN(r->base + boff);
     memset(r->base + boff, 0, sizeof(free_block));
@@ -246,6 +308,18 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
 
 // ---------------------------------------------------------------------------
 // Regions: creation (grow_lock held) and release.
+
+// Returns a new region's link key: random for each region; from the clock
+// and the address where the kernel has no entropy to give yet (early boot).
+static uint64_t region_key(const buddy_region *r) {
+  uint64_t k;
+  if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    k = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull) ^ (uintptr_t)r ^ (uintptr_t)&ts;
+  }
+  return k;
+}
 
 static void table_set(buddy *b, const char *base, uint16_t v) {
   __atomic_store_n(&b->table[(uintptr_t)base >> b->region_shift], v, __ATOMIC_RELEASE);
@@ -286,6 +360,7 @@ static buddy_region *region_create(buddy *b) {
   XSMEM_TOOL_POISON(base, b->region_size);  // free memory until handed out
   xsmem_spin_lock(&r->lock);
   memset(r->head, 0, sizeof(r->head));
+  r->link_key = region_key(r);
   r->lone = 0;
   memset(r->nfree, 0, sizeof(r->nfree));
   memset(r->nlive, 0, sizeof(r->nlive));
@@ -541,7 +616,7 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
       if (want > k) {
         for (unsigned j = k; j < want; j++) {
           char *right = blk + ((size_t)1 << j);
-          list_remove(r, j, (free_block *)right);
+          list_remove(b, r, j, (free_block *)right, "realloc");
           meta_set(b, r, right, 0);
         }
       } else {
@@ -645,7 +720,7 @@ static size_t drop_free_pages(buddy *b, buddy_region *r) {
   size_t released = 0, page = xsmem_os_page_size();
   for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
     for (free_block *f = r->head[k], *next; f; f = next) {
-      next = list_next(r, k, f);
+      next = list_next(b, r, k, f);
       if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
         released += ((size_t)1 << k) - page;
       }

@@ -18,9 +18,15 @@
 // rejects foreign, interior and double-freed pointers (xsmem_report_bad_pointer).
 // Free blocks carry their free-list links in their first 16 bytes, except a
 // block alone on its list, whose links are written only when a second block
-// joins it (so a split of a fresh region touches none of its halves). A pointer is
-// mapped to its region through a per-instance table indexed by address /
-// region_size (reserved, touched only where regions live).
+// joins it (so a split of a fresh region touches none of its halves). The
+// links are safe-linked (stored mixed with their own address and a random
+// key of the region) and checked before they are followed or written
+// through: each must lead to a free block of its order whose back link
+// points back. A write after free that breaks one is reported as heap
+// corruption (xsmem_report_bad_pointer), and under XSMEM_ON_ERROR=warn the
+// list is rebuilt from the order bytes. A pointer is mapped to its region
+// through a per-instance table indexed by address / region_size (reserved,
+// touched only where regions live).
 //
 // Concurrency: one spinlock per region. A thread starts at its own home region
 // (assigned round robin) and try-locks its way around the regions, then

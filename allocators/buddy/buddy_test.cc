@@ -427,6 +427,98 @@ TEST_F(BuddyDeathTest, BadFreesAreReported) {
   Free(keep);
 }
 
+// Writes after free into the free-list links buddy keeps in a free block's
+// first 16 bytes (next, prev; safe-linked): reported as heap corruption
+// naming the allocator and the block size, never followed nor written
+// through; under XSMEM_ON_ERROR=warn the list is rebuilt from the order
+// bytes, so every block comes back and the region coalesces whole.
+alignas(64) char g_target[4096];
+
+// Past ASan, which would report the write itself (the fronts poison what
+// they hold): the allocator's own checks are under test.
+__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
+  static_cast<volatile uintptr_t *>(p)[i] = v;
+}
+
+bool TargetUntouched() {
+  for (char c : g_target) {
+    if (c) return false;
+  }
+  return true;
+}
+
+class BuddyCorruptionDeathTest : public BuddyTest {
+ protected:
+  // Eight 64 KiB blocks, every other one freed (none merges): a list of
+  // four whose head is v[6]. `word` of `victim` gets the target's address.
+  void Corrupt(void **v, int victim, size_t word) {
+    for (int i = 0; i < 8; i++) v[i] = Alloc(64 << 10);
+    for (int i = 0; i < 8; i += 2) Free(v[i]);
+    WriteWord(v[victim], word, reinterpret_cast<uintptr_t>(g_target + 1024));
+  }
+};
+
+TEST_F(BuddyCorruptionDeathTest, ForgedLinkIsReportedNotFollowed) {
+  for (size_t word : {0, 1}) {
+    // The head's next (taken by the next allocation of its order) or prev.
+    EXPECT_DEATH(
+        {
+          void *v[8];
+          Corrupt(v, 6, word);
+          for (int i = 0; i < 8; i++) Alloc(64 << 10);
+        },
+        "malloc\\(0x[0-9a-f]+\\) in allocator 'buddy.test': heap corruption in a free 65536-byte block")
+        << word;
+    EXPECT_EXIT(
+        {
+          setenv("XSMEM_ON_ERROR", "warn", 1);
+          void *v[8];
+          void *got[8];
+          Corrupt(v, 6, word);
+          int bad = 0;
+          for (auto &p : got) {
+            p = Alloc(64 << 10);
+            bad += p == nullptr || (static_cast<char *>(p) >= g_target && static_cast<char *>(p) < g_target + 4096);
+          }
+          for (auto &p : got) Free(p);
+          for (int i = 1; i < 8; i += 2) Free(v[i]);
+          Detail d(a_);  // nothing lost: the region is one free block again
+          bool whole = d.FreeAt(kRegion) == 1 && d.FreeAt(64 << 10) == 0;
+          _exit(bad == 0 && whole && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "heap corruption in a free 65536-byte block")
+        << word;
+  }
+}
+
+// A block in the middle of a list, taken off it by a merge when its buddy is
+// freed: a forged prev would have been written through (the unlink's
+// p->next = n).
+TEST_F(BuddyCorruptionDeathTest, ForgedLinkOfAMergedBuddyIsReported) {
+  for (size_t word : {0, 1}) {
+    EXPECT_DEATH(
+        {
+          void *v[8];
+          Corrupt(v, 2, word);
+          Free(v[3]);
+        },
+        "free\\(0x[0-9a-f]+\\) in allocator 'buddy.test': heap corruption in a free 65536-byte block")
+        << word;
+    EXPECT_EXIT(
+        {
+          setenv("XSMEM_ON_ERROR", "warn", 1);
+          void *v[8];
+          Corrupt(v, 2, word);
+          for (int i = 1; i < 8; i += 2) Free(v[i]);
+          Detail d(a_);
+          bool whole = d.FreeAt(kRegion) == 1 && d.FreeAt(64 << 10) == 0;
+          _exit(whole && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "heap corruption in a free 65536-byte block")
+        << word;
+  }
+}
+
 // 8 threads allocate, stamp, check and free random sizes; afterwards the
 // counters balance and the regions have coalesced.
 TEST_F(BuddyTest, ConcurrentAllocFree) {

@@ -7,7 +7,8 @@
 const xsmem_config xsmem_config_default = {
     .name = "default",
     .summary = "tls_buckets (small) + buddy (medium) + large, over os_vm: the general-purpose malloc",
-    .options = "XSMEM_SMALL_MAX XSMEM_TLS_CACHE_BYTES XSMEM_DECOMMIT_DELAY_MS XSMEM_BUDDY_REGION XSMEM_LARGE_MIN "
+    .options = "XSMEM_SMALL_MAX XSMEM_TLS_CACHE_BYTES XSMEM_TLS_SPARE_BYTES XSMEM_TLS_TOTAL_BYTES "
+               "XSMEM_DECOMMIT_DELAY_MS XSMEM_BUDDY_REGION XSMEM_LARGE_MIN "
                "XSMEM_LARGE_CACHE XSMEM_HUGE_PAGES XSMEM_BUDDY_THP",
     .instance = xsmem_default_allocator,
 };

@@ -31,7 +31,8 @@ static xsmem_allocator *instance(void) {
 const xsmem_config xsmem_config_default_tracked = {
     .name = "default_tracked",
     .summary = "the default malloc (tls_buckets + buddy + large) under the tracker (leaks, call sites, sampling)",
-    .options = "XSMEM_SMALL_MAX XSMEM_TLS_CACHE_BYTES XSMEM_DECOMMIT_DELAY_MS XSMEM_BUDDY_REGION XSMEM_LARGE_MIN "
+    .options = "XSMEM_SMALL_MAX XSMEM_TLS_CACHE_BYTES XSMEM_TLS_SPARE_BYTES XSMEM_TLS_TOTAL_BYTES "
+               "XSMEM_DECOMMIT_DELAY_MS XSMEM_BUDDY_REGION XSMEM_LARGE_MIN "
                "XSMEM_LARGE_CACHE XSMEM_HUGE_PAGES " XSMEM_TRACKER_OPTIONS,
     .instance = instance,
 };

@@ -5,7 +5,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "allocators/bfc/bfc.h"
 #include "platform/log.h"
@@ -19,7 +22,11 @@
 #define KEPT 1u               // low bit of a table entry's size: the block is kept
 #define TOMB ((uintptr_t)1)   // a deleted table slot
 
-// A kept block's first bytes.
+// A kept block's first bytes. The links are safe-linked (glibc's
+// safe-linking): each is stored as the pointer ^ its own address ^ the pool's
+// random link key, so a pointer written into a kept block after its free
+// decodes to garbage, and each is checked before the pool writes through it
+// (unlink_kept): it must lead to a kept block whose back link points back.
 typedef struct node {
   struct node *lru_prev, *lru_next;  // global LRU: head newest
   struct node *sz_prev, *sz_next;    // blocks of the same size: head newest
@@ -32,11 +39,11 @@ typedef struct node {
 // only changes their access.
 #define NODE_OPEN(n) XSMEM_TOOL_UNPOISON((n), sizeof(node))
 #define NODE_CLOSE(n) XSMEM_TOOL_POISON((n), sizeof(node))
-#define NODE_SET(n, field, v) \
-  do {                        \
-    NODE_OPEN(n);             \
-    (n)->field = (v);         \
-    NODE_CLOSE(n);            \
+#define NODE_SET(p, n, field, v)           \
+  do {                                     \
+    NODE_OPEN(n);                          \
+    link_set((p), &(n)->field, (v));       \
+    NODE_CLOSE(n);                         \
   } while (0)
 
 typedef struct entry {  // block table: pointer -> size | KEPT
@@ -62,6 +69,7 @@ struct xsmem_pool {
   bucket *sizes;
   size_t sizes_cap, sizes_used;
   node *lru_head, *lru_tail;
+  uint64_t link_key;  // mixed into every link stored in a kept block (random)
   // Counters, exact under mu.
   uint64_t allocs, frees, failed, hits, misses, evictions, puts, resizes;
   uint64_t in_use, peak, largest, cached, cached_blocks, live_blocks, source_bytes;
@@ -201,14 +209,82 @@ static void back_free(xsmem_pool *p, void *q, size_t size) {
 // ---------------------------------------------------------------------------
 // Kept blocks.
 
-static void unlink_kept(xsmem_pool *p, node *n, bucket *b) {
+// Reads a link of an open node (NODE_OPEN), and writes one.
+static node *link_get(const xsmem_pool *p, node *const *slot) {
+  return (node *)((uintptr_t)*slot ^ (uintptr_t)slot ^ p->link_key);
+}
+
+static void link_set(const xsmem_pool *p, node **slot, const node *v) {
+  *slot = (node *)((uintptr_t)v ^ (uintptr_t)slot ^ p->link_key);
+}
+
+// Returns true when q, a decoded link, is a kept block: one the pool may
+// read and write (the block table, kept outside the blocks, says so).
+static bool is_kept(const xsmem_pool *p, const node *q) {
+  if ((uintptr_t)q <= TOMB || ((uintptr_t)q & (XSMEM_MIN_ALIGN - 1))) return false;
+  entry *e = block_find(p, (uintptr_t)q);
+  return e && (e->size & KEPT);
+}
+
+// Returns link `field` of kept block q.
+#define PEER(p, q, field) peer_link((p), (q), offsetof(node, field))
+static node *peer_link(const xsmem_pool *p, node *q, size_t off) {
+  NODE_OPEN(q);
+  node *v = link_get(p, (node *const *)((char *)q + off));
+  NODE_CLOSE(q);
+  return v;
+}
+
+// Rebuilds both lists from the block table, without `skip` (a block being
+// taken off them): the LRU order is lost, no kept block is.
+static void lists_rebuild(xsmem_pool *p, const node *skip) {
+  p->lru_head = p->lru_tail = NULL;
+  for (size_t i = 0; i < p->sizes_cap; i++) p->sizes[i].head = NULL;
+  for (size_t i = 0; i < p->blocks_cap; i++) {
+    entry *e = &p->blocks[i];
+    if (e->ptr <= TOMB || !(e->size & KEPT) || e->ptr == (uintptr_t)skip) continue;
+    node *n = (node *)e->ptr;
+    bucket *b = size_find(p, e->size & ~(size_t)KEPT);
+    NODE_OPEN(n);
+    link_set(p, &n->lru_prev, NULL);
+    link_set(p, &n->lru_next, p->lru_head);
+    link_set(p, &n->sz_prev, NULL);
+    link_set(p, &n->sz_next, b->head);
+    NODE_CLOSE(n);
+    if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n); else p->lru_tail = n;
+    p->lru_head = n;
+    if (b->head) NODE_SET(p, b->head, sz_prev, n);
+    b->head = n;
+  }
+}
+
+// Takes kept block n off the LRU and its size's list, after checking every
+// link it would follow or write through. A bad one (written after free) is
+// reported as heap corruption; under XSMEM_ON_ERROR=warn the lists are
+// rebuilt without n instead.
+static void unlink_kept(xsmem_pool *p, node *n, bucket *b, const char *op) {
   NODE_OPEN(n);
-  node m = *n;
+  node m = {link_get(p, &n->lru_prev), link_get(p, &n->lru_next), link_get(p, &n->sz_prev),
+            link_get(p, &n->sz_next)};
   NODE_CLOSE(n);
-  if (m.lru_prev) NODE_SET(m.lru_prev, lru_next, m.lru_next); else p->lru_head = m.lru_next;
-  if (m.lru_next) NODE_SET(m.lru_next, lru_prev, m.lru_prev); else p->lru_tail = m.lru_prev;
-  if (m.sz_prev) NODE_SET(m.sz_prev, sz_next, m.sz_next); else b->head = m.sz_next;
-  if (m.sz_next) NODE_SET(m.sz_next, sz_prev, m.sz_prev);
+  bool ok = (m.lru_prev ? is_kept(p, m.lru_prev) && PEER(p, m.lru_prev, lru_next) == n : p->lru_head == n) &&
+            (m.lru_next ? is_kept(p, m.lru_next) && PEER(p, m.lru_next, lru_prev) == n : p->lru_tail == n) &&
+            (m.sz_prev ? is_kept(p, m.sz_prev) && PEER(p, m.sz_prev, sz_next) == n : b->head == n) &&
+            (!m.sz_next || (is_kept(p, m.sz_next) && PEER(p, m.sz_next, sz_prev) == n));
+  if (XSMEM_UNLIKELY(!ok)) {
+    char msg[200];
+    xsmem_snprintf(msg, sizeof(msg),
+                   "heap corruption in a free %zu-byte block (kept by the pool): its list links were overwritten "
+                   "(write after free); not followed, the lists are rebuilt from the block table",
+                   b->size);
+    xsmem_report_bad_pointer(p->base.name, op, n, msg);
+    lists_rebuild(p, n);
+    return;
+  }
+  if (m.lru_prev) NODE_SET(p, m.lru_prev, lru_next, m.lru_next); else p->lru_head = m.lru_next;
+  if (m.lru_next) NODE_SET(p, m.lru_next, lru_prev, m.lru_prev); else p->lru_tail = m.lru_prev;
+  if (m.sz_prev) NODE_SET(p, m.sz_prev, sz_next, m.sz_next); else b->head = m.sz_next;
+  if (m.sz_next) NODE_SET(p, m.sz_next, sz_prev, m.sz_prev);
 }
 
 // Gives the least recently kept block back to the backing.
@@ -217,7 +293,7 @@ static void evict_one(xsmem_pool *p) {
   entry *e = block_find(p, (uintptr_t)n);
   size_t size = e->size & ~(size_t)KEPT;
   bucket *b = size_find(p, size);
-  unlink_kept(p, n, b);
+  unlink_kept(p, n, b, "free");
   b->ghosts++;
   e->ptr = TOMB;
   p->cached -= size;
@@ -269,7 +345,7 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
   bucket *b = size_find(p, size);
   node *q = b ? b->head : NULL;
   if (q && ((uintptr_t)q & (align - 1)) == 0) {  // a hit
-    unlink_kept(p, q, b);
+    unlink_kept(p, q, b, "malloc");
     block_find(p, (uintptr_t)q)->size = size;
     p->cached -= size;
     p->cached_blocks--;
@@ -351,11 +427,14 @@ static void pool_free(xsmem_allocator *a, void *q, size_t unused) {
   node *n = (node *)q;
   XSMEM_TOOL_POISON(q, size);  // kept: free memory for the program
   NODE_OPEN(n);
-  *n = (node){NULL, p->lru_head, NULL, b->head};
+  link_set(p, &n->lru_prev, NULL);
+  link_set(p, &n->lru_next, p->lru_head);
+  link_set(p, &n->sz_prev, NULL);
+  link_set(p, &n->sz_next, b->head);
   NODE_CLOSE(n);
-  if (p->lru_head) NODE_SET(p->lru_head, lru_prev, n); else p->lru_tail = n;
+  if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n); else p->lru_tail = n;
   p->lru_head = n;
-  if (b->head) NODE_SET(b->head, sz_prev, n);
+  if (b->head) NODE_SET(p, b->head, sz_prev, n);
   b->head = n;
   p->cached += size;
   p->cached_blocks++;
@@ -507,6 +586,11 @@ static xsmem_pool *make(xsmem_allocator *backing, xsmem_source *source, const xs
   p->source = source;
   p->page = page;
   p->opt = *o;
+  if (getrandom(&p->link_key, sizeof(p->link_key), GRND_NONBLOCK) != (ssize_t)sizeof(p->link_key)) {
+    struct timespec ts;  // no entropy yet (early boot): the clock and the address
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    p->link_key = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull) ^ (uintptr_t)p;
+  }
   if (!p->opt.limit) p->opt.limit = 64 * XSMEM_MiB;
   if (!p->opt.min_limit) p->opt.min_limit = p->opt.limit / 16;
   if (!p->opt.max_limit) p->opt.max_limit = p->opt.limit <= SIZE_MAX / 4 ? p->opt.limit * 4 : SIZE_MAX;

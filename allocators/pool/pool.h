@@ -20,7 +20,10 @@
 // Metadata: a table of the blocks the pool handed out or keeps (pointer ->
 // R, and whether it is kept) in os_vm memory, so free finds R without a
 // header and reports foreign pointers and double frees; kept blocks carry
-// their list links in their own first 32 bytes (R >= 32). Nothing mallocs.
+// their list links in their own first 32 bytes (R >= 32), safe-linked and
+// checked before the pool writes through them (a write after free that
+// breaks one is reported as heap corruption; under XSMEM_ON_ERROR=warn the
+// lists are rebuilt from the block table). Nothing mallocs.
 // Statistics: bytes_in_use counts the R of blocks handed out and not freed;
 // kept blocks are bytes_cached, never in use. usable_size(p) is R.
 // Thread-safety: one mutex; the backing is called with it held (lock order

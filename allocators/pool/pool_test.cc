@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <thread>
@@ -288,3 +289,57 @@ TEST_F(PoolDeathTest, ForeignAndDoubleFreesAreReported) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// Writes after free into the links a kept block holds (safe-linked): reported
+// as heap corruption, never written through; under XSMEM_ON_ERROR=warn the
+// lists are rebuilt from the block table and every kept block stays usable.
+
+alignas(64) char g_target[4096];
+
+// Past ASan, which would report the write itself (kept blocks are poisoned).
+__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
+  static_cast<volatile uintptr_t *>(p)[i] = v;
+}
+
+bool TargetUntouched() {
+  for (char c : g_target) {
+    if (c) return false;
+  }
+  return true;
+}
+
+using PoolDeathTest = Pool;
+
+TEST_F(PoolDeathTest, ForgedLinkIsReportedNotWrittenThrough) {
+  for (size_t word : {0, 1, 2, 3}) {  // lru_prev, lru_next, sz_prev, sz_next of the newest kept block
+    auto corrupt = [&](std::vector<void *> &v) {
+      xsmem_pool *p = Make(1 << 20, XSMEM_POOL_ROUND_POW2);
+      for (int i = 0; i < 6; i++) v.push_back(A(p, 1000));
+      for (void *q : v) F(p, q);
+      WriteWord(v.back(), word, reinterpret_cast<uintptr_t>(g_target + 1024));
+      return p;
+    };
+    EXPECT_DEATH(
+        {
+          std::vector<void *> v;
+          xsmem_pool *p = corrupt(v);
+          A(p, 1000);  // takes the newest kept block of the size
+        },
+        "malloc\\(0x[0-9a-f]+\\) in allocator 'pool_test': heap corruption in a free 1024-byte block")
+        << word;
+    EXPECT_EXIT(
+        {
+          setenv("XSMEM_ON_ERROR", "warn", 1);
+          std::vector<void *> v;
+          xsmem_pool *p = corrupt(v);
+          std::vector<void *> got;
+          for (int i = 0; i < 6; i++) got.push_back(A(p, 1000));
+          bool all_kept_came_back = C(p).hits == 6 && C(p).cached_blocks == 0;
+          for (void *q : got) all_kept_came_back &= std::find(v.begin(), v.end(), q) != v.end();
+          _exit(all_kept_came_back && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+        },
+        testing::ExitedWithCode(0), "heap corruption in a free 1024-byte block")
+        << word;
+  }
+}

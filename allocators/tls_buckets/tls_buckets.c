@@ -26,7 +26,6 @@
 #define BITMAP_WORDS ((SEG_SIZE - SEG_HEADER) / 16 / 64)
 #define STACK_MAX_DEPTH 128            // batches per class on the global stack,
 #define STACK_MAX_BYTES ((size_t)4 << 20)  // and at most about this many bytes
-#define CACHE_MIN 1
 #define CACHE_MAX 512
 #define NO_CLASS 0xffffffffu
 
@@ -168,7 +167,8 @@ static tls_stack g_stack[XSMEM_TLS_MAX_SLOTS];
 
 static uint32_t g_size[XSMEM_TLS_MAX_SLOTS];
 static uint32_t g_limit[XSMEM_TLS_MAX_SLOTS];  // thread cache bound (list + spare)
-static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch = bound of a thread's list
+static uint32_t g_batch[XSMEM_TLS_MAX_SLOTS];  // blocks per batch (of the stacks, spares)
+static uint32_t g_cap[XSMEM_TLS_MAX_SLOTS];    // bound of a thread's list: g_batch, or 0 (not thread-cached)
 static bool g_spare[XSMEM_TLS_MAX_SLOTS];      // the bound leaves room for a spare batch
 static uint32_t g_depth[XSMEM_TLS_MAX_SLOTS];  // batches the global stack may hold
 static uint32_t g_per_slab[XSMEM_TLS_MAX_SLOTS];
@@ -217,6 +217,7 @@ typedef struct tls_global {
   uint64_t direct_allocs[XSMEM_TLS_MAX_SLOTS], direct_frees[XSMEM_TLS_MAX_SLOTS];
   uint64_t failed, peak;  // atomic
   uint64_t bytes_decommitted, purger_passes;  // atomic
+  uint64_t held;  // atomic: thread lists (at their bound), spares and stacks (the budget)
   _Atomic int purger;  // 0 not started, 1 started
 } tls_global;
 
@@ -281,9 +282,17 @@ static void slab_recommit(tls_slab *s) {
   if (e > b) xsmem_os_commit((void *)b, e - b);  // accounting; the range never lost access
 }
 
-// The free key of a new segment (tls_fast.h): a random secret drawn when the
-// tier is built, mixed with the segment's address, never 0.
+// The keys of a new segment (tls_fast.h): its free key (never 0) and its
+// link key, drawn for each segment, so that one segment's keys say nothing of
+// another's. Where the kernel has no entropy to give yet (early boot), they
+// come from a secret drawn with the tier, the clock and the address.
 static uint64_t g_key_secret;
+
+static uint64_t mix64(uint64_t x) {  // splitmix64's finalizer
+  x = (x ^ x >> 30) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ x >> 27) * 0x94D049BB133111EBull;
+  return x ^ x >> 31;
+}
 
 static uint64_t random_secret(void) {
   uint64_t r = 0;
@@ -295,9 +304,16 @@ static uint64_t random_secret(void) {
   return r;
 }
 
-static uint64_t free_key_of(const tls_segment *s) {
-  uint64_t k = (g_key_secret ^ (uintptr_t)s) * 0x9E3779B97F4A7C15ull;
-  return (k ^ k >> 29) | 1;
+static void segment_keys(tls_segment *s) {
+  uint64_t r[2];
+  if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    r[0] = mix64(g_key_secret ^ (uintptr_t)s ^ (uint64_t)ts.tv_nsec);
+    r[1] = mix64(r[0] + g_key_secret);
+  }
+  s->head.free_key = r[0] | 1;
+  s->head.link_key = r[1];
 }
 
 // Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
@@ -318,7 +334,7 @@ static tls_segment *segment_new(unsigned c) {
   s->head.cls = c;
   s->head.data_bytes = s->nslabs * k * size;
   s->head.div_magic = UINT64_MAX / size + 1;
-  s->head.free_key = free_key_of(s);
+  segment_keys(s);
   s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
   xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
   return s;
@@ -357,6 +373,47 @@ static tls_slab *slab_acquire(unsigned c) {
   return s;
 }
 
+// ---------------------------------------------------------------------------
+// Links inside free blocks (safe-linked, tls_fast.h) and their checks.
+
+// Sets and reads the list link of free block b (its first word).
+static void link_to(void *b, const void *next) { xsmem_tls_next_set(xsmem_tls_seg_of(b), b, next); }
+static void *link_of(const void *b) { return xsmem_tls_next_get(xsmem_tls_seg_of(b), b); }
+
+// Returns true when q is the start of a block slot of a small segment (of
+// slot c unless c is NO_CLASS): a decoded link that may be followed (read).
+// Never faults, whatever q is: the pagemap says whether q's segment exists.
+static bool block_of(const void *q, unsigned c) {
+  if (xsmem_pagemap_get(q) != XSMEM_TAG_SMALL) return false;
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(q);
+  return (c == NO_CLASS || s->cls == c) && xsmem_tls_is_block_start(s, q);
+}
+
+// Returns true when next, read from a free block at `from` of slot c, may be
+// followed: a block start of from's segment (no pagemap lookup), or else of
+// another segment of the class.
+static bool link_ok(const void *from, const void *next, unsigned c) {
+  if (!(((uintptr_t)from ^ (uintptr_t)next) >> XSMEM_TLS_SEGMENT_SHIFT)) {
+    return xsmem_tls_is_block_start(xsmem_tls_seg_of(from), next);
+  }
+  return block_of(next, c);
+}
+
+// Reports heap corruption found in the free block p of slot c (what was
+// wrong; link: what its link decoded to, when that was it). Returns only
+// under XSMEM_ON_ERROR=warn; the caller then drops what it cannot trust.
+XSMEM_COLD static void report_corruption(const char *op, unsigned c, const void *p, const char *what,
+                                         const void *link) {
+  char node[16] = "", msg[320];
+  if (g_nnodes > 1) xsmem_snprintf(node, sizeof(node), ", node %u", c / g_nclasses);
+  size_t n = xsmem_snprintf(msg, sizeof(msg), "heap corruption in a free %u-byte block (size class %u%s): %s",
+                            g_size[c], c % g_nclasses, node, what);
+  if (link && n < sizeof(msg)) {
+    xsmem_snprintf(msg + n, sizeof(msg) - n, " (it decodes to %p, not a block of the class; not followed)", link);
+  }
+  xsmem_report_bad_pointer(g.base.name, op, p, msg);
+}
+
 // A list of blocks being built: head, and the last block (whose link is set
 // when the list is closed).
 typedef struct block_chain {
@@ -364,9 +421,20 @@ typedef struct block_chain {
 } block_chain;
 
 static void chain_add(block_chain *ch, void *b) {
-  if (ch->last) xsmem_tls_link_set(ch->last, b);
+  if (ch->last) link_to(ch->last, b);
   else ch->head = b;
   ch->last = b;
+}
+
+// Returns true when q is a block of slab s on its free list (its bit set):
+// what a slab's list link must decode to. REQUIRES: the class lock.
+static bool slab_holds_free(const tls_slab *s, const void *q) {
+  tls_segment *seg = s->seg;
+  if (((uintptr_t)q ^ (uintptr_t)seg) >> XSMEM_TLS_SEGMENT_SHIFT || !xsmem_tls_is_block_start(&seg->head, q)) {
+    return false;
+  }
+  uint32_t j = block_index(seg, q);
+  return slab_of(seg, j) == s->index && (seg->bitmap[j >> 6] >> (j & 63) & 1);
 }
 
 // Moves up to `want` blocks of class c out of the central list into a NULL-
@@ -389,7 +457,15 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
     tls_segment *seg = s->seg;
     while (got < want && s->free) {
       void *b = s->free;
-      s->free = xsmem_tls_link_get(b);
+      void *next = link_of(b);
+      if (next && !slab_holds_free(s, next)) {
+        // Not followed: the blocks after b stay counted free in the slab
+        // (nfree, bitmap), so the slab still empties, and is carved anew,
+        // once its other blocks come back.
+        report_corruption("malloc", c, b, "its central free-list link was overwritten (write after free)", next);
+        next = NULL;
+      }
+      s->free = next;
       s->nfree--;
       bump(&ce->free_blocks, -1);
       uint32_t j = block_index(seg, b);
@@ -402,6 +478,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
       for (uint32_t i = 0; i < n; i++, b += seg->size) {
         XSMEM_TOOL_POISON(b, seg->size);  // fresh blocks are held by the tier too
+        xsmem_tls_key_set(b, seg->head.free_key);  // as every block the tier holds (a pop checks it)
         chain_add(&fresh, b);
       }
       s->carved += n;
@@ -412,8 +489,8 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out) {
       s->state = SLAB_FULL;
     }
   }
-  if (fresh.last) xsmem_tls_link_set(fresh.last, reused.head);
-  if (reused.last) xsmem_tls_link_set(reused.last, NULL);
+  if (fresh.last) link_to(fresh.last, reused.head);
+  if (reused.last) link_to(reused.last, NULL);
   bump(&ce->out, got);
   *out = fresh.head ? fresh.head : reused.head;
   return got;
@@ -436,7 +513,7 @@ static bool central_put(unsigned c, void *p) {
     return false;
   }
   seg->bitmap[j >> 6] |= bit;
-  xsmem_tls_link_set(p, s->free);
+  link_to(p, s->free);
   s->free = p;
   s->nfree++;
   bump(&ce->free_blocks, 1);
@@ -474,13 +551,34 @@ static void central_put_list(unsigned c, void *list) {
   bool emptied = false;
   central_lock(&g_central[c]);
   while (list) {
-    void *next = xsmem_tls_link_get(list);
+    void *next = link_of(list);
+    if (next && !link_ok(list, next, c)) {
+      report_corruption("free", c, list, "its free-list link was overwritten (write after free)", next);
+      next = NULL;  // the rest of the list is lost, not followed
+    }
     emptied |= central_put(c, list);
     list = next;
   }
   xsmem_spin_unlock(&g_central[c].lock);
   if (emptied) purger_start();
 }
+
+// ---------------------------------------------------------------------------
+// The process-wide budget (XSMEM_TLS_TOTAL_BYTES, TCMalloc's overall thread
+// cache size): g.held counts the bytes kept for reuse outside the slabs, by
+// every thread's lists (each counted at its bound, a batch, from the thread's
+// first use of the class until its cache is flushed: the fast path keeps no
+// count), the spare batches and the global stacks. Past the budget a batch
+// leaving a thread (a full list, the spare it replaces, a flush) goes to the
+// central lists, sorted back into its slabs, which the purger decommits when
+// empty; no spare is kept and no stack takes a batch. A thread's own lists
+// are never refused: under many threads they are what stays cached.
+
+static bool budget_allows(uint64_t bytes) {
+  return !g.opt.total_bytes || load_relaxed(&g.held) + bytes <= g.opt.total_bytes;
+}
+
+static void held_add(int64_t bytes) { __atomic_fetch_add(&g.held, (uint64_t)bytes, __ATOMIC_RELAXED); }
 
 // ---------------------------------------------------------------------------
 // The global batch stacks: lock-free, ABA-safe through the tag. A batch is
@@ -495,19 +593,22 @@ static void central_put_list(unsigned c, void *list) {
 static unsigned batch_link_word(const void *batch) { return g_size[xsmem_tls_seg_of(batch)->cls] > 16 ? 2 : 1; }
 
 // A pop reads the link from a top that another thread may have popped and
-// handed out meanwhile (the CAS then fails): a relaxed atomic, and no tool
-// check (its poisoning says nothing then).
+// handed out meanwhile (the CAS then fails): an atomic, and no tool
+// check (its poisoning says nothing then). Safe-linked as a list's link is,
+// with the address of its own word (tls_fast.h).
 TOOL_NO_CHECKS static void batch_link_set(void *batch, void *below) {
+  void **slot = &((void **)batch)[batch_link_word(batch)];
   TOOL_CHECKS_OFF();
-  __atomic_store_n(&((void **)batch)[batch_link_word(batch)], below, __ATOMIC_RELAXED);
+  __atomic_store_n(slot, xsmem_tls_decode(xsmem_tls_seg_of(batch), slot, below), __ATOMIC_RELAXED);
   TOOL_CHECKS_ON();
 }
 
 TOOL_NO_CHECKS static void *batch_link_get(void *batch) {
+  void **slot = &((void **)batch)[batch_link_word(batch)];
   TOOL_CHECKS_OFF();
-  void *below = __atomic_load_n(&((void **)batch)[batch_link_word(batch)], __ATOMIC_RELAXED);
+  void *stored = __atomic_load_n(slot, __ATOMIC_ACQUIRE);  // before stack_pop's second look at the head
   TOOL_CHECKS_ON();
-  return below;
+  return xsmem_tls_decode(xsmem_tls_seg_of(batch), slot, stored);
 }
 
 // A batch taken off a stack or a list of batches: its first block holds the
@@ -521,14 +622,20 @@ static void batch_unlinked(void *batch) {
 
 static bool stack_push(unsigned c, void *batch) {
   tls_stack *st = &g_stack[c];
+  uint64_t bytes = (uint64_t)g_batch[c] * g_size[c];
+  if (!budget_allows(bytes)) return false;
   xsmem_pair128 old = xsmem_load128(&st->head);
   for (;;) {
-    if (STACK_DEPTH(old.hi) >= g_depth[c]) return false;
+    if (STACK_DEPTH(old.hi) >= g_depth[c]) {
+      batch_unlinked(batch);  // a 16-byte head's link, written by a try that lost the race, goes
+      return false;
+    }
     batch_link_set(batch, (void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)batch, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) + 1)};
     if (xsmem_cas128(&st->head, &old, nw)) break;
     add_relaxed(&st->cas_retries, 1);
   }
+  held_add((int64_t)bytes);
   if (!__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
   return true;
 }
@@ -536,13 +643,32 @@ static bool stack_push(unsigned c, void *batch) {
 static void *stack_pop(unsigned c) {
   tls_stack *st = &g_stack[c];
   void *top = NULL;
+  uint64_t taken = 0;  // batches off the stack: the top, and those dropped below a bad link
 #ifdef XSMEM_CAS128_LOCKED
   xsmem_spin_lock(&st->pop_lock);
 #endif
   xsmem_pair128 old = xsmem_load128(&st->head);
   while (old.lo) {
+    taken = 1;
     void *next = batch_link_get((void *)(uintptr_t)old.lo);
     xsmem_pair128 nw = {(uint64_t)(uintptr_t)next, STACK_NEXT_TAG(old.hi) | (STACK_DEPTH(old.hi) - 1)};
+    if (next && !block_of(next, c)) {
+      // A stale top (popped meanwhile, and written by its new owner) moved
+      // the head on: try again. A head unchanged since (the tag changes with
+      // every push and pop; the link's load is an acquire, so this load
+      // follows it) held its top while the link was read: the link was
+      // overwritten on the stack.
+      xsmem_pair128 now = xsmem_load128(&st->head);
+      if (now.lo != old.lo || now.hi != old.hi) {
+        old = now;
+        continue;
+      }
+      report_corruption("malloc", c, (void *)(uintptr_t)old.lo,
+                        "its batch link on the global stack was overwritten (write after free)", next);
+      nw.lo = 0;  // the batches below are dropped, not followed (nor counted)
+      nw.hi = STACK_NEXT_TAG(old.hi);
+      taken = STACK_DEPTH(old.hi);
+    }
     if (xsmem_cas128(&st->head, &old, nw)) {
       top = (void *)(uintptr_t)old.lo;
       break;
@@ -552,8 +678,10 @@ static void *stack_pop(unsigned c) {
 #ifdef XSMEM_CAS128_LOCKED
   xsmem_spin_unlock(&st->pop_lock);
 #endif
-  if (top) batch_unlinked(top);
-  if (top && !__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
+  if (!top) return NULL;
+  batch_unlinked(top);
+  held_add(-(int64_t)(taken * g_batch[c] * g_size[c]));
+  if (!__atomic_load_n(&st->active, __ATOMIC_RELAXED)) __atomic_store_n(&st->active, 1, __ATOMIC_RELAXED);
   return top;
 }
 
@@ -562,14 +690,29 @@ static void *stack_pop(unsigned c) {
 
 static void tls_thread_exit(void *arg);
 
-// A list's length is kept in its bin's counts (tls_fast.h): these read and set it.
-static uint32_t bin_count(const xsmem_tls_bin *b, unsigned c) {
-  return (uint32_t)((int64_t)(b->frees - b->allocs) - b->stop + (int64_t)g_batch[c]);
+// A list's length is kept in its bin's counts (tls_fast.h): these read and
+// set it. Its bound is the cache's cap: 0 until the thread uses the class
+// (every operation of it goes to the slow path, which opens the list), then
+// g_cap.
+static uint32_t bin_count(const xsmem_tls_cache *tc, unsigned c) {
+  const xsmem_tls_bin *b = &tc->bin[c];
+  return (uint32_t)((int64_t)(b->frees - b->allocs) - b->stop + (int64_t)tc->cap[c]);
 }
 
-static void bin_set(xsmem_tls_bin *b, unsigned c, void *list, uint32_t n) {
+static void bin_set(xsmem_tls_cache *tc, unsigned c, void *list, uint32_t n) {
+  xsmem_tls_bin *b = &tc->bin[c];
   b->head = list;
-  b->stop = (int64_t)(b->frees - b->allocs) - (int64_t)n + (int64_t)g_batch[c];
+  b->stop = (int64_t)(b->frees - b->allocs) - (int64_t)n + (int64_t)tc->cap[c];
+}
+
+// Opens the calling thread's list of class c (its first use since the
+// cache's last flush): counted at its bound from now on.
+static void list_open(xsmem_tls_cache *tc, unsigned c) {
+  uint32_t n = bin_count(tc, c);  // 0: a closed list is empty
+  tc->cap[c] = g_cap[c];
+  held_add((int64_t)g_cap[c] * g_size[c]);
+  __atomic_store_n(&tc->list_bytes, tc->list_bytes + (uint64_t)g_cap[c] * g_size[c], __ATOMIC_RELAXED);
+  bin_set(tc, c, tc->bin[c].head, n);
 }
 
 static xsmem_tls_cache *cache_create(void) {
@@ -589,7 +732,7 @@ static xsmem_tls_cache *cache_create(void) {
       }
       g.pool_chunk = mem;
       g.pool_left = chunk;
-      g.pool_bytes += chunk;
+      bump(&g.pool_bytes, (int64_t)chunk);  // read without the lock by the statistics
     }
     tc = (xsmem_tls_cache *)g.pool_chunk;
     g.pool_chunk += need;
@@ -598,7 +741,7 @@ static xsmem_tls_cache *cache_create(void) {
   // Fresh chunks are zero: only a reused cache is cleared, so a thread touches
   // the pages of the slots in use, not the whole (per-node sized) cache.
   for (unsigned c = 0; c < g_nslots; c++) {
-    bin_set(&tc->bin[c], c, NULL, 0);
+    bin_set(tc, c, NULL, 0);  // closed (cap 0) until the thread uses the class
     tc->refill[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(4096 / g_size[c], 1), g_batch[c]);
   }
   tc->next = g.threads;
@@ -616,7 +759,10 @@ static xsmem_tls_cache *cache_create(void) {
 static void *spare_take(xsmem_tls_cache *tc, unsigned c) {
   if (!__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED)) return NULL;
   void *s = __atomic_exchange_n(&tc->spare[c], NULL, __ATOMIC_ACQUIRE);
-  if (s) __atomic_fetch_sub(&tc->spare_bytes, (uint64_t)g_batch[c] * g_size[c], __ATOMIC_RELAXED);
+  if (s) {
+    __atomic_fetch_sub(&tc->spare_bytes, (uint64_t)g_batch[c] * g_size[c], __ATOMIC_RELAXED);
+    held_add(-(int64_t)g_batch[c] * g_size[c]);
+  }
   return s;
 }
 
@@ -627,16 +773,19 @@ static void cache_release(unsigned c, void *list, uint32_t n) {
 }
 
 // Moves everything in a thread's cache to the stacks (whole batches) and the
-// central lists (the rest).
+// central lists (the rest), and closes every list (its bound no longer
+// counted in the budget until the thread uses the class again).
 static void cache_flush(xsmem_tls_cache *tc) {
   for (unsigned c = 0; c < g_nslots; c++) {
-    xsmem_tls_bin *b = &tc->bin[c];
-    void *spare = spare_take(tc, c), *list = b->head;
-    uint32_t n = bin_count(b, c);
-    bin_set(b, c, NULL, 0);
+    void *spare = spare_take(tc, c), *list = tc->bin[c].head;
+    uint32_t n = bin_count(tc, c);
+    tc->cap[c] = 0;
+    bin_set(tc, c, NULL, 0);
     if (spare) cache_release(c, spare, g_batch[c]);
     if (list) cache_release(c, list, n);
   }
+  held_add(-(int64_t)tc->list_bytes);
+  __atomic_store_n(&tc->list_bytes, 0, __ATOMIC_RELAXED);
 }
 
 static void tls_thread_exit(void *arg) {
@@ -662,7 +811,7 @@ static void tls_thread_exit(void *arg) {
 uint32_t xsmem_tls_thread_cached(unsigned c) {
   xsmem_tls_cache *tc = xsmem_tls_cache_;
   if (tc == &g_empty_cache || c >= g_nslots) return 0;
-  return bin_count(&tc->bin[c], c) + (__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED) ? g_batch[c] : 0);
+  return bin_count(tc, c) + (__atomic_load_n(&tc->spare[c], __ATOMIC_RELAXED) ? g_batch[c] : 0);
 }
 
 uint32_t xsmem_tls_thread_cache_limit(unsigned c) { return c < g_nslots ? g_limit[c] : 0; }
@@ -705,6 +854,34 @@ unsigned xsmem_tls_node_refresh(void) {
   return g_nclasses ? xsmem_tls_node_base_ / g_nclasses : 0;
 }
 
+// A block of a class no thread caches: from the global stack (batches of
+// one block), else the central list. The bin only counts (its bound stays 0,
+// so every free of the class comes to the slow path).
+static void *uncached_alloc(xsmem_tls_cache *tc, unsigned c) {
+  void *p = stack_pop(c);
+  if (!p) {
+    central_lock(&g_central[c]);
+    uint32_t n = central_take(c, 1, &p);
+    xsmem_spin_unlock(&g_central[c].lock);
+    if (!n) {
+      add_relaxed(&g.failed, 1);
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  if (xsmem_tls_key_get(p) != xsmem_tls_seg_of(p)->free_key) {
+    report_corruption("malloc", c, p, "its free key was overwritten (write after free)", NULL);
+    return uncached_alloc(tc, c);  // p is not trusted: left where it is
+  }
+  void *next = link_of(p);  // a batch of one block: its list ends there
+  if (next) report_corruption("malloc", c, p, "its free-list link was overwritten (write after free)", next);
+  xsmem_tls_count_(&tc->bin[c].allocs);
+  bin_set(tc, c, NULL, 0);
+  xsmem_tls_tool_alloc(p, c);
+  xsmem_tls_key_set(p, 0);
+  return p;
+}
+
 void *xsmem_tls_alloc_slow(unsigned c) {
   if (g_nnodes > 1) c = node_slot(c);  // a migrated thread follows at its next refill
   xsmem_tls_cache *tc = xsmem_tls_cache_;
@@ -712,6 +889,8 @@ void *xsmem_tls_alloc_slow(unsigned c) {
     if (t_exited || !(tc = cache_create())) return direct_alloc(c);
   }
   xsmem_tls_bin *b = &tc->bin[c];
+  if (!g_cap[c]) return uncached_alloc(tc, c);
+  if (!tc->cap[c]) list_open(tc, c);
   if (!b->head) {
     // The spare batch, else a batch from the global stack, else the central list.
     void *list = spare_take(tc, c);
@@ -729,17 +908,39 @@ void *xsmem_tls_alloc_slow(unsigned c) {
         return NULL;
       }
     }
-    bin_set(b, c, list, n);
+    bin_set(tc, c, list, n);
   }
-  void *p = b->head;
-  b->head = xsmem_tls_link_get(p);
+  return xsmem_tls_pop_checked(c);
+}
+
+void *xsmem_tls_pop_checked(unsigned c) {
+  xsmem_tls_cache *tc = xsmem_tls_cache_;
+  xsmem_tls_bin *b = &tc->bin[c];
+  void *p = b->head;  // a block of slot c: every link was checked before it became the head
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
+  if (xsmem_tls_key_get(p) != s->free_key) {
+    // Not a block the tier holds (a bad link that stayed in the segment),
+    // or one whose first words were overwritten after free: neither it nor
+    // its link is trusted. The list is dropped and refilled.
+    report_corruption("malloc", c, p, "its free key was overwritten (write after free)", NULL);
+    bin_set(tc, c, NULL, 0);
+    return xsmem_tls_alloc_slow(c);
+  }
+  void *next = xsmem_tls_next_get(s, p);
+  if (next && !link_ok(p, next, c)) {
+    report_corruption("malloc", c, p, "its free-list link was overwritten (write after free)", next);
+    bin_set(tc, c, p, 1);  // the list ends at p: the rest is lost, not followed
+    next = NULL;
+  }
+  b->head = next;
   xsmem_tls_count_(&b->allocs);
   xsmem_tls_tool_alloc(p, c);
   xsmem_tls_key_set(p, 0);
   return p;
 }
 
-void xsmem_tls_free_slow(void *p, unsigned c) {
+void xsmem_tls_free_slow(void *p) {
+  unsigned c = xsmem_tls_seg_of(p)->cls;
   uint64_t key = xsmem_tls_seg_of(p)->free_key;
   if (xsmem_tls_key_get(p) == key) {
     xsmem_report_bad_pointer(g.base.name, "free", p, "double free (block already freed)");
@@ -758,23 +959,33 @@ void xsmem_tls_free_slow(void *p, unsigned c) {
     }
   }
   xsmem_tls_bin *b = &tc->bin[c];
-  uint32_t n = bin_count(b, c);
+  if (!g_cap[c]) {  // not thread-cached: a batch of one block, to the stack or its slab
+    link_to(p, NULL);
+    cache_release(c, p, 1);
+    xsmem_tls_count_(&b->frees);
+    bin_set(tc, c, NULL, 0);
+    return;
+  }
+  if (!tc->cap[c]) list_open(tc, c);
+  uint32_t n = bin_count(tc, c);
   if (n >= g_batch[c]) {
     // The full list (one batch, NULL-terminated) becomes the spare, if the
-    // thread's spares stay within their budget; the spare it replaces goes
-    // to the global stack. No walk of a list.
+    // thread's spares stay within their budget and the process within its
+    // own; the spare it replaces goes to the global stack. No walk of a list.
     void *full = b->head, *old = spare_take(tc, c);
     uint64_t bytes = (uint64_t)g_batch[c] * g_size[c];
-    bin_set(b, c, NULL, 0);
-    if (g_spare[c] && __atomic_load_n(&tc->spare_bytes, __ATOMIC_RELAXED) + bytes <= g.opt.spare_bytes) {
+    bin_set(tc, c, NULL, 0);
+    if (g_spare[c] && __atomic_load_n(&tc->spare_bytes, __ATOMIC_RELAXED) + bytes <= g.opt.spare_bytes &&
+        budget_allows(bytes)) {
       __atomic_fetch_add(&tc->spare_bytes, bytes, __ATOMIC_RELAXED);
+      held_add((int64_t)bytes);
       __atomic_store_n(&tc->spare[c], full, __ATOMIC_RELEASE);
     } else {
       cache_release(c, full, n);
     }
     if (old) cache_release(c, old, g_batch[c]);
   }
-  xsmem_tls_link_set(p, b->head);
+  link_to(p, b->head);
   b->head = p;
   xsmem_tls_count_(&b->frees);
 }
@@ -819,8 +1030,13 @@ static void purge_spares(bool idle_only) {
   // and pthread_create may allocate.
   while (taken) {
     void *next = batch_link_get(taken);
+    unsigned c = xsmem_tls_seg_of(taken)->cls;
+    if (next && !block_of(next, NO_CLASS)) {
+      report_corruption("free", c, taken, "its batch link was overwritten (write after free)", next);
+      next = NULL;  // the spares after it are lost, not followed
+    }
     batch_unlinked(taken);
-    central_put_list(xsmem_tls_seg_of(taken)->cls, taken);
+    central_put_list(c, taken);
     taken = next;
   }
 }
@@ -1033,6 +1249,10 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
   xsmem_spin_lock(&g.threads_lock);
   o->threads_live = g.threads_live;
   o->threads_exited = g.threads_exited;
+  for (xsmem_tls_cache *tc = g.threads; tc; tc = tc->next) {
+    o->bytes_lists += load_relaxed(&tc->list_bytes);
+    o->bytes_spares += load_relaxed(&tc->spare_bytes);
+  }
   xsmem_spin_unlock(&g.threads_lock);
   for (unsigned c = 0; c < g_nslots; c++) {
     o->segments += rd(&g_central[c].nsegments);
@@ -1040,8 +1260,11 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
     o->slabs_decommitted += rd(&g_central[c].ndecommitted);
     o->lock_waits += rd(&g_central[c].lock_waits);
     o->cas_retries += rd(&g_stack[c].cas_retries);
-    o->stack_batches += STACK_DEPTH(xsmem_load128(&g_stack[c].head).hi);
+    uint64_t depth = STACK_DEPTH(xsmem_load128(&g_stack[c].head).hi);
+    o->stack_batches += depth;
+    o->bytes_stacks += depth * g_batch[c] * g_size[c];
   }
+  o->bytes_held = load_relaxed(&g.held);
   o->bytes_decommitted = rd(&g.bytes_decommitted);
   o->purger_passes = rd(&g.purger_passes);
 }
@@ -1096,6 +1319,9 @@ static void tls_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   sink->value(sink, "tier", "small", "threads_live", "gauge", (double)k.threads_live);
   sink->value(sink, "tier", "small", "threads_exited", "counter", (double)k.threads_exited);
   sink->value(sink, "tier", "small", "purger_passes", "counter", (double)k.purger_passes);
+  sink->value(sink, "tier", "small", "bytes_held", "gauge", (double)k.bytes_held);
+  sink->value(sink, "tier", "small", "bytes_thread_lists", "gauge", (double)k.bytes_lists);
+  sink->value(sink, "tier", "small", "bytes_stacks", "gauge", (double)k.bytes_stacks);
   sink->value(sink, "contention", "small", "stack_cas_retries", "counter", (double)k.cas_retries);
   sink->value(sink, "contention", "small", "central_lock_waits", "counter", (double)k.lock_waits);
 }
@@ -1150,6 +1376,7 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o) {
   o->cache_bytes = xsmem_option_bytes("XSMEM_TLS_CACHE_BYTES");
   o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o->spare_bytes = xsmem_option_bytes("XSMEM_TLS_SPARE_BYTES");
+  o->total_bytes = xsmem_option_bytes("XSMEM_TLS_TOTAL_BYTES");
 }
 
 static void build(xsmem_source *src, const xsmem_tls_options *opt) {
@@ -1170,9 +1397,13 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     size_t size = c < 8 ? 16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
     g_size[c] = (uint32_t)size;
     g_per_slab[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(SLAB_TARGET / size, 1), MAX_PER_SLAB);
-    size_t limit = XSMEM_MIN(XSMEM_MAX(g.opt.cache_bytes / size, CACHE_MIN), CACHE_MAX);
+    // A block larger than the per-class bound is not thread-cached at all
+    // (jemalloc's tcache_max): one block of each such class per thread, up
+    // to 1 MiB each, made most of the footprint of many threads.
+    size_t limit = XSMEM_MIN(g.opt.cache_bytes / size, CACHE_MAX);
     g_limit[c] = (uint32_t)limit;
     g_batch[c] = (uint32_t)XSMEM_MAX(limit / 2, 1);
+    g_cap[c] = limit ? g_batch[c] : 0;
     g_spare[c] = limit >= 2 * (size_t)g_batch[c];
     g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
@@ -1189,6 +1420,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
       g_per_slab[c] = g_per_slab[k];
       g_limit[c] = g_limit[k];
       g_batch[c] = g_batch[k];
+      g_cap[c] = g_cap[k];
       g_spare[c] = g_spare[k];
       g_depth[c] = g_depth[k];
     }

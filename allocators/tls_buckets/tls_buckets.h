@@ -9,15 +9,27 @@
 //      atomic read-modify-write (tls_fast.h); the thread's counts of
 //      allocations and frees of the class double as the list's length. A
 //      list holds at most one batch (half of XSMEM_TLS_CACHE_BYTES / block
-//      size, 1..256 blocks). A free that finds it full sets the whole list
-//      aside as the class's spare batch (while the thread's spares stay
-//      within XSMEM_TLS_SPARE_BYTES, all classes together) and pushes the
-//      spare it replaces, or the list itself, as one batch to
+//      size, 1..256 blocks); a class whose block is larger than
+//      XSMEM_TLS_CACHE_BYTES is not thread-cached (jemalloc's tcache_max):
+//      its blocks go to and come from the global stack one at a time (one
+//      block of each such class, up to 1 MiB, per thread was most of the
+//      footprint of a program with many threads). A list is opened, and
+//      counted against the process-wide budget at its bound, by the
+//      thread's first use of the class. A free that finds it full sets the
+//      whole list aside as the class's spare batch (while the thread's
+//      spares stay within XSMEM_TLS_SPARE_BYTES, all classes together) and
+//      pushes the spare it replaces, or the list itself, as one batch to
 //   3. the global per-class batch stack: a lock-free stack of batches whose
 //      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
 //      stale head never matches (ABA-safe). An empty list takes its spare
 //      back, else pops one batch; nothing walks a list on the way in or out.
-//      A full stack (128 batches or 4 MiB) overflows into
+//      A full stack (128 batches or 4 MiB) overflows into the central list,
+//      and so does every batch leaving a thread while the process-wide
+//      budget (XSMEM_TLS_TOTAL_BYTES: every thread's open lists at their
+//      bound, the spares and the stacks together, TCMalloc's overall thread
+//      cache size) is spent: no spare is kept and no stack takes a batch
+//      then, so what the tier holds beside the slabs stays bounded however
+//      many threads there are (their lists aside, each within its bound):
 //   4. the central list of the class (a spinlock, never on the fast path):
 //      it sorts each block back into its slab, keeps a per-slab free bitmap
 //      (a second free of a block reaching it is a reported double free), and
@@ -59,6 +71,11 @@
 // own node's lists and batches never mix nodes. A thread that migrates follows
 // at its next refill.
 //
+// Heap corruption: every link the tier keeps inside free blocks (lists,
+// spares, batch links, central lists) is safe-linked and checked before it
+// is followed (tls_fast.h); a bad one is reported as heap corruption naming
+// the block size, and the rest of its list is dropped, not followed.
+//
 // Tools: under ASan the tier poisons every block it holds and unpoisons a
 // block (its class size) when it hands it out; with XSMEM_VALGRIND it
 // describes them as a memcheck MEMPOOL (tracking/tool_hooks.h). Links inside
@@ -82,6 +99,7 @@ typedef struct xsmem_tls_options {
   size_t cache_bytes;       // per-thread, per-class cache bound in bytes, list + spare (XSMEM_TLS_CACHE_BYTES)
   long decommit_delay_ms;   // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
   size_t spare_bytes;       // per-thread bound on spare batches, all classes (XSMEM_TLS_SPARE_BYTES)
+  size_t total_bytes;       // process-wide bound: thread lists, spares, stacks (XSMEM_TLS_TOTAL_BYTES; 0 none)
   // Per-node classes: 0 or 1 = one node (every segment from the tier's
   // source); at most XSMEM_TLS_MAX_NODES (a node beyond folds onto node % N).
   unsigned num_nodes;
@@ -155,6 +173,10 @@ typedef struct xsmem_tls_counters {
   uint64_t cas_retries;        // failed CAS on the batch stacks
   uint64_t lock_waits;         // central lock acquisitions that had to wait
   uint64_t stack_batches;      // batches now on the stacks
+  uint64_t bytes_stacks;       // the blocks on the stacks, in bytes
+  uint64_t bytes_lists;        // every thread's open lists, at their bound
+  uint64_t bytes_spares;       // every thread's spare batches
+  uint64_t bytes_held;         // what XSMEM_TLS_TOTAL_BYTES bounds: lists, spares and stacks
 } xsmem_tls_counters;
 
 void xsmem_tls_get_counters(xsmem_tls_counters *out);

@@ -537,6 +537,166 @@ TEST(BadPointerTest, UnwrittenBlocksFreeCleanly) {
 }
 
 // ---------------------------------------------------------------------------
+// Heap corruption: writes after free into the links the tier keeps inside
+// free blocks (safe-linked, tls_fast.h). A forged link is reported, naming
+// the tier and the block size, and never followed: no block handed out is
+// the writer's address, and under XSMEM_ON_ERROR=warn the tier goes on.
+
+alignas(4096) char g_target[8192];
+
+bool IsTarget(const void *p) {
+  return static_cast<const char *>(p) >= g_target && static_cast<const char *>(p) < g_target + sizeof(g_target);
+}
+
+// A write after free, as a program's would be: through a volatile pointer,
+// past ASan, which would report the write itself (the tier poisons what it
+// holds): the tier's own checks are under test.
+__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
+  static_cast<volatile uintptr_t *>(p)[i] = v;
+}
+
+// Allocates n bytes `count` times; returns how many of the blocks were the
+// writer's (each kept block is freed at the end).
+int AllocMany(size_t n, int count) {
+  std::vector<void *> got;
+  int bad = 0;
+  for (int i = 0; i < count; i++) {
+    void *p = Alloc(n);
+    if (!p) break;
+    if (IsTarget(p)) {
+      bad++;
+      continue;
+    }
+    memset(p, 0x33, std::min<size_t>(n, 128));
+    got.push_back(p);
+  }
+  for (void *p : got) Free(p);
+  return bad;
+}
+
+// Runs `corrupt` (which writes after free) then allocates, first under the
+// default abort (the report and the abort), then under XSMEM_ON_ERROR=warn:
+// reported, no writer's block handed out, and the tier still works.
+template <typename F>
+void ExpectReportedNotFollowed(size_t n, const char *pattern, F corrupt) {
+  EXPECT_DEATH(
+      {
+        corrupt();
+        AllocMany(n, 400);
+      },
+      pattern)
+      << n;
+  EXPECT_EXIT(
+      {
+        setenv("XSMEM_ON_ERROR", "warn", 1);
+        uint64_t before = xsmem_bad_pointer_count();
+        corrupt();
+        int bad = AllocMany(n, 400);
+        bool reported = xsmem_bad_pointer_count() > before;
+        bad += AllocMany(n, 400);  // and after the report
+        _exit(bad == 0 && reported ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), pattern)
+      << n;
+}
+
+const size_t kCorruptionSizes[] = {16, 64, 7000, 300000};
+
+// The case: 8 bytes written into the first word of a freed block
+// (the head of its thread's list) made the next-but-one malloc return them.
+TEST(HeapCorruptionDeathTest, ForgedListLinkIsReportedNotFollowed) {
+  for (size_t n : kCorruptionSizes) {
+    std::string pattern = "'tls_buckets': heap corruption in a free " +
+                          std::to_string(xsmem_tls_class_size(xsmem_tls_class_of(n))) + "-byte block";
+    ExpectReportedNotFollowed(n, pattern.c_str(), [n] {
+      void *q = Alloc(n), *p = Alloc(n);
+      Free(q);
+      Free(p);
+      WriteWord(p, 0, reinterpret_cast<uintptr_t>(g_target + 1024));
+    });
+  }
+}
+
+// Random bytes over a freed block's first words: its link and its free key.
+TEST(HeapCorruptionDeathTest, RandomBytesOverAFreeBlockAreReported) {
+  for (size_t n : kCorruptionSizes) {
+    ExpectReportedNotFollowed(n, "heap corruption in a free", [n] {
+      void *v[4];
+      for (auto &p : v) p = Alloc(n);
+      for (auto &p : v) Free(p);
+      uint64_t x = 0x9E3779B97F4A7C15ull;
+      for (auto &p : v) {
+        for (size_t w = 0; w < 2; w++) {
+          x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+          WriteWord(p, w, x);
+        }
+      }
+    });
+  }
+}
+
+// The link of a batch on the global stack (its first block's third word;
+// the second in 16-byte blocks, where it is the free key's word, so either
+// is reported): every freed block's word written, so the heads of the
+// batches are.
+TEST(HeapCorruptionDeathTest, ForgedBatchLinkIsReportedNotFollowed) {
+  for (size_t n : {size_t{16}, size_t{1500}}) {
+    const unsigned c = xsmem_tls_class_of(n);
+    const size_t word = n > 16 ? 2 : 1;
+    const char *pattern = n > 16 ? "1536-byte block .*batch link on the global stack was overwritten"
+                                 : "heap corruption in a free 16-byte block";
+    ExpectReportedNotFollowed(n, pattern, [n, c, word] {
+      std::vector<void *> v(6 * xsmem_tls_thread_cache_limit(c));
+      for (auto &p : v) p = Alloc(n);
+      for (auto &p : v) Free(p);
+      for (auto &p : v) WriteWord(p, word, reinterpret_cast<uintptr_t>(g_target + 2048));
+      xsmem_tls_flush_thread();  // the thread's own list and spare go to the stack too
+    });
+  }
+}
+
+// The link of a slab's central list (blocks given back to their slab by a
+// flush and a purge; r keeps each slab from emptying, which would forget
+// its list).
+TEST(HeapCorruptionDeathTest, ForgedCentralLinkIsReportedNotFollowed) {
+  for (size_t n : {size_t{64}, size_t{7000}}) {
+    ExpectReportedNotFollowed(n, "central free-list link was overwritten", [n] {
+      std::vector<void *> keep, v;
+      for (int i = 0; i < 600; i++) (i % 8 == 0 ? keep : v).push_back(Alloc(n));
+      for (auto &p : v) Free(p);
+      xsmem_tls_flush_thread();
+      xsmem_tls_purge(0);
+      for (auto &p : v) WriteWord(p, 0, reinterpret_cast<uintptr_t>(g_target + 3072));
+    });
+  }
+}
+
+// No false report where a list's links cross segments: class 7168 fills a
+// segment with 576 blocks, and blocks of four segments are freed in turn.
+TEST(HeapCorruptionTest, LinksAcrossSegmentsAreFollowed) {
+  uint64_t before = xsmem_bad_pointer_count();
+  constexpr size_t kSize = 7000, kN = 2400;
+  std::vector<void *> v;
+  for (size_t i = 0; i < kN; i++) v.push_back(Alloc(kSize));
+  std::set<uintptr_t> segments;
+  for (void *p : v) segments.insert(reinterpret_cast<uintptr_t>(p) >> XSMEM_TLS_SEGMENT_SHIFT);
+  ASSERT_GE(segments.size(), 4u);
+  for (size_t k = 0; k < 600; k++) {
+    for (size_t j = 0; j < 4; j++) Free(v[j * 600 + k]);  // neighbours in the lists: other segments
+  }
+  for (int round = 0; round < 2; round++) {
+    for (auto &p : v) p = Alloc(kSize);
+    for (void *p : v) ASSERT_NE(p, nullptr);
+    for (size_t k = 0; k < 600; k++) {
+      for (size_t j = 0; j < 4; j++) Free(v[j * 600 + k]);
+    }
+  }
+  xsmem_tls_flush_thread();
+  xsmem_tls_purge(0);
+  EXPECT_EQ(xsmem_bad_pointer_count(), before);
+}
+
+// ---------------------------------------------------------------------------
 // fork: a child allocates even when another thread was busy in the tier.
 
 #if defined(__SANITIZE_ADDRESS__)

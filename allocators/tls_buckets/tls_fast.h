@@ -3,12 +3,32 @@
 // This file is everything a malloc/free of a small block runs when the
 // calling thread's cache can serve it; all else is in tls_buckets.c, out of
 // line. Budget (x86-64, -O2): malloc = size -> class (one branch, one lzcnt),
-// one TLS load, a pop, the block's free key cleared, one counter increment;
-// free = mask to the segment header, a bounds + block-start check (one
-// multiply), a bound check and a free-key check, a push, one counter store.
+// one TLS load, a pop (its link decoded and tested: a mask, a load of the
+// segment's key, one xor, one test; the block's free key compared), the
+// block's free key cleared, one counter increment; free = mask to the segment
+// header, a bounds + block-start check (one multiply), a bound check and a
+// free-key check, a push (its link encoded: two xors), one counter store.
 // No lock, no atomic read-modify-write, one predictable branch to the slow
-// path on each side; both touch one line of the cache. Free's one load that
-// may wait on memory is the key's: it reads the block it frees.
+// path on each side; both touch one line of the cache and the segment
+// header's first line. Free's one load that may wait on memory is the key's:
+// it reads the block it frees. 90 instructions a malloc+free pair, loop
+// included (81 before the links were safe-linked; bench/RESULTS.md).
+//
+// Links are safe-linked (glibc's PROTECT_PTR, mimalloc's encoded free lists):
+// every link stored inside a free block (a thread's list, a spare, a batch on
+// the global stack, a slab's central list) is next ^ slot ^ key, where slot
+// is the address of the word holding it and key its segment's random
+// link_key, so a pointer written there by a write after free decodes to
+// garbage, and a link copied from another block decodes wrong. A pop follows
+// a link only if it decodes into the popped block's segment, 16-byte aligned,
+// and hands the block out only if it still holds its free key (so a block
+// start the tier took back: every block it holds has the key, fresh ones
+// from their carving); anything else goes out of line to
+// xsmem_tls_pop_checked, which follows the end of a list and a link into
+// another segment of the class after checking it there (pagemap tag, class,
+// block start), and reports the rest as heap corruption naming the tier, the
+// block size and the block, dropping the rest of the list instead of
+// following it. The slow paths check every link they follow the same way.
 //
 // Layout the fast path relies on (defined here, maintained by tls_buckets.c):
 //   - every small block lives in a 4 MiB segment, aligned to 4 MiB and tagged
@@ -61,6 +81,7 @@ typedef struct xsmem_tls_seg_head {
   uint32_t data_bytes;  // blocks occupy [XSMEM_TLS_SEG_HEADER, + data_bytes)
   uint64_t div_magic;   // UINT64_MAX / block size + 1: divisibility test (Lemire)
   uint64_t free_key;    // in a free block's second word (random, never 0)
+  uint64_t link_key;    // mixed into every link stored in the segment's free blocks (random)
 } xsmem_tls_seg_head;
 
 typedef struct xsmem_tls_bin {
@@ -86,6 +107,11 @@ typedef struct xsmem_tls_cache {
   // the spares of classes a thread left idle.
   void *spare[XSMEM_TLS_MAX_SLOTS];
   uint64_t spare_bytes;  // held in spares (atomic), within XSMEM_TLS_SPARE_BYTES
+  // Per class, the bound of the list: 0 until the thread uses the class
+  // (every operation of it goes to the slow path, which opens the list and
+  // counts it against the process-wide budget), then the class's batch.
+  uint32_t cap[XSMEM_TLS_MAX_SLOTS];
+  uint64_t list_bytes;  // the open lists' bounds, in bytes (counted in the budget)
   // The purger's: each class's allocs + frees when it last looked.
   uint64_t purge_seen[XSMEM_TLS_MAX_SLOTS];
   // Blocks the next refill from the central list asks for: starts at about a
@@ -134,8 +160,11 @@ XSMEM_INLINE void xsmem_tls_tool_free(void *p, unsigned cls) { (void)p, (void)cl
 
 // Slow paths (tls_buckets.c).
 void *xsmem_tls_alloc_slow(unsigned cls);
-void xsmem_tls_free_slow(void *p, unsigned cls);
+void xsmem_tls_free_slow(void *p);
 void xsmem_tls_free_bad(void *p);
+// A pop the fast path did not finish: the head's link leaves its segment or
+// ends the list, or the head lost its free key. Pops with every check.
+void *xsmem_tls_pop_checked(unsigned c);
 
 // The classes of requests up to 1 KiB, by (n + 15) >> 4: every class
 // boundary there is a multiple of 16, so one byte load replaces the
@@ -158,12 +187,46 @@ XSMEM_INLINE void xsmem_tls_count_(uint64_t *c) {
   __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
+// Returns the segment header of a small block.
+XSMEM_INLINE const xsmem_tls_seg_head *xsmem_tls_seg_of(const void *p) {
+  return (const xsmem_tls_seg_head *)((uintptr_t)p & ~(uintptr_t)(XSMEM_TLS_SEGMENT - 1));
+}
+
+// Safe-linking: the word at `slot` (inside a free block of segment s) holds
+// next ^ slot ^ s->link_key.
+XSMEM_INLINE void *xsmem_tls_decode(const xsmem_tls_seg_head *s, const void *slot, const void *stored) {
+  return (void *)((uintptr_t)stored ^ (uintptr_t)slot ^ s->link_key);
+}
+
+XSMEM_INLINE void *xsmem_tls_next_get(const xsmem_tls_seg_head *s, const void *b) {
+  return xsmem_tls_decode(s, b, xsmem_tls_link_get(b));
+}
+
+XSMEM_INLINE void xsmem_tls_next_set(const xsmem_tls_seg_head *s, void *b, const void *next) {
+  xsmem_tls_link_set(b, xsmem_tls_decode(s, b, next));
+}
+
+// Returns true when next lies in b's segment and is 16-byte aligned: a link
+// the fast path follows without looking further (b is 16-byte aligned).
+XSMEM_INLINE int xsmem_tls_link_near(const void *b, const void *next) {
+  return (((uintptr_t)b ^ (uintptr_t)next) & ~(uintptr_t)(XSMEM_TLS_SEGMENT - 16)) == 0;
+}
+
 // Pops a block of slot c from the calling thread's cache.
 XSMEM_INLINE void *xsmem_tls_pop_(unsigned c) {
   xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
   void *p = b->head;
   if (XSMEM_UNLIKELY(p == NULL)) return xsmem_tls_alloc_slow(c);
-  b->head = xsmem_tls_link_get(p);
+  const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
+  // next ^ p: the near test needs no more (xsmem_tls_link_near), and the
+  // end of the list (next NULL: rel == p) is told apart only when it fails.
+  // A link into another segment of the class is checked out of line.
+  uintptr_t rel = (uintptr_t)xsmem_tls_link_get(p) ^ s->link_key;
+  if (XSMEM_UNLIKELY(((rel & ~(uintptr_t)(XSMEM_TLS_SEGMENT - 16)) != 0 && rel != (uintptr_t)p) ||
+                     xsmem_tls_key_get(p) != s->free_key)) {
+    return xsmem_tls_pop_checked(c);
+  }
+  b->head = (void *)(rel ^ (uintptr_t)p);
   xsmem_tls_count_(&b->allocs);
   xsmem_tls_tool_alloc(p, c);
   xsmem_tls_key_set(p, 0);
@@ -179,11 +242,6 @@ XSMEM_INLINE void *xsmem_tls_malloc(size_t n) { return xsmem_tls_pop_(xsmem_tls_
 // configuration; xsmem_tls_malloc (node base 0) stays as short as it was.
 XSMEM_INLINE void *xsmem_tls_malloc_node(size_t n) {
   return xsmem_tls_pop_(xsmem_tls_class_of(n) + xsmem_tls_node_base_);
-}
-
-// Returns the segment header of a small block.
-XSMEM_INLINE const xsmem_tls_seg_head *xsmem_tls_seg_of(const void *p) {
-  return (const xsmem_tls_seg_head *)((uintptr_t)p & ~(uintptr_t)(XSMEM_TLS_SEGMENT - 1));
 }
 
 // Returns true when p is the start of a block slot of its segment.
@@ -203,15 +261,16 @@ XSMEM_INLINE void xsmem_tls_free(void *p) {
   }
   unsigned c = s->cls;
   uint64_t key = s->free_key;
+  uintptr_t mix = (uintptr_t)xsmem_tls_decode(s, p, NULL);  // the header's last use: no register kept for it
   xsmem_tls_tool_free(p, c);
   xsmem_tls_bin *b = &xsmem_tls_cache_->bin[c];
   uint64_t frees = b->frees;
   void *head = b->head;
   if (XSMEM_UNLIKELY((int64_t)(frees - b->allocs) >= b->stop || xsmem_tls_key_get(p) == key)) {
-    xsmem_tls_free_slow(p, c);
+    xsmem_tls_free_slow(p);
     return;
   }
-  xsmem_tls_link_set(p, head);
+  xsmem_tls_link_set(p, (void *)((uintptr_t)head ^ mix));
   xsmem_tls_key_set(p, key);
   b->head = p;
   __atomic_store_n(&b->frees, frees + 1, __ATOMIC_RELAXED);
