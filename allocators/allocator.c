@@ -128,6 +128,14 @@ static _Atomic int g_on_error = -1;  // 0 abort, 1 warn
 
 void xsmem_report_bad_pointer(const char *allocator, const char *op, const void *p, const char *what) {
   atomic_fetch_add_explicit(&g_bad_pointers, 1, memory_order_relaxed);
+  // A query changes nothing, so nothing can be lost by answering it: a
+  // foreign pointer's usable size is reported and answered 0, as glibc's
+  // malloc_usable_size answers it, never an abort. (realloc's own look at a
+  // block's size is no query: it goes on to change the block.)
+  if (xsmem_query_depth_) {
+    xsmem_log("error: %s(%p) in allocator '%s': %s (answered 0)", op, p, allocator, what);
+    return;
+  }
   int mode = atomic_load_explicit(&g_on_error, memory_order_relaxed);
   if (mode < 0) {
     static const char *const kChoices[] = {"abort", "warn"};
@@ -136,14 +144,6 @@ void xsmem_report_bad_pointer(const char *allocator, const char *op, const void 
   }
   if (mode == 1) {
     xsmem_log("error: %s(%p) in allocator '%s': %s (ignored: XSMEM_ON_ERROR=warn)", op, p, allocator, what);
-    return;
-  }
-  // A query changes nothing, so nothing can be lost by answering it: a
-  // foreign pointer's usable size is reported and answered 0, as glibc's
-  // malloc_usable_size answers it, never an abort. (realloc's own look at a
-  // block's size is no query: it goes on to change the block.)
-  if (xsmem_query_depth_) {
-    xsmem_log("error: %s(%p) in allocator '%s': %s (answered 0)", op, p, allocator, what);
     return;
   }
   xsmem_fatal("error: %s(%p) in allocator '%s': %s (set XSMEM_ON_ERROR=warn to continue)", op, p, allocator,
