@@ -279,8 +279,10 @@ static buddy_region *region_create(buddy *b) {
     return NULL;
   }
   uint8_t *meta = xsmem_os_map(b->meta_bytes, xsmem_os_page_size(), 0);
-  if (!meta) {
+  if (!meta || !xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_BUDDY)) {
+    if (meta) xsmem_os_unmap(meta, b->meta_bytes);
     xsmem_source_unmap(b->source, base, got);
+    errno = ENOMEM;
     return NULL;
   }
   XSMEM_TOOL_POISON(base, b->region_size);  // free memory until handed out
@@ -298,7 +300,6 @@ static buddy_region *region_create(buddy *b) {
   __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
   meta_set(b, r, base, (uint8_t)(META_FREE | b->region_shift));
   list_push(r, b->region_shift, base);
-  xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_BUDDY);
   table_set(b, base, (uint16_t)(region_id(r, b) + 1));
   b->active++;
   if (r == &b->regions[n]) __atomic_store_n(&b->nslots, n + 1, __ATOMIC_RELEASE);

@@ -39,8 +39,7 @@ static xsmem_allocator *volatile g_instance;
 
 // Read by the shim's free (system_tracked_shim.h): every free goes to the
 // tracker until instance() finds it may go to glibc.
-static const uint8_t kTrackerTag[1] = {0xFF};
-xsmem_system_tracked_route xsmem_system_tracked_route_ = {.tags = kTrackerTag, .mask = 0, .inline_free = false};
+xsmem_system_tracked_route xsmem_system_tracked_route_ = {.inline_tag = 0xFF, .inline_free = false};
 
 // The home tier holding p, or NULL for glibc's (untagged) memory.
 static xsmem_allocator *home_of(const void *p) {
@@ -188,8 +187,7 @@ static xsmem_allocator *instance(void) {
                                                     (g_samples.large != NULL || xsmem_tracker_mode(a) == XSMEM_TRACK_OFF)));
   if (inline_free) {
     xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
-    __atomic_store_n(&r->tags, xsmem_pagemap_table(), __ATOMIC_RELAXED);
-    __atomic_store_n(&r->mask, (uintptr_t)(XSMEM_PAGEMAP_ENTRIES - 1), __ATOMIC_RELEASE);  // after the table
+    __atomic_store_n(&r->inline_tag, (uint8_t)XSMEM_TAG_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&r->inline_free, true, __ATOMIC_RELAXED);
   }
   return a;

@@ -8,7 +8,7 @@
 // Alignments up to 4 KiB stay in the tier of the size; larger ones go to buddy
 // (blocks aligned to their size) or large. Every tier takes its memory in
 // 4 MiB-aligned chunks tagged in platform/pagemap, so free, realloc and
-// usable_size find the owner with one byte load (xsmem_pagemap_get); a pointer
+// usable_size find the owner with a pagemap lookup (xsmem_pagemap_get); a pointer
 // no tier tagged is reported as foreign. realloc stays inside a tier when the
 // new size belongs to it (the tier's own realloc: in-place for small, merge or
 // split for buddy, mremap for large) and moves between tiers otherwise.

@@ -300,13 +300,19 @@ static uint64_t free_key_of(const tls_segment *s) {
   return (k ^ k >> 29) | 1;
 }
 
-// Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
+// Returns a new segment for class c, tagged in the pagemap; NULL (errno
+// ENOMEM) when the source refuses or the pagemap cannot take the tag.
 static tls_segment *segment_new(unsigned c) {
   size_t got = 0;
   xsmem_source *src = g_nnodes > 1 ? g_node_src[c / g_nclasses] : g.src;  // the slot's node
   void *mem = xsmem_source_map(src, SEG_SIZE, SEG_SIZE, &got);
   if (!mem) return NULL;
   if (((uintptr_t)mem & (SEG_SIZE - 1)) != 0) xsmem_fatal("tls_buckets: source returned a misaligned segment");
+  if (!xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL)) {  // before any block of it exists
+    xsmem_source_unmap(src, mem, got);
+    errno = ENOMEM;
+    return NULL;
+  }
   tls_segment *s = (tls_segment *)mem;
   if (!(src->ops->caps & XSMEM_SRC_ZEROED)) memset(s, 0, sizeof(*s));
   uint32_t size = g_size[c], k = g_per_slab[c];
@@ -320,7 +326,6 @@ static tls_segment *segment_new(unsigned c) {
   s->head.div_magic = UINT64_MAX / size + 1;
   s->head.free_key = free_key_of(s);
   s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
-  xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
   return s;
 }
 
