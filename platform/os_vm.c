@@ -91,8 +91,14 @@ static void *map_aligned_granule(size_t size, size_t align, size_t granule, int 
   return (void *)aligned;
 }
 
+// No MAP_NORESERVE: with it the kernel's overcommit heuristic (mode 0) skips
+// the mapping, and a 64 TiB malloc would succeed here where glibc's fails
+// (see os_vm.h). Without it a writable mapping is checked and charged to the
+// commit count when it is made, a PROT_NONE reservation when mprotect makes
+// part of it writable (xsmem_os_commit). The charge is bookkeeping: page
+// faults and the cost of mmap are the same either way.
 static void *map_aligned(size_t size, size_t align, int prot, int extra_flags) {
-  return map_aligned_granule(size, align, xsmem_os_page_size(), prot, MAP_NORESERVE | extra_flags);
+  return map_aligned_granule(size, align, xsmem_os_page_size(), prot, extra_flags);
 }
 
 static bool check_args(size_t *size, size_t align) {

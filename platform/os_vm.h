@@ -15,6 +15,15 @@
 // back to transparent ones when the pool is empty. XSMEM_HUGE_PAGES=off|thp|explicit
 // caps what callers get.
 //
+// Overcommit: mappings are made without MAP_NORESERVE, so the kernel applies
+// its overcommit policy (vm.overcommit_memory) to them as it does to glibc's:
+// under the heuristic (0) a mapping or commit larger than RAM + swap is
+// refused, under strict accounting (2) one past the commit limit, and under 1
+// nothing. xsmem_os_map is checked when it maps; a reservation costs nothing
+// (PROT_NONE is not accounted) and is checked, and charged, when part of it
+// is committed. A request the kernel would refuse glibc fails here too, with
+// ENOMEM, instead of succeeding and meeting the OOM killer later.
+//
 // Accounting: bytes reserved and committed are process-wide counters updated
 // on every call, readable at any time (xsmem_os_counters).
 // Thread-safety: every function may be called from any thread.
