@@ -295,7 +295,9 @@ static size_t purge_medium_and_large(void *ctx) {
 // rseq, no system call), so a migrated thread's next refill follows it.
 static int current_node(void) { return xsmem_numa_current_node_refresh(); }
 
-static void build(numa_front *f) {
+// Returns false (errno) when the per-node tiers cannot be built; nothing of
+// them is kept then, and a later call tries again.
+static bool build(numa_front *f) {
   f->base.ops = &numa_ops;
   f->base.name = "numa";
   static xsmem_buddy_options buddy;
@@ -309,9 +311,12 @@ static void build(numa_front *f) {
   size_t limit = o.space.node_limit;
   while (limit && buddy.region_size > ((size_t)4 << 20) && buddy.region_size > limit / 4) buddy.region_size /= 2;
   f->fallback = o.fallback;
-  if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy) ||
-      !xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {
-    xsmem_fatal("numa: cannot build the per-node tiers (errno %d)", errno);
+  if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy)) return false;
+  if (!xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {
+    int err = errno;
+    g_medium.base.ops->destroy(&g_medium.base);
+    errno = err;
+    return false;
   }
   xsmem_tls_options t;
   xsmem_tls_options_from_env(&t);
@@ -343,6 +348,7 @@ static void build(numa_front *f) {
   for (int i = 0; i <= g_medium.num_nodes && !any; i++) any = xsmem_node_router_child(&g_medium, i);
   f->t.medium_max = xsmem_buddy_max_size(any);
   xsmem_tls_set_purge_hook(purge_medium_and_large, f);
+  return true;
 }
 
 xsmem_allocator *xsmem_numa_default_allocator(void) {
@@ -350,12 +356,12 @@ xsmem_allocator *xsmem_numa_default_allocator(void) {
   if (XSMEM_LIKELY(atomic_load_explicit(&f->state, memory_order_acquire) == 2)) return &f->base;
   int expected = 0;
   if (atomic_compare_exchange_strong(&f->state, &expected, 1)) {
-    build(f);
-    atomic_store_explicit(&f->state, 2, memory_order_release);
-    return &f->base;
+    bool ok = build(f);
+    atomic_store_explicit(&f->state, ok ? 2 : 0, memory_order_release);
+    return ok ? &f->base : NULL;
   }
-  while (atomic_load_explicit(&f->state, memory_order_acquire) != 2) sched_yield();
-  return &f->base;
+  while ((expected = atomic_load_explicit(&f->state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &f->base : NULL;
 }
 
 xsmem_allocator *xsmem_numa_default_small(void) { return g_front.t.small; }

@@ -1390,13 +1390,15 @@ xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_
     xsmem_tracker_options_from_env(&o);
     xsmem_allocator *in = inner();
     if (in && adjust) adjust(&o);
+    errno = 0;
     a = in ? xsmem_tracker_create(in, &o, name) : NULL;
-    if (!a) {
-      xsmem_log("tracker over '%s' could not be built (bad XSMEM_TRACK* options?); tracking is off",
-                in ? in->name : "?");
+    if (!a && in) {  // (no inner allocator: the caller says so and asks again later)
+      int err = errno;
+      xsmem_log("tracker over '%s' could not be built (%s); tracking is off", in->name,
+                err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
       a = in;
     }
-    __atomic_store_n(slot, a, __ATOMIC_RELEASE);
+    if (a) __atomic_store_n(slot, a, __ATOMIC_RELEASE);
   }
   xsmem_spin_unlock(&lock);
   return a;

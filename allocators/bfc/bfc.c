@@ -992,10 +992,11 @@ xsmem_allocator *xsmem_bfc_default(void) {
   if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
     xsmem_bfc_options o = xsmem_bfc_options_from_env();
     g_default = xsmem_bfc_create(xsmem_os_source(), &o, "bfc");
-    if (!g_default) xsmem_fatal("bfc: cannot build the allocator (limit %zu bytes)", o.bytes_limit);
-    atomic_store_explicit(&g_default_state, 2, memory_order_release);
-  } else {
-    while (atomic_load_explicit(&g_default_state, memory_order_acquire) != 2) sched_yield();
+    // No room for its state (an address-space limit): NULL, and the next call
+    // tries again (the malloc shim fails the request meanwhile).
+    atomic_store_explicit(&g_default_state, g_default ? 2 : 0, memory_order_release);
+    return g_default ? &g_default->base : NULL;
   }
-  return &g_default->base;
+  while ((expected = atomic_load_explicit(&g_default_state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &g_default->base : NULL;
 }

@@ -827,13 +827,14 @@ xsmem_allocator *xsmem_buddy_instance(void) {
     // over whole regions made every first touch of a 16 KiB..1 MiB block
     // commit 2 MiB (132x glibc's peak RSS for sparsely touched buffers).
     a = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
-    if (!a) xsmem_fatal("buddy: cannot build the process-wide instance (XSMEM_BUDDY_REGION=%zu)", o.region_size);
-    ((buddy *)a)->is_static = true;
-    size_t hs = xsmem_os_huge_page_size();
-    if (xsmem_option_bool("XSMEM_BUDDY_THP") && xsmem_os_huge_policy() >= 1 && xsmem_is_pow2(hs) && hs >= ((size_t)64 << 10) && hs <= o.region_size / 2) {
-      ((buddy *)a)->thp_shift = xsmem_log2_floor(hs);
+    if (a) {
+      ((buddy *)a)->is_static = true;
+      size_t hs = xsmem_os_huge_page_size();
+      if (xsmem_option_bool("XSMEM_BUDDY_THP") && xsmem_os_huge_policy() >= 1 && xsmem_is_pow2(hs) && hs >= ((size_t)64 << 10) && hs <= o.region_size / 2) {
+        ((buddy *)a)->thp_shift = xsmem_log2_floor(hs);
+      }
+      __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);
   }
   xsmem_spin_unlock(&g_instance_lock);
   return a;

@@ -69,7 +69,8 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
 // pages; with XSMEM_BUDDY_THP=on blocks of a huge page or more are advised
 // MADV_HUGEPAGE one by one and smaller ones are not (whole THP regions made
 // the first touch of any block commit 2 MiB); default options), built on
-// first call without malloc.
+// first call without malloc. NULL (errno ENOMEM) when its state cannot be
+// mapped (an address-space limit); a later call tries again.
 xsmem_allocator *xsmem_buddy_instance(void);
 
 // Gives back the regions that have stayed empty for longer than the delay;

@@ -29,6 +29,8 @@ extern "C" {
 xsmem_allocator *xsmem_default_allocator(void);
 
 // The tiers, for tests and tools (valid after xsmem_default_allocator()).
+// The medium tier is NULL when it could not be built (an address-space
+// limit too tight for its tables): medium requests then go to the large tier.
 xsmem_allocator *xsmem_default_small(void);
 xsmem_allocator *xsmem_default_medium(void);
 xsmem_allocator *xsmem_default_large(void);

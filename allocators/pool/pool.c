@@ -525,14 +525,16 @@ xsmem_allocator *xsmem_pool_default(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
     xsmem_bfc_options bo = xsmem_bfc_options_from_env();
+    // No room for the bfc's or the pool's state (an address-space limit):
+    // NULL, and the next call tries again (the malloc shim fails the request
+    // meanwhile).
     xsmem_bfc *b = xsmem_bfc_create(xsmem_os_source(), &bo, "pool.bfc");
-    if (!b) xsmem_fatal("pool: cannot build its bfc (limit %zu bytes)", bo.bytes_limit);
     xsmem_pool_options po = xsmem_pool_options_from_env();
-    g_default = xsmem_pool_create(xsmem_bfc_allocator(b), &po, "pool");
-    if (!g_default) xsmem_fatal("pool: cannot map its metadata");
-    atomic_store_explicit(&g_default_state, 2, memory_order_release);
-  } else {
-    while (atomic_load_explicit(&g_default_state, memory_order_acquire) != 2) sched_yield();
+    g_default = b ? xsmem_pool_create(xsmem_bfc_allocator(b), &po, "pool") : NULL;
+    if (b && !g_default) xsmem_bfc_destroy(b);
+    atomic_store_explicit(&g_default_state, g_default ? 2 : 0, memory_order_release);
+    return g_default ? &g_default->base : NULL;
   }
-  return &g_default->base;
+  while ((expected = atomic_load_explicit(&g_default_state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &g_default->base : NULL;
 }
