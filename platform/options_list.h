@@ -33,7 +33,7 @@ XSMEM_OPTION(XSMEM_POOL_ROUNDING, "pow2", "pool: size rounding of cached blocks:
 XSMEM_OPTION(XSMEM_POOL_AUTO_RESIZE, "1", "pool: grow or shrink the limit from the observed hit and eviction rates")
 // buddy and large (allocators/buddy, allocators/large)
 XSMEM_OPTION(XSMEM_BUDDY_THP, "off", "buddy (the default configuration's medium tier): advise blocks of a huge page or more MADV_HUGEPAGE (fewer faults for buffers that are filled; a sparsely touched block commits whole 2 MiB pages); off under XSMEM_HUGE_PAGES=off")
-XSMEM_OPTION(XSMEM_BUDDY_REGION, "1g", "buddy: bytes per region taken from the source (a power of two >= 4m); also the largest buddy block")
+XSMEM_OPTION(XSMEM_BUDDY_REGION, "1g", "buddy: bytes per region taken from the source (a power of two >= 4m; under ulimit -v at most an eighth of the limit); also the largest buddy block")
 XSMEM_OPTION(XSMEM_LARGE_MIN, "512m", "requests of at least this size skip the buddy tier and are mapped directly by the large tier")
 XSMEM_OPTION(XSMEM_LARGE_CACHE, "1g", "large: bytes of freed large mappings kept for reuse (0: unmap at once)")
 XSMEM_OPTION(XSMEM_DECOMMIT_DELAY_MS, "1000", "how long freed memory kept for reuse (empty small slabs, empty buddy regions, cached large mappings) stays before it goes back to the OS")

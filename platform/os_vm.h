@@ -24,6 +24,11 @@
 // is committed. A request the kernel would refuse glibc fails here too, with
 // ENOMEM, instead of succeeding and meeting the OOM killer later.
 //
+// Address-space limits (RLIMIT_AS, ulimit -v): xsmem_os_as_limit reads the
+// limit, and xsmem_os_fit_limit sizes a reservation to a share of it, so that
+// one reservation (a region, a span) never takes the whole of a limited
+// address space.
+//
 // Accounting: bytes reserved and committed are process-wide counters updated
 // on every call, readable at any time (xsmem_os_counters).
 // Thread-safety: every function may be called from any thread.
@@ -98,6 +103,17 @@ void xsmem_os_counters(xsmem_os_stats *out);
 
 // Huge-page policy in force (from XSMEM_HUGE_PAGES): 0 off, 1 thp, 2 explicit.
 int xsmem_os_huge_policy(void);
+
+// Returns the process's address-space limit in bytes (the soft RLIMIT_AS),
+// SIZE_MAX when there is none. Read afresh on every call (one system call):
+// for construction and failure paths, not fast paths.
+size_t xsmem_os_as_limit(void);
+
+// Returns want when the address space is not limited; else the largest power
+// of two no greater than want nor than limit / share (at least min, a power
+// of two). For reservations that must leave most of a limited address space
+// to the program. REQUIRES: share > 0, min > 0.
+size_t xsmem_os_fit_limit(size_t want, size_t share, size_t min);
 
 #ifdef __cplusplus
 }

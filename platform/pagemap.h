@@ -6,7 +6,9 @@
 // bare pointer reads the tag of its chunk and goes straight to the owner
 // without a search. Fronts tag whole chunks: every region a front takes from
 // its source is 4 MiB-aligned and a multiple of 4 MiB, tagged after it is
-// mapped and cleared (tag 0) before it is given back.
+// mapped and cleared (tag 0) before it is given back. (The small tier may map
+// only the head of a chunk under an address-space limit and tag the chunk
+// whole: its segment header bounds its blocks.)
 //
 // The 2^26 tags are a two-level radix table: a static root of 1024 entries,
 // one per 256 GiB, each naming a leaf of 2^16 tags (64 KiB, mapped with

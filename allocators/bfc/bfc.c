@@ -289,8 +289,8 @@ static size_t release_free_regions(xsmem_bfc *b) {
 }
 
 // Maps a region that can hold `rounded` bytes at `align`. Sizes double from
-// initial_region while the limit allows; a refusal halves the request down to
-// what is needed.
+// initial_region while the limit allows; a refusal (of the region, or of the
+// metadata it needs) halves the request down to what is needed.
 static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
   size_t need;
   if (!xsmem_align_up_checked(rounded, b->page, &need)) return false;
@@ -315,11 +315,14 @@ static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
       p = NULL;
     }
     if (p) {
-      if (b->reserved + got > limit || !region_add(b, p, got, false)) {
+      if (b->reserved + got > limit) {
         xsmem_source_unmap(b->source, p, got);
         return false;
       }
-      return true;
+      if (region_add(b, p, got, false)) return true;
+      // Its metadata (slots, handles) found no room: the address space is
+      // nearly full (ulimit -v). A smaller region leaves some.
+      xsmem_source_unmap(b->source, p, got);
     }
     if (want == need) return false;
     want = XSMEM_MAX(need, xsmem_align_up(want / 2, b->page));
@@ -969,8 +972,15 @@ xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *optio
   b->metadata = xsmem_align_up(sizeof(xsmem_bfc), page);
   XSMEM_TOOL_POOL_CREATE(b);
   if (b->opt.reserve_all) {
-    size_t got = 0;
-    void *p = xsmem_source_map(source, b->opt.bytes_limit, page, &got);
+    // The whole limit, or as much of it as the address space allows (halved
+    // down to the first region's size): the limit becomes what was had.
+    size_t got = 0, want = b->opt.bytes_limit;
+    void *p = xsmem_source_map(source, want, page, &got);
+    while (!p && errno == ENOMEM && want / 2 >= b->next_region) {
+      want = xsmem_align_down(want / 2, page);
+      p = xsmem_source_map(source, want, page, &got);
+    }
+    if (p) b->opt.bytes_limit = XSMEM_MIN(b->opt.bytes_limit, xsmem_align_down(got, page));
     if (!p || !region_add(b, p, got, true)) {
       int e = errno;
       if (p) xsmem_source_unmap(source, p, got);

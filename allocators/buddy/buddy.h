@@ -20,13 +20,17 @@
 // block alone on its list, whose links are written only when a second block
 // joins it (so a split of a fresh region touches none of its halves). A pointer is
 // mapped to its region through a per-instance table indexed by address /
-// region_size (reserved, touched only where regions live).
+// region_size (two levels: leaves are mapped where regions live).
 //
 // Concurrency: one spinlock per region. A thread starts at its own home region
 // (assigned round robin) and try-locks its way around the regions, then
 // blocks, and only then maps a new region (under a grow lock). Free locks only
 // the block's region. bytes_in_use and peak are exact (one atomic counter);
 // the rest is summed over regions under their locks.
+//
+// A region the source refuses (an address-space limit, ENOMEM) fails the
+// request, after the regions kept empty have been given back and the region
+// tried once more; the caller falls back (`default` sends it to the large tier).
 //
 // Empty regions: a region whose blocks are all free again is kept for
 // decommit_delay_ms (a reused region costs no page faults), then given back to
@@ -56,8 +60,10 @@ typedef struct xsmem_buddy_options {
   unsigned decommit_delay_ms;  // how long an empty region is kept before release
 } xsmem_buddy_options;
 
-// Returns the defaults: region_size from XSMEM_BUDDY_REGION, min_block 4 KiB,
-// max_regions 4096, decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS.
+// Returns the defaults: region_size from XSMEM_BUDDY_REGION (under an
+// address-space limit at most an eighth of it, xsmem_os_fit_limit), min_block 4 KiB,
+// max_regions 4096 (under a limit, as many regions as it could hold),
+// decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS.
 xsmem_buddy_options xsmem_buddy_default_options(void);
 
 // Returns a new buddy allocator named name (kept by pointer) over source, or

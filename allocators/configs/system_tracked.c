@@ -16,6 +16,7 @@
 #include "allocators/large/large.h"
 #include "allocators/registry.h"
 #include "allocators/system/system.h"
+#include "platform/os_vm.h"
 #include "platform/pagemap.h"
 #include "tracking/tracker.h"
 #include "tracking/system_tracked_shim.h"
@@ -148,7 +149,10 @@ static xsmem_allocator g_home = {.ops = &kHomeOps, .name = "system.samples"};
 // Returns false (no home) when either cannot be made.
 static bool make_home(void) {
   xsmem_buddy_options b = xsmem_buddy_default_options();
-  b.region_size = kHomeRegion;
+  // Under an address-space limit a region takes at most 1/32 of it (4 MiB
+  // under 128 MiB): a home for a few sampled blocks must not hold the
+  // address space glibc would serve the program from.
+  b.region_size = xsmem_os_fit_limit(kHomeRegion, 32, XSMEM_PAGEMAP_CHUNK);
   b.min_block = kHomeMinBlock;
   g_samples.buddy = xsmem_buddy_create("system.samples.buddy", xsmem_os_source(), &b);
   if (!g_samples.buddy) return false;

@@ -287,7 +287,9 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
       t_grow.cur = q;
       t_grow.cur_bytes = xsmem_buddy_live_size(d->t.medium, q, "realloc");
     }
-    return q;
+    if (q || o != d->t.medium) return q;
+    // buddy is full (its regions could not be mapped): the large tier, as for malloc
+    return move_block(o, p, usable, d->t.large->ops->alloc(d->t.large, size, XSMEM_MIN_ALIGN, 0), size);
   }
   if (want != o && o == d->t.large && size <= usable && size >= usable / 2) return p;  // shrink in place
   return move_block(o, p, usable, default_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);

@@ -293,6 +293,16 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     user = h->base + h->offset;
   } else {
     char *base = map_fresh(l, need, offset);
+    if (!base && l->cache_head) {
+      // Refused (an address-space limit, the overcommit policy) while freed
+      // mappings wait in the cache: give them all back and try once more.
+      large_header *all = NULL;
+      xsmem_spin_lock(&l->lock);
+      cache_evict(l, 0, true, &all);
+      xsmem_spin_unlock(&l->lock);
+      unmap_list(l, all);
+      base = map_fresh(l, need, offset);
+    }
     if (!base) return alloc_fail(l, ENOMEM);
     if (!xsmem_pagemap_set(base, need, XSMEM_TAG_LARGE)) {
       if (l->source) xsmem_source_unmap(l->source, base, need); else xsmem_os_unmap(base, need);
@@ -390,6 +400,15 @@ static bool large_owns(const xsmem_allocator *a, const void *p) {
   if (xsmem_pagemap_get(p) != XSMEM_TAG_LARGE) return false;
   bool found = false;
   xsmem_spin_lock(&l->lock);
+  // A block's start, the common question (the numa router asks it of a block
+  // outside its spans): its header, in a chunk a large tier mapped whole.
+  const large_header *h = header_of(p);
+  if (!((uintptr_t)p & (xsmem_os_page_size() - 1)) && xsmem_pagemap_get(h) == XSMEM_TAG_LARGE &&
+      h->magic == magic_for(h) && h->state == STATE_LIVE && h->base + h->offset == (const char *)p) {
+    found = h->owner == l;
+    xsmem_spin_unlock(&l->lock);
+    return found;
+  }
   for (large_header *h = l->live; h && !found; h = h->next) {
     found = (const char *)p >= h->base + h->offset && (const char *)p < h->base + h->map_size;
   }

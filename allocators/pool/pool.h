@@ -9,6 +9,8 @@
 // kept block of its size (a miss) goes to the backing. Kept blocks are in one
 // LRU list; when keeping a block would push the kept bytes over the limit,
 // the least recently freed blocks are given back to the backing (evictions).
+// A miss the backing cannot serve gives every kept block back and asks once
+// more (the backing may coalesce them into what the request needs).
 // With auto-resize, every 1000 requests the pool looks at its window: when
 // more than 2% of them were "ghost hits" (misses on a size whose blocks were
 // evicted before: a larger pool would have served them) the limit grows by a
