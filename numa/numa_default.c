@@ -60,9 +60,9 @@ static void *small_map(xsmem_source *s, size_t size, size_t align, size_t *got) 
 }
 
 static void small_unmap(xsmem_source *s, void *p, size_t size) {
-  (void)s;
   int slot = xsmem_numa_space_slot_of(&g_medium.space, p);
-  if (slot >= 0) xsmem_source_unmap(&g_medium.space.sources[slot].base, p, size);
+  if (slot < 0) slot = ((small_source *)s)->node;  // outside the spans: that source's own mapping
+  xsmem_source_unmap(&g_medium.space.sources[slot].base, p, size);
 }
 
 static const xsmem_source_ops small_source_ops = {
@@ -126,12 +126,21 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
   // A buffer grown step by step goes to the medium tier with room for the
   // next step (buddy's same-order realloc takes no lock).
   if (xsmem_tiers_grows_to_medium(&f->t, size, usable) && o != &g_large.base) {
-    if (o == &g_medium.base) return o->ops->realloc(o, p, 2 * size, flags);
-    void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
-    if (q) return xsmem_move_block(o, p, usable, q, size);
+    if (o == &g_medium.base) {
+      void *q = o->ops->realloc(o, p, 2 * size, flags);
+      if (q) return q;
+    } else {
+      void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
+      if (q) return xsmem_move_block(o, p, usable, q, size);
+    }
   }
   xsmem_allocator *want = xsmem_tiers_realloc_tier(&f->t, o, size);
-  if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
+  if (want == o && o->ops->realloc) {
+    void *q = o->ops->realloc(o, p, size, flags);
+    if (q || o != &g_medium.base) return q;
+    // every buddy is full (their regions could not be mapped): the large tier, as for malloc
+    return xsmem_move_block(o, p, usable, g_large.base.ops->alloc(&g_large.base, size, XSMEM_MIN_ALIGN, 0), size);
+  }
   if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
   return xsmem_move_block(o, p, usable, numa_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }

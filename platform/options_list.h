@@ -18,7 +18,7 @@ XSMEM_OPTION(XSMEM_NUMA_BIND, "bind", "how node-bound regions are bound before f
 XSMEM_OPTION(XSMEM_NUMA_FALLBACK, "on", "when the caller's node is exhausted, serve from the nearest other node (on) or fail with ENOMEM (off)")
 XSMEM_OPTION(XSMEM_NUMA_NODE_LIMIT, "0", "bytes each node's source may map (0: no limit), address space not memory: a 4 MiB segment per small size class in use, and buddy regions (shrunk to a quarter of the limit), so a Python-sized program needs 256m; reaching it counts as the node being exhausted")
 XSMEM_OPTION(XSMEM_NUMA_INTERLEAVE_MIN, "0", "requests of at least this size are served from interleaved memory (0: never)")
-XSMEM_OPTION(XSMEM_NUMA_SPAN, "256g", "address space reserved per node (halved until the reservation succeeds)")
+XSMEM_OPTION(XSMEM_NUMA_SPAN, "256g", "address space reserved per node (halved until the reservation succeeds; under ulimit -v the spans together take at most an eighth of it, and none is made below 64m; a region that does not fit its span is mapped outside it)")
 XSMEM_OPTION(XSMEM_NUMA_FAKE_NODES, "0", "testing: pretend to have this many nodes; binding is recorded instead of performed")
 // bfc (allocators/bfc)
 XSMEM_OPTION(XSMEM_BFC_LIMIT_MB, "0", "bfc: upper bound on bytes reserved from the source, in MiB (0: half of physical memory)")
