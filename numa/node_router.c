@@ -50,10 +50,21 @@ static void *router_alloc(xsmem_allocator *a, size_t size, size_t align, unsigne
   return alloc_fallback(r, slot, size, align, flags);
 }
 
+// Returns the child that owns p although p lies outside the space (its
+// region overflowed the span, numa_source.h), asking each child; NULL when
+// none does.
+XSMEM_COLD static xsmem_allocator *overflow_owner(const xsmem_node_router *r, const void *p) {
+  for (int i = 0; i <= r->num_nodes; i++) {
+    xsmem_allocator *c = r->child[i];
+    if (c && c->ops->owns && c->ops->owns(c, p)) return c;
+  }
+  return NULL;
+}
+
 // Returns the child owning p, or NULL after reporting it as foreign.
 XSMEM_INLINE xsmem_allocator *owner(const xsmem_node_router *r, const void *p, const char *op) {
   int slot = xsmem_numa_space_slot_of(&r->space, p);
-  xsmem_allocator *c = slot >= 0 ? r->child[slot] : NULL;
+  xsmem_allocator *c = XSMEM_LIKELY(slot >= 0) ? r->child[slot] : overflow_owner(r, p);
   if (XSMEM_UNLIKELY(c == NULL)) {
     xsmem_report_bad_pointer(r->base.name, op, p, "pointer not allocated by this allocator (outside every node)");
   }
@@ -73,7 +84,8 @@ static size_t router_usable(const xsmem_allocator *a, const void *p) {
 static bool router_owns(const xsmem_allocator *a, const void *p) {
   const xsmem_node_router *r = (const xsmem_node_router *)a;
   int slot = xsmem_numa_space_slot_of(&r->space, p);
-  const xsmem_allocator *c = slot >= 0 ? r->child[slot] : NULL;
+  if (slot < 0) return overflow_owner(r, p) != NULL;
+  const xsmem_allocator *c = r->child[slot];
   if (!c) return false;
   return c->ops->owns ? c->ops->owns(c, p) : true;
 }

@@ -16,7 +16,8 @@
 //           fallback out of the caller's node and into the serving one.
 //   free    the owner is the span the pointer lies in: one subtract and one
 //           shift, no lookup, whichever thread frees. A pointer outside the
-//           space is reported as foreign.
+//           space is asked of each child (owns: a region that overflowed its
+//           span, numa_source.h); one that no child owns is reported as foreign.
 // Fast path cost over the child: the thread's cached node (a TLS decrement
 // and load), one indexed load of the child, the child's call. No atomics, no
 // locks: per-node bytes in use and allocations are the children's own

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,8 @@ struct PageChild {
   xsmem_source *source;
   int node;
   std::atomic<uint64_t> allocs{0}, frees{0}, in_use{0}, failed{0};
+  std::mutex mu;
+  std::set<const void *> live;  // for owns
 };
 
 struct Header {
@@ -56,6 +59,8 @@ void *ChildAlloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) 
   *h = {kMagic, got, size, 0};
   c->allocs++;
   c->in_use += size;
+  std::lock_guard<std::mutex> g(c->mu);
+  c->live.insert(base + 4096);
   return base + 4096;
 }
 
@@ -66,6 +71,10 @@ void ChildFree(xsmem_allocator *a, void *p, size_t) {
   h->magic = 0;
   c->frees++;
   c->in_use -= h->size;
+  {
+    std::lock_guard<std::mutex> g(c->mu);
+    c->live.erase(p);
+  }
   xsmem_source_unmap(c->source, static_cast<char *>(p) - 4096, h->got);
 }
 
@@ -82,10 +91,16 @@ void ChildStats(const xsmem_allocator *a, xsmem_stats *out) {
   out->num_failed = c->failed;
 }
 
+bool ChildOwns(const xsmem_allocator *a, const void *p) {
+  auto *c = const_cast<PageChild *>(reinterpret_cast<const PageChild *>(a));
+  std::lock_guard<std::mutex> g(c->mu);
+  return c->live.count(p) != 0;
+}
+
 void ChildDestroy(xsmem_allocator *a) { delete reinterpret_cast<PageChild *>(a); }
 
 const xsmem_allocator_ops kChildOps = {
-    "page_child", ChildAlloc, ChildFree, ChildUsable, nullptr, nullptr, ChildStats, nullptr, nullptr, ChildDestroy,
+    "page_child", ChildAlloc, ChildFree, ChildUsable, ChildOwns, nullptr, ChildStats, nullptr, nullptr, ChildDestroy,
     nullptr};
 
 struct FactoryLog {
@@ -385,6 +400,34 @@ TEST_P(Router, ForeignPointersAreReported) {
   static char outside[64];
   EXPECT_FALSE(a->ops->owns(a, outside));
   EXPECT_DEATH(xsmem_free(a, outside), "test_router.*pointer not allocated by this allocator");
+}
+
+// A block whose region did not fit its node's span lies outside the space:
+// free, usable_size and realloc find its owner by asking the children.
+TEST_P(Router, BlocksOutsideTheSpansAreFoundByAsking) {
+  int n = GetParam();
+  xsmem_node_router_options o = Options(XSMEM_NUMA_POLICY_LOCAL);
+  o.space.span = 64 * kMiB;
+  xsmem_allocator *a = Build(o);
+  for (int node = 0; node < n; node++) {
+    xsmem_numa_fake_set_thread_node(node);
+    void *big = xsmem_alloc(a, 100 * kMiB, 16, 0);  // more than the span
+    void *small = xsmem_alloc(a, kMiB, 16, 0);
+    ASSERT_NE(big, nullptr);
+    ASSERT_NE(small, nullptr);
+    EXPECT_EQ(xsmem_node_router_owner(r_.get(), big), -1);
+    EXPECT_EQ(xsmem_node_router_owner(r_.get(), small), node);
+    EXPECT_TRUE(a->ops->owns(a, big));
+    EXPECT_EQ(a->ops->usable_size(a, big), 100 * kMiB);
+    xsmem_numa_fake_set_thread_node((node + 1) % n);  // freed from another node's thread
+    xsmem_free(a, big);
+    xsmem_free(a, small);
+    xsmem_node_router_node_stats s = Node(node);
+    EXPECT_EQ(s.child.num_frees, 2u) << node;
+    EXPECT_EQ(s.child.bytes_in_use, 0u) << node;
+    EXPECT_EQ(s.source.bytes_mapped, 0u) << node;
+  }
+  xsmem_numa_fake_set_thread_node(-1);
 }
 
 TEST_P(Router, AFailingFactoryUndoesTheBuild) {

@@ -60,9 +60,9 @@ static void *small_map(xsmem_source *s, size_t size, size_t align, size_t *got) 
 }
 
 static void small_unmap(xsmem_source *s, void *p, size_t size) {
-  (void)s;
   int slot = xsmem_numa_space_slot_of(&g_medium.space, p);
-  if (slot >= 0) xsmem_source_unmap(&g_medium.space.sources[slot].base, p, size);
+  if (slot < 0) slot = ((small_source *)s)->node;  // outside the spans: that source's own mapping
+  xsmem_source_unmap(&g_medium.space.sources[slot].base, p, size);
 }
 
 static const xsmem_source_ops small_source_ops = {
@@ -126,12 +126,21 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
   // A buffer grown step by step goes to the medium tier with room for the
   // next step (buddy's same-order realloc takes no lock).
   if (xsmem_tiers_grows_to_medium(&f->t, size, usable) && o != &g_large.base) {
-    if (o == &g_medium.base) return o->ops->realloc(o, p, 2 * size, flags);
-    void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
-    if (q) return xsmem_move_block(o, p, usable, q, size);
+    if (o == &g_medium.base) {
+      void *q = o->ops->realloc(o, p, 2 * size, flags);
+      if (q) return q;
+    } else {
+      void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
+      if (q) return xsmem_move_block(o, p, usable, q, size);
+    }
   }
   xsmem_allocator *want = xsmem_tiers_realloc_tier(&f->t, o, size);
-  if (want == o && o->ops->realloc) return o->ops->realloc(o, p, size, flags);
+  if (want == o && o->ops->realloc) {
+    void *q = o->ops->realloc(o, p, size, flags);
+    if (q || o != &g_medium.base) return q;
+    // every buddy is full (their regions could not be mapped): the large tier, as for malloc
+    return xsmem_move_block(o, p, usable, g_large.base.ops->alloc(&g_large.base, size, XSMEM_MIN_ALIGN, 0), size);
+  }
   if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
   return xsmem_move_block(o, p, usable, numa_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
@@ -295,7 +304,9 @@ static size_t purge_medium_and_large(void *ctx) {
 // rseq, no system call), so a migrated thread's next refill follows it.
 static int current_node(void) { return xsmem_numa_current_node_refresh(); }
 
-static void build(numa_front *f) {
+// Returns false (errno) when the per-node tiers cannot be built; nothing of
+// them is kept then, and a later call tries again.
+static bool build(numa_front *f) {
   f->base.ops = &numa_ops;
   f->base.name = "numa";
   static xsmem_buddy_options buddy;
@@ -309,9 +320,12 @@ static void build(numa_front *f) {
   size_t limit = o.space.node_limit;
   while (limit && buddy.region_size > ((size_t)4 << 20) && buddy.region_size > limit / 4) buddy.region_size /= 2;
   f->fallback = o.fallback;
-  if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy) ||
-      !xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {
-    xsmem_fatal("numa: cannot build the per-node tiers (errno %d)", errno);
+  if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy)) return false;
+  if (!xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {
+    int err = errno;
+    g_medium.base.ops->destroy(&g_medium.base);
+    errno = err;
+    return false;
   }
   xsmem_tls_options t;
   xsmem_tls_options_from_env(&t);
@@ -343,6 +357,7 @@ static void build(numa_front *f) {
   for (int i = 0; i <= g_medium.num_nodes && !any; i++) any = xsmem_node_router_child(&g_medium, i);
   f->t.medium_max = xsmem_buddy_max_size(any);
   xsmem_tls_set_purge_hook(purge_medium_and_large, f);
+  return true;
 }
 
 xsmem_allocator *xsmem_numa_default_allocator(void) {
@@ -350,12 +365,12 @@ xsmem_allocator *xsmem_numa_default_allocator(void) {
   if (XSMEM_LIKELY(atomic_load_explicit(&f->state, memory_order_acquire) == 2)) return &f->base;
   int expected = 0;
   if (atomic_compare_exchange_strong(&f->state, &expected, 1)) {
-    build(f);
-    atomic_store_explicit(&f->state, 2, memory_order_release);
-    return &f->base;
+    bool ok = build(f);
+    atomic_store_explicit(&f->state, ok ? 2 : 0, memory_order_release);
+    return ok ? &f->base : NULL;
   }
-  while (atomic_load_explicit(&f->state, memory_order_acquire) != 2) sched_yield();
-  return &f->base;
+  while ((expected = atomic_load_explicit(&f->state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &f->base : NULL;
 }
 
 xsmem_allocator *xsmem_numa_default_small(void) { return g_front.t.small; }

@@ -41,7 +41,9 @@ extern "C" {
 #endif
 
 // Returns the process-wide `numa` allocator, building it on the first call
-// from the XSMEM_* options. Never calls malloc; thread-safe.
+// from the XSMEM_* options; NULL (errno) when its per-node tiers cannot be
+// built (no room for their state: an address-space limit), and a later call
+// tries again. Never calls malloc; thread-safe.
 xsmem_allocator *xsmem_numa_default_allocator(void);
 
 // The tiers (valid after xsmem_numa_default_allocator()). medium and large

@@ -9,7 +9,9 @@
 #include "platform/options.h"
 #include "platform/os_vm.h"
 
-#define MIN_SPAN XSMEM_GiB
+// Spans shorter than this are not worth a reservation: the space then has
+// none, and every region is mapped outside it (overflow, below).
+#define MIN_SPAN ((size_t)64 << 20)
 
 // ---------------------------------------------------------------------------
 // Free extents: sorted by address, merged with neighbours. REQUIRES: s->lock.
@@ -97,56 +99,77 @@ static uintptr_t carve(xsmem_numa_source *s, size_t len, size_t align) {
 // ---------------------------------------------------------------------------
 // The source.
 
+// Binds a fresh range to the source's node (or interleaves it) before its
+// first touch.
+static void bind_range(xsmem_numa_source *s, void *p, size_t len) {
+  // Before the first touch: the kernel places each page when it faults in.
+  int r = s->node >= 0 ? xsmem_numa_bind_range(p, len, s->node, s->mode) : xsmem_numa_interleave_range(p, len);
+  xsmem_spin_lock(&s->lock);
+  if (r < 0) {
+    s->stats.bind_failures++;
+  } else {
+    s->stats.num_binds++;
+  }
+  xsmem_spin_unlock(&s->lock);
+  if (r < 0 && xsmem_option_bool("XSMEM_VERBOSE")) {
+    xsmem_log("numa: binding %zu bytes to %s failed (errno %d); the region stays unbound", len, s->name, -r);
+  }
+}
+
 static void *source_map(xsmem_source *src, size_t size, size_t align, size_t *got) {
   xsmem_numa_source *s = (xsmem_numa_source *)src;
   size_t page = xsmem_os_page_size();
   size_t len;
-  if (size == 0 || !xsmem_is_pow2(align) || !xsmem_align_up_checked(size, page, &len) || len > s->hi - s->lo) {
+  if (size == 0 || !xsmem_is_pow2(align) || !xsmem_align_up_checked(size, page, &len)) {
     errno = size == 0 || !xsmem_is_pow2(align) ? EINVAL : ENOMEM;
     return NULL;
   }
   if (align < page) align = page;
   xsmem_spin_lock(&s->lock);
-  uintptr_t start = 0;
-  if (!s->limit || s->stats.bytes_mapped + len <= s->limit) start = carve(s, len, align);
-  if (!start) {
+  if (s->limit && s->stats.bytes_mapped + len > s->limit) {  // the node is exhausted
     s->stats.num_refused++;
     xsmem_spin_unlock(&s->lock);
     errno = ENOMEM;
     return NULL;
   }
+  uintptr_t start = len <= s->hi - s->lo ? carve(s, len, align) : 0;
   s->stats.bytes_mapped += len;
   s->stats.num_maps++;
   xsmem_stats_note_peak(&s->stats.peak_mapped, s->stats.bytes_mapped);
   xsmem_spin_unlock(&s->lock);
 
   void *p = (void *)start;
-  if (!xsmem_os_commit(p, len)) {
+  bool ok = start ? xsmem_os_commit(p, len) : false;
+  if (start && !ok) {  // the kernel refused the commit (its overcommit policy)
+    xsmem_spin_lock(&s->lock);
+    extent_give(s, start, len);
+    xsmem_spin_unlock(&s->lock);
+  }
+  if (!start) {
+    // The span is full, or there is none (an address-space limit left no room
+    // for a reservation): a mapping of its own, outside the space, bound all
+    // the same. Its owner is found by asking (xsmem_numa_space_slot_of says -1).
+    p = xsmem_os_map(len, align, 0);
+    ok = p != NULL;
+    if (ok) {
+      xsmem_spin_lock(&s->lock);
+      s->stats.overflow_maps++;
+      s->stats.overflow_bytes += len;
+      xsmem_spin_unlock(&s->lock);
+    }
+  }
+  if (!ok) {
     xsmem_spin_lock(&s->lock);
     s->stats.bytes_mapped -= len;
     s->stats.num_maps--;
     s->stats.num_refused++;
-    extent_give(s, start, len);
     xsmem_spin_unlock(&s->lock);
     errno = ENOMEM;
     return NULL;
   }
   // No huge-page advice here: the consumer decides (large advises its
   // mappings; a 4 MiB small-tier segment under THP would be resident whole).
-  if (s->bind) {
-    // Before the first touch: the kernel places each page when it faults in.
-    int r = s->node >= 0 ? xsmem_numa_bind_range(p, len, s->node, s->mode) : xsmem_numa_interleave_range(p, len);
-    xsmem_spin_lock(&s->lock);
-    if (r < 0) {
-      s->stats.bind_failures++;
-    } else {
-      s->stats.num_binds++;
-    }
-    xsmem_spin_unlock(&s->lock);
-    if (r < 0 && xsmem_option_bool("XSMEM_VERBOSE")) {
-      xsmem_log("numa: binding %zu bytes to %s failed (errno %d); the region stays unbound", len, s->name, -r);
-    }
-  }
+  if (s->bind) bind_range(s, p, len);
   *got = len;
   return p;
 }
@@ -154,8 +177,20 @@ static void *source_map(xsmem_source *src, size_t size, size_t align, size_t *go
 static void source_unmap(xsmem_source *src, void *p, size_t size) {
   xsmem_numa_source *s = (xsmem_numa_source *)src;
   size_t len = xsmem_align_up(size, xsmem_os_page_size());
-  if ((uintptr_t)p < s->lo || (uintptr_t)p + len > s->hi) {
-    xsmem_report_bad_pointer(s->name, "unmap", p, "region not mapped by this source");
+  if ((uintptr_t)p < s->lo || (uintptr_t)p + len > s->hi || s->lo == s->hi) {
+    xsmem_spin_lock(&s->lock);
+    bool overflow = s->stats.overflow_bytes >= len;  // outside the span: one of its own mappings
+    if (overflow) {
+      s->stats.overflow_bytes -= len;
+      s->stats.bytes_mapped -= len;
+      s->stats.num_unmaps++;
+    }
+    xsmem_spin_unlock(&s->lock);
+    if (!overflow) {
+      xsmem_report_bad_pointer(s->name, "unmap", p, "region not mapped by this source");
+      return;
+    }
+    xsmem_os_unmap(p, len);
     return;
   }
   xsmem_os_decommit(p, len);  // the pages go back; the range reads as zero when reused
@@ -203,22 +238,31 @@ bool xsmem_numa_space_init(xsmem_numa_space *sp, const xsmem_numa_space_options 
   size_t span = o->span ? o->span : xsmem_option_bytes("XSMEM_NUMA_SPAN");
   span = span < MIN_SPAN ? MIN_SPAN : (size_t)1 << xsmem_log2_floor(span);
   size_t slots = (size_t)nodes + 1;
+  // Under an address-space limit the whole space takes at most an eighth of
+  // it (the reservation counts against the limit though nothing is committed).
+  size_t cap = xsmem_os_fit_limit(SIZE_MAX / 2 + 1, 8, 1);
+  while (span >= MIN_SPAN && (span > SIZE_MAX / slots || span * slots > cap)) span /= 2;
   void *base = NULL;
   for (; span >= MIN_SPAN; span /= 2) {
-    if (span > SIZE_MAX / slots) continue;
     base = xsmem_os_reserve(span * slots, span);
     if (base) break;
   }
-  if (!base) {
-    errno = ENOMEM;
-    return false;
-  }
   memset(sp, 0, sizeof(*sp));
-  sp->base = (uintptr_t)base;
-  sp->span = span;
-  sp->span_shift = xsmem_log2_floor(span);
   sp->num_nodes = nodes;
-  sp->reserved = span * slots;
+  if (base) {
+    sp->base = (uintptr_t)base;
+    sp->span = span;
+    sp->span_shift = xsmem_log2_floor(span);
+    sp->reserved = span * slots;
+  } else {
+    // No span of MIN_SPAN fits: no reservation at all. The spans are empty
+    // (every region overflows, below) and lie above the user address space,
+    // so that xsmem_numa_space_slot_of says -1 for every pointer.
+    sp->base = (uintptr_t)1 << 63;
+    sp->span = 0;
+    sp->span_shift = 48;
+    sp->reserved = 0;
+  }
   // Binding means something on a fake topology or a real one with several nodes.
   xsmem_numa_kind kind = xsmem_numa_topology_kind();
   bool bind = o->bind && (kind == XSMEM_NUMA_KIND_FAKE || (kind == XSMEM_NUMA_KIND_REAL && nodes > 1));
@@ -228,8 +272,8 @@ bool xsmem_numa_space_init(xsmem_numa_space *sp, const xsmem_numa_space_options 
     s->bind = bind;
     s->mode = o->mode == XSMEM_NUMA_BIND_PREFERRED ? XSMEM_NUMA_BIND_PREFERRED : XSMEM_NUMA_BIND_STRICT;
     s->limit = o->node_limit;
-    s->lo = sp->base + i * span;
-    s->hi = s->lo + span;
+    s->lo = sp->base + i * sp->span;
+    s->hi = s->lo + sp->span;
     s->bump = s->lo;
     if (s->node >= 0) {
       xsmem_snprintf(s->name, sizeof(s->name), "numa.node%d", s->node);
@@ -310,7 +354,10 @@ void xsmem_numa_space_fork(xsmem_numa_space *sp, int phase) {
 void xsmem_numa_space_release(xsmem_numa_space *sp) {
   if (!sp->base) return;
   size_t committed = 0;
-  for (int i = 0; i <= sp->num_nodes; i++) committed += sp->sources[i].stats.bytes_mapped;
-  xsmem_os_release((void *)sp->base, sp->reserved, committed);
+  for (int i = 0; i <= sp->num_nodes; i++) {
+    committed += sp->sources[i].stats.bytes_mapped - sp->sources[i].stats.overflow_bytes;
+  }
+  // Overflow regions are their owners' to give back (source_unmap).
+  if (sp->reserved) xsmem_os_release((void *)sp->base, sp->reserved, committed);
   memset(sp, 0, sizeof(*sp));
 }

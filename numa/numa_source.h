@@ -17,6 +17,13 @@
 // pointer is one subtraction and one shift (xsmem_numa_space_slot_of): the
 // per-node router frees without a lookup.
 //
+// Overflow: when a span has no room (or there is no reservation: under an
+// address-space limit the space takes at most an eighth of it, and no span
+// shorter than 64 MiB is reserved), map gives a region of its own from os_vm,
+// bound the same way; xsmem_numa_space_slot_of says -1 for it, so whoever
+// must find its owner asks the allocators over the sources (the node router
+// does), and unmap gives it back to the OS.
+//
 // Binding happens only where it means something: on a real topology with
 // more than one node, or on a fake one (where it is recorded). On one node,
 // or with XSMEM_NUMA=off, the sources are plain page sources (no system call
@@ -57,6 +64,8 @@ typedef struct xsmem_numa_source_stats {
   uint64_t num_binds;      // bindings performed or recorded
   uint64_t bind_failures;  // bindings the kernel refused (memory kept, unbound)
   uint64_t bytes_lost;     // address space no longer reusable (extent list full)
+  uint64_t overflow_maps;  // regions mapped outside the span (it was full, or there is none)
+  uint64_t overflow_bytes; // of bytes_mapped, those outside the span
 } xsmem_numa_source_stats;
 
 typedef struct xsmem_numa_source {
@@ -76,7 +85,7 @@ typedef struct xsmem_numa_source {
 
 typedef struct xsmem_numa_space_options {
   int num_nodes;        // 0: xsmem_numa_num_nodes() (1 when the policy is off)
-  size_t span;          // address space per span (0: XSMEM_NUMA_SPAN); halved until it fits
+  size_t span;          // address space per span (0: XSMEM_NUMA_SPAN); shrunk to a limit, halved until it fits
   size_t node_limit;    // per source (0: none)
   xsmem_numa_bind_mode mode;  // strict or preferred
   bool bind;            // false: never bind (XSMEM_NUMA=off)
@@ -110,9 +119,12 @@ struct xsmem_numa_space {
 // and XSMEM_NUMA_SPAN.
 xsmem_numa_space_options xsmem_numa_space_options_from_env(void);
 
-// Reserves the space and sets up its sources. Returns false with errno set
-// (ENOMEM when no span of at least 1 GiB can be reserved; EINVAL for a bad
-// node count). REQUIRES: sp is zeroed or released.
+// Reserves the space and sets up its sources. The span is options->span
+// (XSMEM_NUMA_SPAN), shrunk to the address-space limit's share and halved
+// until the reservation succeeds; when no span of 64 MiB fits, the space has
+// no reservation and its sources map every region outside it (overflow).
+// Returns false with errno EINVAL for a bad node count. REQUIRES: sp is
+// zeroed or released.
 bool xsmem_numa_space_init(xsmem_numa_space *sp, const xsmem_numa_space_options *options);
 
 // Returns the source of node (0 <= node < num_nodes).
@@ -130,8 +142,8 @@ XSMEM_INLINE xsmem_source *xsmem_numa_space_interleaved_source(xsmem_numa_space 
 xsmem_source *xsmem_numa_space_local_source(xsmem_numa_space *sp, bool fallback);
 
 // Returns the slot owning p: a node (0..num_nodes-1), num_nodes for the
-// interleaved span, or -1 when p is outside the space. Cost: a subtract, a
-// shift, a compare.
+// interleaved span, or -1 when p is outside the space (a foreign pointer, or
+// a region that overflowed its span). Cost: a subtract, a shift, a compare.
 XSMEM_INLINE int xsmem_numa_space_slot_of(const xsmem_numa_space *sp, const void *p) {
   uintptr_t off = (uintptr_t)p - sp->base;  // wraps for p < base: then too big
   uintptr_t slot = off >> sp->span_shift;

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -169,6 +171,44 @@ TEST_P(NodeSource, NodeLimitRefusesWithENOMEM) {
   xsmem_source_unmap(s, b, kMiB);
 }
 
+// A span with no room left: the region is a mapping of its own outside the
+// space (slot -1), bound like the others, counted, and given back to the OS.
+TEST_P(NodeSource, AFullSpanOverflowsIntoMappingsOfItsOwn) {
+  xsmem_numa_space_options o = Options(GetParam());
+  o.span = 64 * kMiB;
+  Space sp(o);
+  ASSERT_EQ(sp->span, 64 * kMiB);
+  int node = GetParam() - 1;
+  xsmem_source *s = xsmem_numa_space_node_source(sp.get(), node);
+  size_t g1, g2;
+  auto *in = static_cast<char *>(xsmem_source_map(s, 48 * kMiB, 4096, &g1));
+  ASSERT_NE(in, nullptr);
+  EXPECT_EQ(xsmem_numa_space_slot_of(sp.get(), in), node);
+  size_t binds_before = Records().size();
+  auto *out = static_cast<char *>(xsmem_source_map(s, 32 * kMiB, 4 * kMiB, &g2));
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(xsmem_numa_space_slot_of(sp.get(), out), -1);
+  EXPECT_EQ((uintptr_t)out % (4 * kMiB), 0u);
+  EXPECT_TRUE(AllZero(out, 32 * kMiB));
+  memset(out, 7, 32 * kMiB);
+  if (GetParam() > 1) {
+    std::vector<xsmem_numa_record> r = Records();
+    ASSERT_GT(r.size(), binds_before) << "the overflow region is bound too";
+    EXPECT_EQ(r.back().node, node);
+    EXPECT_EQ((char *)r.back().addr, out);
+  }
+  xsmem_numa_source_stats st;
+  xsmem_numa_source_stats_get(sp.get(), node, &st);
+  EXPECT_EQ(st.overflow_maps, 1u);
+  EXPECT_EQ(st.overflow_bytes, 32 * kMiB);
+  EXPECT_EQ(st.bytes_mapped, 80 * kMiB);
+  xsmem_source_unmap(s, out, g2);
+  xsmem_source_unmap(s, in, g1);
+  xsmem_numa_source_stats_get(sp.get(), node, &st);
+  EXPECT_EQ(st.overflow_bytes, 0u);
+  EXPECT_EQ(st.bytes_mapped, 0u);
+}
+
 TEST_P(NodeSource, InterleavedSourceSpreadsPages) {
   int n = GetParam();
   Space sp(Options(n));
@@ -305,6 +345,42 @@ TEST(NumaSpace, HugeSpansAreHalvedUntilTheyFit) {
   EXPECT_LT(sp->span, 1ull << 46);
   EXPECT_GE(sp->span, 1ull << 30);
   EXPECT_EQ(sp->base % sp->span, 0u);
+  xsmem_numa_space_release(sp.get());
+}
+
+// Under an address-space limit (ulimit -v) the space reserves at most an
+// eighth of it; when no span of 64 MiB fits it reserves nothing and every
+// region overflows. Before, the space needed 1 GiB per span or failed, and
+// the `numa` configuration aborted before main under ulimit -v 4 GiB.
+TEST(NumaSpace, NoReservationUnderATightAddressSpaceLimit) {
+  long pages = 0, resident;
+  FILE *f = fopen("/proc/self/statm", "r");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(fscanf(f, "%ld %ld", &pages, &resident), 2);
+  fclose(f);
+  struct rlimit saved, tight;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  tight = saved;
+  tight.rlim_cur = (rlim_t)pages * 4096 + 256 * kMiB;  // room for a little, not for 2 x 64 MiB / (1/8)
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  xsmem_numa_space_options o = {};
+  o.num_nodes = 2;
+  o.span = 1ull << 38;
+  std::unique_ptr<xsmem_numa_space> sp(new xsmem_numa_space());
+  bool built = xsmem_numa_space_init(sp.get(), &o);
+  size_t got = 0;
+  void *p = built ? xsmem_source_map(xsmem_numa_space_node_source(sp.get(), 1), 8 * kMiB, 4096, &got) : nullptr;
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_TRUE(built) << errno;
+  EXPECT_EQ(sp->reserved, 0u);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(xsmem_numa_space_slot_of(sp.get(), p), -1);
+  memset(p, 1, got);
+  xsmem_source_unmap(xsmem_numa_space_node_source(sp.get(), 1), p, got);
+  xsmem_numa_source_stats st;
+  xsmem_numa_source_stats_get(sp.get(), 1, &st);
+  EXPECT_EQ(st.overflow_maps, 1u);
+  EXPECT_EQ(st.bytes_mapped, 0u);
   xsmem_numa_space_release(sp.get());
 }
 

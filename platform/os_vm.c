@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "platform/base.h"
@@ -91,8 +92,14 @@ static void *map_aligned_granule(size_t size, size_t align, size_t granule, int 
   return (void *)aligned;
 }
 
+// No MAP_NORESERVE: with it the kernel's overcommit heuristic (mode 0) skips
+// the mapping, and a 64 TiB malloc would succeed here where glibc's fails
+// (see os_vm.h). Without it a writable mapping is checked and charged to the
+// commit count when it is made, a PROT_NONE reservation when mprotect makes
+// part of it writable (xsmem_os_commit). The charge is bookkeeping: page
+// faults and the cost of mmap are the same either way.
 static void *map_aligned(size_t size, size_t align, int prot, int extra_flags) {
-  return map_aligned_granule(size, align, xsmem_os_page_size(), prot, MAP_NORESERVE | extra_flags);
+  return map_aligned_granule(size, align, xsmem_os_page_size(), prot, extra_flags);
 }
 
 static bool check_args(size_t *size, size_t align) {
@@ -216,6 +223,24 @@ void *xsmem_os_remap(void *p, size_t old_size, size_t new_size, void *target) {
     atomic_fetch_add_explicit(&g_committed, new_size - old_size, memory_order_relaxed);
   }
   return q;
+}
+
+size_t xsmem_os_as_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)SIZE_MAX) {
+    return SIZE_MAX;
+  }
+  return (size_t)rl.rlim_cur;
+}
+
+size_t xsmem_os_fit_limit(size_t want, size_t share, size_t min) {
+  size_t limit = xsmem_os_as_limit();
+  if (limit == SIZE_MAX) return want;
+  size_t cap = limit / share;
+  size_t fit = want;
+  if (fit > cap) fit = cap;
+  fit = fit ? (size_t)1 << xsmem_log2_floor(fit) : 0;
+  return fit < min ? min : fit;
 }
 
 void xsmem_os_counters(xsmem_os_stats *out) {

@@ -15,6 +15,20 @@
 // back to transparent ones when the pool is empty. XSMEM_HUGE_PAGES=off|thp|explicit
 // caps what callers get.
 //
+// Overcommit: mappings are made without MAP_NORESERVE, so the kernel applies
+// its overcommit policy (vm.overcommit_memory) to them as it does to glibc's:
+// under the heuristic (0) a mapping or commit larger than RAM + swap is
+// refused, under strict accounting (2) one past the commit limit, and under 1
+// nothing. xsmem_os_map is checked when it maps; a reservation costs nothing
+// (PROT_NONE is not accounted) and is checked, and charged, when part of it
+// is committed. A request the kernel would refuse glibc fails here too, with
+// ENOMEM, instead of succeeding and meeting the OOM killer later.
+//
+// Address-space limits (RLIMIT_AS, ulimit -v): xsmem_os_as_limit reads the
+// limit, and xsmem_os_fit_limit sizes a reservation to a share of it, so that
+// one reservation (a region, a span) never takes the whole of a limited
+// address space.
+//
 // Accounting: bytes reserved and committed are process-wide counters updated
 // on every call, readable at any time (xsmem_os_counters).
 // Thread-safety: every function may be called from any thread.
@@ -89,6 +103,17 @@ void xsmem_os_counters(xsmem_os_stats *out);
 
 // Huge-page policy in force (from XSMEM_HUGE_PAGES): 0 off, 1 thp, 2 explicit.
 int xsmem_os_huge_policy(void);
+
+// Returns the process's address-space limit in bytes (the soft RLIMIT_AS),
+// SIZE_MAX when there is none. Read afresh on every call (one system call):
+// for construction and failure paths, not fast paths.
+size_t xsmem_os_as_limit(void);
+
+// Returns want when the address space is not limited; else the largest power
+// of two no greater than want nor than limit / share (at least min, a power
+// of two). For reservations that must leave most of a limited address space
+// to the program. REQUIRES: share > 0, min > 0.
+size_t xsmem_os_fit_limit(size_t want, size_t share, size_t min);
 
 #ifdef __cplusplus
 }

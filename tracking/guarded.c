@@ -122,12 +122,15 @@ bool tracker_guard_init(xsmem_tracker *t) {
   // inline (system_tracked's) sends guarded blocks to the tracker by their tag.
   g->span = xsmem_align_up(g->bytes, XSMEM_PAGEMAP_CHUNK);
   uint8_t *base = xsmem_os_reserve(g->span, XSMEM_PAGEMAP_CHUNK);  // all inaccessible
+  if (base && !xsmem_pagemap_set(base, g->span, XSMEM_TAG_GUARD)) {
+    xsmem_os_release(base, g->span, 0);
+    base = NULL;
+  }
   if (!base) {
     xsmem_os_unmap(g->meta, meta);
     g->meta = NULL;
     return false;
   }
-  xsmem_pagemap_set(base, g->span, XSMEM_TAG_GUARD);
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(g_guarded); i++) {
     xsmem_tracker *expected = NULL;
     if (__atomic_compare_exchange_n(&g_guarded[i], &expected, t, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) break;

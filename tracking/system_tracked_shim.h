@@ -9,10 +9,9 @@
 // else to the tracker. That is exact because the tracker places its sampled
 // blocks in tagged tiers (sample_home) and its guarded ones in a tagged pool,
 // and because while the tracker must see every free (full mode, a guard rate
-// of 1), or before the configuration is built, the route reads a tag for
-// every pointer. The route is the pagemap lookup specialised for this free
-// (masked, no bound test): xsmem_pagemap_get there costs ~7 instructions
-// more per free (larson 0.1: 337.0 -> 344.6 M).
+// of 1), or before the configuration is built, the tag freed inline is one no
+// chunk has. The route is the pagemap lookup specialised for this free
+// (the chunk index masked to 48 bits instead of a bound test and a branch).
 #ifndef XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 #define XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
 
@@ -22,29 +21,29 @@
 #include "platform/pagemap.h"
 #include "tracking/tracker_fast.h"
 
-// What the shim's free reads (set by the configuration's instance(); another
-// configuration chosen with XSMEM_CONFIG leaves the first state):
-//   before, and while the tracker must see every free: tags = one byte 0xFF
-//     (a tag no chunk has), mask = 0: every free goes to the tracker;
+// What the shim's free compares a block's tag with (set by the
+// configuration's instance(); another configuration chosen with XSMEM_CONFIG
+// leaves the first state):
+//   before, and while the tracker must see every free: 0xFF, a tag no chunk
+//     has: every free goes to the tracker;
 //   mode off, or sample (with guarded sampling or not, but for a rate of 1):
-//     tags = the pagemap's table, mask = XSMEM_PAGEMAP_ENTRIES - 1:
-//     XSMEM_TAG_NONE (glibc's) goes inline; sampled blocks (home tiers) and
-//     guarded ones (XSMEM_TAG_GUARD) to the tracker.
-// The index is masked rather than range-checked (one instruction instead of
-// a compare and a branch, and no NULL test of the table): a pointer at or
-// above 2^48, which malloc never returned, may read another chunk's tag; if
-// that sends it to the tracker, its inner allocator finds the owner with the
-// checked xsmem_pagemap_get, as glibc's free would have been called.
-// The mask is stored after the table and loaded before it (release/acquire:
-// plain moves on x86), so a mask that admits any index comes with the table.
-// Otherwise relaxed: a thread that holds a sampled block learnt of it after
-// instance() had set the route (the block is newer than the tracker).
+//     XSMEM_TAG_NONE: glibc's blocks go inline; sampled blocks (home tiers)
+//     and guarded ones (XSMEM_TAG_GUARD) to the tracker.
+// The chunk index is masked rather than range-checked (one instruction
+// instead of a compare and a branch): a pointer at or above 2^48, which
+// malloc never returned, may read another chunk's tag; if that sends it to
+// the tracker, its inner allocator finds the owner with the checked
+// xsmem_pagemap_get, as glibc's free would have been called.
+// Relaxed: a thread that holds a sampled block learnt of it after instance()
+// had set the route (the block is newer than the tracker).
 typedef struct xsmem_system_tracked_route {
-  const uint8_t *tags;
-  uintptr_t mask;
+  uint8_t inline_tag;
   bool inline_free;  // the second state (for the countdown's slow path)
 } xsmem_system_tracked_route;
 extern xsmem_system_tracked_route xsmem_system_tracked_route_;
+// The shim's copy of inline_tag, taken when the configuration is built
+// (XSMEM_SHIM_READY): a static of this file, read without going through the GOT.
+static uint8_t xsmem_system_tracked_shim_tag = 0xFF;
 
 XSMEM_INLINE void *xsmem_system_tracked_malloc(xsmem_allocator *a, size_t n) {
   // An impossible size is left uncharged and to glibc, which refuses it (tracker_fast.h).
@@ -57,10 +56,9 @@ XSMEM_INLINE void *xsmem_system_tracked_malloc(xsmem_allocator *a, size_t n) {
 }
 
 XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
-  const xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
-  uintptr_t chunk = ((uintptr_t)p >> XSMEM_PAGEMAP_SHIFT) & __atomic_load_n(&r->mask, __ATOMIC_ACQUIRE);
-  uint8_t tag = __atomic_load_n(__atomic_load_n(&r->tags, __ATOMIC_RELAXED) + chunk, __ATOMIC_RELAXED);
-  if (XSMEM_LIKELY(tag == XSMEM_TAG_NONE)) {
+  uintptr_t chunk = ((uintptr_t)p >> XSMEM_PAGEMAP_SHIFT) & (XSMEM_PAGEMAP_ENTRIES - 1);
+  uint8_t tag = __atomic_load_n(xsmem_pagemap_slot_(chunk), __ATOMIC_RELAXED);
+  if (XSMEM_LIKELY(tag == __atomic_load_n(&xsmem_system_tracked_shim_tag, __ATOMIC_RELAXED))) {
     xsmem_system_free(p);
     return;
   }
@@ -73,6 +71,10 @@ XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_MALLOC(a, n) xsmem_system_tracked_malloc((a), (n))
 #define XSMEM_SHIM_FREE(a, p) xsmem_system_tracked_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
+#undef XSMEM_SHIM_READY
+#define XSMEM_SHIM_READY(a)                                                                                  \
+  __atomic_store_n(&xsmem_system_tracked_shim_tag,                                                          \
+                   __atomic_load_n(&xsmem_system_tracked_route_.inline_tag, __ATOMIC_RELAXED), __ATOMIC_RELAXED)
 // glibc sets errno, and so does every allocator the slow path may end in (the
 // alloc contract, allocator.h): the tracker adds none of its own failures
 // without setting it.

@@ -299,14 +299,14 @@ static void site_find_or_make(void *value, bool created, void *ctx) {
   site_create *c = ctx;
   if (created) {
     uint32_t i = atomic_fetch_add_explicit(&c->t->site_count, 1, memory_order_relaxed);
-    if (i < kSiteSlots) {
+    if (i < c->t->site_slots) {
       track_site_value *s = &c->t->site_arena[i];
       memcpy(s->frames, c->frames, c->depth * sizeof(uintptr_t));
       s->depth = c->depth;
       s->hash = c->hash;
       *slot = i + 1;
     } else {
-      atomic_store_explicit(&c->t->site_count, kSiteSlots, memory_order_relaxed);
+      atomic_store_explicit(&c->t->site_count, c->t->site_slots, memory_order_relaxed);
       *slot = 0;
     }
   }
@@ -314,7 +314,7 @@ static void site_find_or_make(void *value, bool created, void *ctx) {
 }
 
 static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  if (index - 1 >= kSiteSlots) return;  // uncounted (0) or internal
+  if (index - 1 >= t->site_slots) return;  // uncounted (0) or internal
   track_site_value *s = &t->site_arena[index - 1];
   xsmem_spin_lock(&s->lock);
   s->live_bytes += bytes;
@@ -399,7 +399,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, do
 // Arena slots taken (touched memory: the metadata figures count these).
 static uint32_t sites_used(xsmem_tracker *t) {
   uint32_t n = atomic_load_explicit(&t->site_count, memory_order_relaxed);
-  return n < kSiteSlots ? n : kSiteSlots;
+  return n < t->site_slots ? n : t->site_slots;
 }
 
 static uint64_t site_arena_bytes(xsmem_tracker *t) {
@@ -505,7 +505,7 @@ XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t i
 // thread's tally (the shared counters when it has none).
 XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
   if (index == kSiteInternal) return;
-  bool counted = index - 1 < kSiteSlots;  // else the arena is full: no site figures
+  bool counted = index - 1 < t->site_slots;  // else the arena is full: no site figures
   tally *ty = my_tally(t);
   if (XSMEM_UNLIKELY(!ty)) {
     if (counted) site_add(t, index, (double)size, 1);
@@ -528,7 +528,7 @@ XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
 }
 
 XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
-  if (index - 1 >= kSiteSlots) return;  // uncounted or internal
+  if (index - 1 >= t->site_slots) return;  // uncounted or internal
   tally *ty = my_tally(t);
   if (XSMEM_UNLIKELY(!ty)) {
     site_add(t, index, -(double)size, -1);
@@ -569,7 +569,7 @@ static void tally_merge_site(xsmem_tracker *t, uint32_t index, xsmem_track_site 
 
 // The hash of the site at an arena index + 1 (0 when there is none).
 static uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
-  return index - 1 < kSiteSlots ? t->site_arena[index - 1].hash : 0;
+  return index - 1 < t->site_slots ? t->site_arena[index - 1].hash : 0;
 }
 
 // The site of a hash (frames are immutable once published), or NULL.
@@ -1305,7 +1305,13 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   t->mapped = bytes;
   xsmem_swiss_map_init(&t->records, sizeof(track_record));
   xsmem_swiss_map_init(&t->sites, sizeof(uint64_t));
-  t->site_arena = xsmem_os_map(kSiteSlots * sizeof(track_site_value), xsmem_os_page_size(), 0);
+  // The arena is address space touched as sites appear: 12 MiB for all of
+  // them, which a limited address space (ulimit -v) is given back mostly:
+  // at most 1/64 of the limit (4096 sites under 64 MiB; more go uncounted).
+  t->site_slots = kSiteSlots;
+  size_t as_limit = xsmem_os_as_limit();
+  while (t->site_slots > 1024 && t->site_slots * sizeof(track_site_value) > as_limit / 64) t->site_slots /= 2;
+  t->site_arena = xsmem_os_map(t->site_slots * sizeof(track_site_value), xsmem_os_page_size(), 0);
   if (!t->site_arena) goto fail;
   t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
   if (!t->history) goto fail;
@@ -1360,7 +1366,7 @@ static void tracker_destroy(xsmem_allocator *a) {
   xsmem_swiss_map_destroy(&t->records);
   live_set_destroy(&t->live);
   xsmem_swiss_map_destroy(&t->sites);
-  if (t->site_arena) xsmem_os_unmap(t->site_arena, kSiteSlots * sizeof(track_site_value));
+  if (t->site_arena) xsmem_os_unmap(t->site_arena, t->site_slots * sizeof(track_site_value));
   if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
   if (t->tallies) xsmem_os_unmap(t->tallies, kTallies * sizeof(tally));
   if (t->report_fd > 2) close(t->report_fd);
@@ -1390,13 +1396,15 @@ xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_
     xsmem_tracker_options_from_env(&o);
     xsmem_allocator *in = inner();
     if (in && adjust) adjust(&o);
+    errno = 0;
     a = in ? xsmem_tracker_create(in, &o, name) : NULL;
-    if (!a) {
-      xsmem_log("tracker over '%s' could not be built (bad XSMEM_TRACK* options?); tracking is off",
-                in ? in->name : "?");
+    if (!a && in) {  // (no inner allocator: the caller says so and asks again later)
+      int err = errno;
+      xsmem_log("tracker over '%s' could not be built (%s); tracking is off", in->name,
+                err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
       a = in;
     }
-    __atomic_store_n(slot, a, __ATOMIC_RELEASE);
+    if (a) __atomic_store_n(slot, a, __ATOMIC_RELEASE);
   }
   xsmem_spin_unlock(&lock);
   return a;

@@ -133,7 +133,9 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
 
 // Builds a process-wide tracker over inner() once, from the environment's
 // options; thread-safe and idempotent (for configuration files). *slot must be
-// static storage, zero-initialised.
+// static storage, zero-initialised. Returns NULL, and builds again on the
+// next call, when inner() does; a tracker that cannot be built (bad options,
+// no room for its tables) is said once and leaves inner() untracked.
 xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
                                     const char *name);
 

@@ -22,7 +22,7 @@ enum {
   kHistorySlots = 1 << 14, // recently freed pointers, for double-free reports
   kTimelinePoints = 512,
   kPoisonSpan = 128,       // leading bytes of a freed block poisoned and checked
-  kSiteSlots = 1 << 16,    // call sites a tracker can count (the arena; more go uncounted)
+  kSiteSlots = 1 << 16,    // call sites a tracker can count (the arena; more go uncounted; fewer under ulimit -v)
   kSiteCache = 256,        // per-thread cache of site hash -> arena index
 };
 
@@ -169,7 +169,8 @@ typedef struct xsmem_tracker {
   xsmem_swiss_map records;      // sample mode: sampled blocks
   live_set live;                // full mode: live blocks (records in their headers)
   xsmem_swiss_map sites;        // site hash -> arena index
-  track_site_value *site_arena;  // kSiteSlots (os_vm, touched as used)
+  track_site_value *site_arena;  // site_slots (os_vm, touched as used)
+  uint32_t site_slots;           // kSiteSlots, or fewer under an address-space limit
   tally *tallies;                // kTallies (os_vm), full mode
   _Atomic uint32_t site_count;
   stripe_counters stripes[kStripes];

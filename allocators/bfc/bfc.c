@@ -301,8 +301,8 @@ static size_t region_step(const xsmem_bfc *b) {
 // Maps a region that can hold `rounded` bytes at `align`: a region of the
 // step's size, or of the request's own size when it is larger (a 4 GiB
 // buffer then takes 4 GiB of the limit, and the next small request a region
-// of the step's size, not another 4 GiB). A refusal halves the request down
-// to what is needed.
+// of the step's size, not another 4 GiB). A refusal (of the region, or of the
+// metadata it needs) halves the request down to what is needed.
 static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
   size_t need;
   if (!xsmem_align_up_checked(rounded, b->page, &need)) return false;
@@ -323,12 +323,17 @@ static bool grow(xsmem_bfc *b, size_t rounded, size_t align) {
       p = NULL;
     }
     if (p) {
-      if (b->reserved + got > limit || !region_add(b, p, got, false)) {
+      if (b->reserved + got > limit) {
         xsmem_source_unmap(b->source, p, got);
         return false;
       }
-      if (step <= limit / 2 && b->next_region < 2 * step) b->next_region = 2 * step;
-      return true;
+      if (region_add(b, p, got, false)) {
+        if (step <= limit / 2 && b->next_region < 2 * step) b->next_region = 2 * step;
+        return true;
+      }
+      // Its metadata (slots, handles) found no room: the address space is
+      // nearly full (ulimit -v). A smaller region leaves some.
+      xsmem_source_unmap(b->source, p, got);
     }
     if (want == need) return false;
     want = XSMEM_MAX(need, xsmem_align_up(want / 2, b->page));
@@ -984,8 +989,15 @@ xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *optio
   b->metadata = xsmem_align_up(sizeof(xsmem_bfc), page);
   XSMEM_TOOL_POOL_CREATE(b);
   if (b->opt.reserve_all) {
-    size_t got = 0;
-    void *p = xsmem_source_map(source, b->opt.bytes_limit, page, &got);
+    // The whole limit, or as much of it as the address space allows (halved
+    // down to the first region's size): the limit becomes what was had.
+    size_t got = 0, want = b->opt.bytes_limit;
+    void *p = xsmem_source_map(source, want, page, &got);
+    while (!p && errno == ENOMEM && want / 2 >= b->next_region) {
+      want = xsmem_align_down(want / 2, page);
+      p = xsmem_source_map(source, want, page, &got);
+    }
+    if (p) b->opt.bytes_limit = XSMEM_MIN(b->opt.bytes_limit, xsmem_align_down(got, page));
     if (!p || !region_add(b, p, got, true)) {
       int e = errno;
       if (p) xsmem_source_unmap(source, p, got);
@@ -1007,10 +1019,11 @@ xsmem_allocator *xsmem_bfc_default(void) {
   if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
     xsmem_bfc_options o = xsmem_bfc_options_from_env();
     g_default = xsmem_bfc_create(xsmem_os_source(), &o, "bfc");
-    if (!g_default) xsmem_fatal("bfc: cannot build the allocator (limit %zu bytes)", o.bytes_limit);
-    atomic_store_explicit(&g_default_state, 2, memory_order_release);
-  } else {
-    while (atomic_load_explicit(&g_default_state, memory_order_acquire) != 2) sched_yield();
+    // No room for its state (an address-space limit): NULL, and the next call
+    // tries again (the malloc shim fails the request meanwhile).
+    atomic_store_explicit(&g_default_state, g_default ? 2 : 0, memory_order_release);
+    return g_default ? &g_default->base : NULL;
   }
-  return &g_default->base;
+  while ((expected = atomic_load_explicit(&g_default_state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &g_default->base : NULL;
 }

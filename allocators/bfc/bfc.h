@@ -6,7 +6,9 @@
 //            others together (the total doubles), as long as bytes_reserved
 //            stays within bytes_limit; when the source refuses, the size backs
 //            off by halves down to what the request needs. reserve_all takes
-//            the whole limit in one region up front.
+//            the whole limit in one region up front (as much of it as the
+//            address space allows: halved down to initial_region, and the
+//            limit becomes what it got).
 //   chunk    a piece of a region, a multiple of 256 bytes (the granularity),
 //            free or in use. Chunks of a region are linked prev/next in address
 //            order and cover it exactly. Chunks live in a metadata table outside
@@ -104,7 +106,7 @@ typedef struct xsmem_bfc_options {
   size_t bytes_limit;      // upper bound on bytes_reserved (0: half of physical memory)
   size_t initial_region;   // first region size (0: 2 MiB, capped by the limit)
   size_t split_slack;      // split also when the slack is at least this (0: 1 KiB)
-  bool reserve_all;        // map the whole limit as one region at creation
+  bool reserve_all;        // map the whole limit (or as much as fits) as one region at creation
   bool gc;                 // give wholly free regions back on free
   bool frontier;           // timestamped chunks: no merge on free (see above)
   bool dump_on_oom;        // write the memory dump to stderr when a request fails
@@ -116,8 +118,8 @@ typedef struct xsmem_bfc_options {
 xsmem_bfc_options xsmem_bfc_options_from_env(void);
 
 // Builds a BFC allocator in storage obtained from os_vm (never malloc).
-// Returns NULL with errno set when the metadata or the reserve_all region
-// cannot be mapped. name must outlive the allocator.
+// Returns NULL with errno set when the metadata, or even initial_region bytes
+// of the reserve_all region, cannot be mapped. name must outlive the allocator.
 xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *options, const char *name);
 
 // The allocator interface of b (alloc, free, usable_size, owns, stats, trim,
@@ -165,7 +167,8 @@ int xsmem_bfc_bin_of(size_t size);
 void xsmem_bfc_destroy(xsmem_bfc *b);
 
 // The process-wide allocator of the `bfc` configuration (over the os source,
-// options from the environment).
+// options from the environment); NULL (errno) when it cannot be built, and a
+// later call tries again.
 xsmem_allocator *xsmem_bfc_default(void);
 
 #ifdef __cplusplus

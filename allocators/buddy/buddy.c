@@ -20,6 +20,7 @@
 #define META_FREE 0x80u            // meta byte: free block of order (byte & 0x3f)
 #define META_ORDER(m) ((unsigned)(m) & 0x3fu)
 #define MAX_REGIONS_LIMIT 65535u   // region ids are uint16 in the lookup table
+#define TABLE_ROOT 1024u           // the lookup table's root: leaves mapped on demand
 
 typedef struct free_block {
   struct free_block *next, *prev;
@@ -65,8 +66,16 @@ typedef struct buddy {
   uint64_t delay_ns;
   size_t self_bytes;   // this mapping (header + region slots)
   bool zeroed;         // the source's regions read as zero (XSMEM_SRC_ZEROED)
-  uint16_t *table;     // address >> region_shift -> region id + 1
+  // address >> region_shift -> region id + 1, as a two-level table: root
+  // entry i is the leaf of slots [i << leaf_shift, (i + 1) << leaf_shift),
+  // NULL until a region lies there (a flat table of 8 MiB regions would be
+  // 64 MiB of address space up front). Leaves are written under grow_lock.
+  uint16_t *table[TABLE_ROOT];
   size_t table_entries;
+  unsigned leaf_shift;
+  uintptr_t leaf_mask; // (1 << leaf_shift) - 1
+  size_t leaf_bytes;   // mapped per leaf (whole pages)
+  uint32_t leaves;     // leaves mapped (under grow_lock)
   xsmem_spinlock grow_lock;   // region creation and release
   uint32_t nslots;            // slots [0, nslots) may be in use (grows only)
   uint32_t active;            // regions mapped now (under grow_lock)
@@ -321,14 +330,36 @@ static uint64_t region_key(const buddy_region *r) {
   return k;
 }
 
-static void table_set(buddy *b, const char *base, uint16_t v) {
-  __atomic_store_n(&b->table[(uintptr_t)base >> b->region_shift], v, __ATOMIC_RELEASE);
+// Returns the leaf holding slot's entry, mapping it when make (grow_lock
+// held); NULL when it has none (or cannot be mapped: errno ENOMEM).
+static uint16_t *table_leaf(buddy *b, uintptr_t slot, bool make) {
+  uint16_t **at = &b->table[slot >> b->leaf_shift];
+  uint16_t *leaf = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+  if (leaf || !make) return leaf;
+  leaf = xsmem_os_map(b->leaf_bytes, xsmem_os_page_size(), 0);
+  if (!leaf) return NULL;
+  b->leaves++;
+  __atomic_store_n(at, leaf, __ATOMIC_RELEASE);
+  return leaf;
 }
 
-static buddy_region *region_of(const buddy *b, const void *p) {
+// Sets base's entry to v (grow_lock held). Returns false when its leaf cannot
+// be mapped (only when v names a region: clearing finds the leaf there).
+static bool table_set(buddy *b, const char *base, uint16_t v) {
+  uintptr_t slot = (uintptr_t)base >> b->region_shift;
+  uint16_t *leaf = table_leaf(b, slot, v != 0);
+  if (!leaf) return v == 0;
+  __atomic_store_n(&leaf[slot & b->leaf_mask], v, __ATOMIC_RELEASE);
+  return true;
+}
+
+// On every free and realloc of a buddy block: inline.
+XSMEM_INLINE buddy_region *region_of(const buddy *b, const void *p) {
   uintptr_t slot = (uintptr_t)p >> b->region_shift;
-  if (slot >= b->table_entries) return NULL;
-  uint16_t id = __atomic_load_n(&b->table[slot], __ATOMIC_ACQUIRE);
+  if (XSMEM_UNLIKELY(slot >= b->table_entries)) return NULL;
+  const uint16_t *leaf = __atomic_load_n(&b->table[slot >> b->leaf_shift], __ATOMIC_ACQUIRE);
+  if (XSMEM_UNLIKELY(!leaf)) return NULL;
+  uint16_t id = __atomic_load_n(&leaf[slot & b->leaf_mask], __ATOMIC_ACQUIRE);
   return id ? (buddy_region *)&b->regions[id - 1] : NULL;
 }
 
@@ -353,8 +384,13 @@ static buddy_region *region_create(buddy *b) {
     return NULL;
   }
   uint8_t *meta = xsmem_os_map(b->meta_bytes, xsmem_os_page_size(), 0);
-  if (!meta) {
+  // The lookup table's leaf and the pagemap's: either may need a mapping the
+  // address space no longer has room for.
+  if (!meta || !table_leaf(b, (uintptr_t)base >> b->region_shift, true) ||
+      !xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_BUDDY)) {
+    if (meta) xsmem_os_unmap(meta, b->meta_bytes);
     xsmem_source_unmap(b->source, base, got);
+    errno = ENOMEM;
     return NULL;
   }
   XSMEM_TOOL_POISON(base, b->region_size);  // free memory until handed out
@@ -373,8 +409,7 @@ static buddy_region *region_create(buddy *b) {
   __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
   meta_set(b, r, base, (uint8_t)(META_FREE | b->region_shift));
   list_push(r, b->region_shift, base);
-  xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_BUDDY);
-  table_set(b, base, (uint16_t)(region_id(r, b) + 1));
+  table_set(b, base, (uint16_t)(region_id(r, b) + 1));  // its leaf exists: cannot fail
   b->active++;
   if (r == &b->regions[n]) __atomic_store_n(&b->nslots, n + 1, __ATOMIC_RELEASE);
   return r;
@@ -460,6 +495,22 @@ XSMEM_COLD static void *alloc_fail(buddy *b, int err) {
   return NULL;
 }
 
+// The source refused a new region (an address-space limit, say) while empty
+// regions wait out their delay: gives those back and tries once more.
+XSMEM_COLD static char *alloc_after_purge(buddy *b, unsigned k, size_t *dirty) {
+  if (!purge(b, true)) return NULL;
+  xsmem_spin_lock(&b->grow_lock);
+  buddy_region *r = region_create(b);
+  char *blk = NULL;
+  if (r) {
+    blk = region_alloc(b, r, k, dirty);
+    xsmem_spin_unlock(&r->lock);
+    t_home = (uint32_t)region_id(r, b) + 1;
+  }
+  xsmem_spin_unlock(&b->grow_lock);
+  return blk;
+}
+
 static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   buddy *b = (buddy *)a;
   if (XSMEM_UNLIKELY(!xsmem_is_pow2(align))) return alloc_fail(b, EINVAL);
@@ -502,6 +553,7 @@ static void *buddy_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
       }
     }
     xsmem_spin_unlock(&b->grow_lock);
+    if (!blk) blk = alloc_after_purge(b, k, &dirty);
     if (!blk) return alloc_fail(b, ENOMEM);
   }
   note_alloc(b, size, (uint64_t)1 << k);
@@ -530,7 +582,9 @@ static const char *block_problem(const buddy *b, const buddy_region *r, const vo
 
 // Returns the region of a live block p and its order (via *k), without the
 // lock (see block_problem); NULL after a report when p is not a live block of b.
-static buddy_region *lookup(const buddy *b, const void *p, const char *op, unsigned *k) {
+// Inline: free and realloc of a buddy block run it (a call and its frame
+// cost more than the lookup).
+XSMEM_INLINE buddy_region *lookup(const buddy *b, const void *p, const char *op, unsigned *k) {
   buddy_region *r = region_of(b, p);
   uint8_t m = 0;
   const char *what = r ? block_problem(b, r, p, &m) : "pointer not allocated by this allocator";
@@ -676,7 +730,7 @@ static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
     }
     xsmem_spin_unlock(&r->lock);
   }
-  size_t table_touched = XSMEM_MIN(b->table_entries * sizeof(uint16_t), (size_t)regions * xsmem_os_page_size());
+  size_t table_touched = (size_t)__atomic_load_n(&b->leaves, __ATOMIC_RELAXED) * b->leaf_bytes;
   out->num_allocs = allocs;
   out->num_frees = frees;
   out->num_failed = __atomic_load_n(&b->failed, __ATOMIC_RELAXED);
@@ -772,7 +826,9 @@ static void buddy_destroy(xsmem_allocator *a) {
     xsmem_os_unmap(r->meta, b->meta_bytes);
     r->base = NULL;
   }
-  xsmem_os_unmap(b->table, b->table_entries * sizeof(uint16_t));
+  for (unsigned i = 0; i < TABLE_ROOT; i++) {
+    if (b->table[i]) xsmem_os_unmap(b->table[i], b->leaf_bytes);
+  }
   XSMEM_TOOL_POOL_DESTROY(b);
   if (!b->is_static) xsmem_os_unmap(b, b->self_bytes);
 }
@@ -796,9 +852,19 @@ static const xsmem_allocator_ops kBuddyOps = {
 
 xsmem_buddy_options xsmem_buddy_default_options(void) {
   xsmem_buddy_options o;
-  o.region_size = xsmem_option_bytes("XSMEM_BUDDY_REGION");
+  // Under an address-space limit a region takes at most an eighth of it (an
+  // 8 MiB region under 64 MiB, 512 MiB under 4 GiB): the 1 GiB default would
+  // not fit beside the program, and medium requests would all go to the
+  // large tier, a mapping each.
+  o.region_size = xsmem_os_fit_limit(xsmem_option_bytes("XSMEM_BUDDY_REGION"), 8, XSMEM_PAGEMAP_CHUNK);
   o.min_block = 4 * XSMEM_KiB;
   o.max_regions = 4096;
+  // No more regions than the limit could hold: the region slots (a KiB each)
+  // are mapped up front.
+  size_t limit = xsmem_os_as_limit();
+  if (limit != SIZE_MAX && xsmem_is_pow2(o.region_size)) {
+    o.max_regions = XSMEM_MAX(XSMEM_MIN(limit / o.region_size, (size_t)4096), (size_t)1);
+  }
   long long delay = xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o.decommit_delay_ms = delay < 0 ? 0 : (unsigned)delay;
   return o;
@@ -821,11 +887,6 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   if (!b) return NULL;
   unsigned rshift = xsmem_log2_floor(o->region_size);
   size_t entries = (size_t)1 << (XSMEM_PAGEMAP_ADDRESS_BITS - rshift);
-  uint16_t *table = xsmem_os_map(entries * sizeof(uint16_t), xsmem_os_page_size(), 0);
-  if (!table) {
-    xsmem_os_unmap(b, self);
-    return NULL;
-  }
   b->base.ops = &kBuddyOps;
   b->base.name = name;
   b->source = source;
@@ -839,8 +900,10 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   b->max_regions = o->max_regions;
   b->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
   b->self_bytes = self;
-  b->table = table;
   b->table_entries = entries;
+  b->leaf_shift = entries > TABLE_ROOT ? xsmem_log2_floor(entries / TABLE_ROOT) : 0;
+  b->leaf_mask = ((uintptr_t)1 << b->leaf_shift) - 1;
+  b->leaf_bytes = xsmem_align_up(((size_t)1 << b->leaf_shift) * sizeof(uint16_t), xsmem_os_page_size());
   XSMEM_TOOL_POOL_CREATE(b);
   return &b->base;
 }
@@ -901,13 +964,14 @@ xsmem_allocator *xsmem_buddy_instance(void) {
     // over whole regions made every first touch of a 16 KiB..1 MiB block
     // commit 2 MiB (132x glibc's peak RSS for sparsely touched buffers).
     a = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
-    if (!a) xsmem_fatal("buddy: cannot build the process-wide instance (XSMEM_BUDDY_REGION=%zu)", o.region_size);
-    ((buddy *)a)->is_static = true;
-    size_t hs = xsmem_os_huge_page_size();
-    if (xsmem_option_bool("XSMEM_BUDDY_THP") && xsmem_os_huge_policy() >= 1 && xsmem_is_pow2(hs) && hs >= ((size_t)64 << 10) && hs <= o.region_size / 2) {
-      ((buddy *)a)->thp_shift = xsmem_log2_floor(hs);
+    if (a) {
+      ((buddy *)a)->is_static = true;
+      size_t hs = xsmem_os_huge_page_size();
+      if (xsmem_option_bool("XSMEM_BUDDY_THP") && xsmem_os_huge_policy() >= 1 && xsmem_is_pow2(hs) && hs >= ((size_t)64 << 10) && hs <= o.region_size / 2) {
+        ((buddy *)a)->thp_shift = xsmem_log2_floor(hs);
+      }
+      __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);
     }
-    __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);
   }
   xsmem_spin_unlock(&g_instance_lock);
   return a;

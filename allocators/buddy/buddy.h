@@ -25,14 +25,18 @@
 // points back. A write after free that breaks one is reported as heap
 // corruption (xsmem_report_bad_pointer), and under XSMEM_ON_ERROR=warn the
 // list is rebuilt from the order bytes. A pointer is mapped to its region
-// through a per-instance table indexed by address / region_size (reserved,
-// touched only where regions live).
+// through a per-instance table indexed by address / region_size (two levels:
+// leaves are mapped where regions live).
 //
 // Concurrency: one spinlock per region. A thread starts at its own home region
 // (assigned round robin) and try-locks its way around the regions, then
 // blocks, and only then maps a new region (under a grow lock). Free locks only
 // the block's region. bytes_in_use and peak are exact (one atomic counter);
 // the rest is summed over regions under their locks.
+//
+// A region the source refuses (an address-space limit, ENOMEM) fails the
+// request, after the regions kept empty have been given back and the region
+// tried once more; the caller falls back (`default` sends it to the large tier).
 //
 // Empty regions: a region whose blocks are all free again is kept for
 // decommit_delay_ms (a reused region costs no page faults), then given back to
@@ -62,8 +66,10 @@ typedef struct xsmem_buddy_options {
   unsigned decommit_delay_ms;  // how long an empty region is kept before release
 } xsmem_buddy_options;
 
-// Returns the defaults: region_size from XSMEM_BUDDY_REGION, min_block 4 KiB,
-// max_regions 4096, decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS.
+// Returns the defaults: region_size from XSMEM_BUDDY_REGION (under an
+// address-space limit at most an eighth of it, xsmem_os_fit_limit), min_block 4 KiB,
+// max_regions 4096 (under a limit, as many regions as it could hold),
+// decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS.
 xsmem_buddy_options xsmem_buddy_default_options(void);
 
 // Returns a new buddy allocator named name (kept by pointer) over source, or
@@ -75,7 +81,8 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
 // pages; with XSMEM_BUDDY_THP=on blocks of a huge page or more are advised
 // MADV_HUGEPAGE one by one and smaller ones are not (whole THP regions made
 // the first touch of any block commit 2 MiB); default options), built on
-// first call without malloc.
+// first call without malloc. NULL (errno ENOMEM) when its state cannot be
+// mapped (an address-space limit); a later call tries again.
 xsmem_allocator *xsmem_buddy_instance(void);
 
 // Gives back the regions that have stayed empty for longer than the delay;

@@ -183,6 +183,29 @@ TEST_F(BuddyTest, FullRegionGrowsASecondOne) {
   Free(q);
 }
 
+// The region lookup table is two-level: an instance of 4 MiB regions maps a
+// leaf where a region lies, not 128 MiB (2^26 slots) of table up front, which
+// an address-space limit refused.
+TEST(BuddyTableTest, SmallRegionsNeedNoTableUpFront) {
+  xsmem_os_stats before, built, grown;
+  xsmem_os_counters(&before);
+  xsmem_buddy_options o = Opts(600000);
+  o.region_size = 4 << 20;
+  xsmem_allocator *a = xsmem_buddy_create("buddy.small_regions", xsmem_os_source(), &o);
+  ASSERT_NE(a, nullptr);
+  xsmem_os_counters(&built);
+  EXPECT_LT(built.bytes_reserved - before.bytes_reserved, (size_t)1 << 20);
+  void *p = a->ops->alloc(a, 4096, 16, 0);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(a->ops->owns(a, p));
+  xsmem_os_counters(&grown);
+  EXPECT_LT(grown.bytes_reserved - built.bytes_reserved, (size_t)5 << 20) << "the region, its meta bytes, one leaf";
+  static char outside[64];
+  EXPECT_FALSE(a->ops->owns(a, outside));
+  a->ops->free(a, p, 0);
+  a->ops->destroy(a);
+}
+
 TEST_F(BuddyTest, AlignmentAndLimits) {
   void *p = Alloc(100, 64 << 10);
   ASSERT_NE(p, nullptr);

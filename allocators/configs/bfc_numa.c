@@ -50,14 +50,14 @@ static xsmem_allocator *bfc_numa_instance(void) {
     if (bfc.dump_on_oom) {
       o.on_failure = dump_children;
     }
-    if (!xsmem_node_router_init(&g_router, "bfc_numa", &o, bfc_for_node, &children)) {
-      xsmem_fatal("bfc_numa: cannot build the per-node allocators (errno %d)", errno);
-    }
-    atomic_store_explicit(&g_state, 2, memory_order_release);
-  } else {
-    while (atomic_load_explicit(&g_state, memory_order_acquire) != 2) sched_yield();
+    // No room for the children's state (an address-space limit): NULL, and
+    // the next call tries again (the malloc shim fails the request meanwhile).
+    bool ok = xsmem_node_router_init(&g_router, "bfc_numa", &o, bfc_for_node, &children);
+    atomic_store_explicit(&g_state, ok ? 2 : 0, memory_order_release);
+    return ok ? &g_router.base : NULL;
   }
-  return &g_router.base;
+  while ((expected = atomic_load_explicit(&g_state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &g_router.base : NULL;
 }
 
 const xsmem_config xsmem_config_bfc_numa = {

@@ -110,14 +110,19 @@ static xsmem_allocator *instance(void) {
   int expected = 0;
   if (__atomic_compare_exchange_n(&ready, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     g_tiers.buddy = xsmem_buddy_instance();
+    if (!g_tiers.buddy) {  // no room for its tables: the shim fails malloc and asks again later
+      __atomic_store_n(&ready, 0, __ATOMIC_RELEASE);
+      return NULL;
+    }
     g_tiers.large = xsmem_large_instance();
     g_tiers.large_min = xsmem_large_min_size();
     g_tiers.base.ops = &kTiersOps;
     g_tiers.base.name = "buddy_large";
     __atomic_store_n(&ready, 2, __ATOMIC_RELEASE);
   } else {
-    while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) != 2) {
+    while ((expected = __atomic_load_n(&ready, __ATOMIC_ACQUIRE)) == 1) {
     }
+    if (expected != 2) return NULL;
   }
   return &g_tiers.base;
 }

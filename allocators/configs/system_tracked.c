@@ -16,6 +16,7 @@
 #include "allocators/large/large.h"
 #include "allocators/registry.h"
 #include "allocators/system/system.h"
+#include "platform/os_vm.h"
 #include "platform/pagemap.h"
 #include "tracking/tracker.h"
 #include "tracking/system_tracked_shim.h"
@@ -39,8 +40,7 @@ static xsmem_allocator *volatile g_instance;
 
 // Read by the shim's free (system_tracked_shim.h): every free goes to the
 // tracker until instance() finds it may go to glibc.
-static const uint8_t kTrackerTag[1] = {0xFF};
-xsmem_system_tracked_route xsmem_system_tracked_route_ = {.tags = kTrackerTag, .mask = 0, .inline_free = false};
+xsmem_system_tracked_route xsmem_system_tracked_route_ = {.inline_tag = 0xFF, .inline_free = false};
 
 // The home tier holding p, or NULL for glibc's (untagged) memory.
 static xsmem_allocator *home_of(const void *p) {
@@ -149,7 +149,10 @@ static xsmem_allocator g_home = {.ops = &kHomeOps, .name = "system.samples"};
 // Returns false (no home) when either cannot be made.
 static bool make_home(void) {
   xsmem_buddy_options b = xsmem_buddy_default_options();
-  b.region_size = kHomeRegion;
+  // Under an address-space limit a region takes at most 1/32 of it (4 MiB
+  // under 128 MiB): a home for a few sampled blocks must not hold the
+  // address space glibc would serve the program from.
+  b.region_size = xsmem_os_fit_limit(kHomeRegion, 32, XSMEM_PAGEMAP_CHUNK);
   b.min_block = kHomeMinBlock;
   g_samples.buddy = xsmem_buddy_create("system.samples.buddy", xsmem_os_source(), &b);
   if (!g_samples.buddy) return false;
@@ -188,8 +191,7 @@ static xsmem_allocator *instance(void) {
                                                     (g_samples.large != NULL || xsmem_tracker_mode(a) == XSMEM_TRACK_OFF)));
   if (inline_free) {
     xsmem_system_tracked_route *r = &xsmem_system_tracked_route_;
-    __atomic_store_n(&r->tags, xsmem_pagemap_table(), __ATOMIC_RELAXED);
-    __atomic_store_n(&r->mask, (uintptr_t)(XSMEM_PAGEMAP_ENTRIES - 1), __ATOMIC_RELEASE);  // after the table
+    __atomic_store_n(&r->inline_tag, (uint8_t)XSMEM_TAG_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&r->inline_free, true, __ATOMIC_RELAXED);
   }
   return a;

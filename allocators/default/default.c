@@ -14,6 +14,7 @@
 #include "allocators/tls_buckets/tls_fast.h"
 #include "platform/atomics.h"
 #include "platform/log.h"
+#include "platform/options.h"
 #include "platform/pagemap.h"
 
 // The per-thread grow cache keeps one freed buddy block up to this size; buddy
@@ -286,7 +287,9 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
       t_grow.cur = q;
       t_grow.cur_bytes = xsmem_buddy_live_size(d->t.medium, q, "realloc");
     }
-    return q;
+    if (q || o != d->t.medium) return q;
+    // buddy is full (its regions could not be mapped): the large tier, as for malloc
+    return move_block(o, p, usable, d->t.large->ops->alloc(d->t.large, size, XSMEM_MIN_ALIGN, 0), size);
   }
   if (want != o && o == d->t.large && size <= usable && size >= usable / 2) return p;  // shrink in place
   return move_block(o, p, usable, default_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
@@ -304,6 +307,7 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
   *out = xsmem_stats_init();
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
+    if (!tiers[i]) continue;
     xsmem_stats s = xsmem_get_stats(tiers[i]);
     xsmem_stats_add_tier(out, &s);
   }
@@ -331,7 +335,7 @@ static void default_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   const default_allocator *d = (const default_allocator *)a;
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
-    if (tiers[i]->ops->detail) tiers[i]->ops->detail(tiers[i], sink);
+    if (tiers[i] && tiers[i]->ops->detail) tiers[i]->ops->detail(tiers[i], sink);
   }
   sink->value(sink, "route", "small", "max_bytes", "gauge", (double)d->t.small_max);
   sink->value(sink, "route", "large", "min_bytes", "gauge", (double)d->t.large_min);
@@ -343,7 +347,7 @@ static size_t default_trim(xsmem_allocator *a, size_t goal) {
   size_t released = 0;
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
-    if (tiers[i]->ops->trim) released += tiers[i]->ops->trim(tiers[i], goal);
+    if (tiers[i] && tiers[i]->ops->trim) released += tiers[i]->ops->trim(tiers[i], goal);
   }
   return released;
 }
@@ -354,13 +358,13 @@ static void default_fork(xsmem_allocator *a, int phase) {
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   if (phase == XSMEM_FORK_PREPARE) {
     for (size_t i = 0; i < 3; i++) {
-      if (tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
+      if (tiers[i] && tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
     }
     xsmem_spin_lock(&d->grow_lock);
   } else {
     xsmem_spin_unlock(&d->grow_lock);
     for (size_t i = 3; i-- > 0;) {
-      if (tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
+      if (tiers[i] && tiers[i]->ops->fork) tiers[i]->ops->fork(tiers[i], phase);
     }
   }
   if (phase == XSMEM_FORK_CHILD) {
@@ -398,7 +402,7 @@ static const xsmem_allocator_ops default_ops = {
 // stale cached large mappings go back to the OS even while the program idles.
 static size_t purge_medium_and_large(void *ctx) {
   default_allocator *d = (default_allocator *)ctx;
-  return xsmem_buddy_purge(d->t.medium) + xsmem_large_purge(d->t.large);
+  return (d->t.medium ? xsmem_buddy_purge(d->t.medium) : 0) + xsmem_large_purge(d->t.large);
 }
 
 xsmem_allocator *xsmem_default_allocator(void) {
@@ -409,12 +413,17 @@ xsmem_allocator *xsmem_default_allocator(void) {
     d->base.ops = &default_ops;
     d->base.name = "default";
     d->t.small = xsmem_tls_buckets(NULL, NULL);
+    // Without a medium tier (its tables could not be mapped: an address-space
+    // limit) medium requests go to the large tier: medium_max 0 routes none
+    // to it, and no chunk carries its tag.
     d->t.medium = xsmem_buddy_instance();
     d->t.large = xsmem_large_instance();
-    if (!d->t.small || !d->t.medium || !d->t.large) xsmem_fatal("default: a tier failed to build");
     d->t.small_max = xsmem_tls_small_max_;
     d->t.large_min = xsmem_large_min_size();
-    d->t.medium_max = xsmem_buddy_max_size(d->t.medium);
+    d->t.medium_max = d->t.medium ? xsmem_buddy_max_size(d->t.medium) : 0;
+    if (!d->t.medium && xsmem_option_bool("XSMEM_VERBOSE")) {
+      xsmem_log("default: no medium tier (errno %d); medium requests go to the large tier", errno);
+    }
     xsmem_tls_set_purge_hook(purge_medium_and_large, d);
     if (pthread_key_create(&d->grow_key, grow_cache_exit) != 0) xsmem_fatal("default: pthread_key_create failed");
     atomic_store_explicit(&d->state, 2, memory_order_release);

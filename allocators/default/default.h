@@ -8,7 +8,7 @@
 // Alignments up to 4 KiB stay in the tier of the size; larger ones go to buddy
 // (blocks aligned to their size) or large. Every tier takes its memory in
 // 4 MiB-aligned chunks tagged in platform/pagemap, so free, realloc and
-// usable_size find the owner with one byte load (xsmem_pagemap_get); a pointer
+// usable_size find the owner with a pagemap lookup (xsmem_pagemap_get); a pointer
 // no tier tagged is reported as foreign. realloc stays inside a tier when the
 // new size belongs to it (the tier's own realloc: in-place for small, merge or
 // split for buddy, mremap for large) and moves between tiers otherwise.
@@ -29,6 +29,8 @@ extern "C" {
 xsmem_allocator *xsmem_default_allocator(void);
 
 // The tiers, for tests and tools (valid after xsmem_default_allocator()).
+// The medium tier is NULL when it could not be built (an address-space
+// limit too tight for its tables): medium requests then go to the large tier.
 xsmem_allocator *xsmem_default_small(void);
 xsmem_allocator *xsmem_default_medium(void);
 xsmem_allocator *xsmem_default_large(void);

@@ -167,23 +167,35 @@ static large_header *remap(large *l, large_header *h, size_t size, int *how) {
   }
   char *nb = xsmem_os_remap(base, old, size, NULL);
   *how = 1;
+  if (nb && !xsmem_pagemap_set(nb, size, XSMEM_TAG_LARGE)) {
+    // The pagemap cannot describe the new part (an address-space limit): the
+    // mapping shrinks back (in place, which cannot fail) and the request fails.
+    xsmem_os_remap(nb, size, old, NULL);
+    XSMEM_TOOL_POISON(base, offset - HDR);
+    errno = ENOMEM;
+    return NULL;
+  }
   if (!nb) {
     *how = 2;
     char *target = xsmem_os_reserve(size, map_align(offset));
     if (!target) return NULL;
-    xsmem_pagemap_set(target, size, XSMEM_TAG_LARGE);  // before any pointer into it exists
+    if (!xsmem_pagemap_set(target, size, XSMEM_TAG_LARGE)) {  // before any pointer into it exists
+      xsmem_os_release(target, size, 0);
+      XSMEM_TOOL_POISON(base, offset - HDR);
+      errno = ENOMEM;
+      return NULL;
+    }
     // Untag the old range before the move unmaps it: once it is unmapped another
     // thread may map a block there and tag it, and a late untag would erase that.
     xsmem_pagemap_set(base, old, XSMEM_TAG_NONE);
     nb = xsmem_os_remap(base, old, size, target);
     if (!nb) {
-      xsmem_pagemap_set(base, old, XSMEM_TAG_LARGE);
+      xsmem_pagemap_set(base, old, XSMEM_TAG_LARGE);  // its leaves exist: cannot fail
       xsmem_pagemap_set(target, size, XSMEM_TAG_NONE);
       xsmem_os_release(target, size, 0);
       return NULL;
     }
   }
-  xsmem_pagemap_set(nb, size, XSMEM_TAG_LARGE);
   large_header *n = (large_header *)(nb + offset - HDR);
   n->magic = magic_for(n);
   n->base = nb;
@@ -281,8 +293,21 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     user = h->base + h->offset;
   } else {
     char *base = map_fresh(l, need, offset);
+    if (!base && l->cache_head) {
+      // Refused (an address-space limit, the overcommit policy) while freed
+      // mappings wait in the cache: give them all back and try once more.
+      large_header *all = NULL;
+      xsmem_spin_lock(&l->lock);
+      cache_evict(l, 0, true, &all);
+      xsmem_spin_unlock(&l->lock);
+      unmap_list(l, all);
+      base = map_fresh(l, need, offset);
+    }
     if (!base) return alloc_fail(l, ENOMEM);
-    xsmem_pagemap_set(base, need, XSMEM_TAG_LARGE);
+    if (!xsmem_pagemap_set(base, need, XSMEM_TAG_LARGE)) {
+      if (l->source) xsmem_source_unmap(l->source, base, need); else xsmem_os_unmap(base, need);
+      return alloc_fail(l, ENOMEM);
+    }
     user = base + offset;
     h = header_of(user);
     h->magic = magic_for(h);
@@ -375,6 +400,15 @@ static bool large_owns(const xsmem_allocator *a, const void *p) {
   if (xsmem_pagemap_get(p) != XSMEM_TAG_LARGE) return false;
   bool found = false;
   xsmem_spin_lock(&l->lock);
+  // A block's start, the common question (the numa router asks it of a block
+  // outside its spans): its header, in a chunk a large tier mapped whole.
+  const large_header *h = header_of(p);
+  if (!((uintptr_t)p & (xsmem_os_page_size() - 1)) && xsmem_pagemap_get(h) == XSMEM_TAG_LARGE &&
+      h->magic == magic_for(h) && h->state == STATE_LIVE && h->base + h->offset == (const char *)p) {
+    found = h->owner == l;
+    xsmem_spin_unlock(&l->lock);
+    return found;
+  }
   for (large_header *h = l->live; h && !found; h = h->next) {
     found = (const char *)p >= h->base + h->offset && (const char *)p < h->base + h->map_size;
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -258,6 +259,32 @@ TEST(LargeTest, CacheIsBoundedAndExpires) {
   void *big = a->ops->alloc(a, 100 * kMiB, 16, 0);  // too big to reuse it; evicts on the way
   EXPECT_EQ(xsmem_get_stats(a).bytes_cached, 0u);
   a->ops->free(a, big, 0);
+  a->ops->destroy(a);
+}
+
+// A mapping the kernel refuses (ulimit -v reached) while freed mappings wait
+// in the cache: they are given back and the request is tried once more.
+TEST(LargeTest, ARefusedMappingEmptiesTheCacheAndRetries) {
+  xsmem_allocator *a = Make(256 * kMiB);
+  void *p = a->ops->alloc(a, 64 * kMiB, 16, 0);
+  ASSERT_NE(p, nullptr);
+  a->ops->free(a, p, 0);  // cached
+  long pages = 0, resident;
+  FILE *f = fopen("/proc/self/statm", "r");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(fscanf(f, "%ld %ld", &pages, &resident), 2);
+  fclose(f);
+  struct rlimit saved, tight;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  tight = saved;
+  tight.rlim_cur = (rlim_t)pages * 4096 + 32 * kMiB;  // less than 48 MiB more: only with the cache gone
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  // Another alignment: the cached mapping cannot serve it (a miss).
+  void *q = a->ops->alloc(a, 48 * kMiB, 8 * kMiB, 0);
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ((uintptr_t)q % (8 * kMiB), 0u);
+  a->ops->free(a, q, 0);
   a->ops->destroy(a);
 }
 

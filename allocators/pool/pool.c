@@ -120,6 +120,26 @@ static void block_put(entry *table, size_t cap, uintptr_t ptr, size_t size) {
   table[i] = (entry){ptr, size};
 }
 
+// Drops the tombstones of the block table in place (no new mapping: for
+// when none can be had). Linear probing stays intact: from an empty slot on,
+// each entry is taken out and put back from its home, which lands it in its
+// own slot or an earlier one, never in one still to be visited.
+static void block_compact(xsmem_pool *p) {
+  size_t cap = p->blocks_cap, mask = cap - 1, start = 0;
+  for (size_t i = 0; i < cap; i++) {
+    if (p->blocks[i].ptr == TOMB) p->blocks[i].ptr = 0;
+  }
+  while (start < cap && p->blocks[start].ptr != 0) start++;  // one exists: the table is at most 3/4 full
+  for (size_t k = 1; k <= cap; k++) {
+    size_t i = (start + k) & mask;
+    if (p->blocks[i].ptr == 0) continue;
+    entry e = p->blocks[i];
+    p->blocks[i].ptr = 0;
+    block_put(p->blocks, cap, e.ptr, e.size);
+  }
+  p->blocks_used = p->live_blocks + p->cached_blocks;
+}
+
 // Makes room for one more block entry; false when the table cannot grow.
 static bool block_reserve(xsmem_pool *p) {
   if ((p->blocks_used + 1) * 4 <= p->blocks_cap * 3) return true;
@@ -127,6 +147,10 @@ static bool block_reserve(xsmem_pool *p) {
   size_t cap = p->blocks_cap ? p->blocks_cap : 1024;
   while ((live + 1) * 2 > cap) cap *= 2;  // rehash at most half full
   entry *t = xsmem_os_map(cap * sizeof(entry), p->page, 0);
+  if (!t && p->blocks_used > live) {  // out of address space, but tombstones to reclaim
+    block_compact(p);
+    return (p->blocks_used + 1) * 4 <= p->blocks_cap * 3;
+  }
   if (!t) return false;
   for (size_t i = 0; i < p->blocks_cap; i++) {
     if (p->blocks[i].ptr > TOMB) block_put(t, cap, p->blocks[i].ptr, p->blocks[i].size);
@@ -359,6 +383,12 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
     }
     if (!block_reserve(p)) goto fail;
     q = back_alloc(p, size, align, flags & ~(unsigned)XSMEM_ALLOC_ZERO);
+    if (!q && p->cached) {
+      // The backing is out of memory (a limit, the address space) while kept
+      // blocks hold some: give them all back and try once more.
+      evict_to(p, 0);
+      q = back_alloc(p, size, align, flags & ~(unsigned)XSMEM_ALLOC_ZERO);
+    }
     if (!q) goto fail;
     block_insert(p, (uintptr_t)q, size);
     flags &= p->backing ? ~0u : ~(unsigned)XSMEM_ALLOC_ZERO;  // fresh source pages are zero
@@ -614,14 +644,16 @@ xsmem_allocator *xsmem_pool_default(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
     xsmem_bfc_options bo = xsmem_bfc_options_from_env();
+    // No room for the bfc's or the pool's state (an address-space limit):
+    // NULL, and the next call tries again (the malloc shim fails the request
+    // meanwhile).
     xsmem_bfc *b = xsmem_bfc_create(xsmem_os_source(), &bo, "pool.bfc");
-    if (!b) xsmem_fatal("pool: cannot build its bfc (limit %zu bytes)", bo.bytes_limit);
     xsmem_pool_options po = xsmem_pool_options_from_env();
-    g_default = xsmem_pool_create(xsmem_bfc_allocator(b), &po, "pool");
-    if (!g_default) xsmem_fatal("pool: cannot map its metadata");
-    atomic_store_explicit(&g_default_state, 2, memory_order_release);
-  } else {
-    while (atomic_load_explicit(&g_default_state, memory_order_acquire) != 2) sched_yield();
+    g_default = b ? xsmem_pool_create(xsmem_bfc_allocator(b), &po, "pool") : NULL;
+    if (b && !g_default) xsmem_bfc_destroy(b);
+    atomic_store_explicit(&g_default_state, g_default ? 2 : 0, memory_order_release);
+    return g_default ? &g_default->base : NULL;
   }
-  return &g_default->base;
+  while ((expected = atomic_load_explicit(&g_default_state, memory_order_acquire)) == 1) sched_yield();
+  return expected == 2 ? &g_default->base : NULL;
 }

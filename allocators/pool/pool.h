@@ -10,6 +10,8 @@
 // kept block of its size (a miss) goes to the backing. Kept blocks are in one
 // LRU list; when keeping a block would push the kept bytes over the limit,
 // the least recently freed blocks are given back to the backing (evictions).
+// A miss the backing cannot serve gives every kept block back and asks once
+// more (the backing may coalesce them into what the request needs).
 // With auto-resize, every 1000 requests the pool looks at its window: when
 // more than 2% of them were "ghost hits" (misses on a size whose blocks were
 // evicted before: a larger pool would have served them) the limit grows by a
@@ -88,7 +90,8 @@ size_t xsmem_pool_drain(xsmem_pool *p);
 void xsmem_pool_destroy(xsmem_pool *p);
 
 // The process-wide allocator of the `pool` configuration: a pool over its own
-// bfc over os_vm (XSMEM_POOL_* and XSMEM_BFC_* options).
+// bfc over os_vm (XSMEM_POOL_* and XSMEM_BFC_* options); NULL (errno) when it
+// cannot be built, and a later call tries again.
 xsmem_allocator *xsmem_pool_default(void);
 
 #ifdef __cplusplus

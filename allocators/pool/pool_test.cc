@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <map>
@@ -130,6 +131,61 @@ TEST_F(Pool, EvictsLeastRecentlyFreedFirst) {
   void *big = A(p, 8192);
   F(p, big);
   EXPECT_FALSE(BfcHolds(big));
+}
+
+// A miss the backing cannot serve gives the kept blocks back and asks once
+// more: blocks freed in one size serve another when memory runs out.
+TEST_F(Pool, AFullBackingGetsTheKeptBlocksBack) {
+  xsmem_bfc_options bo{};
+  bo.bytes_limit = 4 << 20;
+  bo.initial_region = 4 << 20;
+  xsmem_bfc *small = xsmem_bfc_create(xsmem_os_source(), &bo, "pool_test.small_bfc");
+  ASSERT_NE(small, nullptr);
+  xsmem_pool_options o{};
+  o.limit = 64 << 20;  // keeps everything freed
+  o.rounding = XSMEM_POOL_ROUND_POW2;
+  xsmem_pool *p = xsmem_pool_create(xsmem_bfc_allocator(small), &o, "pool_test.small");
+  ASSERT_NE(p, nullptr);
+  std::vector<void *> v;
+  for (void *q; (q = A(p, 200 << 10)) != nullptr;) v.push_back(q);  // 256 KiB blocks until the bfc is full
+  ASSERT_GE(v.size(), 8u);
+  for (void *q : v) F(p, q);
+  EXPECT_EQ(C(p).cached_blocks, v.size());
+  void *big = A(p, 1 << 20);  // another size: a miss
+  EXPECT_NE(big, nullptr) << "the kept blocks went back to the bfc, which merged them";
+  EXPECT_EQ(C(p).cached_blocks, 0u);
+  F(p, big);
+  xsmem_pool_destroy(p);
+  xsmem_bfc_destroy(small);
+}
+
+// The block table fills with tombstones as blocks come and go; growing it
+// needs a mapping. When the address space has none left (ulimit -v), the
+// tombstones are dropped in place instead and the request is served.
+TEST_F(Pool, TheBlockTableCompactsWhenItCannotGrow) {
+  xsmem_pool *p = Make(16, XSMEM_POOL_ROUND_POW2);  // keeps no 64-byte block: every free leaves a tombstone
+  std::vector<void *> v;
+  for (int i = 0; i < 760; i++) v.push_back(A(p, 64));  // a fresh table has 1024 slots, grows past 768 used
+  for (void *q : v) F(p, q);
+  v.clear();
+  // The bfc's freed chunks taken by another user: the pool's next blocks lie
+  // elsewhere, in slots of their own.
+  xsmem_allocator *bfc = xsmem_bfc_allocator(bfc_);
+  for (int i = 0; i < 760; i++) v.push_back(bfc->ops->alloc(bfc, 64, 16, 0));
+  struct rlimit saved, tight;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  tight = saved;
+  tight.rlim_cur = 4096;  // no new mapping at all
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  int got = 0;
+  void *blocks[200];
+  for (; got < 200; got++) {
+    if (!(blocks[got] = A(p, 64))) break;
+  }
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  EXPECT_EQ(got, 200) << "served from the bfc's free chunks, with the table compacted";
+  for (int i = 0; i < got; i++) F(p, blocks[i]);
+  for (void *q : v) bfc->ops->free(bfc, q, 0);
 }
 
 TEST_F(Pool, StatsSeparateInUseFromCached) {

@@ -24,6 +24,10 @@
 // Bootstrap: the configuration is built on the first call. Anything the build
 // itself allocates (dlsym, pthread_atfork) is served from a small static arena
 // whose blocks are never freed; a second thread arriving meanwhile waits.
+// A configuration that cannot be built (its instance() returns NULL: the
+// address space is limited, ulimit -v, and its tables do not fit) is said
+// once on stderr; that call and every call until a build succeeds fail with
+// ENOMEM, each trying the build again. Nothing aborts.
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
@@ -56,8 +60,9 @@ extern const xsmem_config XSMEM_SHIM_CONFIG;
 #endif
 
 static xsmem_allocator *g_alloc;  // set once; read without a lock afterwards
-static _Atomic int g_state;        // 0 new, 1 building, 2 ready
+static _Atomic int g_state;        // 0 new (or the last build failed), 1 building, 2 ready
 static _Atomic long g_builder;     // tid of the thread building
+static _Atomic int g_build_failed_said;
 
 // ---------------------------------------------------------------------------
 // Bootstrap arena: 256 KiB, bump allocation, 16-byte headers holding the size.
@@ -107,14 +112,53 @@ static const xsmem_config *choose_config(void) {
 
 static long current_tid(void) { return syscall(SYS_gettid); }
 
-// Returns the allocator to use now: the real one, or NULL while this thread builds it.
+// What the API uses while the configuration cannot be built: every request
+// fails with ENOMEM (g_alloc stays NULL, so the next call builds again).
+static void *unbuilt_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  errno = ENOMEM;
+  return NULL;
+}
+static void unbuilt_free(xsmem_allocator *a, void *p, size_t size) {
+  xsmem_report_bad_pointer(a->name, "free", p, "pointer freed before any allocation");
+}
+static size_t unbuilt_usable(const xsmem_allocator *a, const void *p) {
+  xsmem_report_bad_pointer(a->name, "malloc_usable_size", p, "pointer given before any allocation");
+  return 0;
+}
+static void unbuilt_stats(const xsmem_allocator *a, xsmem_stats *out) { *out = xsmem_stats_init(); }
+static const xsmem_allocator_ops kUnbuiltOps = {
+    .kind = "unbuilt",
+    .alloc = unbuilt_alloc,
+    .free = unbuilt_free,
+    .usable_size = unbuilt_usable,
+    .stats = unbuilt_stats,
+};
+static xsmem_allocator g_unbuilt = {&kUnbuiltOps, NULL};
+
+// The build of configuration c failed: said once, and the next call tries again.
+XSMEM_COLD static xsmem_allocator *shim_unbuilt(const xsmem_config *c) {
+  int err = errno;
+  g_unbuilt.name = c->name;
+  if (!atomic_exchange(&g_build_failed_said, 1)) {
+    xsmem_log("configuration '%s' could not be built (errno %d%s): allocations fail with ENOMEM until it can be "
+              "(tried again on each call; said once)",
+              c->name, err, err == ENOMEM ? ": out of address space or memory" : "");
+  }
+  atomic_store_explicit(&g_state, 0, memory_order_release);
+  errno = ENOMEM;
+  return &g_unbuilt;
+}
+
+// Returns the allocator to use now: the real one; NULL while this thread
+// builds it (the caller serves from the bootstrap arena); or g_unbuilt, whose
+// every allocation fails with ENOMEM, when the build failed.
 XSMEM_COLD static xsmem_allocator *shim_init(void) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&g_state, &expected, 1)) {
     atomic_store(&g_builder, current_tid());
     const xsmem_config *c = choose_config();
     xsmem_allocator *a = c->instance();
-    if (!a) xsmem_fatal("configuration '%s' failed to build", c->name);
+    if (!a) return shim_unbuilt(c);
 #ifdef XSMEM_SHIM_READY
     XSMEM_SHIM_READY(a);
 #endif
@@ -125,7 +169,8 @@ XSMEM_COLD static xsmem_allocator *shim_init(void) {
     return a;
   }
   if (expected == 1 && atomic_load(&g_builder) == current_tid()) return NULL;  // recursion
-  while (atomic_load_explicit(&g_state, memory_order_acquire) != 2) sched_yield();
+  while ((expected = atomic_load_explicit(&g_state, memory_order_acquire)) == 1) sched_yield();
+  if (expected != 2) return shim_init();  // that build failed: this call tries again
   return g_alloc;
 }
 
@@ -160,6 +205,7 @@ static void *alloc_aligned(size_t n, size_t align, unsigned flags) {
 XSMEM_COLD __attribute__((noinline)) static void *malloc_first(size_t n) {
   xsmem_allocator *a = shim_init();
   if (!a) return boot_alloc(n, XSMEM_MIN_ALIGN);
+  if (a == &g_unbuilt) return NULL;  // errno set; before the header's direct calls, which need a built front
   return XSMEM_SHIM_MALLOC(a, n);
 }
 

@@ -146,6 +146,8 @@ typedef struct tls_central {
   tls_segment *cur;       // the segment fresh slabs come from
   tls_segment *segments;
   uint64_t nsegments, nempty, ndecommitted;
+  uint64_t segment_bytes;  // mapped for the class's segments (a segment may be a 4 MiB chunk's head only)
+  size_t next_seg_len;     // under an address-space limit: the length of the class's next segment
   uint64_t out;          // blocks outside the central list (caches, stacks, users)
   uint64_t free_blocks;  // blocks on slab free lists
   uint64_t lock_waits;   // atomic
@@ -172,6 +174,15 @@ static uint32_t g_cap[XSMEM_TLS_MAX_SLOTS];    // bound of a thread's list: g_ba
 static bool g_spare[XSMEM_TLS_MAX_SLOTS];      // the bound leaves room for a spare batch
 static uint32_t g_depth[XSMEM_TLS_MAX_SLOTS];  // batches the global stack may hold
 static uint32_t g_per_slab[XSMEM_TLS_MAX_SLOTS];
+// The shortest segment of a slot: its header and one slab, rounded up to a
+// power of two (128 KiB for classes up to 64 KiB; 2 MiB for 1 MiB blocks).
+static uint32_t g_seg_min[XSMEM_TLS_MAX_SLOTS];
+// The most bytes a new segment maps: 4 MiB (the whole chunk); under an
+// address-space limit 1/256 of it, halved whenever the source refuses (only
+// ever halved; atomic). Whether a limit was in force when the tier was built:
+// then each class's segments start at its minimum and double (segment_map).
+static size_t g_seg_len;
+static bool g_seg_limited;
 static unsigned g_nclasses;
 static unsigned g_nnodes = 1, g_nslots;  // g_nslots = g_nnodes * g_nclasses
 static xsmem_source *g_node_src[XSMEM_TLS_MAX_NODES];
@@ -316,17 +327,55 @@ static void segment_keys(tls_segment *s) {
   s->head.link_key = r[1];
 }
 
-// Returns a new segment for class c, tagged in the pagemap; NULL when the source refuses.
+// Maps a segment for slot c from src: at the start of a 4 MiB-aligned chunk,
+// the whole chunk, or under an address-space limit a power of two between
+// the slot's minimum and g_seg_len: a class's first segment is the minimum
+// (128 KiB for most classes: a program touches tens of classes and most hold
+// a few blocks) and each next one doubles, so a busy class pays little for
+// headers. When the source refuses, the length is halved down to the slot's
+// minimum and g_seg_len with it. The rest of the chunk stays unmapped: the
+// header's data_bytes bounds the blocks, so a pointer there is never taken
+// for one. Returns the segment and its length in *len, or NULL (errno).
+// REQUIRES: the class lock.
+static void *segment_map(xsmem_source *src, unsigned c, size_t *len) {
+  tls_central *ce = &g_central[c];
+  size_t cap = __atomic_load_n(&g_seg_len, __ATOMIC_RELAXED), min = g_seg_min[c];
+  size_t want = !__atomic_load_n(&g_seg_limited, __ATOMIC_RELAXED) ? SEG_SIZE : XSMEM_MAX(XSMEM_MIN(ce->next_seg_len ? ce->next_seg_len : min, cap), min);
+  for (;;) {
+    size_t got = 0;
+    void *mem = xsmem_source_map(src, want, SEG_SIZE, &got);
+    if (mem) {
+      ce->next_seg_len = XSMEM_MIN(2 * want, SEG_SIZE);
+      *len = got;
+      return mem;
+    }
+    if (errno != ENOMEM || want <= min) return NULL;
+    want = XSMEM_MAX(want / 2, min);
+    __atomic_store_n(&g_seg_limited, true, __ATOMIC_RELAXED);  // refused without a limit in sight (say, a node limit): from now on, as under one
+    size_t cur = __atomic_load_n(&g_seg_len, __ATOMIC_RELAXED);
+    while (cur > want && !__atomic_compare_exchange_n(&g_seg_len, &cur, want, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED)) {
+    }
+  }
+}
+
+// Returns a new segment for class c, tagged in the pagemap; NULL (errno
+// ENOMEM) when the source refuses or the pagemap cannot take the tag.
 static tls_segment *segment_new(unsigned c) {
-  size_t got = 0;
+  size_t len = 0;
   xsmem_source *src = g_nnodes > 1 ? g_node_src[c / g_nclasses] : g.src;  // the slot's node
-  void *mem = xsmem_source_map(src, SEG_SIZE, SEG_SIZE, &got);
+  void *mem = segment_map(src, c, &len);
   if (!mem) return NULL;
   if (((uintptr_t)mem & (SEG_SIZE - 1)) != 0) xsmem_fatal("tls_buckets: source returned a misaligned segment");
+  if (!xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL)) {  // before any block of it exists
+    xsmem_source_unmap(src, mem, len);
+    errno = ENOMEM;
+    return NULL;
+  }
   tls_segment *s = (tls_segment *)mem;
   if (!(src->ops->caps & XSMEM_SRC_ZEROED)) memset(s, 0, sizeof(*s));
   uint32_t size = g_size[c], k = g_per_slab[c];
-  uint32_t nblocks = (uint32_t)((SEG_SIZE - SEG_HEADER) / size);
+  uint32_t nblocks = (uint32_t)((XSMEM_MIN(len, SEG_SIZE) - SEG_HEADER) / size);
   s->size = size;
   s->per_slab = k;
   s->nslabs = nblocks / k;
@@ -336,7 +385,7 @@ static tls_segment *segment_new(unsigned c) {
   s->head.div_magic = UINT64_MAX / size + 1;
   segment_keys(s);
   s->slab_magic = k > 1 ? UINT64_MAX / k + 1 : 0;
-  xsmem_pagemap_set(mem, SEG_SIZE, XSMEM_TAG_SMALL);  // before any block of it exists
+  bump(&g_central[c].segment_bytes, (int64_t)len);
   return s;
 }
 
@@ -1229,7 +1278,7 @@ static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
     uint64_t idle = (out_blocks > live ? out_blocks - live : 0) + free_blocks;
     cached += idle * g_size[c];
     if (idle) largest_free = XSMEM_MAX(largest_free, g_size[c]);
-    out->bytes_reserved += rd(&ce->nsegments) * SEG_SIZE;
+    out->bytes_reserved += rd(&ce->segment_bytes);
     out->bytes_metadata += rd(&ce->nsegments) * xsmem_align_up(sizeof(tls_segment), xsmem_os_page_size());
   }
   out->bytes_cached = cached;
@@ -1407,6 +1456,7 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
     g_spare[c] = limit >= 2 * (size_t)g_batch[c];
     g_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)g_batch[c] * size), 2), STACK_MAX_DEPTH);
     if ((SEG_SIZE - SEG_HEADER) / size / g_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
+    g_seg_min[c] = (uint32_t)xsmem_next_pow2(SEG_HEADER + (size_t)g_per_slab[c] * size);
   }
   g_nnodes = 1;
   if (g.opt.num_nodes > 1 && g.opt.node_source) {
@@ -1423,9 +1473,15 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
       g_cap[c] = g_cap[k];
       g_spare[c] = g_spare[k];
       g_depth[c] = g_depth[k];
+      g_seg_min[c] = g_seg_min[k];
     }
   }
   g_nslots = g_nnodes * g_nclasses;
+  // Under an address-space limit a segment is at most 1/256 of it (256 KiB
+  // under 64 MiB, the whole 4 MiB chunk from 1 GiB up): a program touches
+  // tens of classes, each with segments of its own.
+  g_seg_limited = xsmem_os_as_limit() != SIZE_MAX;
+  g_seg_len = xsmem_os_fit_limit(SEG_SIZE, 256, 128 * XSMEM_KiB);
   xsmem_tls_small_max_ = g.opt.small_max;
   if (pthread_key_create(&g.key, tls_thread_exit) != 0) xsmem_fatal("tls_buckets: pthread_key_create failed");
 }

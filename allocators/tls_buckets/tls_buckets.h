@@ -45,7 +45,12 @@
 // Memory: segments of 4 MiB, 4 MiB-aligned, from the source, tagged
 // XSMEM_TAG_SMALL in platform/pagemap; one class per segment; the first 64 KiB
 // hold the segment header, slab descriptors and the free bitmap; slabs are runs
-// of about 64 KiB of blocks (one block for classes above 32 KiB). Segments are
+// of about 64 KiB of blocks (one block for classes above 32 KiB). Under an
+// address-space limit (ulimit -v) a segment maps only the head of its chunk:
+// a class's first segment is its header and one slab (128 KiB for most
+// classes), each next one twice the last, up to 1/256 of the limit (halved
+// whenever the source refuses), so a program that uses sixty classes does
+// not need 240 MiB of address space. Segments are
 // kept for the life of the process (decommitted, not unmapped), which is what
 // lets the lock-free stack read a stale head without faulting.
 // Ownership: free, usable_size and realloc find the segment by masking the

@@ -31,8 +31,9 @@
 // following it. The slow paths check every link they follow the same way.
 //
 // Layout the fast path relies on (defined here, maintained by tls_buckets.c):
-//   - every small block lives in a 4 MiB segment, aligned to 4 MiB and tagged
-//     XSMEM_TAG_SMALL in platform/pagemap, that serves one size class only;
+//   - every small block lives in a segment that starts a 4 MiB chunk tagged
+//     XSMEM_TAG_SMALL in platform/pagemap and serves one size class only
+//     (the segment may map only the head of its chunk: data_bytes bounds it);
 //   - the segment begins with xsmem_tls_seg_head: its class, and the byte
 //     range of its blocks [XSMEM_TLS_SEG_HEADER, +data_bytes);
 //   - each thread points xsmem_tls_cache_ at its cache: per class a singly

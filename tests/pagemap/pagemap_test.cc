@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <errno.h>
+#include <sys/resource.h>
+
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -72,6 +75,53 @@ TEST(PagemapTest, TouchedBytesCountWrittenPages) {
   EXPECT_EQ(after % 4096, 0u);
   EXPECT_GT(after, 0u);
   xsmem_pagemap_set(At(base), kChunk, XSMEM_TAG_NONE);
+}
+
+// Leaves are mapped by the first tag in their 256 GiB range, never by a
+// lookup or a clear: the table costs 64 KiB of address space per range used,
+// not 64 MiB up front.
+TEST(PagemapTest, LeavesAreMappedOnDemand) {
+  const uintptr_t leaf_span = uintptr_t{1} << XSMEM_PAGEMAP_ROOT_SHIFT;
+  const uintptr_t base = uintptr_t{700} * leaf_span;  // a range nothing else here tags
+  size_t before = xsmem_pagemap_leaves();
+  EXPECT_EQ(xsmem_pagemap_get(At(base)), XSMEM_TAG_NONE);
+  EXPECT_TRUE(xsmem_pagemap_set(At(base), 2 * kChunk, XSMEM_TAG_NONE));
+  EXPECT_EQ(xsmem_pagemap_leaves(), before);
+  // A range across two leaves maps both.
+  EXPECT_TRUE(xsmem_pagemap_set(At(base + leaf_span - kChunk), 2 * kChunk, XSMEM_TAG_BUDDY));
+  EXPECT_EQ(xsmem_pagemap_leaves(), before + 2);
+  EXPECT_EQ(xsmem_pagemap_get(At(base + leaf_span - 1)), XSMEM_TAG_BUDDY);
+  EXPECT_EQ(xsmem_pagemap_get(At(base + leaf_span)), XSMEM_TAG_BUDDY);
+  EXPECT_EQ(xsmem_pagemap_get(At(base + leaf_span + kChunk)), XSMEM_TAG_NONE);
+  EXPECT_EQ(xsmem_pagemap_get(At(base)), XSMEM_TAG_NONE);
+  EXPECT_TRUE(xsmem_pagemap_set(At(base + leaf_span - kChunk), 2 * kChunk, XSMEM_TAG_NONE));
+  EXPECT_EQ(xsmem_pagemap_get(At(base + leaf_span)), XSMEM_TAG_NONE);
+  EXPECT_EQ(xsmem_pagemap_leaves(), before + 2);  // kept: a later tag there needs no mapping
+}
+
+// When a leaf cannot be mapped (ulimit -v reached), set() fails with ENOMEM
+// and tags nothing, so the front gives its region back and fails the request.
+TEST(PagemapTest, SetFailsCleanlyWhenALeafCannotBeMapped) {
+  const uintptr_t leaf_span = uintptr_t{1} << XSMEM_PAGEMAP_ROOT_SHIFT;
+  const uintptr_t base = uintptr_t{900} * leaf_span;
+  size_t before = xsmem_pagemap_leaves();
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
+  struct rlimit tight = saved;
+  tight.rlim_cur = 4096;  // below what the process has: every new mapping is refused
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  errno = 0;
+  bool ok = xsmem_pagemap_set(At(base), kChunk, XSMEM_TAG_LARGE);
+  int err = errno;
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(err, ENOMEM);
+  EXPECT_EQ(xsmem_pagemap_get(At(base)), XSMEM_TAG_NONE);
+  EXPECT_EQ(xsmem_pagemap_leaves(), before);
+  // With room again the same call succeeds.
+  EXPECT_TRUE(xsmem_pagemap_set(At(base), kChunk, XSMEM_TAG_LARGE));
+  EXPECT_EQ(xsmem_pagemap_get(At(base)), XSMEM_TAG_LARGE);
+  EXPECT_TRUE(xsmem_pagemap_set(At(base), kChunk, XSMEM_TAG_NONE));
 }
 
 TEST(PagemapDeathTest, MisalignedSetIsFatal) {
