@@ -1,7 +1,7 @@
 // The registry: walks the xsmem_configs section; no constructors, no malloc.
 #include "allocators/registry.h"
 
-#include <stdatomic.h>
+#include <errno.h>
 #include <string.h>
 
 #include "platform/log.h"
@@ -14,9 +14,10 @@ extern const xsmem_config *const __stop_xsmem_configs[] __attribute__((weak));
 enum { kMaxConfigs = 64 };
 static const xsmem_config *g_sorted[kMaxConfigs];
 static size_t g_count;
-static _Atomic int g_state;  // 0 new, 1 building, 2 ready
+static xsmem_once g_index;
 
-static void build_index(void) {
+static bool build_index(void *ctx) {
+  (void)ctx;
   size_t n = 0;
   for (const xsmem_config *const *it = __start_xsmem_configs; it && it < __stop_xsmem_configs; it++) {
     const xsmem_config *c = *it;
@@ -35,18 +36,12 @@ static void build_index(void) {
     n++;
   }
   g_count = n;
+  return true;
 }
 
 static void ensure_index(void) {
-  if (XSMEM_LIKELY(atomic_load_explicit(&g_state, memory_order_acquire) == 2)) return;
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&g_state, &expected, 1)) {
-    build_index();
-    atomic_store_explicit(&g_state, 2, memory_order_release);
-    return;
-  }
-  while (atomic_load_explicit(&g_state, memory_order_acquire) != 2) {
-  }
+  if (XSMEM_LIKELY(xsmem_once_done(&g_index))) return;
+  xsmem_once_run(&g_index, build_index, NULL);
 }
 
 size_t xsmem_config_count(void) {
@@ -65,6 +60,22 @@ const xsmem_config *xsmem_config_find(const char *name) {
     if (strcmp(g_sorted[i]->name, name) == 0) return g_sorted[i];
   }
   return NULL;
+}
+
+static bool build_config(void *ctx) {
+  const xsmem_config *c = ctx;
+  errno = 0;
+  c->state->allocator = c->build();
+  return c->state->allocator != NULL;
+}
+
+xsmem_allocator *xsmem_config_instance(const xsmem_config *c) {
+  if (XSMEM_LIKELY(xsmem_once_done(&c->state->once))) return c->state->allocator;
+  if (xsmem_once_run(&c->state->once, build_config, (void *)c) != XSMEM_ONCE_DONE) {
+    if (!errno) errno = ENOMEM;
+    return NULL;
+  }
+  return c->state->allocator;
 }
 
 // Replaced by the malloc shim's strong definition when a shim is linked.

@@ -16,24 +16,57 @@
 #include <stddef.h>
 
 #include "allocators/allocator.h"
+#include "platform/once.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+// A configuration's built allocator; zero-initialised static storage.
+typedef struct xsmem_config_state {
+  xsmem_once once;
+  xsmem_allocator *allocator;
+} xsmem_config_state;
+
 typedef struct xsmem_config {
   const char *name;     // what users type: XSMEM_CONFIG=name, //allocators:name
   const char *summary;  // one line for `xsmem list`
-  const char *options;  // space-separated XSMEM_* options it reads ("" if none)
-  // Returns the configuration's process-wide allocator, building it on the
-  // first call. Must not call malloc. Thread-safe and idempotent.
-  xsmem_allocator *(*instance)(void);
+  const char *options;  // space-separated XSMEM_* options its parts read (configs.bzl derives it)
+  // Composes the configuration from its parts: source, fronts, decorators.
+  // Returns NULL (errno set) when it cannot be built now; it is tried again
+  // on a later call. Must not call malloc. Called by xsmem_config_instance only.
+  xsmem_allocator *(*build)(void);
+  xsmem_config_state *state;
 } xsmem_config;
 
 #define XSMEM_REGISTER_CONFIG(cfg)                                              \
   static const xsmem_config *const xsmem_config_entry_##cfg                     \
       __attribute__((used, section("xsmem_configs"), aligned(sizeof(void *)))) = \
           &(cfg)
+
+// The options list configs.bzl derives from a configuration's parts.
+#ifndef XSMEM_CONFIG_OPTIONS
+#define XSMEM_CONFIG_OPTIONS ""
+#endif
+
+// Defines and registers configuration NAME (a C identifier, the name users
+// type): xsmem_config_NAME, built by BUILD, with its summary for `xsmem list`.
+#define XSMEM_CONFIG(NAME, SUMMARY, BUILD)                   \
+  static xsmem_config_state xsmem_config_state_##NAME;       \
+  const xsmem_config xsmem_config_##NAME = {                 \
+      .name = #NAME,                                         \
+      .summary = SUMMARY,                                    \
+      .options = XSMEM_CONFIG_OPTIONS,                       \
+      .build = BUILD,                                        \
+      .state = &xsmem_config_state_##NAME,                   \
+  };                                                         \
+  XSMEM_REGISTER_CONFIG(xsmem_config_##NAME)
+
+// Returns the configuration's process-wide allocator, building it on the
+// first call (one build however many threads ask); NULL with errno when it
+// cannot be built now (a later call tries again), or when the calling thread
+// is the one building it. Never calls malloc.
+xsmem_allocator *xsmem_config_instance(const xsmem_config *c);
 
 // Returns the number of configurations linked into this binary or library.
 size_t xsmem_config_count(void);

@@ -3,7 +3,7 @@
 
 #include "allocators/allocator.h"
 #include "platform/os_vm.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 static void *os_map(xsmem_source *s, size_t size, size_t align, size_t *got) {
   size_t page = xsmem_os_page_size();

@@ -129,14 +129,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "configuration %s is not linked in\n", name.c_str());
         return 1;
       }
-      Latency(c->instance(), c->name, live, iters, overhead);
+      Latency(xsmem_config_instance(c), c->name, live, iters, overhead);
     }
   }
   printf("\n| configuration | threads | ns per step (wall / all steps) |\n|---|---|---|\n");
   for (const std::string &t : Split(threads)) {
     for (const std::string &name : Split(configs)) {
       const xsmem_config *c = xsmem_config_find(name.c_str());
-      Threads(c->instance(), c->name, atoi(t.c_str()), iters / 2);
+      Threads(xsmem_config_instance(c), c->name, atoi(t.c_str()), iters / 2);
     }
   }
   return 0;

@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     perror("replay: mmap");
     return 1;
   }
-  xsmem_allocator *a = c->instance();
+  xsmem_allocator *a = xsmem_config_instance(c);
   char line[256];
   uint64_t ops = 0, allocs = 0, frees = 0, bad = 0, failed = 0;
   uint64_t live = 0, peak_live = 0, max_reserved = 0;

@@ -1,6 +1,6 @@
 """Preloadable libraries with the exporter linked in, one per configuration."""
 
-load("//allocators:configs.bzl", "xsmem_config_names")
+load("//allocators:configs.bzl", "xsmem_config_names", "xsmem_tracked_config")
 
 def xsmem_export_libraries(names = None):
     """libxsmem_NAME_export.so: //allocators:NAME + //export:runtime, for each configuration.
@@ -18,7 +18,7 @@ def xsmem_export_libraries(names = None):
             deps = [
                 "//allocators:" + name,
                 ":runtime",
-            ] + ([":tracker_provider"] if name.endswith("_tracked") else []),
+            ] + ([":tracker_provider"] if xsmem_tracked_config(name) else []),
             visibility = ["//visibility:public"],
         )
     native.filegroup(

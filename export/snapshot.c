@@ -37,7 +37,7 @@ size_t xsmem_export_observed(xsmem_observed *out, size_t max) {
   size_t n = 0;
   for (size_t i = 0; i < xsmem_config_count() && n < max; i++) {
     const xsmem_config *c = xsmem_config_at(i);
-    xsmem_allocator *a = c->instance();
+    xsmem_allocator *a = xsmem_config_instance(c);
     if (!a) continue;
     out[n++] = (xsmem_observed){a, c->name, a == proc};
   }

@@ -68,7 +68,7 @@ enum {
 // (c & 0xffff); 0 (the static initial value) names zero itself. All of it is
 // zero-initialized (.bss): the library carries no table and no relocation,
 // and nothing runs before the first lookup. Not for direct use but by fast
-// paths that index it themselves (tracking/system_tracked_shim.h).
+// paths that index it themselves (allocators/shim/system_tracked.h).
 typedef struct xsmem_pagemap_state {
   uintptr_t root[XSMEM_PAGEMAP_ROOT];  // stored with release once the leaf is mapped
   uint8_t zero[XSMEM_PAGEMAP_LEAF];    // never written: the leaf of every absent root entry

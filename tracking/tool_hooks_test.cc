@@ -1,4 +1,4 @@
-// tracking/tool_hooks_test.cc: the fronts' ASan hooks (tracking/tool_hooks.h).
+// tracking/tool_hooks_test.cc: the fronts' ASan hooks (platform/tool_hooks.h).
 //
 // Under --config=asan every front must let ASan stop a use after free and an
 // overflow out of a block into free memory (or the front's own off-limits
@@ -46,7 +46,7 @@ void Touch(void *p, ptrdiff_t i) {
 // Each test makes its own fronts, so the layout it relies on (a fresh region:
 // the first block at its start, the rest free) does not depend on test order.
 xsmem_allocator *Buddy(unsigned delay_ms) {
-  xsmem_buddy_options o = xsmem_buddy_default_options();
+  xsmem_buddy_options o = xsmem_buddy_options_from_env();
   o.region_size = 4 * kMiB;
   o.min_block = 4096;
   o.decommit_delay_ms = delay_ms;
@@ -62,7 +62,7 @@ xsmem_bfc *Bfc() {
 }
 
 xsmem_allocator *Large(size_t cache) {
-  xsmem_large_options o = xsmem_large_default_options();
+  xsmem_large_options o = xsmem_large_options_from_env();
   o.cache_bytes = cache;
   o.decommit_delay_ms = 60000;
   o.huge_pages = false;

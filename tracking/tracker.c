@@ -35,7 +35,7 @@
 #include "platform/pagemap.h"
 #include "tracking/tracker_internal.h"
 
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #define POISON(p, n) XSMEM_TOOL_POISON((p), (n))
 #define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
@@ -1379,35 +1379,15 @@ static void tracker_destroy(xsmem_allocator *a) {
   xsmem_os_unmap(t, t->mapped);
 }
 
-xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
-                                    const char *name) {
-  return xsmem_tracker_once_with(slot, inner, NULL, name);
-}
-
-xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
-                                         void (*adjust)(xsmem_tracker_options *o), const char *name) {
-  static xsmem_spinlock lock;
-  xsmem_allocator *a = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-  if (XSMEM_LIKELY(a)) return a;
-  xsmem_spin_lock(&lock);
-  a = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-  if (!a) {
-    xsmem_tracker_options o;
-    xsmem_tracker_options_from_env(&o);
-    xsmem_allocator *in = inner();
-    if (in && adjust) adjust(&o);
-    errno = 0;
-    a = in ? xsmem_tracker_create(in, &o, name) : NULL;
-    if (!a && in) {  // (no inner allocator: the caller says so and asks again later)
-      int err = errno;
-      xsmem_log("tracker over '%s' could not be built (%s); tracking is off", in->name,
-                err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
-      a = in;
-    }
-    if (a) __atomic_store_n(slot, a, __ATOMIC_RELEASE);
-  }
-  xsmem_spin_unlock(&lock);
-  return a;
+xsmem_allocator *xsmem_tracker_over(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name) {
+  if (!inner) return NULL;
+  errno = 0;
+  xsmem_allocator *a = xsmem_tracker_create(inner, o, name);
+  if (a) return a;
+  int err = errno;
+  xsmem_log("tracker over '%s' could not be built (%s); tracking is off", inner->name,
+            err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
+  return inner;
 }
 
 // Runs last among destructors: the program's own cleanup has freed what it frees.

@@ -131,18 +131,11 @@ void xsmem_tracker_options_from_env(xsmem_tracker_options *o);
 xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
                                       const char *name);
 
-// Builds a process-wide tracker over inner() once, from the environment's
-// options; thread-safe and idempotent (for configuration files). *slot must be
-// static storage, zero-initialised. Returns NULL, and builds again on the
-// next call, when inner() does; a tracker that cannot be built (bad options,
-// no room for its tables) is said once and leaves inner() untracked.
-xsmem_allocator *xsmem_tracker_once(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
-                                    const char *name);
-
-// As xsmem_tracker_once; adjust (may be NULL) may change the options read
-// from the environment before the tracker is built (sample_home, say).
-xsmem_allocator *xsmem_tracker_once_with(xsmem_allocator *volatile *slot, xsmem_allocator *(*inner)(void),
-                                         void (*adjust)(xsmem_tracker_options *o), const char *name);
+// Returns a tracker over inner built with *o (for configuration files, which
+// build once): a tracker that cannot be built (bad options, no room for its
+// tables) is said once and leaves inner untracked, which is returned instead.
+// NULL only when inner is NULL.
+xsmem_allocator *xsmem_tracker_over(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name);
 
 // Returns a as a tracker's allocator, or NULL when a is not a tracker.
 bool xsmem_is_tracker(const xsmem_allocator *a);

@@ -11,7 +11,7 @@
 #include "platform/log.h"
 #include "platform/options.h"
 #include "platform/os_vm.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #define G XSMEM_BFC_GRANULE
 #define G_SHIFT 8
@@ -1009,21 +1009,3 @@ xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *optio
   return b;
 }
 
-// The `bfc` configuration's instance: built once, from the environment.
-static xsmem_bfc *g_default;
-static _Atomic int g_default_state;  // 0 new, 1 building, 2 ready
-
-xsmem_allocator *xsmem_bfc_default(void) {
-  if (atomic_load_explicit(&g_default_state, memory_order_acquire) == 2) return &g_default->base;
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
-    xsmem_bfc_options o = xsmem_bfc_options_from_env();
-    g_default = xsmem_bfc_create(xsmem_os_source(), &o, "bfc");
-    // No room for its state (an address-space limit): NULL, and the next call
-    // tries again (the malloc shim fails the request meanwhile).
-    atomic_store_explicit(&g_default_state, g_default ? 2 : 0, memory_order_release);
-    return g_default ? &g_default->base : NULL;
-  }
-  while ((expected = atomic_load_explicit(&g_default_state, memory_order_acquire)) == 1) sched_yield();
-  return expected == 2 ? &g_default->base : NULL;
-}

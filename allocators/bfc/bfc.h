@@ -166,10 +166,6 @@ int xsmem_bfc_bin_of(size_t size);
 // Gives everything back; b is unusable afterwards.
 void xsmem_bfc_destroy(xsmem_bfc *b);
 
-// The process-wide allocator of the `bfc` configuration (over the os source,
-// options from the environment); NULL (errno) when it cannot be built, and a
-// later call tries again.
-xsmem_allocator *xsmem_bfc_default(void);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,7 @@
 #include "platform/options.h"
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #define BUDDY_ORDERS 48            // absolute orders 0..47 (2^47 = the user address space)
 #define META_ALLOC 0x40u           // meta byte: allocated block of order (byte & 0x3f)
@@ -26,7 +26,7 @@ typedef struct free_block {
   struct free_block *next, *prev;
 } free_block;
 
-// Under ASan/Valgrind (tracking/tool_hooks.h) free blocks are poisoned whole:
+// Under ASan/Valgrind (platform/tool_hooks.h) free blocks are poisoned whole:
 // their links are opened only for the allocator's own read or write. Nothing
 // in a normal build.
 #define LINKS_OPEN(f) XSMEM_TOOL_UNPOISON((f), sizeof(free_block))
@@ -82,7 +82,6 @@ typedef struct buddy {
   uint32_t next_home;         // round-robin home assignment
   uint64_t in_use, peak, failed, largest;  // atomics
   uint64_t passes;            // periodic purge passes (atomic)
-  bool is_static;
   buddy_region regions[];
 } buddy;
 
@@ -830,7 +829,7 @@ static void buddy_destroy(xsmem_allocator *a) {
     if (b->table[i]) xsmem_os_unmap(b->table[i], b->leaf_bytes);
   }
   XSMEM_TOOL_POOL_DESTROY(b);
-  if (!b->is_static) xsmem_os_unmap(b, b->self_bytes);
+  xsmem_os_unmap(b, b->self_bytes);
 }
 
 static const xsmem_allocator_ops kBuddyOps = {
@@ -850,7 +849,7 @@ static const xsmem_allocator_ops kBuddyOps = {
 // ---------------------------------------------------------------------------
 // Construction.
 
-xsmem_buddy_options xsmem_buddy_default_options(void) {
+xsmem_buddy_options xsmem_buddy_options_from_env(void) {
   xsmem_buddy_options o;
   // Under an address-space limit a region takes at most an eighth of it (an
   // 8 MiB region under 64 MiB, 512 MiB under 4 GiB): the 1 GiB default would
@@ -867,13 +866,14 @@ xsmem_buddy_options xsmem_buddy_default_options(void) {
   }
   long long delay = xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o.decommit_delay_ms = delay < 0 ? 0 : (unsigned)delay;
+  o.thp = xsmem_option_bool("XSMEM_BUDDY_THP");
   return o;
 }
 
 xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, const xsmem_buddy_options *o) {
   xsmem_buddy_options d;
   if (!o) {
-    d = xsmem_buddy_default_options();
+    d = xsmem_buddy_options_from_env();
     o = &d;
   }
   if (!source || !xsmem_is_pow2(o->region_size) || o->region_size < XSMEM_PAGEMAP_CHUNK ||
@@ -904,6 +904,11 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   b->leaf_shift = entries > TABLE_ROOT ? xsmem_log2_floor(entries / TABLE_ROOT) : 0;
   b->leaf_mask = ((uintptr_t)1 << b->leaf_shift) - 1;
   b->leaf_bytes = xsmem_align_up(((size_t)1 << b->leaf_shift) * sizeof(uint16_t), xsmem_os_page_size());
+  size_t hs = xsmem_os_huge_page_size();
+  if (o->thp && xsmem_os_huge_policy() >= 1 && xsmem_is_pow2(hs) && hs >= ((size_t)64 << 10) &&
+      hs <= o->region_size / 2) {
+    b->thp_shift = xsmem_log2_floor(hs);
+  }
   XSMEM_TOOL_POOL_CREATE(b);
   return &b->base;
 }
@@ -950,29 +955,3 @@ size_t xsmem_buddy_block_size(const xsmem_allocator *a, size_t size, size_t alig
   return k < BUDDY_ORDERS ? (size_t)1 << k : 0;
 }
 
-static xsmem_allocator *g_instance;
-static xsmem_spinlock g_instance_lock;
-
-xsmem_allocator *xsmem_buddy_instance(void) {
-  xsmem_allocator *a = __atomic_load_n(&g_instance, __ATOMIC_ACQUIRE);
-  if (XSMEM_LIKELY(a != NULL)) return a;
-  xsmem_spin_lock(&g_instance_lock);
-  a = g_instance;
-  if (!a) {
-    xsmem_buddy_options o = xsmem_buddy_default_options();
-    // Plain pages (huge-page advice per block only with XSMEM_BUDDY_THP): THP
-    // over whole regions made every first touch of a 16 KiB..1 MiB block
-    // commit 2 MiB (132x glibc's peak RSS for sparsely touched buffers).
-    a = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
-    if (a) {
-      ((buddy *)a)->is_static = true;
-      size_t hs = xsmem_os_huge_page_size();
-      if (xsmem_option_bool("XSMEM_BUDDY_THP") && xsmem_os_huge_policy() >= 1 && xsmem_is_pow2(hs) && hs >= ((size_t)64 << 10) && hs <= o.region_size / 2) {
-        ((buddy *)a)->thp_shift = xsmem_log2_floor(hs);
-      }
-      __atomic_store_n(&g_instance, a, __ATOMIC_RELEASE);
-    }
-  }
-  xsmem_spin_unlock(&g_instance_lock);
-  return a;
-}

@@ -64,26 +64,22 @@ typedef struct xsmem_buddy_options {
   size_t min_block;       // power of two, 16 .. region_size / 2; smallest block
   size_t max_regions;     // at most this many regions (<= 65535); bounds bytes_reserved
   unsigned decommit_delay_ms;  // how long an empty region is kept before release
+  // Blocks of a huge page or more are advised MADV_HUGEPAGE one by one and
+  // smaller ones are not (whole THP regions made the first touch of any
+  // block commit 2 MiB: 132x glibc's peak RSS for sparsely touched buffers).
+  bool thp;
 } xsmem_buddy_options;
 
 // Returns the defaults: region_size from XSMEM_BUDDY_REGION (under an
 // address-space limit at most an eighth of it, xsmem_os_fit_limit), min_block 4 KiB,
 // max_regions 4096 (under a limit, as many regions as it could hold),
-// decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS.
-xsmem_buddy_options xsmem_buddy_default_options(void);
+// decommit_delay_ms from XSMEM_DECOMMIT_DELAY_MS, thp from XSMEM_BUDDY_THP.
+xsmem_buddy_options xsmem_buddy_options_from_env(void);
 
 // Returns a new buddy allocator named name (kept by pointer) over source, or
 // NULL with errno (EINVAL for bad options, ENOMEM). Its state lives in an
 // os_vm mapping: nothing is malloc'd. Release it with its destroy op.
 xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, const xsmem_buddy_options *options);
-
-// Returns the process-wide instance ("buddy", over xsmem_os_source: plain
-// pages; with XSMEM_BUDDY_THP=on blocks of a huge page or more are advised
-// MADV_HUGEPAGE one by one and smaller ones are not (whole THP regions made
-// the first touch of any block commit 2 MiB); default options), built on
-// first call without malloc. NULL (errno ENOMEM) when its state cannot be
-// mapped (an address-space limit); a later call tries again.
-xsmem_allocator *xsmem_buddy_instance(void);
 
 // Gives back the regions that have stayed empty for longer than the delay;
 // returns the bytes released. Cheap when there are none: for a periodic
@@ -96,7 +92,7 @@ size_t xsmem_buddy_purge(xsmem_allocator *a);
 size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op);
 
 // Returns the largest request a buddy allocator serves (its region size).
-// REQUIRES: a was made by xsmem_buddy_create or xsmem_buddy_instance.
+// REQUIRES: a was made by xsmem_buddy_create.
 size_t xsmem_buddy_max_size(const xsmem_allocator *a);
 
 // Returns the size of the block that a request of size bytes aligned to align

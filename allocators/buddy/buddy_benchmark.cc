@@ -20,7 +20,7 @@ constexpr size_t kMiB = size_t{1} << 20;
 xsmem_allocator *g_buddy;
 
 xsmem_allocator *Make(size_t region) {
-  xsmem_buddy_options o = xsmem_buddy_default_options();
+  xsmem_buddy_options o = xsmem_buddy_options_from_env();
   o.region_size = region;
   o.decommit_delay_ms = 10000;
   return xsmem_buddy_create("buddy.bench", xsmem_os_huge_source(), &o);

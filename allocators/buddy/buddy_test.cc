@@ -26,7 +26,7 @@ constexpr size_t kRegion = 4 << 20;
 constexpr size_t kMin = 4096;
 
 xsmem_buddy_options Opts(unsigned delay_ms = 600000) {
-  xsmem_buddy_options o = xsmem_buddy_default_options();
+  xsmem_buddy_options o = xsmem_buddy_options_from_env();
   o.region_size = kRegion;
   o.min_block = kMin;
   o.max_regions = 64;
@@ -420,14 +420,16 @@ TEST(BuddyDelayTest, PurgeReleasesAfterTheDelay) {
   a->ops->destroy(a);
 }
 
-TEST(BuddyInstanceTest, ProcessWideInstance) {
-  xsmem_allocator *a = xsmem_buddy_instance();
-  ASSERT_EQ(a, xsmem_buddy_instance());
+TEST(BuddyOptionsTest, FromTheEnvironmentOverOsVm) {
+  xsmem_buddy_options o = xsmem_buddy_options_from_env();
+  xsmem_allocator *a = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
+  ASSERT_NE(a, nullptr);
   EXPECT_STREQ(a->ops->kind, "buddy");
   void *p = a->ops->alloc(a, 1 << 20, 16, 0);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(xsmem_pagemap_get(p), XSMEM_TAG_BUDDY);
   a->ops->free(a, p, 0);
+  a->ops->destroy(a);
 }
 
 using BuddyDeathTest = BuddyTest;

@@ -43,7 +43,9 @@ TEST(BuddyThp, AdviceFollowsBlockSize) {
   fclose(thp);
   const char *env = getenv("XSMEM_BUDDY_THP");
   const bool on = env && strcmp(env, "on") == 0;
-  xsmem_allocator *b = xsmem_buddy_instance();
+  xsmem_buddy_options o = xsmem_buddy_options_from_env();  // thp from XSMEM_BUDDY_THP
+  xsmem_allocator *b = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
+  ASSERT_NE(b, nullptr);
   // A fresh region: every block below starts at its base (the freed ones merge back).
   void *mid = b->ops->alloc(b, 1 << 20, 16, 0);
   ASSERT_NE(mid, nullptr);

@@ -1,136 +1,24 @@
 // Configuration `buddy_large` (for tests): the buddy tier for everything
-// below XSMEM_LARGE_MIN, the large tier from there up; frees go to the owner
-// named by the pagemap tag. It runs both tiers under the conformance suite;
-// the shipping composition with the small tier in front is `default`.
-#include <errno.h>
-#include <string.h>
-
+// below XSMEM_LARGE_MIN, the large tier from there up, over os_vm. It runs
+// both tiers under the conformance suite; the shipping composition with the
+// small tier in front is `default`.
 #include "allocators/buddy/buddy.h"
 #include "allocators/large/large.h"
 #include "allocators/registry.h"
-#include "platform/pagemap.h"
+#include "allocators/tiered/pair.h"
 
-typedef struct tiers {
-  xsmem_allocator base;
-  xsmem_allocator *buddy, *large;
-  size_t large_min;
-} tiers;
-
-static tiers g_tiers;
-
-// Returns the tier that owns p (by its pagemap tag), or NULL after a report.
-static xsmem_allocator *owner(const void *p, const char *op) {
-  switch (xsmem_pagemap_get(p)) {
-    case XSMEM_TAG_BUDDY: return g_tiers.buddy;
-    case XSMEM_TAG_LARGE: return g_tiers.large;
-    default:
-      xsmem_report_bad_pointer(g_tiers.base.name, op, p, "pointer not allocated by xsmem");
-      return NULL;
+static xsmem_allocator *build(void) {
+  static xsmem_allocator *buddy, *large;  // kept when a later part fails
+  if (!buddy) {
+    xsmem_buddy_options o = xsmem_buddy_options_from_env();
+    buddy = xsmem_buddy_create("buddy", xsmem_os_source(), &o);
   }
-}
-
-static xsmem_allocator *tier_for(size_t size, size_t align) {
-  return size >= g_tiers.large_min || xsmem_buddy_block_size(g_tiers.buddy, size, align) == 0 ? g_tiers.large
-                                                                                              : g_tiers.buddy;
-}
-
-static void *t_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
-  xsmem_allocator *t = tier_for(size, align);
-  return t->ops->alloc(t, size, align, flags);
-}
-
-static void t_free(xsmem_allocator *a, void *p, size_t size) {
-  xsmem_allocator *t = owner(p, "free");
-  if (t) t->ops->free(t, p, size);
-}
-
-static size_t t_usable(const xsmem_allocator *a, const void *p) {
-  xsmem_allocator *t = owner(p, "malloc_usable_size");
-  return t ? t->ops->usable_size(t, p) : 0;
-}
-
-static bool t_owns(const xsmem_allocator *a, const void *p) {
-  uint8_t tag = xsmem_pagemap_get(p);
-  xsmem_allocator *t = tag == XSMEM_TAG_BUDDY ? g_tiers.buddy : tag == XSMEM_TAG_LARGE ? g_tiers.large : NULL;
-  return t && t->ops->owns(t, p);
-}
-
-// Within a tier its own realloc (in place where it can); across tiers a move.
-static void *t_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
-  xsmem_allocator *from = owner(p, "realloc");
-  if (!from) {
-    errno = EINVAL;
-    return NULL;
+  if (!large) {
+    xsmem_large_options o = xsmem_large_options_from_env();
+    large = xsmem_large_create("large", NULL, &o);
   }
-  xsmem_allocator *to = tier_for(size, 1);
-  if (to == from) return from->ops->realloc(from, p, size, flags);
-  return xsmem_move_block(from, p, from->ops->usable_size(from, p), to->ops->alloc(to, size, XSMEM_MIN_ALIGN, 0),
-                          size);
+  return xsmem_tiered_pair_build("buddy_large", buddy, large);
 }
 
-static void t_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  // The peak of the sum is at most the sum of the peaks: reported as that bound.
-  *out = xsmem_stats_init();
-  xsmem_stats b = xsmem_get_stats(g_tiers.buddy), l = xsmem_get_stats(g_tiers.large);
-  xsmem_stats_add_tier(out, &b);
-  xsmem_stats_add_tier(out, &l);
-  xsmem_stats_tiers_fragmentation(out);
-}
-
-static size_t t_trim(xsmem_allocator *a, size_t goal) {
-  return g_tiers.buddy->ops->trim(g_tiers.buddy, goal) + g_tiers.large->ops->trim(g_tiers.large, goal);
-}
-
-static void t_fork(xsmem_allocator *a, int phase) {
-  g_tiers.buddy->ops->fork(g_tiers.buddy, phase);
-  g_tiers.large->ops->fork(g_tiers.large, phase);
-}
-
-static void t_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
-  g_tiers.buddy->ops->detail(g_tiers.buddy, sink);
-  g_tiers.large->ops->detail(g_tiers.large, sink);
-}
-
-static const xsmem_allocator_ops kTiersOps = {
-    .kind = "tiers",
-    .alloc = t_alloc,
-    .free = t_free,
-    .usable_size = t_usable,
-    .owns = t_owns,
-    .realloc = t_realloc,
-    .stats = t_stats,
-    .trim = t_trim,
-    .fork = t_fork,
-    .detail = t_detail,
-};
-
-static xsmem_allocator *instance(void) {
-  static int ready;  // 0 no, 1 being built, 2 ready
-  if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) == 2) return &g_tiers.base;
-  int expected = 0;
-  if (__atomic_compare_exchange_n(&ready, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    g_tiers.buddy = xsmem_buddy_instance();
-    if (!g_tiers.buddy) {  // no room for its tables: the shim fails malloc and asks again later
-      __atomic_store_n(&ready, 0, __ATOMIC_RELEASE);
-      return NULL;
-    }
-    g_tiers.large = xsmem_large_instance();
-    g_tiers.large_min = xsmem_large_min_size();
-    g_tiers.base.ops = &kTiersOps;
-    g_tiers.base.name = "buddy_large";
-    __atomic_store_n(&ready, 2, __ATOMIC_RELEASE);
-  } else {
-    while ((expected = __atomic_load_n(&ready, __ATOMIC_ACQUIRE)) == 1) {
-    }
-    if (expected != 2) return NULL;
-  }
-  return &g_tiers.base;
-}
-
-const xsmem_config xsmem_config_buddy_large = {
-    .name = "buddy_large",
-    .summary = "test composition: buddy tier below XSMEM_LARGE_MIN, direct mappings above (no small tier)",
-    .options = "XSMEM_BUDDY_REGION XSMEM_LARGE_MIN XSMEM_LARGE_CACHE XSMEM_DECOMMIT_DELAY_MS XSMEM_HUGE_PAGES",
-    .instance = instance,
-};
-XSMEM_REGISTER_CONFIG(xsmem_config_buddy_large);
+XSMEM_CONFIG(buddy_large, "test composition: buddy tier below XSMEM_LARGE_MIN, direct mappings above (no small tier)",
+             build);

@@ -2,10 +2,6 @@
 #include "allocators/os/os_alloc.h"
 #include "allocators/registry.h"
 
-const xsmem_config xsmem_config_os = {
-    .name = "os",
-    .summary = "every block its own os_vm mapping with a header and a side table (checked, slow)",
-    .options = "XSMEM_HUGE_PAGES",
-    .instance = xsmem_os_allocator,
-};
-XSMEM_REGISTER_CONFIG(xsmem_config_os);
+static xsmem_allocator *build(void) { return xsmem_os_allocator(); }
+
+XSMEM_CONFIG(os, "every block its own os_vm mapping with a header and a side table (checked, slow)", build);

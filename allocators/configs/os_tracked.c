@@ -1,18 +1,13 @@
-// Configuration `os_tracked`: the checked os allocator under the tracker.
-#include "allocators/os/os_alloc.h"
+// Configuration `os_tracked`: the checked os configuration under the tracker.
 #include "allocators/registry.h"
 #include "tracking/tracker.h"
 
-static xsmem_allocator *volatile g_instance;
+extern const xsmem_config xsmem_config_os;
 
-static xsmem_allocator *instance(void) {
-  return xsmem_tracker_once(&g_instance, xsmem_os_allocator, "os_tracked");
+static xsmem_allocator *build(void) {
+  xsmem_tracker_options o;
+  xsmem_tracker_options_from_env(&o);
+  return xsmem_tracker_over(xsmem_config_instance(&xsmem_config_os), &o, "os_tracked");
 }
 
-const xsmem_config xsmem_config_os_tracked = {
-    .name = "os_tracked",
-    .summary = "every block its own os_vm mapping, under the tracker",
-    .options = "XSMEM_HUGE_PAGES " XSMEM_TRACKER_OPTIONS,
-    .instance = instance,
-};
-XSMEM_REGISTER_CONFIG(xsmem_config_os_tracked);
+XSMEM_CONFIG(os_tracked, "every block its own os_vm mapping, under the tracker", build);

@@ -1,12 +1,19 @@
 // Configuration `pool`: an LRU pool of freed blocks by rounded size over its own bfc.
+#include "allocators/bfc/bfc.h"
 #include "allocators/pool/pool.h"
 #include "allocators/registry.h"
 
-const xsmem_config xsmem_config_pool = {
-    .name = "pool",
-    .summary = "LRU pool of freed blocks by rounded size (pow2 by default) over a bfc arena; hit/miss counters",
-    .options = "XSMEM_POOL_LIMIT_MB XSMEM_POOL_ROUNDING XSMEM_POOL_AUTO_RESIZE XSMEM_BFC_LIMIT_MB "
-               "XSMEM_BFC_RESERVE_ALL XSMEM_BFC_GC XSMEM_BFC_INITIAL_REGION XSMEM_BFC_SPLIT_SLACK XSMEM_BFC_DUMP_ON_OOM",
-    .instance = xsmem_pool_default,
-};
-XSMEM_REGISTER_CONFIG(xsmem_config_pool);
+static xsmem_allocator *build(void) {
+  // No room for the bfc's or the pool's state (an address-space limit): NULL,
+  // and the next call tries again (the malloc shim fails the request meanwhile).
+  xsmem_bfc_options bo = xsmem_bfc_options_from_env();
+  xsmem_bfc *backing = xsmem_bfc_create(xsmem_os_source(), &bo, "pool.bfc");
+  if (!backing) return NULL;
+  xsmem_pool_options po = xsmem_pool_options_from_env();
+  xsmem_pool *p = xsmem_pool_create(xsmem_bfc_allocator(backing), &po, "pool");
+  if (!p) xsmem_bfc_destroy(backing);
+  return p ? xsmem_pool_allocator(p) : NULL;
+}
+
+XSMEM_CONFIG(pool, "LRU pool of freed blocks by rounded size (pow2 by default) over a bfc arena; hit/miss counters",
+             build);

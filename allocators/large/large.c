@@ -11,7 +11,7 @@
 #include "platform/options.h"
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #define CHUNK XSMEM_PAGEMAP_CHUNK
 #define HDR 128  // the header sits at user - HDR, inside the page below the user pointer
@@ -39,7 +39,6 @@ typedef struct large {
   size_t cache_limit;
   uint64_t delay_ns;
   unsigned vm_flags;
-  bool is_static;
   xsmem_spinlock lock;  // everything below
   large_header *live;   // live blocks, newest first
   large_header *cache_head, *cache_tail;  // cached mappings, most recently freed first
@@ -539,7 +538,7 @@ static void large_destroy(xsmem_allocator *a) {
   l->live = NULL;
   unmap_list(l, h);
   XSMEM_TOOL_POOL_DESTROY(l);
-  if (!l->is_static) xsmem_os_unmap(l, xsmem_os_page_size());
+  xsmem_os_unmap(l, xsmem_os_page_size());
 }
 
 static const xsmem_allocator_ops kLargeOps = {
@@ -566,7 +565,7 @@ void xsmem_large_for_each(xsmem_allocator *a, void (*fn)(void *ctx, const void *
 // ---------------------------------------------------------------------------
 // Construction.
 
-xsmem_large_options xsmem_large_default_options(void) {
+xsmem_large_options xsmem_large_options_from_env(void) {
   xsmem_large_options o;
   o.cache_bytes = xsmem_option_bytes("XSMEM_LARGE_CACHE");
   long long delay = xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
@@ -589,7 +588,7 @@ xsmem_allocator *xsmem_large_create(const char *name, xsmem_source *source, cons
   _Static_assert(sizeof(large) <= 4096, "the state fits one page");
   xsmem_large_options d;
   if (!o) {
-    d = xsmem_large_default_options();
+    d = xsmem_large_options_from_env();
     o = &d;
   }
   large *l = xsmem_os_map(sizeof(large), XSMEM_CACHE_LINE, 0);
@@ -609,19 +608,3 @@ size_t xsmem_large_min_size(void) {
   return v;
 }
 
-static large g_large;
-static int g_large_ready;  // 0 no, 1 being built, 2 ready
-
-xsmem_allocator *xsmem_large_instance(void) {
-  if (XSMEM_LIKELY(__atomic_load_n(&g_large_ready, __ATOMIC_ACQUIRE) == 2)) return &g_large.base;
-  int expected = 0;
-  if (__atomic_compare_exchange_n(&g_large_ready, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    xsmem_large_options o = xsmem_large_default_options();
-    init(&g_large, "large", NULL, &o);
-    g_large.is_static = true;
-    __atomic_store_n(&g_large_ready, 2, __ATOMIC_RELEASE);
-  } else {
-    while (__atomic_load_n(&g_large_ready, __ATOMIC_ACQUIRE) != 2) xsmem_cpu_relax();
-  }
-  return &g_large.base;
-}

@@ -46,16 +46,12 @@ typedef struct xsmem_large_options {
 
 // Returns the defaults: cache_bytes from XSMEM_LARGE_CACHE, the delay from
 // XSMEM_DECOMMIT_DELAY_MS, huge_pages true.
-xsmem_large_options xsmem_large_default_options(void);
+xsmem_large_options xsmem_large_options_from_env(void);
 
 // Returns a new large allocator named name over source (NULL: os_vm directly,
 // which enables mremap), or NULL with errno. Its state lives in an os_vm page;
 // nothing is malloc'd. Release it with its destroy op.
 xsmem_allocator *xsmem_large_create(const char *name, xsmem_source *source, const xsmem_large_options *options);
-
-// Returns the process-wide instance ("large", os_vm direct, default options),
-// built on first call without malloc. Thread-safe.
-xsmem_allocator *xsmem_large_instance(void);
 
 // Unmaps the cached mappings unused for longer than the delay; returns the
 // bytes released. For a periodic purger (the cache is also checked on every

@@ -34,12 +34,12 @@ struct Target {
   Kind kind;
   explicit Target(Kind k) : kind(k) {
     if (k == kLargeNoCache || k == kLargeCache) {
-      xsmem_large_options o = xsmem_large_default_options();
+      xsmem_large_options o = xsmem_large_options_from_env();
       o.cache_bytes = k == kLargeCache ? 1024 * kMiB : 0;
       o.decommit_delay_ms = 1000;
       a = xsmem_large_create("large.bench", nullptr, &o);
     } else if (k == kBuddy || k == kBuddyHuge) {
-      xsmem_buddy_options o = xsmem_buddy_default_options();
+      xsmem_buddy_options o = xsmem_buddy_options_from_env();
       o.region_size = 1024 * kMiB;
       o.decommit_delay_ms = 1000;
       a = xsmem_buddy_create("buddy.bench", k == kBuddy ? xsmem_os_source() : xsmem_os_huge_source(), &o);

@@ -32,7 +32,7 @@ const size_t kPage = 4096;
 xsmem_allocator *Make(size_t cache, unsigned delay_ms = 600000, xsmem_source *src = nullptr) {
   // Map the pagemap's table now, so that it does not show in the OS counters of a test.
   xsmem_pagemap_set(reinterpret_cast<void *>(uintptr_t{0x7000} * kChunk), kChunk, XSMEM_TAG_NONE);
-  xsmem_large_options o = xsmem_large_default_options();
+  xsmem_large_options o = xsmem_large_options_from_env();
   o.cache_bytes = cache;
   o.decommit_delay_ms = delay_ms;
   return xsmem_large_create("large.test", src, &o);
@@ -338,14 +338,16 @@ TEST(LargeTest, OverAnotherSource) {
   a->ops->destroy(a);
 }
 
-TEST(LargeTest, ProcessWideInstance) {
-  xsmem_allocator *a = xsmem_large_instance();
-  EXPECT_EQ(a, xsmem_large_instance());
+TEST(LargeTest, FromTheEnvironmentOverOsVm) {
+  xsmem_large_options o = xsmem_large_options_from_env();
+  xsmem_allocator *a = xsmem_large_create("large", nullptr, &o);
+  ASSERT_NE(a, nullptr);
   EXPECT_STREQ(a->ops->kind, "large");
   EXPECT_GT(xsmem_large_min_size(), 0u);
   void *p = a->ops->alloc(a, 5 * kMiB, 16, 0);
   ASSERT_NE(p, nullptr);
   a->ops->free(a, p, 0);
+  a->ops->destroy(a);
 }
 
 TEST(LargeDeathTest, BadPointersAreReported) {

@@ -6,7 +6,7 @@
 #include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/os_vm.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #define OS_MAGIC 0x78736d656d4f5321ull  // "xsmemOS!"
 #define HEADER 32

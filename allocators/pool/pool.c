@@ -14,7 +14,7 @@
 #include "platform/log.h"
 #include "platform/options.h"
 #include "platform/os_vm.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #define MIN_BLOCK 32          // a kept block holds its four list links
 #define POW2_MAX ((size_t)64 << 20)  // pow2 rounding up to here, then eighths (at most 12.5%)
@@ -32,7 +32,7 @@ typedef struct node {
   struct node *sz_prev, *sz_next;    // blocks of the same size: head newest
 } node;
 
-// Tools (tracking/tool_hooks.h; nothing in a normal build): kept blocks are
+// Tools (platform/tool_hooks.h; nothing in a normal build): kept blocks are
 // poisoned whole, their links opened only for the pool's own reads and
 // writes. Over a source the pool is a Valgrind MEMPOOL of its own; over a
 // backing its blocks are the backing's (live there while kept), so the pool
@@ -636,24 +636,3 @@ xsmem_pool *xsmem_pool_create_on_source(xsmem_source *source, const xsmem_pool_o
   return make(NULL, source, o, name);
 }
 
-static xsmem_pool *g_default;
-static _Atomic int g_default_state;  // 0 new, 1 building, 2 ready
-
-xsmem_allocator *xsmem_pool_default(void) {
-  if (atomic_load_explicit(&g_default_state, memory_order_acquire) == 2) return &g_default->base;
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&g_default_state, &expected, 1)) {
-    xsmem_bfc_options bo = xsmem_bfc_options_from_env();
-    // No room for the bfc's or the pool's state (an address-space limit):
-    // NULL, and the next call tries again (the malloc shim fails the request
-    // meanwhile).
-    xsmem_bfc *b = xsmem_bfc_create(xsmem_os_source(), &bo, "pool.bfc");
-    xsmem_pool_options po = xsmem_pool_options_from_env();
-    g_default = b ? xsmem_pool_create(xsmem_bfc_allocator(b), &po, "pool") : NULL;
-    if (b && !g_default) xsmem_bfc_destroy(b);
-    atomic_store_explicit(&g_default_state, g_default ? 2 : 0, memory_order_release);
-    return g_default ? &g_default->base : NULL;
-  }
-  while ((expected = atomic_load_explicit(&g_default_state, memory_order_acquire)) == 1) sched_yield();
-  return expected == 2 ? &g_default->base : NULL;
-}

@@ -89,10 +89,6 @@ size_t xsmem_pool_drain(xsmem_pool *p);
 // Gives kept blocks back and releases the metadata; not the backing.
 void xsmem_pool_destroy(xsmem_pool *p);
 
-// The process-wide allocator of the `pool` configuration: a pool over its own
-// bfc over os_vm (XSMEM_POOL_* and XSMEM_BFC_* options); NULL (errno) when it
-// cannot be built, and a later call tries again.
-xsmem_allocator *xsmem_pool_default(void);
 
 #ifdef __cplusplus
 }

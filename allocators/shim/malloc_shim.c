@@ -24,7 +24,7 @@
 // Bootstrap: the configuration is built on the first call. Anything the build
 // itself allocates (dlsym, pthread_atfork) is served from a small static arena
 // whose blocks are never freed; a second thread arriving meanwhile waits.
-// A configuration that cannot be built (its instance() returns NULL: the
+// A configuration that cannot be built (xsmem_config_instance returns NULL: the
 // address space is limited, ulimit -v, and its tables do not fit) is said
 // once on stderr; that call and every call until a build succeeds fail with
 // ENOMEM, each trying the build again. Nothing aborts.
@@ -34,14 +34,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <pthread.h>
-#include <sched.h>
 
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
 #include "platform/log.h"
+#include "platform/once.h"
 #include "platform/options.h"
 
 #ifndef XSMEM_SHIM_CONFIG
@@ -60,8 +59,7 @@ extern const xsmem_config XSMEM_SHIM_CONFIG;
 #endif
 
 static xsmem_allocator *g_alloc;  // set once; read without a lock afterwards
-static _Atomic int g_state;        // 0 new (or the last build failed), 1 building, 2 ready
-static _Atomic long g_builder;     // tid of the thread building
+static xsmem_once g_built;        // choose the configuration, build it, run XSMEM_SHIM_READY
 static _Atomic int g_build_failed_said;
 
 // ---------------------------------------------------------------------------
@@ -110,7 +108,6 @@ static const xsmem_config *choose_config(void) {
   return &XSMEM_SHIM_CONFIG;
 }
 
-static long current_tid(void) { return syscall(SYS_gettid); }
 
 // What the API uses while the configuration cannot be built: every request
 // fails with ENOMEM (g_alloc stays NULL, so the next call builds again).
@@ -135,43 +132,44 @@ static const xsmem_allocator_ops kUnbuiltOps = {
 };
 static xsmem_allocator g_unbuilt = {&kUnbuiltOps, NULL};
 
-// The build of configuration c failed: said once, and the next call tries again.
-XSMEM_COLD static xsmem_allocator *shim_unbuilt(const xsmem_config *c) {
-  int err = errno;
-  g_unbuilt.name = c->name;
-  if (!atomic_exchange(&g_build_failed_said, 1)) {
-    xsmem_log("configuration '%s' could not be built (errno %d%s): allocations fail with ENOMEM until it can be "
-              "(tried again on each call; said once)",
-              c->name, err, err == ENOMEM ? ": out of address space or memory" : "");
-  }
-  atomic_store_explicit(&g_state, 0, memory_order_release);
-  errno = ENOMEM;
-  return &g_unbuilt;
+// Builds the configuration the shim serves (g_built's build).
+static bool shim_build(void *ctx) {
+  const xsmem_config *c = choose_config();
+  *(const xsmem_config **)ctx = c;
+  xsmem_allocator *a = xsmem_config_instance(c);
+  if (!a) return false;
+#ifdef XSMEM_SHIM_READY
+  XSMEM_SHIM_READY(a);
+#endif
+  g_alloc = a;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  if (xsmem_option_bool("XSMEM_VERBOSE")) xsmem_log("malloc served by configuration '%s'", c->name);
+  return true;
 }
 
 // Returns the allocator to use now: the real one; NULL while this thread
 // builds it (the caller serves from the bootstrap arena); or g_unbuilt, whose
-// every allocation fails with ENOMEM, when the build failed.
+// every allocation fails with ENOMEM, when the build failed (said once; the
+// next call tries again).
 XSMEM_COLD static xsmem_allocator *shim_init(void) {
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&g_state, &expected, 1)) {
-    atomic_store(&g_builder, current_tid());
-    const xsmem_config *c = choose_config();
-    xsmem_allocator *a = c->instance();
-    if (!a) return shim_unbuilt(c);
-#ifdef XSMEM_SHIM_READY
-    XSMEM_SHIM_READY(a);
-#endif
-    g_alloc = a;
-    atomic_store_explicit(&g_state, 2, memory_order_release);
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (xsmem_option_bool("XSMEM_VERBOSE")) xsmem_log("malloc served by configuration '%s'", c->name);
-    return a;
+  const xsmem_config *c = &XSMEM_SHIM_CONFIG;
+  switch (xsmem_once_run(&g_built, shim_build, &c)) {
+    case XSMEM_ONCE_DONE:
+      return g_alloc;
+    case XSMEM_ONCE_RECURSIVE:
+      return NULL;
+    case XSMEM_ONCE_FAILED:
+      break;
   }
-  if (expected == 1 && atomic_load(&g_builder) == current_tid()) return NULL;  // recursion
-  while ((expected = atomic_load_explicit(&g_state, memory_order_acquire)) == 1) sched_yield();
-  if (expected != 2) return shim_init();  // that build failed: this call tries again
-  return g_alloc;
+  int err = errno;
+  g_unbuilt.name = c->name;
+  if (!atomic_exchange(&g_build_failed_said, 1)) {
+    xsmem_log("configuration '%s' could not be built (%s): allocations fail with ENOMEM until it can be "
+              "(tried again on each call; said once)",
+              c->name, err ? xsmem_strerror(err) : "no reason given");
+  }
+  errno = ENOMEM;
+  return &g_unbuilt;
 }
 
 XSMEM_INLINE xsmem_allocator *get_alloc(void) {

@@ -18,14 +18,14 @@ extern "C" {
 xsmem_allocator *xsmem_system_allocator(void);
 
 // The process-wide instance's malloc and free as direct calls, for a shim
-// that skips the vtable (tracking/system_tracked_shim.h); the same counters
+// that skips the vtable (allocators/shim/system_tracked.h); the same counters
 // as its ops. xsmem_system_malloc sets errno on failure (glibc does).
 // REQUIRES: xsmem_system_allocator() has been called.
 void *xsmem_system_malloc(size_t size);
 void xsmem_system_free(void *p);
 
 // The process-wide instance's address, built or not: a shim's test that the
-// allocator it serves is this one (allocators/system/system_shim.h).
+// allocator it serves is this one (allocators/shim/system.h).
 extern xsmem_allocator *const xsmem_system_instance_;
 
 #ifdef __cplusplus

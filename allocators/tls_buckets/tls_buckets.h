@@ -83,7 +83,7 @@
 //
 // Tools: under ASan the tier poisons every block it holds and unpoisons a
 // block (its class size) when it hands it out; with XSMEM_VALGRIND it
-// describes them as a memcheck MEMPOOL (tracking/tool_hooks.h). Links inside
+// describes them as a memcheck MEMPOOL (platform/tool_hooks.h). Links inside
 // free blocks are read and written past the checks. Normal builds: nothing.
 //
 // There is one small tier per process (thread caches are process-wide).

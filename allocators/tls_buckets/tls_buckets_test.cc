@@ -701,7 +701,7 @@ TEST(HeapCorruptionTest, LinksAcrossSegmentsAreFollowed) {
 
 #if defined(__SANITIZE_ADDRESS__)
 // Under ASan the tier poisons what it holds and unpoisons what it hands out
-// (tracking/tool_hooks.h): freed blocks, whole batches and fresh carved
+// (platform/tool_hooks.h): freed blocks, whole batches and fresh carved
 // blocks are poisoned; a block handed out is writable to its class size.
 TEST(ToolHooks, FreeBlocksArePoisonedAndHandedOutOnesAreNot) {
   std::vector<char *> v;

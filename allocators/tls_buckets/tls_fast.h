@@ -60,7 +60,7 @@
 #include <stdint.h>
 
 #include "platform/base.h"
-#include "tracking/tool_hooks.h"
+#include "platform/tool_hooks.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,7 +131,7 @@ extern __thread uint32_t xsmem_tls_node_base_ __attribute__((tls_model("initial-
 // Largest request the tier serves (XSMEM_SMALL_MAX), set when it is built.
 extern size_t xsmem_tls_small_max_;
 
-// Sanitizer and Valgrind builds (tracking/tool_hooks.h): a block is poisoned
+// Sanitizer and Valgrind builds (platform/tool_hooks.h): a block is poisoned
 // whenever the tier holds it and unpoisoned (its whole class size) when it is
 // handed out; the tier reads and writes the links inside free blocks through
 // these, which bypass the checks (ASan) or silence them (Valgrind). In normal

@@ -179,7 +179,7 @@ static void routing(size_t pairs) {
       printf("%s is not linked\n", names[i]);
       return;
     }
-    a[i] = c->instance();
+    a[i] = xsmem_config_instance(c);
     pairs_ns(a[i], pairs / 10);  // warm up: regions mapped, caches hot
   }
   for (int round = 0; round < 9; round++) {

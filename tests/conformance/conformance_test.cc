@@ -56,7 +56,7 @@ TEST(Registry, ConfigurationIsRegisteredAndServesMalloc) {
   EXPECT_NE(c->summary, nullptr);
   void *p = g_malloc(1);  // make sure the shim is initialised
   g_free(p);
-  EXPECT_EQ(c->instance(), xsmem_process_allocator());
+  EXPECT_EQ(xsmem_config_instance(c), xsmem_process_allocator());
   bool listed = false;
   for (size_t i = 0; i < xsmem_config_count(); i++) listed |= xsmem_config_at(i) == c;
   EXPECT_TRUE(listed);
@@ -370,7 +370,7 @@ TEST(Threads, CrossThreadFrees) {
 TEST(Stats, ConsistentWithOperations) {
   const xsmem_config *c = xsmem_config_find(ConfigName());
   ASSERT_NE(c, nullptr);
-  xsmem_allocator *a = c->instance();
+  xsmem_allocator *a = xsmem_config_instance(c);
   constexpr int kBlocks = 100;
   constexpr size_t kSize = 1000;
   void *blocks[kBlocks];

@@ -86,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (nconfigs == 0 || size == 0) return 0;
   Reader r(data, size);
   const xsmem_config *cfg = xsmem_config_at(r.u8() % nconfigs);
-  xsmem_allocator *a = cfg->instance();
+  xsmem_allocator *a = xsmem_config_instance(cfg);
   xsmem_stats before = xsmem_get_stats(a);
   std::vector<Block> live(64);
   size_t step = 0;

@@ -26,7 +26,7 @@ std::map<std::string, double> Detail(xsmem_allocator *a) { return xsmem_test::De
 xsmem_allocator *BfcNuma() {
   const xsmem_config *c = xsmem_config_find("bfc_numa");
   EXPECT_NE(c, nullptr);
-  return c ? c->instance() : nullptr;
+  return c ? xsmem_config_instance(c) : nullptr;
 }
 
 int Nodes() { return atoi(getenv("XSMEM_NUMA_FAKE_NODES")); }

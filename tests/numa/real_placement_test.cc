@@ -74,7 +74,7 @@ TEST_F(RealPlacement, NodeSourceRegionsLiveOnTheirNode) {
 TEST_F(RealPlacement, BfcNumaServesEachThreadFromItsNode) {
   const xsmem_config *c = xsmem_config_find("bfc_numa");
   ASSERT_NE(c, nullptr);
-  xsmem_allocator *a = c->instance();
+  xsmem_allocator *a = xsmem_config_instance(c);
   for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
     if (xsmem_numa_node_cpu_count(node) == 0) continue;
     std::thread([&] {
@@ -100,7 +100,7 @@ TEST_F(RealPlacement, BfcNumaServesEachThreadFromItsNode) {
 TEST_F(RealPlacement, NumaServesEachThreadFromItsNode) {
   const xsmem_config *c = xsmem_config_find("numa");
   ASSERT_NE(c, nullptr);
-  xsmem_allocator *a = c->instance();
+  xsmem_allocator *a = xsmem_config_instance(c);
   for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
     if (xsmem_numa_node_cpu_count(node) == 0) continue;
     std::thread([&] {

@@ -22,9 +22,9 @@ TEST(Registry, FindsEveryLinkedConfiguration) {
 
 TEST(Registry, InstancesWorkSideBySide) {
   for (const char *name : {"os", "system"}) {
-    xsmem_allocator *a = xsmem_config_find(name)->instance();
+    xsmem_allocator *a = xsmem_config_instance(xsmem_config_find(name));
     ASSERT_NE(a, nullptr);
-    EXPECT_EQ(a, xsmem_config_find(name)->instance()) << "instance() must be idempotent";
+    EXPECT_EQ(a, xsmem_config_instance(xsmem_config_find(name))) << "instance() must be idempotent";
     xsmem_stats s0 = xsmem_get_stats(a);
     void *p = xsmem_alloc(a, 1000, 64, XSMEM_ALLOC_ZERO);
     ASSERT_NE(p, nullptr);
@@ -41,7 +41,7 @@ TEST(Registry, InstancesWorkSideBySide) {
 }
 
 TEST(Registry, NoFailAbortsWithAMessage) {
-  xsmem_allocator *a = xsmem_config_find("os")->instance();
+  xsmem_allocator *a = xsmem_config_instance(xsmem_config_find("os"));
   EXPECT_DEATH(xsmem_alloc(a, SIZE_MAX / 2, 16, XSMEM_ALLOC_NOFAIL), "could not allocate");
 }
 

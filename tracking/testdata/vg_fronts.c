@@ -2,7 +2,7 @@
 // small tier (tls_buckets), a buddy and a bfc front through the
 // xsmem_allocator interface, with the
 // fronts' Valgrind client requests compiled in (-DXSMEM_VALGRIND=1,
-// tracking/tool_hooks.h), and from a second bfc whose regions are buddy
+// platform/tool_hooks.h), and from a second bfc whose regions are buddy
 // blocks (nested pools). "errors" leaks one buddy block and reads freed
 // memory of each front once; "clean" exercises splits, merges, in-place
 // realloc and calloc, and the small tier's lists, batches and free keys,
@@ -85,7 +85,7 @@ __attribute__((noinline)) static void small_workout(xsmem_allocator *a) {
 int main(int argc, char **argv) {
   int errors = argc > 1 && strcmp(argv[1], "errors") == 0;
   g_reachable = malloc(1);
-  xsmem_buddy_options bo = xsmem_buddy_default_options();
+  xsmem_buddy_options bo = xsmem_buddy_options_from_env();
   bo.region_size = 4u << 20;
   bo.min_block = 4096;
   xsmem_allocator *buddy = xsmem_buddy_create("vg_buddy", xsmem_os_source(), &bo);

@@ -1,5 +1,5 @@
-// allocators/default/default.c: routing between the tiers (see default.h).
-#include "allocators/default/default.h"
+// allocators/tiered/tiered.c: routing between the tiers (see tiered.h).
+#include "allocators/tiered/tiered.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "allocators/buddy/buddy.h"
-#include "allocators/default/tiers.h"
+#include "allocators/tiered/tiers.h"
 #include "allocators/large/large.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "platform/atomics.h"
 #include "platform/log.h"
+#include "platform/once.h"
 #include "platform/options.h"
 #include "platform/pagemap.h"
 
@@ -39,10 +40,9 @@ typedef struct grow_cache {
 
 static __thread grow_cache t_grow __attribute__((tls_model("initial-exec")));
 
-typedef struct default_allocator {
+typedef struct tiered_allocator {
   xsmem_allocator base;
   xsmem_tiers t;  // small, medium, large and the thresholds between them
-  _Atomic int state;  // 0 new, 1 building, 2 ready
   xsmem_spinlock grow_lock;  // the list of grow caches
   grow_cache *grow_list;
   // What buddy does not see of the grow caches, for the statistics: blocks
@@ -50,11 +50,11 @@ typedef struct default_allocator {
   // blocks given back to buddy (returns: buddy counts those frees).
   _Atomic uint64_t grow_puts, grow_takes, grow_returns;
   pthread_key_t grow_key;    // its destructor gives an exiting thread's block back
-} default_allocator;
+} tiered_allocator;
 
-static default_allocator g_default;
+static tiered_allocator g_tiered;
 
-XSMEM_NOINLINE static void *default_alloc_routed(default_allocator *d, size_t size, size_t align, unsigned flags) {
+XSMEM_NOINLINE static void *tiered_alloc_routed(tiered_allocator *d, size_t size, size_t align, unsigned flags) {
   if (!xsmem_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
@@ -73,15 +73,15 @@ XSMEM_NOINLINE static void *default_alloc_routed(default_allocator *d, size_t si
 // The usual request (small, the minimum alignment, not zeroed) goes to the
 // small tier's thread cache before anything that needs a stack frame: callers
 // through the ops (the tracker, realloc) pay what the shim's malloc does.
-static void *default_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
-  default_allocator *d = (default_allocator *)a;
+static void *tiered_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
+  tiered_allocator *d = (tiered_allocator *)a;
   if (XSMEM_LIKELY(align == XSMEM_MIN_ALIGN && !flags && size - 1 < d->t.small_max)) return xsmem_tls_malloc(size);
-  return default_alloc_routed(d, size, align, flags);
+  return tiered_alloc_routed(d, size, align, flags);
 }
 
-static bool grow_cache_put(default_allocator *d, void *p, size_t bytes);
+static bool grow_cache_put(tiered_allocator *d, void *p, size_t bytes);
 
-XSMEM_NOINLINE static void default_free_routed(default_allocator *d, void *p, size_t size, uint8_t tag) {
+XSMEM_NOINLINE static void tiered_free_routed(tiered_allocator *d, void *p, size_t size, uint8_t tag) {
   if (tag == XSMEM_TAG_BUDDY) {
     if (p == t_grow.cur) t_grow.cur = NULL;
     size_t bytes = xsmem_buddy_live_size(d->t.medium, p, "free");  // reports a bad pointer
@@ -94,28 +94,28 @@ XSMEM_NOINLINE static void default_free_routed(default_allocator *d, void *p, si
   xsmem_tls_purger_start();
 }
 
-// A small block (the usual free) without a stack frame, as default_alloc.
-static void default_free(xsmem_allocator *a, void *p, size_t size) {
+// A small block (the usual free) without a stack frame, as tiered_alloc.
+static void tiered_free(xsmem_allocator *a, void *p, size_t size) {
   uint8_t tag = xsmem_pagemap_get(p);
   if (XSMEM_LIKELY(tag == XSMEM_TAG_SMALL)) {
     xsmem_tls_free(p);
     return;
   }
-  default_free_routed((default_allocator *)a, p, size, tag);
+  tiered_free_routed((tiered_allocator *)a, p, size, tag);
 }
 
-static size_t default_usable(const xsmem_allocator *a, const void *p) {
-  const default_allocator *d = (const default_allocator *)a;
+static size_t tiered_usable(const xsmem_allocator *a, const void *p) {
+  const tiered_allocator *d = (const tiered_allocator *)a;
   xsmem_allocator *o = xsmem_tiers_owner(&d->t, d->base.name, p, "usable_size");
   return o ? o->ops->usable_size(o, p) : 0;
 }
 
-static bool default_owns(const xsmem_allocator *a, const void *p) {
-  return xsmem_tiers_owns(&((const default_allocator *)a)->t, p);
+static bool tiered_owns(const xsmem_allocator *a, const void *p) {
+  return xsmem_tiers_owns(&((const tiered_allocator *)a)->t, p);
 }
 
 // The small tier's block size of class c (the formula tls_buckets builds its
-// classes with; default_test checks the two agree for every class).
+// classes with; tiered_test checks the two agree for every class).
 XSMEM_INLINE size_t small_class_size(unsigned c) {
   return c < 8 ? (size_t)16 * (c + 1) : (size_t)(9 + (c - 8) % 8) << (4 + (c - 8) / 8);
 }
@@ -124,13 +124,13 @@ XSMEM_INLINE size_t small_class_size(unsigned c) {
 // The grow cache.
 
 // Gives a cached block back to buddy.
-static void grow_return(default_allocator *d, void *blk) {
+static void grow_return(tiered_allocator *d, void *blk) {
   atomic_fetch_add_explicit(&d->grow_returns, 1, memory_order_relaxed);
   d->t.medium->ops->free(d->t.medium, blk, 0);
 }
 
 static void grow_cache_exit(void *arg) {
-  default_allocator *d = &g_default;
+  tiered_allocator *d = &g_tiered;
   grow_cache *gc = (grow_cache *)arg;
   gc->exited = true;  // frees during later destructors go straight to buddy
   void *blk = gc->blk;
@@ -145,7 +145,7 @@ static void grow_cache_exit(void *arg) {
   if (blk) grow_return(d, blk);
 }
 
-XSMEM_COLD static bool grow_cache_register(default_allocator *d, grow_cache *gc) {
+XSMEM_COLD static bool grow_cache_register(tiered_allocator *d, grow_cache *gc) {
   if (gc->exited || pthread_setspecific(d->grow_key, gc) != 0) return false;
   xsmem_spin_lock(&d->grow_lock);
   gc->prev = NULL;
@@ -160,7 +160,7 @@ XSMEM_COLD static bool grow_cache_register(default_allocator *d, grow_cache *gc)
 // Keeps the freed buddy block p (bytes long) in this thread's grow cache
 // when it is small enough and bigger than what the cache holds (the smaller
 // one goes back to buddy). Returns false when p was not kept.
-static bool grow_cache_put(default_allocator *d, void *p, size_t bytes) {
+static bool grow_cache_put(tiered_allocator *d, void *p, size_t bytes) {
   grow_cache *gc = &t_grow;
   if (XSMEM_UNLIKELY(p == gc->blk)) {
     xsmem_report_bad_pointer(d->base.name, "free", p, "double free (block already freed)");
@@ -191,7 +191,7 @@ static void *grow_cache_take(size_t size, size_t *bytes) {
 }
 
 // Gives this thread's cached block back to buddy; returns its size.
-static size_t grow_cache_flush(default_allocator *d) {
+static size_t grow_cache_flush(tiered_allocator *d) {
   size_t bytes = 0;
   void *p = grow_cache_take(0, &bytes);
   if (p) grow_return(d, p);
@@ -217,7 +217,7 @@ static void *move_block(xsmem_allocator *from, void *p, size_t have, void *q, si
 // XSMEM_TIERS_GROW_TO_MEDIUM, it moves to a buddy block with room for the next step,
 // where later growth absorbs the free right-hand buddy in place instead of
 // copying every step.
-static void *realloc_small(default_allocator *d, void *p, size_t size) {
+static void *realloc_small(tiered_allocator *d, void *p, size_t size) {
   const xsmem_tls_seg_head *s = xsmem_tls_seg_of(p);
   if (XSMEM_UNLIKELY(!xsmem_tls_is_block_start(s, p))) {
     xsmem_report_bad_pointer(d->t.small->name, "realloc", p, "not the start of a block (interior pointer)");
@@ -238,12 +238,12 @@ static void *realloc_small(default_allocator *d, void *p, size_t size) {
       t_grow.cur = q;
       t_grow.cur_bytes = xsmem_buddy_block_size(d->t.medium, 2 * size, XSMEM_MIN_ALIGN);
     } else {
-      q = default_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);  // buddy full
+      q = tiered_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);  // buddy full
     }
   } else if (size <= d->t.small_max) {
     q = xsmem_tls_malloc(size);
   } else {
-    q = default_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);
+    q = tiered_alloc(&d->base, size, XSMEM_MIN_ALIGN, 0);
   }
   return move_block(NULL, p, have, q, size);
 }
@@ -254,8 +254,8 @@ XSMEM_INLINE bool medium_fits(size_t size, size_t usable) {
   return size <= usable && (usable <= GROW_CACHE_MAX || size > usable / 2);
 }
 
-static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
-  default_allocator *d = (default_allocator *)a;
+static void *tiered_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
+  tiered_allocator *d = (tiered_allocator *)a;
   uint8_t tag = xsmem_pagemap_get(p);
   // A growing buffer: no lookup. (The tag check: after its region went back
   // to the OS, p's address may have come back as a small block.)
@@ -292,7 +292,7 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
     return move_block(o, p, usable, d->t.large->ops->alloc(d->t.large, size, XSMEM_MIN_ALIGN, 0), size);
   }
   if (want != o && o == d->t.large && size <= usable && size >= usable / 2) return p;  // shrink in place
-  return move_block(o, p, usable, default_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
+  return move_block(o, p, usable, tiered_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
 // Sums the tiers, counting memory as jemalloc does (allocated / active /
@@ -302,8 +302,8 @@ static void *default_realloc(xsmem_allocator *a, void *p, size_t size, unsigned 
 // cache), and fragmentation the share of committed data memory not in use.
 // The small tier does not track commitment: its in-use, cached and metadata
 // bytes count as committed.
-static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  default_allocator *d = (default_allocator *)a;
+static void tiered_stats(const xsmem_allocator *a, xsmem_stats *out) {
+  tiered_allocator *d = (tiered_allocator *)a;
   *out = xsmem_stats_init();
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
@@ -331,8 +331,8 @@ static void default_stats(const xsmem_allocator *a, xsmem_stats *out) {
 }
 
 // Tier summaries under group "tier" come from the tiers themselves.
-static void default_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
-  const default_allocator *d = (const default_allocator *)a;
+static void tiered_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
+  const tiered_allocator *d = (const tiered_allocator *)a;
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     if (tiers[i] && tiers[i]->ops->detail) tiers[i]->ops->detail(tiers[i], sink);
@@ -341,8 +341,8 @@ static void default_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   sink->value(sink, "route", "large", "min_bytes", "gauge", (double)d->t.large_min);
 }
 
-static size_t default_trim(xsmem_allocator *a, size_t goal) {
-  default_allocator *d = (default_allocator *)a;
+static size_t tiered_trim(xsmem_allocator *a, size_t goal) {
+  tiered_allocator *d = (tiered_allocator *)a;
   grow_cache_flush(d);  // this thread's; the others' are theirs
   size_t released = 0;
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
@@ -353,8 +353,8 @@ static size_t default_trim(xsmem_allocator *a, size_t goal) {
 }
 
 // Locks are taken small -> medium -> large and given back in reverse.
-static void default_fork(xsmem_allocator *a, int phase) {
-  default_allocator *d = (default_allocator *)a;
+static void tiered_fork(xsmem_allocator *a, int phase) {
+  tiered_allocator *d = (tiered_allocator *)a;
   xsmem_allocator *tiers[] = {d->t.small, d->t.medium, d->t.large};
   if (phase == XSMEM_FORK_PREPARE) {
     for (size_t i = 0; i < 3; i++) {
@@ -384,55 +384,68 @@ static void default_fork(xsmem_allocator *a, int phase) {
   }
 }
 
-static const xsmem_allocator_ops default_ops = {
-    .kind = "default",
-    .alloc = default_alloc,
-    .free = default_free,
-    .usable_size = default_usable,
-    .owns = default_owns,
-    .realloc = default_realloc,
-    .stats = default_stats,
-    .trim = default_trim,
-    .fork = default_fork,
+static const xsmem_allocator_ops tiered_ops = {
+    .kind = "tiered",
+    .alloc = tiered_alloc,
+    .free = tiered_free,
+    .usable_size = tiered_usable,
+    .owns = tiered_owns,
+    .realloc = tiered_realloc,
+    .stats = tiered_stats,
+    .trim = tiered_trim,
+    .fork = tiered_fork,
     .destroy = NULL,  // process-wide
-    .detail = default_detail,
+    .detail = tiered_detail,
 };
 
 // Run by the small tier's purger thread on every pass: empty buddy regions and
 // stale cached large mappings go back to the OS even while the program idles.
 static size_t purge_medium_and_large(void *ctx) {
-  default_allocator *d = (default_allocator *)ctx;
+  tiered_allocator *d = (tiered_allocator *)ctx;
   return (d->t.medium ? xsmem_buddy_purge(d->t.medium) : 0) + xsmem_large_purge(d->t.large);
 }
 
-xsmem_allocator *xsmem_default_allocator(void) {
-  default_allocator *d = &g_default;
-  if (XSMEM_LIKELY(atomic_load_explicit(&d->state, memory_order_acquire) == 2)) return &d->base;
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&d->state, &expected, 1)) {
-    d->base.ops = &default_ops;
-    d->base.name = "default";
-    d->t.small = xsmem_tls_buckets(NULL, NULL);
-    // Without a medium tier (its tables could not be mapped: an address-space
-    // limit) medium requests go to the large tier: medium_max 0 routes none
-    // to it, and no chunk carries its tag.
-    d->t.medium = xsmem_buddy_instance();
-    d->t.large = xsmem_large_instance();
-    d->t.small_max = xsmem_tls_small_max_;
-    d->t.large_min = xsmem_large_min_size();
-    d->t.medium_max = d->t.medium ? xsmem_buddy_max_size(d->t.medium) : 0;
-    if (!d->t.medium && xsmem_option_bool("XSMEM_VERBOSE")) {
-      xsmem_log("default: no medium tier (errno %d); medium requests go to the large tier", errno);
-    }
-    xsmem_tls_set_purge_hook(purge_medium_and_large, d);
-    if (pthread_key_create(&d->grow_key, grow_cache_exit) != 0) xsmem_fatal("default: pthread_key_create failed");
-    atomic_store_explicit(&d->state, 2, memory_order_release);
-    return &d->base;
+typedef struct parts {
+  const char *name;
+  xsmem_tiers t;
+} parts;
+
+static bool build(void *ctx) {
+  tiered_allocator *d = &g_tiered;
+  const parts *in = ctx;
+  d->base.ops = &tiered_ops;
+  d->base.name = in->name;
+  d->t = in->t;
+  d->t.small_max = xsmem_tls_small_max_;
+  d->t.large_min = xsmem_large_min_size();
+  // Without a medium tier (its tables could not be mapped: an address-space
+  // limit) medium requests go to the large tier: medium_max 0 routes none
+  // to it, and no chunk carries its tag.
+  d->t.medium_max = d->t.medium ? xsmem_buddy_max_size(d->t.medium) : 0;
+  if (!d->t.medium && xsmem_option_bool("XSMEM_VERBOSE")) {
+    xsmem_log("%s: no medium tier; medium requests go to the large tier", d->base.name);
   }
-  while (atomic_load_explicit(&d->state, memory_order_acquire) != 2) sched_yield();
-  return &d->base;
+  if (pthread_key_create(&d->grow_key, grow_cache_exit) != 0) return false;
+  xsmem_tls_set_purge_hook(purge_medium_and_large, d);
+  return true;
 }
 
-xsmem_allocator *xsmem_default_small(void) { return g_default.t.small; }
-xsmem_allocator *xsmem_default_medium(void) { return g_default.t.medium; }
-xsmem_allocator *xsmem_default_large(void) { return g_default.t.large; }
+xsmem_allocator *xsmem_tiered_build(const char *name, xsmem_allocator *small, xsmem_allocator *medium,
+                                    xsmem_allocator *large) {
+  static xsmem_once once;
+  if (XSMEM_LIKELY(xsmem_once_done(&once))) return &g_tiered.base;
+  if (!small || !large) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  parts in = {name, {.small = small, .medium = medium, .large = large}};
+  if (xsmem_once_run(&once, build, &in) != XSMEM_ONCE_DONE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return &g_tiered.base;
+}
+
+xsmem_allocator *xsmem_tiered_small(const xsmem_allocator *a) { return ((const tiered_allocator *)a)->t.small; }
+xsmem_allocator *xsmem_tiered_medium(const xsmem_allocator *a) { return ((const tiered_allocator *)a)->t.medium; }
+xsmem_allocator *xsmem_tiered_large(const xsmem_allocator *a) { return ((const tiered_allocator *)a)->t.large; }

@@ -1,4 +1,4 @@
-// tracking/tool_hooks.h: telling AddressSanitizer and Valgrind what an
+// platform/tool_hooks.h: telling AddressSanitizer and Valgrind what an
 // allocator does, so both see xsmem blocks as they see malloc's.
 //
 // A front describes its memory with these macros (each a no-op unless a tool
@@ -50,8 +50,8 @@
 // The tracker uses POISON/UNPOISON for its canaries and quarantined blocks,
 // so ASan stops an overflow into a canary or a write after free at the
 // offending instruction.
-#ifndef XSMEM_TRACKING_TOOL_HOOKS_H_
-#define XSMEM_TRACKING_TOOL_HOOKS_H_
+#ifndef XSMEM_PLATFORM_TOOL_HOOKS_H_
+#define XSMEM_PLATFORM_TOOL_HOOKS_H_
 
 #include <stddef.h>
 
@@ -135,4 +135,4 @@
 #define XSMEM_TOOL_POOL_ENSURE(pool) ((void)(pool))
 #endif
 
-#endif  // XSMEM_TRACKING_TOOL_HOOKS_H_
+#endif  // XSMEM_PLATFORM_TOOL_HOOKS_H_

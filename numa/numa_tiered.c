@@ -1,5 +1,5 @@
-// numa/numa_default.c: the `numa` configuration's front (see numa_default.h).
-#include "numa/numa_default.h"
+// numa/numa_tiered.c: the tiered front with per-node memory (see numa_tiered.h).
+#include "numa/numa_tiered.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "allocators/buddy/buddy.h"
-#include "allocators/default/tiers.h"
+#include "allocators/tiered/tiers.h"
 #include "allocators/large/large.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "numa/node_router.h"
 #include "numa/topology.h"
 #include "platform/log.h"
+#include "platform/once.h"
 #include "platform/pagemap.h"
 
 
@@ -32,22 +33,22 @@ typedef struct numa_front {
   xsmem_source *small_single;  // the small tier's source when it has one node
   small_source small_src[XSMEM_TLS_MAX_NODES];
   uint64_t small_fallbacks_out[XSMEM_NUMA_MAX_NODES], small_fallbacks_in[XSMEM_NUMA_MAX_NODES];  // atomic
-  _Atomic int state;  // 0 new, 1 building, 2 ready
+  xsmem_node_router *medium, *large;  // the configuration's, per-node buddies and large allocators
 } numa_front;
 
 static numa_front g_front;
-static xsmem_node_router g_medium, g_large;  // static storage: nothing here mallocs
+static xsmem_once g_built;
 
 // ---------------------------------------------------------------------------
 // The small tier's per-node sources.
 
 static void *small_map(xsmem_source *s, size_t size, size_t align, size_t *got) {
   int node = ((small_source *)s)->node;
-  xsmem_numa_space *sp = &g_medium.space;
+  xsmem_numa_space *sp = &g_front.medium->space;
   void *p = xsmem_source_map(xsmem_numa_space_node_source(sp, node), size, align, got);
   if (XSMEM_LIKELY(p != NULL) || !g_front.fallback || errno != ENOMEM) return p;
-  for (int i = 0; i < g_medium.num_nodes - 1; i++) {
-    int other = g_medium.order[node][i];
+  for (int i = 0; i < g_front.medium->num_nodes - 1; i++) {
+    int other = g_front.medium->order[node][i];
     p = xsmem_source_map(xsmem_numa_space_node_source(sp, other), size, align, got);
     if (p) {
       __atomic_fetch_add(&g_front.small_fallbacks_out[node], 1, __ATOMIC_RELAXED);
@@ -60,9 +61,9 @@ static void *small_map(xsmem_source *s, size_t size, size_t align, size_t *got) 
 }
 
 static void small_unmap(xsmem_source *s, void *p, size_t size) {
-  int slot = xsmem_numa_space_slot_of(&g_medium.space, p);
+  int slot = xsmem_numa_space_slot_of(&g_front.medium->space, p);
   if (slot < 0) slot = ((small_source *)s)->node;  // outside the spans: that source's own mapping
-  xsmem_source_unmap(&g_medium.space.sources[slot].base, p, size);
+  xsmem_source_unmap(&g_front.medium->space.sources[slot].base, p, size);
 }
 
 static const xsmem_source_ops small_source_ops = {
@@ -91,7 +92,7 @@ static void *numa_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned 
   }
   xsmem_allocator *o = xsmem_tiers_at(&f->t, k);
   void *p = o->ops->alloc(o, size, align, flags);
-  if (!p && k == XSMEM_TIER_MEDIUM) p = g_large.base.ops->alloc(&g_large.base, size, align, flags);  // every buddy full
+  if (!p && k == XSMEM_TIER_MEDIUM) p = g_front.large->base.ops->alloc(&g_front.large->base, size, align, flags);  // every buddy full
   return p;
 }
 
@@ -125,23 +126,23 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
   size_t usable = o->ops->usable_size(o, p);
   // A buffer grown step by step goes to the medium tier with room for the
   // next step (buddy's same-order realloc takes no lock).
-  if (xsmem_tiers_grows_to_medium(&f->t, size, usable) && o != &g_large.base) {
-    if (o == &g_medium.base) {
+  if (xsmem_tiers_grows_to_medium(&f->t, size, usable) && o != &g_front.large->base) {
+    if (o == &g_front.medium->base) {
       void *q = o->ops->realloc(o, p, 2 * size, flags);
       if (q) return q;
     } else {
-      void *q = g_medium.base.ops->alloc(&g_medium.base, 2 * size, XSMEM_MIN_ALIGN, 0);
+      void *q = g_front.medium->base.ops->alloc(&g_front.medium->base, 2 * size, XSMEM_MIN_ALIGN, 0);
       if (q) return xsmem_move_block(o, p, usable, q, size);
     }
   }
   xsmem_allocator *want = xsmem_tiers_realloc_tier(&f->t, o, size);
   if (want == o && o->ops->realloc) {
     void *q = o->ops->realloc(o, p, size, flags);
-    if (q || o != &g_medium.base) return q;
+    if (q || o != &g_front.medium->base) return q;
     // every buddy is full (their regions could not be mapped): the large tier, as for malloc
-    return xsmem_move_block(o, p, usable, g_large.base.ops->alloc(&g_large.base, size, XSMEM_MIN_ALIGN, 0), size);
+    return xsmem_move_block(o, p, usable, g_front.large->base.ops->alloc(&g_front.large->base, size, XSMEM_MIN_ALIGN, 0), size);
   }
-  if (want != o && o == &g_large.base && size <= usable && size >= usable / 2) return p;  // shrink in place
+  if (want != o && o == &g_front.large->base && size <= usable && size >= usable / 2) return p;  // shrink in place
   return xsmem_move_block(o, p, usable, numa_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
@@ -151,7 +152,7 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
 static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
   const numa_front *f = (const numa_front *)a;
   *out = xsmem_stats_init();
-  xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
+  xsmem_allocator *tiers[] = {f->t.small, &g_front.medium->base, &g_front.large->base};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
     xsmem_stats_add_tier(out, &s);
@@ -159,20 +160,21 @@ static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
   xsmem_stats_tiers_fragmentation(out);
 }
 
-int xsmem_numa_default_num_nodes(void) { return g_medium.num_nodes; }
+int xsmem_numa_tiered_num_nodes(const xsmem_allocator *a) { return ((const numa_front *)a)->medium->num_nodes; }
 
-bool xsmem_numa_default_node_stats_get(int node, xsmem_numa_default_node_stats *o) {
+bool xsmem_numa_tiered_node_stats_get(const xsmem_allocator *a, int node, xsmem_numa_tiered_node_stats *o) {
   memset(o, 0, sizeof(*o));
-  if (atomic_load(&g_front.state) != 2 || node < 0 || node >= g_medium.num_nodes) return false;
+  (void)a;
+  if (!xsmem_once_done(&g_built) || node < 0 || node >= g_front.medium->num_nodes) return false;
   xsmem_node_router_node_stats m, l;
-  xsmem_node_router_node_stats_get(&g_medium, node, &m);  // zeroed when the node has no child (interleave)
-  xsmem_node_router_node_stats_get(&g_large, node, &l);
-  xsmem_numa_source_stats_get(&g_medium.space, node, &m.source);
-  xsmem_numa_source_stats_get(&g_large.space, node, &l.source);
+  xsmem_node_router_node_stats_get(g_front.medium, node, &m);  // zeroed when the node has no child (interleave)
+  xsmem_node_router_node_stats_get(g_front.large, node, &l);
+  xsmem_numa_source_stats_get(&g_front.medium->space, node, &m.source);
+  xsmem_numa_source_stats_get(&g_front.large->space, node, &l.source);
   xsmem_tls_node_stats s = {0};
   // The small tier's node n: its slots when it is per node; node 0 holds the
   // single-node tier's figures (label "interleave" holds them when interleaved).
-  bool small_interleaved = g_medium.fixed_slot >= 0 && g_medium.fixed_slot == g_medium.interleave_slot;
+  bool small_interleaved = g_front.medium->fixed_slot >= 0 && g_front.medium->fixed_slot == g_front.medium->interleave_slot;
   if (g_front.small_nodes > 1 || (node == 0 && !small_interleaved)) xsmem_tls_get_node_stats((unsigned)node, &s);
   o->small_bytes_in_use = s.bytes_in_use;
   o->medium_bytes_in_use = m.child.bytes_in_use;
@@ -201,12 +203,12 @@ static void tier_summary(xsmem_stats_sink *sink, const char *label, const xsmem_
 static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   const numa_front *f = (const numa_front *)a;
   if (f->t.small->ops->detail) f->t.small->ops->detail(f->t.small, sink);  // classes and tier "small"
-  tier_summary(sink, "medium", &g_medium.base);
-  tier_summary(sink, "large", &g_large.base);
+  tier_summary(sink, "medium", &g_front.medium->base);
+  tier_summary(sink, "large", &g_front.large->base);
   char label[16];
-  for (int n = 0; n < g_medium.num_nodes; n++) {
-    xsmem_numa_default_node_stats s;
-    if (!xsmem_numa_default_node_stats_get(n, &s)) continue;
+  for (int n = 0; n < g_front.medium->num_nodes; n++) {
+    xsmem_numa_tiered_node_stats s;
+    if (!xsmem_numa_tiered_node_stats_get(a, n, &s)) continue;
     xsmem_snprintf(label, sizeof(label), "%d", n);
     sink->value(sink, "node", label, "bytes_in_use", "gauge", (double)s.bytes_in_use);
     sink->value(sink, "node", label, "num_allocs", "counter", (double)s.num_allocs);
@@ -221,12 +223,12 @@ static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
     sink->value(sink, "node", label, "refused", "counter", (double)s.refused);
     sink->value(sink, "node", label, "bind_failures", "counter", (double)s.bind_failures);
   }
-  if (g_medium.interleave_slot >= 0) {
+  if (g_front.medium->interleave_slot >= 0) {
     xsmem_node_router_node_stats m, l;
-    xsmem_node_router_node_stats_get(&g_medium, g_medium.interleave_slot, &m);
-    xsmem_node_router_node_stats_get(&g_large, g_large.interleave_slot, &l);
+    xsmem_node_router_node_stats_get(g_front.medium, g_front.medium->interleave_slot, &m);
+    xsmem_node_router_node_stats_get(g_front.large, g_front.large->interleave_slot, &l);
     xsmem_tls_node_stats t = {0};
-    if (g_medium.fixed_slot == g_medium.interleave_slot) xsmem_tls_get_node_stats(0, &t);  // small tier interleaved too
+    if (g_front.medium->fixed_slot == g_front.medium->interleave_slot) xsmem_tls_get_node_stats(0, &t);  // small tier interleaved too
     m.child.bytes_in_use += t.bytes_in_use;
     m.child.num_allocs += t.allocs;
     m.child.num_frees += t.frees;
@@ -243,7 +245,7 @@ static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
 static size_t numa_trim(xsmem_allocator *a, size_t goal) {
   numa_front *f = (numa_front *)a;
   size_t released = 0;
-  xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
+  xsmem_allocator *tiers[] = {f->t.small, &g_front.medium->base, &g_front.large->base};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(tiers); i++) {
     if (tiers[i]->ops->trim) released += tiers[i]->ops->trim(tiers[i], goal);
   }
@@ -253,7 +255,7 @@ static size_t numa_trim(xsmem_allocator *a, size_t goal) {
 // Locks are taken small -> medium -> large and given back in reverse.
 static void numa_fork(xsmem_allocator *a, int phase) {
   numa_front *f = (numa_front *)a;
-  xsmem_allocator *tiers[] = {f->t.small, &g_medium.base, &g_large.base};
+  xsmem_allocator *tiers[] = {f->t.small, &g_front.medium->base, &g_front.large->base};
   if (phase == XSMEM_FORK_PREPARE) {
     for (size_t i = 0; i < 3; i++) tiers[i]->ops->fork(tiers[i], phase);
   } else {
@@ -262,7 +264,7 @@ static void numa_fork(xsmem_allocator *a, int phase) {
 }
 
 static const xsmem_allocator_ops numa_ops = {
-    .kind = "numa_default",
+    .kind = "numa_tiered",
     .alloc = numa_alloc,
     .free = numa_free,
     .usable_size = numa_usable,
@@ -278,22 +280,12 @@ static const xsmem_allocator_ops numa_ops = {
 // ---------------------------------------------------------------------------
 // Construction.
 
-static xsmem_allocator *buddy_for_node(void *ctx, int node, xsmem_source *source, const char *name) {
-  (void)node;
-  return xsmem_buddy_create(name, source, (const xsmem_buddy_options *)ctx);
-}
-
-static xsmem_allocator *large_for_node(void *ctx, int node, xsmem_source *source, const char *name) {
-  (void)node;
-  return xsmem_large_create(name, source, (const xsmem_large_options *)ctx);
-}
-
-// Run by the small tier's purger on every pass (as in `default`).
+// Run by the small tier's purger on every pass (as in the tiered front).
 static size_t purge_medium_and_large(void *ctx) {
-  (void)ctx;
+  numa_front *f = ctx;
   size_t released = 0;
-  for (int i = 0; i <= g_medium.num_nodes; i++) {
-    xsmem_allocator *m = xsmem_node_router_child(&g_medium, i), *l = xsmem_node_router_child(&g_large, i);
+  for (int i = 0; i <= f->medium->num_nodes; i++) {
+    xsmem_allocator *m = xsmem_node_router_child(f->medium, i), *l = xsmem_node_router_child(f->large, i);
     if (m) released += xsmem_buddy_purge(m);
     if (l) released += xsmem_large_purge(l);
   }
@@ -304,33 +296,24 @@ static size_t purge_medium_and_large(void *ctx) {
 // rseq, no system call), so a migrated thread's next refill follows it.
 static int current_node(void) { return xsmem_numa_current_node_refresh(); }
 
-// Returns false (errno) when the per-node tiers cannot be built; nothing of
-// them is kept then, and a later call tries again.
-static bool build(numa_front *f) {
+typedef struct parts {
+  const char *name;
+  xsmem_node_router *medium, *large;
+  const xsmem_tls_options *small;
+  bool fallback;
+} parts;
+
+static bool build(void *ctx) {
+  const parts *in = ctx;
+  numa_front *f = &g_front;
   f->base.ops = &numa_ops;
-  f->base.name = "numa";
-  static xsmem_buddy_options buddy;
-  static xsmem_large_options large;
-  buddy = xsmem_buddy_default_options();
-  large = xsmem_large_default_options();
-  xsmem_node_router_options o = xsmem_node_router_options_from_env();
-  // A node limit counts what the node's source maps, and a buddy region is
-  // mapped whole: a region of at most a quarter of the limit leaves the
-  // medium tier room (a 1 GiB region under a 64 MiB limit refused it all).
-  size_t limit = o.space.node_limit;
-  while (limit && buddy.region_size > ((size_t)4 << 20) && buddy.region_size > limit / 4) buddy.region_size /= 2;
-  f->fallback = o.fallback;
-  if (!xsmem_node_router_init(&g_medium, "numa.medium", &o, buddy_for_node, &buddy)) return false;
-  if (!xsmem_node_router_init(&g_large, "numa.large", &o, large_for_node, &large)) {
-    int err = errno;
-    g_medium.base.ops->destroy(&g_medium.base);
-    errno = err;
-    return false;
-  }
-  xsmem_tls_options t;
-  xsmem_tls_options_from_env(&t);
-  if (g_medium.fixed_slot < 0) {  // local policy on several nodes: per-node classes
-    f->small_nodes = XSMEM_MIN(g_medium.num_nodes, XSMEM_TLS_MAX_NODES);
+  f->base.name = in->name;
+  f->medium = in->medium;
+  f->large = in->large;
+  f->fallback = in->fallback;
+  xsmem_tls_options t = *in->small;
+  if (f->medium->fixed_slot < 0) {  // local policy on several nodes: per-node classes
+    f->small_nodes = XSMEM_MIN(f->medium->num_nodes, XSMEM_TLS_MAX_NODES);
     for (int n = 0; n < f->small_nodes; n++) {
       f->small_src[n].base.ops = &small_source_ops;
       f->small_src[n].base.name = "numa.small";
@@ -343,36 +326,34 @@ static bool build(numa_front *f) {
     f->small_single = NULL;
   } else {  // one node, off, or interleave: the fixed slot's source
     f->small_nodes = 1;
-    f->small_single = &g_medium.space.sources[g_medium.fixed_slot].base;
+    f->small_single = &f->medium->space.sources[f->medium->fixed_slot].base;
   }
   f->t.small = xsmem_tls_buckets(f->small_single ? f->small_single : NULL, &t);
-  f->t.medium = &g_medium.base;
-  f->t.large = &g_large.base;
+  f->t.medium = &f->medium->base;
+  f->t.large = &f->large->base;
   if (f->small_single == NULL && xsmem_tls_num_nodes() != (unsigned)f->small_nodes) {
     f->small_nodes = (int)xsmem_tls_num_nodes();  // another configuration built the tier first
   }
   f->t.small_max = xsmem_tls_small_max_;
   f->t.large_min = xsmem_large_min_size();
   xsmem_allocator *any = NULL;
-  for (int i = 0; i <= g_medium.num_nodes && !any; i++) any = xsmem_node_router_child(&g_medium, i);
+  for (int i = 0; i <= f->medium->num_nodes && !any; i++) any = xsmem_node_router_child(f->medium, i);
   f->t.medium_max = xsmem_buddy_max_size(any);
   xsmem_tls_set_purge_hook(purge_medium_and_large, f);
   return true;
 }
 
-xsmem_allocator *xsmem_numa_default_allocator(void) {
-  numa_front *f = &g_front;
-  if (XSMEM_LIKELY(atomic_load_explicit(&f->state, memory_order_acquire) == 2)) return &f->base;
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&f->state, &expected, 1)) {
-    bool ok = build(f);
-    atomic_store_explicit(&f->state, ok ? 2 : 0, memory_order_release);
-    return ok ? &f->base : NULL;
+xsmem_allocator *xsmem_numa_tiered_build(const char *name, xsmem_node_router *medium, xsmem_node_router *large,
+                                         const xsmem_tls_options *small, bool fallback) {
+  if (XSMEM_LIKELY(xsmem_once_done(&g_built))) return &g_front.base;
+  parts in = {name, medium, large, small, fallback};
+  if (xsmem_once_run(&g_built, build, &in) != XSMEM_ONCE_DONE) {
+    errno = ENOMEM;
+    return NULL;
   }
-  while ((expected = atomic_load_explicit(&f->state, memory_order_acquire)) == 1) sched_yield();
-  return expected == 2 ? &f->base : NULL;
+  return &g_front.base;
 }
 
-xsmem_allocator *xsmem_numa_default_small(void) { return g_front.t.small; }
-xsmem_allocator *xsmem_numa_default_medium(void) { return &g_medium.base; }
-xsmem_allocator *xsmem_numa_default_large(void) { return &g_large.base; }
+xsmem_allocator *xsmem_numa_tiered_small(const xsmem_allocator *a) { return ((const numa_front *)a)->t.small; }
+xsmem_allocator *xsmem_numa_tiered_medium(const xsmem_allocator *a) { return ((const numa_front *)a)->t.medium; }
+xsmem_allocator *xsmem_numa_tiered_large(const xsmem_allocator *a) { return ((const numa_front *)a)->t.large; }

@@ -1,9 +1,9 @@
-// allocators/default/default_shim.h: the malloc shim's direct calls into the
+// allocators/shim/default.h: the malloc shim's direct calls into the
 // default configuration (configs.bzl "shim_header"). malloc of a small size and
 // free of a small block run the small tier's fast path inline (tls_fast.h):
 // no vtable hop. Everything else goes through the default allocator's ops.
-#ifndef XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
-#define XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
+#ifndef XSMEM_ALLOCATORS_SHIM_DEFAULT_H_
+#define XSMEM_ALLOCATORS_SHIM_DEFAULT_H_
 
 #include "allocators/allocator.h"
 #include "allocators/tls_buckets/tls_fast.h"
@@ -45,4 +45,4 @@ XSMEM_INLINE void xsmem_default_shim_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_MALLOC_SETS_ERRNO 1
 #define XSMEM_SHIM_TRY_FREE(p) xsmem_default_shim_try_free(p)
 
-#endif  // XSMEM_ALLOCATORS_DEFAULT_DEFAULT_SHIM_H_
+#endif  // XSMEM_ALLOCATORS_SHIM_DEFAULT_H_

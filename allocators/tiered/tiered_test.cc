@@ -1,6 +1,6 @@
 // Tests of the default configuration linked as the process malloc: routing by
 // size, owner lookup through the pagemap, bad pointers, fork, threads.
-#include "allocators/default/default.h"
+#include "allocators/tiered/tiered.h"
 
 #include "allocators/large/large.h"
 
@@ -54,8 +54,9 @@ TEST(Default, AllocatedBeforeMain) {
 }
 
 TEST(Default, IsTheProcessAllocator) {
-  ASSERT_EQ(xsmem_process_allocator(), xsmem_default_allocator());
+  ASSERT_NE(xsmem_process_allocator(), nullptr);
   EXPECT_STREQ(xsmem_process_allocator()->name, "default");
+  EXPECT_STREQ(xsmem_process_allocator()->ops->kind, "tiered");
 }
 
 TEST(Default, RoutesBySizeAndFreesThroughThePagemap) {
@@ -103,7 +104,7 @@ void (*volatile g_free)(void *) = free;
 
 // Gives this thread's grow cache back (trim flushes it) so a test starts clean.
 void FlushGrowCache() {
-  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_allocator *a = xsmem_process_allocator();
   a->ops->trim(a, 0);
 }
 
@@ -150,17 +151,17 @@ TEST(Default, ReallocGrowthMovesToBuddyThenGrowsInPlace) {
 
 TEST(Default, GrowCacheCountsAsCachedAndGoesBackOnTrim) {
   FlushGrowCache();
-  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_allocator *a = xsmem_process_allocator();
   xsmem_stats s0 = xsmem_get_stats(a);
-  xsmem_stats m0 = xsmem_get_stats(xsmem_default_medium());
+  xsmem_stats m0 = xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator()));
   GrowBuffer();  // its 64 KiB block stays in this thread's grow cache
   xsmem_stats s1 = xsmem_get_stats(a);
-  xsmem_stats m1 = xsmem_get_stats(xsmem_default_medium());
+  xsmem_stats m1 = xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator()));
   EXPECT_EQ(m1.bytes_in_use - m0.bytes_in_use, size_t{64} << 10);  // live to buddy
   EXPECT_EQ(s1.bytes_in_use, s0.bytes_in_use);                     // free to the program
   EXPECT_GE(s1.bytes_cached, s0.bytes_cached + (size_t{64} << 10));
   FlushGrowCache();
-  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, m0.bytes_in_use);
+  EXPECT_EQ(xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use, m0.bytes_in_use);
 }
 
 // Buffers grown through the grow cache count one allocation and one free
@@ -169,7 +170,7 @@ TEST(Default, GrowCacheCountsAsCachedAndGoesBackOnTrim) {
 // The counts once missed every take and every put but the last.
 TEST(Default, GrowCacheTakesAndPutsCountAsAllocationsAndFrees) {
   FlushGrowCache();
-  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_allocator *a = xsmem_process_allocator();
   GrowBuffer();  // leaves its block in the grow cache
   xsmem_stats s0 = xsmem_get_stats(a);
   const int kBuffers = 50;
@@ -184,15 +185,15 @@ TEST(Default, GrowCacheTakesAndPutsCountAsAllocationsAndFrees) {
 }
 
 TEST(Default, GrowCacheOfAnExitingThreadGoesBack) {
-  size_t before = xsmem_get_stats(xsmem_default_medium()).bytes_in_use;
+  size_t before = xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use;
   std::thread t([] { GrowBuffer(); });
   t.join();
-  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, before);
+  EXPECT_EQ(xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use, before);
 }
 
 TEST(Default, ForkedChildGetsOtherThreadsGrowCachesBack) {
   FlushGrowCache();
-  size_t before = xsmem_get_stats(xsmem_default_medium()).bytes_in_use;
+  size_t before = xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use;
   std::atomic<int> stage{0};
   std::thread t([&] {
     GrowBuffer();  // cached in this thread
@@ -200,12 +201,12 @@ TEST(Default, ForkedChildGetsOtherThreadsGrowCachesBack) {
     while (stage != 2) usleep(1000);
   });
   while (stage != 1) usleep(1000);
-  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, before + (size_t{64} << 10));
+  EXPECT_EQ(xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use, before + (size_t{64} << 10));
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     // The caching thread does not exist here: its block went back to buddy.
-    size_t in_use = xsmem_get_stats(xsmem_default_medium()).bytes_in_use;
+    size_t in_use = xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use;
     if (in_use != before) {
       fprintf(stderr, "child: buddy in use %zu, before %zu\n", in_use, before);
       _exit(1);
@@ -218,7 +219,7 @@ TEST(Default, ForkedChildGetsOtherThreadsGrowCachesBack) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   stage = 2;
   t.join();
-  EXPECT_EQ(xsmem_get_stats(xsmem_default_medium()).bytes_in_use, before);
+  EXPECT_EQ(xsmem_get_stats(xsmem_tiered_medium(xsmem_process_allocator())).bytes_in_use, before);
 }
 
 // realloc keeps a small block exactly while the size stays within its class
@@ -259,7 +260,7 @@ TEST(DefaultDeathTest, DoubleFreeOfACachedGrowBlock) {
 // address space: medium blocks half freed leave about half the committed
 // data memory unused (it was ~97% when reserved space counted as free).
 TEST(Default, FragmentationIsOverCommittedMemory) {
-  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_allocator *a = xsmem_process_allocator();
   std::vector<char *> blocks;
   for (int i = 0; i < 32; i++) {
     char *p = static_cast<char *>(Malloc(2 << 20));  // buddy
@@ -294,7 +295,7 @@ long RssKiB() {
 // purger starts for medium frees too, empty regions go back, idle ones drop
 // the pages of their free blocks.
 TEST(Default, RssFallsAfterABurstOfMediumBlocks) {
-  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_allocator *a = xsmem_process_allocator();
   for (bool pinned : {false, true}) {
     void *pin = pinned ? Malloc(3 << 20) : nullptr;
     if (pin) memset(pin, 1, 3 << 20);
@@ -318,7 +319,7 @@ TEST(Default, RssFallsAfterABurstOfMediumBlocks) {
 }
 
 TEST(Default, StatsSumTheTiersAndDetailNamesThem) {
-  xsmem_allocator *a = xsmem_default_allocator();
+  xsmem_allocator *a = xsmem_process_allocator();
   xsmem_stats s0 = xsmem_get_stats(a);
   void *small = Malloc(100), *medium = Malloc(1 << 20), *large = Malloc(xsmem_large_min_size());
   xsmem_stats s1 = xsmem_get_stats(a);

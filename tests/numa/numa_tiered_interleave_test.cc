@@ -14,7 +14,7 @@
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "gtest/gtest.h"
 #include "tests/numa/detail_map.h"
-#include "numa/numa_default.h"
+#include "numa/numa_tiered.h"
 #include "numa/topology.h"
 
 namespace {
@@ -34,7 +34,7 @@ TEST(NumaDefaultInterleave, EveryTierIsInterleaved) {
   ASSERT_EQ(xsmem_numa_topology_kind(), XSMEM_NUMA_KIND_FAKE);
   const xsmem_config *c = xsmem_config_find("numa");
   ASSERT_NE(c, nullptr);
-  xsmem_allocator *a = c->instance();
+  xsmem_allocator *a = xsmem_config_instance(c);
   EXPECT_EQ(xsmem_tls_num_nodes(), 1u) << "one set of classes over interleaved memory";
   std::vector<void *> blocks;
   for (int node = 0; node < xsmem_numa_num_nodes(); node++) {

@@ -20,7 +20,7 @@
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
 #include "tests/numa/detail_map.h"
-#include "numa/numa_default.h"
+#include "numa/numa_tiered.h"
 #include "numa/topology.h"
 
 namespace {
@@ -32,7 +32,7 @@ std::map<std::string, double> Detail(xsmem_allocator *a) { return xsmem_test::De
 xsmem_allocator *Numa() {
   const xsmem_config *c = xsmem_config_find("numa");
   EXPECT_NE(c, nullptr);
-  return c ? c->instance() : nullptr;
+  return c ? xsmem_config_instance(c) : nullptr;
 }
 
 int Nodes() { return atoi(getenv("XSMEM_NUMA_FAKE_NODES")); }
@@ -48,17 +48,17 @@ int SlotNode(const void *p) { return (int)(xsmem_tls_seg_of(p)->cls / xsmem_tls_
 const size_t kSizes[] = {16, 1000, 100000, 2 * kMiB, 12 * kMiB};
 constexpr int kSmallSizes = 3;
 
-TEST(NumaDefault, BuiltPerNode) {
+TEST(NumaTiered, BuiltPerNode) {
   ASSERT_EQ(xsmem_numa_topology_kind(), XSMEM_NUMA_KIND_FAKE);
   xsmem_allocator *a = Numa();
   ASSERT_NE(a, nullptr);
-  EXPECT_STREQ(a->ops->kind, "numa_default");
-  EXPECT_EQ(xsmem_numa_default_num_nodes(), Nodes());
+  EXPECT_STREQ(a->ops->kind, "numa_tiered");
+  EXPECT_EQ(xsmem_numa_tiered_num_nodes(Numa()), Nodes());
   EXPECT_EQ((int)xsmem_tls_num_nodes(), Nodes());
   EXPECT_EQ(Detail(a)["route/small/nodes"], Nodes());
 }
 
-TEST(NumaDefault, EveryTierServesTheCallersNode) {
+TEST(NumaTiered, EveryTierServesTheCallersNode) {
   xsmem_allocator *a = Numa();
   auto before = Detail(a);
   std::vector<std::vector<void *>> blocks(Nodes());
@@ -106,7 +106,7 @@ TEST(NumaDefault, EveryTierServesTheCallersNode) {
 
 // Blocks of node 1 freed on node 0 (and handed back at thread exit) are
 // found again by node 1, never by node 0: batches do not mix nodes.
-TEST(NumaDefault, FreedBlocksReturnToTheirNodesLists) {
+TEST(NumaTiered, FreedBlocksReturnToTheirNodesLists) {
   xsmem_allocator *a = Numa();
   std::set<void *> of_node1;
   std::vector<void *> v;
@@ -150,7 +150,7 @@ TEST(NumaDefault, FreedBlocksReturnToTheirNodesLists) {
 }
 
 // A thread that moves to another node follows at its next refill.
-TEST(NumaDefault, MigratedThreadFollows) {
+TEST(NumaTiered, MigratedThreadFollows) {
   xsmem_allocator *a = Numa();
   std::thread([&] {
     xsmem_numa_fake_set_thread_node(0);
@@ -166,7 +166,7 @@ TEST(NumaDefault, MigratedThreadFollows) {
   }).join();
 }
 
-TEST(NumaDefault, PerNodeFiguresAddUpToTheTotals) {
+TEST(NumaTiered, PerNodeFiguresAddUpToTheTotals) {
   xsmem_allocator *a = Numa();
   std::vector<void *> keep;
   for (int node = 0; node < Nodes(); node++) {
@@ -179,8 +179,8 @@ TEST(NumaDefault, PerNodeFiguresAddUpToTheTotals) {
   xsmem_stats total = xsmem_get_stats(a);
   uint64_t in_use = 0, allocs = 0, frees = 0;
   for (int node = 0; node < Nodes(); node++) {
-    xsmem_numa_default_node_stats s;
-    ASSERT_TRUE(xsmem_numa_default_node_stats_get(node, &s));
+    xsmem_numa_tiered_node_stats s;
+    ASSERT_TRUE(xsmem_numa_tiered_node_stats_get(a, node, &s));
     EXPECT_EQ(s.bytes_in_use, s.small_bytes_in_use + s.medium_bytes_in_use + s.large_bytes_in_use);
     in_use += s.bytes_in_use;
     allocs += s.num_allocs;
@@ -189,15 +189,15 @@ TEST(NumaDefault, PerNodeFiguresAddUpToTheTotals) {
   EXPECT_EQ(in_use, total.bytes_in_use);
   EXPECT_EQ(allocs, total.num_allocs);
   EXPECT_EQ(frees, total.num_frees);
-  xsmem_numa_default_node_stats none;
-  EXPECT_FALSE(xsmem_numa_default_node_stats_get(Nodes(), &none));
+  xsmem_numa_tiered_node_stats none;
+  EXPECT_FALSE(xsmem_numa_tiered_node_stats_get(a, Nodes(), &none));
   for (void *p : keep) xsmem_free(a, p);
 }
 
 // Node 0 runs out (XSMEM_NUMA_NODE_LIMIT): with fallback the nearest other
 // node serves and both ends count it; without, the request fails with ENOMEM.
 // Runs last: it leaves node 0 full.
-TEST(NumaDefault, ZZExhaustedNodeFallsBack) {
+TEST(NumaTiered, ZZExhaustedNodeFallsBack) {
   xsmem_allocator *a = Numa();
   auto before = Detail(a);
   std::vector<void *> small, medium;

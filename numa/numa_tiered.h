@@ -1,7 +1,7 @@
-// numa/numa_default.h: the default configuration's tiers with per-node memory
-// (configuration `numa`): a thread gets its memory from its own node.
+// numa/numa_tiered.h: the tiered front with per-node memory (configuration
+// `numa`): a thread gets its memory from its own node.
 //
-// Model: the same routing by size as allocators/default (small <=
+// Model: the same routing by size as allocators/tiered (small <=
 // XSMEM_SMALL_MAX, medium below XSMEM_LARGE_MIN, large above; owners found
 // through the pagemap), with every tier split by node:
 //   small   tls_buckets with per-node size classes (as TCMalloc's NUMA mode):
@@ -29,33 +29,37 @@
 // own detail (classes labelled "size.nodeN").
 // The small tier is one per process: a process that also builds `default`
 // shares whichever tier was built first (correct, but then not per node).
-#ifndef XSMEM_NUMA_NUMA_DEFAULT_H_
-#define XSMEM_NUMA_NUMA_DEFAULT_H_
+#ifndef XSMEM_NUMA_NUMA_TIERED_H_
+#define XSMEM_NUMA_NUMA_TIERED_H_
 
 #include <stdint.h>
 
 #include "allocators/allocator.h"
+#include "allocators/tls_buckets/tls_buckets.h"
+#include "numa/node_router.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-// Returns the process-wide `numa` allocator, building it on the first call
-// from the XSMEM_* options; NULL (errno) when its per-node tiers cannot be
-// built (no room for their state: an address-space limit), and a later call
-// tries again. Never calls malloc; thread-safe.
-xsmem_allocator *xsmem_numa_default_allocator(void);
+// Returns the process's numa front named name over its parts (built by
+// allocators/configs/numa.c): medium and large, node routers of one buddy
+// and one large allocator per node (initialised, over one numa space), and
+// the small tier's options (the front gives the tier its per-node sources).
+// Built on the first call; later calls return it. NULL (errno) when it
+// cannot be built; a later call tries again. Never calls malloc.
+xsmem_allocator *xsmem_numa_tiered_build(const char *name, xsmem_node_router *medium, xsmem_node_router *large,
+                                         const xsmem_tls_options *small, bool fallback);
 
-// The tiers (valid after xsmem_numa_default_allocator()). medium and large
-// are node routers (numa/node_router.h).
-xsmem_allocator *xsmem_numa_default_small(void);
-xsmem_allocator *xsmem_numa_default_medium(void);
-xsmem_allocator *xsmem_numa_default_large(void);
+// The tiers of the front (medium and large are its node routers).
+xsmem_allocator *xsmem_numa_tiered_small(const xsmem_allocator *a);
+xsmem_allocator *xsmem_numa_tiered_medium(const xsmem_allocator *a);
+xsmem_allocator *xsmem_numa_tiered_large(const xsmem_allocator *a);
 
-// Returns the nodes the allocator places memory on (1: one node, or off).
-int xsmem_numa_default_num_nodes(void);
+// Returns the nodes the front places memory on (1: one node, or off).
+int xsmem_numa_tiered_num_nodes(const xsmem_allocator *a);
 
-typedef struct xsmem_numa_default_node_stats {
+typedef struct xsmem_numa_tiered_node_stats {
   uint64_t bytes_in_use, num_allocs, num_frees;  // all tiers
   uint64_t small_bytes_in_use, medium_bytes_in_use, large_bytes_in_use;
   uint64_t small_segments;  // 4 MiB segments of the node's size classes
@@ -64,12 +68,12 @@ typedef struct xsmem_numa_default_node_stats {
   uint64_t fallbacks_in;    // requests of other nodes served here
   uint64_t refused;         // maps the node's sources refused
   uint64_t bind_failures;
-} xsmem_numa_default_node_stats;
+} xsmem_numa_tiered_node_stats;
 
 // Fills *out for node (0 <= node < num_nodes). Returns false otherwise.
-bool xsmem_numa_default_node_stats_get(int node, xsmem_numa_default_node_stats *out);
+bool xsmem_numa_tiered_node_stats_get(const xsmem_allocator *a, int node, xsmem_numa_tiered_node_stats *out);
 
 #ifdef __cplusplus
 }
 #endif
-#endif  // XSMEM_NUMA_NUMA_DEFAULT_H_
+#endif  // XSMEM_NUMA_NUMA_TIERED_H_

@@ -15,7 +15,7 @@ namespace {
 TEST(NumaDefaultLimit, MediumTierServesUnderASmallNodeLimit) {
   const xsmem_config *c = xsmem_config_find("numa");
   ASSERT_NE(c, nullptr);
-  xsmem_allocator *a = c->instance();
+  xsmem_allocator *a = xsmem_config_instance(c);
   auto *p = static_cast<char *>(xsmem_alloc(a, 16, 16, 0));
   ASSERT_NE(p, nullptr);
   memset(p, 1, 16);

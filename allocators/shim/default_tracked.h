@@ -1,4 +1,4 @@
-// tracking/default_tracked_shim.h: the malloc shim's direct calls for the
+// allocators/shim/default_tracked.h: the malloc shim's direct calls for the
 // default_tracked configuration (allocators/configs/default_tracked.c).
 //
 // malloc charges the tracker's byte countdown (tracker_fast.h) and, while it
@@ -9,10 +9,10 @@
 // blocks outside the small tier (sample_home = the buddy tier), and because
 // xsmem_default_tracked_inline_tag names no tag at all while the tracker must
 // see every free (full mode) or before the configuration is built.
-#ifndef XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_
-#define XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_
+#ifndef XSMEM_ALLOCATORS_SHIM_DEFAULT_TRACKED_H_
+#define XSMEM_ALLOCATORS_SHIM_DEFAULT_TRACKED_H_
 
-#include "allocators/default/default_shim.h"
+#include "allocators/shim/default.h"
 #include "tracking/tracker_fast.h"
 
 // XSMEM_TAG_SMALL once default_tracked is built in mode off or sample, else
@@ -61,4 +61,4 @@ XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
 #define XSMEM_SHIM_FREE(a, p) ((a)->ops->free((a), (p), 0))  // after XSMEM_SHIM_TRY_FREE: the tracker's
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
 
-#endif  // XSMEM_TRACKING_DEFAULT_TRACKED_SHIM_H_
+#endif  // XSMEM_ALLOCATORS_SHIM_DEFAULT_TRACKED_H_

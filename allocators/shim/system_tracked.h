@@ -1,4 +1,4 @@
-// tracking/system_tracked_shim.h: the malloc shim's direct calls for the
+// allocators/shim/system_tracked.h: the malloc shim's direct calls for the
 // system_tracked configuration (allocators/configs/system_tracked.c: glibc
 // under the tracker).
 //
@@ -12,8 +12,8 @@
 // of 1), or before the configuration is built, the tag freed inline is one no
 // chunk has. The route is the pagemap lookup specialised for this free
 // (the chunk index masked to 48 bits instead of a bound test and a branch).
-#ifndef XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
-#define XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
+#ifndef XSMEM_ALLOCATORS_SHIM_SYSTEM_TRACKED_H_
+#define XSMEM_ALLOCATORS_SHIM_SYSTEM_TRACKED_H_
 
 #include <stdbool.h>
 
@@ -80,4 +80,4 @@ XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
 // without setting it.
 #define XSMEM_SHIM_MALLOC_SETS_ERRNO 1
 
-#endif  // XSMEM_TRACKING_SYSTEM_TRACKED_SHIM_H_
+#endif  // XSMEM_ALLOCATORS_SHIM_SYSTEM_TRACKED_H_

@@ -1,13 +1,13 @@
-// allocators/system/system_shim.h: the malloc shim's direct calls for the
+// allocators/shim/system.h: the malloc shim's direct calls for the
 // system configuration (configs.bzl "shim_header"): malloc and free go to
 // glibc through the system allocator's direct entry points, as tail calls
 // (no vtable, no stack frame; glibc sets errno) when the allocator the shim
 // serves is the system allocator (another configuration chosen with
 // XSMEM_CONFIG keeps the generic calls).
-// The same calls as tracking/system_tracked_shim.h makes for unsampled
+// The same calls as allocators/shim/system_tracked.h makes for unsampled
 // blocks, so the two configurations differ only by what tracking costs.
-#ifndef XSMEM_ALLOCATORS_SYSTEM_SYSTEM_SHIM_H_
-#define XSMEM_ALLOCATORS_SYSTEM_SYSTEM_SHIM_H_
+#ifndef XSMEM_ALLOCATORS_SHIM_SYSTEM_H_
+#define XSMEM_ALLOCATORS_SHIM_SYSTEM_H_
 
 #include "allocators/allocator.h"
 #include "allocators/system/system.h"
@@ -30,4 +30,4 @@ XSMEM_INLINE void xsmem_system_shim_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
 #define XSMEM_SHIM_MALLOC_SETS_ERRNO 1
 
-#endif  // XSMEM_ALLOCATORS_SYSTEM_SYSTEM_SHIM_H_
+#endif  // XSMEM_ALLOCATORS_SHIM_SYSTEM_H_

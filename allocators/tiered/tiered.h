@@ -1,4 +1,4 @@
-// allocators/default/default.h: the general-purpose allocator, four tiers.
+// allocators/tiered/tiered.h: the general-purpose front: tiers routed by size.
 //
 // Model: one request is served by exactly one tier, chosen by its size:
 //   small   n <= XSMEM_SMALL_MAX (1 MiB)          allocators/tls_buckets: thread-cached size classes
@@ -14,9 +14,11 @@
 // split for buddy, mremap for large) and moves between tiers otherwise.
 // Statistics are the sums of the tiers; detail forwards each tier's figures
 // (groups "tier", "class", "contention", "order", ...).
-// The malloc shim calls default_shim.h, which inlines the small tier's fast path.
-#ifndef XSMEM_ALLOCATORS_DEFAULT_DEFAULT_H_
-#define XSMEM_ALLOCATORS_DEFAULT_DEFAULT_H_
+// Parts are passed in (allocators/configs/default.c composes them); the
+// malloc shim calls allocators/shim/default.h, which inlines the small tier's
+// fast path.
+#ifndef XSMEM_ALLOCATORS_TIERED_TIERED_H_
+#define XSMEM_ALLOCATORS_TIERED_TIERED_H_
 
 #include "allocators/allocator.h"
 
@@ -24,18 +26,21 @@
 extern "C" {
 #endif
 
-// Returns the process-wide default allocator ("default"), building it and its
-// tiers on first call from the XSMEM_* options. Never calls malloc; thread-safe.
-xsmem_allocator *xsmem_default_allocator(void);
+// Returns the process's tiered front over small (the tls_buckets tier, which
+// is the process's own), medium (a buddy allocator; NULL: none, medium
+// requests go to large) and large, named name; built on the first call, and
+// later calls return it whatever their parts (the small tier and the
+// threads' grow caches are per process). NULL with errno when it cannot be
+// built (small or large missing); a later call tries again. Never calls malloc.
+xsmem_allocator *xsmem_tiered_build(const char *name, xsmem_allocator *small, xsmem_allocator *medium,
+                                    xsmem_allocator *large);
 
-// The tiers, for tests and tools (valid after xsmem_default_allocator()).
-// The medium tier is NULL when it could not be built (an address-space
-// limit too tight for its tables): medium requests then go to the large tier.
-xsmem_allocator *xsmem_default_small(void);
-xsmem_allocator *xsmem_default_medium(void);
-xsmem_allocator *xsmem_default_large(void);
+// The tiers of a front from xsmem_tiered_build (medium may be NULL).
+xsmem_allocator *xsmem_tiered_small(const xsmem_allocator *a);
+xsmem_allocator *xsmem_tiered_medium(const xsmem_allocator *a);
+xsmem_allocator *xsmem_tiered_large(const xsmem_allocator *a);
 
 #ifdef __cplusplus
 }
 #endif
-#endif  // XSMEM_ALLOCATORS_DEFAULT_DEFAULT_H_
+#endif  // XSMEM_ALLOCATORS_TIERED_TIERED_H_

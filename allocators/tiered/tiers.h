@@ -1,10 +1,10 @@
-// allocators/default/tiers.h: the three-tier routing shared by the `default`
+// allocators/tiered/tiers.h: the three-tier routing shared by the `default`
 // and `numa` fronts. A request goes to the small tier up to small_max (and
 // alignments up to a page), to the medium tier below large_min (within
 // medium_max), else to the large tier; a block's tier is found from the
 // pagemap tag of its 4 MiB chunk (one byte load), never by asking the tiers.
-#ifndef XSMEM_ALLOCATORS_DEFAULT_TIERS_H_
-#define XSMEM_ALLOCATORS_DEFAULT_TIERS_H_
+#ifndef XSMEM_ALLOCATORS_TIERED_TIERS_H_
+#define XSMEM_ALLOCATORS_TIERED_TIERS_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -81,4 +81,4 @@ XSMEM_INLINE bool xsmem_tiers_owns(const xsmem_tiers *t, const void *p) {
   return o && o->ops->owns && o->ops->owns(o, p);
 }
 
-#endif  // XSMEM_ALLOCATORS_DEFAULT_TIERS_H_
+#endif  // XSMEM_ALLOCATORS_TIERED_TIERS_H_

@@ -1,0 +1,6 @@
+"""The XSMEM_* options the interface and the registry reads (platform/options_list.h has their
+defaults and meanings; configs.bzl lists them for every configuration built on it)."""
+
+OPTIONS = [
+    "XSMEM_ON_ERROR",
+]
