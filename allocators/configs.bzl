@@ -24,7 +24,8 @@ Entry fields:
   test_env     optional: environment for the conformance test
   size         optional: the conformance test's size (default "medium")
   tests        which per-configuration variants it joins:
-                 programs       real programs preloaded (tests/programs)
+                 programs       real programs preloaded (tests/programs); a string
+                                scales their inputs
                  thread_churn   short-lived threads (tests/programs)
                  fuzz           the allocator fuzzer and its replay (tests/fuzz)
                  replay         trace replay and bfc latency (bench)
@@ -131,7 +132,7 @@ XSMEM_CONFIGS = [
         # A mapping per block: a shorter random sequence keeps the suite in time.
         "test_env": {"XSMEM_CONFORMANCE_OPS": "60000"},
         "tests": {
-            "programs": True,
+            "programs": "0.02",  # smaller inputs: every block is a system call
             "fuzz": True,
             "replay": True,
             "limits": True,
@@ -411,3 +412,7 @@ def xsmem_configs_for(test):
 
 def xsmem_tracked_config(name):
     return _BY_NAME[name].get("tracked", False)
+
+def xsmem_tracked_shim_configs():
+    """The tracked configurations whose malloc shim has a header of its own."""
+    return [c["name"] for c in XSMEM_CONFIGS if c.get("tracked") and c.get("shim_header")]
