@@ -11,6 +11,7 @@
 
 #include "platform/atomics.h"
 #include "platform/log.h"
+#include "platform/once.h"
 #include "platform/options.h"
 #include "platform/os_vm.h"
 
@@ -38,7 +39,7 @@ typedef struct topology {
 static topology g_system;  // real or fallback, read once
 static topology g_fake;
 static _Atomic(topology *) g_topo;
-static _Atomic int g_state;  // 0 new, 1 reading, 2 ready
+static xsmem_once g_read;  // the topology, read once
 static _Atomic unsigned g_epoch = 1;  // bumped when the topology changes
 static xsmem_numa_policy g_policy;
 static xsmem_numa_bind_mode g_bind_mode;
@@ -190,33 +191,33 @@ static void fill_fake(topology *t, int nodes) {
   }
 }
 
-XSMEM_COLD static topology *init_slow(void) {
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&g_state, &expected, 1)) {
-    read_options();
-    long fake = xsmem_option_int("XSMEM_NUMA_FAKE_NODES");
-    topology *t = &g_system;
-    if (fake > 0 && fake <= XSMEM_NUMA_MAX_NODES) {
-      read_system(&g_system);
-      fill_fake(&g_fake, (int)fake);
-      t = &g_fake;
+static bool read_topology(void *ctx) {
+  (void)ctx;
+  read_options();
+  long fake = xsmem_option_int("XSMEM_NUMA_FAKE_NODES");
+  topology *t = &g_system;
+  if (fake > 0 && fake <= XSMEM_NUMA_MAX_NODES) {
+    read_system(&g_system);
+    fill_fake(&g_fake, (int)fake);
+    t = &g_fake;
+  } else {
+    if (fake != 0) xsmem_log("XSMEM_NUMA_FAKE_NODES=%ld is out of range 1..%d; ignored", fake, XSMEM_NUMA_MAX_NODES);
+    if (g_policy == XSMEM_NUMA_POLICY_OFF) {
+      set_single_node(&g_system, XSMEM_NUMA_KIND_FALLBACK);
     } else {
-      if (fake != 0) xsmem_log("XSMEM_NUMA_FAKE_NODES=%ld is out of range 1..%d; ignored", fake, XSMEM_NUMA_MAX_NODES);
-      if (g_policy == XSMEM_NUMA_POLICY_OFF) {
-        set_single_node(&g_system, XSMEM_NUMA_KIND_FALLBACK);
-      } else {
-        read_system(&g_system);
-      }
+      read_system(&g_system);
     }
-    atomic_store_explicit(&g_topo, t, memory_order_release);
-    atomic_store_explicit(&g_state, 2, memory_order_release);
-    if (xsmem_option_bool("XSMEM_VERBOSE")) {
-      char buf[160];
-      xsmem_log("numa: %s", xsmem_numa_describe(buf, sizeof(buf)));
-    }
-    return t;
   }
-  while (atomic_load_explicit(&g_state, memory_order_acquire) != 2) sched_yield();
+  atomic_store_explicit(&g_topo, t, memory_order_release);
+  if (xsmem_option_bool("XSMEM_VERBOSE")) {
+    char buf[160];
+    xsmem_log("numa: %s", xsmem_numa_describe(buf, sizeof(buf)));
+  }
+  return true;
+}
+
+XSMEM_COLD static topology *init_slow(void) {
+  xsmem_once_run(&g_read, read_topology, NULL);
   return atomic_load_explicit(&g_topo, memory_order_acquire);
 }
 
