@@ -1,12 +1,11 @@
-// tools/bench.c: `xsmem bench`: built-in workloads under each allocator.
+// tools/bench.c: `xsmem bench`: workloads under each allocator.
 //
 // Each (allocator, workload) pair runs as a child process with the
 // allocator's preload library (libxsmem_NAME.so; "glibc" runs with nothing
 // preloaded). Workloads: the bench suite's programs (//bench/workloads:
 // larson, xmalloc, cache_scratch, large_blocks, churn; the default set, with
 // python), "python" (Debian's python3 over tools/demo_workload.py), and four
-// built into this binary (`xsmem __workload NAME`: small, mixed, large,
-// threads). --scale multiplies the work of each run (default 1). Every pair runs --reps times
+// built into this binary (workloads.c: small, mixed, large, threads). --scale multiplies the work of each run (default 1). Every pair runs --reps times
 // (default 3) in interleaved order and the median wall time and the largest
 // max RSS are kept. The table gives, per workload, time and RSS as ratios to
 // the first allocator listed (glibc by default); it is printed and written,
@@ -15,9 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -27,153 +24,6 @@
 #include <unistd.h>
 
 #include "tools/xsmem.h"
-
-// ---------------------------------------------------------------------------
-// Workloads (run inside the child, with the allocator under test as malloc).
-
-static uint64_t rng(uint64_t *s) {
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return *s;
-}
-
-// Touches a block so that the allocator's pages are really used.
-static void touch(void *p, size_t n) {
-  volatile char *c = p;
-  c[0] = 1;
-  c[n - 1] = 2;
-}
-
-// Small objects, a sliding window of live blocks (object-heavy programs).
-static uint64_t wl_small(uint64_t seed, double scale) {
-  enum { kLive = 4096 };
-  void *live[kLive] = {0};
-  uint64_t sum = 0;
-  for (long i = 0; i < (long)(3000000 * scale); i++) {
-    size_t k = rng(&seed) % kLive, n = 16 + rng(&seed) % 240;
-    free(live[k]);
-    live[k] = malloc(n);
-    touch(live[k], n);
-    sum += (uintptr_t)live[k] & 0xff;
-  }
-  for (int k = 0; k < kLive; k++) free(live[k]);
-  return sum;
-}
-
-// Log-uniform sizes from 16 B to 256 KiB with reallocs (mixed server load).
-static uint64_t wl_mixed(uint64_t seed, double scale) {
-  enum { kLive = 1024 };
-  void *live[kLive] = {0};
-  size_t size[kLive] = {0};
-  uint64_t sum = 0;
-  for (long i = 0; i < (long)(100000 * scale); i++) {
-    size_t k = rng(&seed) % kLive;
-    size_t n = (size_t)1 << (4 + rng(&seed) % 14);
-    n += rng(&seed) % n;
-    if (live[k] && rng(&seed) % 4 == 0) {
-      void *q = realloc(live[k], n);
-      if (q) live[k] = q, size[k] = n;
-    } else {
-      free(live[k]);
-      live[k] = malloc(n);
-      size[k] = n;
-    }
-    if (live[k]) touch(live[k], size[k]);
-    sum += size[k];
-  }
-  for (int k = 0; k < kLive; k++) free(live[k]);
-  return sum;
-}
-
-// Tensors: 256 KiB..64 MiB buffers allocated in steps and released (ML steps).
-static uint64_t wl_large(uint64_t seed, double scale) {
-  enum { kLive = 24 };
-  uint64_t sum = 0;
-  for (int step = 0; step < (int)(60 * scale); step++) {
-    void *live[kLive];
-    size_t size[kLive];
-    for (int k = 0; k < kLive; k++) {
-      size[k] = ((size_t)256 << 10) << (rng(&seed) % 9);
-      live[k] = malloc(size[k]);
-      if (live[k]) touch(live[k], size[k]);
-    }
-    for (int k = 0; k < kLive; k++) {
-      sum += size[k];
-      free(live[k]);
-    }
-  }
-  return sum;
-}
-
-// Threads that allocate and hand half of their blocks to the next thread to
-// free (cross-thread frees).
-enum { kThreads = 4, kSlots = 1024 };
-static void *volatile g_handoff[kThreads][kSlots];
-
-typedef struct worker {
-  int id;
-  double scale;
-  uint64_t sum;
-} worker;
-
-static void *thread_main(void *arg) {
-  worker *w = arg;
-  uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->id + 1);
-  for (long i = 0; i < (long)(800000 * w->scale); i++) {
-    size_t n = 16 + rng(&seed) % 1000;
-    void *p = malloc(n);
-    touch(p, n);
-    size_t slot = rng(&seed) % kSlots;
-    // Give it to the next thread's slot; free what was there (another thread's block).
-    void *old = __atomic_exchange_n(&g_handoff[(w->id + 1) % kThreads][slot], p, __ATOMIC_ACQ_REL);
-    free(old);
-    w->sum += n;
-  }
-  return NULL;
-}
-
-static uint64_t wl_threads(uint64_t seed, double scale) {
-  (void)seed;
-  pthread_t t[kThreads];
-  worker w[kThreads];
-  for (int i = 0; i < kThreads; i++) {
-    w[i] = (worker){i, scale, 0};
-    pthread_create(&t[i], NULL, thread_main, &w[i]);
-  }
-  uint64_t sum = 0;
-  for (int i = 0; i < kThreads; i++) {
-    pthread_join(t[i], NULL);
-    sum += w[i].sum;
-  }
-  for (int i = 0; i < kThreads; i++)
-    for (int k = 0; k < kSlots; k++) free(g_handoff[i][k]);
-  return sum;
-}
-
-static const struct {
-  const char *name;
-  uint64_t (*fn)(uint64_t, double);
-  const char *what;
-} kWorkloads[] = {
-    {"small", wl_small, "16-256 B objects, 4096 live"},
-    {"mixed", wl_mixed, "16 B-256 KiB log-uniform sizes with realloc"},
-    {"large", wl_large, "256 KiB-64 MiB buffers in steps"},
-    {"threads", wl_threads, "4 threads, cross-thread frees"},
-};
-enum { kNumBuiltin = sizeof(kWorkloads) / sizeof(kWorkloads[0]) };
-
-int tool_cmd_workload(int argc, char **argv) {
-  if (argc < 2) return XSMEM_EXIT_USAGE;
-  double scale = argc > 2 ? atof(argv[2]) : 1.0;
-  for (int i = 0; i < kNumBuiltin; i++)
-    if (!strcmp(argv[1], kWorkloads[i].name)) {
-      uint64_t r = kWorkloads[i].fn(42, scale > 0 ? scale : 1.0);
-      // The result keeps the work from being optimized away.
-      return r == 1 ? 3 : 0;
-    }
-  return XSMEM_EXIT_USAGE;
-}
 
 // ---------------------------------------------------------------------------
 // The runner.
@@ -288,8 +138,7 @@ int tool_cmd_bench(int argc, char **argv) {
   char *owned[16] = {0};
   for (size_t w = 0; w < nw; w++) {
     memset(cmds[w], 0, sizeof cmds[w]);
-    bool builtin = false;
-    for (int k = 0; k < kNumBuiltin; k++) builtin |= !strcmp(works[w], kWorkloads[k].name);
+    bool builtin = tool_is_builtin_workload(works[w]);
     char rel[128];
     snprintf(rel, sizeof rel, "bench/workloads/%s", works[w]);
     if (is_suite(works[w]) && (owned[w] = tool_find_runfile(rel))) {

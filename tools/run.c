@@ -61,8 +61,7 @@ static int builtin_command(run_request *r) {
       tool_error("run: tools/demo_workload.py is neither in the runfiles nor beside the binary");
       return XSMEM_EXIT_FAIL;
     }
-  } else if (!strcmp(r->workload, "small") || !strcmp(r->workload, "mixed") || !strcmp(r->workload, "large") ||
-             !strcmp(r->workload, "threads")) {
+  } else if (tool_is_builtin_workload(r->workload)) {
     ssize_t n = readlink("/proc/self/exe", r->self, sizeof r->self - 1);
     if (n <= 0) return XSMEM_EXIT_FAIL;
     r->self[n] = 0;

@@ -120,7 +120,10 @@ int tool_cmd_stats(int argc, char **argv);
 int tool_cmd_bench(int argc, char **argv);
 int tool_cmd_top(int argc, char **argv);
 int tool_cmd_list(int argc, char **argv);
-// Hidden helpers run in child processes (list.c: __describe, bench.c:
+// Returns whether name is a workload built into this binary (workloads.c),
+// run as `xsmem __workload NAME [SCALE]`.
+bool tool_is_builtin_workload(const char *name);
+// Hidden helpers run in child processes (list.c: __describe, workloads.c:
 // __workload).
 int tool_cmd_describe(int argc, char **argv);
 int tool_cmd_workload(int argc, char **argv);
