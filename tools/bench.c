@@ -1,43 +1,311 @@
-// tools/bench.c: `xsmem bench`: workloads under each allocator.
+// tools/bench.c: `xsmem bench`: workloads and micro benchmarks under each
+// allocator, the one benchmark driver (`./bazelw run //bench:run` runs it
+// with the suite's defaults).
 //
-// Each (allocator, workload) pair runs as a child process with the
-// allocator's preload library (libxsmem_NAME.so; "glibc" runs with nothing
-// preloaded). Workloads: the bench suite's programs (//bench/workloads:
-// larson, xmalloc, cache_scratch, large_blocks, churn; the default set, with
-// python), "python" (Debian's python3 over tools/demo_workload.py), and four
-// built into this binary (workloads.c: small, mixed, large, threads). --scale multiplies the work of each run (default 1). Every pair runs --reps times
-// (default 3) in interleaved order and the median wall time and the largest
-// max RSS are kept. The table gives, per workload, time and RSS as ratios to
-// the first allocator listed (glibc by default); it is printed and written,
-// with an HTML bar chart (inline SVG), to --out (default ./xsmem-bench).
-// A progress bar is drawn on stderr when it is a terminal.
+// Allocators: xsmem configurations (libxsmem_NAME.so, found as `run` finds
+// them), any library given as --lib NAME=PATH, and the peers: glibc (nothing
+// preloaded) and Debian's jemalloc, mimalloc and tcmalloc
+// (/usr/lib/x86_64-linux-gnu; skipped with a message when not installed).
+// The columns are xsmem's in the order named, then the peers.
+// Workloads: the bench suite's programs (//bench/workloads: larson,
+// xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds; each
+// prints its checksum and its own peak RSS), "python" (Debian's python3 over
+// tools/demo_workload.py), and four built into this binary (workloads.c:
+// small, mixed, large, threads). --scale multiplies the work of each run.
+// --micro PATH adds a google benchmark binary (//bench:micro), read from its
+// JSON output (bench_micro.c).
+//
+// Every (workload, allocator) pair runs --reps times, interleaved (each
+// repetition runs every workload under every allocator in turn, so drift in
+// the machine's speed hits every allocator alike), then the micro benchmarks
+// the same way; each run is a child process (bench_spawn.c), pinned to
+// --cpus when given and killed past --timeout. Medians are reported
+// (bench_report.c): a text table of ratios on stdout and in --out DIR
+// (bench.txt, with bench.html, a bar chart, and bench.md), and the markdown
+// section bench/RESULTS.md collects, appended to --results FILE.md. A
+// progress bar is drawn on stderr when it is a terminal, else one line per run.
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "export/output.h"
+#include "tools/bench_internal.h"
 #include "tools/xsmem.h"
 
-// ---------------------------------------------------------------------------
-// The runner.
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static const char kPeerDir[] = "/usr/lib/x86_64-linux-gnu";
+static const struct {
+  const char *name, *lib;
+} kPeers[] = {
+    {"glibc", NULL},
+    {"jemalloc", "libjemalloc.so.2"},
+    {"mimalloc", "libmimalloc.so.2"},
+    {"tcmalloc", "libtcmalloc_minimal.so.4"},
+};
+enum { kNumPeers = sizeof(kPeers) / sizeof(kPeers[0]) };
 
 // The bench suite's programs (//bench/workloads), found in the runfiles;
 // each takes its scale as its one argument.
-static const char *const kSuite[] = {"larson", "xmalloc", "cache_scratch", "large_blocks", "churn"};
+static const char *const kSuite[] = {"larson", "xmalloc", "cache_scratch", "large_blocks",
+                                     "churn",  "pairs",   "pairs_rounds"};
 enum { kNumSuite = sizeof(kSuite) / sizeof(kSuite[0]) };
+
+static void bench_usage(FILE *f) {
+  fputs("usage: xsmem bench [OPTIONS]   (every option also as --NAME=VALUE)\n"
+        "  --allocators A,B,...     xsmem configurations (libxsmem_NAME.so) and peers: glibc (nothing\n"
+        "                           preloaded), jemalloc, mimalloc, tcmalloc (Debian's libraries in\n"
+        "                           /usr/lib/x86_64-linux-gnu)\n"
+        "                           [glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc]\n"
+        "  --peers P,Q,...          the peers instead of those named in --allocators ('' for none)\n"
+        "  --lib NAME=PATH          also preload the library PATH, as NAME (repeatable)\n"
+        "  --lib-env NAME:VAR=VALUE set VAR for NAME's runs (repeatable): --lib-env\n"
+        "                           default_tracked_full:XSMEM_TRACK=full\n"
+        "  --workloads W,X,...      larson, xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds\n"
+        "                           (bench/workloads), python, small, mixed, large, threads ('' for none)\n"
+        "                           [larson,xmalloc,cache_scratch,large_blocks,churn,python]\n"
+        "  --reps N                 repetitions of every run, interleaved, 1..50 [3]\n"
+        "  --scale X                work per workload run, (0, 64] [1]\n"
+        "  --micro PATH             also run this google benchmark binary (//bench:micro) under each\n"
+        "  --micro-min-time S       its --benchmark_min_time [0.05]\n"
+        "  --no-micro               skip the micro benchmarks\n"
+        "  --cpus LIST              run every program on these CPUs only (1, 0,2 or 0-1)\n"
+        "  --timeout S              seconds before a run counts as failed (micro runs: 5 times that) [120]\n"
+        "  --out DIR                bench.txt (the table printed), bench.html, bench.md [xsmem-bench]\n"
+        "  --results FILE.md        append the markdown section to FILE.md (bench/RESULTS.md)\n"
+        "  --title TEXT             a note for that section's heading\n"
+        "Columns: the xsmem allocators in the order named, then the peers. Medians; the table gives\n"
+        "ratios to glibc (else the first column), the markdown also to the best of jemalloc, mimalloc\n"
+        "and tcmalloc, with geometric means. Exit status 1 when a run failed (its cell: FAILED).\n",
+        f);
+}
+
+// ---------------------------------------------------------------------------
+// The command line.
+
+// What the command line names, before it is checked.
+typedef struct bench_args {
+  const char *allocators, *peers, *workloads;  // peers: NULL when not given
+  const char *libs[kBenchMaxAllocs];
+  size_t n_libs;
+  const char *lib_envs[kBenchMaxAllocs * kBenchMaxEnv];
+  size_t n_lib_envs;
+  bool no_micro;
+} bench_args;
+
+static bool parse_number(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (!*s || *end || errno || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+// Fills p and x from argv. Returns 0, -1 after --help, or the exit status
+// after saying what was wrong.
+static int parse_args(int argc, char **argv, bench_plan *p, bench_args *x) {
+  static const struct {
+    const char *name;
+    bool value;
+  } kOptions[] = {{"--allocators", true}, {"--peers", true},    {"--lib", true},     {"--lib-env", true},
+                  {"--workloads", true},  {"--reps", true},     {"--scale", true},   {"--micro", true},
+                  {"--micro-min-time", true}, {"--no-micro", false}, {"--cpus", true}, {"--timeout", true},
+                  {"--out", true},        {"--results", true},  {"--title", true}};
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      bench_usage(stdout);
+      return -1;
+    }
+    const char *eq = !strncmp(argv[i], "--", 2) ? strchr(argv[i], '=') : NULL;
+    size_t len = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+    const char *opt = NULL, *v = eq ? eq + 1 : NULL;
+    bool takes = false;
+    for (size_t k = 0; k < sizeof kOptions / sizeof kOptions[0] && !opt; k++)
+      if (strlen(kOptions[k].name) == len && !strncmp(argv[i], kOptions[k].name, len)) {
+        opt = kOptions[k].name;
+        takes = kOptions[k].value;
+      }
+    if (!opt || (!takes && v)) {
+      tool_error("bench: unknown option '%s' (xsmem bench --help lists them)", argv[i]);
+      return XSMEM_EXIT_USAGE;
+    }
+    if (takes && !v) {
+      if (i + 1 == argc) {
+        tool_error("bench: %s takes a value", opt);
+        return XSMEM_EXIT_USAGE;
+      }
+      v = argv[++i];
+    }
+    double num = 0;
+    bool numeric = !strcmp(opt, "--reps") || !strcmp(opt, "--scale") || !strcmp(opt, "--micro-min-time") ||
+                   !strcmp(opt, "--timeout");
+    if (numeric && !parse_number(v, &num)) {
+      tool_error("bench: %s takes a number (got '%s')", opt, v);
+      return XSMEM_EXIT_USAGE;
+    }
+    if (!strcmp(opt, "--allocators")) x->allocators = v;
+    else if (!strcmp(opt, "--peers")) x->peers = v;
+    else if (!strcmp(opt, "--workloads")) x->workloads = v;
+    else if (!strcmp(opt, "--no-micro")) x->no_micro = true;
+    else if (!strcmp(opt, "--micro")) p->micro = v;
+    else if (!strcmp(opt, "--cpus")) snprintf(p->cpus_s, sizeof p->cpus_s, "%s", v);
+    else if (!strcmp(opt, "--out")) p->out_dir = v;
+    else if (!strcmp(opt, "--results")) p->results = v;
+    else if (!strcmp(opt, "--title")) p->title = v;
+    else if (!strcmp(opt, "--reps")) p->reps = num == floor(num) && num >= 1 && num <= kBenchMaxReps ? (int)num : 0;
+    else if (!strcmp(opt, "--scale")) p->scale = num;
+    else if (!strcmp(opt, "--micro-min-time")) p->micro_min_time = num;
+    else if (!strcmp(opt, "--timeout")) p->timeout_s = num;
+    else if (!strcmp(opt, "--lib") && x->n_libs < kBenchMaxAllocs) x->libs[x->n_libs++] = v;
+    else if (!strcmp(opt, "--lib-env") && x->n_lib_envs < kBenchMaxAllocs * kBenchMaxEnv)
+      x->lib_envs[x->n_lib_envs++] = v;
+    else {
+      tool_error("bench: too many %s options", opt);
+      return XSMEM_EXIT_USAGE;
+    }
+  }
+  if (p->reps < 1) {
+    tool_error("bench: --reps takes 1..%d", kBenchMaxReps);
+    return XSMEM_EXIT_USAGE;
+  }
+  if (!(p->scale > 0 && p->scale <= 64)) {
+    tool_error("bench: --scale takes a number in (0, 64]");
+    return XSMEM_EXIT_USAGE;
+  }
+  if (!(p->micro_min_time > 0) || !(p->timeout_s > 0)) {
+    tool_error("bench: --micro-min-time and --timeout take seconds above 0");
+    return XSMEM_EXIT_USAGE;
+  }
+  if (x->no_micro) p->micro = NULL;
+  return 0;
+}
+
+// Returns the next comma-separated item of *list (copied into buf), or NULL.
+static const char *next_item(const char **list, char *buf, size_t n) {
+  while (**list == ',') (*list)++;
+  if (!**list) return NULL;
+  size_t len = strcspn(*list, ",");
+  snprintf(buf, n, "%.*s", (int)len, *list);
+  *list += len;
+  return buf;
+}
+
+static int peer_index(const char *name) {
+  for (int k = 0; k < kNumPeers; k++)
+    if (!strcmp(name, kPeers[k].name)) return k;
+  return -1;
+}
+
+// A name usable in tables and file names: letters, digits, '_', '-', '.', '+'.
+static bool good_name(const char *s) {
+  if (!*s || strlen(s) >= sizeof(((bench_alloc *)0)->name)) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("_-.+", *s)))
+      return false;
+  return true;
+}
+
+static bench_alloc *find_alloc(bench_plan *p, const char *name) {
+  for (size_t a = 0; a < p->n_allocs; a++)
+    if (!strcmp(p->allocs[a].name, name)) return &p->allocs[a];
+  return NULL;
+}
+
+static int add_alloc(bench_plan *p, const char *name, char *preload, bool peer) {
+  if (p->n_allocs == kBenchMaxAllocs || find_alloc(p, name)) {
+    if (p->n_allocs == kBenchMaxAllocs) tool_error("bench: at most %d allocators", kBenchMaxAllocs);
+    else tool_error("bench: two allocators named '%s'", name);
+    free(preload);
+    return XSMEM_EXIT_USAGE;
+  }
+  bench_alloc *a = &p->allocs[p->n_allocs++];
+  snprintf(a->name, sizeof a->name, "%s", name);
+  a->preload = preload;
+  a->peer = peer;
+  return 0;
+}
+
+// The allocators, xsmem's first: configurations named in --allocators, then
+// --lib libraries, then the peers (--peers, else those named in
+// --allocators), then the --lib-env variables. Returns 0 or the exit status
+// after saying what was wrong.
+static int choose_allocators(bench_plan *p, const bench_args *x) {
+  char name[256];
+  const char *list = x->allocators;
+  int rc = 0;
+  while (!rc && next_item(&list, name, sizeof name)) {
+    if (peer_index(name) >= 0) continue;
+    char *lib = good_name(name) ? tool_find_library(name) : NULL;
+    if (!lib) {
+      tool_error("bench: unknown configuration '%s' (no libxsmem_%s.so; see xsmem list)", name, name);
+      return XSMEM_EXIT_USAGE;
+    }
+    rc = add_alloc(p, name, lib, false);
+  }
+  for (size_t i = 0; !rc && i < x->n_libs; i++) {
+    const char *spec = x->libs[i], *eq = strchr(spec, '=');
+    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - spec) : 0, spec);
+    if (!eq || !eq[1] || !good_name(name)) {
+      tool_error("bench: --lib wants NAME=PATH (NAME of letters, digits, _-.+), got '%s'", spec);
+      return XSMEM_EXIT_USAGE;
+    }
+    char *path = realpath(eq + 1, NULL);
+    if (!path || access(path, R_OK) != 0) {
+      tool_error("bench: --lib %s: no library at %s", name, eq + 1);
+      free(path);
+      return XSMEM_EXIT_USAGE;
+    }
+    rc = add_alloc(p, name, path, false);
+  }
+  list = x->peers ? x->peers : x->allocators;
+  while (!rc && next_item(&list, name, sizeof name)) {
+    int k = peer_index(name);
+    if (k < 0) {
+      if (!x->peers) continue;  // a configuration, added above
+      tool_error("bench: unknown peer '%s' (glibc, jemalloc, mimalloc, tcmalloc)", name);
+      return XSMEM_EXIT_USAGE;
+    }
+    char *lib = NULL;
+    if (kPeers[k].lib && asprintf(&lib, "%s/%s", kPeerDir, kPeers[k].lib) >= 0 && access(lib, R_OK) != 0) {
+      tool_error("bench: skipping %s: %s is not installed", name, lib);
+      free(lib);
+      continue;
+    }
+    rc = add_alloc(p, name, lib, true);
+  }
+  for (size_t i = 0; !rc && i < x->n_lib_envs; i++) {
+    const char *spec = x->lib_envs[i], *colon = strchr(spec, ':'), *eq = colon ? strchr(colon, '=') : NULL;
+    if (!colon || !eq || eq == colon + 1) {
+      tool_error("bench: --lib-env wants NAME:VAR=VALUE, got '%s'", spec);
+      return XSMEM_EXIT_USAGE;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(colon - spec), spec);
+    bench_alloc *a = find_alloc(p, name);
+    if (!a) {
+      tool_error("bench: --lib-env names '%s', which is none of the allocators compared (--allocators, --lib)", name);
+      return XSMEM_EXIT_USAGE;
+    }
+    // A variable set twice keeps the last value.
+    size_t k = 0, var_len = (size_t)(eq - colon);  // "VAR="
+    while (k < a->n_env && strncmp(a->env[k], colon + 1, var_len)) k++;
+    if (k == kBenchMaxEnv) {
+      tool_error("bench: at most %d --lib-env variables for '%s'", kBenchMaxEnv, name);
+      return XSMEM_EXIT_USAGE;
+    }
+    a->env[k] = colon + 1;
+    if (k == a->n_env) a->n_env++;
+  }
+  if (!rc && p->n_allocs == 0) {
+    tool_error("bench: no allocator to compare");
+    rc = XSMEM_EXIT_USAGE;
+  }
+  return rc;
+}
 
 static bool is_suite(const char *w) {
   for (int k = 0; k < kNumSuite; k++)
@@ -45,40 +313,91 @@ static bool is_suite(const char *w) {
   return false;
 }
 
-// Runs one measurement of argv under lib (NULL: nothing preloaded); returns
-// false when the child failed.
-static bool measure(const char *lib, char *const *args, double *secs, double *rss) {
-  double t0 = now_s();
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, 1);
-    signal(SIGPIPE, SIG_DFL);
-    if (lib) setenv("LD_PRELOAD", lib, 1);
-    else unsetenv("LD_PRELOAD");
-    execv(args[0], args);
-    _exit(127);
+// Each workload's command line: a suite program, python3 over the demo
+// script, or this binary's built-in workload. Returns 0 or the exit status
+// after saying what was wrong.
+static int choose_workloads(bench_plan *p, const char *list, char *self) {
+  char name[256];
+  while (next_item(&list, name, sizeof name)) {
+    if (p->n_works == kBenchMaxWorkloads) {
+      tool_error("bench: at most %d workloads", kBenchMaxWorkloads);
+      return XSMEM_EXIT_USAGE;
+    }
+    bench_workload *w = &p->works[p->n_works];
+    // Known names only get past the checks below, and all fit.
+    snprintf(w->name, sizeof w->name, "%.*s", (int)sizeof w->name - 1, name);
+    char rel[300];
+    snprintf(rel, sizeof rel, "bench/workloads/%s", name);
+    if (is_suite(name) && (w->owned = tool_find_runfile(rel))) {
+      w->argv[0] = w->owned;
+      w->argv[1] = p->scale_s;
+    } else if (!strcmp(name, "python") && (w->owned = tool_find_runfile("tools/demo_workload.py")) &&
+               access("/usr/bin/python3", X_OK) == 0) {
+      w->argv[0] = "/usr/bin/python3";
+      w->argv[1] = w->owned;
+    } else if (tool_is_builtin_workload(name) && self) {
+      w->argv[0] = self;
+      w->argv[1] = "__workload";
+      w->argv[2] = w->name;
+      w->argv[3] = p->scale_s;
+    } else {
+      free(w->owned);
+      w->owned = NULL;
+      if (is_suite(name) || !strcmp(name, "python")) {
+        tool_error("bench: workload '%s' is neither in the runfiles nor beside the binary (build //tools:xsmem)",
+                   name);
+        return XSMEM_EXIT_FAIL;
+      }
+      tool_error("bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, pairs, "
+                 "pairs_rounds, python, small, mixed, large, threads)", name);
+      return XSMEM_EXIT_USAGE;
+    }
+    p->n_works++;
   }
-  int status;
-  struct rusage ru;
-  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-  }
-  *secs = now_s() - t0;
-  *rss = (double)ru.ru_maxrss * 1024;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static size_t split(char *s, char **out, size_t max) {
+// Reads --cpus ("1", "0,2", "0-1") into p->cpus. Returns 0 or the exit
+// status after saying what was wrong (not a CPU list, or a CPU this process
+// may not run on).
+static int choose_cpus(bench_plan *p) {
+  if (!p->cpus_s[0]) return 0;
+  cpu_set_t allowed;
+  CPU_ZERO(&p->cpus);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
+  char part[64];
+  const char *list = p->cpus_s;
+  while (next_item(&list, part, sizeof part)) {
+    char *end;
+    errno = 0;
+    long lo = strtol(part, &end, 10), hi = lo;
+    if (*end == '-') hi = strtol(end + 1, &end, 10);
+    if (errno || *end || part[0] < '0' || part[0] > '9' || lo < 0 || hi < lo) {
+      tool_error("bench: --cpus: '%s' is not a CPU list (like 1, 0,2 or 0-1)", p->cpus_s);
+      return XSMEM_EXIT_USAGE;
+    }
+    for (long c = lo; c <= hi; c++) {
+      if (c >= CPU_SETSIZE || !CPU_ISSET((int)c, &allowed)) {
+        char mine[256] = "";
+        for (int k = 0, n = 0; k < CPU_SETSIZE && n < (int)sizeof mine - 16; k++)
+          if (CPU_ISSET(k, &allowed)) n += snprintf(mine + n, sizeof mine - (size_t)n, "%s%d", n ? "," : "", k);
+        tool_error("bench: --cpus: CPU %ld is not available here (allowed: %s)", c, mine);
+        return XSMEM_EXIT_USAGE;
+      }
+      CPU_SET((int)c, &p->cpus);
+    }
+  }
+  if (CPU_COUNT(&p->cpus) == 0) return 0;
+  // The list as the results show it: every CPU, in order.
+  p->pinned = true;
   size_t n = 0;
-  char *save = NULL;
-  for (char *t = strtok_r(s, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save)) out[n++] = t;
-  return n;
+  for (int k = 0; k < CPU_SETSIZE && n < sizeof p->cpus_s - 16; k++)
+    if (CPU_ISSET(k, &p->cpus)) n += (size_t)snprintf(p->cpus_s + n, sizeof p->cpus_s - n, "%s%d", n ? "," : "", k);
+  return 0;
 }
+
+// ---------------------------------------------------------------------------
+// The runs.
 
 static void progress(size_t done, size_t total, const char *what) {
   if (!isatty(2)) return;
@@ -88,199 +407,248 @@ static void progress(size_t done, size_t total, const char *what) {
   if (done == total) fputs("\n", stderr);
 }
 
-int tool_cmd_bench(int argc, char **argv) {
-  char alloc_default[] = "glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc";
-  char work_default[] = "larson,xmalloc,cache_scratch,large_blocks,churn,python";
-  char *allocs_s = alloc_default, *works_s = work_default;
-  const char *out_dir = "xsmem-bench";
-  int reps = 3;
-  double scale = 1.0;
-  for (int i = 1; i < argc; i++) {
-    bool has = i + 1 < argc;
-    if (!strcmp(argv[i], "--allocators") && has) allocs_s = argv[++i];
-    else if (!strcmp(argv[i], "--workloads") && has) works_s = argv[++i];
-    else if (!strcmp(argv[i], "--reps") && has) reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--scale") && has) scale = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--out") && has) out_dir = argv[++i];
-    else {
-      tool_error("bench: unknown option '%s' (usage: xsmem bench [--allocators a,b] [--workloads w,x] "
-                 "[--reps N] [--scale X] [--out DIR])", argv[i]);
-      return XSMEM_EXIT_USAGE;
-    }
-  }
-  if (reps < 1 || reps > 50 || !(scale > 0 && scale <= 64)) {
-    tool_error("bench: --reps takes 1..50 and --scale (0, 64]");
-    return XSMEM_EXIT_USAGE;
-  }
-  allocs_s = strdup(allocs_s);
-  works_s = strdup(works_s);
-  char *allocs[32], *works[16];
-  size_t na = split(allocs_s, allocs, 32), nw = split(works_s, works, 16);
-  if (!na || !nw) {
-    tool_error("bench: empty allocator or workload list");
-    return XSMEM_EXIT_USAGE;
-  }
-  char *libs[32] = {0};
-  for (size_t a = 0; a < na; a++) {
-    if (!strcmp(allocs[a], "glibc")) continue;
-    libs[a] = tool_find_library(allocs[a]);
-    if (!libs[a]) {
-      tool_error("bench: unknown configuration '%s' (no libxsmem_%s.so; see xsmem list)", allocs[a], allocs[a]);
-      return XSMEM_EXIT_USAGE;
-    }
-  }
-  // Each workload's command line: a suite program, python3 over the demo
-  // script, or this binary's built-in workload.
-  char scale_s[32];
-  snprintf(scale_s, sizeof scale_s, "%g", scale);
-  char *self = realpath("/proc/self/exe", NULL);
-  char *cmds[16][5];
-  char *owned[16] = {0};
-  for (size_t w = 0; w < nw; w++) {
-    memset(cmds[w], 0, sizeof cmds[w]);
-    bool builtin = tool_is_builtin_workload(works[w]);
-    char rel[128];
-    snprintf(rel, sizeof rel, "bench/workloads/%s", works[w]);
-    if (is_suite(works[w]) && (owned[w] = tool_find_runfile(rel))) {
-      cmds[w][0] = owned[w];
-      cmds[w][1] = scale_s;
-    } else if (!strcmp(works[w], "python") && (owned[w] = tool_find_runfile("tools/demo_workload.py")) &&
-               access("/usr/bin/python3", X_OK) == 0) {
-      cmds[w][0] = "/usr/bin/python3";
-      cmds[w][1] = owned[w];
-    } else if (builtin && self) {
-      cmds[w][0] = self;
-      cmds[w][1] = "__workload";
-      cmds[w][2] = works[w];
-      cmds[w][3] = scale_s;
-    } else {
-      if (is_suite(works[w]) || !strcmp(works[w], "python")) {
-        tool_error("bench: workload '%s' is neither in the runfiles nor beside the binary (build //tools:xsmem)", works[w]);
-        return XSMEM_EXIT_FAIL;
-      }
-      tool_error("bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, python, "
-                 "small, mixed, large, threads)", works[w]);
-      return XSMEM_EXIT_USAGE;
-    }
-  }
-  if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
-    tool_error("bench: cannot create %s: %s", out_dir, strerror(errno));
-    return XSMEM_EXIT_FAIL;
-  }
-  double *secs = calloc(na * nw * (size_t)reps, sizeof(double));
-  double *rss = calloc(na * nw, sizeof(double));
-  bool *failed = calloc(na * nw, sizeof(bool));
-  size_t total = na * nw * (size_t)reps, done = 0;
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// Runs every workload under every allocator p->reps times, then the micro
+// benchmarks. Returns false when a run failed (each said why).
+static bool run_all(const bench_plan *p, bench_results *r) {
+  size_t total = (p->n_allocs * p->n_works + (p->micro ? p->n_allocs : 0)) * (size_t)p->reps, done = 0;
+  bool ok = true, tty = isatty(2);
   // Repetitions outermost: drift in the machine's speed hits every allocator alike.
-  for (int r = 0; r < reps; r++)
-    for (size_t w = 0; w < nw; w++)
-      for (size_t a = 0; a < na; a++) {
+  for (int rep = 0; rep < p->reps; rep++)
+    for (size_t w = 0; w < p->n_works; w++)
+      for (size_t a = 0; a < p->n_allocs; a++) {
         char what[96];
-        snprintf(what, sizeof what, "%s / %s", works[w], allocs[a]);
+        snprintf(what, sizeof what, "%s / %s", p->works[w].name, p->allocs[a].name);
         progress(done, total, what);
-        double s, m;
-        if (!measure(libs[a], cmds[w], &s, &m)) failed[a * nw + w] = true;
-        secs[(a * nw + w) * (size_t)reps + (size_t)r] = s;
-        if (m > rss[a * nw + w]) rss[a * nw + w] = m;
+        bench_child c;
+        bench_spawn(p, &p->allocs[a], p->works[w].argv, p->timeout_s, &c);
+        size_t i = bench_run_at(p, a, w, rep), cell = bench_cell(p, a, w);
+        if (c.ok) {
+          r->secs[i] = c.secs;
+          r->rss_kib[i] = c.rss_kib;
+          if (!r->first_line[cell] && c.out) r->first_line[cell] = strndup(c.out, strcspn(c.out, "\n"));
+          if (!tty)
+            fprintf(stderr, "rep %d %-14s %-12s %7.3f s %8.0f KiB\n", rep + 1, p->works[w].name, p->allocs[a].name,
+                    c.secs, c.rss_kib);
+        } else {
+          if (tty) fputc('\n', stderr);
+          tool_error("bench: %s failed under %s (%s)", p->works[w].name, p->allocs[a].name, c.why);
+          r->failed[cell] = true;
+          ok = false;
+        }
+        free(c.out);
         done++;
       }
+  for (int rep = 0; p->micro && rep < p->reps; rep++)
+    for (size_t a = 0; a < p->n_allocs; a++) {
+      char what[96];
+      snprintf(what, sizeof what, "micro / %s", p->allocs[a].name);
+      progress(done, total, what);
+      if (!bench_micro_run(p, a, rep, r)) ok = false;
+      else if (!tty) fprintf(stderr, "rep %d micro          %-12s done\n", rep + 1, p->allocs[a].name);
+      done++;
+    }
   progress(done, total, "done");
+  return ok;
+}
 
-  // The table: median time, ratios to the first allocator.
-  char *text = NULL, *html = NULL;
-  size_t text_len = 0, html_len = 0;
-  FILE *t = open_memstream(&text, &text_len), *h = open_memstream(&html, &html_len);
-  double *med = calloc(na * nw, sizeof(double));
-  for (size_t i = 0; i < na * nw; i++) {
-    qsort(secs + i * (size_t)reps, (size_t)reps, sizeof(double), cmp_double);
-    med[i] = secs[i * (size_t)reps + (size_t)reps / 2];
-  }
-  fprintf(t, "xsmem bench: median of %d runs, time and max RSS as ratios to %s (lower is better)\n", reps,
-          allocs[0]);
-  fprintf(t, "%-14s", "workload");
-  for (size_t a = 0; a < na; a++) fprintf(t, " %17s", allocs[a]);
-  fputc('\n', t);
-  for (size_t w = 0; w < nw; w++) {
-    fprintf(t, "%-14s", works[w]);
-    for (size_t a = 0; a < na; a++) {
-      size_t i = a * nw + w;
-      if (failed[i]) fprintf(t, " %17s", "FAILED");
-      else fprintf(t, "   %5.2fx t %5.2fx m", med[i] / med[w], rss[i] / rss[w]);
+// Warns when a workload printed different checksums under different
+// allocators: the same work everywhere gives the same checksum.
+static void check_checksums(const bench_plan *p, const bench_results *r) {
+  for (size_t w = 0; w < p->n_works; w++) {
+    const char *first = NULL;
+    bool differ = false;
+    for (size_t a = 0; a < p->n_allocs; a++) {
+      const char *line = r->first_line[bench_cell(p, a, w)], *sum = line ? strstr(line, "checksum=") : NULL;
+      if (!sum) continue;
+      if (first && strcspn(first, " ") == strcspn(sum, " ") && !strncmp(first, sum, strcspn(sum, " "))) continue;
+      differ |= first != NULL;
+      if (!first) first = sum;
     }
-    fputc('\n', t);
+    if (!differ) continue;
+    char *list = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&list, &len);
+    for (size_t a = 0; a < p->n_allocs; a++) {
+      const char *line = r->first_line[bench_cell(p, a, w)], *sum = line ? strstr(line, "checksum=") : NULL;
+      if (sum) fprintf(f, " %s=%.*s", p->allocs[a].name, (int)strcspn(sum + 9, " "), sum + 9);
+    }
+    fclose(f);
+    tool_error("bench: WARNING: %s printed different checksums:%s", p->works[w].name, list);
+    free(list);
   }
-  fprintf(t, "absolute (%s): ", allocs[0]);
-  for (size_t w = 0; w < nw; w++) fprintf(t, "%s %.3f s / %.0f MiB  ", works[w], med[w], rss[w] / 1048576);
-  fputc('\n', t);
+}
+
+// ---------------------------------------------------------------------------
+// The outputs.
+
+// Appends the markdown section md to path (a file not ending in a newline
+// gets one first; a new or empty file starts with a title). A device or FIFO
+// is written in place (export/output.h).
+static bool append_results(const char *path, const char *md, size_t len) {
+  char why[PATH_MAX + 256];
+  bool regular = false, empty = false;
+  int fd = xsmem_output_append_open(path, -1, &regular, &empty, why, sizeof why);
+  if (fd < 0) {
+    tool_error("%s", why);
+    return false;
+  }
+  bool newline = false;
+  if (regular && !empty) {
+    int r = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char last;
+    if (r >= 0 && fstat(r, &st) == 0 && st.st_size > 0 && pread(r, &last, 1, st.st_size - 1) == 1)
+      newline = last != '\n';
+    if (r >= 0) close(r);
+  }
+  char *all = NULL;
+  size_t all_len = 0;
+  FILE *f = open_memstream(&all, &all_len);
+  if (newline) fputc('\n', f);
+  if (empty)
+    fputs("# xsmem bench results\n\nWritten by `xsmem bench --results` (`./bazelw run //bench:run`), newest section "
+          "last; the top-level README's bench section says what each workload does.\n",
+          f);
+  fwrite(md, 1, len, f);
+  fclose(f);
+  bool ok = xsmem_output_write_fd(fd, all, all_len, -1);
+  if (close(fd) != 0) ok = false;
+  if (ok) fprintf(stderr, "xsmem: appended to %s\n", path);
+  else tool_error("cannot write %s: %s", path, strerror(errno));
+  free(all);
+  return ok;
+}
+
+// Prints the table and writes DIR/bench.txt, bench.html and bench.md, and
+// the markdown section to --results. Returns false when one was not written.
+static bool write_outputs(const bench_plan *p, const bench_results *r) {
+  char *text = NULL, *html = NULL, *md = NULL;
+  size_t text_len = 0, html_len = 0, md_len = 0;
+  FILE *t = open_memstream(&text, &text_len);
+  bench_report_text(t, p, r);
   fclose(t);
-
-  // HTML: grouped bars of the time ratio per workload.
-  fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem bench</title><style>"
-        "body{font:14px system-ui,sans-serif;margin:16px}pre{background:#f1f5f9;padding:8px}"
-        "svg{width:100%;max-width:900px;height:auto}</style></head><body><h1>xsmem bench</h1>",
-        h);
-  static const char *const kColors[] = {"#64748b", "#94a3b8", "#2563eb", "#16a34a", "#f59e0b",
-                                         "#dc2626", "#9333ea", "#0891b2"};
-  double vmax = 1;
-  for (size_t i = 0; i < na * nw; i++)
-    if (!failed[i]) vmax = fmax(vmax, med[i] / med[i % nw]);
-  int W = 900, H = 300, L = 50, B = 40;
-  double gw = (double)(W - L - 10) / (double)nw, bw = gw * 0.8 / (double)na;
-  fprintf(h, "<h2>Time relative to %s (median of %d)</h2><svg viewBox=\"0 0 %d %d\" "
-             "xmlns=\"http://www.w3.org/2000/svg\">",
-          allocs[0], reps, W, H + 20 * (int)((na + 5) / 6));
-  for (int k = 0; k <= 4; k++) {
-    double v = vmax * k / 4, y = 10 + (H - B - 10) * (1 - k / 4.0);
-    fprintf(h, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e8f0\"/><text x=\"%d\" y=\"%.1f\" "
-               "font-size=\"11\" text-anchor=\"end\">%.2fx</text>",
-            L, W - 10, y, y, L - 4, y + 4, v);
-  }
-  for (size_t w = 0; w < nw; w++) {
-    for (size_t a = 0; a < na; a++) {
-      size_t i = a * nw + w;
-      double v = failed[i] ? 0 : med[i] / med[w], bh = (H - B - 10) * v / vmax;
-      fprintf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s on %s: %.2fx "
-                 "(%.3f s)</title></rect>",
-              L + gw * (double)w + gw * 0.1 + bw * (double)a, H - B - bh, bw - 1, bh, kColors[a % 8], works[w],
-              allocs[a], v, med[i]);
-    }
-    fprintf(h, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>", L + gw * (double)w + gw / 2,
-            H - B + 16, works[w]);
-  }
-  for (size_t a = 0; a < na; a++)
-    fprintf(h, "<rect x=\"%zu\" y=\"%zu\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%zu\" y=\"%zu\" "
-               "font-size=\"12\">%s</text>",
-            (size_t)L + (a % 6) * 140, (size_t)H + (a / 6) * 20, kColors[a % 8], (size_t)L + (a % 6) * 140 + 14,
-            (size_t)H + (a / 6) * 20 + 10, allocs[a]);
-  fputs("</svg><h2>Table</h2><pre>", h);
-  for (const char *c = text; *c; c++) {
-    if (*c == '<') fputs("&lt;", h);
-    else if (*c == '&') fputs("&amp;", h);
-    else fputc(*c, h);
-  }
-  fputs("</pre></body></html>\n", h);
+  FILE *h = open_memstream(&html, &html_len);
+  bench_report_html(h, p, r, text);
   fclose(h);
-
+  FILE *m = open_memstream(&md, &md_len);
+  bench_report_markdown(m, p, r);
+  fclose(m);
   fputs(text, stdout);
-  char *tp = NULL, *hp = NULL;
-  bool ok = asprintf(&tp, "%s/bench.txt", out_dir) >= 0 && asprintf(&hp, "%s/bench.html", out_dir) >= 0 &&
-            tool_write_atomic(tp, text, text_len) && tool_write_atomic(hp, html, html_len);
-  if (ok) fprintf(stderr, "xsmem: wrote %s and %s\n", tp, hp);
-  bool any_failed = false;
-  for (size_t i = 0; i < na * nw; i++) any_failed |= failed[i];
-  if (any_failed) tool_error("bench: some runs failed (marked FAILED)");
+  fflush(stdout);
+  char *tp = NULL, *hp = NULL, *mp = NULL;
+  bool ok = asprintf(&tp, "%s/bench.txt", p->out_dir) >= 0 && asprintf(&hp, "%s/bench.html", p->out_dir) >= 0 &&
+            asprintf(&mp, "%s/bench.md", p->out_dir) >= 0 && tool_write_atomic(tp, text, text_len) &&
+            tool_write_atomic(hp, html, html_len) && tool_write_atomic(mp, md, md_len);
+  if (ok) fprintf(stderr, "xsmem: wrote %s, %s and %s\n", tp, hp, mp);
+  if (p->results && !append_results(p->results, md, md_len)) ok = false;
   free(tp);
   free(hp);
+  free(mp);
   free(text);
   free(html);
-  free(secs);
-  free(rss);
-  free(med);
-  free(failed);
-  for (size_t a = 0; a < na; a++) free(libs[a]);
-  for (size_t w = 0; w < nw; w++) free(owned[w]);
+  free(md);
+  return ok;
+}
+
+// ---------------------------------------------------------------------------
+
+static void free_plan(bench_plan *p) {
+  for (size_t a = 0; a < p->n_allocs; a++) free(p->allocs[a].preload);
+  for (size_t w = 0; w < p->n_works; w++) free(p->works[w].owned);
+}
+
+static void free_results(const bench_plan *p, bench_results *r) {
+  for (size_t i = 0; r->first_line && i < p->n_allocs * p->n_works; i++) free(r->first_line[i]);
+  for (size_t b = 0; b < r->n_micro; b++) free(r->micro_names[b]);
+  free(r->secs);
+  free(r->rss_kib);
+  free(r->failed);
+  free(r->first_line);
+  free(r->micro_ns);
+}
+
+// Checks the command line and everything it names; fills p. Returns 0, -1
+// after --help, or the exit status after saying what was wrong.
+static int make_plan(int argc, char **argv, bench_plan *p, char *self) {
+  bench_args x = {.allocators = "glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc",
+                  .workloads = "larson,xmalloc,cache_scratch,large_blocks,churn,python"};
+  p->reps = 3;
+  p->scale = 1;
+  p->micro_min_time = 0.05;
+  p->timeout_s = 120;
+  p->out_dir = "xsmem-bench";
+  p->argc = argc;
+  p->argv = argv;
+  int rc = parse_args(argc, argv, p, &x);
+  if (rc) return rc;
+  snprintf(p->scale_s, sizeof p->scale_s, "%g", p->scale);
+  if ((rc = choose_cpus(p)) || (rc = choose_allocators(p, &x)) || (rc = choose_workloads(p, x.workloads, self)))
+    return rc;
+  if (p->micro && access(p->micro, X_OK) != 0) {
+    tool_error("bench: --micro %s: not an executable file", p->micro);
+    return XSMEM_EXIT_USAGE;
+  }
+  if (!p->n_works && !p->micro) {
+    tool_error("bench: no workload and no micro benchmark to run");
+    return XSMEM_EXIT_USAGE;
+  }
+  // Fail before running anything when an output cannot be written.
+  char why[PATH_MAX + 256];
+  if (p->results && !xsmem_output_check(p->results, why, sizeof why)) {
+    tool_error("bench: %s", why);
+    return XSMEM_EXIT_FAIL;
+  }
+  if (mkdir(p->out_dir, 0755) != 0 && errno != EEXIST) {
+    tool_error("bench: cannot create %s: %s", p->out_dir, strerror(errno));
+    return XSMEM_EXIT_FAIL;
+  }
+  double load[1];
+  p->load_at_start = getloadavg(load, 1) == 1 ? load[0] : NAN;
+  return 0;
+}
+
+int tool_cmd_bench(int argc, char **argv) {
+  static bench_plan plan;  // large (every allocator's and workload's command)
+  bench_plan *p = &plan;
+  memset(p, 0, sizeof *p);
+  char *self = realpath("/proc/self/exe", NULL);
+  int rc = make_plan(argc, argv, p, self);
+  if (rc) {
+    free_plan(p);
+    free(self);
+    return rc < 0 ? 0 : rc;
+  }
+  size_t cells = p->n_allocs * p->n_works, runs = cells * (size_t)p->reps;
+  bench_results r = {
+      .secs = malloc((runs + 1) * sizeof(double)),
+      .rss_kib = malloc((runs + 1) * sizeof(double)),
+      .failed = calloc(cells + 1, sizeof(bool)),
+      .first_line = calloc(cells + 1, sizeof(char *)),
+      .micro_ns = malloc((kBenchMaxMicro * p->n_allocs * (size_t)p->reps + 1) * sizeof(double)),
+  };
+  if (!r.secs || !r.rss_kib || !r.failed || !r.first_line || !r.micro_ns) {
+    tool_error("bench: out of memory");
+    free_results(p, &r);
+    free_plan(p);
+    free(self);
+    return XSMEM_EXIT_FAIL;
+  }
+  for (size_t i = 0; i < runs; i++) r.secs[i] = r.rss_kib[i] = NAN;
+  for (size_t i = 0; i < kBenchMaxMicro * p->n_allocs * (size_t)p->reps; i++) r.micro_ns[i] = NAN;
+  double t0 = now_s();
+  bool ran = run_all(p, &r);
+  r.took_s = now_s() - t0;
+  check_checksums(p, &r);
+  bool wrote = write_outputs(p, &r);
+  if (!ran) tool_error("bench: some runs failed (marked FAILED; the others are in the results)");
+  free_results(p, &r);
+  free_plan(p);
   free(self);
-  free(allocs_s);
-  free(works_s);
-  return ok && !any_failed ? 0 : XSMEM_EXIT_FAIL;
+  return ran && wrote ? 0 : XSMEM_EXIT_FAIL;
 }

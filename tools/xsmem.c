@@ -88,7 +88,8 @@ static void usage(FILE *f) {
         "      (or --workload python|small|mixed|large|threads instead of a command)\n"
         "  report SNAPSHOT... -o FILE.html             self-contained HTML report (several: side by side)\n"
         "  stats SNAPSHOT [--format text|json|prometheus|csv]\n"
-        "  bench [--allocators a,b] [--workloads w,x] [--reps N] [--scale X] [--out DIR]\n"
+        "  bench [--allocators a,b] [--workloads w,x] [--reps N] [--scale X] [--micro PATH] [--out DIR]\n"
+        "      [--results FILE.md] ...                  allocators compared (bench --help: every option)\n"
         "  top HOST:PORT [--interval S] [--count N]    live view of a process serving XSMEM_HTTP\n"
         "  list [--names]                              the configurations and their options\n"
         "Preload libraries come from the runfiles, or from $XSMEM_LIB_DIR.\n",
