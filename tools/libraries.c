@@ -87,14 +87,14 @@ static size_t lib_dirs(char **dirs) {
   return n;
 }
 
-char *tool_find_library(const char *stem) {
-  char *dirs[kMaxDirs];
-  size_t n = lib_dirs(dirs);
+// Returns the first readable dirs[i]/name (malloc'ed), or NULL (also when
+// name is NULL: out of memory); frees dirs[0..n).
+static char *first_readable(char **dirs, size_t n, const char *name) {
   char *found = NULL;
   for (size_t i = 0; i < n; i++) {
-    if (!found) {
-      char *p = dup_printf("%s/libxsmem_%s.so", dirs[i], stem);
-      if (access(p, R_OK) == 0) found = p;
+    if (!found && name) {
+      char *p = dup_printf("%s/%s", dirs[i], name);
+      if (p && access(p, R_OK) == 0) found = p;
       else free(p);
     }
     free(dirs[i]);
@@ -102,18 +102,21 @@ char *tool_find_library(const char *stem) {
   return found;
 }
 
+char *tool_find_library(const char *stem) {
+  char *dirs[kMaxDirs];
+  size_t n = lib_dirs(dirs);
+  char *name = dup_printf("libxsmem_%s.so", stem);
+  char *found = first_readable(dirs, n, name);
+  free(name);
+  return found;
+}
+
 char *tool_find_runfile(const char *rel) {
   char *roots[4];
   size_t nr = runfiles_roots(roots, 4);
-  char *found = NULL;
-  for (size_t i = 0; i < nr; i++) {
-    if (!found) {
-      char *p = dup_printf("%s/xsmem/%s", roots[i], rel);
-      if (access(p, R_OK) == 0) found = p;
-      else free(p);
-    }
-    free(roots[i]);
-  }
+  char *name = dup_printf("xsmem/%s", rel);
+  char *found = first_readable(roots, nr, name);
+  free(name);
   char exe[PATH_MAX];
   if (!found && self_path(exe, sizeof exe)) {  // a copy of the tool outside Bazel's tree: beside it
     const char *base = strrchr(rel, '/');
