@@ -1,6 +1,7 @@
 // tools/bench_internal.h: what the files of `xsmem bench` share.
 //
-//   bench.c         the command line into a plan; the interleaved runs; the outputs
+//   bench.c         the interleaved runs; the outputs
+//   bench_plan.c    the command line into a plan, every name checked
 //   bench_spawn.c   one program run under one allocator: time, peak RSS, output
 //   bench_micro.c   the google-benchmark binary's JSON output into ns per operation
 //   bench_report.c  the results as a text table, a markdown section, an HTML chart
@@ -38,7 +39,7 @@ typedef struct bench_workload {
   char *owned;  // the malloc'ed element of argv, if any
 } bench_workload;
 
-// What to run, from the command line (bench.c).
+// What to run, from the command line (bench_plan.c).
 typedef struct bench_plan {
   bench_alloc allocs[kBenchMaxAllocs];  // xsmem's first, then the peers
   size_t n_allocs;
@@ -58,6 +59,12 @@ typedef struct bench_plan {
   char **argv;
   double load_at_start;
 } bench_plan;
+
+// Checks the command line (argv[0] is "bench") and everything it names, and
+// fills p (self: this binary, for its built-in workloads). Returns 0, -1
+// after --help, or the exit status after saying what was wrong.
+int bench_make_plan(int argc, char **argv, bench_plan *p, char *self);
+void bench_free_plan(bench_plan *p);
 
 // Returns the index of glibc in p->allocs, else 0: what the text table and the
 // chart give ratios to.

@@ -20,16 +20,10 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tools/bench_internal.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "tools/xsmem.h"
 
 // Returns the contents of memory file fd (malloc'ed, NUL-terminated).
 static char *slurp(int fd) {
@@ -53,14 +47,14 @@ static char *slurp(int fd) {
 static bool wait_or_kill(pid_t pid, double timeout_s) {
   int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pfd < 0) return false;  // no pidfd (kernel before 5.3): no time limit
-  double deadline = now_s() + timeout_s;
+  double deadline = tool_now_s() + timeout_s;
   bool killed = false;
   for (;;) {
-    double left = deadline - now_s();
+    double left = deadline - tool_now_s();
     struct pollfd q = {.fd = pfd, .events = POLLIN};
     int n = left > 0 ? poll(&q, 1, (int)ceil(left * 1000)) : 0;
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0 && now_s() < deadline) continue;  // woke a little early
+    if (n == 0 && tool_now_s() < deadline) continue;  // woke a little early
     if (n == 0) {
       kill(pid, SIGKILL);
       killed = true;
@@ -91,7 +85,7 @@ void bench_spawn(const bench_plan *p, const bench_alloc *a, char *const *argv, d
     if (err >= 0) close(err);
     return;
   }
-  double t0 = now_s();
+  double t0 = tool_now_s();
   pid_t pid = fork();
   if (pid == 0) {
     dup2(out, 1);
@@ -120,7 +114,7 @@ void bench_spawn(const bench_plan *p, const bench_alloc *a, char *const *argv, d
   memset(&ru, 0, sizeof ru);
   while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
-  c->secs = now_s() - t0;
+  c->secs = tool_now_s() - t0;
   c->out = slurp(out);
   double printed = printed_rss_kib(c->out);
   c->rss_kib = printed >= 0 ? printed : (double)ru.ru_maxrss;

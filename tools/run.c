@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "export/output.h"
@@ -259,12 +258,6 @@ static void remove_dir(const char *dir) {
   rmdir(dir);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // A finished run: its snapshots' directory and how the program ended.
 typedef struct run_child {
   char dir[sizeof "/tmp/xsmem-run-XXXXXX"];  // where its processes wrote their snapshots
@@ -307,7 +300,7 @@ static int spawn(const run_request *r, const run_library *l, const char *prog, r
     remove_dir(c->dir);
     return XSMEM_EXIT_FAIL;
   }
-  double t0 = now_s();
+  double t0 = tool_now_s();
   pid_t pid = fork();
   if (pid < 0) {
     tool_error("fork: %s", strerror(errno));
@@ -349,7 +342,7 @@ static int spawn(const run_request *r, const run_library *l, const char *prog, r
   c->pid = pid;
   while (wait4(pid, &c->status, 0, &c->ru) < 0 && errno == EINTR) {
   }
-  c->elapsed = now_s() - t0;
+  c->elapsed = tool_now_s() - t0;
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGQUIT, &old_quit, NULL);
   free(new_preload);

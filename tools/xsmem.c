@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "export/format.h"
@@ -56,6 +57,12 @@ const char *tool_tty_n(const char *s, size_t n) {
 }
 
 const char *tool_tty(const char *s) { return tool_tty_n(s, SIZE_MAX); }
+
+double tool_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 // ---------------------------------------------------------------------------
 // Files.

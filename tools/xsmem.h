@@ -39,6 +39,9 @@ const char *tool_tty(const char *s);
 // Returns "12.3 MiB"-style text in buf.
 const char *tool_bytes(double bytes, char *buf, size_t n);
 
+// Returns seconds from a monotonic clock.
+double tool_now_s(void);
+
 // ---------------------------------------------------------------------------
 // Snapshots (snapshot_load.c; the text summary in stats.c).
 
