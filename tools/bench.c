@@ -137,7 +137,7 @@ static bool append_results(const char *path, const char *md, size_t len) {
   if (newline) fputc('\n', f);
   if (empty)
     fputs("# xsmem bench results\n\nWritten by `xsmem bench --results` (`./bazelw run //bench:run`), newest section "
-          "last; the top-level README's bench section says what each workload does.\n",
+          "last; bench/workloads/BUILD.bazel says what each workload does.\n",
           f);
   fwrite(md, 1, len, f);
   fclose(f);
