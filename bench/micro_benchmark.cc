@@ -1,6 +1,6 @@
 // Micro benchmarks of the malloc API, for whichever allocator serves the
 // process: glibc when run plainly, another one through LD_PRELOAD
-// (bench/run_bench.py runs this binary under every allocator it compares).
+// (`xsmem bench --micro` runs this binary under every allocator it compares).
 //
 //   BM_MallocFree/N       malloc(N) then free at once (the fast path's cost)
 //   BM_Batch1000/N        1000 mallocs of N bytes, then 1000 frees

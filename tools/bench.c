@@ -1,234 +1,33 @@
-// tools/bench.c: `xsmem bench`: built-in workloads under each allocator.
+// tools/bench.c: `xsmem bench`: workloads and micro benchmarks under each
+// allocator, the one benchmark driver (`./bazelw run //bench:run` runs it
+// with the suite's defaults).
 //
-// Each (allocator, workload) pair runs as a child process with the
-// allocator's preload library (libxsmem_NAME.so; "glibc" runs with nothing
-// preloaded). Workloads: the bench suite's programs (//bench/workloads:
-// larson, xmalloc, cache_scratch, large_blocks, churn; the default set, with
-// python), "python" (Debian's python3 over tools/demo_workload.py), and four
-// built into this binary (`xsmem __workload NAME`: small, mixed, large,
-// threads). --scale multiplies the work of each run (default 1). Every pair runs --reps times
-// (default 3) in interleaved order and the median wall time and the largest
-// max RSS are kept. The table gives, per workload, time and RSS as ratios to
-// the first allocator listed (glibc by default); it is printed and written,
-// with an HTML bar chart (inline SVG), to --out (default ./xsmem-bench).
-// A progress bar is drawn on stderr when it is a terminal.
+// The command line becomes a plan (bench_plan.c). Every (workload,
+// allocator) pair then runs --reps times, interleaved (each repetition runs
+// every workload under every allocator in turn, so drift in the machine's
+// speed hits every allocator alike), then the micro benchmarks the same way
+// (bench_micro.c); each run is a child process (bench_spawn.c), pinned to
+// --cpus when given and killed past --timeout. Medians are reported
+// (bench_report.c): a text table of ratios on stdout and in --out DIR
+// (bench.txt, with bench.html, a bar chart, and bench.md), and the markdown
+// section bench/RESULTS.md collects, appended to --results FILE.md. A
+// progress bar is drawn on stderr when it is a terminal, else one line per
+// run.
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "export/output.h"
+#include "tools/bench_internal.h"
 #include "tools/xsmem.h"
 
 // ---------------------------------------------------------------------------
-// Workloads (run inside the child, with the allocator under test as malloc).
-
-static uint64_t rng(uint64_t *s) {
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return *s;
-}
-
-// Touches a block so that the allocator's pages are really used.
-static void touch(void *p, size_t n) {
-  volatile char *c = p;
-  c[0] = 1;
-  c[n - 1] = 2;
-}
-
-// Small objects, a sliding window of live blocks (object-heavy programs).
-static uint64_t wl_small(uint64_t seed, double scale) {
-  enum { kLive = 4096 };
-  void *live[kLive] = {0};
-  uint64_t sum = 0;
-  for (long i = 0; i < (long)(3000000 * scale); i++) {
-    size_t k = rng(&seed) % kLive, n = 16 + rng(&seed) % 240;
-    free(live[k]);
-    live[k] = malloc(n);
-    touch(live[k], n);
-    sum += (uintptr_t)live[k] & 0xff;
-  }
-  for (int k = 0; k < kLive; k++) free(live[k]);
-  return sum;
-}
-
-// Log-uniform sizes from 16 B to 256 KiB with reallocs (mixed server load).
-static uint64_t wl_mixed(uint64_t seed, double scale) {
-  enum { kLive = 1024 };
-  void *live[kLive] = {0};
-  size_t size[kLive] = {0};
-  uint64_t sum = 0;
-  for (long i = 0; i < (long)(100000 * scale); i++) {
-    size_t k = rng(&seed) % kLive;
-    size_t n = (size_t)1 << (4 + rng(&seed) % 14);
-    n += rng(&seed) % n;
-    if (live[k] && rng(&seed) % 4 == 0) {
-      void *q = realloc(live[k], n);
-      if (q) live[k] = q, size[k] = n;
-    } else {
-      free(live[k]);
-      live[k] = malloc(n);
-      size[k] = n;
-    }
-    if (live[k]) touch(live[k], size[k]);
-    sum += size[k];
-  }
-  for (int k = 0; k < kLive; k++) free(live[k]);
-  return sum;
-}
-
-// Tensors: 256 KiB..64 MiB buffers allocated in steps and released (ML steps).
-static uint64_t wl_large(uint64_t seed, double scale) {
-  enum { kLive = 24 };
-  uint64_t sum = 0;
-  for (int step = 0; step < (int)(60 * scale); step++) {
-    void *live[kLive];
-    size_t size[kLive];
-    for (int k = 0; k < kLive; k++) {
-      size[k] = ((size_t)256 << 10) << (rng(&seed) % 9);
-      live[k] = malloc(size[k]);
-      if (live[k]) touch(live[k], size[k]);
-    }
-    for (int k = 0; k < kLive; k++) {
-      sum += size[k];
-      free(live[k]);
-    }
-  }
-  return sum;
-}
-
-// Threads that allocate and hand half of their blocks to the next thread to
-// free (cross-thread frees).
-enum { kThreads = 4, kSlots = 1024 };
-static void *volatile g_handoff[kThreads][kSlots];
-
-typedef struct worker {
-  int id;
-  double scale;
-  uint64_t sum;
-} worker;
-
-static void *thread_main(void *arg) {
-  worker *w = arg;
-  uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(w->id + 1);
-  for (long i = 0; i < (long)(800000 * w->scale); i++) {
-    size_t n = 16 + rng(&seed) % 1000;
-    void *p = malloc(n);
-    touch(p, n);
-    size_t slot = rng(&seed) % kSlots;
-    // Give it to the next thread's slot; free what was there (another thread's block).
-    void *old = __atomic_exchange_n(&g_handoff[(w->id + 1) % kThreads][slot], p, __ATOMIC_ACQ_REL);
-    free(old);
-    w->sum += n;
-  }
-  return NULL;
-}
-
-static uint64_t wl_threads(uint64_t seed, double scale) {
-  (void)seed;
-  pthread_t t[kThreads];
-  worker w[kThreads];
-  for (int i = 0; i < kThreads; i++) {
-    w[i] = (worker){i, scale, 0};
-    pthread_create(&t[i], NULL, thread_main, &w[i]);
-  }
-  uint64_t sum = 0;
-  for (int i = 0; i < kThreads; i++) {
-    pthread_join(t[i], NULL);
-    sum += w[i].sum;
-  }
-  for (int i = 0; i < kThreads; i++)
-    for (int k = 0; k < kSlots; k++) free(g_handoff[i][k]);
-  return sum;
-}
-
-static const struct {
-  const char *name;
-  uint64_t (*fn)(uint64_t, double);
-  const char *what;
-} kWorkloads[] = {
-    {"small", wl_small, "16-256 B objects, 4096 live"},
-    {"mixed", wl_mixed, "16 B-256 KiB log-uniform sizes with realloc"},
-    {"large", wl_large, "256 KiB-64 MiB buffers in steps"},
-    {"threads", wl_threads, "4 threads, cross-thread frees"},
-};
-enum { kNumBuiltin = sizeof(kWorkloads) / sizeof(kWorkloads[0]) };
-
-int tool_cmd_workload(int argc, char **argv) {
-  if (argc < 2) return XSMEM_EXIT_USAGE;
-  double scale = argc > 2 ? atof(argv[2]) : 1.0;
-  for (int i = 0; i < kNumBuiltin; i++)
-    if (!strcmp(argv[1], kWorkloads[i].name)) {
-      uint64_t r = kWorkloads[i].fn(42, scale > 0 ? scale : 1.0);
-      // The result keeps the work from being optimized away.
-      return r == 1 ? 3 : 0;
-    }
-  return XSMEM_EXIT_USAGE;
-}
-
-// ---------------------------------------------------------------------------
-// The runner.
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-// The bench suite's programs (//bench/workloads), found in the runfiles;
-// each takes its scale as its one argument.
-static const char *const kSuite[] = {"larson", "xmalloc", "cache_scratch", "large_blocks", "churn"};
-enum { kNumSuite = sizeof(kSuite) / sizeof(kSuite[0]) };
-
-static bool is_suite(const char *w) {
-  for (int k = 0; k < kNumSuite; k++)
-    if (!strcmp(w, kSuite[k])) return true;
-  return false;
-}
-
-// Runs one measurement of argv under lib (NULL: nothing preloaded); returns
-// false when the child failed.
-static bool measure(const char *lib, char *const *args, double *secs, double *rss) {
-  double t0 = now_s();
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, 1);
-    signal(SIGPIPE, SIG_DFL);
-    if (lib) setenv("LD_PRELOAD", lib, 1);
-    else unsetenv("LD_PRELOAD");
-    execv(args[0], args);
-    _exit(127);
-  }
-  int status;
-  struct rusage ru;
-  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-  }
-  *secs = now_s() - t0;
-  *rss = (double)ru.ru_maxrss * 1024;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static size_t split(char *s, char **out, size_t max) {
-  size_t n = 0;
-  char *save = NULL;
-  for (char *t = strtok_r(s, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save)) out[n++] = t;
-  return n;
-}
+// The runs.
 
 static void progress(size_t done, size_t total, const char *what) {
   if (!isatty(2)) return;
@@ -238,200 +37,197 @@ static void progress(size_t done, size_t total, const char *what) {
   if (done == total) fputs("\n", stderr);
 }
 
-int tool_cmd_bench(int argc, char **argv) {
-  char alloc_default[] = "glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc";
-  char work_default[] = "larson,xmalloc,cache_scratch,large_blocks,churn,python";
-  char *allocs_s = alloc_default, *works_s = work_default;
-  const char *out_dir = "xsmem-bench";
-  int reps = 3;
-  double scale = 1.0;
-  for (int i = 1; i < argc; i++) {
-    bool has = i + 1 < argc;
-    if (!strcmp(argv[i], "--allocators") && has) allocs_s = argv[++i];
-    else if (!strcmp(argv[i], "--workloads") && has) works_s = argv[++i];
-    else if (!strcmp(argv[i], "--reps") && has) reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--scale") && has) scale = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--out") && has) out_dir = argv[++i];
-    else {
-      tool_error("bench: unknown option '%s' (usage: xsmem bench [--allocators a,b] [--workloads w,x] "
-                 "[--reps N] [--scale X] [--out DIR])", argv[i]);
-      return XSMEM_EXIT_USAGE;
-    }
-  }
-  if (reps < 1 || reps > 50 || !(scale > 0 && scale <= 64)) {
-    tool_error("bench: --reps takes 1..50 and --scale (0, 64]");
-    return XSMEM_EXIT_USAGE;
-  }
-  allocs_s = strdup(allocs_s);
-  works_s = strdup(works_s);
-  char *allocs[32], *works[16];
-  size_t na = split(allocs_s, allocs, 32), nw = split(works_s, works, 16);
-  if (!na || !nw) {
-    tool_error("bench: empty allocator or workload list");
-    return XSMEM_EXIT_USAGE;
-  }
-  char *libs[32] = {0};
-  for (size_t a = 0; a < na; a++) {
-    if (!strcmp(allocs[a], "glibc")) continue;
-    libs[a] = tool_find_library(allocs[a]);
-    if (!libs[a]) {
-      tool_error("bench: unknown configuration '%s' (no libxsmem_%s.so; see xsmem list)", allocs[a], allocs[a]);
-      return XSMEM_EXIT_USAGE;
-    }
-  }
-  // Each workload's command line: a suite program, python3 over the demo
-  // script, or this binary's built-in workload.
-  char scale_s[32];
-  snprintf(scale_s, sizeof scale_s, "%g", scale);
-  char *self = realpath("/proc/self/exe", NULL);
-  char *cmds[16][5];
-  char *owned[16] = {0};
-  for (size_t w = 0; w < nw; w++) {
-    memset(cmds[w], 0, sizeof cmds[w]);
-    bool builtin = false;
-    for (int k = 0; k < kNumBuiltin; k++) builtin |= !strcmp(works[w], kWorkloads[k].name);
-    char rel[128];
-    snprintf(rel, sizeof rel, "bench/workloads/%s", works[w]);
-    if (is_suite(works[w]) && (owned[w] = tool_find_runfile(rel))) {
-      cmds[w][0] = owned[w];
-      cmds[w][1] = scale_s;
-    } else if (!strcmp(works[w], "python") && (owned[w] = tool_find_runfile("tools/demo_workload.py")) &&
-               access("/usr/bin/python3", X_OK) == 0) {
-      cmds[w][0] = "/usr/bin/python3";
-      cmds[w][1] = owned[w];
-    } else if (builtin && self) {
-      cmds[w][0] = self;
-      cmds[w][1] = "__workload";
-      cmds[w][2] = works[w];
-      cmds[w][3] = scale_s;
-    } else {
-      if (is_suite(works[w]) || !strcmp(works[w], "python")) {
-        tool_error("bench: workload '%s' is neither in the runfiles nor beside the binary (build //tools:xsmem)", works[w]);
-        return XSMEM_EXIT_FAIL;
-      }
-      tool_error("bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, python, "
-                 "small, mixed, large, threads)", works[w]);
-      return XSMEM_EXIT_USAGE;
-    }
-  }
-  if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
-    tool_error("bench: cannot create %s: %s", out_dir, strerror(errno));
-    return XSMEM_EXIT_FAIL;
-  }
-  double *secs = calloc(na * nw * (size_t)reps, sizeof(double));
-  double *rss = calloc(na * nw, sizeof(double));
-  bool *failed = calloc(na * nw, sizeof(bool));
-  size_t total = na * nw * (size_t)reps, done = 0;
+// Runs every workload under every allocator p->reps times, then the micro
+// benchmarks. Returns false when a run failed (each said why).
+static bool run_all(const bench_plan *p, bench_results *r) {
+  size_t total = (p->n_allocs * p->n_works + (p->micro ? p->n_allocs : 0)) * (size_t)p->reps, done = 0;
+  bool ok = true, tty = isatty(2);
   // Repetitions outermost: drift in the machine's speed hits every allocator alike.
-  for (int r = 0; r < reps; r++)
-    for (size_t w = 0; w < nw; w++)
-      for (size_t a = 0; a < na; a++) {
+  for (int rep = 0; rep < p->reps; rep++)
+    for (size_t w = 0; w < p->n_works; w++)
+      for (size_t a = 0; a < p->n_allocs; a++) {
         char what[96];
-        snprintf(what, sizeof what, "%s / %s", works[w], allocs[a]);
+        snprintf(what, sizeof what, "%s / %s", p->works[w].name, p->allocs[a].name);
         progress(done, total, what);
-        double s, m;
-        if (!measure(libs[a], cmds[w], &s, &m)) failed[a * nw + w] = true;
-        secs[(a * nw + w) * (size_t)reps + (size_t)r] = s;
-        if (m > rss[a * nw + w]) rss[a * nw + w] = m;
+        bench_child c;
+        bench_spawn(p, &p->allocs[a], p->works[w].argv, p->timeout_s, &c);
+        size_t i = bench_run_at(p, a, w, rep), cell = bench_cell(p, a, w);
+        if (c.ok) {
+          r->secs[i] = c.secs;
+          r->rss_kib[i] = c.rss_kib;
+          if (!r->first_line[cell] && c.out) r->first_line[cell] = strndup(c.out, strcspn(c.out, "\n"));
+          if (!tty)
+            fprintf(stderr, "rep %d %-14s %-12s %7.3f s %8.0f KiB\n", rep + 1, p->works[w].name, p->allocs[a].name,
+                    c.secs, c.rss_kib);
+        } else {
+          if (tty) fputc('\n', stderr);
+          tool_error("bench: %s failed under %s (%s)", p->works[w].name, p->allocs[a].name, c.why);
+          r->failed[cell] = true;
+          ok = false;
+        }
+        free(c.out);
         done++;
       }
+  for (int rep = 0; p->micro && rep < p->reps; rep++)
+    for (size_t a = 0; a < p->n_allocs; a++) {
+      char what[96];
+      snprintf(what, sizeof what, "micro / %s", p->allocs[a].name);
+      progress(done, total, what);
+      if (!bench_micro_run(p, a, rep, r)) ok = false;
+      else if (!tty) fprintf(stderr, "rep %d micro          %-12s done\n", rep + 1, p->allocs[a].name);
+      done++;
+    }
   progress(done, total, "done");
+  return ok;
+}
 
-  // The table: median time, ratios to the first allocator.
-  char *text = NULL, *html = NULL;
-  size_t text_len = 0, html_len = 0;
-  FILE *t = open_memstream(&text, &text_len), *h = open_memstream(&html, &html_len);
-  double *med = calloc(na * nw, sizeof(double));
-  for (size_t i = 0; i < na * nw; i++) {
-    qsort(secs + i * (size_t)reps, (size_t)reps, sizeof(double), cmp_double);
-    med[i] = secs[i * (size_t)reps + (size_t)reps / 2];
-  }
-  fprintf(t, "xsmem bench: median of %d runs, time and max RSS as ratios to %s (lower is better)\n", reps,
-          allocs[0]);
-  fprintf(t, "%-14s", "workload");
-  for (size_t a = 0; a < na; a++) fprintf(t, " %17s", allocs[a]);
-  fputc('\n', t);
-  for (size_t w = 0; w < nw; w++) {
-    fprintf(t, "%-14s", works[w]);
-    for (size_t a = 0; a < na; a++) {
-      size_t i = a * nw + w;
-      if (failed[i]) fprintf(t, " %17s", "FAILED");
-      else fprintf(t, "   %5.2fx t %5.2fx m", med[i] / med[w], rss[i] / rss[w]);
+// Warns when a workload printed different checksums under different
+// allocators: the same work everywhere gives the same checksum.
+static void check_checksums(const bench_plan *p, const bench_results *r) {
+  for (size_t w = 0; w < p->n_works; w++) {
+    const char *first = NULL;
+    bool differ = false;
+    for (size_t a = 0; a < p->n_allocs; a++) {
+      const char *line = r->first_line[bench_cell(p, a, w)], *sum = line ? strstr(line, "checksum=") : NULL;
+      if (!sum) continue;
+      if (first && strcspn(first, " ") == strcspn(sum, " ") && !strncmp(first, sum, strcspn(sum, " "))) continue;
+      differ |= first != NULL;
+      if (!first) first = sum;
     }
-    fputc('\n', t);
+    if (!differ) continue;
+    char *list = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&list, &len);
+    for (size_t a = 0; a < p->n_allocs; a++) {
+      const char *line = r->first_line[bench_cell(p, a, w)], *sum = line ? strstr(line, "checksum=") : NULL;
+      if (sum) fprintf(f, " %s=%.*s", p->allocs[a].name, (int)strcspn(sum + 9, " "), sum + 9);
+    }
+    fclose(f);
+    tool_error("bench: WARNING: %s printed different checksums:%s", p->works[w].name, list);
+    free(list);
   }
-  fprintf(t, "absolute (%s): ", allocs[0]);
-  for (size_t w = 0; w < nw; w++) fprintf(t, "%s %.3f s / %.0f MiB  ", works[w], med[w], rss[w] / 1048576);
-  fputc('\n', t);
+}
+
+// ---------------------------------------------------------------------------
+// The outputs.
+
+// Appends the markdown section md to path (a file not ending in a newline
+// gets one first; a new or empty file starts with a title). A device or FIFO
+// is written in place (export/output.h).
+static bool append_results(const char *path, const char *md, size_t len) {
+  char why[PATH_MAX + 256];
+  bool regular = false, empty = false;
+  int fd = xsmem_output_append_open(path, -1, &regular, &empty, why, sizeof why);
+  if (fd < 0) {
+    tool_error("%s", why);
+    return false;
+  }
+  bool newline = false;
+  if (regular && !empty) {
+    int r = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char last;
+    if (r >= 0 && fstat(r, &st) == 0 && st.st_size > 0 && pread(r, &last, 1, st.st_size - 1) == 1)
+      newline = last != '\n';
+    if (r >= 0) close(r);
+  }
+  char *all = NULL;
+  size_t all_len = 0;
+  FILE *f = open_memstream(&all, &all_len);
+  if (newline) fputc('\n', f);
+  if (empty)
+    fputs("# xsmem bench results\n\nWritten by `xsmem bench --results` (`./bazelw run //bench:run`), newest section "
+          "last; bench/workloads/BUILD.bazel says what each workload does.\n",
+          f);
+  fwrite(md, 1, len, f);
+  fclose(f);
+  bool ok = xsmem_output_write_fd(fd, all, all_len, -1);
+  if (close(fd) != 0) ok = false;
+  if (ok) fprintf(stderr, "xsmem: appended to %s\n", path);
+  else tool_error("cannot write %s: %s", path, strerror(errno));
+  free(all);
+  return ok;
+}
+
+// Prints the table and writes DIR/bench.txt, bench.html and bench.md, and
+// the markdown section to --results. Returns false when one was not written.
+static bool write_outputs(const bench_plan *p, const bench_results *r) {
+  char *text = NULL, *html = NULL, *md = NULL;
+  size_t text_len = 0, html_len = 0, md_len = 0;
+  FILE *t = open_memstream(&text, &text_len);
+  bench_report_text(t, p, r);
   fclose(t);
-
-  // HTML: grouped bars of the time ratio per workload.
-  fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem bench</title><style>"
-        "body{font:14px system-ui,sans-serif;margin:16px}pre{background:#f1f5f9;padding:8px}"
-        "svg{width:100%;max-width:900px;height:auto}</style></head><body><h1>xsmem bench</h1>",
-        h);
-  static const char *const kColors[] = {"#64748b", "#94a3b8", "#2563eb", "#16a34a", "#f59e0b",
-                                         "#dc2626", "#9333ea", "#0891b2"};
-  double vmax = 1;
-  for (size_t i = 0; i < na * nw; i++)
-    if (!failed[i]) vmax = fmax(vmax, med[i] / med[i % nw]);
-  int W = 900, H = 300, L = 50, B = 40;
-  double gw = (double)(W - L - 10) / (double)nw, bw = gw * 0.8 / (double)na;
-  fprintf(h, "<h2>Time relative to %s (median of %d)</h2><svg viewBox=\"0 0 %d %d\" "
-             "xmlns=\"http://www.w3.org/2000/svg\">",
-          allocs[0], reps, W, H + 20 * (int)((na + 5) / 6));
-  for (int k = 0; k <= 4; k++) {
-    double v = vmax * k / 4, y = 10 + (H - B - 10) * (1 - k / 4.0);
-    fprintf(h, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e8f0\"/><text x=\"%d\" y=\"%.1f\" "
-               "font-size=\"11\" text-anchor=\"end\">%.2fx</text>",
-            L, W - 10, y, y, L - 4, y + 4, v);
-  }
-  for (size_t w = 0; w < nw; w++) {
-    for (size_t a = 0; a < na; a++) {
-      size_t i = a * nw + w;
-      double v = failed[i] ? 0 : med[i] / med[w], bh = (H - B - 10) * v / vmax;
-      fprintf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s on %s: %.2fx "
-                 "(%.3f s)</title></rect>",
-              L + gw * (double)w + gw * 0.1 + bw * (double)a, H - B - bh, bw - 1, bh, kColors[a % 8], works[w],
-              allocs[a], v, med[i]);
-    }
-    fprintf(h, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>", L + gw * (double)w + gw / 2,
-            H - B + 16, works[w]);
-  }
-  for (size_t a = 0; a < na; a++)
-    fprintf(h, "<rect x=\"%zu\" y=\"%zu\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%zu\" y=\"%zu\" "
-               "font-size=\"12\">%s</text>",
-            (size_t)L + (a % 6) * 140, (size_t)H + (a / 6) * 20, kColors[a % 8], (size_t)L + (a % 6) * 140 + 14,
-            (size_t)H + (a / 6) * 20 + 10, allocs[a]);
-  fputs("</svg><h2>Table</h2><pre>", h);
-  for (const char *c = text; *c; c++) {
-    if (*c == '<') fputs("&lt;", h);
-    else if (*c == '&') fputs("&amp;", h);
-    else fputc(*c, h);
-  }
-  fputs("</pre></body></html>\n", h);
+  FILE *h = open_memstream(&html, &html_len);
+  bench_report_html(h, p, r, text);
   fclose(h);
-
+  FILE *m = open_memstream(&md, &md_len);
+  bench_report_markdown(m, p, r);
+  fclose(m);
   fputs(text, stdout);
-  char *tp = NULL, *hp = NULL;
-  bool ok = asprintf(&tp, "%s/bench.txt", out_dir) >= 0 && asprintf(&hp, "%s/bench.html", out_dir) >= 0 &&
-            tool_write_atomic(tp, text, text_len) && tool_write_atomic(hp, html, html_len);
-  if (ok) fprintf(stderr, "xsmem: wrote %s and %s\n", tp, hp);
-  bool any_failed = false;
-  for (size_t i = 0; i < na * nw; i++) any_failed |= failed[i];
-  if (any_failed) tool_error("bench: some runs failed (marked FAILED)");
+  fflush(stdout);
+  char *tp = NULL, *hp = NULL, *mp = NULL;
+  bool ok = asprintf(&tp, "%s/bench.txt", p->out_dir) >= 0 && asprintf(&hp, "%s/bench.html", p->out_dir) >= 0 &&
+            asprintf(&mp, "%s/bench.md", p->out_dir) >= 0 && tool_write_atomic(tp, text, text_len) &&
+            tool_write_atomic(hp, html, html_len) && tool_write_atomic(mp, md, md_len);
+  if (ok) fprintf(stderr, "xsmem: wrote %s, %s and %s\n", tp, hp, mp);
+  if (p->results && !append_results(p->results, md, md_len)) ok = false;
   free(tp);
   free(hp);
+  free(mp);
   free(text);
   free(html);
-  free(secs);
-  free(rss);
-  free(med);
-  free(failed);
-  for (size_t a = 0; a < na; a++) free(libs[a]);
-  for (size_t w = 0; w < nw; w++) free(owned[w]);
+  free(md);
+  return ok;
+}
+
+// ---------------------------------------------------------------------------
+
+static void free_results(const bench_plan *p, bench_results *r) {
+  for (size_t i = 0; r->first_line && i < p->n_allocs * p->n_works; i++) free(r->first_line[i]);
+  for (size_t b = 0; b < r->n_micro; b++) free(r->micro_names[b]);
+  free(r->secs);
+  free(r->rss_kib);
+  free(r->failed);
+  free(r->first_line);
+  free(r->micro_ns);
+}
+
+int tool_cmd_bench(int argc, char **argv) {
+  static bench_plan plan;  // large (every allocator's and workload's command)
+  bench_plan *p = &plan;
+  memset(p, 0, sizeof *p);
+  char *self = realpath("/proc/self/exe", NULL);
+  int rc = bench_make_plan(argc, argv, p, self);
+  if (rc) {
+    bench_free_plan(p);
+    free(self);
+    return rc < 0 ? 0 : rc;
+  }
+  size_t cells = p->n_allocs * p->n_works, runs = cells * (size_t)p->reps;
+  bench_results r = {
+      .secs = malloc((runs + 1) * sizeof(double)),
+      .rss_kib = malloc((runs + 1) * sizeof(double)),
+      .failed = calloc(cells + 1, sizeof(bool)),
+      .first_line = calloc(cells + 1, sizeof(char *)),
+      .micro_ns = malloc((kBenchMaxMicro * p->n_allocs * (size_t)p->reps + 1) * sizeof(double)),
+  };
+  if (!r.secs || !r.rss_kib || !r.failed || !r.first_line || !r.micro_ns) {
+    tool_error("bench: out of memory");
+    free_results(p, &r);
+    bench_free_plan(p);
+    free(self);
+    return XSMEM_EXIT_FAIL;
+  }
+  for (size_t i = 0; i < runs; i++) r.secs[i] = r.rss_kib[i] = NAN;
+  for (size_t i = 0; i < kBenchMaxMicro * p->n_allocs * (size_t)p->reps; i++) r.micro_ns[i] = NAN;
+  double t0 = tool_now_s();
+  bool ran = run_all(p, &r);
+  r.took_s = tool_now_s() - t0;
+  check_checksums(p, &r);
+  bool wrote = write_outputs(p, &r);
+  if (!ran) tool_error("bench: some runs failed (marked FAILED; the others are in the results)");
+  free_results(p, &r);
+  bench_free_plan(p);
   free(self);
-  free(allocs_s);
-  free(works_s);
-  return ok && !any_failed ? 0 : XSMEM_EXIT_FAIL;
+  return ran && wrote ? 0 : XSMEM_EXIT_FAIL;
 }

@@ -7,6 +7,7 @@
 // stripped): the function containing it, "function+0xoff (module)", or
 // "module+0xoff" when no symbol covers it, followed by " file:line" when the
 // module has a DWARF line table (tracking/dwarf_line.h). Modules are read once each.
+// tool_symbolize_snapshot applies it to a snapshot's call sites and leaks.
 #include "tools/symbolize.h"
 
 #include <elf.h>
@@ -199,4 +200,46 @@ const char *tool_symbolize(tool_symbolizer *z, uint64_t addr, char *buf, size_t 
   }
   snprintf(buf, n, "%s+0x%" PRIx64, base, vaddr);
   return with_line(m, vaddr, buf, n);
+}
+
+// ---------------------------------------------------------------------------
+// A snapshot's stacks.
+
+// Returns the frames of a stack symbolized, one per line, without the
+// leading frames inside xsmem's own preloaded libraries (malloc, tracker);
+// NULL when nothing could be named.
+static char *symbolize_stack(tool_symbolizer *z, const uint64_t *frames, size_t n, xsmem_arena *arena) {
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  bool skipping = true, named = false;
+  for (size_t i = 0; i < n; i++) {
+    char buf[512];
+    const char *module;
+    // Every frame is a return address (leak records start at the program's
+    // first), which points after the call: look up the call instruction.
+    tool_symbolize(z, frames[i] - 1, buf, sizeof buf, &module);
+    // An address in no mapping ends the stack (a frame-pointer walk that ran
+    // into code without frame pointers reads garbage).
+    if (!module) break;
+    if (skipping && strstr(module, "/libxsmem_")) continue;
+    skipping = false;
+    named = true;
+    fprintf(f, "%s%s", len || ftell(f) ? "\n" : "", buf);
+  }
+  fclose(f);
+  char *r = named ? xsmem_arena_strdup(arena, out) : NULL;
+  free(out);
+  return r;
+}
+
+void tool_symbolize_snapshot(tool_symbolizer *z, Xsmem__Snapshot *s, xsmem_arena *arena) {
+  for (size_t i = 0; i < s->n_call_sites; i++) {
+    char *st = symbolize_stack(z, s->call_sites[i]->frames, s->call_sites[i]->n_frames, arena);
+    if (st) s->call_sites[i]->symbol = st;
+  }
+  for (size_t i = 0; i < s->n_leaks; i++) {
+    char *st = symbolize_stack(z, s->leaks[i]->frames, s->leaks[i]->n_frames, arena);
+    if (st) s->leaks[i]->symbol = st;
+  }
 }

@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "export/buf.h"
+#include "export/xsmem_stats.pb-c.h"
+
 typedef struct tool_symbolizer tool_symbolizer;
 
 // Returns a symbolizer over the mappings listed in maps_path (the format of
@@ -19,5 +22,11 @@ void tool_symbolizer_free(tool_symbolizer *z);
 // first two followed by " file:line" where the module has a DWARF line
 // table, and returns buf; *module_path (optional) gets the module's path or NULL.
 const char *tool_symbolize(tool_symbolizer *z, uint64_t addr, char *buf, size_t n, const char **module_path);
+
+// Symbolizes the stacks of s's call sites and leak records: each that can be
+// named gets, as its symbol, its frames one per line without the leading
+// frames inside xsmem's own preloaded libraries (malloc, tracker); the text
+// is allocated in arena.
+void tool_symbolize_snapshot(tool_symbolizer *z, Xsmem__Snapshot *s, xsmem_arena *arena);
 
 #endif  // XSMEM_TOOLS_SYMBOLIZE_H_

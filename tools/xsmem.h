@@ -27,7 +27,7 @@
 #define XSMEM_EXIT_FAIL 1
 
 // ---------------------------------------------------------------------------
-// Messages: "xsmem: " + text on stderr.
+// Messages: "xsmem: " + text on stderr (xsmem.c).
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Returns s (at most n bytes of it) escaped for a terminal
@@ -39,8 +39,11 @@ const char *tool_tty(const char *s);
 // Returns "12.3 MiB"-style text in buf.
 const char *tool_bytes(double bytes, char *buf, size_t n);
 
+// Returns seconds from a monotonic clock.
+double tool_now_s(void);
+
 // ---------------------------------------------------------------------------
-// Snapshots.
+// Snapshots (snapshot_load.c; the text summary in stats.c).
 
 // A loaded snapshot file: one snapshot, or a stream (series) of them; `last`
 // is the one reported, `series` every record in order (for timelines).
@@ -76,7 +79,7 @@ double tool_detail(const Xsmem__Allocator *a, const char *group, const char *lab
 void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_exit);
 
 // ---------------------------------------------------------------------------
-// Files.
+// Files (xsmem.c).
 
 // Writes data to path by export/output.h's rules: a regular or new file
 // through a temporary file in the same directory renamed into place, a link's
@@ -88,7 +91,7 @@ bool tool_write_atomic(const char *path, const void *data, size_t len);
 bool tool_copy_atomic(const char *src, const char *dst);
 
 // ---------------------------------------------------------------------------
-// Preload libraries.
+// Preload libraries and runfiles (libraries.c).
 
 // Returns the path of libxsmem_<stem>.so (malloc'ed) or NULL when missing.
 // Looks only in $XSMEM_LIB_DIR when it is set, else in the runfiles of this
@@ -112,14 +115,19 @@ char *tool_find_runfile(const char *rel);
 void tool_render_report(FILE *out, tool_snapshot *snaps, size_t n);
 
 // ---------------------------------------------------------------------------
-// Subcommands.
+// Subcommands, each in its own file (run.c, report.c, stats.c, bench.c,
+// top.c, list.c).
 int tool_cmd_run(int argc, char **argv);
 int tool_cmd_report(int argc, char **argv);
 int tool_cmd_stats(int argc, char **argv);
 int tool_cmd_bench(int argc, char **argv);
 int tool_cmd_top(int argc, char **argv);
 int tool_cmd_list(int argc, char **argv);
-// Hidden helpers run in child processes.
+// Returns whether name is a workload built into this binary (workloads.c),
+// run as `xsmem __workload NAME [SCALE]`.
+bool tool_is_builtin_workload(const char *name);
+// Hidden helpers run in child processes (list.c: __describe, workloads.c:
+// __workload).
 int tool_cmd_describe(int argc, char **argv);
 int tool_cmd_workload(int argc, char **argv);
 

@@ -1,7 +1,7 @@
 // bench/workloads/common.h: what the whole-workload programs share.
 //
 // Each workload is a plain C program linked only against libc, so that any
-// allocator can be swapped in with LD_PRELOAD (bench/run_bench.py does that).
+// allocator can be swapped in with LD_PRELOAD (`xsmem bench` does that).
 // Every program takes one optional argument, a scale factor for its amount of
 // work (default 1.0, sized so that one run takes about 0.3-2 s with glibc), and
 // prints one line: its name, what it did, a checksum of the data it saw (so

@@ -13,9 +13,9 @@
 // purger decommits them (XSMEM_DECOMMIT_DELAY_MS).
 // Usage: pairs_rounds [scale]
 #include <pthread.h>
-#include <string.h>
 
 #include "bench/workloads/common.h"
+#include "bench/workloads/pairs_blocks.h"
 
 enum { kPairs = 64, kQueueCap = 96 };
 
@@ -30,29 +30,13 @@ static pair_queue g_queues[kPairs];
 static long g_rounds;
 static pthread_barrier_t g_barrier;
 
-static size_t pick_size(uint64_t *seed) {
-  uint64_t r = workload_rand(seed);
-  unsigned kind = (unsigned)(r % 100);
-  r >>= 8;
-  if (kind < 75) return 16 + r % 1009;          // small: 16 B .. 1 KiB
-  if (kind < 96) return 1024 + r % (63 * 1024);  // medium: 1 .. 64 KiB
-  return 64 * 1024 + r % (960 * 1024);           // large: 64 KiB .. 1 MiB
-}
-
-// Writes a message into p: its first bytes and one in every page.
-static void fill(unsigned char *p, size_t n) {
-  memset(p, (int)(n & 0xff), n < 256 ? n : 256);
-  for (size_t i = 4096; i < n; i += 4096) p[i] = (unsigned char)i;
-  p[n - 1] = (unsigned char)n;
-}
-
 static void *produce(void *arg) {
   pair_queue *q = arg;
   for (long r = 0; r < g_rounds; r++) {
     for (int k = 0; k < kQueueCap; k++) {
-      size_t n = pick_size(&q->seed);
+      size_t n = pairs_pick_size(&q->seed);
       unsigned char *p = workload_check(malloc(n), n);
-      fill(p, n);
+      pairs_fill(p, n);
       q->items[k] = p;
       q->sizes[k] = n;
     }
