@@ -19,10 +19,8 @@
 //                 (usually one entry out, checked and freed); no capture
 //                 unless free_sites.
 #include <errno.h>
-#include <execinfo.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -65,7 +63,6 @@ static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint32_t t_tid;
 static XSMEM_TLS uint32_t t_stripe;
 static XSMEM_TLS uint64_t t_next_id;  // thread id << 40 | the thread's next count (0: unset)
-static XSMEM_TLS uintptr_t t_stack_lo, t_stack_top;
 
 static _Atomic uint32_t g_next_stripe;
 #include "tracking/tracker_fast.h"
@@ -132,144 +129,6 @@ static double inverse_sample_probability(size_t mean, size_t size) {
 static double sample_weight(const xsmem_tracker *t, size_t size) {
   return t->opt.mode == XSMEM_TRACK_SAMPLE ? inverse_sample_probability(t->opt.sample_bytes, size) : 1.0;
 }
-
-// ---------------------------------------------------------------------------
-// Stack capture.
-
-// The tracker's recording functions live in their own section, so a capture
-// can drop its leading frames whatever was inlined where.
-extern const char __start_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
-extern const char __stop_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
-
-static bool tracker_text(uintptr_t pc) {
-  return pc - 1 >= (uintptr_t)__start_xsmem_tracker_text && pc - 1 < (uintptr_t)__stop_xsmem_tracker_text;
-}
-
-// Finds this thread's stack bounds once (may allocate: called with busy
-// set). t_stack_top: the highest frame address whose two words lie in the
-// stack. On failure lo = 1 > top = 0: no walk, and no retry.
-XSMEM_NOINLINE XSMEM_COLD static void stack_bounds(void) {
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
-  t_stack_lo = 1;
-  t_stack_top = 0;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size >= 16) {
-    t_stack_lo = (uintptr_t)addr;
-    t_stack_top = (uintptr_t)addr + size - 16;
-  }
-  pthread_attr_destroy(&attr);
-}
-
-// One xor and one multiply per frame (each step a bijection of the running
-// hash; hash_finish mixes the result, the maps mix keys again); the same
-// step runs inside the frame-pointer walk of walk_frames.
-XSMEM_INLINE uint64_t hash_step(uint64_t h, uintptr_t frame) { return (h ^ frame) * 0xff51afd7ed558ccdull; }
-
-// One shift folds the well-mixed high bits into the low ones (the site cache
-// indexes by low bits; the sites map mixes its keys again). Never 0 (0 marks
-// a re-entrant capture).
-XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
-  h ^= h >> 29;
-  return h ? h : 1;
-}
-
-// The running hash's start: hash_frames and walk_frames must agree.
-#define kFrameHashSeed 0x9e3779b97f4a7c15ull
-
-static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
-  uint64_t h = kFrameHashSeed;
-  for (unsigned i = 0; i < n; i++) h = hash_step(h, f[i]);
-  return hash_finish(h ^ n);
-}
-
-// Finds this thread's stack bounds (once; stack_bounds may allocate).
-XSMEM_NOINLINE XSMEM_COLD static void stack_bounds_busy(void) {
-  xsmem_track_busy++;
-  stack_bounds();
-  xsmem_track_busy--;
-}
-
-// Whether a saved frame pointer leads to a frame the walk may read: above
-// the current one, within the stack (next - f - 1 < top - f: next lies in
-// (f, top]) and word-aligned. Code built without frame pointers leaves any
-// value in that slot; a misaligned one ends the walk as one out of range does.
-XSMEM_INLINE bool frame_leads_on(uintptr_t next, uintptr_t f, uintptr_t top) {
-  return next - f - 1 < top - f && (next & (sizeof(uintptr_t) - 1)) == 0;
-}
-
-// Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
-// Each next frame must lie above the current one and its two words within
-// the thread's stack, so a frame built without a frame pointer ends the walk
-// instead of faulting. Skips the tracker's own leading frames, then hashes
-// up to max return addresses (the hash of hash_frames), storing them in out
-// unless out is NULL: the recording paths walk once without storing, and
-// again, storing, only when their site cache misses. start: the frame to
-// begin at, one of the tracker's own (or its caller's).
-XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
-  if (XSMEM_UNLIKELY(!t_stack_lo)) stack_bounds_busy();
-  uintptr_t f = start, top = t_stack_top;
-  uint64_t h = kFrameHashSeed;
-  unsigned n = 0;
-  if (f < t_stack_lo || f > top || (f & (sizeof(uintptr_t) - 1))) goto done;
-  while (tracker_text(((const uintptr_t *)f)[1])) {
-    uintptr_t next = ((const uintptr_t *)f)[0];
-    if (!frame_leads_on(next, f, top)) goto done;
-    f = next;
-  }
-  while (n < max) {
-    uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
-    if (ret < 4096) break;
-    if (out) out[n] = ret;
-    n++;
-    h = hash_step(h, ret);
-    if (!frame_leads_on(next, f, top)) break;
-    f = next;
-  }
-done:
-  *depth = n;
-  return hash_finish(h ^ n);
-}
-
-// The walk from a given frame record (tracker_internal.h).
-unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max) {
-  unsigned n;
-  walk_frames(frame, max, out, &n);
-  return n;
-}
-
-// Captures from this function's caller (depth returned).
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
-  unsigned n;
-  walk_frames((uintptr_t)__builtin_frame_address(0), max, out, &n);
-  return n;
-}
-
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *out, unsigned max) {
-  void *buf[XSMEM_TRACK_MAX_DEPTH + 2];
-  xsmem_track_busy++;  // the first call loads libgcc_s, which allocates
-  int n = backtrace(buf, (int)XSMEM_MIN(max + 2, XSMEM_ARRAY_SIZE(buf)));
-  xsmem_track_busy--;
-  unsigned k = 0;
-  // Skip ours, and whatever precedes them (a sanitizer's backtrace interceptor).
-  int i = 0;
-  for (int k = 0; k < n && k < 8; k++) {
-    if (tracker_text((uintptr_t)buf[k])) i = k + 1;
-  }
-  for (; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];
-  return k;
-}
-
-XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
-  if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
-  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
-}
-
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
-  return tracker_capture(frames, max, how);
-}
-
 
 // ---------------------------------------------------------------------------
 // Call sites.

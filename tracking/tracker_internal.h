@@ -12,6 +12,9 @@
 #define XSMEM_TLS __thread __attribute__((tls_model("initial-exec")))
 // Functions on the recording paths: captures skip frames in this section.
 #define XSMEM_TRACKER_TEXT __attribute__((section("xsmem_tracker_text")))
+// What the tracker's files share that none exports (a shared library keeps
+// it to itself, as it did when each was static in one file).
+#define XSMEM_TRACKER_HIDDEN __attribute__((visibility("hidden")))
 
 enum {
   kCanary = 16,            // bytes of canary before and after each full-mode block
@@ -201,12 +204,94 @@ size_t tracker_guard_usable(const xsmem_tracker *t, const void *p);
 
 // tracker.c
 extern XSMEM_TLS int xsmem_track_busy;  // > 0 while tracker code that may allocate runs
+uint64_t tracker_now_ns(void);
+void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
+void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
+
+// ---------------------------------------------------------------------------
+// Stack capture (tracker_capture.c): the frame-pointer walk is inline, for
+// the recording paths hash the frames as they walk.
+
 unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how);
 // The frame-pointer walk from a given frame record of this thread's stack
 // (the captures start at their own frames): tracker_walk_test.c.
 unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max);
-uint64_t tracker_now_ns(void);
-void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
-void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
+
+// This thread's stack: the walk reads frames in [lo, top] (lo 0: not found yet).
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uintptr_t xsmem_track_stack_lo, xsmem_track_stack_top;
+// Finds this thread's stack bounds (once; with busy set, for it may allocate).
+XSMEM_TRACKER_HIDDEN XSMEM_NOINLINE XSMEM_COLD void tracker_stack_bounds(void);
+
+// The tracker's recording functions live in their own section, so a capture
+// can drop its leading frames whatever was inlined where.
+extern const char __start_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
+
+static inline bool tracker_text(uintptr_t pc) {
+  return pc - 1 >= (uintptr_t)__start_xsmem_tracker_text && pc - 1 < (uintptr_t)__stop_xsmem_tracker_text;
+}
+
+// One xor and one multiply per frame (each step a bijection of the running
+// hash; hash_finish mixes the result, the maps mix keys again); the same
+// step runs inside the frame-pointer walk of walk_frames.
+XSMEM_INLINE uint64_t hash_step(uint64_t h, uintptr_t frame) { return (h ^ frame) * 0xff51afd7ed558ccdull; }
+
+// One shift folds the well-mixed high bits into the low ones (the site cache
+// indexes by low bits; the sites map mixes its keys again). Never 0 (0 marks
+// a re-entrant capture).
+XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
+  h ^= h >> 29;
+  return h ? h : 1;
+}
+
+// The running hash's start: hash_frames and walk_frames must agree.
+#define kFrameHashSeed 0x9e3779b97f4a7c15ull
+
+static inline uint64_t hash_frames(const uintptr_t *f, unsigned n) {
+  uint64_t h = kFrameHashSeed;
+  for (unsigned i = 0; i < n; i++) h = hash_step(h, f[i]);
+  return hash_finish(h ^ n);
+}
+
+// Whether a saved frame pointer leads to a frame the walk may read: above
+// the current one, within the stack (next - f - 1 < top - f: next lies in
+// (f, top]) and word-aligned. Code built without frame pointers leaves any
+// value in that slot; a misaligned one ends the walk as one out of range does.
+XSMEM_INLINE bool frame_leads_on(uintptr_t next, uintptr_t f, uintptr_t top) {
+  return next - f - 1 < top - f && (next & (sizeof(uintptr_t) - 1)) == 0;
+}
+
+// Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
+// Each next frame must lie above the current one and its two words within
+// the thread's stack, so a frame built without a frame pointer ends the walk
+// instead of faulting. Skips the tracker's own leading frames, then hashes
+// up to max return addresses (the hash of hash_frames), storing them in out
+// unless out is NULL: the recording paths walk once without storing, and
+// again, storing, only when their site cache misses. start: the frame to
+// begin at, one of the tracker's own (or its caller's).
+XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
+  if (XSMEM_UNLIKELY(!xsmem_track_stack_lo)) tracker_stack_bounds();
+  uintptr_t f = start, top = xsmem_track_stack_top;
+  uint64_t h = kFrameHashSeed;
+  unsigned n = 0;
+  if (f < xsmem_track_stack_lo || f > top || (f & (sizeof(uintptr_t) - 1))) goto done;
+  while (tracker_text(((const uintptr_t *)f)[1])) {
+    uintptr_t next = ((const uintptr_t *)f)[0];
+    if (!frame_leads_on(next, f, top)) goto done;
+    f = next;
+  }
+  while (n < max) {
+    uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
+    if (ret < 4096) break;
+    if (out) out[n] = ret;
+    n++;
+    h = hash_step(h, ret);
+    if (!frame_leads_on(next, f, top)) break;
+    f = next;
+  }
+done:
+  *depth = n;
+  return hash_finish(h ^ n);
+}
 
 #endif  // XSMEM_TRACKING_TRACKER_INTERNAL_H_
