@@ -60,11 +60,9 @@ static XSMEM_TLS double t_est_blocks, t_est_bytes;
 #define kPinLow (INT64_MIN / 2)  // every malloc takes the shim's slow path
 #define kPinHigh (INT64_MAX / 2)  // none does
 static XSMEM_TLS uint64_t t_rng;
-static XSMEM_TLS uint32_t t_tid;
-static XSMEM_TLS uint32_t t_stripe;
 static XSMEM_TLS uint64_t t_next_id;  // thread id << 40 | the thread's next count (0: unset)
-
-static _Atomic uint32_t g_next_stripe;
+XSMEM_TLS uint32_t xsmem_track_tid, xsmem_track_stripe;
+_Atomic uint32_t xsmem_track_next_stripe;
 #include "tracking/tracker_fast.h"
 _Static_assert(offsetof(xsmem_tracker, inner) == offsetof(xsmem_tracker_view, inner), "view layout");
 _Static_assert(offsetof(xsmem_tracker, fast_sample) == offsetof(xsmem_tracker_view, fast_sample), "view layout");
@@ -72,14 +70,6 @@ _Static_assert(offsetof(xsmem_tracker, fast_sample) == offsetof(xsmem_tracker_vi
 
 // ---------------------------------------------------------------------------
 // Thread identity, time, randomness.
-
-static uint32_t thread_id(void) {
-  if (XSMEM_UNLIKELY(!t_tid)) {
-    t_tid = (uint32_t)syscall(SYS_gettid);
-    t_stripe = atomic_fetch_add_explicit(&g_next_stripe, 1, memory_order_relaxed) % kStripes;
-  }
-  return t_tid;
-}
 
 // The next allocation id of this thread: its id << 40 | its count, from 1.
 // One TLS add; the first call, and a count that wrapped (carried into the
@@ -131,319 +121,11 @@ static double sample_weight(const xsmem_tracker *t, size_t size) {
 }
 
 // ---------------------------------------------------------------------------
-// Call sites.
-
-// Per-thread cache of site hash -> arena index + 1 (direct mapped), for the
-// tracker of one generation: a known site costs no map lookup.
-typedef struct site_cache_entry {
-  uint64_t hash;
-  uint32_t index;
-} site_cache_entry;
-static XSMEM_TLS site_cache_entry t_site_cache[kSiteCache];
-static XSMEM_TLS uint64_t t_site_owner;  // the tracker's generation
-static _Atomic uint64_t g_generation;
-
-typedef struct site_create {
-  xsmem_tracker *t;
-  uint64_t hash;
-  const uintptr_t *frames;
-  unsigned depth;
-  uint32_t index;  // out: arena index + 1, 0 when the arena is full
-} site_create;
-
-// Runs under the sites map's shard lock: the first sight of a hash takes an
-// arena slot (value 0: none left, the site goes uncounted).
-static void site_find_or_make(void *value, bool created, void *ctx) {
-  uint64_t *slot = value;
-  site_create *c = ctx;
-  if (created) {
-    uint32_t i = atomic_fetch_add_explicit(&c->t->site_count, 1, memory_order_relaxed);
-    if (i < c->t->site_slots) {
-      track_site_value *s = &c->t->site_arena[i];
-      memcpy(s->frames, c->frames, c->depth * sizeof(uintptr_t));
-      s->depth = c->depth;
-      s->hash = c->hash;
-      *slot = i + 1;
-    } else {
-      atomic_store_explicit(&c->t->site_count, c->t->site_slots, memory_order_relaxed);
-      *slot = 0;
-    }
-  }
-  c->index = (uint32_t)*slot;
-}
-
-static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  if (index - 1 >= t->site_slots) return;  // uncounted (0) or internal
-  track_site_value *s = &t->site_arena[index - 1];
-  xsmem_spin_lock(&s->lock);
-  s->live_bytes += bytes;
-  s->live_count += count;
-  if (count > 0) {
-    s->total_bytes += bytes;
-    s->total_count += count;
-    if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
-  }
-  // Absorb the rounding of sample weights. Not in full mode: a site's live
-  // figures may be negative until another thread's tally is flushed.
-  if (t->opt.mode == XSMEM_TRACK_SAMPLE && s->live_count < 0.5) s->live_bytes = s->live_count = 0;
-  xsmem_spin_unlock(&s->lock);
-}
-
-// Returns the arena index + 1 of the site with these frames (0: uncounted).
-// The cache missed (or belongs to another tracker): the sites map. frames:
-// the site's n frames, or NULL to walk them again from start (the fast path
-// walks without storing them).
-XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n,
-                                               uintptr_t start) {
-  if (t_site_owner != t->generation) {
-    memset(t_site_cache, 0, sizeof(t_site_cache));
-    t_site_owner = t->generation;
-  }
-  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
-  if (e->hash == h) return e->index;
-  uintptr_t walked[XSMEM_TRACK_MAX_DEPTH];
-  if (!frames) {
-    walk_frames(start, t->opt.depth, walked, &n);
-    frames = walked;
-  }
-  site_create c = {t, h, frames, n, 0};
-  xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
-  e->hash = h;
-  e->index = c.index;
-  return c.index;
-}
-
-XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n, uintptr_t start) {
-  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
-  if (XSMEM_LIKELY(t_site_owner == t->generation && e->hash == h)) return e->index;
-  return site_index_slow(t, h, frames, n, start);
-}
-
-// Captures the stack from frame `start` (a frame of the tracker's caller
-// chain; the walk skips the tracker's own) and returns its site hash; *index
-// gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
-XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
-  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
-    unsigned n;
-    uint64_t h = walk_frames(start, t->opt.depth, NULL, &n);
-    *index = site_index(t, h, NULL, n, start);
-    return h;
-  }
-  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
-  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
-  uint64_t h = hash_frames(frames, n);
-  *index = site_index(t, h, frames, n, start);
-  return h;
-}
-
-// The frame of the function calling the one this is used in (its saved
-// frame pointer: checked by the walk like any other). Only where that
-// function's own return address is always in the tracker's text: a
-// function the compiler may enter by a tail call from outside (full_alloc
-// from tracker_alloc) starts at its own frame, whose return address the walk
-// tests.
-#define CALLER_FRAME() (*(const uintptr_t *)__builtin_frame_address(0))
-
-// Called only from the tracker's own functions (never by a tail call), so
-// its return address is theirs and the walk may start at its caller's frame.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count,
-                                                           uint32_t *index) {
-  *index = 0;
-  if (xsmem_track_busy) return 0;
-  uint64_t h = site_from(t, CALLER_FRAME(), index);
-  if (count != 0) site_add(t, *index, bytes, count);
-  return h;
-}
-
-// Arena slots taken (touched memory: the metadata figures count these).
-static uint32_t sites_used(xsmem_tracker *t) {
-  uint32_t n = atomic_load_explicit(&t->site_count, memory_order_relaxed);
-  return n < t->site_slots ? n : t->site_slots;
-}
-
-static uint64_t site_arena_bytes(xsmem_tracker *t) {
-  return xsmem_align_up(sites_used(t) * sizeof(track_site_value), xsmem_os_page_size());
-}
-
-static void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  site_add(t, index, -bytes, -count);
-}
-
-// ---------------------------------------------------------------------------
-// Tallies: full mode's per-thread batching of site figures (tracker_internal.h).
-
-static XSMEM_TLS tally *t_tally;
-static XSMEM_TLS uint64_t t_tally_owner;  // generation of the tracker t_tally belongs to
-
-// Returns true when thread `tid` of this process is gone (its tally may be
-// adopted: its pending figures stay and are flushed with the new owner's).
-static bool thread_gone(uint32_t tid) {
-  int saved = errno;
-  bool gone = syscall(SYS_tgkill, (long)getpid(), (long)tid, 0) != 0 && errno == ESRCH;
-  errno = saved;
-  return gone;
-}
-
-// Finds this thread's tally of t: its own (or one left by an exited thread
-// whose id it now has), a free one, or one whose owner has exited. NULL when
-// all are held by live threads (the figures then go straight to the sites).
-XSMEM_COLD static tally *tally_claim(xsmem_tracker *t) {
-  uint32_t tid = thread_id();
-  tally *found = NULL;
-  for (int pass = 0; pass < 3 && !found; pass++) {
-    for (int i = 0; i < kTallies && !found; i++) {
-      tally *ty = &t->tallies[i];
-      uint32_t owner = atomic_load_explicit(&ty->owner, memory_order_relaxed);
-      if (pass == 0 ? owner == tid : pass == 1 ? owner == 0 : thread_gone(owner)) {
-        if (pass == 0 || atomic_compare_exchange_strong(&ty->owner, &owner, tid)) found = ty;
-      }
-    }
-  }
-  t_tally = found;
-  t_tally_owner = t->generation;
-  return found;
-}
-
-// A tally field: written by its owner only (relaxed, so a reader's racing
-// load is defined; it compiles to a plain load and store).
-#define TALLY_GET(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
-#define TALLY_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
-#define TALLY_ADD(f, d) TALLY_SET(f, TALLY_GET(f) + (d))
-
-// Adds entry e's pending changes to site figures *s (a track_site_value or an
-// xsmem_track_site: the same five fields), raising the peak to what it would
-// have been had the changes been applied one by one.
-#define SITE_ADD_ENTRY(s, e)                                                 \
-  do {                                                                       \
-    double peak_ = (s)->live_bytes + (double)TALLY_GET((e)->live_peak);      \
-    if (peak_ > (s)->peak_bytes) (s)->peak_bytes = peak_;                    \
-    (s)->live_bytes += (double)TALLY_GET((e)->live_bytes);                   \
-    (s)->live_count += (double)TALLY_GET((e)->live_count);                   \
-    (s)->total_bytes += (double)TALLY_GET((e)->total_bytes);                 \
-    (s)->total_count += (double)TALLY_GET((e)->total_count);                 \
-  } while (0)
-
-// Moves an entry's pending changes to its site and zeroes it, under the
-// site's lock (so a reader holding it sees them in one place or the other).
-// REQUIRES: the caller owns the entry's tally.
-static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
-  track_site_value *s = &t->site_arena[e->index - 1];
-  xsmem_spin_lock(&s->lock);
-  SITE_ADD_ENTRY(s, e);
-  TALLY_SET(e->live_bytes, 0);
-  TALLY_SET(e->live_count, 0);
-  TALLY_SET(e->total_bytes, 0);
-  TALLY_SET(e->total_count, 0);
-  TALLY_SET(e->live_peak, 0);
-  xsmem_spin_unlock(&s->lock);
-}
-
-static void note_histogram(xsmem_tracker *t, size_t size, double weight);
-
-XSMEM_INLINE unsigned hist_bucket(size_t size) {
-  unsigned b = size ? xsmem_log2_floor(size) : 0;
-  return b < XSMEM_TRACK_HIST_BUCKETS ? b : XSMEM_TRACK_HIST_BUCKETS - 1;
-}
-
-XSMEM_INLINE tally *my_tally(xsmem_tracker *t) {
-  return XSMEM_LIKELY(t_tally_owner == t->generation) ? t_tally : tally_claim(t);
-}
-
-// Returns the entry of site `index` in ty, flushing the site that held it.
-// REQUIRES: the caller owns ty, index a counted site.
-XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t index) {
-  tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
-  if (XSMEM_UNLIKELY(e->index != index)) {
-    if (e->index) tally_flush_entry(t, e);
-    __atomic_store_n(&e->index, index, __ATOMIC_RELEASE);  // after the zeroing: readers key on it
-  }
-  return e;
-}
-
-// Full mode's site and histogram figures of an allocation, into this
-// thread's tally (the shared counters when it has none).
-XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
-  if (index == kSiteInternal) return;
-  bool counted = index - 1 < t->site_slots;  // else the arena is full: no site figures
-  tally *ty = my_tally(t);
-  if (XSMEM_UNLIKELY(!ty)) {
-    if (counted) site_add(t, index, (double)size, 1);
-    note_histogram(t, size, 1.0);
-    return;
-  }
-  if (XSMEM_LIKELY(counted)) {
-    tally_entry *e = tally_entry_of(t, ty, index);
-    int64_t live = TALLY_GET(e->live_bytes) + (int64_t)size;
-    TALLY_SET(e->live_bytes, live);
-    TALLY_ADD(e->live_count, 1);
-    TALLY_ADD(e->total_bytes, (int64_t)size);
-    TALLY_ADD(e->total_count, 1);
-    if (live > TALLY_GET(e->live_peak)) TALLY_SET(e->live_peak, live);
-  }
-  unsigned b = hist_bucket(size);
-  TALLY_ADD(ty->hist_count[b], 1);
-  TALLY_ADD(ty->hist_bytes[b], size);
-  TALLY_ADD(ty->sampled, 1);
-}
-
-XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
-  if (index - 1 >= t->site_slots) return;  // uncounted or internal
-  tally *ty = my_tally(t);
-  if (XSMEM_UNLIKELY(!ty)) {
-    site_add(t, index, -(double)size, -1);
-    return;
-  }
-  tally_entry *e = tally_entry_of(t, ty, index);
-  TALLY_ADD(e->live_bytes, -(int64_t)size);
-  TALLY_ADD(e->live_count, -1);
-}
-
-// Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
-static void tally_histogram(xsmem_tracker *t, double *counts, double *bytes, uint64_t *sampled) {
-  for (int i = 0; t->tallies && i < kTallies; i++) {
-    tally *ty = &t->tallies[i];
-    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
-    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-      if (counts) counts[b] += (double)TALLY_GET(ty->hist_count[b]);
-      if (bytes) bytes[b] += (double)TALLY_GET(ty->hist_bytes[b]);
-    }
-    if (sampled) *sampled += TALLY_GET(ty->sampled);
-  }
-}
-
-static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
-
-// Adds the pending changes of every tally to the figures of site `index`
-// (read from the arena into *s). REQUIRES: the site's lock held, so no
-// owner moves changes into the site meanwhile; the reader counts each once.
-static void tally_merge_site(xsmem_tracker *t, uint32_t index, xsmem_track_site *s) {
-  for (int i = 0; t->tallies && i < kTallies; i++) {
-    tally *ty = &t->tallies[i];
-    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
-    tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
-    if (__atomic_load_n(&e->index, __ATOMIC_ACQUIRE) != index) continue;
-    SITE_ADD_ENTRY(s, e);  // as tally_flush_entry would, the entries taken in turn
-  }
-}
-
-// The hash of the site at an arena index + 1 (0 when there is none).
-static uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
-  return index - 1 < t->site_slots ? t->site_arena[index - 1].hash : 0;
-}
-
-// The site of a hash (frames are immutable once published), or NULL.
-static const track_site_value *site_by_hash(xsmem_tracker *t, uint64_t h) {
-  uint64_t index;
-  if (!h || !xsmem_swiss_map_find(&t->sites, h, &index) || !index) return NULL;
-  return &t->site_arena[index - 1];
-}
-
-// ---------------------------------------------------------------------------
 // Counters, histogram, timeline.
 
-static void note_histogram(xsmem_tracker *t, size_t size, double weight) {
+void tracker_note_histogram(xsmem_tracker *t, size_t size, double weight) {
   unsigned b = hist_bucket(size);
-  stripe_counters *c = &t->stripes[t_stripe];
+  stripe_counters *c = &t->stripes[xsmem_track_stripe];
   atomic_fetch_add_explicit(&c->hist_count[b], (uint64_t)(weight + 0.5), memory_order_relaxed);
   atomic_fetch_add_explicit(&c->hist_bytes[b], (uint64_t)(weight * (double)size + 0.5), memory_order_relaxed);
   atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
@@ -479,15 +161,6 @@ void xsmem_tracker_tick(xsmem_allocator *a) { timeline_record((xsmem_tracker *)a
 
 // ---------------------------------------------------------------------------
 // Error reports.
-
-void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site) {
-  const track_site_value *v = site_by_hash(t, site);
-  if (v) {
-    tracker_print_frames(fd, title, v->frames, v->depth);
-  } else {
-    xsmem_dprintf(fd, "  %s: (no call site recorded)\n", title);
-  }
-}
 
 // Reports a bad pointer with the sites involved, then hands over to
 // xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
@@ -646,7 +319,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_t
 
 XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
                                                uint32_t alloc_index, uint32_t free_index) {
-  quarantine_stripe *q = &t->quarantine[t_stripe];
+  quarantine_stripe *q = &t->quarantine[xsmem_track_stripe];
   size_t budget = t->opt.quarantine_bytes / kStripes;
   if (!q->ring || size > budget) {
     release_block(t, p, size, front);
@@ -685,13 +358,13 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.front = front;
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
-  r.site = note_site(t, w * (double)size, w, &r.site_index);
+  r.site = tracker_note_site(t, w * (double)size, w, &r.site_index);
   bool added = xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
   if (XSMEM_UNLIKELY(!added)) {
     site_release(t, r.site_index, w * (double)size, w);
     return false;
   }
-  if (!(r.flags & REC_INTERNAL)) note_histogram(t, size, w);
+  if (!(r.flags & REC_INTERNAL)) tracker_note_histogram(t, size, w);
   maybe_tick(t, r.time_ns);
   return true;
 }
@@ -765,7 +438,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   // The first free's call site, for later reports (XSMEM_TRACK_FREE_SITES);
   // a bad free's own site is captured when it is reported.
   uint32_t free_index = 0;
-  if (t->opt.free_sites && !xsmem_track_busy) note_site(t, 0, 0, &free_index);
+  if (t->opt.free_sites && !xsmem_track_busy) tracker_note_site(t, 0, 0, &free_index);
   tally_free(t, index, size);
   UNPOISON(u - kCanary, kCanary);
   UNPOISON(u + size, kCanary);
@@ -1011,6 +684,12 @@ copy:;
   return q;
 }
 
+static uint64_t site_arena_bytes(xsmem_tracker *t) {
+  return xsmem_align_up(sites_used(t) * sizeof(track_site_value), xsmem_os_page_size());
+}
+
+static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
+
 // The tracker's own memory (records, live set, sites, history, tallies),
 // quarantine rings aside.
 static uint64_t tracker_metadata_bytes(xsmem_tracker *t) {
@@ -1118,6 +797,7 @@ xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a) {
 // ---------------------------------------------------------------------------
 // Creation, the process-wide instance, exit.
 
+static _Atomic uint64_t g_generation;
 static xsmem_tracker *g_trackers[8];  // for the leak report at exit
 static _Atomic int g_num_trackers;
 
@@ -1370,7 +1050,7 @@ void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   out->records = rs.size + live_set_size(&t->live);
   out->sites = ss.size;
   double counts[XSMEM_TRACK_HIST_BUCKETS] = {0}, bytes[XSMEM_TRACK_HIST_BUCKETS] = {0};
-  tally_histogram(t, counts, bytes, &out->sampled);
+  tracker_tally_histogram(t, counts, bytes, &out->sampled);
   for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
     out->total_count += counts[b];
     out->total_bytes += bytes[b];
@@ -1406,7 +1086,7 @@ void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_
       bytes[b] += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
     }
   }
-  tally_histogram(t, counts, bytes, NULL);
+  tracker_tally_histogram(t, counts, bytes, NULL);
 }
 
 size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {
@@ -1417,56 +1097,4 @@ size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t
   for (size_t i = 0; i < n; i++) out[i] = t->timeline[have - n + i];
   xsmem_spin_unlock(&t->timeline_lock);
   return n;
-}
-
-// ---------------------------------------------------------------------------
-// Top sites.
-
-typedef struct top_ctx {
-  xsmem_tracker *t;
-  xsmem_track_site *out;
-  size_t max, n;
-  xsmem_track_order order;
-} top_ctx;
-
-static double site_key(const xsmem_track_site *s, xsmem_track_order o) {
-  return o == XSMEM_BY_LIVE_BYTES ? s->live_bytes : s->total_bytes;
-}
-
-static void top_one(uint64_t key, const void *value, void *c) {
-  uint64_t index = *(const uint64_t *)value;
-  top_ctx *x = c;
-  if (!index) return;
-  track_site_value *v = &x->t->site_arena[index - 1];
-  xsmem_track_site s;
-  s.hash = key;
-  s.depth = v->depth;
-  memcpy(s.frames, v->frames, sizeof(s.frames));
-  xsmem_spin_lock(&v->lock);
-  s.live_bytes = v->live_bytes;
-  s.live_count = v->live_count;
-  s.total_bytes = v->total_bytes;
-  s.total_count = v->total_count;
-  s.peak_bytes = v->peak_bytes;
-  tally_merge_site(x->t, (uint32_t)index, &s);
-  xsmem_spin_unlock(&v->lock);
-  if (x->order == XSMEM_BY_LIVE_BYTES ? s.live_count < 0.5 : s.total_count < 0.5) return;
-  double k = site_key(&s, x->order);
-  // Insertion into the sorted (largest first) array of the best max.
-  size_t i = x->n < x->max ? x->n++ : x->max;
-  if (i == x->max && (x->max == 0 || k <= site_key(&x->out[x->max - 1], x->order))) return;
-  if (i == x->max) i = x->max - 1;
-  while (i > 0 && site_key(&x->out[i - 1], x->order) < k) {
-    x->out[i] = x->out[i - 1];
-    i--;
-  }
-  x->out[i] = s;
-}
-
-size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
-                               size_t max) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  top_ctx c = {t, out, max, 0, order};
-  xsmem_swiss_map_for_each(&t->sites, top_one, &c);
-  return c.n;
 }

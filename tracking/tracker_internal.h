@@ -3,6 +3,8 @@
 #define XSMEM_TRACKING_TRACKER_INTERNAL_H_
 
 #include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "platform/atomics.h"
 #include "platform/swiss_map.h"
@@ -202,11 +204,29 @@ XSMEM_INLINE bool tracker_guard_owns(const xsmem_tracker *t, const void *p) {
 void tracker_guard_free(xsmem_tracker *t, void *p);
 size_t tracker_guard_usable(const xsmem_tracker *t, const void *p);
 
-// tracker.c
-extern XSMEM_TLS int xsmem_track_busy;  // > 0 while tracker code that may allocate runs
-uint64_t tracker_now_ns(void);
+// report.c
 void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
-void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
+
+// ---------------------------------------------------------------------------
+// Thread identity, time (tracker.c).
+
+extern XSMEM_TLS int xsmem_track_busy;  // > 0 while tracker code that may allocate runs
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint32_t xsmem_track_tid;     // 0 until thread_id
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint32_t xsmem_track_stripe;  // the thread's counter and quarantine stripe
+extern XSMEM_TRACKER_HIDDEN _Atomic uint32_t xsmem_track_next_stripe;
+uint64_t tracker_now_ns(void);
+
+static inline uint32_t thread_id(void) {
+  if (XSMEM_UNLIKELY(!xsmem_track_tid)) {
+    xsmem_track_tid = (uint32_t)syscall(SYS_gettid);
+    xsmem_track_stripe = atomic_fetch_add_explicit(&xsmem_track_next_stripe, 1, memory_order_relaxed) % kStripes;
+  }
+  return xsmem_track_tid;
+}
+
+// Counts a recorded block of `size` bytes standing for `weight` blocks in
+// the size histogram (the stripes' counters).
+XSMEM_TRACKER_HIDDEN void tracker_note_histogram(xsmem_tracker *t, size_t size, double weight);
 
 // ---------------------------------------------------------------------------
 // Stack capture (tracker_capture.c): the frame-pointer walk is inline, for
@@ -292,6 +312,145 @@ XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out,
 done:
   *depth = n;
   return hash_finish(h ^ n);
+}
+
+// ---------------------------------------------------------------------------
+// Call sites and tallies (tracker_sites.c): the per-thread site cache and
+// the tallies' hot paths are inline, for the recording paths use them on
+// every block.
+
+// Per-thread cache of site hash -> arena index + 1 (direct mapped), for the
+// tracker of one generation: a known site costs no map lookup.
+typedef struct site_cache_entry {
+  uint64_t hash;
+  uint32_t index;
+} site_cache_entry;
+// This thread's cache, for the tracker of generation xsmem_track_site_owner.
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN site_cache_entry xsmem_track_site_cache[kSiteCache];
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_site_owner;
+
+XSMEM_TRACKER_HIDDEN void tracker_site_add(xsmem_tracker *t, uint32_t index, double bytes, double count);
+// The site index when the thread's cache misses (site_index).
+XSMEM_TRACKER_HIDDEN XSMEM_NOINLINE uint32_t tracker_site_index_slow(xsmem_tracker *t, uint64_t h,
+                                                                    const uintptr_t *frames, unsigned n,
+                                                                    uintptr_t start);
+// Captures the caller's site (0 and *index 0 when re-entered) and adds
+// bytes and count to its figures (not when count is 0).
+XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_NOINLINE uint64_t tracker_note_site(xsmem_tracker *t, double bytes,
+                                                                                 double count, uint32_t *index);
+// Prints the frames of the site with hash `site` under title.
+void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
+
+XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n, uintptr_t start) {
+  site_cache_entry *e = &xsmem_track_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
+  if (XSMEM_LIKELY(xsmem_track_site_owner == t->generation && e->hash == h)) return e->index;
+  return tracker_site_index_slow(t, h, frames, n, start);
+}
+
+// Captures the stack from frame `start` (a frame of the tracker's caller
+// chain; the walk skips the tracker's own) and returns its site hash; *index
+// gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
+XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
+  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
+    unsigned n;
+    uint64_t h = walk_frames(start, t->opt.depth, NULL, &n);
+    *index = site_index(t, h, NULL, n, start);
+    return h;
+  }
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
+  uint64_t h = hash_frames(frames, n);
+  *index = site_index(t, h, frames, n, start);
+  return h;
+}
+
+// Arena slots taken (touched memory: the metadata figures count these).
+static inline uint32_t sites_used(xsmem_tracker *t) {
+  uint32_t n = atomic_load_explicit(&t->site_count, memory_order_relaxed);
+  return n < t->site_slots ? n : t->site_slots;
+}
+
+static inline void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
+  tracker_site_add(t, index, -bytes, -count);
+}
+
+// The hash of the site at an arena index + 1 (0 when there is none).
+static inline uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
+  return index - 1 < t->site_slots ? t->site_arena[index - 1].hash : 0;
+}
+
+// This thread's tally, for the tracker of generation xsmem_track_tally_owner.
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN tally *xsmem_track_tally;
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_tally_owner;
+
+XSMEM_TRACKER_HIDDEN XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t);
+XSMEM_TRACKER_HIDDEN void tracker_tally_flush_entry(xsmem_tracker *t, tally_entry *e);
+// Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
+XSMEM_TRACKER_HIDDEN void tracker_tally_histogram(xsmem_tracker *t, double *counts, double *bytes,
+                                                 uint64_t *sampled);
+
+// A tally field: written by its owner only (relaxed, so a reader's racing
+// load is defined; it compiles to a plain load and store).
+#define TALLY_GET(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+#define TALLY_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+#define TALLY_ADD(f, d) TALLY_SET(f, TALLY_GET(f) + (d))
+
+XSMEM_INLINE unsigned hist_bucket(size_t size) {
+  unsigned b = size ? xsmem_log2_floor(size) : 0;
+  return b < XSMEM_TRACK_HIST_BUCKETS ? b : XSMEM_TRACK_HIST_BUCKETS - 1;
+}
+
+XSMEM_INLINE tally *my_tally(xsmem_tracker *t) {
+  return XSMEM_LIKELY(xsmem_track_tally_owner == t->generation) ? xsmem_track_tally : tracker_tally_claim(t);
+}
+
+// Returns the entry of site `index` in ty, flushing the site that held it.
+// REQUIRES: the caller owns ty, index a counted site.
+XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t index) {
+  tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
+  if (XSMEM_UNLIKELY(e->index != index)) {
+    if (e->index) tracker_tally_flush_entry(t, e);
+    __atomic_store_n(&e->index, index, __ATOMIC_RELEASE);  // after the zeroing: readers key on it
+  }
+  return e;
+}
+
+// Full mode's site and histogram figures of an allocation, into this
+// thread's tally (the shared counters when it has none).
+XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
+  if (index == kSiteInternal) return;
+  bool counted = index - 1 < t->site_slots;  // else the arena is full: no site figures
+  tally *ty = my_tally(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    if (counted) tracker_site_add(t, index, (double)size, 1);
+    tracker_note_histogram(t, size, 1.0);
+    return;
+  }
+  if (XSMEM_LIKELY(counted)) {
+    tally_entry *e = tally_entry_of(t, ty, index);
+    int64_t live = TALLY_GET(e->live_bytes) + (int64_t)size;
+    TALLY_SET(e->live_bytes, live);
+    TALLY_ADD(e->live_count, 1);
+    TALLY_ADD(e->total_bytes, (int64_t)size);
+    TALLY_ADD(e->total_count, 1);
+    if (live > TALLY_GET(e->live_peak)) TALLY_SET(e->live_peak, live);
+  }
+  unsigned b = hist_bucket(size);
+  TALLY_ADD(ty->hist_count[b], 1);
+  TALLY_ADD(ty->hist_bytes[b], size);
+  TALLY_ADD(ty->sampled, 1);
+}
+
+XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
+  if (index - 1 >= t->site_slots) return;  // uncounted or internal
+  tally *ty = my_tally(t);
+  if (XSMEM_UNLIKELY(!ty)) {
+    tracker_site_add(t, index, -(double)size, -1);
+    return;
+  }
+  tally_entry *e = tally_entry_of(t, ty, index);
+  TALLY_ADD(e->live_bytes, -(int64_t)size);
+  TALLY_ADD(e->live_count, -1);
 }
 
 #endif  // XSMEM_TRACKING_TRACKER_INTERNAL_H_
