@@ -33,11 +33,6 @@
 #include "platform/pagemap.h"
 #include "tracking/tracker_internal.h"
 
-#include "platform/tool_hooks.h"
-
-#define POISON(p, n) XSMEM_TOOL_POISON((p), (n))
-#define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
-
 XSMEM_TLS int xsmem_track_busy;
 // Bytes until the next sample (tracker_fast.h). Below zero until drawn, so a
 // thread's first malloc, malloc(0) included, takes the slow path, which pins
@@ -160,189 +155,6 @@ static void maybe_tick(xsmem_tracker *t, uint64_t now) {
 void xsmem_tracker_tick(xsmem_allocator *a) { timeline_record((xsmem_tracker *)a, tracker_now_ns()); }
 
 // ---------------------------------------------------------------------------
-// Error reports.
-
-// Reports a bad pointer with the sites involved, then hands over to
-// xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
-XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const char *op, const void *p, const char *what,
-                                    uint64_t size, uint64_t alloc_site, uint64_t free_site, bool has_alloc) {
-  atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
-  xsmem_track_busy++;
-  uintptr_t here[XSMEM_TRACK_MAX_DEPTH];
-  unsigned n = tracker_capture(here, t->opt.depth, t->opt.unwind);
-  xsmem_dprintf(2, "xsmem: tracker '%s': %s: %s(%p)%s", t->name, what, op, p, has_alloc ? "" : "\n");
-  if (has_alloc) {
-    xsmem_dprintf(2, " of a %llu-byte block\n", (unsigned long long)size);
-    tracker_print_site(t, 2, "allocated at", alloc_site);
-  }
-  if (free_site) tracker_print_site(t, 2, "freed at", free_site);
-  tracker_print_frames(2, "detected at", here, n);
-  xsmem_track_busy--;
-  xsmem_report_bad_pointer(t->name, op, p, what);
-}
-
-// ---------------------------------------------------------------------------
-// History of recent frees (direct-mapped by pointer), for double-free reports.
-
-// The history slot of a pointer: one multiply, top bits (kHistorySlots = 2^14).
-XSMEM_INLINE history_entry *history_slot(xsmem_tracker *t, const void *p) {
-  _Static_assert(kHistorySlots == 1 << 14, "history_slot takes the top 14 bits");
-  return &t->history[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 50];
-}
-
-// Lock-free: the pointer is published last (release) and re-read after the
-// fields, so a reader sees a consistent entry or none; two frees racing on
-// one slot can only cost a report its detail.
-static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_t alloc_index,
-                         uint32_t free_index) {
-  history_entry *e = history_slot(t, p);
-  __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->sites, (uint64_t)alloc_index << 32 | free_index, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->p, (uintptr_t)p, __ATOMIC_RELEASE);
-}
-
-static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
-  history_entry *e = history_slot(t, p);
-  if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
-  // Acquire loads keep the re-read of p after the fields.
-  out->size = __atomic_load_n(&e->size, __ATOMIC_ACQUIRE);
-  out->sites = __atomic_load_n(&e->sites, __ATOMIC_ACQUIRE);
-  out->p = __atomic_load_n(&e->p, __ATOMIC_RELAXED);
-  return out->p == (uintptr_t)p;
-}
-
-XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
-  history_entry h;
-  if (history_find(t, p, &h)) {
-    report_error(t, op, p, "double free", h.size, site_hash_at(t, (uint32_t)(h.sites >> 32)),
-                 site_hash_at(t, (uint32_t)h.sites), true);
-  } else {
-    report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0, 0,
-                 false);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Canaries and quarantine (full mode).
-
-// Returns true when the kCanary (16) bytes at p are all canary bytes: two
-// word compares, no loop.
-XSMEM_INLINE bool canary_intact(const uint8_t *p) {
-  const uint64_t word = 0x0101010101010101ull * kCanaryByte;
-  uint64_t a, b;
-  memcpy(&a, p, 8);
-  memcpy(&b, p + 8, 8);
-  return ((a ^ word) | (b ^ word)) == 0;
-}
-_Static_assert(kCanary == 16, "canary_intact checks two words");
-
-// Returns 0 when both canaries are intact, else -1 (before) or 1 (after).
-static int canary_damage(const uint8_t *p, uint64_t size) {
-  if (!canary_intact(p - kCanary)) return -1;
-  if (!canary_intact(p + size)) return 1;
-  return 0;
-}
-
-// What a poisoned span reads: one memcmp (vectorised by libc) checks it.
-static const uint8_t kPoisonPattern[kPoisonSpan] = {[0 ... kPoisonSpan - 1] = kPoisonByte};
-
-// Returns true when the poison of a quarantined block is intact. Only its
-// first kPoisonSpan bytes are poisoned and checked: stale pointers mostly
-// write the first words of a block (list links, reference counts), and
-// touching all of a large block twice would dominate the cost of full mode.
-XSMEM_INLINE bool poison_intact(const uint8_t *p, uint64_t size) {
-  return memcmp(p, kPoisonPattern, size < kPoisonSpan ? size : kPoisonSpan) == 0;
-}
-
-// Gives an erased block back to the wrapped allocator (once no walk of the
-// live set can still read its header).
-static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
-  live_set_quiesce(&t->live);
-  UNPOISON(p - front, front + size + kCanary);
-  t->inner->ops->free(t->inner, p - front, 0);
-}
-
-// Takes the oldest entry out of a stripe into *out. REQUIRES: q->lock held, q->count > 0.
-XSMEM_INLINE void quarantine_pop(quarantine_stripe *q, quarantine_entry *out) {
-  *out = q->ring[q->head];
-  q->head = (q->head + 1) & (q->cap - 1);
-  q->count--;
-  q->bytes -= out->size;
-}
-
-XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
-  UNPOISON(e->p, e->size);
-  if (!poison_intact(e->p, e->size)) {
-    report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
-                 site_hash_at(t, e->alloc_index), site_hash_at(t, e->free_index), true);
-  }
-  release_block(t, e->p, e->size, e->front);
-}
-
-// Whether an entry of `size` bytes has no room in q yet. REQUIRES: q->lock held.
-XSMEM_INLINE bool quarantine_no_room(const quarantine_stripe *q, uint64_t size, size_t budget) {
-  return q->bytes + size > budget || q->count == q->cap;
-}
-
-// Appends e. REQUIRES: q->lock held, room for e.
-XSMEM_INLINE void quarantine_put(quarantine_stripe *q, const quarantine_entry *e) {
-  q->ring[(q->head + q->count) & (q->cap - 1)] = *e;
-  q->count++;
-  q->bytes += e->size;
-}
-
-enum { kEvictBatch = 64 };
-
-// A full stripe: takes the oldest entries out in a batch, down to 15/16 of
-// the budget (at most kEvictBatch at a time), inserts e, then checks and
-// frees the batch outside the lock (a report may symbolize, and allocate).
-// Batches keep the usual push to a lock, a compare and a store.
-// REQUIRES: e.size <= budget.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_tracker *t, quarantine_stripe *q,
-                                                                         size_t budget, quarantine_entry e) {
-  quarantine_entry out[kEvictBatch];
-  size_t low = budget - budget / 16;
-  for (;;) {
-    size_t n = 0;
-    xsmem_spin_lock(&q->lock);
-    while (q->count > 0 && n < kEvictBatch && (q->bytes + e.size > low || q->count == q->cap)) {
-      quarantine_pop(q, &out[n++]);
-    }
-    bool fits = !quarantine_no_room(q, e.size, budget);
-    if (fits) quarantine_put(q, &e);
-    xsmem_spin_unlock(&q->lock);
-    for (size_t i = 0; i < n; i++) quarantine_evicted(t, &out[i]);
-    if (fits) return;
-  }
-}
-
-XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
-                                               uint32_t alloc_index, uint32_t free_index) {
-  quarantine_stripe *q = &t->quarantine[xsmem_track_stripe];
-  size_t budget = t->opt.quarantine_bytes / kStripes;
-  if (!q->ring || size > budget) {
-    release_block(t, p, size, front);
-    return;
-  }
-  if (XSMEM_LIKELY(size >= kPoisonSpan)) {
-    memset(p, kPoisonByte, kPoisonSpan);  // a constant length: a few vector stores
-  } else {
-    memset(p, kPoisonByte, size);
-  }
-  POISON(p, size);
-  quarantine_entry e = {p, size, alloc_index, free_index, front};
-  xsmem_spin_lock(&q->lock);
-  if (XSMEM_LIKELY(!quarantine_no_room(q, size, budget))) {
-    quarantine_put(q, &e);
-    xsmem_spin_unlock(&q->lock);
-    return;
-  }
-  xsmem_spin_unlock(&q->lock);
-  quarantine_insert_evicting(t, q, budget, e);
-}
-
-// ---------------------------------------------------------------------------
 // Recording.
 
 // Adds the record of a new block; returns false (block to be freed) on ENOMEM.
@@ -377,11 +189,6 @@ XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
   uintptr_t page = (uintptr_t)p >> 12;
   return &t->filter[(page ^ page >> 16 ^ page >> 32) & (kFilterSlots - 1)];
 }
-
-XSMEM_INLINE block_header *header_of(const void *p) {
-  return (block_header *)((uintptr_t)p - kFullFront);
-}
-
 // A full-mode block: the record goes in the block's header, the pointer in
 // the live set (one probe), the figures to its site.
 //
@@ -428,7 +235,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   // The live set first: a pointer the tracker did not hand out (or handed
   // out and took back) is reported without reading its memory.
   if (XSMEM_UNLIKELY(!live_set_erase(&t->live, (uintptr_t)p))) {
-    bad_free(t, "free", p);
+    tracker_bad_free(t, "free", p);
     return;
   }
   uint8_t *u = p;
@@ -444,10 +251,10 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   UNPOISON(u + size, kCanary);
   int damage = canary_damage(u, size);
   if (XSMEM_UNLIKELY(damage)) {
-    report_error(t, "free", p,
-                 damage < 0 ? "heap buffer underflow (canary before the block damaged)"
-                            : "heap buffer overflow (canary after the block damaged)",
-                 size, site_hash_at(t, index), site_hash_at(t, free_index), true);
+    tracker_report_error(t, "free", p,
+                         damage < 0 ? "heap buffer underflow (canary before the block damaged)"
+                                    : "heap buffer overflow (canary after the block damaged)",
+                         size, site_hash_at(t, index), site_hash_at(t, free_index), true);
     // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
     // whose front locates the inner block, so that block is not freed.
     if (damage < 0) return;
@@ -637,7 +444,7 @@ XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const 
   if (tracker_guard_owns(t, p)) return tracker_guard_usable(t, p);
   if (t->opt.mode == XSMEM_TRACK_FULL) {
     if (!live_set_contains(&t->live, (uintptr_t)p)) {
-      bad_free(t, "malloc_usable_size", (void *)p);
+      tracker_bad_free(t, "malloc_usable_size", (void *)p);
       return 0;
     }
     return header_of(p)->requested;  // the canary starts right after
@@ -937,76 +744,6 @@ __attribute__((destructor(101))) static void tracker_at_exit(void) {
       xsmem_tracker_leak_report(&t->base, t->report_fd, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
     }
   }
-}
-
-// ---------------------------------------------------------------------------
-// Canary check on demand (report.c prints; here the walk).
-
-typedef struct check_ctx {
-  struct {
-    void *p;
-    uint64_t size;
-    uint32_t alloc_index, free_index;
-    int where;  // -1 underflow, 1 overflow, 2 write after free
-  } damaged[64];
-  size_t n, total;
-} check_ctx;
-
-static void check_note(check_ctx *x, void *p, uint64_t size, uint32_t alloc_index, uint32_t free_index, int where) {
-  x->total++;
-  if (x->n < XSMEM_ARRAY_SIZE(x->damaged)) {
-    x->damaged[x->n].p = p;
-    x->damaged[x->n].size = size;
-    x->damaged[x->n].alloc_index = alloc_index;
-    x->damaged[x->n].free_index = free_index;
-    x->damaged[x->n++].where = where;
-  }
-}
-
-// A walk's visit: the block's memory stays the tracker's until the walk is
-// over (a free's release_block waits it out).
-static void check_one(uintptr_t key, void *c) {
-  uint8_t *p = (uint8_t *)key;
-  const block_header *h = header_of(p);
-  UNPOISON(p - kCanary, kCanary);
-  UNPOISON(p + h->requested, kCanary);
-  int d = canary_damage(p, h->requested);
-  POISON(p - kCanary, kCanary);
-  POISON(p + h->requested, kCanary);
-  if (d) check_note(c, p, h->requested, h->site_index, 0, d);
-}
-
-XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  static check_ctx ctx;  // 64 entries: too big for some thread stacks
-  static xsmem_spinlock lock;
-  xsmem_spin_lock(&lock);
-  memset(&ctx, 0, sizeof(ctx));
-  live_set_for_each(&t->live, check_one, &ctx);
-  // Quarantined blocks: poison must be intact.
-  for (int i = 0; i < kStripes; i++) {
-    quarantine_stripe *q = &t->quarantine[i];
-    xsmem_spin_lock(&q->lock);
-    for (size_t k = 0; q->ring && k < q->count; k++) {
-      quarantine_entry *e = &q->ring[(q->head + k) & (q->cap - 1)];
-      UNPOISON(e->p, e->size);
-      bool ok = poison_intact(e->p, e->size);
-      POISON(e->p, e->size);
-      if (!ok) check_note(&ctx, e->p, e->size, e->alloc_index, e->free_index, 2);
-    }
-    xsmem_spin_unlock(&q->lock);
-  }
-  check_ctx local = ctx;
-  xsmem_spin_unlock(&lock);
-  for (size_t i = 0; i < local.n; i++) {
-    int where = local.damaged[i].where;
-    const char *what = where < 0   ? "heap buffer underflow (canary before the block damaged)"
-                       : where == 1 ? "heap buffer overflow (canary after the block damaged)"
-                                    : "write after free (poison damaged while in quarantine)";
-    report_error(t, "check", local.damaged[i].p, what, local.damaged[i].size,
-                 site_hash_at(t, local.damaged[i].alloc_index), site_hash_at(t, local.damaged[i].free_index), true);
-  }
-  return local.total;
 }
 
 // ---------------------------------------------------------------------------

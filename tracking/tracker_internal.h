@@ -3,11 +3,13 @@
 #define XSMEM_TRACKING_TRACKER_INTERNAL_H_
 
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "platform/atomics.h"
 #include "platform/swiss_map.h"
+#include "platform/tool_hooks.h"
 #include "tracking/live_set.h"
 #include "tracking/tracker.h"
 
@@ -451,6 +453,120 @@ XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
   tally_entry *e = tally_entry_of(t, ty, index);
   TALLY_ADD(e->live_bytes, -(int64_t)size);
   TALLY_ADD(e->live_count, -1);
+}
+
+// ---------------------------------------------------------------------------
+// Checks and quarantine (tracker_checks.c): what every full-mode free runs
+// is inline (the canary check, the history note, the quarantine push).
+
+#define POISON(p, n) XSMEM_TOOL_POISON((p), (n))
+#define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
+
+// Reports a bad pointer with the sites involved, then hands over to
+// xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
+XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_COLD void tracker_report_error(xsmem_tracker *t, const char *op,
+                                                                            const void *p, const char *what,
+                                                                            uint64_t size, uint64_t alloc_site,
+                                                                            uint64_t free_site, bool has_alloc);
+// Reports a free (or size query) of p, which the tracker does not hold: a
+// double free when the history knows it, else a foreign pointer.
+XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_COLD void tracker_bad_free(xsmem_tracker *t, const char *op, void *p);
+// A full stripe: makes room for e by evicting a batch.
+XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_NOINLINE void tracker_quarantine_insert_evicting(
+    xsmem_tracker *t, quarantine_stripe *q, size_t budget, quarantine_entry e);
+
+
+XSMEM_INLINE block_header *header_of(const void *p) {
+  return (block_header *)((uintptr_t)p - kFullFront);
+}
+
+// The history slot of a pointer: one multiply, top bits (kHistorySlots = 2^14).
+XSMEM_INLINE history_entry *history_slot(xsmem_tracker *t, const void *p) {
+  _Static_assert(kHistorySlots == 1 << 14, "history_slot takes the top 14 bits");
+  return &t->history[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 50];
+}
+
+// Lock-free: the pointer is published last (release) and re-read after the
+// fields, so a reader sees a consistent entry or none; two frees racing on
+// one slot can only cost a report its detail.
+static inline void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_t alloc_index,
+                                uint32_t free_index) {
+  history_entry *e = history_slot(t, p);
+  __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->sites, (uint64_t)alloc_index << 32 | free_index, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->p, (uintptr_t)p, __ATOMIC_RELEASE);
+}
+
+// Returns true when the kCanary (16) bytes at p are all canary bytes: two
+// word compares, no loop.
+XSMEM_INLINE bool canary_intact(const uint8_t *p) {
+  const uint64_t word = 0x0101010101010101ull * kCanaryByte;
+  uint64_t a, b;
+  memcpy(&a, p, 8);
+  memcpy(&b, p + 8, 8);
+  return ((a ^ word) | (b ^ word)) == 0;
+}
+_Static_assert(kCanary == 16, "canary_intact checks two words");
+
+// Returns 0 when both canaries are intact, else -1 (before) or 1 (after).
+static inline int canary_damage(const uint8_t *p, uint64_t size) {
+  if (!canary_intact(p - kCanary)) return -1;
+  if (!canary_intact(p + size)) return 1;
+  return 0;
+}
+
+// Gives an erased block back to the wrapped allocator (once no walk of the
+// live set can still read its header).
+static inline void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
+  live_set_quiesce(&t->live);
+  UNPOISON(p - front, front + size + kCanary);
+  t->inner->ops->free(t->inner, p - front, 0);
+}
+
+// Takes the oldest entry out of a stripe into *out. REQUIRES: q->lock held, q->count > 0.
+XSMEM_INLINE void quarantine_pop(quarantine_stripe *q, quarantine_entry *out) {
+  *out = q->ring[q->head];
+  q->head = (q->head + 1) & (q->cap - 1);
+  q->count--;
+  q->bytes -= out->size;
+}
+
+// Whether an entry of `size` bytes has no room in q yet. REQUIRES: q->lock held.
+XSMEM_INLINE bool quarantine_no_room(const quarantine_stripe *q, uint64_t size, size_t budget) {
+  return q->bytes + size > budget || q->count == q->cap;
+}
+
+// Appends e. REQUIRES: q->lock held, room for e.
+XSMEM_INLINE void quarantine_put(quarantine_stripe *q, const quarantine_entry *e) {
+  q->ring[(q->head + q->count) & (q->cap - 1)] = *e;
+  q->count++;
+  q->bytes += e->size;
+}
+
+XSMEM_TRACKER_TEXT static inline void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
+                                                      uint32_t alloc_index, uint32_t free_index) {
+  quarantine_stripe *q = &t->quarantine[xsmem_track_stripe];
+  size_t budget = t->opt.quarantine_bytes / kStripes;
+  if (!q->ring || size > budget) {
+    release_block(t, p, size, front);
+    return;
+  }
+  if (XSMEM_LIKELY(size >= kPoisonSpan)) {
+    memset(p, kPoisonByte, kPoisonSpan);  // a constant length: a few vector stores
+  } else {
+    memset(p, kPoisonByte, size);
+  }
+  POISON(p, size);
+  quarantine_entry e = {p, size, alloc_index, free_index, front};
+  xsmem_spin_lock(&q->lock);
+  if (XSMEM_LIKELY(!quarantine_no_room(q, size, budget))) {
+    quarantine_put(q, &e);
+    xsmem_spin_unlock(&q->lock);
+    return;
+  }
+  xsmem_spin_unlock(&q->lock);
+  tracker_quarantine_insert_evicting(t, q, budget, e);
 }
 
 #endif  // XSMEM_TRACKING_TRACKER_INTERNAL_H_
