@@ -1,4 +1,5 @@
-// tracking/tracker.c: the recording paths (model in tracker.h).
+// tracking/tracker.c: the recording paths and the allocator ops (model in
+// tracker.h; the other files of the tracker: tracker_internal.h).
 //
 // Fast paths, per mode:
 //   sample alloc  one thread-local subtraction and a branch (inline in the
@@ -19,18 +20,11 @@
 //                 (usually one entry out, checked and freed); no capture
 //                 unless free_sites.
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "platform/log.h"
-#include "platform/options.h"
-#include "platform/os_vm.h"
-#include "platform/pagemap.h"
 #include "tracking/tracker_internal.h"
 
 XSMEM_TLS int xsmem_track_busy;
@@ -103,59 +97,16 @@ static int64_t sample_interval(size_t mean) {
   return v > 4e18 ? (int64_t)4e18 : (int64_t)v + 1;
 }
 
-// 1/p, p the probability that a block of `size` bytes is sampled with a mean
-// interval of `mean` bytes.
-static double inverse_sample_probability(size_t mean, size_t size) {
-  double s = (double)(size ? size : 1);
-  return 1.0 / -expm1(-s / (double)mean);
-}
-
-// The weight of a recorded block: the blocks it stands for.
-static double sample_weight(const xsmem_tracker *t, size_t size) {
-  return t->opt.mode == XSMEM_TRACK_SAMPLE ? inverse_sample_probability(t->opt.sample_bytes, size) : 1.0;
-}
-
 // ---------------------------------------------------------------------------
-// Counters, histogram, timeline.
+// Recording.
 
-void tracker_note_histogram(xsmem_tracker *t, size_t size, double weight) {
-  unsigned b = hist_bucket(size);
-  stripe_counters *c = &t->stripes[xsmem_track_stripe];
-  atomic_fetch_add_explicit(&c->hist_count[b], (uint64_t)(weight + 0.5), memory_order_relaxed);
-  atomic_fetch_add_explicit(&c->hist_bytes[b], (uint64_t)(weight * (double)size + 0.5), memory_order_relaxed);
-  atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
-}
-
-// The timeline decimates instead of wrapping: when its kTimelinePoints are
-// full, every other point is dropped and the interval doubles. A short run
-// gets points at the fine starting interval, a long one keeps its whole
-// history from the first point on, in at most kTimelinePoints points.
-static void timeline_record(xsmem_tracker *t, uint64_t now) {
-  xsmem_stats s = xsmem_get_stats(t->inner);
-  xsmem_spin_lock(&t->timeline_lock);
-  uint64_t n = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
-  if (n == kTimelinePoints) {
-    for (uint64_t i = 1; i < kTimelinePoints / 2; i++) t->timeline[i] = t->timeline[2 * i];
-    n = kTimelinePoints / 2;
-    uint64_t interval = atomic_load_explicit(&t->timeline_interval_ns, memory_order_relaxed);
-    atomic_store_explicit(&t->timeline_interval_ns, interval * 2, memory_order_relaxed);
-  }
-  t->timeline[n] = (xsmem_track_point){now, s.bytes_in_use, s.num_allocs, s.num_frees};
-  atomic_store_explicit(&t->timeline_count, n + 1, memory_order_release);
-  xsmem_spin_unlock(&t->timeline_lock);
-}
-
+// Records a point of the timeline when its interval has passed.
 static void maybe_tick(xsmem_tracker *t, uint64_t now) {
   uint64_t next = atomic_load_explicit(&t->timeline_next_ns, memory_order_relaxed);
   if (XSMEM_LIKELY(now < next)) return;
   uint64_t want = now + atomic_load_explicit(&t->timeline_interval_ns, memory_order_relaxed);
-  if (atomic_compare_exchange_strong(&t->timeline_next_ns, &next, want)) timeline_record(t, now);
+  if (atomic_compare_exchange_strong(&t->timeline_next_ns, &next, want)) tracker_timeline_record(t, now);
 }
-
-void xsmem_tracker_tick(xsmem_allocator *a) { timeline_record((xsmem_tracker *)a, tracker_now_ns()); }
-
-// ---------------------------------------------------------------------------
-// Recording.
 
 // Adds the record of a new block; returns false (block to be freed) on ENOMEM.
 XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t size, size_t align, size_t granted,
@@ -491,22 +442,6 @@ copy:;
   return q;
 }
 
-static uint64_t site_arena_bytes(xsmem_tracker *t) {
-  return xsmem_align_up(sites_used(t) * sizeof(track_site_value), xsmem_os_page_size());
-}
-
-static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
-
-// The tracker's own memory (records, live set, sites, history, tallies),
-// quarantine rings aside.
-static uint64_t tracker_metadata_bytes(xsmem_tracker *t) {
-  xsmem_swiss_stats rs, ss;
-  xsmem_swiss_map_stats(&t->records, &rs);
-  xsmem_swiss_map_stats(&t->sites, &ss);
-  return t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes + kHistorySlots * sizeof(history_entry) +
-         site_arena_bytes(t) + tally_bytes(t);
-}
-
 static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   t->inner->ops->stats(t->inner, out);
@@ -577,10 +512,6 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_swiss_map_unlock_all(&t->sites);
 }
 
-void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // report.c
-
-static void tracker_destroy(xsmem_allocator *a);
-
 const xsmem_allocator_ops xsmem_tracker_ops = {
     .kind = "tracker",
     .alloc = tracker_alloc,
@@ -599,239 +530,4 @@ bool xsmem_is_tracker(const xsmem_allocator *a) { return a && a->ops == &tracker
 
 xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a) {
   return xsmem_is_tracker(a) ? ((const xsmem_tracker *)a)->opt.mode : XSMEM_TRACK_OFF;
-}
-
-// ---------------------------------------------------------------------------
-// Creation, the process-wide instance, exit.
-
-static _Atomic uint64_t g_generation;
-static xsmem_tracker *g_trackers[8];  // for the leak report at exit
-static _Atomic int g_num_trackers;
-
-void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
-  static const char *const kModes[] = {"off", "sample", "full"};
-  static const char *const kUnwind[] = {"fp", "backtrace"};
-  memset(o, 0, sizeof(*o));
-  o->mode = (xsmem_track_mode)xsmem_option_choice("XSMEM_TRACK", kModes, 3);
-  o->sample_bytes = xsmem_option_bytes("XSMEM_TRACK_SAMPLE_BYTES");
-  o->depth = (unsigned)xsmem_option_int("XSMEM_TRACK_DEPTH");
-  o->free_sites = xsmem_option_bool("XSMEM_TRACK_FREE_SITES");
-  o->unwind = (xsmem_track_unwind)xsmem_option_choice("XSMEM_TRACK_UNWIND", kUnwind, 2);
-  o->quarantine_bytes = xsmem_option_bytes("XSMEM_QUARANTINE_BYTES");
-  long long rate = xsmem_option_int("XSMEM_GUARD_SAMPLE_RATE");
-  o->guard_sample_rate = rate > 0 ? (uint64_t)rate : 0;
-  o->guard_slots = (unsigned)xsmem_option_int("XSMEM_GUARD_SLOTS");
-  o->leak_report_at_exit = xsmem_option_bool("XSMEM_LEAK_REPORT");
-  o->leak_report_sites = (unsigned)xsmem_option_int("XSMEM_LEAK_REPORT_SITES");
-  o->timeline_ms = (unsigned)xsmem_option_int("XSMEM_TRACK_TIMELINE_MS");
-}
-
-xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
-                                      const char *name) {
-  if (!inner || !o || o->mode > XSMEM_TRACK_FULL || (o->mode == XSMEM_TRACK_SAMPLE && o->sample_bytes == 0) ||
-      o->depth == 0 || o->depth > XSMEM_TRACK_MAX_DEPTH || (o->guard_sample_rate && o->guard_slots == 0)) {
-    errno = EINVAL;
-    return NULL;
-  }
-  if (o->mode == XSMEM_TRACK_OFF && !o->guard_sample_rate) return inner;
-  size_t bytes = xsmem_align_up(sizeof(xsmem_tracker), xsmem_os_page_size());
-  xsmem_tracker *t = xsmem_os_map(bytes, XSMEM_CACHE_LINE, 0);
-  if (!t) return NULL;
-  t->base.ops = &tracker_ops;
-  xsmem_snprintf(t->name, sizeof(t->name), "%s", name ? name : "tracker");
-  t->base.name = t->name;
-  t->inner = inner;
-  t->opt = *o;
-  t->generation = atomic_fetch_add(&g_generation, 1) + 1;
-  // The shim's byte countdown serves sampling and guarded sampling (but for a
-  // rate of 1: every block, which needs no clock); full mode sees every call.
-  t->fast_sample = (o->mode == XSMEM_TRACK_SAMPLE || o->mode == XSMEM_TRACK_OFF) && o->guard_sample_rate != 1;
-  if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 10;
-  if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
-  t->mapped = bytes;
-  xsmem_swiss_map_init(&t->records, sizeof(track_record));
-  xsmem_swiss_map_init(&t->sites, sizeof(uint64_t));
-  // The arena is address space touched as sites appear: 12 MiB for all of
-  // them, which a limited address space (ulimit -v) is given back mostly:
-  // at most 1/64 of the limit (4096 sites under 64 MiB; more go uncounted).
-  t->site_slots = kSiteSlots;
-  size_t as_limit = xsmem_os_as_limit();
-  while (t->site_slots > 1024 && t->site_slots * sizeof(track_site_value) > as_limit / 64) t->site_slots /= 2;
-  t->site_arena = xsmem_os_map(t->site_slots * sizeof(track_site_value), xsmem_os_page_size(), 0);
-  if (!t->site_arena) goto fail;
-  t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
-  if (!t->history) goto fail;
-  if (o->mode == XSMEM_TRACK_FULL) {
-    t->tallies = xsmem_os_map(kTallies * sizeof(tally), xsmem_os_page_size(), 0);
-    if (!t->tallies) goto fail;
-  }
-  if (o->mode == XSMEM_TRACK_FULL && o->quarantine_bytes) {
-    size_t cap = XSMEM_MAX((size_t)64, o->quarantine_bytes / kStripes / 64);
-    if (cap > 65536) cap = 65536;
-    cap = xsmem_next_pow2(cap);  // ring indexes are masked
-    for (int i = 0; i < kStripes; i++) {
-      t->quarantine[i].cap = cap;
-      t->quarantine[i].ring = xsmem_os_map(cap * sizeof(quarantine_entry), xsmem_os_page_size(), 0);
-      if (!t->quarantine[i].ring) goto fail;
-    }
-  }
-  if (o->guard_sample_rate && !tracker_guard_init(t)) goto fail;
-  // The report at exit goes to a copy of stderr: programs such as coreutils
-  // close fd 2 in their own atexit handlers, before destructors run.
-  t->report_fd = o->leak_report_at_exit ? fcntl(2, F_DUPFD_CLOEXEC, 64) : -1;
-  if (o->leak_report_at_exit && t->report_fd < 0) t->report_fd = 2;
-  atomic_store(&t->timeline_interval_ns, (uint64_t)t->opt.timeline_ms * 1000000ull);
-  timeline_record(t, tracker_now_ns());
-  atomic_store(&t->timeline_next_ns, tracker_now_ns() + (uint64_t)t->opt.timeline_ms * 1000000ull);
-  int slot = atomic_fetch_add(&g_num_trackers, 1);
-  if (slot < (int)XSMEM_ARRAY_SIZE(g_trackers)) {
-    __atomic_store_n(&g_trackers[slot], t, __ATOMIC_RELEASE);
-  }
-  return &t->base;
-fail:
-  tracker_destroy(&t->base);
-  errno = ENOMEM;
-  return NULL;
-}
-
-static void tracker_destroy(xsmem_allocator *a) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
-    if (__atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE) == t) __atomic_store_n(&g_trackers[i], NULL, __ATOMIC_RELEASE);
-  }
-  // Quarantined blocks go back to the inner allocator; live ones stay its own.
-  for (int i = 0; i < kStripes; i++) {
-    quarantine_stripe *q = &t->quarantine[i];
-    while (q->ring && q->count) {
-      quarantine_entry e;
-      quarantine_pop(q, &e);
-      release_block(t, e.p, e.size, e.front);
-    }
-    if (q->ring) xsmem_os_unmap(q->ring, q->cap * sizeof(quarantine_entry));
-  }
-  xsmem_swiss_map_destroy(&t->records);
-  live_set_destroy(&t->live);
-  xsmem_swiss_map_destroy(&t->sites);
-  if (t->site_arena) xsmem_os_unmap(t->site_arena, t->site_slots * sizeof(track_site_value));
-  if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
-  if (t->tallies) xsmem_os_unmap(t->tallies, kTallies * sizeof(tally));
-  if (t->report_fd > 2) close(t->report_fd);
-  if (t->guard.base) {
-    xsmem_pagemap_set(t->guard.base, t->guard.span, XSMEM_TAG_NONE);
-    xsmem_os_release(t->guard.base, t->guard.span, 0);
-    xsmem_os_unmap(t->guard.meta, xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)),
-                                                 xsmem_os_page_size()));
-  }
-  xsmem_os_unmap(t, t->mapped);
-}
-
-xsmem_allocator *xsmem_tracker_over(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name) {
-  if (!inner) return NULL;
-  errno = 0;
-  xsmem_allocator *a = xsmem_tracker_create(inner, o, name);
-  if (a) return a;
-  int err = errno;
-  xsmem_log("tracker over '%s' could not be built (%s); tracking is off", inner->name,
-            err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
-  return inner;
-}
-
-// Runs last among destructors: the program's own cleanup has freed what it frees.
-__attribute__((destructor(101))) static void tracker_at_exit(void) {
-  for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
-    xsmem_tracker *t = __atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE);
-    if (t && t->opt.leak_report_at_exit) {
-      xsmem_tracker_leak_report(&t->base, t->report_fd, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Summary, histogram (report.c renders them).
-
-typedef struct sum_ctx {
-  const xsmem_tracker *t;
-  double live_bytes, live_count;
-} sum_ctx;
-
-static void sum_record(uint64_t key, const void *value, void *c) {
-  const track_record *r = value;
-  sum_ctx *x = c;
-  if (r->flags & REC_INTERNAL) return;
-  double w = sample_weight(x->t, r->requested);
-  x->live_bytes += w * (double)r->requested;
-  x->live_count += w;
-}
-
-// A walk's visit, as check_one.
-static void sum_block(uintptr_t key, void *c) {
-  const block_header *h = header_of((const void *)key);
-  sum_ctx *x = c;
-  if (h->site_index == kSiteInternal) return;
-  x->live_bytes += (double)h->requested;
-  x->live_count += 1;
-}
-
-void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  memset(out, 0, sizeof(*out));
-  out->mode = t->opt.mode;
-  sum_ctx c = {t, 0, 0};
-  xsmem_swiss_map_for_each(&t->records, sum_record, &c);
-  live_set_for_each(&t->live, sum_block, &c);
-  out->live_bytes = c.live_bytes;
-  out->live_count = c.live_count;
-  xsmem_swiss_stats rs, ss;
-  xsmem_swiss_map_stats(&t->records, &rs);
-  xsmem_swiss_map_stats(&t->sites, &ss);
-  out->records = rs.size + live_set_size(&t->live);
-  out->sites = ss.size;
-  double counts[XSMEM_TRACK_HIST_BUCKETS] = {0}, bytes[XSMEM_TRACK_HIST_BUCKETS] = {0};
-  tracker_tally_histogram(t, counts, bytes, &out->sampled);
-  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-    out->total_count += counts[b];
-    out->total_bytes += bytes[b];
-  }
-  for (int i = 0; i < kStripes; i++) {
-    out->sampled += atomic_load_explicit(&t->stripes[i].sampled, memory_order_relaxed);
-    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-      out->total_count += (double)atomic_load_explicit(&t->stripes[i].hist_count[b], memory_order_relaxed);
-      out->total_bytes += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
-    }
-    xsmem_spin_lock(&t->quarantine[i].lock);
-    out->quarantine_bytes += t->quarantine[i].bytes;
-    xsmem_spin_unlock(&t->quarantine[i].lock);
-  }
-  out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
-  out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = tracker_metadata_bytes(t);
-  for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
-  xsmem_track_point pts[kTimelinePoints];
-  size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
-  if (n >= 2 && pts[n - 1].time_ns > pts[0].time_ns) {
-    out->alloc_rate = (double)(pts[n - 1].allocs - pts[0].allocs) * 1e9 / (double)(pts[n - 1].time_ns - pts[0].time_ns);
-  }
-}
-
-void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_BUCKETS],
-                             double bytes[XSMEM_TRACK_HIST_BUCKETS]) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-    counts[b] = bytes[b] = 0;
-    for (int i = 0; i < kStripes; i++) {
-      counts[b] += (double)atomic_load_explicit(&t->stripes[i].hist_count[b], memory_order_relaxed);
-      bytes[b] += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
-    }
-  }
-  tracker_tally_histogram(t, counts, bytes, NULL);
-}
-
-size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  xsmem_spin_lock(&t->timeline_lock);
-  size_t have = (size_t)atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
-  size_t n = have < max ? have : max;
-  for (size_t i = 0; i < n; i++) out[i] = t->timeline[have - n + i];
-  xsmem_spin_unlock(&t->timeline_lock);
-  return n;
 }

@@ -1,7 +1,26 @@
-// tracking/tracker_internal.h: the tracker's state, shared by its files.
+// tracking/tracker_internal.h: the tracker's state, shared by its files, and
+// what of each concern the recording paths run inline.
+//
+// The tracker's files, one concern each:
+//   tracker.c          the recording paths (sampled and full) and the ops
+//   tracker_capture.c  stack capture: frame-pointer walk, backtrace()
+//   tracker_sites.c    call sites, the tallies of their figures, top sites
+//   tracker_checks.c   error reports, free history, quarantine eviction,
+//                      the canary check on demand
+//   tracker_summary.c  histogram, timeline, own memory, the summary
+//   tracker_create.c   options, creation and destruction, reports at exit
+//   report.c           symbolization, the leak report, the detail op
+//   guarded.c          guarded sampling
+// What the recording paths run on every block stays inline, below in the
+// section of its concern (which names the file holding the rest), so the
+// paths compile as they did when the tracker was one file. What else the
+// files share is hidden (XSMEM_TRACKER_HIDDEN) and prefixed tracker_ or
+// xsmem_track_, so that neither a shared library's exports nor a static
+// link gains a name.
 #ifndef XSMEM_TRACKING_TRACKER_INTERNAL_H_
 #define XSMEM_TRACKING_TRACKER_INTERNAL_H_
 
+#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -208,6 +227,7 @@ size_t tracker_guard_usable(const xsmem_tracker *t, const void *p);
 
 // report.c
 void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
+void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // the detail op
 
 // ---------------------------------------------------------------------------
 // Thread identity, time (tracker.c).
@@ -218,6 +238,7 @@ extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint32_t xsmem_track_stripe;  // the threa
 extern XSMEM_TRACKER_HIDDEN _Atomic uint32_t xsmem_track_next_stripe;
 uint64_t tracker_now_ns(void);
 
+// The calling thread's id (its first call also picks the thread's stripe).
 static inline uint32_t thread_id(void) {
   if (XSMEM_UNLIKELY(!xsmem_track_tid)) {
     xsmem_track_tid = (uint32_t)syscall(SYS_gettid);
@@ -226,9 +247,34 @@ static inline uint32_t thread_id(void) {
   return xsmem_track_tid;
 }
 
+// 1/p, p the probability that a block of `size` bytes is sampled with a mean
+// interval of `mean` bytes.
+static inline double inverse_sample_probability(size_t mean, size_t size) {
+  double s = (double)(size ? size : 1);
+  return 1.0 / -expm1(-s / (double)mean);
+}
+
+// The weight of a recorded block: the blocks it stands for.
+static inline double sample_weight(const xsmem_tracker *t, size_t size) {
+  return t->opt.mode == XSMEM_TRACK_SAMPLE ? inverse_sample_probability(t->opt.sample_bytes, size) : 1.0;
+}
+
+// ---------------------------------------------------------------------------
+// Figures (tracker_summary.c).
+
 // Counts a recorded block of `size` bytes standing for `weight` blocks in
 // the size histogram (the stripes' counters).
 XSMEM_TRACKER_HIDDEN void tracker_note_histogram(xsmem_tracker *t, size_t size, double weight);
+// Adds a point (the inner allocator's figures at `now`) to the timeline.
+XSMEM_TRACKER_HIDDEN void tracker_timeline_record(xsmem_tracker *t, uint64_t now);
+// The tracker's own memory (records, live set, sites, history, tallies),
+// quarantine rings aside.
+XSMEM_TRACKER_HIDDEN uint64_t tracker_metadata_bytes(xsmem_tracker *t);
+
+// ---------------------------------------------------------------------------
+// Creation (tracker_create.c).
+
+XSMEM_TRACKER_HIDDEN void tracker_destroy(xsmem_allocator *a);  // the destroy op
 
 // ---------------------------------------------------------------------------
 // Stack capture (tracker_capture.c): the frame-pointer walk is inline, for
