@@ -15,13 +15,20 @@ namespace {
 
 using TrackerDeathTest = ::testing::Test;
 
+// A tracker in `mode` that guards every allocation (a rate of 1), after the
+// thread's first allocation, which sets the phase of the count.
+xsmem_allocator *MakeGuardingAll(xsmem_track_mode mode) {
+  xsmem_tracker_options o = Options(mode);
+  o.guard_sample_rate = 1;
+  xsmem_allocator *t = Make(mode, &o);
+  xsmem_free(t, xsmem_alloc(t, 64, 16, 0));
+  return t;
+}
+
 TEST(TrackerDeathTest, GuardedOverflowFaultsAtTheInstruction) {
   EXPECT_DEATH(
       {
-        xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
-        o.guard_sample_rate = 1;
-        xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
-        xsmem_free(t, xsmem_alloc(t, 64, 16, 0));  // the thread's first allocation sets the phase
+        xsmem_allocator *t = MakeGuardingAll(XSMEM_TRACK_OFF);
         volatile char *p = nullptr;
         for (int i = 0; i < 4 && !p; i++) {
           auto *q = static_cast<volatile char *>(tracker_test_leak_here(t, 64));
@@ -35,10 +42,7 @@ TEST(TrackerDeathTest, GuardedOverflowFaultsAtTheInstruction) {
 TEST(TrackerDeathTest, GuardedUseAfterFreeFaults) {
   EXPECT_DEATH(
       {
-        xsmem_tracker_options o = Options(XSMEM_TRACK_SAMPLE);
-        o.guard_sample_rate = 1;
-        xsmem_allocator *t = Make(XSMEM_TRACK_SAMPLE, &o);
-        xsmem_free(t, xsmem_alloc(t, 64, 16, 0));
+        xsmem_allocator *t = MakeGuardingAll(XSMEM_TRACK_SAMPLE);
         auto *p = static_cast<volatile char *>(tracker_test_leak_here(t, 100));
         xsmem_free(t, (void *)p);
         p[0] = 1;
@@ -52,10 +56,7 @@ TEST(TrackerDeathTest, GuardedSlackDamageIsReportedOnFree) {
   for (int underflow = 0; underflow < 2; underflow++) {
     EXPECT_DEATH(
         {
-          xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
-          o.guard_sample_rate = 1;
-          xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
-          xsmem_free(t, xsmem_alloc(t, 64, 16, 0));  // the thread's first allocation sets the phase
+          xsmem_allocator *t = MakeGuardingAll(XSMEM_TRACK_OFF);
           // 40 bytes: 8 bytes of slack after a block against the next guard
           // page (16-byte alignment), and a whole page of it after one at the
           // page's start; an underflow needs the former.
@@ -79,10 +80,7 @@ TEST(TrackerDeathTest, GuardedSlackDamageIsReportedOnFree) {
 TEST(TrackerDeathTest, GuardedDoubleFree) {
   EXPECT_DEATH(
       {
-        xsmem_tracker_options o = Options(XSMEM_TRACK_OFF);
-        o.guard_sample_rate = 1;
-        xsmem_allocator *t = Make(XSMEM_TRACK_OFF, &o);
-        xsmem_free(t, xsmem_alloc(t, 64, 16, 0));
+        xsmem_allocator *t = MakeGuardingAll(XSMEM_TRACK_OFF);
         void *p = tracker_test_leak_here(t, 100);
         xsmem_free(t, p);
         xsmem_free(t, p);

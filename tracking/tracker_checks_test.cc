@@ -167,18 +167,22 @@ TEST(TrackerDeathTest, ForeignFreeIsReported) {
       "pointer not allocated by this allocator");
 }
 
+// Writes to a block after freeing it, then frees others until the block
+// leaves the quarantine (4 KiB a stripe): its poison is checked then.
+void WriteAfterFreeThenEvict(bool free_sites) {
+  xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
+  o.free_sites = free_sites;
+  o.quarantine_bytes = 8 * 4096;  // 4 KiB per stripe
+  xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
+  auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
+  xsmem_free(t, p);
+  p[10] = 42;  // use after free
+  for (int i = 0; i < 100; i++) xsmem_free(t, xsmem_alloc(t, 1000, 16, 0));
+}
+
 TEST(TrackerDeathTest, WriteAfterFreeIsCaughtWhenLeavingQuarantine) {
-  EXPECT_DEATH(
-      {
-        xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
-        o.quarantine_bytes = 8 * 4096;  // 4 KiB per stripe
-        xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
-        auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
-        xsmem_free(t, p);
-        p[10] = 42;  // use after free
-        for (int i = 0; i < 100; i++) xsmem_free(t, xsmem_alloc(t, 1000, 16, 0));
-      },
-      TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
+  EXPECT_DEATH(WriteAfterFreeThenEvict(false),
+               TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
 }
 
 TEST(TrackerDeathTest, WriteAfterFreeIsFoundByCheckOnDemand) {
@@ -195,16 +199,7 @@ TEST(TrackerDeathTest, WriteAfterFreeIsFoundByCheckOnDemand) {
 
 TEST(TrackerDeathTest, WriteAfterFreeNamesTheFreeWithFreeSites) {
   EXPECT_DEATH(
-      {
-        xsmem_tracker_options o = Options(XSMEM_TRACK_FULL);
-        o.free_sites = true;
-        o.quarantine_bytes = 8 * 4096;  // 4 KiB per stripe
-        xsmem_allocator *t = Make(XSMEM_TRACK_FULL, &o);
-        auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
-        xsmem_free(t, p);
-        p[10] = 42;  // use after free
-        for (int i = 0; i < 100; i++) xsmem_free(t, xsmem_alloc(t, 1000, 16, 0));
-      },
+      WriteAfterFreeThenEvict(true),
       TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:"));
 }
 
