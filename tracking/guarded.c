@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "platform/log.h"
+#include "platform/once.h"
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
 #include "tracking/tracker_fast.h"
@@ -35,7 +36,7 @@ static XSMEM_TLS unsigned t_guard_flip;
 
 static xsmem_tracker *g_guarded[8];  // pools the signal handler knows
 static struct sigaction g_old_segv, g_old_bus;
-static _Atomic int g_handler_installed;
+static xsmem_once g_handler;  // guard_signal installed
 
 static void guard_report_slot(xsmem_tracker *t, unsigned i, const char *what, uintptr_t addr) {
   guard_slot *s = &t->guard.meta[i];
@@ -95,9 +96,7 @@ static void guard_signal(int sig, siginfo_t *info, void *uctx) {
   sigaction(sig, old, NULL);  // the faulting instruction runs again and the default action follows
 }
 
-static void install_handler(void) {
-  int expected = 0;
-  if (!atomic_compare_exchange_strong(&g_handler_installed, &expected, 1)) return;
+static bool install_handler(void *ctx) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = guard_signal;
@@ -105,6 +104,7 @@ static void install_handler(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSEGV, &sa, &g_old_segv);
   sigaction(SIGBUS, &sa, &g_old_bus);
+  return true;
 }
 
 bool tracker_guard_init(xsmem_tracker *t) {
@@ -135,7 +135,8 @@ bool tracker_guard_init(xsmem_tracker *t) {
     xsmem_tracker *expected = NULL;
     if (__atomic_compare_exchange_n(&g_guarded[i], &expected, t, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) break;
   }
-  install_handler();  // chains to the previous handler (a sanitizer's, if any)
+  // Once per process; it chains to the previous handler (a sanitizer's, if any).
+  xsmem_once_run(&g_handler, install_handler, NULL);
   __atomic_store_n(&g->base, base, __ATOMIC_RELEASE);
   return true;
 }

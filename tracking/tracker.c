@@ -1,4 +1,5 @@
-// tracking/tracker.c: the recording paths (model in tracker.h).
+// tracking/tracker.c: the recording paths and the allocator ops (model in
+// tracker.h; the other files of the tracker: tracker_internal.h).
 //
 // Fast paths, per mode:
 //   sample alloc  one thread-local subtraction and a branch (inline in the
@@ -19,26 +20,12 @@
 //                 (usually one entry out, checked and freed); no capture
 //                 unless free_sites.
 #include <errno.h>
-#include <execinfo.h>
-#include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "platform/log.h"
-#include "platform/options.h"
-#include "platform/os_vm.h"
-#include "platform/pagemap.h"
 #include "tracking/tracker_internal.h"
-
-#include "platform/tool_hooks.h"
-
-#define POISON(p, n) XSMEM_TOOL_POISON((p), (n))
-#define UNPOISON(p, n) XSMEM_TOOL_UNPOISON((p), (n))
 
 XSMEM_TLS int xsmem_track_busy;
 // Bytes until the next sample (tracker_fast.h). Below zero until drawn, so a
@@ -62,12 +49,9 @@ static XSMEM_TLS double t_est_blocks, t_est_bytes;
 #define kPinLow (INT64_MIN / 2)  // every malloc takes the shim's slow path
 #define kPinHigh (INT64_MAX / 2)  // none does
 static XSMEM_TLS uint64_t t_rng;
-static XSMEM_TLS uint32_t t_tid;
-static XSMEM_TLS uint32_t t_stripe;
 static XSMEM_TLS uint64_t t_next_id;  // thread id << 40 | the thread's next count (0: unset)
-static XSMEM_TLS uintptr_t t_stack_lo, t_stack_top;
-
-static _Atomic uint32_t g_next_stripe;
+XSMEM_TLS uint32_t xsmem_track_tid, xsmem_track_stripe;
+_Atomic uint32_t xsmem_track_next_stripe;
 #include "tracking/tracker_fast.h"
 _Static_assert(offsetof(xsmem_tracker, inner) == offsetof(xsmem_tracker_view, inner), "view layout");
 _Static_assert(offsetof(xsmem_tracker, fast_sample) == offsetof(xsmem_tracker_view, fast_sample), "view layout");
@@ -75,14 +59,6 @@ _Static_assert(offsetof(xsmem_tracker, fast_sample) == offsetof(xsmem_tracker_vi
 
 // ---------------------------------------------------------------------------
 // Thread identity, time, randomness.
-
-static uint32_t thread_id(void) {
-  if (XSMEM_UNLIKELY(!t_tid)) {
-    t_tid = (uint32_t)syscall(SYS_gettid);
-    t_stripe = atomic_fetch_add_explicit(&g_next_stripe, 1, memory_order_relaxed) % kStripes;
-  }
-  return t_tid;
-}
 
 // The next allocation id of this thread: its id << 40 | its count, from 1.
 // One TLS add; the first call, and a count that wrapped (carried into the
@@ -121,697 +97,16 @@ static int64_t sample_interval(size_t mean) {
   return v > 4e18 ? (int64_t)4e18 : (int64_t)v + 1;
 }
 
-// 1/p, p the probability that a block of `size` bytes is sampled with a mean
-// interval of `mean` bytes.
-static double inverse_sample_probability(size_t mean, size_t size) {
-  double s = (double)(size ? size : 1);
-  return 1.0 / -expm1(-s / (double)mean);
-}
-
-// The weight of a recorded block: the blocks it stands for.
-static double sample_weight(const xsmem_tracker *t, size_t size) {
-  return t->opt.mode == XSMEM_TRACK_SAMPLE ? inverse_sample_probability(t->opt.sample_bytes, size) : 1.0;
-}
-
 // ---------------------------------------------------------------------------
-// Stack capture.
+// Recording.
 
-// The tracker's recording functions live in their own section, so a capture
-// can drop its leading frames whatever was inlined where.
-extern const char __start_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
-extern const char __stop_xsmem_tracker_text[] __attribute__((weak, visibility("hidden")));
-
-static bool tracker_text(uintptr_t pc) {
-  return pc - 1 >= (uintptr_t)__start_xsmem_tracker_text && pc - 1 < (uintptr_t)__stop_xsmem_tracker_text;
-}
-
-// Finds this thread's stack bounds once (may allocate: called with busy
-// set). t_stack_top: the highest frame address whose two words lie in the
-// stack. On failure lo = 1 > top = 0: no walk, and no retry.
-XSMEM_NOINLINE XSMEM_COLD static void stack_bounds(void) {
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
-  t_stack_lo = 1;
-  t_stack_top = 0;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size >= 16) {
-    t_stack_lo = (uintptr_t)addr;
-    t_stack_top = (uintptr_t)addr + size - 16;
-  }
-  pthread_attr_destroy(&attr);
-}
-
-// One xor and one multiply per frame (each step a bijection of the running
-// hash; hash_finish mixes the result, the maps mix keys again); the same
-// step runs inside the frame-pointer walk of walk_frames.
-XSMEM_INLINE uint64_t hash_step(uint64_t h, uintptr_t frame) { return (h ^ frame) * 0xff51afd7ed558ccdull; }
-
-// One shift folds the well-mixed high bits into the low ones (the site cache
-// indexes by low bits; the sites map mixes its keys again). Never 0 (0 marks
-// a re-entrant capture).
-XSMEM_INLINE uint64_t hash_finish(uint64_t h) {
-  h ^= h >> 29;
-  return h ? h : 1;
-}
-
-// The running hash's start: hash_frames and walk_frames must agree.
-#define kFrameHashSeed 0x9e3779b97f4a7c15ull
-
-static uint64_t hash_frames(const uintptr_t *f, unsigned n) {
-  uint64_t h = kFrameHashSeed;
-  for (unsigned i = 0; i < n; i++) h = hash_step(h, f[i]);
-  return hash_finish(h ^ n);
-}
-
-// Finds this thread's stack bounds (once; stack_bounds may allocate).
-XSMEM_NOINLINE XSMEM_COLD static void stack_bounds_busy(void) {
-  xsmem_track_busy++;
-  stack_bounds();
-  xsmem_track_busy--;
-}
-
-// Whether a saved frame pointer leads to a frame the walk may read: above
-// the current one, within the stack (next - f - 1 < top - f: next lies in
-// (f, top]) and word-aligned. Code built without frame pointers leaves any
-// value in that slot; a misaligned one ends the walk as one out of range does.
-XSMEM_INLINE bool frame_leads_on(uintptr_t next, uintptr_t f, uintptr_t top) {
-  return next - f - 1 < top - f && (next & (sizeof(uintptr_t) - 1)) == 0;
-}
-
-// Walks saved frame pointers: [fp] = caller's fp, [fp+8] = return address.
-// Each next frame must lie above the current one and its two words within
-// the thread's stack, so a frame built without a frame pointer ends the walk
-// instead of faulting. Skips the tracker's own leading frames, then hashes
-// up to max return addresses (the hash of hash_frames), storing them in out
-// unless out is NULL: the recording paths walk once without storing, and
-// again, storing, only when their site cache misses. start: the frame to
-// begin at, one of the tracker's own (or its caller's).
-XSMEM_INLINE uint64_t walk_frames(uintptr_t start, unsigned max, uintptr_t *out, unsigned *depth) {
-  if (XSMEM_UNLIKELY(!t_stack_lo)) stack_bounds_busy();
-  uintptr_t f = start, top = t_stack_top;
-  uint64_t h = kFrameHashSeed;
-  unsigned n = 0;
-  if (f < t_stack_lo || f > top || (f & (sizeof(uintptr_t) - 1))) goto done;
-  while (tracker_text(((const uintptr_t *)f)[1])) {
-    uintptr_t next = ((const uintptr_t *)f)[0];
-    if (!frame_leads_on(next, f, top)) goto done;
-    f = next;
-  }
-  while (n < max) {
-    uintptr_t ret = ((const uintptr_t *)f)[1], next = ((const uintptr_t *)f)[0];
-    if (ret < 4096) break;
-    if (out) out[n] = ret;
-    n++;
-    h = hash_step(h, ret);
-    if (!frame_leads_on(next, f, top)) break;
-    f = next;
-  }
-done:
-  *depth = n;
-  return hash_finish(h ^ n);
-}
-
-// The walk from a given frame record (tracker_internal.h).
-unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max) {
-  unsigned n;
-  walk_frames(frame, max, out, &n);
-  return n;
-}
-
-// Captures from this function's caller (depth returned).
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_fp(uintptr_t *out, unsigned max) {
-  unsigned n;
-  walk_frames((uintptr_t)__builtin_frame_address(0), max, out, &n);
-  return n;
-}
-
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static unsigned capture_backtrace(uintptr_t *out, unsigned max) {
-  void *buf[XSMEM_TRACK_MAX_DEPTH + 2];
-  xsmem_track_busy++;  // the first call loads libgcc_s, which allocates
-  int n = backtrace(buf, (int)XSMEM_MIN(max + 2, XSMEM_ARRAY_SIZE(buf)));
-  xsmem_track_busy--;
-  unsigned k = 0;
-  // Skip ours, and whatever precedes them (a sanitizer's backtrace interceptor).
-  int i = 0;
-  for (int k = 0; k < n && k < 8; k++) {
-    if (tracker_text((uintptr_t)buf[k])) i = k + 1;
-  }
-  for (; i < n && k < max; i++) out[k++] = (uintptr_t)buf[i];
-  return k;
-}
-
-XSMEM_TRACKER_TEXT unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
-  if (max > XSMEM_TRACK_MAX_DEPTH) max = XSMEM_TRACK_MAX_DEPTH;
-  return how == XSMEM_UNWIND_BACKTRACE ? capture_backtrace(frames, max) : capture_fp(frames, max);
-}
-
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE unsigned xsmem_tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how) {
-  return tracker_capture(frames, max, how);
-}
-
-
-// ---------------------------------------------------------------------------
-// Call sites.
-
-// Per-thread cache of site hash -> arena index + 1 (direct mapped), for the
-// tracker of one generation: a known site costs no map lookup.
-typedef struct site_cache_entry {
-  uint64_t hash;
-  uint32_t index;
-} site_cache_entry;
-static XSMEM_TLS site_cache_entry t_site_cache[kSiteCache];
-static XSMEM_TLS uint64_t t_site_owner;  // the tracker's generation
-static _Atomic uint64_t g_generation;
-
-typedef struct site_create {
-  xsmem_tracker *t;
-  uint64_t hash;
-  const uintptr_t *frames;
-  unsigned depth;
-  uint32_t index;  // out: arena index + 1, 0 when the arena is full
-} site_create;
-
-// Runs under the sites map's shard lock: the first sight of a hash takes an
-// arena slot (value 0: none left, the site goes uncounted).
-static void site_find_or_make(void *value, bool created, void *ctx) {
-  uint64_t *slot = value;
-  site_create *c = ctx;
-  if (created) {
-    uint32_t i = atomic_fetch_add_explicit(&c->t->site_count, 1, memory_order_relaxed);
-    if (i < c->t->site_slots) {
-      track_site_value *s = &c->t->site_arena[i];
-      memcpy(s->frames, c->frames, c->depth * sizeof(uintptr_t));
-      s->depth = c->depth;
-      s->hash = c->hash;
-      *slot = i + 1;
-    } else {
-      atomic_store_explicit(&c->t->site_count, c->t->site_slots, memory_order_relaxed);
-      *slot = 0;
-    }
-  }
-  c->index = (uint32_t)*slot;
-}
-
-static void site_add(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  if (index - 1 >= t->site_slots) return;  // uncounted (0) or internal
-  track_site_value *s = &t->site_arena[index - 1];
-  xsmem_spin_lock(&s->lock);
-  s->live_bytes += bytes;
-  s->live_count += count;
-  if (count > 0) {
-    s->total_bytes += bytes;
-    s->total_count += count;
-    if (s->live_bytes > s->peak_bytes) s->peak_bytes = s->live_bytes;
-  }
-  // Absorb the rounding of sample weights. Not in full mode: a site's live
-  // figures may be negative until another thread's tally is flushed.
-  if (t->opt.mode == XSMEM_TRACK_SAMPLE && s->live_count < 0.5) s->live_bytes = s->live_count = 0;
-  xsmem_spin_unlock(&s->lock);
-}
-
-// Returns the arena index + 1 of the site with these frames (0: uncounted).
-// The cache missed (or belongs to another tracker): the sites map. frames:
-// the site's n frames, or NULL to walk them again from start (the fast path
-// walks without storing them).
-XSMEM_NOINLINE static uint32_t site_index_slow(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n,
-                                               uintptr_t start) {
-  if (t_site_owner != t->generation) {
-    memset(t_site_cache, 0, sizeof(t_site_cache));
-    t_site_owner = t->generation;
-  }
-  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
-  if (e->hash == h) return e->index;
-  uintptr_t walked[XSMEM_TRACK_MAX_DEPTH];
-  if (!frames) {
-    walk_frames(start, t->opt.depth, walked, &n);
-    frames = walked;
-  }
-  site_create c = {t, h, frames, n, 0};
-  xsmem_swiss_map_with(&t->sites, h, true, site_find_or_make, &c);
-  e->hash = h;
-  e->index = c.index;
-  return c.index;
-}
-
-XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *frames, unsigned n, uintptr_t start) {
-  site_cache_entry *e = &t_site_cache[(h ^ (h >> 17)) & (kSiteCache - 1)];
-  if (XSMEM_LIKELY(t_site_owner == t->generation && e->hash == h)) return e->index;
-  return site_index_slow(t, h, frames, n, start);
-}
-
-// Captures the stack from frame `start` (a frame of the tracker's caller
-// chain; the walk skips the tracker's own) and returns its site hash; *index
-// gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
-XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
-  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
-    unsigned n;
-    uint64_t h = walk_frames(start, t->opt.depth, NULL, &n);
-    *index = site_index(t, h, NULL, n, start);
-    return h;
-  }
-  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
-  unsigned n = tracker_capture(frames, t->opt.depth, t->opt.unwind);
-  uint64_t h = hash_frames(frames, n);
-  *index = site_index(t, h, frames, n, start);
-  return h;
-}
-
-// The frame of the function calling the one this is used in (its saved
-// frame pointer: checked by the walk like any other). Only where that
-// function's own return address is always in the tracker's text: a
-// function the compiler may enter by a tail call from outside (full_alloc
-// from tracker_alloc) starts at its own frame, whose return address the walk
-// tests.
-#define CALLER_FRAME() (*(const uintptr_t *)__builtin_frame_address(0))
-
-// Called only from the tracker's own functions (never by a tail call), so
-// its return address is theirs and the walk may start at its caller's frame.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static uint64_t note_site(xsmem_tracker *t, double bytes, double count,
-                                                           uint32_t *index) {
-  *index = 0;
-  if (xsmem_track_busy) return 0;
-  uint64_t h = site_from(t, CALLER_FRAME(), index);
-  if (count != 0) site_add(t, *index, bytes, count);
-  return h;
-}
-
-// Arena slots taken (touched memory: the metadata figures count these).
-static uint32_t sites_used(xsmem_tracker *t) {
-  uint32_t n = atomic_load_explicit(&t->site_count, memory_order_relaxed);
-  return n < t->site_slots ? n : t->site_slots;
-}
-
-static uint64_t site_arena_bytes(xsmem_tracker *t) {
-  return xsmem_align_up(sites_used(t) * sizeof(track_site_value), xsmem_os_page_size());
-}
-
-static void site_release(xsmem_tracker *t, uint32_t index, double bytes, double count) {
-  site_add(t, index, -bytes, -count);
-}
-
-// ---------------------------------------------------------------------------
-// Tallies: full mode's per-thread batching of site figures (tracker_internal.h).
-
-static XSMEM_TLS tally *t_tally;
-static XSMEM_TLS uint64_t t_tally_owner;  // generation of the tracker t_tally belongs to
-
-// Returns true when thread `tid` of this process is gone (its tally may be
-// adopted: its pending figures stay and are flushed with the new owner's).
-static bool thread_gone(uint32_t tid) {
-  int saved = errno;
-  bool gone = syscall(SYS_tgkill, (long)getpid(), (long)tid, 0) != 0 && errno == ESRCH;
-  errno = saved;
-  return gone;
-}
-
-// Finds this thread's tally of t: its own (or one left by an exited thread
-// whose id it now has), a free one, or one whose owner has exited. NULL when
-// all are held by live threads (the figures then go straight to the sites).
-XSMEM_COLD static tally *tally_claim(xsmem_tracker *t) {
-  uint32_t tid = thread_id();
-  tally *found = NULL;
-  for (int pass = 0; pass < 3 && !found; pass++) {
-    for (int i = 0; i < kTallies && !found; i++) {
-      tally *ty = &t->tallies[i];
-      uint32_t owner = atomic_load_explicit(&ty->owner, memory_order_relaxed);
-      if (pass == 0 ? owner == tid : pass == 1 ? owner == 0 : thread_gone(owner)) {
-        if (pass == 0 || atomic_compare_exchange_strong(&ty->owner, &owner, tid)) found = ty;
-      }
-    }
-  }
-  t_tally = found;
-  t_tally_owner = t->generation;
-  return found;
-}
-
-// A tally field: written by its owner only (relaxed, so a reader's racing
-// load is defined; it compiles to a plain load and store).
-#define TALLY_GET(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
-#define TALLY_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
-#define TALLY_ADD(f, d) TALLY_SET(f, TALLY_GET(f) + (d))
-
-// Adds entry e's pending changes to site figures *s (a track_site_value or an
-// xsmem_track_site: the same five fields), raising the peak to what it would
-// have been had the changes been applied one by one.
-#define SITE_ADD_ENTRY(s, e)                                                 \
-  do {                                                                       \
-    double peak_ = (s)->live_bytes + (double)TALLY_GET((e)->live_peak);      \
-    if (peak_ > (s)->peak_bytes) (s)->peak_bytes = peak_;                    \
-    (s)->live_bytes += (double)TALLY_GET((e)->live_bytes);                   \
-    (s)->live_count += (double)TALLY_GET((e)->live_count);                   \
-    (s)->total_bytes += (double)TALLY_GET((e)->total_bytes);                 \
-    (s)->total_count += (double)TALLY_GET((e)->total_count);                 \
-  } while (0)
-
-// Moves an entry's pending changes to its site and zeroes it, under the
-// site's lock (so a reader holding it sees them in one place or the other).
-// REQUIRES: the caller owns the entry's tally.
-static void tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
-  track_site_value *s = &t->site_arena[e->index - 1];
-  xsmem_spin_lock(&s->lock);
-  SITE_ADD_ENTRY(s, e);
-  TALLY_SET(e->live_bytes, 0);
-  TALLY_SET(e->live_count, 0);
-  TALLY_SET(e->total_bytes, 0);
-  TALLY_SET(e->total_count, 0);
-  TALLY_SET(e->live_peak, 0);
-  xsmem_spin_unlock(&s->lock);
-}
-
-static void note_histogram(xsmem_tracker *t, size_t size, double weight);
-
-XSMEM_INLINE unsigned hist_bucket(size_t size) {
-  unsigned b = size ? xsmem_log2_floor(size) : 0;
-  return b < XSMEM_TRACK_HIST_BUCKETS ? b : XSMEM_TRACK_HIST_BUCKETS - 1;
-}
-
-XSMEM_INLINE tally *my_tally(xsmem_tracker *t) {
-  return XSMEM_LIKELY(t_tally_owner == t->generation) ? t_tally : tally_claim(t);
-}
-
-// Returns the entry of site `index` in ty, flushing the site that held it.
-// REQUIRES: the caller owns ty, index a counted site.
-XSMEM_INLINE tally_entry *tally_entry_of(xsmem_tracker *t, tally *ty, uint32_t index) {
-  tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
-  if (XSMEM_UNLIKELY(e->index != index)) {
-    if (e->index) tally_flush_entry(t, e);
-    __atomic_store_n(&e->index, index, __ATOMIC_RELEASE);  // after the zeroing: readers key on it
-  }
-  return e;
-}
-
-// Full mode's site and histogram figures of an allocation, into this
-// thread's tally (the shared counters when it has none).
-XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
-  if (index == kSiteInternal) return;
-  bool counted = index - 1 < t->site_slots;  // else the arena is full: no site figures
-  tally *ty = my_tally(t);
-  if (XSMEM_UNLIKELY(!ty)) {
-    if (counted) site_add(t, index, (double)size, 1);
-    note_histogram(t, size, 1.0);
-    return;
-  }
-  if (XSMEM_LIKELY(counted)) {
-    tally_entry *e = tally_entry_of(t, ty, index);
-    int64_t live = TALLY_GET(e->live_bytes) + (int64_t)size;
-    TALLY_SET(e->live_bytes, live);
-    TALLY_ADD(e->live_count, 1);
-    TALLY_ADD(e->total_bytes, (int64_t)size);
-    TALLY_ADD(e->total_count, 1);
-    if (live > TALLY_GET(e->live_peak)) TALLY_SET(e->live_peak, live);
-  }
-  unsigned b = hist_bucket(size);
-  TALLY_ADD(ty->hist_count[b], 1);
-  TALLY_ADD(ty->hist_bytes[b], size);
-  TALLY_ADD(ty->sampled, 1);
-}
-
-XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
-  if (index - 1 >= t->site_slots) return;  // uncounted or internal
-  tally *ty = my_tally(t);
-  if (XSMEM_UNLIKELY(!ty)) {
-    site_add(t, index, -(double)size, -1);
-    return;
-  }
-  tally_entry *e = tally_entry_of(t, ty, index);
-  TALLY_ADD(e->live_bytes, -(int64_t)size);
-  TALLY_ADD(e->live_count, -1);
-}
-
-// Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
-static void tally_histogram(xsmem_tracker *t, double *counts, double *bytes, uint64_t *sampled) {
-  for (int i = 0; t->tallies && i < kTallies; i++) {
-    tally *ty = &t->tallies[i];
-    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
-    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-      if (counts) counts[b] += (double)TALLY_GET(ty->hist_count[b]);
-      if (bytes) bytes[b] += (double)TALLY_GET(ty->hist_bytes[b]);
-    }
-    if (sampled) *sampled += TALLY_GET(ty->sampled);
-  }
-}
-
-static uint64_t tally_bytes(const xsmem_tracker *t) { return t->tallies ? kTallies * sizeof(tally) : 0; }
-
-// Adds the pending changes of every tally to the figures of site `index`
-// (read from the arena into *s). REQUIRES: the site's lock held, so no
-// owner moves changes into the site meanwhile; the reader counts each once.
-static void tally_merge_site(xsmem_tracker *t, uint32_t index, xsmem_track_site *s) {
-  for (int i = 0; t->tallies && i < kTallies; i++) {
-    tally *ty = &t->tallies[i];
-    if (!atomic_load_explicit(&ty->owner, memory_order_relaxed)) continue;  // never claimed
-    tally_entry *e = &ty->e[index & (kTallyEntries - 1)];
-    if (__atomic_load_n(&e->index, __ATOMIC_ACQUIRE) != index) continue;
-    SITE_ADD_ENTRY(s, e);  // as tally_flush_entry would, the entries taken in turn
-  }
-}
-
-// The hash of the site at an arena index + 1 (0 when there is none).
-static uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
-  return index - 1 < t->site_slots ? t->site_arena[index - 1].hash : 0;
-}
-
-// The site of a hash (frames are immutable once published), or NULL.
-static const track_site_value *site_by_hash(xsmem_tracker *t, uint64_t h) {
-  uint64_t index;
-  if (!h || !xsmem_swiss_map_find(&t->sites, h, &index) || !index) return NULL;
-  return &t->site_arena[index - 1];
-}
-
-// ---------------------------------------------------------------------------
-// Counters, histogram, timeline.
-
-static void note_histogram(xsmem_tracker *t, size_t size, double weight) {
-  unsigned b = hist_bucket(size);
-  stripe_counters *c = &t->stripes[t_stripe];
-  atomic_fetch_add_explicit(&c->hist_count[b], (uint64_t)(weight + 0.5), memory_order_relaxed);
-  atomic_fetch_add_explicit(&c->hist_bytes[b], (uint64_t)(weight * (double)size + 0.5), memory_order_relaxed);
-  atomic_fetch_add_explicit(&c->sampled, 1, memory_order_relaxed);
-}
-
-// The timeline decimates instead of wrapping: when its kTimelinePoints are
-// full, every other point is dropped and the interval doubles. A short run
-// gets points at the fine starting interval, a long one keeps its whole
-// history from the first point on, in at most kTimelinePoints points.
-static void timeline_record(xsmem_tracker *t, uint64_t now) {
-  xsmem_stats s = xsmem_get_stats(t->inner);
-  xsmem_spin_lock(&t->timeline_lock);
-  uint64_t n = atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
-  if (n == kTimelinePoints) {
-    for (uint64_t i = 1; i < kTimelinePoints / 2; i++) t->timeline[i] = t->timeline[2 * i];
-    n = kTimelinePoints / 2;
-    uint64_t interval = atomic_load_explicit(&t->timeline_interval_ns, memory_order_relaxed);
-    atomic_store_explicit(&t->timeline_interval_ns, interval * 2, memory_order_relaxed);
-  }
-  t->timeline[n] = (xsmem_track_point){now, s.bytes_in_use, s.num_allocs, s.num_frees};
-  atomic_store_explicit(&t->timeline_count, n + 1, memory_order_release);
-  xsmem_spin_unlock(&t->timeline_lock);
-}
-
+// Records a point of the timeline when its interval has passed.
 static void maybe_tick(xsmem_tracker *t, uint64_t now) {
   uint64_t next = atomic_load_explicit(&t->timeline_next_ns, memory_order_relaxed);
   if (XSMEM_LIKELY(now < next)) return;
   uint64_t want = now + atomic_load_explicit(&t->timeline_interval_ns, memory_order_relaxed);
-  if (atomic_compare_exchange_strong(&t->timeline_next_ns, &next, want)) timeline_record(t, now);
+  if (atomic_compare_exchange_strong(&t->timeline_next_ns, &next, want)) tracker_timeline_record(t, now);
 }
-
-void xsmem_tracker_tick(xsmem_allocator *a) { timeline_record((xsmem_tracker *)a, tracker_now_ns()); }
-
-// ---------------------------------------------------------------------------
-// Error reports.
-
-void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site) {
-  const track_site_value *v = site_by_hash(t, site);
-  if (v) {
-    tracker_print_frames(fd, title, v->frames, v->depth);
-  } else {
-    xsmem_dprintf(fd, "  %s: (no call site recorded)\n", title);
-  }
-}
-
-// Reports a bad pointer with the sites involved, then hands over to
-// xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
-XSMEM_TRACKER_TEXT XSMEM_COLD static void report_error(xsmem_tracker *t, const char *op, const void *p, const char *what,
-                                    uint64_t size, uint64_t alloc_site, uint64_t free_site, bool has_alloc) {
-  atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
-  xsmem_track_busy++;
-  uintptr_t here[XSMEM_TRACK_MAX_DEPTH];
-  unsigned n = tracker_capture(here, t->opt.depth, t->opt.unwind);
-  xsmem_dprintf(2, "xsmem: tracker '%s': %s: %s(%p)%s", t->name, what, op, p, has_alloc ? "" : "\n");
-  if (has_alloc) {
-    xsmem_dprintf(2, " of a %llu-byte block\n", (unsigned long long)size);
-    tracker_print_site(t, 2, "allocated at", alloc_site);
-  }
-  if (free_site) tracker_print_site(t, 2, "freed at", free_site);
-  tracker_print_frames(2, "detected at", here, n);
-  xsmem_track_busy--;
-  xsmem_report_bad_pointer(t->name, op, p, what);
-}
-
-// ---------------------------------------------------------------------------
-// History of recent frees (direct-mapped by pointer), for double-free reports.
-
-// The history slot of a pointer: one multiply, top bits (kHistorySlots = 2^14).
-XSMEM_INLINE history_entry *history_slot(xsmem_tracker *t, const void *p) {
-  _Static_assert(kHistorySlots == 1 << 14, "history_slot takes the top 14 bits");
-  return &t->history[((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 50];
-}
-
-// Lock-free: the pointer is published last (release) and re-read after the
-// fields, so a reader sees a consistent entry or none; two frees racing on
-// one slot can only cost a report its detail.
-static void history_note(xsmem_tracker *t, const void *p, uint64_t size, uint32_t alloc_index,
-                         uint32_t free_index) {
-  history_entry *e = history_slot(t, p);
-  __atomic_store_n(&e->p, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->size, size, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->sites, (uint64_t)alloc_index << 32 | free_index, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->p, (uintptr_t)p, __ATOMIC_RELEASE);
-}
-
-static bool history_find(xsmem_tracker *t, const void *p, history_entry *out) {
-  history_entry *e = history_slot(t, p);
-  if (__atomic_load_n(&e->p, __ATOMIC_ACQUIRE) != (uintptr_t)p) return false;
-  // Acquire loads keep the re-read of p after the fields.
-  out->size = __atomic_load_n(&e->size, __ATOMIC_ACQUIRE);
-  out->sites = __atomic_load_n(&e->sites, __ATOMIC_ACQUIRE);
-  out->p = __atomic_load_n(&e->p, __ATOMIC_RELAXED);
-  return out->p == (uintptr_t)p;
-}
-
-XSMEM_TRACKER_TEXT XSMEM_COLD static void bad_free(xsmem_tracker *t, const char *op, void *p) {
-  history_entry h;
-  if (history_find(t, p, &h)) {
-    report_error(t, op, p, "double free", h.size, site_hash_at(t, (uint32_t)(h.sites >> 32)),
-                 site_hash_at(t, (uint32_t)h.sites), true);
-  } else {
-    report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0, 0,
-                 false);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Canaries and quarantine (full mode).
-
-// Returns true when the kCanary (16) bytes at p are all canary bytes: two
-// word compares, no loop.
-XSMEM_INLINE bool canary_intact(const uint8_t *p) {
-  const uint64_t word = 0x0101010101010101ull * kCanaryByte;
-  uint64_t a, b;
-  memcpy(&a, p, 8);
-  memcpy(&b, p + 8, 8);
-  return ((a ^ word) | (b ^ word)) == 0;
-}
-_Static_assert(kCanary == 16, "canary_intact checks two words");
-
-// Returns 0 when both canaries are intact, else -1 (before) or 1 (after).
-static int canary_damage(const uint8_t *p, uint64_t size) {
-  if (!canary_intact(p - kCanary)) return -1;
-  if (!canary_intact(p + size)) return 1;
-  return 0;
-}
-
-// What a poisoned span reads: one memcmp (vectorised by libc) checks it.
-static const uint8_t kPoisonPattern[kPoisonSpan] = {[0 ... kPoisonSpan - 1] = kPoisonByte};
-
-// Returns true when the poison of a quarantined block is intact. Only its
-// first kPoisonSpan bytes are poisoned and checked: stale pointers mostly
-// write the first words of a block (list links, reference counts), and
-// touching all of a large block twice would dominate the cost of full mode.
-XSMEM_INLINE bool poison_intact(const uint8_t *p, uint64_t size) {
-  return memcmp(p, kPoisonPattern, size < kPoisonSpan ? size : kPoisonSpan) == 0;
-}
-
-// Gives an erased block back to the wrapped allocator (once no walk of the
-// live set can still read its header).
-static void release_block(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front) {
-  live_set_quiesce(&t->live);
-  UNPOISON(p - front, front + size + kCanary);
-  t->inner->ops->free(t->inner, p - front, 0);
-}
-
-// Takes the oldest entry out of a stripe into *out. REQUIRES: q->lock held, q->count > 0.
-XSMEM_INLINE void quarantine_pop(quarantine_stripe *q, quarantine_entry *out) {
-  *out = q->ring[q->head];
-  q->head = (q->head + 1) & (q->cap - 1);
-  q->count--;
-  q->bytes -= out->size;
-}
-
-XSMEM_INLINE void quarantine_evicted(xsmem_tracker *t, const quarantine_entry *e) {
-  UNPOISON(e->p, e->size);
-  if (!poison_intact(e->p, e->size)) {
-    report_error(t, "free", e->p, "write after free (poison damaged while in quarantine)", e->size,
-                 site_hash_at(t, e->alloc_index), site_hash_at(t, e->free_index), true);
-  }
-  release_block(t, e->p, e->size, e->front);
-}
-
-// Whether an entry of `size` bytes has no room in q yet. REQUIRES: q->lock held.
-XSMEM_INLINE bool quarantine_no_room(const quarantine_stripe *q, uint64_t size, size_t budget) {
-  return q->bytes + size > budget || q->count == q->cap;
-}
-
-// Appends e. REQUIRES: q->lock held, room for e.
-XSMEM_INLINE void quarantine_put(quarantine_stripe *q, const quarantine_entry *e) {
-  q->ring[(q->head + q->count) & (q->cap - 1)] = *e;
-  q->count++;
-  q->bytes += e->size;
-}
-
-enum { kEvictBatch = 64 };
-
-// A full stripe: takes the oldest entries out in a batch, down to 15/16 of
-// the budget (at most kEvictBatch at a time), inserts e, then checks and
-// frees the batch outside the lock (a report may symbolize, and allocate).
-// Batches keep the usual push to a lock, a compare and a store.
-// REQUIRES: e.size <= budget.
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void quarantine_insert_evicting(xsmem_tracker *t, quarantine_stripe *q,
-                                                                         size_t budget, quarantine_entry e) {
-  quarantine_entry out[kEvictBatch];
-  size_t low = budget - budget / 16;
-  for (;;) {
-    size_t n = 0;
-    xsmem_spin_lock(&q->lock);
-    while (q->count > 0 && n < kEvictBatch && (q->bytes + e.size > low || q->count == q->cap)) {
-      quarantine_pop(q, &out[n++]);
-    }
-    bool fits = !quarantine_no_room(q, e.size, budget);
-    if (fits) quarantine_put(q, &e);
-    xsmem_spin_unlock(&q->lock);
-    for (size_t i = 0; i < n; i++) quarantine_evicted(t, &out[i]);
-    if (fits) return;
-  }
-}
-
-XSMEM_TRACKER_TEXT static void quarantine_push(xsmem_tracker *t, uint8_t *p, uint64_t size, uint32_t front,
-                                               uint32_t alloc_index, uint32_t free_index) {
-  quarantine_stripe *q = &t->quarantine[t_stripe];
-  size_t budget = t->opt.quarantine_bytes / kStripes;
-  if (!q->ring || size > budget) {
-    release_block(t, p, size, front);
-    return;
-  }
-  if (XSMEM_LIKELY(size >= kPoisonSpan)) {
-    memset(p, kPoisonByte, kPoisonSpan);  // a constant length: a few vector stores
-  } else {
-    memset(p, kPoisonByte, size);
-  }
-  POISON(p, size);
-  quarantine_entry e = {p, size, alloc_index, free_index, front};
-  xsmem_spin_lock(&q->lock);
-  if (XSMEM_LIKELY(!quarantine_no_room(q, size, budget))) {
-    quarantine_put(q, &e);
-    xsmem_spin_unlock(&q->lock);
-    return;
-  }
-  xsmem_spin_unlock(&q->lock);
-  quarantine_insert_evicting(t, q, budget, e);
-}
-
-// ---------------------------------------------------------------------------
-// Recording.
 
 // Adds the record of a new block; returns false (block to be freed) on ENOMEM.
 XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t size, size_t align, size_t granted,
@@ -826,13 +121,13 @@ XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t si
   r.front = front;
   r.align_log2 = (uint8_t)xsmem_log2_floor(align ? align : 1);
   r.flags = flags | (xsmem_track_busy ? REC_INTERNAL : 0);
-  r.site = note_site(t, w * (double)size, w, &r.site_index);
+  r.site = tracker_note_site(t, w * (double)size, w, &r.site_index);
   bool added = xsmem_swiss_map_insert(&t->records, (uintptr_t)p, &r);
   if (XSMEM_UNLIKELY(!added)) {
     site_release(t, r.site_index, w * (double)size, w);
     return false;
   }
-  if (!(r.flags & REC_INTERNAL)) note_histogram(t, size, w);
+  if (!(r.flags & REC_INTERNAL)) tracker_note_histogram(t, size, w);
   maybe_tick(t, r.time_ns);
   return true;
 }
@@ -845,11 +140,6 @@ XSMEM_INLINE _Atomic uint16_t *filter_slot(xsmem_tracker *t, const void *p) {
   uintptr_t page = (uintptr_t)p >> 12;
   return &t->filter[(page ^ page >> 16 ^ page >> 32) & (kFilterSlots - 1)];
 }
-
-XSMEM_INLINE block_header *header_of(const void *p) {
-  return (block_header *)((uintptr_t)p - kFullFront);
-}
-
 // A full-mode block: the record goes in the block's header, the pointer in
 // the live set (one probe), the figures to its site.
 //
@@ -896,7 +186,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   // The live set first: a pointer the tracker did not hand out (or handed
   // out and took back) is reported without reading its memory.
   if (XSMEM_UNLIKELY(!live_set_erase(&t->live, (uintptr_t)p))) {
-    bad_free(t, "free", p);
+    tracker_bad_free(t, "free", p);
     return;
   }
   uint8_t *u = p;
@@ -906,16 +196,16 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   // The first free's call site, for later reports (XSMEM_TRACK_FREE_SITES);
   // a bad free's own site is captured when it is reported.
   uint32_t free_index = 0;
-  if (t->opt.free_sites && !xsmem_track_busy) note_site(t, 0, 0, &free_index);
+  if (t->opt.free_sites && !xsmem_track_busy) tracker_note_site(t, 0, 0, &free_index);
   tally_free(t, index, size);
   UNPOISON(u - kCanary, kCanary);
   UNPOISON(u + size, kCanary);
   int damage = canary_damage(u, size);
   if (XSMEM_UNLIKELY(damage)) {
-    report_error(t, "free", p,
-                 damage < 0 ? "heap buffer underflow (canary before the block damaged)"
-                            : "heap buffer overflow (canary after the block damaged)",
-                 size, site_hash_at(t, index), site_hash_at(t, free_index), true);
+    tracker_report_error(t, "free", p,
+                         damage < 0 ? "heap buffer underflow (canary before the block damaged)"
+                                    : "heap buffer overflow (canary after the block damaged)",
+                         size, site_hash_at(t, index), site_hash_at(t, free_index), true);
     // Under XSMEM_ON_ERROR=warn: an underflow may have reached the header,
     // whose front locates the inner block, so that block is not freed.
     if (damage < 0) return;
@@ -1105,7 +395,7 @@ XSMEM_TRACKER_TEXT static size_t tracker_usable(const xsmem_allocator *a, const 
   if (tracker_guard_owns(t, p)) return tracker_guard_usable(t, p);
   if (t->opt.mode == XSMEM_TRACK_FULL) {
     if (!live_set_contains(&t->live, (uintptr_t)p)) {
-      bad_free(t, "malloc_usable_size", (void *)p);
+      tracker_bad_free(t, "malloc_usable_size", (void *)p);
       return 0;
     }
     return header_of(p)->requested;  // the canary starts right after
@@ -1150,16 +440,6 @@ copy:;
   memcpy(q, p, old < size ? old : size);
   tracker_free(a, p, 0);
   return q;
-}
-
-// The tracker's own memory (records, live set, sites, history, tallies),
-// quarantine rings aside.
-static uint64_t tracker_metadata_bytes(xsmem_tracker *t) {
-  xsmem_swiss_stats rs, ss;
-  xsmem_swiss_map_stats(&t->records, &rs);
-  xsmem_swiss_map_stats(&t->sites, &ss);
-  return t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes + kHistorySlots * sizeof(history_entry) +
-         site_arena_bytes(t) + tally_bytes(t);
 }
 
 static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
@@ -1232,10 +512,6 @@ static void tracker_fork(xsmem_allocator *a, int phase) {
   xsmem_swiss_map_unlock_all(&t->sites);
 }
 
-void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // report.c
-
-static void tracker_destroy(xsmem_allocator *a);
-
 const xsmem_allocator_ops xsmem_tracker_ops = {
     .kind = "tracker",
     .alloc = tracker_alloc,
@@ -1254,360 +530,4 @@ bool xsmem_is_tracker(const xsmem_allocator *a) { return a && a->ops == &tracker
 
 xsmem_track_mode xsmem_tracker_mode(const xsmem_allocator *a) {
   return xsmem_is_tracker(a) ? ((const xsmem_tracker *)a)->opt.mode : XSMEM_TRACK_OFF;
-}
-
-// ---------------------------------------------------------------------------
-// Creation, the process-wide instance, exit.
-
-static xsmem_tracker *g_trackers[8];  // for the leak report at exit
-static _Atomic int g_num_trackers;
-
-void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
-  static const char *const kModes[] = {"off", "sample", "full"};
-  static const char *const kUnwind[] = {"fp", "backtrace"};
-  memset(o, 0, sizeof(*o));
-  o->mode = (xsmem_track_mode)xsmem_option_choice("XSMEM_TRACK", kModes, 3);
-  o->sample_bytes = xsmem_option_bytes("XSMEM_TRACK_SAMPLE_BYTES");
-  o->depth = (unsigned)xsmem_option_int("XSMEM_TRACK_DEPTH");
-  o->free_sites = xsmem_option_bool("XSMEM_TRACK_FREE_SITES");
-  o->unwind = (xsmem_track_unwind)xsmem_option_choice("XSMEM_TRACK_UNWIND", kUnwind, 2);
-  o->quarantine_bytes = xsmem_option_bytes("XSMEM_QUARANTINE_BYTES");
-  long long rate = xsmem_option_int("XSMEM_GUARD_SAMPLE_RATE");
-  o->guard_sample_rate = rate > 0 ? (uint64_t)rate : 0;
-  o->guard_slots = (unsigned)xsmem_option_int("XSMEM_GUARD_SLOTS");
-  o->leak_report_at_exit = xsmem_option_bool("XSMEM_LEAK_REPORT");
-  o->leak_report_sites = (unsigned)xsmem_option_int("XSMEM_LEAK_REPORT_SITES");
-  o->timeline_ms = (unsigned)xsmem_option_int("XSMEM_TRACK_TIMELINE_MS");
-}
-
-xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
-                                      const char *name) {
-  if (!inner || !o || o->mode > XSMEM_TRACK_FULL || (o->mode == XSMEM_TRACK_SAMPLE && o->sample_bytes == 0) ||
-      o->depth == 0 || o->depth > XSMEM_TRACK_MAX_DEPTH || (o->guard_sample_rate && o->guard_slots == 0)) {
-    errno = EINVAL;
-    return NULL;
-  }
-  if (o->mode == XSMEM_TRACK_OFF && !o->guard_sample_rate) return inner;
-  size_t bytes = xsmem_align_up(sizeof(xsmem_tracker), xsmem_os_page_size());
-  xsmem_tracker *t = xsmem_os_map(bytes, XSMEM_CACHE_LINE, 0);
-  if (!t) return NULL;
-  t->base.ops = &tracker_ops;
-  xsmem_snprintf(t->name, sizeof(t->name), "%s", name ? name : "tracker");
-  t->base.name = t->name;
-  t->inner = inner;
-  t->opt = *o;
-  t->generation = atomic_fetch_add(&g_generation, 1) + 1;
-  // The shim's byte countdown serves sampling and guarded sampling (but for a
-  // rate of 1: every block, which needs no clock); full mode sees every call.
-  t->fast_sample = (o->mode == XSMEM_TRACK_SAMPLE || o->mode == XSMEM_TRACK_OFF) && o->guard_sample_rate != 1;
-  if (t->opt.timeline_ms == 0) t->opt.timeline_ms = 10;
-  if (t->opt.leak_report_sites == 0) t->opt.leak_report_sites = 20;
-  t->mapped = bytes;
-  xsmem_swiss_map_init(&t->records, sizeof(track_record));
-  xsmem_swiss_map_init(&t->sites, sizeof(uint64_t));
-  // The arena is address space touched as sites appear: 12 MiB for all of
-  // them, which a limited address space (ulimit -v) is given back mostly:
-  // at most 1/64 of the limit (4096 sites under 64 MiB; more go uncounted).
-  t->site_slots = kSiteSlots;
-  size_t as_limit = xsmem_os_as_limit();
-  while (t->site_slots > 1024 && t->site_slots * sizeof(track_site_value) > as_limit / 64) t->site_slots /= 2;
-  t->site_arena = xsmem_os_map(t->site_slots * sizeof(track_site_value), xsmem_os_page_size(), 0);
-  if (!t->site_arena) goto fail;
-  t->history = xsmem_os_map(kHistorySlots * sizeof(history_entry), xsmem_os_page_size(), 0);
-  if (!t->history) goto fail;
-  if (o->mode == XSMEM_TRACK_FULL) {
-    t->tallies = xsmem_os_map(kTallies * sizeof(tally), xsmem_os_page_size(), 0);
-    if (!t->tallies) goto fail;
-  }
-  if (o->mode == XSMEM_TRACK_FULL && o->quarantine_bytes) {
-    size_t cap = XSMEM_MAX((size_t)64, o->quarantine_bytes / kStripes / 64);
-    if (cap > 65536) cap = 65536;
-    cap = xsmem_next_pow2(cap);  // ring indexes are masked
-    for (int i = 0; i < kStripes; i++) {
-      t->quarantine[i].cap = cap;
-      t->quarantine[i].ring = xsmem_os_map(cap * sizeof(quarantine_entry), xsmem_os_page_size(), 0);
-      if (!t->quarantine[i].ring) goto fail;
-    }
-  }
-  if (o->guard_sample_rate && !tracker_guard_init(t)) goto fail;
-  // The report at exit goes to a copy of stderr: programs such as coreutils
-  // close fd 2 in their own atexit handlers, before destructors run.
-  t->report_fd = o->leak_report_at_exit ? fcntl(2, F_DUPFD_CLOEXEC, 64) : -1;
-  if (o->leak_report_at_exit && t->report_fd < 0) t->report_fd = 2;
-  atomic_store(&t->timeline_interval_ns, (uint64_t)t->opt.timeline_ms * 1000000ull);
-  timeline_record(t, tracker_now_ns());
-  atomic_store(&t->timeline_next_ns, tracker_now_ns() + (uint64_t)t->opt.timeline_ms * 1000000ull);
-  int slot = atomic_fetch_add(&g_num_trackers, 1);
-  if (slot < (int)XSMEM_ARRAY_SIZE(g_trackers)) {
-    __atomic_store_n(&g_trackers[slot], t, __ATOMIC_RELEASE);
-  }
-  return &t->base;
-fail:
-  tracker_destroy(&t->base);
-  errno = ENOMEM;
-  return NULL;
-}
-
-static void tracker_destroy(xsmem_allocator *a) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
-    if (__atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE) == t) __atomic_store_n(&g_trackers[i], NULL, __ATOMIC_RELEASE);
-  }
-  // Quarantined blocks go back to the inner allocator; live ones stay its own.
-  for (int i = 0; i < kStripes; i++) {
-    quarantine_stripe *q = &t->quarantine[i];
-    while (q->ring && q->count) {
-      quarantine_entry e;
-      quarantine_pop(q, &e);
-      release_block(t, e.p, e.size, e.front);
-    }
-    if (q->ring) xsmem_os_unmap(q->ring, q->cap * sizeof(quarantine_entry));
-  }
-  xsmem_swiss_map_destroy(&t->records);
-  live_set_destroy(&t->live);
-  xsmem_swiss_map_destroy(&t->sites);
-  if (t->site_arena) xsmem_os_unmap(t->site_arena, t->site_slots * sizeof(track_site_value));
-  if (t->history) xsmem_os_unmap(t->history, kHistorySlots * sizeof(history_entry));
-  if (t->tallies) xsmem_os_unmap(t->tallies, kTallies * sizeof(tally));
-  if (t->report_fd > 2) close(t->report_fd);
-  if (t->guard.base) {
-    xsmem_pagemap_set(t->guard.base, t->guard.span, XSMEM_TAG_NONE);
-    xsmem_os_release(t->guard.base, t->guard.span, 0);
-    xsmem_os_unmap(t->guard.meta, xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)),
-                                                 xsmem_os_page_size()));
-  }
-  xsmem_os_unmap(t, t->mapped);
-}
-
-xsmem_allocator *xsmem_tracker_over(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name) {
-  if (!inner) return NULL;
-  errno = 0;
-  xsmem_allocator *a = xsmem_tracker_create(inner, o, name);
-  if (a) return a;
-  int err = errno;
-  xsmem_log("tracker over '%s' could not be built (%s); tracking is off", inner->name,
-            err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
-  return inner;
-}
-
-// Runs last among destructors: the program's own cleanup has freed what it frees.
-__attribute__((destructor(101))) static void tracker_at_exit(void) {
-  for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
-    xsmem_tracker *t = __atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE);
-    if (t && t->opt.leak_report_at_exit) {
-      xsmem_tracker_leak_report(&t->base, t->report_fd, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Canary check on demand (report.c prints; here the walk).
-
-typedef struct check_ctx {
-  struct {
-    void *p;
-    uint64_t size;
-    uint32_t alloc_index, free_index;
-    int where;  // -1 underflow, 1 overflow, 2 write after free
-  } damaged[64];
-  size_t n, total;
-} check_ctx;
-
-static void check_note(check_ctx *x, void *p, uint64_t size, uint32_t alloc_index, uint32_t free_index, int where) {
-  x->total++;
-  if (x->n < XSMEM_ARRAY_SIZE(x->damaged)) {
-    x->damaged[x->n].p = p;
-    x->damaged[x->n].size = size;
-    x->damaged[x->n].alloc_index = alloc_index;
-    x->damaged[x->n].free_index = free_index;
-    x->damaged[x->n++].where = where;
-  }
-}
-
-// A walk's visit: the block's memory stays the tracker's until the walk is
-// over (a free's release_block waits it out).
-static void check_one(uintptr_t key, void *c) {
-  uint8_t *p = (uint8_t *)key;
-  const block_header *h = header_of(p);
-  UNPOISON(p - kCanary, kCanary);
-  UNPOISON(p + h->requested, kCanary);
-  int d = canary_damage(p, h->requested);
-  POISON(p - kCanary, kCanary);
-  POISON(p + h->requested, kCanary);
-  if (d) check_note(c, p, h->requested, h->site_index, 0, d);
-}
-
-XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  static check_ctx ctx;  // 64 entries: too big for some thread stacks
-  static xsmem_spinlock lock;
-  xsmem_spin_lock(&lock);
-  memset(&ctx, 0, sizeof(ctx));
-  live_set_for_each(&t->live, check_one, &ctx);
-  // Quarantined blocks: poison must be intact.
-  for (int i = 0; i < kStripes; i++) {
-    quarantine_stripe *q = &t->quarantine[i];
-    xsmem_spin_lock(&q->lock);
-    for (size_t k = 0; q->ring && k < q->count; k++) {
-      quarantine_entry *e = &q->ring[(q->head + k) & (q->cap - 1)];
-      UNPOISON(e->p, e->size);
-      bool ok = poison_intact(e->p, e->size);
-      POISON(e->p, e->size);
-      if (!ok) check_note(&ctx, e->p, e->size, e->alloc_index, e->free_index, 2);
-    }
-    xsmem_spin_unlock(&q->lock);
-  }
-  check_ctx local = ctx;
-  xsmem_spin_unlock(&lock);
-  for (size_t i = 0; i < local.n; i++) {
-    int where = local.damaged[i].where;
-    const char *what = where < 0   ? "heap buffer underflow (canary before the block damaged)"
-                       : where == 1 ? "heap buffer overflow (canary after the block damaged)"
-                                    : "write after free (poison damaged while in quarantine)";
-    report_error(t, "check", local.damaged[i].p, what, local.damaged[i].size,
-                 site_hash_at(t, local.damaged[i].alloc_index), site_hash_at(t, local.damaged[i].free_index), true);
-  }
-  return local.total;
-}
-
-// ---------------------------------------------------------------------------
-// Summary, histogram (report.c renders them).
-
-typedef struct sum_ctx {
-  const xsmem_tracker *t;
-  double live_bytes, live_count;
-} sum_ctx;
-
-static void sum_record(uint64_t key, const void *value, void *c) {
-  const track_record *r = value;
-  sum_ctx *x = c;
-  if (r->flags & REC_INTERNAL) return;
-  double w = sample_weight(x->t, r->requested);
-  x->live_bytes += w * (double)r->requested;
-  x->live_count += w;
-}
-
-// A walk's visit, as check_one.
-static void sum_block(uintptr_t key, void *c) {
-  const block_header *h = header_of((const void *)key);
-  sum_ctx *x = c;
-  if (h->site_index == kSiteInternal) return;
-  x->live_bytes += (double)h->requested;
-  x->live_count += 1;
-}
-
-void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  memset(out, 0, sizeof(*out));
-  out->mode = t->opt.mode;
-  sum_ctx c = {t, 0, 0};
-  xsmem_swiss_map_for_each(&t->records, sum_record, &c);
-  live_set_for_each(&t->live, sum_block, &c);
-  out->live_bytes = c.live_bytes;
-  out->live_count = c.live_count;
-  xsmem_swiss_stats rs, ss;
-  xsmem_swiss_map_stats(&t->records, &rs);
-  xsmem_swiss_map_stats(&t->sites, &ss);
-  out->records = rs.size + live_set_size(&t->live);
-  out->sites = ss.size;
-  double counts[XSMEM_TRACK_HIST_BUCKETS] = {0}, bytes[XSMEM_TRACK_HIST_BUCKETS] = {0};
-  tally_histogram(t, counts, bytes, &out->sampled);
-  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-    out->total_count += counts[b];
-    out->total_bytes += bytes[b];
-  }
-  for (int i = 0; i < kStripes; i++) {
-    out->sampled += atomic_load_explicit(&t->stripes[i].sampled, memory_order_relaxed);
-    for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-      out->total_count += (double)atomic_load_explicit(&t->stripes[i].hist_count[b], memory_order_relaxed);
-      out->total_bytes += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
-    }
-    xsmem_spin_lock(&t->quarantine[i].lock);
-    out->quarantine_bytes += t->quarantine[i].bytes;
-    xsmem_spin_unlock(&t->quarantine[i].lock);
-  }
-  out->guarded_allocs = atomic_load_explicit(&t->guard.allocs, memory_order_relaxed);
-  out->errors = atomic_load_explicit(&t->errors, memory_order_relaxed);
-  out->metadata_bytes = tracker_metadata_bytes(t);
-  for (int i = 0; i < kStripes; i++) out->metadata_bytes += t->quarantine[i].cap * sizeof(quarantine_entry);
-  xsmem_track_point pts[kTimelinePoints];
-  size_t n = xsmem_tracker_timeline(a, pts, kTimelinePoints);
-  if (n >= 2 && pts[n - 1].time_ns > pts[0].time_ns) {
-    out->alloc_rate = (double)(pts[n - 1].allocs - pts[0].allocs) * 1e9 / (double)(pts[n - 1].time_ns - pts[0].time_ns);
-  }
-}
-
-void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_BUCKETS],
-                             double bytes[XSMEM_TRACK_HIST_BUCKETS]) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) {
-    counts[b] = bytes[b] = 0;
-    for (int i = 0; i < kStripes; i++) {
-      counts[b] += (double)atomic_load_explicit(&t->stripes[i].hist_count[b], memory_order_relaxed);
-      bytes[b] += (double)atomic_load_explicit(&t->stripes[i].hist_bytes[b], memory_order_relaxed);
-    }
-  }
-  tally_histogram(t, counts, bytes, NULL);
-}
-
-size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  xsmem_spin_lock(&t->timeline_lock);
-  size_t have = (size_t)atomic_load_explicit(&t->timeline_count, memory_order_relaxed);
-  size_t n = have < max ? have : max;
-  for (size_t i = 0; i < n; i++) out[i] = t->timeline[have - n + i];
-  xsmem_spin_unlock(&t->timeline_lock);
-  return n;
-}
-
-// ---------------------------------------------------------------------------
-// Top sites.
-
-typedef struct top_ctx {
-  xsmem_tracker *t;
-  xsmem_track_site *out;
-  size_t max, n;
-  xsmem_track_order order;
-} top_ctx;
-
-static double site_key(const xsmem_track_site *s, xsmem_track_order o) {
-  return o == XSMEM_BY_LIVE_BYTES ? s->live_bytes : s->total_bytes;
-}
-
-static void top_one(uint64_t key, const void *value, void *c) {
-  uint64_t index = *(const uint64_t *)value;
-  top_ctx *x = c;
-  if (!index) return;
-  track_site_value *v = &x->t->site_arena[index - 1];
-  xsmem_track_site s;
-  s.hash = key;
-  s.depth = v->depth;
-  memcpy(s.frames, v->frames, sizeof(s.frames));
-  xsmem_spin_lock(&v->lock);
-  s.live_bytes = v->live_bytes;
-  s.live_count = v->live_count;
-  s.total_bytes = v->total_bytes;
-  s.total_count = v->total_count;
-  s.peak_bytes = v->peak_bytes;
-  tally_merge_site(x->t, (uint32_t)index, &s);
-  xsmem_spin_unlock(&v->lock);
-  if (x->order == XSMEM_BY_LIVE_BYTES ? s.live_count < 0.5 : s.total_count < 0.5) return;
-  double k = site_key(&s, x->order);
-  // Insertion into the sorted (largest first) array of the best max.
-  size_t i = x->n < x->max ? x->n++ : x->max;
-  if (i == x->max && (x->max == 0 || k <= site_key(&x->out[x->max - 1], x->order))) return;
-  if (i == x->max) i = x->max - 1;
-  while (i > 0 && site_key(&x->out[i - 1], x->order) < k) {
-    x->out[i] = x->out[i - 1];
-    i--;
-  }
-  x->out[i] = s;
-}
-
-size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
-                               size_t max) {
-  xsmem_tracker *t = (xsmem_tracker *)a;
-  top_ctx c = {t, out, max, 0, order};
-  xsmem_swiss_map_for_each(&t->sites, top_one, &c);
-  return c.n;
 }
