@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 
 #include "allocators/tls_buckets/tls_buckets_internal.h"
@@ -186,7 +185,7 @@ static uint64_t rd(const uint64_t *x) { return __atomic_load_n(x, __ATOMIC_RELAX
 
 static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
   *out = xsmem_stats_init();
-  if (atomic_load(&tls_g.state) != 2) return;
+  if (!xsmem_once_done(&tls_g.once)) return;
   uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
   class_counts(allocs, frees);
   uint64_t largest_free = 0, cached = 0;
@@ -243,7 +242,7 @@ void xsmem_tls_get_counters(xsmem_tls_counters *o) {
 
 void xsmem_tls_get_node_stats(unsigned node, xsmem_tls_node_stats *o) {
   memset(o, 0, sizeof(*o));
-  if (atomic_load(&tls_g.state) != 2 || node >= tls_nnodes) return;
+  if (!xsmem_once_done(&tls_g.once) || node >= tls_nnodes) return;
   uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
   class_counts(allocs, frees);
   for (unsigned c = node * tls_nclasses; c < (node + 1) * tls_nclasses; c++) {
@@ -255,7 +254,7 @@ void xsmem_tls_get_node_stats(unsigned node, xsmem_tls_node_stats *o) {
 }
 
 static void tls_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
-  if (atomic_load(&tls_g.state) != 2) return;
+  if (!xsmem_once_done(&tls_g.once)) return;
   uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
   class_counts(allocs, frees);
   char label[24];
@@ -351,7 +350,17 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o) {
   o->total_bytes = xsmem_option_bytes("XSMEM_TLS_TOTAL_BYTES");
 }
 
-static void build(xsmem_source *src, const xsmem_tls_options *opt) {
+// What the first call of xsmem_tls_buckets passes in.
+typedef struct build_args {
+  xsmem_source *src;
+  const xsmem_tls_options *opt;
+} build_args;
+
+// Builds the tier (xsmem_once_run's build). Never fails (what cannot be set
+// up is a fatal configuration error) and never mallocs.
+static bool build(void *ctx) {
+  xsmem_source *src = ((build_args *)ctx)->src;
+  const xsmem_tls_options *opt = ((build_args *)ctx)->opt;
   if (opt) tls_g.opt = *opt;
   else xsmem_tls_options_from_env(&tls_g.opt);
   tls_g.opt.small_max = XSMEM_MIN(XSMEM_MAX(tls_g.opt.small_max, XSMEM_KiB), XSMEM_MiB);
@@ -407,17 +416,14 @@ static void build(xsmem_source *src, const xsmem_tls_options *opt) {
   tls_seg_len = xsmem_os_fit_limit(SEG_SIZE, 256, 128 * XSMEM_KiB);
   xsmem_tls_small_max_ = tls_g.opt.small_max;
   if (pthread_key_create(&tls_g.key, tls_thread_exit) != 0) xsmem_fatal("tls_buckets: pthread_key_create failed");
+  return true;
 }
 
 xsmem_allocator *xsmem_tls_buckets(xsmem_source *src, const xsmem_tls_options *opt) {
-  int expected = 0;
-  if (atomic_load_explicit(&tls_g.state, memory_order_acquire) == 2) return &tls_g.base;
-  if (atomic_compare_exchange_strong(&tls_g.state, &expected, 1)) {
-    build(src, opt);
-    atomic_store_explicit(&tls_g.state, 2, memory_order_release);
-    return &tls_g.base;
-  }
-  while (atomic_load_explicit(&tls_g.state, memory_order_acquire) != 2) sched_yield();
-  return &tls_g.base;
+  if (XSMEM_LIKELY(xsmem_once_done(&tls_g.once))) return &tls_g.base;
+  build_args args = {src, opt};
+  // Callers arriving during the build wait for it. The build never fails and
+  // never calls back in (it does not malloc): NULL is for a call from inside
+  // it, which would have waited on itself forever before.
+  return xsmem_once_run(&tls_g.once, build, &args) == XSMEM_ONCE_DONE ? &tls_g.base : NULL;
 }
-

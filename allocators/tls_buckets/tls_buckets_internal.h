@@ -24,6 +24,7 @@
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "platform/atomics.h"
+#include "platform/once.h"
 #include "platform/pagemap.h"
 
 #pragma GCC visibility push(hidden)
@@ -143,7 +144,7 @@ typedef struct tls_global {
   xsmem_source *src;
   xsmem_tls_options opt;
   pthread_key_t key;
-  _Atomic int state;  // 0 new, 1 building, 2 ready
+  xsmem_once once;  // built by the first xsmem_tls_buckets (platform/once.h)
   xsmem_spinlock threads_lock;
   xsmem_tls_cache *threads;  // live caches
   xsmem_tls_cache *pool;     // caches of exited threads, for reuse (linked by next)

@@ -88,7 +88,7 @@ static size_t purge_pass(long min_age_ms, bool idle_only) {
 }
 
 size_t xsmem_tls_purge(long min_age_ms) {
-  if (atomic_load(&tls_g.state) != 2) return 0;
+  if (!xsmem_once_done(&tls_g.once)) return 0;
   return purge_pass(min_age_ms, false);
 }
 
