@@ -161,16 +161,22 @@ void xsmem_tls_flush_thread(void) {
 // ---------------------------------------------------------------------------
 // Slow paths.
 
-static void *direct_alloc(unsigned c) {
-  void *p;
+// Takes up to `want` blocks of slot c from its central list, under its lock.
+// Returns how many; none: the failure is counted and errno is ENOMEM.
+static uint32_t central_refill(unsigned c, uint32_t want, void **list) {
   tls_central_lock(&tls_centrals[c]);
-  uint32_t n = tls_central_take(c, 1, &p);
+  uint32_t n = tls_central_take(c, want, list);
   xsmem_spin_unlock(&tls_centrals[c].lock);
   if (!n) {
     add_relaxed(&tls_g.failed, 1);
     errno = ENOMEM;
-    return NULL;
   }
+  return n;
+}
+
+static void *direct_alloc(unsigned c) {
+  void *p;
+  if (!central_refill(c, 1, &p)) return NULL;
   add_relaxed(&tls_g.direct_allocs[c], 1);
   xsmem_tls_tool_alloc(p, c);
   xsmem_tls_key_set(p, 0);
@@ -197,16 +203,7 @@ unsigned xsmem_tls_node_refresh(void) {
 // so every free of the class comes to the slow path).
 static void *uncached_alloc(xsmem_tls_cache *tc, unsigned c) {
   void *p = tls_stack_pop(c);
-  if (!p) {
-    tls_central_lock(&tls_centrals[c]);
-    uint32_t n = tls_central_take(c, 1, &p);
-    xsmem_spin_unlock(&tls_centrals[c].lock);
-    if (!n) {
-      add_relaxed(&tls_g.failed, 1);
-      errno = ENOMEM;
-      return NULL;
-    }
-  }
+  if (!p && !central_refill(c, 1, &p)) return NULL;
   if (xsmem_tls_key_get(p) != xsmem_tls_seg_of(p)->free_key) {
     tls_report_corruption("malloc", c, p, "its free key was overwritten (write after free)", NULL);
     return uncached_alloc(tc, c);  // p is not trusted: left where it is
@@ -237,14 +234,7 @@ void *xsmem_tls_alloc_slow(unsigned c) {
     if (!list) {
       n = tc->refill[c];
       if (n < tls_batch[c]) tc->refill[c] = XSMEM_MIN(2 * n, tls_batch[c]);
-      tls_central_lock(&tls_centrals[c]);
-      n = tls_central_take(c, n, &list);
-      xsmem_spin_unlock(&tls_centrals[c].lock);
-      if (!n) {
-        add_relaxed(&tls_g.failed, 1);
-        errno = ENOMEM;
-        return NULL;
-      }
+      if (!(n = central_refill(c, n, &list))) return NULL;
     }
     bin_set(tc, c, list, n);
   }
