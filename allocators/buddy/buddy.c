@@ -1,13 +1,16 @@
-// allocators/buddy/buddy.c: the buddy front (model in buddy.h).
+// allocators/buddy/buddy.c: the buddy front (model in buddy.h): free lists
+// and orders, regions and their lookup table, alloc, free and realloc, fork,
+// destroy, options and creation. buddy_pages.c gives memory back and advises
+// huge pages; buddy_report.c has the statistics.
 #include "allocators/buddy/buddy.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "allocators/buddy/buddy_internal.h"
 #include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/options.h"
@@ -15,85 +18,9 @@
 #include "platform/pagemap.h"
 #include "platform/tool_hooks.h"
 
-#define BUDDY_ORDERS 48            // absolute orders 0..47 (2^47 = the user address space)
-#define META_ALLOC 0x40u           // meta byte: allocated block of order (byte & 0x3f)
-#define META_FREE 0x80u            // meta byte: free block of order (byte & 0x3f)
-#define META_ORDER(m) ((unsigned)(m) & 0x3fu)
-#define MAX_REGIONS_LIMIT 65535u   // region ids are uint16 in the lookup table
-#define TABLE_ROOT 1024u           // the lookup table's root: leaves mapped on demand
-
-typedef struct free_block {
-  struct free_block *next, *prev;
-} free_block;
-
-// Under ASan/Valgrind (platform/tool_hooks.h) free blocks are poisoned whole:
-// their links are opened only for the allocator's own read or write. Nothing
-// in a normal build.
-#define LINKS_OPEN(f) XSMEM_TOOL_UNPOISON((f), sizeof(free_block))
-#define LINKS_CLOSE(f) XSMEM_TOOL_POISON((f), sizeof(free_block))
-
-// One region. Everything but `nonempty` (also read as a hint without the
-// lock) is accessed under `lock`.
-typedef struct XSMEM_CACHE_ALIGNED buddy_region {
-  xsmem_spinlock lock;
-  char *base;          // NULL: the slot is unused
-  uint8_t *meta;       // one byte per min block
-  uint64_t nonempty;   // bit k: free list k is non-empty
-  uint64_t link_key;   // mixed into every free-list link stored in the region's blocks (random)
-  // Bit k: list k holds one block whose links were never written (they read
-  // as NULL). A split pushes each upper half on a list of its own size,
-  // usually empty, so carving a small block from a fresh region writes no
-  // links into the halves (18 pages touched for a 4 KiB block of a 1 GiB
-  // region); the links are written when a second block joins the list.
-  uint64_t lone;
-  uint64_t allocs, frees;
-  uint64_t in_use;     // granted bytes of live blocks
-  uint64_t empty_since_ns;  // when the region last became empty (0: not empty)
-  size_t hwm;          // bytes from base ever handed out: above it a zeroed source's memory is still zero
-  uint64_t freed_dirty;   // bytes freed since the free blocks' pages were last dropped
-  uint64_t active_pass;   // the purge pass of the last alloc or free here
-  free_block *head[BUDDY_ORDERS];
-  uint32_t nfree[BUDDY_ORDERS];
-  uint32_t nlive[BUDDY_ORDERS];
-} buddy_region;
-
-typedef struct buddy {
-  xsmem_allocator base;
-  xsmem_source *source;
-  unsigned min_shift, region_shift;
-  size_t region_size, meta_bytes, max_regions;
-  unsigned thp_shift;  // nonzero: blocks of at least 1 << thp_shift get huge-page advice, others not
-  uint64_t delay_ns;
-  size_t self_bytes;   // this mapping (header + region slots)
-  bool zeroed;         // the source's regions read as zero (XSMEM_SRC_ZEROED)
-  // address >> region_shift -> region id + 1, as a two-level table: root
-  // entry i is the leaf of slots [i << leaf_shift, (i + 1) << leaf_shift),
-  // NULL until a region lies there (a flat table of 8 MiB regions would be
-  // 64 MiB of address space up front). Leaves are written under grow_lock.
-  uint16_t *table[TABLE_ROOT];
-  size_t table_entries;
-  unsigned leaf_shift;
-  uintptr_t leaf_mask; // (1 << leaf_shift) - 1
-  size_t leaf_bytes;   // mapped per leaf (whole pages)
-  uint32_t leaves;     // leaves mapped (under grow_lock)
-  xsmem_spinlock grow_lock;   // region creation and release
-  uint32_t nslots;            // slots [0, nslots) may be in use (grows only)
-  uint32_t active;            // regions mapped now (under grow_lock)
-  uint32_t next_home;         // round-robin home assignment
-  uint64_t in_use, peak, failed, largest;  // atomics
-  uint64_t passes;            // periodic purge passes (atomic)
-  buddy_region regions[];
-} buddy;
-
 static const xsmem_allocator_ops kBuddyOps;
 
 static __thread uint32_t t_home __attribute__((tls_model("initial-exec")));
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static size_t region_id(const buddy_region *r, const buddy *b) { return (size_t)(r - b->regions); }
 
@@ -189,7 +116,7 @@ static void list_push(buddy_region *r, unsigned k, char *blk) {
 }
 
 // The block after f on list k (NULL at the end, and after a report).
-static free_block *list_next(buddy *b, buddy_region *r, unsigned k, free_block *f) {
+free_block *buddy_list_next(buddy *b, buddy_region *r, unsigned k, free_block *f) {
   if (list_lone(r, k)) return NULL;
   free_block *n = link_get(r, &f->next);
   if (XSMEM_UNLIKELY(!link_ok(b, r, k, n) || (n && link_get(r, &n->prev) != f))) {
@@ -226,30 +153,6 @@ static void meta_set(buddy *b, buddy_region *r, const char *blk, uint8_t v) {
   __atomic_store_n(&r->meta[(size_t)(blk - r->base) >> b->min_shift], v, __ATOMIC_RELAXED);
 }
 
-// Per-block huge-page advice (the process-wide instance): a block of at least
-// a huge page is advised MADV_HUGEPAGE (one fault per 2 MiB of a buffer that
-// is filled), a smaller one takes the advice back from its huge page first
-// (so a 16 KiB block never commits 2 MiB). One bit per huge page of the
-// region, kept after the meta bytes, says it is advised; the syscall runs only
-// when that changes. Region lock held.
-static void thp_advise(buddy *b, buddy_region *r, char *blk, unsigned k) {
-  unsigned h = b->thp_shift;
-  if (!h) return;
-  uint64_t *bits = (uint64_t *)(r->meta + (b->region_size >> b->min_shift));
-  size_t first = (size_t)(blk - r->base) >> h;
-  if (k >= h) {
-    bool change = false;
-    for (size_t i = first, e = first + ((size_t)1 << (k - h)); i < e; i++) {
-      change |= !(bits[i >> 6] & ((uint64_t)1 << (i & 63)));
-      bits[i >> 6] |= (uint64_t)1 << (i & 63);
-    }
-    if (change) madvise(blk, (size_t)1 << k, MADV_HUGEPAGE);  // advice only: failure changes nothing
-  } else if (bits[first >> 6] & ((uint64_t)1 << (first & 63))) {
-    bits[first >> 6] &= ~((uint64_t)1 << (first & 63));
-    madvise(r->base + (first << h), (size_t)1 << h, MADV_NOHUGEPAGE);
-  }
-}
-
 // Notes an alloc or free in r (region lock held; the purger reads it without).
 static void note_active(buddy *b, buddy_region *r) {
   __atomic_store_n(&r->active_pass, __atomic_load_n(&b->passes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
@@ -276,7 +179,7 @@ static char *region_alloc(buddy *b, buddy_region *r, unsigned k, size_t *dirty) 
   *dirty = !b->zeroed ? (size_t)1 << k : off >= r->hwm ? sizeof(free_block) : XSMEM_MIN(r->hwm, end) - off;
   if (*dirty < sizeof(free_block)) *dirty = sizeof(free_block);
   if (end > r->hwm) r->hwm = end;
-  thp_advise(b, r, blk, k);
+  buddy_thp_advise(b, r, blk, k);
   r->nlive[k]++;
   r->allocs++;
   r->in_use += (size_t)1 << k;
@@ -315,7 +218,7 @@ static bool region_free(buddy *b, buddy_region *r, char *blk, unsigned k) {
 }
 
 // ---------------------------------------------------------------------------
-// Regions: creation (grow_lock held) and release.
+// Regions: creation (grow_lock held) and lookup (buddy_pages.c releases them).
 
 // Returns a new region's link key: random for each region; from the clock
 // and the address where the kernel has no entropy to give yet (early boot).
@@ -344,7 +247,7 @@ static uint16_t *table_leaf(buddy *b, uintptr_t slot, bool make) {
 
 // Sets base's entry to v (grow_lock held). Returns false when its leaf cannot
 // be mapped (only when v names a region: clearing finds the leaf there).
-static bool table_set(buddy *b, const char *base, uint16_t v) {
+bool buddy_table_set(buddy *b, const char *base, uint16_t v) {
   uintptr_t slot = (uintptr_t)base >> b->region_shift;
   uint16_t *leaf = table_leaf(b, slot, v != 0);
   if (!leaf) return v == 0;
@@ -408,60 +311,10 @@ static buddy_region *region_create(buddy *b) {
   __atomic_store_n(&r->base, base, __ATOMIC_RELEASE);
   meta_set(b, r, base, (uint8_t)(META_FREE | b->region_shift));
   list_push(r, b->region_shift, base);
-  table_set(b, base, (uint16_t)(region_id(r, b) + 1));  // its leaf exists: cannot fail
+  buddy_table_set(b, base, (uint16_t)(region_id(r, b) + 1));  // its leaf exists: cannot fail
   b->active++;
   if (r == &b->regions[n]) __atomic_store_n(&b->nslots, n + 1, __ATOMIC_RELEASE);
   return r;
-}
-
-// Gives r back to the source if it is still empty. grow_lock held.
-static size_t region_release(buddy *b, buddy_region *r) {
-  xsmem_spin_lock(&r->lock);
-  char *base = r->base;
-  if (!base || r->in_use != 0) {
-    xsmem_spin_unlock(&r->lock);
-    return 0;
-  }
-  uint8_t *meta = r->meta;
-  table_set(b, base, 0);
-  xsmem_pagemap_set(base, b->region_size, XSMEM_TAG_NONE);
-  __atomic_store_n(&r->nonempty, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&r->base, NULL, __ATOMIC_RELAXED);
-  r->meta = NULL;
-  r->head[b->region_shift] = NULL;
-  r->lone = 0;
-  r->nfree[b->region_shift] = 0;
-  __atomic_store_n(&r->empty_since_ns, 0, __ATOMIC_RELAXED);
-  b->active--;
-  xsmem_spin_unlock(&r->lock);
-  XSMEM_TOOL_UNPOISON(base, b->region_size);  // ASan's shadow outlives the mapping
-  xsmem_source_unmap(b->source, base, b->region_size);
-  xsmem_os_unmap(meta, b->meta_bytes);
-  return b->region_size + b->meta_bytes;
-}
-
-// Releases empty regions: all of them when force, else those empty for longer
-// than the delay. Returns the bytes given back.
-static size_t purge(buddy *b, bool force) {
-  size_t released = 0;
-  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  uint64_t now = force ? 0 : now_ns();
-  bool any = false;  // a look without the lock first: the common answer is "none due"
-  for (uint32_t i = 0; i < n && !any; i++) {
-    uint64_t since = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
-    any = since && (force || (int64_t)(now - since) >= (int64_t)b->delay_ns);
-  }
-  if (!any) return 0;
-  xsmem_spin_lock(&b->grow_lock);
-  n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  for (uint32_t i = 0; i < n; i++) {
-    buddy_region *r = &b->regions[i];
-    uint64_t since = __atomic_load_n(&r->empty_since_ns, __ATOMIC_RELAXED);
-    if (!since || (!force && (int64_t)(now - since) < (int64_t)b->delay_ns)) continue;
-    released += region_release(b, r);
-  }
-  xsmem_spin_unlock(&b->grow_lock);
-  return released;
 }
 
 // ---------------------------------------------------------------------------
@@ -497,7 +350,7 @@ XSMEM_COLD static void *alloc_fail(buddy *b, int err) {
 // The source refused a new region (an address-space limit, say) while empty
 // regions wait out their delay: gives those back and tries once more.
 XSMEM_COLD static char *alloc_after_purge(buddy *b, unsigned k, size_t *dirty) {
-  if (!purge(b, true)) return NULL;
+  if (!buddy_purge_empty(b, true)) return NULL;
   xsmem_spin_lock(&b->grow_lock);
   buddy_region *r = region_create(b);
   char *blk = NULL;
@@ -630,7 +483,7 @@ static void buddy_free(xsmem_allocator *a, void *p, size_t size) {
   __atomic_fetch_sub(&b->in_use, (uint64_t)1 << k, __ATOMIC_RELAXED);
   // An emptied region is the moment to give back regions that stayed empty
   // past the delay (rare: only when a whole region drains).
-  if (XSMEM_UNLIKELY(empty)) purge(b, false);
+  if (XSMEM_UNLIKELY(empty)) buddy_purge_empty(b, false);
 }
 
 static size_t buddy_usable(const xsmem_allocator *a, const void *p) {
@@ -681,7 +534,7 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
       }
       meta_set(b, r, blk, (uint8_t)(META_ALLOC | want));
       if (off + ((size_t)1 << want) > r->hwm) r->hwm = off + ((size_t)1 << want);
-      if (want > k) thp_advise(b, r, blk, want);
+      if (want > k) buddy_thp_advise(b, r, blk, want);
       r->nlive[k]--;
       r->nlive[want]++;
       r->in_use = r->in_use - ((size_t)1 << k) + ((size_t)1 << want);
@@ -708,96 +561,6 @@ static void *buddy_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fl
   return q;
 }
 
-static void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  buddy *b = (buddy *)a;
-  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0, touched = 0;
-  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  for (uint32_t i = 0; i < n; i++) {
-    buddy_region *r = &b->regions[i];
-    xsmem_spin_lock(&r->lock);
-    allocs += r->allocs;
-    frees += r->frees;
-    if (r->base) {
-      regions++;
-      in_use += r->in_use;
-      free_bytes += b->region_size - r->in_use;
-      touched += r->hwm;  // blocks were handed out below it; above, the region was never touched
-      if (r->nonempty) {
-        uint64_t top = (uint64_t)1 << (63 - __builtin_clzll(r->nonempty));
-        if (top > largest_free) largest_free = top;
-      }
-    }
-    xsmem_spin_unlock(&r->lock);
-  }
-  size_t table_touched = (size_t)__atomic_load_n(&b->leaves, __ATOMIC_RELAXED) * b->leaf_bytes;
-  out->num_allocs = allocs;
-  out->num_frees = frees;
-  out->num_failed = __atomic_load_n(&b->failed, __ATOMIC_RELAXED);
-  out->bytes_in_use = in_use;
-  out->peak_bytes_in_use = __atomic_load_n(&b->peak, __ATOMIC_RELAXED);
-  out->bytes_cached = free_bytes;
-  out->bytes_metadata = b->self_bytes + regions * b->meta_bytes + table_touched;
-  out->bytes_reserved = regions * b->region_size + out->bytes_metadata;
-  out->bytes_committed = touched + out->bytes_metadata;
-  out->largest_alloc_size = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
-  out->bytes_limit = b->max_regions * b->region_size;
-  out->fragmentation = free_bytes ? 1.0 - (double)largest_free / (double)free_bytes : 0.0;
-}
-
-static void buddy_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
-  buddy *b = (buddy *)a;
-  uint64_t nfree[BUDDY_ORDERS] = {0}, nlive[BUDDY_ORDERS] = {0};
-  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE), regions = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    buddy_region *r = &b->regions[i];
-    xsmem_spin_lock(&r->lock);
-    regions += r->base != NULL;
-    for (unsigned k = b->min_shift; k <= b->region_shift; k++) {
-      nfree[k] += r->nfree[k];
-      nlive[k] += r->nlive[k];
-    }
-    xsmem_spin_unlock(&r->lock);
-  }
-  sink->value(sink, "tier", "buddy", "regions", "gauge", regions);
-  for (unsigned k = b->min_shift; k <= b->region_shift; k++) {
-    char label[24];
-    xsmem_snprintf(label, sizeof(label), "%zu", (size_t)1 << k);
-    sink->value(sink, "order", label, "free_blocks", "gauge", (double)nfree[k]);
-    sink->value(sink, "order", label, "live_blocks", "gauge", (double)nlive[k]);
-  }
-}
-
-// Drops the pages of r's free blocks (their first page keeps the free-list
-// links). Region lock held. Returns the bytes dropped.
-static size_t drop_free_pages(buddy *b, buddy_region *r) {
-  size_t released = 0, page = xsmem_os_page_size();
-  for (unsigned k = b->region_shift; r->base && k > b->min_shift && ((size_t)1 << k) > page; k--) {
-    for (free_block *f = r->head[k], *next; f; f = next) {
-      next = list_next(b, r, k, f);
-      if (madvise((char *)f + page, ((size_t)1 << k) - page, MADV_DONTNEED) == 0) {
-        released += ((size_t)1 << k) - page;
-      }
-    }
-  }
-  __atomic_store_n(&r->freed_dirty, 0, __ATOMIC_RELAXED);
-  return released;
-}
-
-// Gives empty regions back, then drops the pages of free blocks. Returns the
-// bytes given back.
-static size_t buddy_trim(xsmem_allocator *a, size_t goal_bytes) {
-  buddy *b = (buddy *)a;
-  size_t released = purge(b, true);
-  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  for (uint32_t i = 0; i < n && (goal_bytes == 0 || released < goal_bytes); i++) {
-    buddy_region *r = &b->regions[i];
-    xsmem_spin_lock(&r->lock);
-    released += drop_free_pages(b, r);
-    xsmem_spin_unlock(&r->lock);
-  }
-  return released;
-}
-
 static void buddy_fork(xsmem_allocator *a, int phase) {
   buddy *b = (buddy *)a;
   uint32_t n;
@@ -818,7 +581,7 @@ static void buddy_destroy(xsmem_allocator *a) {
   for (uint32_t i = 0; i < n; i++) {
     buddy_region *r = &b->regions[i];
     if (!r->base) continue;
-    table_set(b, r->base, 0);
+    buddy_table_set(b, r->base, 0);
     xsmem_pagemap_set(r->base, b->region_size, XSMEM_TAG_NONE);
     XSMEM_TOOL_UNPOISON(r->base, b->region_size);
     xsmem_source_unmap(b->source, r->base, b->region_size);
@@ -894,7 +657,7 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   b->min_shift = xsmem_log2_floor(o->min_block);
   b->region_shift = rshift;
   b->region_size = o->region_size;
-  // Meta bytes, then room for thp_advise's bits (huge pages of 64 KiB or more).
+  // Meta bytes, then room for buddy_thp_advise's bits (huge pages of 64 KiB or more).
   b->meta_bytes = xsmem_align_up((o->region_size >> b->min_shift) + (o->region_size >> 16) / 8 + 8,
                                  xsmem_os_page_size());
   b->max_regions = o->max_regions;
@@ -911,36 +674,6 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   }
   XSMEM_TOOL_POOL_CREATE(b);
   return &b->base;
-}
-
-// A region that still holds live blocks is never given back, and its free
-// blocks would keep their pages for good: once it has had no alloc or free
-// for IDLE_PASSES purge passes (about the decommit delay: the purger runs
-// 4 passes per delay) and at least DIRTY_MIN bytes were freed in it since, the
-// free blocks' pages are dropped (a burst of medium blocks freed around one
-// long-lived block lets RSS fall).
-#define IDLE_PASSES 4
-#define DIRTY_MIN ((uint64_t)1 << 20)
-
-size_t xsmem_buddy_purge(xsmem_allocator *a) {
-  buddy *b = (buddy *)a;
-  size_t released = purge(b, false);
-  uint64_t pass = __atomic_add_fetch(&b->passes, 1, __ATOMIC_RELAXED);
-  uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
-  for (uint32_t i = 0; i < n; i++) {
-    buddy_region *r = &b->regions[i];
-    // Looks without the lock first (the common answer: nothing to drop).
-    if (__atomic_load_n(&r->freed_dirty, __ATOMIC_RELAXED) < DIRTY_MIN ||
-        pass - __atomic_load_n(&r->active_pass, __ATOMIC_RELAXED) < IDLE_PASSES) {
-      continue;
-    }
-    if (!xsmem_spin_trylock(&r->lock)) continue;  // busy: not idle
-    if (r->base && r->freed_dirty >= DIRTY_MIN && pass - r->active_pass >= IDLE_PASSES) {
-      released += drop_free_pages(b, r);
-    }
-    xsmem_spin_unlock(&r->lock);
-  }
-  return released;
 }
 
 size_t xsmem_buddy_live_size(const xsmem_allocator *a, const void *p, const char *op) {

@@ -118,8 +118,9 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o);
 
 // Returns the process's small tier, building it on the first call from
 // `src` (NULL: xsmem_os_source()) and `opt` (NULL: from the environment);
-// later calls return the same allocator and ignore their arguments.
-// Thread-safe; never calls malloc.
+// later calls return the same allocator and ignore their arguments; calls
+// made while it is built wait for it (NULL only for a call from inside the
+// build, on the building thread). Thread-safe; never calls malloc.
 xsmem_allocator *xsmem_tls_buckets(xsmem_source *src, const xsmem_tls_options *opt);
 
 // Returns the number of size classes in use and the block size of class c.

@@ -1,8 +1,8 @@
 // allocators/tls_buckets/tls_fast.h: the whole fast path of the small tier.
 //
 // This file is everything a malloc/free of a small block runs when the
-// calling thread's cache can serve it; all else is in tls_buckets.c, out of
-// line. Budget (x86-64, -O2): malloc = size -> class (one branch, one lzcnt),
+// calling thread's cache can serve it; the slow paths are in tls_cache.c, out
+// of line. Budget (x86-64, -O2): malloc = size -> class (one branch, one lzcnt),
 // one TLS load, a pop (its link decoded and tested: a mask, a load of the
 // segment's key, one xor, one test; the block's free key compared), the
 // block's free key cleared, one counter increment; free = mask to the segment
@@ -30,7 +30,7 @@
 // block size and the block, dropping the rest of the list instead of
 // following it. The slow paths check every link they follow the same way.
 //
-// Layout the fast path relies on (defined here, maintained by tls_buckets.c):
+// Layout the fast path relies on (defined here, maintained by the tier's .c files):
 //   - every small block lives in a segment that starts a 4 MiB chunk tagged
 //     XSMEM_TAG_SMALL in platform/pagemap and serves one size class only
 //     (the segment may map only the head of its chunk: data_bytes bounds it);
@@ -148,7 +148,7 @@ void xsmem_tls_tool_free(void *p, unsigned cls);
 XSMEM_INLINE void *xsmem_tls_link_get(const void *b) { return *(void *const *)b; }
 XSMEM_INLINE void xsmem_tls_link_set(void *b, void *next) { *(void **)b = next; }
 // Relaxed atomics (plain moves): a stale pop of the global stack may read a
-// batch's second word while its new owner writes it (tls_buckets.c).
+// batch's second word while its new owner writes it (tls_stack.c).
 XSMEM_INLINE uint64_t xsmem_tls_key_get(const void *b) {
   return __atomic_load_n((const uint64_t *)b + 1, __ATOMIC_RELAXED);
 }
@@ -159,7 +159,7 @@ XSMEM_INLINE void xsmem_tls_tool_alloc(void *p, unsigned cls) { (void)p, (void)c
 XSMEM_INLINE void xsmem_tls_tool_free(void *p, unsigned cls) { (void)p, (void)cls; }
 #endif
 
-// Slow paths (tls_buckets.c).
+// Slow paths (tls_cache.c).
 void *xsmem_tls_alloc_slow(unsigned cls);
 void xsmem_tls_free_slow(void *p);
 void xsmem_tls_free_bad(void *p);
