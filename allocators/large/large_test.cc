@@ -18,6 +18,7 @@
 
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tests/testing/detail.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -44,16 +45,9 @@ xsmem_os_stats Os() {
   return s;
 }
 
+// Returns the large tier's detail figures (group "tier", label "large") by key.
 std::map<std::string, double> Detail(const xsmem_allocator *a) {
-  struct Sink {
-    xsmem_stats_sink sink;
-    std::map<std::string, double> v;
-  } s;
-  s.sink.value = [](xsmem_stats_sink *k, const char *, const char *, const char *key, const char *, double x) {
-    reinterpret_cast<Sink *>(k)->v[key] = x;
-  };
-  a->ops->detail(a, &s.sink);
-  return s.v;
+  return xsmem::testing::Detail(a).Figures("tier", "large");
 }
 
 void ExpectIdentity(const xsmem_allocator *a) {

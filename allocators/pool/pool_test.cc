@@ -6,13 +6,13 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "allocators/bfc/bfc.h"
 #include "gtest/gtest.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -278,20 +278,12 @@ TEST_F(Pool, DetailHasCountersAndTheBackingsBins) {
   xsmem_pool *p = Make(1 << 20, XSMEM_POOL_ROUND_POW2);
   F(p, A(p, 100));
   F(p, A(p, 100));
-  struct Sink {
-    xsmem_stats_sink s;
-    std::map<std::string, double> values;
-  } sink{};
-  sink.s.value = [](xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *,
-                    double v) {
-    reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-  };
-  xsmem_pool_allocator(p)->ops->detail(xsmem_pool_allocator(p), &sink.s);
-  EXPECT_EQ(sink.values["pool/cache/hits"], 1.0);
-  EXPECT_EQ(sink.values["pool/cache/misses"], 1.0);
-  EXPECT_EQ(sink.values["pool/cache/hit_rate"], 0.5);
-  EXPECT_EQ(sink.values["pool/cache/cached_blocks"], 1.0);
-  EXPECT_EQ(sink.values.count("bin/256/used_chunks"), 1u);
+  xsmem::testing::Detail d(xsmem_pool_allocator(p));
+  EXPECT_EQ(d.Get("pool", "cache", "hits"), 1.0);
+  EXPECT_EQ(d.Get("pool", "cache", "misses"), 1.0);
+  EXPECT_EQ(d.Get("pool", "cache", "hit_rate"), 0.5);
+  EXPECT_EQ(d.Get("pool", "cache", "cached_blocks"), 1.0);
+  EXPECT_TRUE(d.Has("bin", "256", "used_chunks"));
 }
 
 TEST_F(Pool, ThreadsKeepCountsExact) {

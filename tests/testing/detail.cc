@@ -68,6 +68,14 @@ std::map<std::string, double> Detail::ByLabel(const std::string &group, const st
   return out;
 }
 
+std::map<std::string, double> Detail::Figures(const std::string &group, const std::string &label) const {
+  std::map<std::string, double> out;
+  for (const DetailValue &v : values_) {
+    if (v.group == group && v.label == label) out[v.key] = v.value;
+  }
+  return out;
+}
+
 std::map<std::string, double> DetailMap(const xsmem_allocator *a) { return Detail(a).map(); }
 
 }  // namespace xsmem::testing

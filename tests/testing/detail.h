@@ -45,6 +45,8 @@ class Detail {
   std::set<std::string> Labels(const std::string &group) const;
   // Returns label -> value of key for each label of group that reports key.
   std::map<std::string, double> ByLabel(const std::string &group, const std::string &key) const;
+  // Returns key -> value for each key reported under group/label.
+  std::map<std::string, double> Figures(const std::string &group, const std::string &label) const;
   // Every figure keyed "group/label/key".
   const std::map<std::string, double> &map() const { return map_; }
   // Every figure in the order the detail op reported it.

@@ -45,6 +45,7 @@ TEST(Detail, CollectsEveryFigure) {
   EXPECT_FALSE(d.HasGroup("node"));
   EXPECT_EQ(d.Labels("class"), (std::set<std::string>{"128", "64"}));
   EXPECT_EQ(d.ByLabel("class", "stack_batches"), (std::map<std::string, double>{{"64", 2}, {"128", 5}}));
+  EXPECT_EQ(d.Figures("tier", "small"), (std::map<std::string, double>{{"bytes_in_use", 8192}, {"allocs", 3}}));
   EXPECT_EQ(d.map().size(), 5u);
   EXPECT_EQ(d.map().at("class/128/allocs"), 7);
   ASSERT_EQ(d.values().size(), 6u);
