@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <string>
@@ -12,6 +11,7 @@
 
 #include "allocators/bfc/bfc.h"
 #include "gtest/gtest.h"
+#include "tests/testing/address_space.h"
 #include "tests/testing/detail.h"
 
 namespace {
@@ -172,17 +172,14 @@ TEST_F(Pool, TheBlockTableCompactsWhenItCannotGrow) {
   // elsewhere, in slots of their own.
   xsmem_allocator *bfc = xsmem_bfc_allocator(bfc_);
   for (int i = 0; i < 760; i++) v.push_back(bfc->ops->alloc(bfc, 64, 16, 0));
-  struct rlimit saved, tight;
-  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-  tight = saved;
-  tight.rlim_cur = 4096;  // no new mapping at all
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  xsmem::testing::AddressSpaceLimit limit(4096);  // no new mapping at all
+  ASSERT_TRUE(limit.ok());
   int got = 0;
   void *blocks[200];
   for (; got < 200; got++) {
     if (!(blocks[got] = A(p, 64))) break;
   }
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_TRUE(limit.Restore());
   EXPECT_EQ(got, 200) << "served from the bfc's free chunks, with the table compacted";
   for (int i = 0; i < got; i++) F(p, blocks[i]);
   for (void *q : v) bfc->ops->free(bfc, q, 0);

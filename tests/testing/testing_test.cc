@@ -1,11 +1,14 @@
 // tests/testing/testing_test.cc: the shared test helpers do what the tests
 // that use them rely on.
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/address_space.h"
 #include "tests/testing/detail.h"
 #include "tests/testing/shadow.h"
 
@@ -137,6 +140,34 @@ TEST(Shadow, DisjointSeesOverlaps) {
   EXPECT_TRUE(s.Disjoint(Extent100));  // [0, 100) and [100, 200)
   s.Set(s[1], mem.data() + 150, 10, 3);
   EXPECT_FALSE(s.Disjoint(Extent100));
+}
+
+TEST(AddressSpaceLimit, RefusesMappingsUntilRestored) {
+  const size_t kBig = size_t{1} << 30;
+  uint64_t mapped = xsmem::testing::MappedBytes();
+  ASSERT_GT(mapped, 0u);
+  struct rlimit before;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &before), 0);
+  {
+    xsmem::testing::AddressSpaceLimit limit(mapped + (64 << 20));
+    ASSERT_TRUE(limit.ok());
+    void *p = mmap(nullptr, kBig, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int err = errno;
+    ASSERT_TRUE(limit.Restore());
+    EXPECT_EQ(p, MAP_FAILED);
+    EXPECT_EQ(err, ENOMEM);
+    EXPECT_TRUE(limit.Restore());  // once is enough
+  }
+  {
+    xsmem::testing::AddressSpaceLimit limit(mapped + (64 << 20));
+    ASSERT_TRUE(limit.ok());
+  }  // put back by the destructor
+  struct rlimit after;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &after), 0);
+  EXPECT_EQ(after.rlim_cur, before.rlim_cur);
+  void *p = mmap(nullptr, kBig, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  munmap(p, kBig);
 }
 
 }  // namespace
