@@ -12,6 +12,7 @@
 #include "allocators/bfc/bfc.h"
 #include "gtest/gtest.h"
 #include "tests/testing/address_space.h"
+#include "tests/testing/corruption.h"
 #include "tests/testing/detail.h"
 
 namespace {
@@ -340,19 +341,8 @@ TEST_F(PoolDeathTest, ForeignAndDoubleFreesAreReported) {
 // as heap corruption, never written through; under XSMEM_ON_ERROR=warn the
 // lists are rebuilt from the block table and every kept block stays usable.
 
-alignas(64) char g_target[4096];
-
-// Past ASan, which would report the write itself (kept blocks are poisoned).
-__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
-  static_cast<volatile uintptr_t *>(p)[i] = v;
-}
-
-bool TargetUntouched() {
-  for (char c : g_target) {
-    if (c) return false;
-  }
-  return true;
-}
+using xsmem::testing::g_forge_target;
+using xsmem::testing::WriteWord;
 
 using PoolDeathTest = Pool;
 
@@ -362,7 +352,7 @@ TEST_F(PoolDeathTest, ForgedLinkIsReportedNotWrittenThrough) {
       xsmem_pool *p = Make(1 << 20, XSMEM_POOL_ROUND_POW2);
       for (int i = 0; i < 6; i++) v.push_back(A(p, 1000));
       for (void *q : v) F(p, q);
-      WriteWord(v.back(), word, reinterpret_cast<uintptr_t>(g_target + 1024));
+      WriteWord(v.back(), word, reinterpret_cast<uintptr_t>(g_forge_target.at(1024)));
       return p;
     };
     EXPECT_DEATH(
@@ -382,7 +372,7 @@ TEST_F(PoolDeathTest, ForgedLinkIsReportedNotWrittenThrough) {
           for (int i = 0; i < 6; i++) got.push_back(A(p, 1000));
           bool all_kept_came_back = C(p).hits == 6 && C(p).cached_blocks == 0;
           for (void *q : got) all_kept_came_back &= std::find(v.begin(), v.end(), q) != v.end();
-          _exit(all_kept_came_back && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+          _exit(all_kept_came_back && g_forge_target.Untouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
         },
         testing::ExitedWithCode(0), "heap corruption in a free 1024-byte block")
         << word;

@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/address_space.h"
+#include "tests/testing/corruption.h"
 #include "tests/testing/detail.h"
 #include "tests/testing/shadow.h"
 
@@ -168,6 +169,19 @@ TEST(AddressSpaceLimit, RefusesMappingsUntilRestored) {
   void *p = mmap(nullptr, kBig, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   ASSERT_NE(p, MAP_FAILED);
   munmap(p, kBig);
+}
+
+TEST(Corruption, WriteWordWritesAndTheTargetSeesIt) {
+  EXPECT_TRUE(xsmem::testing::g_forge_target.Untouched());
+  EXPECT_TRUE(xsmem::testing::g_forge_target.Holds(xsmem::testing::g_forge_target.at(8191)));
+  EXPECT_FALSE(xsmem::testing::g_forge_target.Holds(xsmem::testing::g_forge_target.at(8192)));
+  uintptr_t words[4] = {};
+  xsmem::testing::WriteWord(words, 2, 0x5a);
+  EXPECT_EQ(words[2], 0x5au);
+  xsmem::testing::WriteWord(xsmem::testing::g_forge_target.at(64), 0, 1);
+  EXPECT_FALSE(xsmem::testing::g_forge_target.Untouched());
+  xsmem::testing::WriteWord(xsmem::testing::g_forge_target.at(64), 0, 0);
+  EXPECT_TRUE(xsmem::testing::g_forge_target.Untouched());
 }
 
 }  // namespace
