@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -362,15 +362,6 @@ TEST_P(Router, ReallocStaysWithTheOwner) {
   xsmem_free(a, q);
 }
 
-struct Sink {
-  xsmem_stats_sink base;
-  std::map<std::string, double> values;
-};
-
-void SinkValue(xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *, double v) {
-  reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-}
-
 TEST_P(Router, DetailReportsEveryNode) {
   int n = GetParam();
   xsmem_node_router_options o = Options(XSMEM_NUMA_POLICY_LOCAL);
@@ -381,17 +372,16 @@ TEST_P(Router, DetailReportsEveryNode) {
     xsmem_numa_fake_set_thread_node(node);
     for (int i = 0; i <= node; i++) blocks.push_back(xsmem_alloc(a, 4096, 16, 0));
   }
-  Sink sink{{SinkValue}, {}};
-  a->ops->detail(a, &sink.base);
+  xsmem::testing::Detail d(a);
   for (int node = 0; node < n; node++) {
-    std::string k = "node/" + std::to_string(node) + "/";
-    EXPECT_EQ(sink.values[k + "num_allocs"], node + 1) << node;
-    EXPECT_EQ(sink.values[k + "bytes_in_use"], 4096.0 * (node + 1)) << node;
-    EXPECT_EQ(sink.values[k + "bytes_mapped"], 8192.0 * (node + 1)) << node;
-    EXPECT_EQ(sink.values.count(k + "fallbacks_out"), 1u);
-    EXPECT_EQ(sink.values.count(k + "fallbacks_in"), 1u);
+    std::string label = std::to_string(node);
+    EXPECT_EQ(d.Get("node", label, "num_allocs"), node + 1) << node;
+    EXPECT_EQ(d.Get("node", label, "bytes_in_use"), 4096.0 * (node + 1)) << node;
+    EXPECT_EQ(d.Get("node", label, "bytes_mapped"), 8192.0 * (node + 1)) << node;
+    EXPECT_TRUE(d.Has("node", label, "fallbacks_out")) << node;
+    EXPECT_TRUE(d.Has("node", label, "fallbacks_in")) << node;
   }
-  EXPECT_EQ(sink.values.count("node/interleave/num_allocs"), n > 1 ? 1u : 0u);
+  EXPECT_EQ(d.Has("node", "interleave", "num_allocs"), n > 1);
   for (void *p : blocks) xsmem_free(a, p);
 }
 

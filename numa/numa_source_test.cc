@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/address_space.h"
 
 namespace {
 
@@ -353,16 +353,11 @@ TEST(NumaSpace, HugeSpansAreHalvedUntilTheyFit) {
 // region overflows. Before, the space needed 1 GiB per span or failed, and
 // the `numa` configuration aborted before main under ulimit -v 4 GiB.
 TEST(NumaSpace, NoReservationUnderATightAddressSpaceLimit) {
-  long pages = 0, resident;
-  FILE *f = fopen("/proc/self/statm", "r");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(fscanf(f, "%ld %ld", &pages, &resident), 2);
-  fclose(f);
-  struct rlimit saved, tight;
-  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-  tight = saved;
-  tight.rlim_cur = (rlim_t)pages * 4096 + 256 * kMiB;  // room for a little, not for 2 x 64 MiB / (1/8)
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  uint64_t mapped = xsmem::testing::MappedBytes();
+  ASSERT_GT(mapped, 0u);
+  // Room for a little, not for 2 x 64 MiB / (1/8).
+  xsmem::testing::AddressSpaceLimit limit(mapped + 256 * kMiB);
+  ASSERT_TRUE(limit.ok());
   xsmem_numa_space_options o = {};
   o.num_nodes = 2;
   o.span = 1ull << 38;
@@ -370,7 +365,7 @@ TEST(NumaSpace, NoReservationUnderATightAddressSpaceLimit) {
   bool built = xsmem_numa_space_init(sp.get(), &o);
   size_t got = 0;
   void *p = built ? xsmem_source_map(xsmem_numa_space_node_source(sp.get(), 1), 8 * kMiB, 4096, &got) : nullptr;
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_TRUE(limit.Restore());
   ASSERT_TRUE(built) << errno;
   EXPECT_EQ(sp->reserved, 0u);
   ASSERT_NE(p, nullptr);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -446,27 +447,13 @@ TEST_F(Bfc, ReallocGrowsAndShrinksInPlaceWhenItCan) {
 TEST_F(Bfc, DetailReportsEveryBin) {
   xsmem_bfc *b = Make(64 << 20);
   void *p = A(b, 3000);
-  struct Sink {
-    xsmem_stats_sink s;
-    std::map<std::string, double> values;
-  } sink{};
-  sink.s.value = [](xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *,
-                    double v) {
-    reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-  };
-  xsmem_bfc_allocator(b)->ops->detail(xsmem_bfc_allocator(b), &sink.s);
-  EXPECT_EQ(sink.values["bin/2048/used_chunks"], 1.0);
-  EXPECT_EQ(sink.values["bin/2048/used_bytes"], 3072.0);
-  EXPECT_EQ(sink.values["bfc/regions/count"], 1.0);
-  EXPECT_EQ(sink.values.count("bin/268435456/free_bytes"), 1u);
+  xsmem::testing::Detail d(xsmem_bfc_allocator(b));
+  EXPECT_EQ(d.Get("bin", "2048", "used_chunks"), 1.0);
+  EXPECT_EQ(d.Get("bin", "2048", "used_bytes"), 3072.0);
+  EXPECT_EQ(d.Get("bfc", "regions", "count"), 1.0);
+  EXPECT_TRUE(d.Has("bin", "268435456", "free_bytes"));
   F(b, p);
 }
-
-// The detail values in the order the detail op reported them.
-struct DetailValue {
-  std::string group, label, key;
-  double value;
-};
 
 struct MapEntry {
   uintptr_t address;
@@ -482,31 +469,22 @@ struct DetailMap {
 // Runs the detail op with a sink that allocates from b itself on its first
 // call: it would deadlock if the op still held the lock.
 DetailMap TakeMap(xsmem_bfc *b) {
-  struct Sink {
-    xsmem_stats_sink s;
-    xsmem_bfc *b;
-    std::vector<DetailValue> values;
-  } sink{};
-  sink.b = b;
-  sink.s.value = [](xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *,
-                    double v) {
-    Sink *k = reinterpret_cast<Sink *>(s);
-    if (k->values.empty()) {
-      xsmem_allocator *a = xsmem_bfc_allocator(k->b);
-      a->ops->free(a, a->ops->alloc(a, 100, 16, 0), 0);
-    }
-    k->values.push_back({group, label, key, v});
-  };
-  xsmem_bfc_allocator(b)->ops->detail(xsmem_bfc_allocator(b), &sink.s);
+  xsmem_allocator *a = xsmem_bfc_allocator(b);
+  bool first = true;
+  xsmem::testing::Detail detail(a, [&](const xsmem::testing::DetailValue &) {
+    if (first) a->ops->free(a, a->ops->alloc(a, 100, 16, 0), 0);
+    first = false;
+  });
+  const std::vector<xsmem::testing::DetailValue> &values = detail.values();
   DetailMap m;
-  for (size_t i = 0; i < sink.values.size(); i++) {
-    const DetailValue &d = sink.values[i];
+  for (size_t i = 0; i < values.size(); i++) {
+    const xsmem::testing::DetailValue &d = values[i];
     if (d.group == "chunk_summary") m.summary[d.key] = d.value;
     if (d.group != "chunk" || d.key != "size") continue;
     // Each entry: "size" then "used" under the same label.
-    EXPECT_LT(i + 1, sink.values.size());
-    if (i + 1 >= sink.values.size()) break;
-    const DetailValue &u = sink.values[i + 1];
+    EXPECT_LT(i + 1, values.size());
+    if (i + 1 >= values.size()) break;
+    const xsmem::testing::DetailValue &u = values[i + 1];
     EXPECT_EQ(u.label, d.label);
     EXPECT_EQ(u.key, "used");
     EXPECT_TRUE(u.value == 0.0 || u.value == 1.0) << u.value;

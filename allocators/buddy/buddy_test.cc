@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -19,6 +18,7 @@
 
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -34,19 +34,11 @@ xsmem_buddy_options Opts(unsigned delay_ms = 600000) {
   return o;
 }
 
-// Collects detail() figures as map["group/label/key"] = value.
-struct Detail {
-  xsmem_stats_sink sink;
-  std::map<std::string, double> v;
-  static void Value(xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double x) {
-    reinterpret_cast<Detail *>(s)->v[std::string(g) + "/" + l + "/" + k] = x;
-  }
-  explicit Detail(const xsmem_allocator *a) {
-    sink.value = Value;
-    a->ops->detail(a, &sink);
-  }
-  double FreeAt(size_t block) { return v["order/" + std::to_string(block) + "/free_blocks"]; }
-  double LiveAt(size_t block) { return v["order/" + std::to_string(block) + "/live_blocks"]; }
+// detail() figures, read by order.
+struct Detail : xsmem::testing::Detail {
+  using xsmem::testing::Detail::Detail;
+  double FreeAt(size_t block) const { return Get("order", std::to_string(block), "free_blocks"); }
+  double LiveAt(size_t block) const { return Get("order", std::to_string(block), "live_blocks"); }
 };
 
 class BuddyTest : public ::testing::Test {

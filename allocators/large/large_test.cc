@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +17,8 @@
 
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tests/testing/address_space.h"
+#include "tests/testing/detail.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -44,16 +45,9 @@ xsmem_os_stats Os() {
   return s;
 }
 
+// Returns the large tier's detail figures (group "tier", label "large") by key.
 std::map<std::string, double> Detail(const xsmem_allocator *a) {
-  struct Sink {
-    xsmem_stats_sink sink;
-    std::map<std::string, double> v;
-  } s;
-  s.sink.value = [](xsmem_stats_sink *k, const char *, const char *, const char *key, const char *, double x) {
-    reinterpret_cast<Sink *>(k)->v[key] = x;
-  };
-  a->ops->detail(a, &s.sink);
-  return s.v;
+  return xsmem::testing::Detail(a).Figures("tier", "large");
 }
 
 void ExpectIdentity(const xsmem_allocator *a) {
@@ -269,19 +263,13 @@ TEST(LargeTest, ARefusedMappingEmptiesTheCacheAndRetries) {
   void *p = a->ops->alloc(a, 64 * kMiB, 16, 0);
   ASSERT_NE(p, nullptr);
   a->ops->free(a, p, 0);  // cached
-  long pages = 0, resident;
-  FILE *f = fopen("/proc/self/statm", "r");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(fscanf(f, "%ld %ld", &pages, &resident), 2);
-  fclose(f);
-  struct rlimit saved, tight;
-  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-  tight = saved;
-  tight.rlim_cur = (rlim_t)pages * 4096 + 32 * kMiB;  // less than 48 MiB more: only with the cache gone
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  uint64_t mapped = xsmem::testing::MappedBytes();
+  ASSERT_GT(mapped, 0u);
+  xsmem::testing::AddressSpaceLimit limit(mapped + 32 * kMiB);  // less than 48 MiB more: only with the cache gone
+  ASSERT_TRUE(limit.ok());
   // Another alignment: the cached mapping cannot serve it (a miss).
   void *q = a->ops->alloc(a, 48 * kMiB, 8 * kMiB, 0);
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_TRUE(limit.Restore());
   ASSERT_NE(q, nullptr);
   EXPECT_EQ((uintptr_t)q % (8 * kMiB), 0u);
   a->ops->free(a, q, 0);

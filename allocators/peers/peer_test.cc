@@ -11,6 +11,7 @@
 
 #include "allocators/peers/peer.h"
 #include "gtest/gtest.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -18,24 +19,17 @@ xsmem_allocator *Peer() { return XSMEM_PEER_INSTANCE(); }
 
 bool Aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 
-struct Collected {
-  xsmem_stats_sink sink;
-  std::map<std::string, double> values;  // "label/key" -> value
-};
-
-void Collect(xsmem_stats_sink *sink, const char *group, const char *label, const char *key, const char *kind,
-             double value) {
-  auto *c = reinterpret_cast<Collected *>(sink);
-  EXPECT_STREQ(group, "peer");
-  EXPECT_TRUE(strcmp(kind, "gauge") == 0 || strcmp(kind, "counter") == 0) << kind;
-  c->values[std::string(label) + "/" + key] = value;
-}
-
+// Returns the peer's detail figures keyed "label/key", each checked to be in
+// group "peer" and a gauge or a counter.
 std::map<std::string, double> Detail() {
-  Collected c;
-  c.sink.value = Collect;
-  Peer()->ops->detail(Peer(), &c.sink);
-  return c.values;
+  xsmem::testing::Detail d(Peer());
+  std::map<std::string, double> values;
+  for (const xsmem::testing::DetailValue &v : d.values()) {
+    EXPECT_EQ(v.group, "peer");
+    EXPECT_TRUE(v.kind == "gauge" || v.kind == "counter") << v.kind;
+    values[v.label + "/" + v.key] = v.value;
+  }
+  return values;
 }
 
 TEST(Peer, NameAndKind) {

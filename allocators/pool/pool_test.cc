@@ -3,16 +3,17 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <algorithm>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "allocators/bfc/bfc.h"
 #include "gtest/gtest.h"
+#include "tests/testing/address_space.h"
+#include "tests/testing/corruption.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -172,17 +173,14 @@ TEST_F(Pool, TheBlockTableCompactsWhenItCannotGrow) {
   // elsewhere, in slots of their own.
   xsmem_allocator *bfc = xsmem_bfc_allocator(bfc_);
   for (int i = 0; i < 760; i++) v.push_back(bfc->ops->alloc(bfc, 64, 16, 0));
-  struct rlimit saved, tight;
-  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-  tight = saved;
-  tight.rlim_cur = 4096;  // no new mapping at all
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  xsmem::testing::AddressSpaceLimit limit(4096);  // no new mapping at all
+  ASSERT_TRUE(limit.ok());
   int got = 0;
   void *blocks[200];
   for (; got < 200; got++) {
     if (!(blocks[got] = A(p, 64))) break;
   }
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_TRUE(limit.Restore());
   EXPECT_EQ(got, 200) << "served from the bfc's free chunks, with the table compacted";
   for (int i = 0; i < got; i++) F(p, blocks[i]);
   for (void *q : v) bfc->ops->free(bfc, q, 0);
@@ -278,20 +276,12 @@ TEST_F(Pool, DetailHasCountersAndTheBackingsBins) {
   xsmem_pool *p = Make(1 << 20, XSMEM_POOL_ROUND_POW2);
   F(p, A(p, 100));
   F(p, A(p, 100));
-  struct Sink {
-    xsmem_stats_sink s;
-    std::map<std::string, double> values;
-  } sink{};
-  sink.s.value = [](xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *,
-                    double v) {
-    reinterpret_cast<Sink *>(s)->values[std::string(group) + "/" + label + "/" + key] = v;
-  };
-  xsmem_pool_allocator(p)->ops->detail(xsmem_pool_allocator(p), &sink.s);
-  EXPECT_EQ(sink.values["pool/cache/hits"], 1.0);
-  EXPECT_EQ(sink.values["pool/cache/misses"], 1.0);
-  EXPECT_EQ(sink.values["pool/cache/hit_rate"], 0.5);
-  EXPECT_EQ(sink.values["pool/cache/cached_blocks"], 1.0);
-  EXPECT_EQ(sink.values.count("bin/256/used_chunks"), 1u);
+  xsmem::testing::Detail d(xsmem_pool_allocator(p));
+  EXPECT_EQ(d.Get("pool", "cache", "hits"), 1.0);
+  EXPECT_EQ(d.Get("pool", "cache", "misses"), 1.0);
+  EXPECT_EQ(d.Get("pool", "cache", "hit_rate"), 0.5);
+  EXPECT_EQ(d.Get("pool", "cache", "cached_blocks"), 1.0);
+  EXPECT_TRUE(d.Has("bin", "256", "used_chunks"));
 }
 
 TEST_F(Pool, ThreadsKeepCountsExact) {
@@ -351,19 +341,8 @@ TEST_F(PoolDeathTest, ForeignAndDoubleFreesAreReported) {
 // as heap corruption, never written through; under XSMEM_ON_ERROR=warn the
 // lists are rebuilt from the block table and every kept block stays usable.
 
-alignas(64) char g_target[4096];
-
-// Past ASan, which would report the write itself (kept blocks are poisoned).
-__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
-  static_cast<volatile uintptr_t *>(p)[i] = v;
-}
-
-bool TargetUntouched() {
-  for (char c : g_target) {
-    if (c) return false;
-  }
-  return true;
-}
+using xsmem::testing::g_forge_target;
+using xsmem::testing::WriteWord;
 
 using PoolDeathTest = Pool;
 
@@ -373,7 +352,7 @@ TEST_F(PoolDeathTest, ForgedLinkIsReportedNotWrittenThrough) {
       xsmem_pool *p = Make(1 << 20, XSMEM_POOL_ROUND_POW2);
       for (int i = 0; i < 6; i++) v.push_back(A(p, 1000));
       for (void *q : v) F(p, q);
-      WriteWord(v.back(), word, reinterpret_cast<uintptr_t>(g_target + 1024));
+      WriteWord(v.back(), word, reinterpret_cast<uintptr_t>(g_forge_target.at(1024)));
       return p;
     };
     EXPECT_DEATH(
@@ -393,7 +372,7 @@ TEST_F(PoolDeathTest, ForgedLinkIsReportedNotWrittenThrough) {
           for (int i = 0; i < 6; i++) got.push_back(A(p, 1000));
           bool all_kept_came_back = C(p).hits == 6 && C(p).cached_blocks == 0;
           for (void *q : got) all_kept_came_back &= std::find(v.begin(), v.end(), q) != v.end();
-          _exit(all_kept_came_back && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+          _exit(all_kept_came_back && g_forge_target.Untouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
         },
         testing::ExitedWithCode(0), "heap corruption in a free 1024-byte block")
         << word;

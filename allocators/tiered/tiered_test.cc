@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
 #include "platform/pagemap.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -330,25 +330,12 @@ TEST(Default, StatsSumTheTiersAndDetailNamesThem) {
   free(large);
   xsmem_stats s2 = xsmem_get_stats(a);
   EXPECT_EQ(s2.bytes_in_use, s0.bytes_in_use);
-  std::map<std::string, double> seen;
-  struct Sink : xsmem_stats_sink {
-    std::map<std::string, double> *seen;
-  } sink;
-  sink.seen = &seen;
-  sink.value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double v) {
-    (*static_cast<Sink *>(s)->seen)[std::string(g) + "/" + l + "/" + k] = v;
-  };
-  a->ops->detail(a, &sink);
-  EXPECT_TRUE(seen.count("class/112/allocs"));
-  EXPECT_TRUE(seen.count("tier/small/bytes_in_use"));
-  EXPECT_TRUE(seen.count("contention/small/stack_cas_retries"));
-  bool buddy = false, large_tier = false;
-  for (auto &kv : seen) {
-    buddy |= kv.first.rfind("tier/buddy/", 0) == 0;
-    large_tier |= kv.first.rfind("tier/large/", 0) == 0;
-  }
-  EXPECT_TRUE(buddy);
-  EXPECT_TRUE(large_tier);
+  xsmem::testing::Detail d(a);
+  EXPECT_TRUE(d.Has("class", "112", "allocs"));
+  EXPECT_TRUE(d.Has("tier", "small", "bytes_in_use"));
+  EXPECT_TRUE(d.Has("contention", "small", "stack_cas_retries"));
+  EXPECT_FALSE(d.Figures("tier", "buddy").empty());
+  EXPECT_FALSE(d.Figures("tier", "large").empty());
 }
 
 TEST(DefaultDeathTest, ForeignPointer) {

@@ -13,6 +13,7 @@
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -25,15 +26,7 @@ constexpr uint64_t kBudget = 2 << 20;  // XSMEM_TLS_TOTAL_BYTES in BUILD.bazel
 // Returns the bytes on the global stacks, from the detail op (class label ->
 // batches): batches * batch blocks * block size.
 uint64_t StackBytes() {
-  std::map<std::string, double> seen;
-  struct Sink : xsmem_stats_sink {
-    std::map<std::string, double> *seen;
-  } sink;
-  sink.seen = &seen;
-  sink.value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double v) {
-    if (!strcmp(g, "class") && !strcmp(k, "stack_batches")) (*static_cast<Sink *>(s)->seen)[l] = v;
-  };
-  A()->ops->detail(A(), &sink);
+  std::map<std::string, double> seen = xsmem::testing::Detail(A()).ByLabel("class", "stack_batches");
   uint64_t bytes = 0;
   for (auto &[label, batches] : seen) {
     size_t size = std::stoul(label);

@@ -24,6 +24,7 @@
 #endif
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -386,15 +387,7 @@ TEST(Purger, BackgroundPassTakesTheSpareOfASleepingThread) {
 
 TEST(Stats, DetailReportsClassesTiersAndContention) {
   void *p = Alloc(64);
-  std::map<std::string, double> seen;
-  struct Sink : xsmem_stats_sink {
-    std::map<std::string, double> *seen;
-  } sink;
-  sink.seen = &seen;
-  sink.value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double v) {
-    (*static_cast<Sink *>(s)->seen)[std::string(g) + "/" + l + "/" + k] = v;
-  };
-  A()->ops->detail(A(), &sink);
+  std::map<std::string, double> seen = xsmem::testing::DetailMap(A());
   EXPECT_GE(seen["class/64/allocs"], 1);
   EXPECT_GE(seen["class/64/bytes_in_use"], 64);
   EXPECT_GE(seen["tier/small/allocs"], seen["class/64/allocs"]);

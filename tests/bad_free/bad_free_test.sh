@@ -15,10 +15,8 @@ prog=$1 lib=$2 checker=$3
 shift 3
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=("")
-case "$lib" in /*) ;; *) lib="$PWD/$lib" ;; esac
-case "$prog" in /*) ;; *) prog="$PWD/$prog" ;; esac
-tmp=${TEST_TMPDIR:-$(mktemp -d)}
-failures=0
+. tests/testing/preload_test_lib.sh
+absolute prog lib
 
 # Sizes: the small tier's 16-byte class, small and mid classes, a block
 # glibc carves from its top chunk, and blocks of the large tiers (which glibc
@@ -39,15 +37,12 @@ expect() {
   local fatal=$on_error
   case "$scenario" in usable_*) fatal=warn ;; esac
   if [ "$fatal" = abort ] && [ $rc -ne 134 ]; then
-    echo "FAIL $what: exit status $rc, not SIGABRT (134)"; failures=$((failures + 1))
+    fail "$what: exit status $rc, not SIGABRT (134)" "$tmp/err"
   elif [ "$fatal" = warn ] && { [ $rc -ne 0 ] || ! grep -q DISTINCT "$tmp/out"; }; then
-    echo "FAIL $what: exit status $rc, output: $(cat "$tmp/out")"; failures=$((failures + 1))
+    fail "$what: exit status $rc, output: $(cat "$tmp/out")" "$tmp/err"
   elif ! grep -Eq "$pattern" "$tmp/err"; then
-    echo "FAIL $what: no report matching /$pattern/"; failures=$((failures + 1))
-  else
-    return 0
+    fail "$what: no report matching /$pattern/" "$tmp/err"
   fi
-  sed 's/^/  stderr: /' "$tmp/err" | head -5
 }
 
 for mode in "${modes[@]}"; do
@@ -72,8 +67,4 @@ for mode in "${modes[@]}"; do
     done
   fi
 done
-if [ $failures -ne 0 ]; then
-  echo "$failures failures"
-  exit 1
-fi
-echo "all bad calls reported under ${modes[*]:-the default mode}"
+finish "all bad calls reported under ${modes[*]:-the default mode}"

@@ -14,10 +14,8 @@ prog=$1 lib=$2 checker=$3 sizes=$4
 shift 4
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=("")
-case "$lib" in /*) ;; *) lib="$PWD/$lib" ;; esac
-case "$prog" in /*) ;; *) prog="$PWD/$prog" ;; esac
-tmp=${TEST_TMPDIR:-$(mktemp -d)}
-failures=0
+. tests/testing/preload_test_lib.sh
+absolute prog lib
 
 # expect MODE ON_ERROR SCENARIO SIZE
 expect() {
@@ -29,19 +27,16 @@ expect() {
   rc=$?
   local what="${mode:+XSMEM_TRACK=$mode }XSMEM_ON_ERROR=$on_error $scenario $size"
   if grep -q HIJACKED "$tmp/out"; then
-    echo "FAIL $what: $(cat "$tmp/out")"; failures=$((failures + 1))
+    fail "$what: $(cat "$tmp/out")" "$tmp/err"
   elif [ "$checker" = none ] && { [ $rc -ne 0 ] || ! grep -q DISTINCT "$tmp/out" || [ -s "$tmp/err" ]; }; then
-    echo "FAIL $what: exit status $rc, output: $(cat "$tmp/out")"; failures=$((failures + 1))
+    fail "$what: exit status $rc, output: $(cat "$tmp/out")" "$tmp/err"
   elif [ "$checker" = xsmem ] && [ "$on_error" = abort ] && [ $rc -ne 134 ]; then
-    echo "FAIL $what: exit status $rc, not SIGABRT (134)"; failures=$((failures + 1))
+    fail "$what: exit status $rc, not SIGABRT (134)" "$tmp/err"
   elif [ "$checker" = xsmem ] && [ "$on_error" = warn ] && { [ $rc -ne 0 ] || ! grep -q DISTINCT "$tmp/out"; }; then
-    echo "FAIL $what: exit status $rc, output: $(cat "$tmp/out")"; failures=$((failures + 1))
+    fail "$what: exit status $rc, output: $(cat "$tmp/out")" "$tmp/err"
   elif [ "$checker" = xsmem ] && ! grep -Eq "in allocator '[a-z0-9_.]+': heap corruption in a free [0-9]+-byte block" "$tmp/err"; then
-    echo "FAIL $what: no heap corruption report"; failures=$((failures + 1))
-  else
-    return 0
+    fail "$what: no heap corruption report" "$tmp/err"
   fi
-  sed 's/^/  stderr: /' "$tmp/err" | head -5
 }
 
 for mode in "${modes[@]}"; do
@@ -52,8 +47,4 @@ for mode in "${modes[@]}"; do
     done
   done
 done
-if [ $failures -ne 0 ]; then
-  echo "$failures failures"
-  exit 1
-fi
-echo "every write after free reported or harmless under ${modes[*]:-the default mode}"
+finish "every write after free reported or harmless under ${modes[*]:-the default mode}"

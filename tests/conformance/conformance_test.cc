@@ -18,6 +18,7 @@
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
 #include "gtest/gtest.h"
+#include "tests/testing/shadow.h"
 
 namespace {
 
@@ -35,19 +36,10 @@ const char *ConfigName() {
 
 bool Aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
 
-void Fill(void *p, size_t n, uint8_t seed) {
-  auto *b = static_cast<uint8_t *>(p);
-  for (size_t i = 0; i < n; i++) b[i] = static_cast<uint8_t>(seed + i * 7);
-}
-
-// Returns the first index where the pattern breaks, or n.
-size_t Check(const void *p, size_t n, uint8_t seed) {
-  auto *b = static_cast<const uint8_t *>(p);
-  for (size_t i = 0; i < n; i++) {
-    if (b[i] != static_cast<uint8_t>(seed + i * 7)) return i;
-  }
-  return n;
-}
+using xsmem::testing::Check;
+using xsmem::testing::Fill;
+using xsmem::testing::Shadow;
+using xsmem::testing::ShadowBlock;
 
 TEST(Registry, ConfigurationIsRegisteredAndServesMalloc) {
   const xsmem_config *c = xsmem_config_find(ConfigName());
@@ -65,12 +57,11 @@ TEST(Registry, ConfigurationIsRegisteredAndServesMalloc) {
 
 TEST(Malloc, EverySizeUpTo64KiB) {
   // A window of live blocks, each filled with its own pattern, catches overlap.
-  constexpr int kWindow = 64;
-  struct Live { void *p; size_t n; uint8_t seed; } window[kWindow] = {};
+  Shadow window(64);
   for (size_t n = 0; n <= 64 * 1024; n++) {
-    Live &slot = window[n % kWindow];
+    ShadowBlock &slot = window[n % window.size()];
     if (slot.p) {
-      ASSERT_EQ(Check(slot.p, slot.n, slot.seed), slot.n) << "block of " << slot.n << " bytes was overwritten";
+      ASSERT_EQ(window.Check(slot), slot.n) << "block of " << slot.n << " bytes was overwritten";
       g_free(slot.p);
     }
     void *p = g_malloc(n);
@@ -83,11 +74,10 @@ TEST(Malloc, EverySizeUpTo64KiB) {
       for (size_t i = 0; i < n; i += 4096) static_cast<uint8_t *>(p)[i] = 1;
       static_cast<uint8_t *>(p)[n - 1] = 1;
     }
-    slot = {p, fill, static_cast<uint8_t>(n)};
-    Fill(p, fill, slot.seed);
+    window.Set(slot, p, fill, static_cast<uint8_t>(n));
   }
-  for (Live &slot : window) {
-    ASSERT_EQ(Check(slot.p, slot.n, slot.seed), slot.n);
+  for (ShadowBlock &slot : window) {
+    ASSERT_EQ(window.Check(slot), slot.n);
     g_free(slot.p);
   }
 }
@@ -251,8 +241,7 @@ TEST(Realloc, FailureLeavesTheBlockIntact) {
 
 // Long random alloc / realloc / free sequences against a shadow model.
 TEST(Integrity, RandomSequenceMatchesShadowModel) {
-  struct Block { uint8_t *p = nullptr; size_t n = 0; uint8_t seed = 0; };
-  std::vector<Block> slots(3000);
+  Shadow slots(3000);
   std::mt19937_64 rng(12345);
   auto random_size = [&]() -> size_t {
     uint64_t r = rng();
@@ -262,57 +251,45 @@ TEST(Integrity, RandomSequenceMatchesShadowModel) {
       default: return (r >> 32) % 512;
     }
   };
-  auto check_no_overlap = [&]() {
-    std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
-    for (auto &b : slots) {
-      if (b.p) ranges.emplace_back((uintptr_t)b.p, (uintptr_t)b.p + std::max<size_t>(malloc_usable_size(b.p), 1));
-    }
-    std::sort(ranges.begin(), ranges.end());
-    for (size_t i = 1; i < ranges.size(); i++) {
-      ASSERT_LE(ranges[i - 1].second, ranges[i].first) << "live blocks overlap";
-    }
-  };
   // XSMEM_CONFORMANCE_OPS shortens the run for configurations that make a
   // system call per operation (os); the default is what every other one runs.
   const char *ops_env = getenv("XSMEM_CONFORMANCE_OPS");
   const int ops = ops_env ? atoi(ops_env) : 300000;
   for (int op = 0; op < ops; op++) {
-    Block &b = slots[rng() % slots.size()];
+    ShadowBlock &b = slots[rng() % slots.size()];
     if (b.p) {
-      ASSERT_EQ(Check(b.p, b.n, b.seed), b.n) << "op " << op;
+      ASSERT_EQ(slots.Check(b), b.n) << "op " << op;
       if (rng() % 3 == 0) {
         size_t n = random_size();
         auto *q = static_cast<uint8_t *>(g_realloc(b.p, n));
         if (n == 0) {
           ASSERT_EQ(q, nullptr);
-          b = Block{};
+          b = ShadowBlock{};
           continue;
         }
         ASSERT_NE(q, nullptr);
-        ASSERT_EQ(Check(q, std::min(n, b.n), b.seed), std::min(n, b.n)) << "realloc lost data, op " << op;
-        b.p = q;
-        b.n = n;
-        b.seed = static_cast<uint8_t>(rng());
-        Fill(b.p, b.n, b.seed);
+        ASSERT_EQ(slots.CheckMoved(b, q, n), std::min(n, b.n)) << "realloc lost data, op " << op;
+        slots.Set(b, q, n, static_cast<uint8_t>(rng()));
       } else {
         g_free(b.p);
-        b = Block{};
+        b = ShadowBlock{};
       }
     } else {
-      b.n = random_size();
-      b.p = static_cast<uint8_t *>(g_malloc(b.n));
-      ASSERT_NE(b.p, nullptr);
-      ASSERT_TRUE(Aligned(b.p, 16));
-      ASSERT_GE(malloc_usable_size(b.p), b.n);
-      b.seed = static_cast<uint8_t>(rng());
-      Fill(b.p, b.n, b.seed);
+      size_t n = random_size();
+      auto *p = static_cast<uint8_t *>(g_malloc(n));
+      ASSERT_NE(p, nullptr);
+      ASSERT_TRUE(Aligned(p, 16));
+      ASSERT_GE(malloc_usable_size(p), n);
+      slots.Set(b, p, n, static_cast<uint8_t>(rng()));
     }
-    if (op % 50000 == 0) check_no_overlap();
+    if (op % 50000 == 0) {
+      ASSERT_TRUE(slots.Disjoint(malloc_usable_size)) << "live blocks overlap, op " << op;
+    }
   }
-  check_no_overlap();
-  for (auto &b : slots) {
+  ASSERT_TRUE(slots.Disjoint(malloc_usable_size)) << "live blocks overlap";
+  for (ShadowBlock &b : slots) {
     if (b.p) {
-      ASSERT_EQ(Check(b.p, b.n, b.seed), b.n);
+      ASSERT_EQ(slots.Check(b), b.n);
       g_free(b.p);
     }
   }

@@ -1,9 +1,10 @@
 // Fuzzes every linked configuration through the xsmem_allocator interface.
 //
 // The input is a program: each step picks a configuration, an operation
-// (alloc, aligned alloc, calloc, realloc, free) and a size; a shadow model
-// keeps every live block's size and fill byte. Every block is checked on
-// realloc and free, and the allocator's stats must balance at the end.
+// (alloc, aligned alloc, calloc, realloc, free) and a size; the shadow model
+// (tests/testing/shadow.h) keeps every live block's size and pattern seed.
+// Every block is checked on realloc and free, and the allocator's stats must
+// balance at the end.
 // Built as a libFuzzer target under --config=fuzz (clang); the same entry
 // point is replayed over pseudo-random inputs by allocator_fuzz_replay_test.
 #include <stdint.h>
@@ -15,43 +16,17 @@
 
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
+#include "tests/testing/shadow.h"
 
 namespace {
 
-struct Block {
-  uint8_t *p = nullptr;
-  size_t n = 0;
-  uint8_t fill = 0;
-};
+using xsmem::testing::Coverage;
+using xsmem::testing::Shadow;
+using xsmem::testing::ShadowBlock;
 
 [[noreturn]] void Fail(const char *cfg, const char *what, size_t step) {
   fprintf(stderr, "allocator_fuzz: configuration '%s': %s at step %zu\n", cfg, what, step);
   abort();
-}
-
-// The bytes of a block the model writes and checks: all of a block up to
-// 64 KiB; of a bigger one its first and last 16 KiB and one byte per 64 KiB
-// between (overlaps show at the edges, and touching every page of a 4 MiB
-// block costs ~13 ms in page faults on these VMs).
-const size_t kEdge = 16 * 1024, kStride = 64 * 1024;
-
-bool Modelled(size_t n, size_t i) { return n <= 4 * kEdge || i < kEdge || i >= n - kEdge || i % kStride == 0; }
-
-template <typename F>
-void ForEachModelled(size_t n, F f) {
-  if (n <= 4 * kEdge) {
-    for (size_t i = 0; i < n; i++) f(i);
-    return;
-  }
-  for (size_t i = 0; i < kEdge; i++) f(i);
-  for (size_t i = kStride; i < n - kEdge; i += kStride) f(i);
-  for (size_t i = n - kEdge; i < n; i++) f(i);
-}
-
-bool Intact(const Block &b) {
-  bool ok = true;
-  ForEachModelled(b.n, [&](size_t i) { ok &= b.p[i] == b.fill; });
-  return ok;
 }
 
 class Reader {
@@ -88,52 +63,48 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const xsmem_config *cfg = xsmem_config_at(r.u8() % nconfigs);
   xsmem_allocator *a = xsmem_config_instance(cfg);
   xsmem_stats before = xsmem_get_stats(a);
-  std::vector<Block> live(64);
+  Shadow live(64, Coverage::kEdgesAndStride);
   size_t step = 0;
   while (!r.empty() && step < 4096) {
     step++;
-    Block &b = live[r.u8() % live.size()];
+    ShadowBlock &b = live[r.u8() % live.size()];
     uint8_t op = r.u8() % 6;
+    uint8_t *p;
+    size_t n;
     if (b.p) {
-      if (!Intact(b)) Fail(cfg->name, "a live block was overwritten", step);
+      if (!live.Intact(b)) Fail(cfg->name, "a live block was overwritten", step);
       if (op < 3) {
         xsmem_free(a, b.p);
-        b = Block{};
+        b = ShadowBlock{};
         continue;
       }
-      size_t n = SizeFrom(r);
-      auto *q = static_cast<uint8_t *>(xsmem_realloc(a, b.p, n));
+      n = SizeFrom(r);
+      p = static_cast<uint8_t *>(xsmem_realloc(a, b.p, n));
       if (n == 0) {
-        b = Block{};
+        b = ShadowBlock{};
         continue;
       }
-      if (!q) Fail(cfg->name, "realloc failed", step);
-      ForEachModelled(n < b.n ? n : b.n, [&](size_t i) {
-        if (Modelled(b.n, i) && q[i] != b.fill) Fail(cfg->name, "realloc lost data", step);
-      });
-      b.p = q;
-      b.n = n;
+      if (!p) Fail(cfg->name, "realloc failed", step);
+      if (live.CheckMoved(b, p, n) != (n < b.n ? n : b.n)) Fail(cfg->name, "realloc lost data", step);
     } else {
-      size_t n = SizeFrom(r);
+      n = SizeFrom(r);
       size_t align = op == 1 ? (size_t)1 << (r.u8() % 17) : XSMEM_MIN_ALIGN;  // up to 64 KiB
       unsigned flags = op == 2 ? XSMEM_ALLOC_ZERO : 0;
-      b.p = static_cast<uint8_t *>(xsmem_alloc(a, n, align, flags));
-      if (!b.p) Fail(cfg->name, "allocation failed", step);
-      if (((uintptr_t)b.p & (align - 1)) != 0) Fail(cfg->name, "misaligned block", step);
-      if (xsmem_usable_size(a, b.p) < n) Fail(cfg->name, "usable size below the request", step);
+      p = static_cast<uint8_t *>(xsmem_alloc(a, n, align, flags));
+      if (!p) Fail(cfg->name, "allocation failed", step);
+      if (((uintptr_t)p & (align - 1)) != 0) Fail(cfg->name, "misaligned block", step);
+      if (xsmem_usable_size(a, p) < n) Fail(cfg->name, "usable size below the request", step);
       if (flags & XSMEM_ALLOC_ZERO) {
         for (size_t i = 0; i < n; i++) {
-          if (b.p[i] != 0) Fail(cfg->name, "zeroed block is not zero", step);
+          if (p[i] != 0) Fail(cfg->name, "zeroed block is not zero", step);
         }
       }
-      b.n = n;
     }
-    b.fill = r.u8();
-    ForEachModelled(b.n, [&](size_t i) { b.p[i] = b.fill; });
+    live.Set(b, p, n, r.u8());
   }
-  for (Block &b : live) {
+  for (ShadowBlock &b : live) {
     if (!b.p) continue;
-    if (!Intact(b)) Fail(cfg->name, "a live block was overwritten", step);
+    if (!live.Intact(b)) Fail(cfg->name, "a live block was overwritten", step);
     xsmem_free(a, b.p);
   }
   xsmem_stats after = xsmem_get_stats(a);

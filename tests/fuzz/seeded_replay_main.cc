@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/fuzz/replay.h"
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 extern "C" void FuzzSeeds(std::vector<std::string> *out);
 
@@ -66,12 +68,7 @@ int main(int argc, char **argv) {
     printf("%zu seeds written to %s\n", seeds.size(), argv[2]);
     return 0;
   }
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  const int kDefaultInputs = 500;  // the sanitizers slow every access 5-15x
-#else
-  const int kDefaultInputs = 5000;
-#endif
-  int inputs = argc > 1 ? atoi(argv[1]) : kDefaultInputs;
+  int inputs = ReplayInputs(argc, argv, 5000);
   for (const std::string &s : seeds) LLVMFuzzerTestOneInput((const uint8_t *)s.data(), s.size());
   std::mt19937_64 rng(20261207);
   for (int i = 0; i < inputs; i++) {

@@ -27,6 +27,7 @@ extern "C" {
 #include "export/format.h"
 #include "export/snapshot.h"
 }
+#include "export/testing/scoped.h"
 
 namespace {
 
@@ -35,16 +36,8 @@ namespace {
   abort();
 }
 
-struct Buf {
-  xsmem_buf b = XSMEM_BUF_INIT;
-  ~Buf() { xsmem_buf_free(&b); }
-  std::string str() const { return b.data ? std::string(b.data, b.len) : std::string(); }
-};
-
-struct Arena {
-  xsmem_arena a = XSMEM_ARENA_INIT;
-  ~Arena() { xsmem_arena_free(&a); }
-};
+using xsmem::testing::Arena;
+using xsmem::testing::Buf;
 
 // Checks UTF-8 validity; allowed_controls lists the control bytes that may appear raw.
 void CheckText(const std::string &s, const char *allowed_controls, const char *what) {

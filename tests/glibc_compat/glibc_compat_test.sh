@@ -6,10 +6,8 @@
 # usage: glibc_compat_test.sh PROGRAM LIBRARY CONFIGURATION
 set -uo pipefail
 prog=$1 lib=$2 config=$3
-case "$lib" in /*) ;; *) lib="$PWD/$lib" ;; esac
-case "$prog" in /*) ;; *) prog="$PWD/$prog" ;; esac
-tmp=${TEST_TMPDIR:-$(mktemp -d)}
-failures=0
+. tests/testing/preload_test_lib.sh
+absolute prog lib
 
 scenarios="aligned_alloc mallinfo trim usable_foreign calloc_realloc"
 # system and system_tracked (outside full mode) leave bad pointers to glibc,
@@ -30,12 +28,9 @@ for s in $scenarios; do
   XSMEM_BFC_LIMIT_MB=512 LD_PRELOAD="$lib" "$prog" "$s" >"$tmp/out" 2>"$tmp/err"
   rc=$?
   if [ $rc -ne 0 ]; then
-    echo "FAIL $config $s: exit status $rc: $(cat "$tmp/out")"
-    sed 's/^/  stderr: /' "$tmp/err" | head -5
-    failures=$((failures + 1))
+    fail "$config $s: exit status $rc: $(cat "$tmp/out")" "$tmp/err"
   elif [ "$s" = usable_foreign ] && [ "$reports" = 1 ] && ! grep -q "usable_size.*answered 0" "$tmp/err"; then
-    echo "FAIL $config $s: the foreign pointer was not reported"
-    failures=$((failures + 1))
+    fail "$config $s: the foreign pointer was not reported"
   fi
 done
 
@@ -46,14 +41,9 @@ case "$config" in
     rc=$?
     dumps=$(grep -Ec "memory maps? follows?" "$tmp/err")
     if [ $rc -ne 0 ] || [ "$dumps" != 1 ]; then
-      echo "FAIL $config oom_repeat: exit status $rc, $dumps dumps for 5 failures (want 1): $(cat "$tmp/out")"
-      failures=$((failures + 1))
+      fail "$config oom_repeat: exit status $rc, $dumps dumps for 5 failures (want 1): $(cat "$tmp/out")"
     fi
     ;;
 esac
 
-if [ $failures -ne 0 ]; then
-  echo "$failures failures"
-  exit 1
-fi
-echo "glibc behaviours hold under $config"
+finish "glibc behaviours hold under $config"

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,14 +13,14 @@
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
 #include "gtest/gtest.h"
-#include "tests/numa/detail_map.h"
 #include "numa/topology.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
 constexpr size_t kMiB = 1 << 20;
 
-std::map<std::string, double> Detail(xsmem_allocator *a) { return xsmem_test::DetailMap(a); }
+using xsmem::testing::Detail;
 
 xsmem_allocator *BfcNuma() {
   const xsmem_config *c = xsmem_config_find("bfc_numa");
@@ -51,10 +50,11 @@ TEST(BfcNuma, BlocksComeFromTheCallersNode) {
   }
   auto during = Detail(a);
   for (int node = 0; node < Nodes(); node++) {
-    std::string k = "node/" + std::to_string(node) + "/";
-    EXPECT_EQ(during[k + "num_allocs"] - before[k + "num_allocs"], 3) << node;
-    EXPECT_GE(during[k + "bytes_in_use"] - before[k + "bytes_in_use"], 16 + 1000 + 70000) << node;
-    EXPECT_GT(during[k + "bytes_mapped"], 0) << node;
+    std::string n = std::to_string(node);
+    EXPECT_EQ(during.Get("node", n, "num_allocs") - before.Get("node", n, "num_allocs"), 3) << node;
+    EXPECT_GE(during.Get("node", n, "bytes_in_use") - before.Get("node", n, "bytes_in_use"), 16 + 1000 + 70000)
+        << node;
+    EXPECT_GT(during.Get("node", n, "bytes_mapped"), 0) << node;
   }
   // Freed from a thread on another node: each block returns to its owner.
   std::thread([&] {
@@ -63,9 +63,9 @@ TEST(BfcNuma, BlocksComeFromTheCallersNode) {
   }).join();
   auto after = Detail(a);
   for (int node = 0; node < Nodes(); node++) {
-    std::string k = "node/" + std::to_string(node) + "/";
-    EXPECT_EQ(after[k + "num_frees"] - before[k + "num_frees"], 3) << node;
-    EXPECT_EQ(after[k + "bytes_in_use"], before[k + "bytes_in_use"]) << node;
+    std::string n = std::to_string(node);
+    EXPECT_EQ(after.Get("node", n, "num_frees") - before.Get("node", n, "num_frees"), 3) << node;
+    EXPECT_EQ(after.Get("node", n, "bytes_in_use"), before.Get("node", n, "bytes_in_use")) << node;
   }
   xsmem_numa_fake_set_thread_node(-1);
 }
@@ -89,12 +89,12 @@ TEST(BfcNuma, AnExhaustedNodeFallsBackToAnother) {
   auto during = Detail(a);
   EXPECT_GT(where[0], 32);
   EXPECT_LE(where[0], 64);
-  EXPECT_GT(during["node/0/fallbacks_out"] - before["node/0/fallbacks_out"], 0);
-  EXPECT_EQ(during["node/0/fallbacks_out"] - before["node/0/fallbacks_out"], 100 - where[0]);
+  EXPECT_GT(during.Get("node", "0", "fallbacks_out") - before.Get("node", "0", "fallbacks_out"), 0);
+  EXPECT_EQ(during.Get("node", "0", "fallbacks_out") - before.Get("node", "0", "fallbacks_out"), 100 - where[0]);
   double in = 0;
-  for (int node = 1; node < Nodes(); node++) in += during["node/" + std::to_string(node) + "/fallbacks_in"];
+  for (int node = 1; node < Nodes(); node++) in += during.Get("node", std::to_string(node), "fallbacks_in");
   EXPECT_EQ(in, 100 - where[0]);
-  EXPECT_GT(during["node/0/refused"], 0) << "node 0's source refused at its limit";
+  EXPECT_GT(during.Get("node", "0", "refused"), 0) << "node 0's source refused at its limit";
   for (void *p : blocks) xsmem_free(a, p);
   xsmem_stats s = xsmem_get_stats(a);
   EXPECT_EQ(s.num_failed, 0u) << "every request was served somewhere";

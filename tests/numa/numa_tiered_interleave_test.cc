@@ -4,7 +4,6 @@
 // label "interleave"; the nodes themselves stay empty.
 #include <string.h>
 
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,9 +12,9 @@
 #include "allocators/registry.h"
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "gtest/gtest.h"
-#include "tests/numa/detail_map.h"
 #include "numa/numa_tiered.h"
 #include "numa/topology.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
@@ -49,12 +48,12 @@ TEST(NumaDefaultInterleave, EveryTierIsInterleaved) {
       }
     }).join();
   }
-  std::map<std::string, double> detail = xsmem_test::DetailMap(a);
-  EXPECT_EQ(detail["node/interleave/num_allocs"], 4.0 * xsmem_numa_num_nodes());
+  xsmem::testing::Detail detail(a);
+  EXPECT_EQ(detail.Get("node", "interleave", "num_allocs"), 4.0 * xsmem_numa_num_nodes());
   xsmem_stats total = xsmem_get_stats(a);
-  EXPECT_EQ(detail["node/interleave/bytes_in_use"], (double)total.bytes_in_use);
+  EXPECT_EQ(detail.Get("node", "interleave", "bytes_in_use"), (double)total.bytes_in_use);
   for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
-    EXPECT_EQ(detail["node/" + std::to_string(node) + "/num_allocs"], 0) << node;
+    EXPECT_EQ(detail.Get("node", std::to_string(node), "num_allocs"), 0) << node;
   }
   for (void *p : blocks) xsmem_free(a, p);
 }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -19,15 +18,15 @@
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
-#include "tests/numa/detail_map.h"
 #include "numa/numa_tiered.h"
 #include "numa/topology.h"
+#include "tests/testing/detail.h"
 
 namespace {
 
 constexpr size_t kMiB = 1 << 20;
 
-std::map<std::string, double> Detail(xsmem_allocator *a) { return xsmem_test::DetailMap(a); }
+using xsmem::testing::Detail;
 
 xsmem_allocator *Numa() {
   const xsmem_config *c = xsmem_config_find("numa");
@@ -55,7 +54,7 @@ TEST(NumaTiered, BuiltPerNode) {
   EXPECT_STREQ(a->ops->kind, "numa_tiered");
   EXPECT_EQ(xsmem_numa_tiered_num_nodes(Numa()), Nodes());
   EXPECT_EQ((int)xsmem_tls_num_nodes(), Nodes());
-  EXPECT_EQ(Detail(a)["route/small/nodes"], Nodes());
+  EXPECT_EQ(Detail(a).Get("route", "small", "nodes"), Nodes());
 }
 
 TEST(NumaTiered, EveryTierServesTheCallersNode) {
@@ -80,14 +79,16 @@ TEST(NumaTiered, EveryTierServesTheCallersNode) {
   }
   auto during = Detail(a);
   for (int node = 0; node < Nodes(); node++) {
-    std::string k = "node/" + std::to_string(node) + "/";
-    EXPECT_EQ(during[k + "num_allocs"] - before[k + "num_allocs"], 5) << node;
-    EXPECT_GE(during[k + "bytes_in_use"] - before[k + "bytes_in_use"], 16 + 1000 + 100000 + 14 * kMiB) << node;
-    EXPECT_GT(during[k + "small_bytes_in_use"], 0) << node;
-    EXPECT_GE(during[k + "medium_bytes_in_use"], 2 * kMiB) << node;
-    EXPECT_GE(during[k + "large_bytes_in_use"], 12 * kMiB) << node;
-    EXPECT_GT(during[k + "small_segments"], 0) << node;
-    EXPECT_GT(during[k + "bytes_mapped"], 0) << node;
+    std::string n = std::to_string(node);
+    EXPECT_EQ(during.Get("node", n, "num_allocs") - before.Get("node", n, "num_allocs"), 5) << node;
+    EXPECT_GE(during.Get("node", n, "bytes_in_use") - before.Get("node", n, "bytes_in_use"),
+              16 + 1000 + 100000 + 14 * kMiB)
+        << node;
+    EXPECT_GT(during.Get("node", n, "small_bytes_in_use"), 0) << node;
+    EXPECT_GE(during.Get("node", n, "medium_bytes_in_use"), 2 * kMiB) << node;
+    EXPECT_GE(during.Get("node", n, "large_bytes_in_use"), 12 * kMiB) << node;
+    EXPECT_GT(during.Get("node", n, "small_segments"), 0) << node;
+    EXPECT_GT(during.Get("node", n, "bytes_mapped"), 0) << node;
   }
   // Freed by a thread on the last node: each block goes back to its own node.
   std::thread([&] {
@@ -98,9 +99,9 @@ TEST(NumaTiered, EveryTierServesTheCallersNode) {
   }).join();
   auto after = Detail(a);
   for (int node = 0; node < Nodes(); node++) {
-    std::string k = "node/" + std::to_string(node) + "/";
-    EXPECT_EQ(after[k + "num_frees"] - before[k + "num_frees"], 5) << node;
-    EXPECT_EQ(after[k + "bytes_in_use"], before[k + "bytes_in_use"]) << node;
+    std::string n = std::to_string(node);
+    EXPECT_EQ(after.Get("node", n, "num_frees") - before.Get("node", n, "num_frees"), 5) << node;
+    EXPECT_EQ(after.Get("node", n, "bytes_in_use"), before.Get("node", n, "bytes_in_use")) << node;
   }
 }
 
@@ -231,13 +232,13 @@ TEST(NumaTiered, ZZExhaustedNodeFallsBack) {
     }
   }).join();
   auto after = Detail(a);
-  double out = after["node/0/fallbacks_out"] - before["node/0/fallbacks_out"];
+  double out = after.Get("node", "0", "fallbacks_out") - before.Get("node", "0", "fallbacks_out");
   double in = 0;
   for (int node = 1; node < Nodes(); node++) {
-    std::string k = "node/" + std::to_string(node) + "/fallbacks_in";
-    in += after[k] - before[k];
+    std::string n = std::to_string(node);
+    in += after.Get("node", n, "fallbacks_in") - before.Get("node", n, "fallbacks_in");
   }
-  EXPECT_GT(after["node/0/refused"], 0);
+  EXPECT_GT(after.Get("node", "0", "refused"), 0);
   if (Fallback()) {
     EXPECT_FALSE(failed_small);
     EXPECT_FALSE(failed_medium);

@@ -35,6 +35,19 @@ int KernelPolicyOf(void *p, unsigned long *mask) {
   return mode;
 }
 
+// Runs f(node) on a thread bound to each node that has CPUs, one node after
+// another.
+template <typename F>
+void OnEachNode(F f) {
+  for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
+    if (xsmem_numa_node_cpu_count(node) == 0) continue;
+    std::thread([&] {
+      ASSERT_EQ(xsmem_numa_bind_thread(node), 0);
+      f(node);
+    }).join();
+  }
+}
+
 class RealPlacement : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -75,24 +88,20 @@ TEST_F(RealPlacement, BfcNumaServesEachThreadFromItsNode) {
   const xsmem_config *c = xsmem_config_find("bfc_numa");
   ASSERT_NE(c, nullptr);
   xsmem_allocator *a = xsmem_config_instance(c);
-  for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
-    if (xsmem_numa_node_cpu_count(node) == 0) continue;
-    std::thread([&] {
-      ASSERT_EQ(xsmem_numa_bind_thread(node), 0);
-      EXPECT_EQ(xsmem_numa_current_node(), node);
-      EXPECT_EQ(xsmem_numa_current_node_uncached(), node) << "the thread runs on the node's CPUs";
-      std::vector<char *> blocks;
-      for (size_t size : {64ul, 4096ul, 300000ul, 4 * kMiB}) {
-        auto *p = static_cast<char *>(xsmem_alloc(a, size, 16, 0));
-        ASSERT_NE(p, nullptr);
-        memset(p, 2, size);
-        EXPECT_EQ(KernelNodeOf(p), node) << size;
-        EXPECT_EQ(KernelNodeOf(p + size - 1), node) << size;
-        blocks.push_back(p);
-      }
-      for (char *p : blocks) xsmem_free(a, p);
-    }).join();
-  }
+  OnEachNode([&](int node) {
+    EXPECT_EQ(xsmem_numa_current_node(), node);
+    EXPECT_EQ(xsmem_numa_current_node_uncached(), node) << "the thread runs on the node's CPUs";
+    std::vector<char *> blocks;
+    for (size_t size : {64ul, 4096ul, 300000ul, 4 * kMiB}) {
+      auto *p = static_cast<char *>(xsmem_alloc(a, size, 16, 0));
+      ASSERT_NE(p, nullptr);
+      memset(p, 2, size);
+      EXPECT_EQ(KernelNodeOf(p), node) << size;
+      EXPECT_EQ(KernelNodeOf(p + size - 1), node) << size;
+      blocks.push_back(p);
+    }
+    for (char *p : blocks) xsmem_free(a, p);
+  });
 }
 
 // `numa`: every tier's blocks of a thread bound to node N are on node N; the
@@ -101,29 +110,25 @@ TEST_F(RealPlacement, NumaServesEachThreadFromItsNode) {
   const xsmem_config *c = xsmem_config_find("numa");
   ASSERT_NE(c, nullptr);
   xsmem_allocator *a = xsmem_config_instance(c);
-  for (int node = 0; node < xsmem_numa_num_nodes(); node++) {
-    if (xsmem_numa_node_cpu_count(node) == 0) continue;
-    std::thread([&] {
-      ASSERT_EQ(xsmem_numa_bind_thread(node), 0);
-      std::vector<char *> blocks;
-      for (size_t size : {32ul, 4096ul, 300000ul, 4 * kMiB, 600 * kMiB}) {
-        auto *p = static_cast<char *>(xsmem_alloc(a, size, 16, 0));
-        ASSERT_NE(p, nullptr);
-        size_t touch = size > 64 * kMiB ? 4096 : size;  // the large block: its first and last pages
-        memset(p, 5, touch);
-        p[size - 1] = 5;
-        EXPECT_EQ(KernelNodeOf(p), node) << size;
-        EXPECT_EQ(KernelNodeOf(p + size - 1), node) << size;
-        if (size <= 300000) {
-          unsigned long mask[2] = {};
-          EXPECT_EQ(KernelPolicyOf(p, mask), 2 /* MPOL_BIND */) << size;
-          EXPECT_EQ(mask[node / 64], 1UL << (node % 64)) << size;
-        }
-        blocks.push_back(p);
+  OnEachNode([&](int node) {
+    std::vector<char *> blocks;
+    for (size_t size : {32ul, 4096ul, 300000ul, 4 * kMiB, 600 * kMiB}) {
+      auto *p = static_cast<char *>(xsmem_alloc(a, size, 16, 0));
+      ASSERT_NE(p, nullptr);
+      size_t touch = size > 64 * kMiB ? 4096 : size;  // the large block: its first and last pages
+      memset(p, 5, touch);
+      p[size - 1] = 5;
+      EXPECT_EQ(KernelNodeOf(p), node) << size;
+      EXPECT_EQ(KernelNodeOf(p + size - 1), node) << size;
+      if (size <= 300000) {
+        unsigned long mask[2] = {};
+        EXPECT_EQ(KernelPolicyOf(p, mask), 2 /* MPOL_BIND */) << size;
+        EXPECT_EQ(mask[node / 64], 1UL << (node % 64)) << size;
       }
-      for (char *p : blocks) xsmem_free(a, p);
-    }).join();
-  }
+      blocks.push_back(p);
+    }
+    for (char *p : blocks) xsmem_free(a, p);
+  });
 }
 
 TEST_F(RealPlacement, MoveRangeMovesPages) {

@@ -2,9 +2,9 @@
 #include "platform/pagemap.h"
 
 #include <gtest/gtest.h>
+#include "tests/testing/address_space.h"
 
 #include <errno.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdint>
@@ -105,15 +105,12 @@ TEST(PagemapTest, SetFailsCleanlyWhenALeafCannotBeMapped) {
   const uintptr_t leaf_span = uintptr_t{1} << XSMEM_PAGEMAP_ROOT_SHIFT;
   const uintptr_t base = uintptr_t{900} * leaf_span;
   size_t before = xsmem_pagemap_leaves();
-  struct rlimit saved;
-  ASSERT_EQ(getrlimit(RLIMIT_AS, &saved), 0);
-  struct rlimit tight = saved;
-  tight.rlim_cur = 4096;  // below what the process has: every new mapping is refused
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  xsmem::testing::AddressSpaceLimit limit(4096);  // below what the process has: every new mapping is refused
+  ASSERT_TRUE(limit.ok());
   errno = 0;
   bool ok = xsmem_pagemap_set(At(base), kChunk, XSMEM_TAG_LARGE);
   int err = errno;
-  ASSERT_EQ(setrlimit(RLIMIT_AS, &saved), 0);
+  ASSERT_TRUE(limit.Restore());
   EXPECT_FALSE(ok);
   EXPECT_EQ(err, ENOMEM);
   EXPECT_EQ(xsmem_pagemap_get(At(base)), XSMEM_TAG_NONE);
