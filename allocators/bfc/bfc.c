@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "allocators/bfc/bfc_internal.h"
@@ -183,7 +184,7 @@ static bool region_add(xsmem_bfc *b, void *p, size_t mapped, bool pinned) {
   while (i < b->num_regions && b->regions[i].base < (uintptr_t)p) i++;
   memmove(&b->regions[i + 1], &b->regions[i], (b->num_regions - i) * sizeof(region));
   region *r = &b->regions[i];
-  *r = (region){(uintptr_t)p, (uintptr_t)p + usable, mapped, slots, slots_bytes, pinned};
+  *r = (region){(uintptr_t)p, (uintptr_t)p + usable, mapped, slots, slots_bytes, pinned, (uintptr_t)p};
   b->num_regions++;
   XSMEM_TOOL_POISON(p, mapped);  // free memory until a chunk of it is handed out
   uint32_t h = new_handle(b);
@@ -206,6 +207,9 @@ static size_t region_release(xsmem_bfc *b, region *r) {
   memmove(r, r + 1, (b->num_regions - i - 1) * sizeof(region));
   b->num_regions--;
   b->reserved -= gone.mapped;
+  b->released[b->released_next % RELEASED_KEPT].base = gone.base;
+  b->released[b->released_next % RELEASED_KEPT].end = gone.end;
+  b->released_next++;
   b->usable -= gone.end - gone.base;
   b->metadata -= gone.slots_bytes;
   xsmem_os_unmap(gone.slots, gone.slots_bytes);
@@ -387,8 +391,18 @@ static uint32_t find_fit(const xsmem_bfc *b, size_t rounded, size_t align, uint6
   return 0;
 }
 
-// Hands out chunk h for `size` bytes. REQUIRES: 2 handles reserved.
-static void *take(xsmem_bfc *b, uint32_t h, size_t pad, size_t rounded, size_t size) {
+// Notes that chunk c of region r is handed out; returns how many of its
+// first `size` bytes may hold old data (the rest is the source's untouched
+// memory: zero, when the source's regions are), for calloc.
+static size_t note_handed_out(const xsmem_bfc *b, region *r, const chunk *c, size_t size) {
+  size_t dirty = !b->zeroed ? size : c->ptr >= r->hwm ? 0 : XSMEM_MIN(size, r->hwm - c->ptr);
+  if (c->ptr + c->size > r->hwm) r->hwm = c->ptr + c->size;
+  return dirty;
+}
+
+// Hands out chunk h for `size` bytes; *dirty: how many of them may hold old
+// data. REQUIRES: 2 handles reserved.
+static void *take(xsmem_bfc *b, uint32_t h, size_t pad, size_t rounded, size_t size, size_t *dirty) {
   bin_remove(b, h);
   region *r = region_find(b, C(b, h)->ptr);
   if (pad) {  // the head stays free
@@ -403,6 +417,7 @@ static void *take(xsmem_bfc *b, uint32_t h, size_t pad, size_t rounded, size_t s
   }
   c->requested = size;
   c->alloc_id = ++b->counter;
+  *dirty = note_handed_out(b, r, c, size);
   XSMEM_TOOL_ALLOC(b, (void *)c->ptr, c->size);
   b->allocs++;
   b->in_use += c->size;
@@ -426,6 +441,27 @@ static void report_oom(xsmem_bfc *b, size_t size, size_t align) {
   }
 }
 
+// Zeroes the first `dirty` bytes of a block for calloc. Only what may hold
+// old data: a calloc of memory fresh from the source touches none of it (as
+// glibc's of a fresh mapping). A big dirty range of a zeroed (anonymous)
+// source is given back to the kernel instead, which hands it out again zero
+// on first touch: what glibc's calloc of a new mapping costs, rather than
+// faulting every page in at once (a 24 GiB calloc reusing a freed 64 TiB
+// chunk met the OOM killer under vm.overcommit_memory=1).
+static void zero(const xsmem_bfc *b, char *p, size_t dirty) {
+  enum { kGiveBackMin = 4 << 20 };
+  // (Not under the tools: memcheck would not see the kernel's zeroes.)
+  if (!XSMEM_TOOL_ENABLED && b->zeroed && dirty >= kGiveBackMin) {
+    uintptr_t lo = xsmem_align_up((uintptr_t)p, b->page), hi = xsmem_align_down((uintptr_t)p + dirty, b->page);
+    if (madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) {
+      memset(p, 0, lo - (uintptr_t)p);
+      memset((void *)hi, 0, (uintptr_t)p + dirty - hi);
+      return;
+    }
+  }
+  memset(p, 0, dirty);
+}
+
 static void *bfc_alloc_impl(xsmem_bfc *b, size_t size, size_t align, unsigned flags, uint64_t freed_before) {
   if (XSMEM_UNLIKELY(!xsmem_is_pow2(align))) {
     errno = EINVAL;
@@ -440,13 +476,13 @@ static void *bfc_alloc_impl(xsmem_bfc *b, size_t size, size_t align, unsigned fl
   }
   pthread_mutex_lock(&b->mu);
   void *p = NULL;
-  size_t pad = 0;
+  size_t pad = 0, dirty = 0;
   if (XSMEM_LIKELY(reserve_handles(b, 2))) {
     uint32_t h = find_fit(b, rounded, align, freed_before, &pad);
     if (!h && b->opt.frontier && merge_safe(b)) h = find_fit(b, rounded, align, freed_before, &pad);
     if (!h && grow(b, rounded, align)) h = find_fit(b, rounded, align, freed_before, &pad);
     if (!h && release_free_regions(b) && grow(b, rounded, align)) h = find_fit(b, rounded, align, freed_before, &pad);
-    if (h) p = take(b, h, pad, rounded, size);
+    if (h) p = take(b, h, pad, rounded, size, &dirty);
   }
   if (!p) __atomic_fetch_add(&b->failed, 1, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&b->mu);
@@ -455,7 +491,7 @@ static void *bfc_alloc_impl(xsmem_bfc *b, size_t size, size_t align, unsigned fl
     errno = ENOMEM;
     return NULL;
   }
-  if (flags & XSMEM_ALLOC_ZERO) memset(p, 0, size);
+  if ((flags & XSMEM_ALLOC_ZERO) && dirty) zero(b, p, dirty);
   return p;
 }
 
@@ -476,6 +512,11 @@ static uint32_t lookup_live(const xsmem_bfc *b, const void *p, region **rp, cons
   region *r = region_find(b, (uintptr_t)p);
   if (!r) {
     *why = "pointer not allocated by this allocator";
+    for (uint32_t i = 0; i < RELEASED_KEPT; i++) {
+      if ((uintptr_t)p >= b->released[i].base && (uintptr_t)p < b->released[i].end) {
+        *why = "pointer into a region already given back (XSMEM_BFC_GC): a double free, or a use after free";
+      }
+    }
     return 0;
   }
   uint32_t h = ((uintptr_t)p & (G - 1)) ? 0 : *slot_of(r, (uintptr_t)p);
@@ -568,6 +609,7 @@ static void *bfc_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flag
   }
   if (fits) {
     if (reserve_handles(b, 1)) trim_tail(b, r, h, rounded);
+    note_handed_out(b, r, c, c->size);  // grown in place: its new bytes are the program's
     XSMEM_TOOL_RESIZE(b, p, old, c->size);
     c->requested = size;
     xsmem_stats_note_peak(&b->peak, b->in_use);
@@ -714,6 +756,7 @@ xsmem_bfc *xsmem_bfc_create(xsmem_source *source, const xsmem_bfc_options *optio
   b->base.name = name;
   pthread_mutex_init(&b->mu, NULL);
   b->source = source;
+  b->zeroed = (source->ops->caps & XSMEM_SRC_ZEROED) != 0;
   b->opt = *options;
   b->page = page;
   b->fresh = 1;  // handle 0 means "none"

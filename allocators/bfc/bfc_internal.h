@@ -46,7 +46,13 @@ typedef struct region {
   uint32_t *slots;       // one per granule: handle of the chunk starting there
   size_t slots_bytes;
   bool pinned;           // the reserve_all region: never given back
+  uintptr_t hwm;         // end of the highest chunk ever handed out: above it the
+                         // source's memory is untouched (zero where it was zeroed)
 } region;
+
+// Regions given back (garbage collection): a free of a pointer into one is
+// named as such rather than as foreign. The last few only: a diagnosis.
+#define RELEASED_KEPT 16
 
 struct xsmem_bfc {
   xsmem_allocator base;  // first: the allocator interface
@@ -65,6 +71,11 @@ struct xsmem_bfc {
   // Statistics, exact under mu.
   uint64_t allocs, frees, failed, in_use, peak, largest, reserved, usable, metadata;
   bool oom_dumped;  // the first failure's dump was printed (atomic)
+  bool zeroed;      // the source's fresh regions read as zero (XSMEM_SRC_ZEROED)
+  struct {
+    uintptr_t base, end;
+  } released[RELEASED_KEPT];  // a ring, under mu
+  uint32_t released_next;
 };
 
 // Returns the chunk of handle h.

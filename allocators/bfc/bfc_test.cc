@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -622,6 +623,73 @@ TEST_F(BfcDeathTest, ForeignInteriorAndDoubleFreesAreReported) {
   F(b, x);
   F(b, y);  // merged into x
   EXPECT_DEATH(F(b, y), "double free");
+}
+
+TEST_F(BfcDeathTest, AFreeIntoARegionGivenBackIsNamedSo) {
+  xsmem_bfc_options o{};
+  o.bytes_limit = 64 << 20;
+  o.initial_region = 1 << 20;
+  o.gc = true;
+  xsmem_bfc *b = Make(o);
+  void *keep = A(b, 1000);     // region 1 stays
+  void *p = A(b, 2 << 20);     // region 2, its own
+  F(b, p);                     // wholly free: given back at once
+  EXPECT_DEATH(F(b, p), "region already given back");
+  F(b, keep);
+}
+
+// Counts the resident pages of [p, p + n) (mincore).
+size_t ResidentPages(void *p, size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  std::vector<unsigned char> v((n + page - 1) / page);
+  if (mincore(p, n, v.data()) != 0) return SIZE_MAX;
+  size_t r = 0;
+  for (unsigned char c : v) r += c & 1;
+  return r;
+}
+
+TEST_F(Bfc, ZeroedRequestsTouchOnlyMemoryThatHeldData) {
+  xsmem_bfc *b = Make(1 << 30, 1 << 20);
+  xsmem_allocator *a = xsmem_bfc_allocator(b);
+  // Fresh from the source: zero already, and left untouched (a huge calloc
+  // the kernel allows must not fault every page in).
+  const size_t kBig = 64 << 20;
+  char *fresh = static_cast<char *>(a->ops->alloc(a, kBig, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_LT(ResidentPages(fresh, kBig), 16u);
+  EXPECT_EQ(fresh[0], 0);
+  EXPECT_EQ(fresh[kBig - 1], 0);
+  // Memory that held data is zeroed.
+  char *used = static_cast<char *>(A(b, 4096));
+  memset(used, 0xAB, 4096);
+  F(b, used);
+  char *again = static_cast<char *>(a->ops->alloc(a, 4096, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_EQ(again, used);
+  for (int i = 0; i < 4096; i++) ASSERT_EQ(again[i], 0) << i;
+  // A block grown in place over a neighbour that held data: the grown part too.
+  char *x = static_cast<char *>(A(b, 8192));
+  char *y = static_cast<char *>(A(b, 8192));
+  ASSERT_EQ(y, x + 8192);
+  memset(y, 0xCD, 8192);
+  F(b, y);
+  ASSERT_EQ(xsmem_realloc(a, x, 16384), x);
+  F(b, x);
+  char *z = static_cast<char *>(a->ops->alloc(a, 16384, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_EQ(z, x);
+  for (int i = 0; i < 16384; i++) ASSERT_EQ(z[i], 0) << i;
+  F(b, z);
+  // A big block that held data (given back to the kernel rather than written).
+  const size_t kDirty = 8 << 20;
+  char *d = static_cast<char *>(A(b, kDirty));
+  memset(d, 0x5A, kDirty);
+  F(b, d);
+  char *d2 = static_cast<char *>(a->ops->alloc(a, kDirty, 16, XSMEM_ALLOC_ZERO));
+  ASSERT_EQ(d2, d);
+  for (size_t i = 0; i < kDirty; i += 511) ASSERT_EQ(d2[i], 0) << i;
+  ASSERT_EQ(d2[kDirty - 1], 0);
+  F(b, d2);
+  F(b, again);
+  F(b, fresh);
 }
 
 }  // namespace

@@ -382,16 +382,18 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
       p->w_ghost_hits++;
     }
     if (!block_reserve(p)) goto fail;
-    q = back_alloc(p, size, align, flags & ~(unsigned)XSMEM_ALLOC_ZERO);
+    // A miss's block is zeroed by the backing, which knows what of it is
+    // fresh (untouched memory needs no memset: a huge calloc stays lazy).
+    q = back_alloc(p, size, align, p->backing ? flags : flags & ~(unsigned)XSMEM_ALLOC_ZERO);
     if (!q && p->cached) {
       // The backing is out of memory (a limit, the address space) while kept
       // blocks hold some: give them all back and try once more.
       evict_to(p, 0);
-      q = back_alloc(p, size, align, flags & ~(unsigned)XSMEM_ALLOC_ZERO);
+      q = back_alloc(p, size, align, p->backing ? flags : flags & ~(unsigned)XSMEM_ALLOC_ZERO);
     }
     if (!q) goto fail;
     block_insert(p, (uintptr_t)q, size);
-    flags &= p->backing ? ~0u : ~(unsigned)XSMEM_ALLOC_ZERO;  // fresh source pages are zero
+    flags &= ~(unsigned)XSMEM_ALLOC_ZERO;  // zeroed by the backing, or fresh source pages
   }
   // Tools: a kept block (q from the cache) or a source's block becomes accessible.
   if (!p->backing) XSMEM_TOOL_ALLOC(p, q, size); else if (p->hits != hits0) XSMEM_TOOL_UNPOISON(q, size);
