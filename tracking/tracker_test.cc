@@ -22,6 +22,7 @@
 
 #include "allocators/system/system.h"
 #include "gtest/gtest.h"
+#include "tests/testing/detail.h"
 #include "tracking/testing.h"
 
 namespace {
@@ -213,15 +214,6 @@ TEST(Tracker, SampledEstimatesAreUnbiased) {
 // ---------------------------------------------------------------------------
 // Analyses and the detail op.
 
-struct Sink : xsmem_stats_sink {
-  std::map<std::string, std::map<std::string, std::map<std::string, double>>> v;
-  Sink() {
-    value = [](xsmem_stats_sink *s, const char *g, const char *l, const char *k, const char *, double x) {
-      static_cast<Sink *>(s)->v[g][l][k] = x;
-    };
-  }
-};
-
 // The timeline keeps its first point and drops every other one when full.
 // Only explicit ticks record here (the interval is long), one allocation
 // before each, so a point's allocs numbers it.
@@ -284,21 +276,20 @@ TEST(Tracker, HistogramTimelineAndDetail) {
   EXPECT_GE(pts[n - 1].allocs - pts[0].allocs, 15u);
   EXPECT_GE(pts[n - 1].bytes_in_use, pts[0].bytes_in_use + 26000);
 
-  Sink sink;
-  t->ops->detail(t, &sink);
-  EXPECT_EQ(sink.v["tracker"]["full"]["records"], 15);
-  EXPECT_EQ(sink.v["size_histogram"]["64"]["count"], 10);
-  EXPECT_EQ(sink.v["size_histogram"]["4096"]["bytes"], 25000);
-  EXPECT_GE(sink.v["timeline"].size(), 1u);
+  xsmem::testing::Detail d(t);
+  EXPECT_EQ(d.Get("tracker", "full", "records"), 15);
+  EXPECT_EQ(d.Get("size_histogram", "64", "count"), 10);
+  EXPECT_EQ(d.Get("size_histogram", "4096", "bytes"), 25000);
+  EXPECT_GE(d.Labels("timeline").size(), 1u);
   bool found = false;
-  for (auto &site : sink.v["callsite"]) {
-    if (site.first.find("tracker_test_other_site") != std::string::npos) {
+  for (const std::string &site : d.Labels("callsite")) {
+    if (site.find("tracker_test_other_site") != std::string::npos) {
       found = true;
-      EXPECT_EQ(site.second["live_bytes"], 25000);
+      EXPECT_EQ(d.Get("callsite", site, "live_bytes"), 25000);
     }
   }
   EXPECT_TRUE(found);
-  EXPECT_TRUE(sink.v.count("fragmentation"));
+  EXPECT_TRUE(d.HasGroup("fragmentation"));
   for (void *p : keep) xsmem_free(t, p);
   t->ops->destroy(t);
 }

@@ -491,7 +491,10 @@ static void *bfc_alloc_impl(xsmem_bfc *b, size_t size, size_t align, unsigned fl
     errno = ENOMEM;
     return NULL;
   }
-  if ((flags & XSMEM_ALLOC_ZERO) && dirty) zero(b, p, dirty);
+  if (flags & XSMEM_ALLOC_ZERO) {
+    if (dirty) zero(b, p, dirty);
+    if (dirty < size) XSMEM_TOOL_UNPOISON((char *)p + dirty, size - dirty);  // memcheck: fresh pages are zero
+  }
   return p;
 }
 

@@ -18,6 +18,7 @@
 
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
+#include "tests/testing/corruption.h"
 #include "tests/testing/detail.h"
 
 namespace {
@@ -449,20 +450,8 @@ TEST_F(BuddyDeathTest, BadFreesAreReported) {
 // naming the allocator and the block size, never followed nor written
 // through; under XSMEM_ON_ERROR=warn the list is rebuilt from the order
 // bytes, so every block comes back and the region coalesces whole.
-alignas(64) char g_target[4096];
-
-// Past ASan, which would report the write itself (the fronts poison what
-// they hold): the allocator's own checks are under test.
-__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
-  static_cast<volatile uintptr_t *>(p)[i] = v;
-}
-
-bool TargetUntouched() {
-  for (char c : g_target) {
-    if (c) return false;
-  }
-  return true;
-}
+using xsmem::testing::g_forge_target;
+using xsmem::testing::WriteWord;
 
 class BuddyCorruptionDeathTest : public BuddyTest {
  protected:
@@ -471,7 +460,7 @@ class BuddyCorruptionDeathTest : public BuddyTest {
   void Corrupt(void **v, int victim, size_t word) {
     for (int i = 0; i < 8; i++) v[i] = Alloc(64 << 10);
     for (int i = 0; i < 8; i += 2) Free(v[i]);
-    WriteWord(v[victim], word, reinterpret_cast<uintptr_t>(g_target + 1024));
+    WriteWord(v[victim], word, reinterpret_cast<uintptr_t>(g_forge_target.at(1024)));
   }
 };
 
@@ -495,13 +484,13 @@ TEST_F(BuddyCorruptionDeathTest, ForgedLinkIsReportedNotFollowed) {
           int bad = 0;
           for (auto &p : got) {
             p = Alloc(64 << 10);
-            bad += p == nullptr || (static_cast<char *>(p) >= g_target && static_cast<char *>(p) < g_target + 4096);
+            bad += p == nullptr || g_forge_target.Holds(p);
           }
           for (auto &p : got) Free(p);
           for (int i = 1; i < 8; i += 2) Free(v[i]);
           Detail d(a_);  // nothing lost: the region is one free block again
           bool whole = d.FreeAt(kRegion) == 1 && d.FreeAt(64 << 10) == 0;
-          _exit(bad == 0 && whole && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+          _exit(bad == 0 && whole && g_forge_target.Untouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
         },
         testing::ExitedWithCode(0), "heap corruption in a free 65536-byte block")
         << word;
@@ -529,7 +518,7 @@ TEST_F(BuddyCorruptionDeathTest, ForgedLinkOfAMergedBuddyIsReported) {
           for (int i = 1; i < 8; i += 2) Free(v[i]);
           Detail d(a_);
           bool whole = d.FreeAt(kRegion) == 1 && d.FreeAt(64 << 10) == 0;
-          _exit(whole && TargetUntouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
+          _exit(whole && g_forge_target.Untouched() && xsmem_bad_pointer_count() > 0 ? 0 : 1);
         },
         testing::ExitedWithCode(0), "heap corruption in a free 65536-byte block")
         << word;

@@ -13,6 +13,7 @@
 #include "allocators/tls_buckets/tls_buckets.h"
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
+#include "tests/testing/address_space.h"
 #include "platform/pagemap.h"
 
 namespace {
@@ -107,14 +108,8 @@ int main(int argc, char **argv) {
   ::testing::InitGoogleTest(&argc, argv);
   // What the process has, plus 96 MiB: segments of at most (that / 256),
   // 512 KiB, and room to run out in a second.
-  long pages = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2) return 2;
-  fclose(f);
-  struct rlimit rl;
-  getrlimit(RLIMIT_AS, &rl);
-  rl.rlim_cur = (rlim_t)pages * 4096 + 96 * kMiB;
-  if (setrlimit(RLIMIT_AS, &rl) != 0) return 2;
+  xsmem::testing::AddressSpaceLimit limit(xsmem::testing::MappedBytes() + 96 * kMiB);
+  if (!limit.ok()) return 2;
   A();  // built under the limit
   return RUN_ALL_TESTS();
 }

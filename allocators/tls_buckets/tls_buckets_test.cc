@@ -19,6 +19,7 @@
 
 #include "allocators/tls_buckets/tls_fast.h"
 #include "gtest/gtest.h"
+#include "tests/testing/corruption.h"
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #endif
@@ -535,18 +536,8 @@ TEST(BadPointerTest, UnwrittenBlocksFreeCleanly) {
 // the tier and the block size, and never followed: no block handed out is
 // the writer's address, and under XSMEM_ON_ERROR=warn the tier goes on.
 
-alignas(4096) char g_target[8192];
-
-bool IsTarget(const void *p) {
-  return static_cast<const char *>(p) >= g_target && static_cast<const char *>(p) < g_target + sizeof(g_target);
-}
-
-// A write after free, as a program's would be: through a volatile pointer,
-// past ASan, which would report the write itself (the tier poisons what it
-// holds): the tier's own checks are under test.
-__attribute__((no_sanitize_address)) void WriteWord(void *p, size_t i, uintptr_t v) {
-  static_cast<volatile uintptr_t *>(p)[i] = v;
-}
+using xsmem::testing::g_forge_target;
+using xsmem::testing::WriteWord;
 
 // Allocates n bytes `count` times; returns how many of the blocks were the
 // writer's (each kept block is freed at the end).
@@ -556,7 +547,7 @@ int AllocMany(size_t n, int count) {
   for (int i = 0; i < count; i++) {
     void *p = Alloc(n);
     if (!p) break;
-    if (IsTarget(p)) {
+    if (g_forge_target.Holds(p)) {
       bad++;
       continue;
     }
@@ -605,7 +596,7 @@ TEST(HeapCorruptionDeathTest, ForgedListLinkIsReportedNotFollowed) {
       void *q = Alloc(n), *p = Alloc(n);
       Free(q);
       Free(p);
-      WriteWord(p, 0, reinterpret_cast<uintptr_t>(g_target + 1024));
+      WriteWord(p, 0, reinterpret_cast<uintptr_t>(g_forge_target.at(1024)));
     });
   }
 }
@@ -642,7 +633,7 @@ TEST(HeapCorruptionDeathTest, ForgedBatchLinkIsReportedNotFollowed) {
       std::vector<void *> v(6 * xsmem_tls_thread_cache_limit(c));
       for (auto &p : v) p = Alloc(n);
       for (auto &p : v) Free(p);
-      for (auto &p : v) WriteWord(p, word, reinterpret_cast<uintptr_t>(g_target + 2048));
+      for (auto &p : v) WriteWord(p, word, reinterpret_cast<uintptr_t>(g_forge_target.at(2048)));
       xsmem_tls_flush_thread();  // the thread's own list and spare go to the stack too
     });
   }
@@ -659,7 +650,7 @@ TEST(HeapCorruptionDeathTest, ForgedCentralLinkIsReportedNotFollowed) {
       for (auto &p : v) Free(p);
       xsmem_tls_flush_thread();
       xsmem_tls_purge(0);
-      for (auto &p : v) WriteWord(p, 0, reinterpret_cast<uintptr_t>(g_target + 3072));
+      for (auto &p : v) WriteWord(p, 0, reinterpret_cast<uintptr_t>(g_forge_target.at(3072)));
     });
   }
 }
