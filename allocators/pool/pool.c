@@ -259,6 +259,20 @@ static node *peer_link(const xsmem_pool *p, node *q, size_t off) {
   return v;
 }
 
+// Puts kept block n at the head of the LRU list and of its size's list b.
+static void link_kept(xsmem_pool *p, node *n, bucket *b) {
+  NODE_OPEN(n);
+  link_set(p, &n->lru_prev, NULL);
+  link_set(p, &n->lru_next, p->lru_head);
+  link_set(p, &n->sz_prev, NULL);
+  link_set(p, &n->sz_next, b->head);
+  NODE_CLOSE(n);
+  if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n); else p->lru_tail = n;
+  p->lru_head = n;
+  if (b->head) NODE_SET(p, b->head, sz_prev, n);
+  b->head = n;
+}
+
 // Rebuilds both lists from the block table, without `skip` (a block being
 // taken off them): the LRU order is lost, no kept block is.
 static void lists_rebuild(xsmem_pool *p, const node *skip) {
@@ -269,16 +283,7 @@ static void lists_rebuild(xsmem_pool *p, const node *skip) {
     if (e->ptr <= TOMB || !(e->size & KEPT) || e->ptr == (uintptr_t)skip) continue;
     node *n = (node *)e->ptr;
     bucket *b = size_find(p, e->size & ~(size_t)KEPT);
-    NODE_OPEN(n);
-    link_set(p, &n->lru_prev, NULL);
-    link_set(p, &n->lru_next, p->lru_head);
-    link_set(p, &n->sz_prev, NULL);
-    link_set(p, &n->sz_next, b->head);
-    NODE_CLOSE(n);
-    if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n); else p->lru_tail = n;
-    p->lru_head = n;
-    if (b->head) NODE_SET(p, b->head, sz_prev, n);
-    b->head = n;
+    link_kept(p, n, b);
   }
 }
 
@@ -458,16 +463,7 @@ static void pool_free(xsmem_allocator *a, void *q, size_t unused) {
   e->size = size | KEPT;
   node *n = (node *)q;
   XSMEM_TOOL_POISON(q, size);  // kept: free memory for the program
-  NODE_OPEN(n);
-  link_set(p, &n->lru_prev, NULL);
-  link_set(p, &n->lru_next, p->lru_head);
-  link_set(p, &n->sz_prev, NULL);
-  link_set(p, &n->sz_next, b->head);
-  NODE_CLOSE(n);
-  if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n); else p->lru_tail = n;
-  p->lru_head = n;
-  if (b->head) NODE_SET(p, b->head, sz_prev, n);
-  b->head = n;
+  link_kept(p, n, b);
   p->cached += size;
   p->cached_blocks++;
   if (p->cached > p->w_peak_cached) p->w_peak_cached = p->cached;
