@@ -16,8 +16,8 @@ void *xsmem_alloc_slow(xsmem_allocator *a, size_t size, size_t align, unsigned f
     p = a->ops->alloc(a, size, align, flags);
   }
   if (!p && (flags & XSMEM_ALLOC_NOFAIL)) {
-    xsmem_fatal("allocator '%s' could not allocate %zu bytes (alignment %zu) and the request may not fail",
-                a->name, size, align);
+    xsmem_fatal("allocator '%s' could not allocate %zu bytes (alignment %zu) and the request may not fail", a->name,
+                size, align);
   }
   if (!p) errno = ENOMEM;
   return p;
@@ -105,7 +105,7 @@ void xsmem_stats_print(int fd, const xsmem_allocator *a) {
   xsmem_stats s = xsmem_get_stats(a);
   char h[32];
   xsmem_dprintf(fd, "xsmem stats: allocator '%s' (%s)\n", a->name, a->ops->kind);
-#define XSMEM_STAT_PRINT_u(name) \
+#define XSMEM_STAT_PRINT_u(name)                                               \
   xsmem_dprintf(fd, "  %-20s %20llu  %s\n", #name, (unsigned long long)s.name, \
                 strstr(#name, "bytes") || strstr(#name, "size") ? human_bytes(h, sizeof(h), (double)s.name) : "");
 #define XSMEM_STAT_PRINT_ONE(type, name, kind, help) XSMEM_STAT_PRINT_##type(name)
@@ -117,8 +117,8 @@ void xsmem_stats_print(int fd, const xsmem_allocator *a) {
   // identity: bfc and pool keep their bookkeeping outside what they reserve,
   // and reserved address space need not be touched.
   uint64_t accounted = s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
-  xsmem_dprintf(fd, "  in use + cached + metadata = %s; reserved %s\n",
-                human_bytes(h, sizeof(h), (double)accounted), human_bytes((char[32]){0}, 32, (double)s.bytes_reserved));
+  xsmem_dprintf(fd, "  in use + cached + metadata = %s; reserved %s\n", human_bytes(h, sizeof(h), (double)accounted),
+                human_bytes((char[32]){0}, 32, (double)s.bytes_reserved));
 }
 
 __thread unsigned xsmem_query_depth_;
@@ -146,10 +146,7 @@ void xsmem_report_bad_pointer(const char *allocator, const char *op, const void 
     xsmem_log("error: %s(%p) in allocator '%s': %s (ignored: XSMEM_ON_ERROR=warn)", op, p, allocator, what);
     return;
   }
-  xsmem_fatal("error: %s(%p) in allocator '%s': %s (set XSMEM_ON_ERROR=warn to continue)", op, p, allocator,
-              what);
+  xsmem_fatal("error: %s(%p) in allocator '%s': %s (set XSMEM_ON_ERROR=warn to continue)", op, p, allocator, what);
 }
 
-uint64_t xsmem_bad_pointer_count(void) {
-  return atomic_load_explicit(&g_bad_pointers, memory_order_relaxed);
-}
+uint64_t xsmem_bad_pointer_count(void) { return atomic_load_explicit(&g_bad_pointers, memory_order_relaxed); }

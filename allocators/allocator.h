@@ -40,20 +40,20 @@ typedef struct xsmem_source xsmem_source;
 // field names every exporter uses (JSON keys, Prometheus xsmem_<name>).
 // X(type, name, kind, help): kind is counter (only grows) or gauge.
 
-#define XSMEM_STAT_FIELDS(X)                                                              \
-  X(uint64_t, num_allocs, counter, "Allocations served")                                  \
-  X(uint64_t, num_frees, counter, "Blocks freed")                                         \
-  X(uint64_t, num_failed, counter, "Allocations that returned NULL")                      \
-  X(uint64_t, bytes_in_use, gauge, "Bytes handed out and not yet freed (granted sizes)")  \
-  X(uint64_t, peak_bytes_in_use, gauge, "Highest bytes_in_use seen")                      \
-  X(uint64_t, bytes_reserved, gauge, "Bytes obtained from the source or the OS")          \
-  X(uint64_t, bytes_cached, gauge, "Free bytes held for reuse")                           \
-  X(uint64_t, bytes_metadata, gauge, "Bytes of bookkeeping")                              \
-  X(uint64_t, largest_alloc_size, gauge, "Largest single allocation served")              \
-  X(uint64_t, bytes_limit, gauge, "Upper bound on bytes_reserved (0: none)")              \
-  X(double, fragmentation, gauge,                                                         \
+#define XSMEM_STAT_FIELDS(X)                                                                       \
+  X(uint64_t, num_allocs, counter, "Allocations served")                                           \
+  X(uint64_t, num_frees, counter, "Blocks freed")                                                  \
+  X(uint64_t, num_failed, counter, "Allocations that returned NULL")                               \
+  X(uint64_t, bytes_in_use, gauge, "Bytes handed out and not yet freed (granted sizes)")           \
+  X(uint64_t, peak_bytes_in_use, gauge, "Highest bytes_in_use seen")                               \
+  X(uint64_t, bytes_reserved, gauge, "Bytes obtained from the source or the OS")                   \
+  X(uint64_t, bytes_cached, gauge, "Free bytes held for reuse")                                    \
+  X(uint64_t, bytes_metadata, gauge, "Bytes of bookkeeping")                                       \
+  X(uint64_t, largest_alloc_size, gauge, "Largest single allocation served")                       \
+  X(uint64_t, bytes_limit, gauge, "Upper bound on bytes_reserved (0: none)")                       \
+  X(double, fragmentation, gauge,                                                                  \
     "Free share: 1 - largest free chunk / free bytes; default: 1 - in use / committed data bytes") \
-  X(uint64_t, bytes_committed, gauge,                                                     \
+  X(uint64_t, bytes_committed, gauge,                                                              \
     "Bytes of bytes_reserved backed by memory or ready to be (touched, not given back); 0: not tracked")
 
 #define XSMEM_STATS_VERSION 2  // 2: bytes_committed
@@ -82,8 +82,8 @@ XSMEM_INLINE xsmem_stats xsmem_stats_init(void) {
 // JSON {"<group>": {"<label>": {"<key>": value}}}. kind is "counter" or "gauge".
 typedef struct xsmem_stats_sink xsmem_stats_sink;
 struct xsmem_stats_sink {
-  void (*value)(xsmem_stats_sink *sink, const char *group, const char *label, const char *key,
-                const char *kind, double value);
+  void (*value)(xsmem_stats_sink *sink, const char *group, const char *label, const char *key, const char *kind,
+                double value);
 };
 
 // ---------------------------------------------------------------------------
@@ -237,9 +237,7 @@ XSMEM_INLINE void *xsmem_source_map(xsmem_source *s, size_t size, size_t align, 
   return s->ops->map(s, size, align, got);
 }
 
-XSMEM_INLINE void xsmem_source_unmap(xsmem_source *s, void *p, size_t size) {
-  s->ops->unmap(s, p, size);
-}
+XSMEM_INLINE void xsmem_source_unmap(xsmem_source *s, void *p, size_t size) { s->ops->unmap(s, p, size); }
 
 // Returns the process-wide source backed by platform/os_vm (page-granular,
 // zeroed, thread-safe). flags XSMEM_VM_* are applied to every mapping.

@@ -27,12 +27,11 @@ XSMEM_INLINE void xsmem_counters_note_alloc(xsmem_counters *c, size_t requested,
   uint64_t now = atomic_fetch_add_explicit(&c->in_use, granted, memory_order_relaxed) + granted;
   uint64_t peak = atomic_load_explicit(&c->peak, memory_order_relaxed);
   while (now > peak &&
-         !atomic_compare_exchange_weak_explicit(&c->peak, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
-  }
+         !atomic_compare_exchange_weak_explicit(&c->peak, &peak, now, memory_order_relaxed, memory_order_relaxed)) {}
   uint64_t largest = atomic_load_explicit(&c->largest, memory_order_relaxed);
-  while (requested > largest && !atomic_compare_exchange_weak_explicit(&c->largest, &largest, requested,
-                                                                        memory_order_relaxed, memory_order_relaxed)) {
-  }
+  while (requested > largest &&
+         !atomic_compare_exchange_weak_explicit(&c->largest, &largest, requested, memory_order_relaxed,
+                                                memory_order_relaxed)) {}
 }
 
 // Counts a failed allocation and sets errno = ENOMEM.

@@ -39,10 +39,9 @@ typedef struct xsmem_config {
   xsmem_config_state *state;
 } xsmem_config;
 
-#define XSMEM_REGISTER_CONFIG(cfg)                                              \
-  static const xsmem_config *const xsmem_config_entry_##cfg                     \
-      __attribute__((used, section("xsmem_configs"), aligned(sizeof(void *)))) = \
-          &(cfg)
+#define XSMEM_REGISTER_CONFIG(cfg)                          \
+  static const xsmem_config *const xsmem_config_entry_##cfg \
+      __attribute__((used, section("xsmem_configs"), aligned(sizeof(void *)))) = &(cfg)
 
 // The options list configs.bzl derives from a configuration's parts.
 #ifndef XSMEM_CONFIG_OPTIONS
@@ -51,15 +50,15 @@ typedef struct xsmem_config {
 
 // Defines and registers configuration NAME (a C identifier, the name users
 // type): xsmem_config_NAME, built by BUILD, with its summary for `xsmem list`.
-#define XSMEM_CONFIG(NAME, SUMMARY, BUILD)                   \
-  static xsmem_config_state xsmem_config_state_##NAME;       \
-  const xsmem_config xsmem_config_##NAME = {                 \
-      .name = #NAME,                                         \
-      .summary = SUMMARY,                                    \
-      .options = XSMEM_CONFIG_OPTIONS,                       \
-      .build = BUILD,                                        \
-      .state = &xsmem_config_state_##NAME,                   \
-  };                                                         \
+#define XSMEM_CONFIG(NAME, SUMMARY, BUILD)             \
+  static xsmem_config_state xsmem_config_state_##NAME; \
+  const xsmem_config xsmem_config_##NAME = {           \
+      .name = #NAME,                                   \
+      .summary = SUMMARY,                              \
+      .options = XSMEM_CONFIG_OPTIONS,                 \
+      .build = BUILD,                                  \
+      .state = &xsmem_config_state_##NAME,             \
+  };                                                   \
   XSMEM_REGISTER_CONFIG(xsmem_config_##NAME)
 
 // Returns the configuration's process-wide allocator, building it on the

@@ -43,7 +43,9 @@ size_t RandomSize(std::mt19937_64 &rng) {
   uint64_t r = rng();
   switch (r % 16) {
     case 0: return 16384 + (r >> 20) % (256 * 1024);
-    case 1: case 2: case 3: return 1024 + (r >> 20) % 15360;
+    case 1:
+    case 2:
+    case 3: return 1024 + (r >> 20) % 15360;
     default: return 16 + (r >> 20) % 1008;
   }
 }
@@ -121,7 +123,9 @@ int main(int argc, char **argv) {
   }
   double overhead = ClockOverheadNs();
   printf("clock overhead subtracted: %.0f ns\n\n", overhead);
-  printf("| configuration | live blocks | median ns (free+alloc) | p99 ns | fragmentation after |\n|---|---|---|---|---|\n");
+  printf(
+      "| configuration | live blocks | median ns (free+alloc) | p99 ns | fragmentation after "
+      "|\n|---|---|---|---|---|\n");
   for (size_t live : {100u, 1000u, 10000u, 100000u}) {
     for (const std::string &name : Split(configs)) {
       const xsmem_config *c = xsmem_config_find(name.c_str());

@@ -55,8 +55,8 @@ static long peak_rss_kib(void) {
 }
 
 // Prints the allocator's detailed figures (bins, pool counters) as group/label/key = value.
-static void print_value(xsmem_stats_sink *sink, const char *group, const char *label, const char *key,
-                        const char *kind, double value) {
+static void print_value(xsmem_stats_sink *sink, const char *group, const char *label, const char *key, const char *kind,
+                        double value) {
   if (strcmp(group, "bin") == 0 && value == 0) return;
   printf("  %s/%s/%s = %.4g\n", group, label, key, value);
 }
@@ -102,8 +102,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "replay: cannot open %s: %s\n", trace, strerror(errno));
     return 1;
   }
-  block *blocks = mmap(NULL, MAX_IDS * sizeof(block), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  block *blocks =
+      mmap(NULL, MAX_IDS * sizeof(block), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (blocks == MAP_FAILED) {
     perror("replay: mmap");
     return 1;
@@ -170,15 +170,15 @@ int main(int argc, char **argv) {
            peak_live / 1048576.0, s.peak_bytes_in_use / 1048576.0, max_reserved / 1048576.0, per_req, per_use,
            rss / 1024.0, ops ? elapsed * 1e9 / (double)ops : 0.0);
   } else {
-    printf("config=%s ops=%llu allocs=%llu frees=%llu failed=%llu malformed=%llu\n", config,
-           (unsigned long long)ops, (unsigned long long)allocs, (unsigned long long)frees,
-           (unsigned long long)failed, (unsigned long long)bad);
+    printf("config=%s ops=%llu allocs=%llu frees=%llu failed=%llu malformed=%llu\n", config, (unsigned long long)ops,
+           (unsigned long long)allocs, (unsigned long long)frees, (unsigned long long)failed, (unsigned long long)bad);
     printf("peak_requested=%llu peak_bytes_in_use=%llu max_bytes_reserved=%llu end_bytes_reserved=%llu\n",
-           (unsigned long long)peak_live, (unsigned long long)s.peak_bytes_in_use,
-           (unsigned long long)max_reserved, (unsigned long long)s.bytes_reserved);
-    printf("reserved/peak_requested=%.3f reserved/peak_in_use=%.3f fragmentation_end=%.3f peak_rss_kib=%ld "
-           "seconds=%.3f ns_per_op=%.1f\n",
-           per_req, per_use, s.fragmentation, rss, elapsed, ops ? elapsed * 1e9 / (double)ops : 0.0);
+           (unsigned long long)peak_live, (unsigned long long)s.peak_bytes_in_use, (unsigned long long)max_reserved,
+           (unsigned long long)s.bytes_reserved);
+    printf(
+        "reserved/peak_requested=%.3f reserved/peak_in_use=%.3f fragmentation_end=%.3f peak_rss_kib=%ld "
+        "seconds=%.3f ns_per_op=%.1f\n",
+        per_req, per_use, s.fragmentation, rss, elapsed, ops ? elapsed * 1e9 / (double)ops : 0.0);
   }
   if (detail && a->ops->detail) {
     xsmem_stats_sink sink = {print_value};

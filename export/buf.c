@@ -62,12 +62,18 @@ bool xsmem_buf_reserve(xsmem_buf *b, size_t extra) {
   if (b->len + extra + 1 <= b->cap) return true;
   size_t want = b->cap ? b->cap : 16 * 1024;
   while (want < b->len + extra + 1) {
-    if (want > (SIZE_MAX >> 2)) { b->failed = true; return false; }
+    if (want > (SIZE_MAX >> 2)) {
+      b->failed = true;
+      return false;
+    }
     want *= 2;
   }
   want = xsmem_align_up(want, xsmem_os_page_size());
   char *p = map_cached(want, false);
-  if (!p) { b->failed = true; return false; }
+  if (!p) {
+    b->failed = true;
+    return false;
+  }
   if (b->data) {
     memcpy(p, b->data, b->len);
     unmap_cached(b->data, b->cap, false);
@@ -92,7 +98,10 @@ void xsmem_buf_printf(xsmem_buf *b, const char *fmt, ...) {
   va_start(ap, fmt);
   size_t n = xsmem_vsnprintf(small, sizeof(small), fmt, ap);
   va_end(ap);
-  if (n < sizeof(small)) { xsmem_buf_append(b, small, n); return; }
+  if (n < sizeof(small)) {
+    xsmem_buf_append(b, small, n);
+    return;
+  }
   if (!xsmem_buf_reserve(b, n)) return;
   va_start(ap, fmt);
   xsmem_vsnprintf(b->data + b->len, n + 1, fmt, ap);
@@ -101,7 +110,10 @@ void xsmem_buf_printf(xsmem_buf *b, const char *fmt, ...) {
 }
 
 void xsmem_buf_number(xsmem_buf *b, double v, const char *nan_text, const char *inf_text) {
-  if (isnan(v)) { xsmem_buf_puts(b, nan_text); return; }
+  if (isnan(v)) {
+    xsmem_buf_puts(b, nan_text);
+    return;
+  }
   if (isinf(v)) {
     if (v < 0) xsmem_buf_puts(b, "-");
     xsmem_buf_puts(b, inf_text);
@@ -114,7 +126,10 @@ void xsmem_buf_number(xsmem_buf *b, double v, const char *nan_text, const char *
   if (fabs(v) >= 1e18) {  // beyond xsmem_snprintf's %f: scientific by hand
     int e = 0;
     double m = fabs(v);
-    while (m >= 10.0) { m /= 10.0; e++; }
+    while (m >= 10.0) {
+      m /= 10.0;
+      e++;
+    }
     xsmem_buf_printf(b, "%s%.9fe%d", v < 0 ? "-" : "", m, e);
     return;
   }
@@ -165,7 +180,10 @@ void *xsmem_arena_alloc(xsmem_arena *a, size_t n) {
     size_t size = ARENA_CHUNK;
     if (n + ARENA_HEADER > size) size = xsmem_align_up(n + ARENA_HEADER, xsmem_os_page_size());
     c = map_cached(size, true);
-    if (!c) { a->failed = true; return NULL; }
+    if (!c) {
+      a->failed = true;
+      return NULL;
+    }
     c->size = size;
     c->used = ARENA_HEADER;
     c->next = a->head;

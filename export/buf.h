@@ -36,7 +36,8 @@ typedef struct xsmem_buf {
   bool failed;
 } xsmem_buf;
 
-#define XSMEM_BUF_INIT {NULL, 0, 0, false}
+#define XSMEM_BUF_INIT \
+  { NULL, 0, 0, false }
 
 // Ensures room for `extra` more bytes. Returns false (and sets failed) when
 // the mapping is refused.
@@ -62,7 +63,8 @@ typedef struct xsmem_arena {
   bool failed;
 } xsmem_arena;
 
-#define XSMEM_ARENA_INIT {NULL, 0, false}
+#define XSMEM_ARENA_INIT \
+  { NULL, 0, false }
 
 // Returns n bytes aligned to 16, zeroed; NULL when the mapping is refused.
 void *xsmem_arena_alloc(xsmem_arena *a, size_t n);

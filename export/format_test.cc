@@ -109,7 +109,10 @@ TEST(Escaping, TerminalJsonAndPrometheus) {
   EXPECT_EQ(term("\x1b[31mred\x07"), "\\x1b[31mred\\x07");
   EXPECT_EQ(term("a\\b\nc\td\re\x7f"), "a\\\\b\\nc\\td\\re\\x7f");
   EXPECT_EQ(term("\xff\xc0\x80\xed\xa0\x80x"), "\\xff\\xc0\\x80\\xed\\xa0\\x80x");  // invalid, overlong, surrogate
-  EXPECT_EQ(term("\xc2\x9b" "2J \xe2\x80\xae" "abc \xe2\x81\xa6"), "\\u009b2J \\u202eabc \\u2066");  // C1, bidi
+  EXPECT_EQ(term("\xc2\x9b"
+                 "2J \xe2\x80\xae"
+                 "abc \xe2\x81\xa6"),
+            "\\u009b2J \\u202eabc \\u2066");  // C1, bidi
   EXPECT_EQ(term("\xe2\x82"), "\\xe2\\x82");  // cut short by the end
   Buf n;
   xsmem_term_string(&n.b, "ab\xe2\x82\xac", 4);  // a counted string ending inside a sequence
@@ -177,11 +180,11 @@ TEST_F(ExportTest, JsonNestsDetail) {
 // /metrics, where each address would be a new series; its summary stays.
 TEST(Prometheus, ChunkMapStaysOutOfMetrics) {
   OneAllocator one("bfc", "bfc",
-                  {{"bin", "256", "free_bytes", 256},
-                   {"chunk_summary", "map", "chunks", 256},
-                   {"chunk", "0x7f0000001000", "size", 256},
-                   {"chunk", "0x7f0000001000", "used", 256},
-                   {"chunk", "0x7f0000001100", "size", 256}});
+                   {{"bin", "256", "free_bytes", 256},
+                    {"chunk_summary", "map", "chunks", 256},
+                    {"chunk", "0x7f0000001000", "size", 256},
+                    {"chunk", "0x7f0000001000", "used", 256},
+                    {"chunk", "0x7f0000001100", "size", 256}});
   std::string t = one.Prometheus();
   EXPECT_NE(t.find("xsmem_bin_free_bytes{allocator=\"bfc\",config=\"bfc\",bin=\"256\"} 256\n"), std::string::npos);
   EXPECT_NE(t.find("xsmem_chunk_summary_chunks{allocator=\"bfc\",config=\"bfc\",chunk_summary=\"map\"} 256\n"),
@@ -191,8 +194,9 @@ TEST(Prometheus, ChunkMapStaysOutOfMetrics) {
   // JSON keeps the map.
   Buf j;
   xsmem_json_allocator(one.allocator(), &j.b);
-  EXPECT_NE(j.str().find("\"chunk\":{\"0x7f0000001000\":{\"size\":256,\"used\":256},\"0x7f0000001100\":{\"size\":256}}"),
-            std::string::npos)
+  EXPECT_NE(
+      j.str().find("\"chunk\":{\"0x7f0000001000\":{\"size\":256,\"used\":256},\"0x7f0000001100\":{\"size\":256}}"),
+      std::string::npos)
       << j.str();
 }
 

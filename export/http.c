@@ -32,8 +32,8 @@ enum {
   HOSTS_MAX = 1024,
   DEFAULT_MAX_CONNECTIONS = 32,
   DEFAULT_REQUEST_TIMEOUT_MS = 15000,
-  IDLE_TIMEOUT_S = 10,   // libmicrohttpd's own timeout: no byte for this long
-  LOOP_WAIT_MS = 1000,   // the longest the loop sleeps between deadline checks
+  IDLE_TIMEOUT_S = 10,  // libmicrohttpd's own timeout: no byte for this long
+  LOOP_WAIT_MS = 1000,  // the longest the loop sleeps between deadline checks
 };
 
 // One connection: when its current request began, and whether it is being
@@ -134,8 +134,7 @@ static unsigned live_connections(const xsmem_http_server *s) {
   return n;
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
-                          enum MHD_ConnectionNotificationCode toe) {
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode toe) {
   xsmem_http_server *s = cls;
   if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
     conn_slot *slot = *ctx;
@@ -301,8 +300,7 @@ static char *redacted_cmdline(xsmem_arena *ar, const char *cmd) {
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *upload_data, size_t *upload_data_size,
-                              void **con_cls) {
+                              const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
   xsmem_http_server *srv = cls;
   xsmem_export_set_observer_thread(true);
   conn_slot *slot = slot_of(c);
@@ -318,8 +316,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD are served");
   }
   if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        sizeof(xsmem_dashboard_html) - 1, (void *)xsmem_dashboard_html, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof(xsmem_dashboard_html) - 1,
+                                                             (void *)xsmem_dashboard_html, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
@@ -330,8 +328,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
   const char *name = NULL;
   if (strcmp(url, "/metrics") == 0) what = METRICS;
   else if (strcmp(url, "/api/allocators") == 0) what = ALLOCATORS;
-  else if (strncmp(url, "/api/stats/", 11) == 0 && url[11]) { what = STATS; name = url + 11; }
-  else if (strcmp(url, "/api/snapshot.json") == 0) what = SNAPSHOT_JSON;
+  else if (strncmp(url, "/api/stats/", 11) == 0 && url[11]) {
+    what = STATS;
+    name = url + 11;
+  } else if (strcmp(url, "/api/snapshot.json") == 0) what = SNAPSHOT_JSON;
   else if (strcmp(url, "/api/timeline.csv") == 0) what = TIMELINE_CSV;
   else if (strcmp(url, "/api/snapshot") == 0) {
     const char *fmt = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
@@ -358,9 +358,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
       xsmem_prometheus(s, &b);
       type = "text/plain; version=0.0.4; charset=utf-8";
       break;
-    case ALLOCATORS:
-      xsmem_json_allocators(s, &b);
-      break;
+    case ALLOCATORS: xsmem_json_allocators(s, &b); break;
     case STATS: {
       const Xsmem__Allocator *a = xsmem_snapshot_find(s, name);
       if (a) {
@@ -381,9 +379,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
       xsmem_snapshot_pack(s, false, &b);
       type = "application/x-protobuf; messageType=xsmem.Snapshot";
       break;
-    case SNAPSHOT_JSON:
-      xsmem_json_snapshot(s, &b);
-      break;
+    case SNAPSHOT_JSON: xsmem_json_snapshot(s, &b); break;
     case TIMELINE_CSV:
       xsmem_csv_timeline(s, &b);
       type = "text/csv";
@@ -487,8 +483,8 @@ static bool read_token_file(xsmem_http_server *s, const char *path, char *why, s
     n += (size_t)r;
   }
   close(fd);
-  while (n > 0 && (s->token[n - 1] == '\n' || s->token[n - 1] == '\r' || s->token[n - 1] == ' ' ||
-                   s->token[n - 1] == '\t'))
+  while (n > 0 &&
+         (s->token[n - 1] == '\n' || s->token[n - 1] == '\r' || s->token[n - 1] == ' ' || s->token[n - 1] == '\t'))
     n--;
   if (n == 0 || n >= TOKEN_MAX) {
     if (why) xsmem_snprintf(why, cap, "the token file %s is %s", path, n ? "longer than 255 bytes" : "empty");

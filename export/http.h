@@ -58,11 +58,11 @@ typedef struct xsmem_http_config {
   // 127.0.0.1 (loopback); "localhost" means 127.0.0.1; other hosts must be
   // numeric addresses. PORT 0 picks a free port.
   const char *addr;
-  const char *token;        // required on every request when not NULL or ""
-  const char *token_file;   // the token's file (used when token is unset); its
-                            // trailing white space is dropped; unreadable: no start
-  const char *allow_hosts;  // comma-separated Host names accepted besides ours; "*": any
-  bool show_cmdline;        // serve the command line's arguments
+  const char *token;            // required on every request when not NULL or ""
+  const char *token_file;       // the token's file (used when token is unset); its
+                                // trailing white space is dropped; unreadable: no start
+  const char *allow_hosts;      // comma-separated Host names accepted besides ours; "*": any
+  bool show_cmdline;            // serve the command line's arguments
   unsigned max_connections;     // before eviction starts; 0: 32
   unsigned request_timeout_ms;  // a request's total time; 0: 15000
   // Testing and fuzzing: no listening socket (connections come from

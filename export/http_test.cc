@@ -120,12 +120,14 @@ TEST_F(ExportTest, HttpAnswersOnlyHostsNamingItself) {
   ASSERT_NE(srv, nullptr) << why;
   uint16_t port = xsmem_http_port(srv);
   std::string p = ":" + std::to_string(port);
-  for (std::string ok : std::vector<std::string>{"127.0.0.1", "127.0.0.1" + p, "localhost" + p, "LOCALHOST", "[::1]" + p, "127.0.0.2",
-                         "metrics.internal" + p, "other.example", "127.0.0.1:1"}) {
+  for (std::string ok :
+       std::vector<std::string>{"127.0.0.1", "127.0.0.1" + p, "localhost" + p, "LOCALHOST", "[::1]" + p, "127.0.0.2",
+                                "metrics.internal" + p, "other.example", "127.0.0.1:1"}) {
     EXPECT_EQ(Get(port, "/metrics", "GET", "", ok).status, 200) << ok;
   }
-  for (std::string bad : std::vector<std::string>{"evil.example", "evil.example" + p, "localhost.evil.example", "10.0.0.1", "[::2]",
-                          "[::1", "metrics.internal.evil", ":" + std::to_string(port), "a:b:c"}) {
+  for (std::string bad :
+       std::vector<std::string>{"evil.example", "evil.example" + p, "localhost.evil.example", "10.0.0.1", "[::2]",
+                                "[::1", "metrics.internal.evil", ":" + std::to_string(port), "a:b:c"}) {
     Reply r = Get(port, "/metrics", "GET", "", bad);
     EXPECT_EQ(r.status, 403) << bad;
     EXPECT_NE(r.body.find("XSMEM_HTTP_ALLOW_HOSTS"), std::string::npos) << r.body;
@@ -236,8 +238,7 @@ TEST_F(ExportTest, HttpServesNewClientsPastFortySlowOnes) {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[4096];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-    }
+    while ((n = read(fd, buf, sizeof buf)) > 0) {}
     closed += n == 0 || (n < 0 && errno == ECONNRESET);
   }
   done = true;

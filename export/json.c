@@ -61,12 +61,12 @@ static void stats_object(xsmem_buf *out, const Xsmem__AllocatorStats *st) {
   xsmem_buf_puts(out, "{");
   bool first = true;
   double v;
-#define XSMEM_STAT_JSON(type, name, kind, help)      \
-  if (xsmem_snapshot_stat_get(st, #name, &v)) {      \
-    if (!first) xsmem_buf_puts(out, ",");            \
-    first = false;                                   \
-    key(out, #name);                                 \
-    num(out, v);                                     \
+#define XSMEM_STAT_JSON(type, name, kind, help) \
+  if (xsmem_snapshot_stat_get(st, #name, &v)) { \
+    if (!first) xsmem_buf_puts(out, ",");       \
+    first = false;                              \
+    key(out, #name);                            \
+    num(out, v);                                \
   }
   XSMEM_STAT_FIELDS(XSMEM_STAT_JSON)
 #undef XSMEM_STAT_JSON
@@ -100,8 +100,7 @@ static bool first_group(const Xsmem__Allocator *a, size_t i) {
 
 static bool first_label(const Xsmem__Allocator *a, size_t i) {
   for (size_t j = 0; j < i; j++) {
-    if (strcmp(a->detail[j]->group, a->detail[i]->group) == 0 &&
-        strcmp(a->detail[j]->label, a->detail[i]->label) == 0)
+    if (strcmp(a->detail[j]->group, a->detail[i]->group) == 0 && strcmp(a->detail[j]->label, a->detail[i]->label) == 0)
       return false;
   }
   return true;
@@ -110,8 +109,7 @@ static bool first_label(const Xsmem__Allocator *a, size_t i) {
 static bool first_key(const Xsmem__Allocator *a, size_t i) {
   for (size_t j = 0; j < i; j++) {
     if (strcmp(a->detail[j]->group, a->detail[i]->group) == 0 &&
-        strcmp(a->detail[j]->label, a->detail[i]->label) == 0 &&
-        strcmp(a->detail[j]->key, a->detail[i]->key) == 0)
+        strcmp(a->detail[j]->label, a->detail[i]->label) == 0 && strcmp(a->detail[j]->key, a->detail[i]->key) == 0)
       return false;
   }
   return true;

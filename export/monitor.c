@@ -10,8 +10,8 @@
 #include "platform/log.h"
 #include "platform/options.h"
 
-static const char *const kAlertNames[XSMEM_ALERT_KINDS] = {"bytes_in_use", "fragmentation",
-                                                           "alloc_rate", "pool_hit_rate"};
+static const char *const kAlertNames[XSMEM_ALERT_KINDS] = {"bytes_in_use", "fragmentation", "alloc_rate",
+                                                           "pool_hit_rate"};
 
 typedef struct alert_slot {
   xsmem_alert_state st;
@@ -39,7 +39,10 @@ bool xsmem_parse_double(const char *s, double *out) {
     if (*p >= '0' && *p <= '9') {
       digits = true;
       if (scale == 0) v = v * 10 + (*p - '0');
-      else { v += (*p - '0') / scale; scale *= 10; }
+      else {
+        v += (*p - '0') / scale;
+        scale *= 10;
+      }
     } else if (*p == '.' && scale == 0) {
       scale = 10;
     } else {
@@ -112,14 +115,12 @@ const char *xsmem_monitor_recommendation(xsmem_alert_kind kind, const char *allo
     case XSMEM_ALERT_FRAGMENTATION:
       return bfc ? "fragmentation high in bfc: consider region garbage collection (trim) or a larger first region"
                  : "fragmentation high: trim the allocator, or serve the hot sizes from a size-class front";
-    case XSMEM_ALERT_POOL_HIT_RATE:
-      return "pool hit rate low: raise its limit or round sizes to powers of two";
+    case XSMEM_ALERT_POOL_HIT_RATE: return "pool hit rate low: raise its limit or round sizes to powers of two";
     case XSMEM_ALERT_ALLOC_RATE:
       return "allocation rate high: a pool or per-thread buckets for the hot sizes would cut the cost";
     case XSMEM_ALERT_BYTES_IN_USE:
       return "bytes in use above the threshold: check the top call sites and the leak report";
-    default:
-      return "";
+    default: return "";
   }
 }
 
@@ -128,8 +129,8 @@ typedef struct hits_sink {
   double hits, misses;
 } hits_sink;
 
-static void hits_value(xsmem_stats_sink *sink, const char *group, const char *label, const char *key,
-                       const char *kind, double value) {
+static void hits_value(xsmem_stats_sink *sink, const char *group, const char *label, const char *key, const char *kind,
+                       double value) {
   hits_sink *h = (hits_sink *)sink;
   if (strcmp(key, "hits") == 0) h->hits += value;
   else if (strcmp(key, "misses") == 0) h->misses += value;
@@ -160,12 +161,11 @@ static void judge(alert_slot *s, double value, bool have_value) {
   if (breach && !s->st.active) {
     s->st.active = true;
     s->st.raised_count++;
-    xsmem_log("alert: %s of '%s' is %.3f (threshold %.3f): %s", s->st.name, s->st.allocator, value,
-              threshold, s->st.recommendation);
+    xsmem_log("alert: %s of '%s' is %.3f (threshold %.3f): %s", s->st.name, s->st.allocator, value, threshold,
+              s->st.recommendation);
   } else if (!breach && s->st.active) {
     s->st.active = false;
-    xsmem_log("alert cleared: %s of '%s' is %.3f (threshold %.3f)", s->st.name, s->st.allocator,
-              value, threshold);
+    xsmem_log("alert cleared: %s of '%s' is %.3f (threshold %.3f)", s->st.name, s->st.allocator, value, threshold);
   }
 }
 
@@ -194,8 +194,8 @@ void xsmem_monitor_sample(uint64_t now_ns) {
   ensure_thresholds();
   if (proc >= 0) {
     xsmem_timeline_point *p = &g_ring[g_ring_next];
-    *p = (xsmem_timeline_point){now_ns, st[proc].bytes_in_use, st[proc].bytes_reserved,
-                                st[proc].num_allocs, st[proc].num_frees};
+    *p = (xsmem_timeline_point){now_ns, st[proc].bytes_in_use, st[proc].bytes_reserved, st[proc].num_allocs,
+                                st[proc].num_frees};
     g_ring_next = (g_ring_next + 1) % XSMEM_MONITOR_POINTS;
     if (g_ring_count < XSMEM_MONITOR_POINTS) g_ring_count++;
   }
@@ -209,9 +209,7 @@ void xsmem_monitor_sample(uint64_t now_ns) {
         case XSMEM_ALERT_FRAGMENTATION: judge(s, st[i].fragmentation, true); break;
         case XSMEM_ALERT_ALLOC_RATE: {
           bool have = s->seen && now_ns > s->last_ns;
-          double rate = have ? (double)(st[i].num_allocs - s->last_allocs) * 1e9 /
-                                   (double)(now_ns - s->last_ns)
-                             : 0;
+          double rate = have ? (double)(st[i].num_allocs - s->last_allocs) * 1e9 / (double)(now_ns - s->last_ns) : 0;
           judge(s, rate, have);
           s->last_allocs = st[i].num_allocs;
           s->last_ns = now_ns;

@@ -36,8 +36,7 @@ TEST(Monitor, ParseDouble) {
   EXPECT_FALSE(xsmem_parse_double("1e", &v));
 }
 
-const xsmem_alert_state *FindAlert(const std::vector<xsmem_alert_state> &v, const char *name,
-                                   const char *allocator) {
+const xsmem_alert_state *FindAlert(const std::vector<xsmem_alert_state> &v, const char *name, const char *allocator) {
   for (auto &a : v) {
     if (!strcmp(a.name, name) && !strcmp(a.allocator, allocator)) return &a;
   }
@@ -109,8 +108,7 @@ TEST_F(ExportTest, AlertsRaiseCountAndClear) {
   xsmem_prometheus(s, &b.b);
   EXPECT_NE(b.str().find("xsmem_alerts_raised_total{alert=\"fragmentation\",allocator=\"fake_bfc\"} 2\n"),
             std::string::npos);
-  EXPECT_NE(b.str().find("xsmem_alert_active{alert=\"pool_hit_rate\",allocator=\"fake_pool\"} 1\n"),
-            std::string::npos);
+  EXPECT_NE(b.str().find("xsmem_alert_active{alert=\"pool_hit_rate\",allocator=\"fake_pool\"} 1\n"), std::string::npos);
   xsmem_monitor_reset();
   xsmem_alert_thresholds none = {};
   xsmem_monitor_set_thresholds(&none);

@@ -68,8 +68,7 @@ bool xsmem_output_resolve(const char *path, char *out, size_t cap) {
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 // Opens something that is not a regular file for writing in place. A FIFO is
@@ -84,8 +83,7 @@ static int open_in_place(const char *path, const struct stat *st, int wait_ms) {
     }
   }
   int fd;
-  while ((fd = open(path, flags)) < 0 && errno == EINTR) {
-  }
+  while ((fd = open(path, flags)) < 0 && errno == EINTR) {}
   return fd;
 }
 
@@ -116,8 +114,8 @@ bool xsmem_output_write_fd(int fd, const void *data, size_t len, int wait_ms) {
 }
 
 // Writes to the temporary file beside `real` and renames it over `real`.
-static bool replace_atomically(const char *real, const struct stat *old, const void *data, size_t len,
-                               char *why, size_t cap, const char *shown) {
+static bool replace_atomically(const char *real, const struct stat *old, const void *data, size_t len, char *why,
+                               size_t cap, const char *shown) {
   static _Atomic unsigned counter;
   char tmp[PATH_MAX];
   int fd = -1;

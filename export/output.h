@@ -38,14 +38,12 @@ extern "C" {
 
 // Writes data[0..len) to path by the rules above. Returns false with errno
 // set, and (when why is not NULL) a message naming the path and the error.
-bool xsmem_output_write(const char *path, const void *data, size_t len, int wait_ms, char *why,
-                        size_t why_cap);
+bool xsmem_output_write(const char *path, const void *data, size_t len, int wait_ms, char *why, size_t why_cap);
 
 // Opens path for appending a stream by the rules above. Returns the file
 // descriptor (close it), with *regular set when it is a regular file and
 // *empty when that file is empty; -1 with errno and why set on failure.
-int xsmem_output_append_open(const char *path, int wait_ms, bool *regular, bool *empty, char *why,
-                             size_t why_cap);
+int xsmem_output_append_open(const char *path, int wait_ms, bool *regular, bool *empty, char *why, size_t why_cap);
 
 // Writes all of data to fd, waiting at most wait_ms (-1: forever) whenever a
 // non-blocking fd is full. Returns false with errno set.

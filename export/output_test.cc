@@ -197,7 +197,7 @@ TEST_F(OutputTest, StreamsAppendThroughLinksAndResetRemovesOnlyRegularFiles) {
   EXPECT_EQ(Slurp(target), "abcd");
   EXPECT_EQ(Kind(P("link")), (mode_t)S_IFLNK);
   ASSERT_TRUE(xsmem_output_reset(P("link").c_str(), why_, sizeof why_)) << why_;
-  EXPECT_EQ(Kind(target), 0u);                   // the file the link names is gone
+  EXPECT_EQ(Kind(target), 0u);                  // the file the link names is gone
   EXPECT_EQ(Kind(P("link")), (mode_t)S_IFLNK);  // the link stays
   EXPECT_TRUE(xsmem_output_reset(P("missing").c_str(), why_, sizeof why_));
 }

@@ -61,8 +61,7 @@ static void metric_name(char *out, size_t cap, const char *group, const char *ke
   out[n] = '\0';
 }
 
-static void family(xsmem_buf *out, const char *name, const char *suffix, const char *type,
-                   const char *help) {
+static void family(xsmem_buf *out, const char *name, const char *suffix, const char *type, const char *help) {
   xsmem_buf_printf(out, "# HELP %s%s ", name, suffix);
   escaped(out, help, false);  // HELP text escapes only backslash and newline
   xsmem_buf_printf(out, "\n# TYPE %s%s %s\n", name, suffix, type);
@@ -78,18 +77,18 @@ static void allocator_labels(xsmem_buf *out, const Xsmem__Allocator *a) {
 
 static void stat_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
   double v;
-#define XSMEM_STAT_PROM(type, name, kind, help)                                       \
-  if (xsmem_snapshot_stat_present(#name)) {                                            \
-    bool counter = strcmp(#kind, "counter") == 0;                                      \
-    const char *suffix = counter ? "_total" : "";                                      \
-    family(out, "xsmem_" #name, suffix, #kind, help);                                  \
-    for (size_t i = 0; i < s->n_allocators; i++) {                                     \
-      if (!xsmem_snapshot_stat_get(s->allocators[i]->stats, #name, &v)) continue;      \
-      xsmem_buf_printf(out, "xsmem_%s%s{", #name, suffix);                             \
-      allocator_labels(out, s->allocators[i]);                                         \
-      xsmem_buf_puts(out, "}");                                                        \
-      value(out, v);                                                                   \
-    }                                                                                  \
+#define XSMEM_STAT_PROM(type, name, kind, help)                                   \
+  if (xsmem_snapshot_stat_present(#name)) {                                       \
+    bool counter = strcmp(#kind, "counter") == 0;                                 \
+    const char *suffix = counter ? "_total" : "";                                 \
+    family(out, "xsmem_" #name, suffix, #kind, help);                             \
+    for (size_t i = 0; i < s->n_allocators; i++) {                                \
+      if (!xsmem_snapshot_stat_get(s->allocators[i]->stats, #name, &v)) continue; \
+      xsmem_buf_printf(out, "xsmem_%s%s{", #name, suffix);                        \
+      allocator_labels(out, s->allocators[i]);                                    \
+      xsmem_buf_puts(out, "}");                                                   \
+      value(out, v);                                                              \
+    }                                                                             \
   }
   XSMEM_STAT_FIELDS(XSMEM_STAT_PROM)
 #undef XSMEM_STAT_PROM
@@ -127,7 +126,9 @@ static void detail_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
       if (strcmp(d->group, "chunk") == 0 || seen_before(s, i, j)) continue;
       char name_data[256];
       metric_name(name_data, sizeof(name_data), d->group, d->key);
-      struct { const char *data; } name = {name_data};
+      struct {
+        const char *data;
+      } name = {name_data};
       const char *suffix = d->counter ? "_total" : "";
       char help[256];
       xsmem_snprintf(help, sizeof(help), "%s per %s, from the allocator's detail report", d->key, d->group);
@@ -153,16 +154,15 @@ static void detail_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
 
 static void histogram_family(const Xsmem__Snapshot *s, xsmem_buf *out) {
   if (!s->n_histogram) return;
-  family(out, "xsmem_alloc_size_bytes", "", "histogram",
-         "Requested allocation sizes (from the analysis provider)");
+  family(out, "xsmem_alloc_size_bytes", "", "histogram", "Requested allocation sizes (from the analysis provider)");
   uint64_t cum = 0, sum = 0;
   for (size_t i = 0; i < s->n_histogram; i++) {
     const Xsmem__HistogramBucket *b = s->histogram[i];
     cum += b->count;
     sum += b->bytes;
     if (b->upper == 0) continue;  // the unbounded bucket is +Inf below
-    xsmem_buf_printf(out, "xsmem_alloc_size_bytes_bucket{le=\"%llu\"} %llu\n",
-                     (unsigned long long)(b->upper - 1), (unsigned long long)cum);
+    xsmem_buf_printf(out, "xsmem_alloc_size_bytes_bucket{le=\"%llu\"} %llu\n", (unsigned long long)(b->upper - 1),
+                     (unsigned long long)cum);
   }
   xsmem_buf_printf(out, "xsmem_alloc_size_bytes_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
   xsmem_buf_printf(out, "xsmem_alloc_size_bytes_sum %llu\n", (unsigned long long)sum);

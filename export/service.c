@@ -145,8 +145,10 @@ static bool start_http(const char *http) {
     g_http = xsmem_http_start_config(&cfg, why, sizeof(why));
   } else if (xsmem_option_choice("XSMEM_HTTP_CHILDREN", kChildren, 2) == 0) {
     if (xsmem_option_bool("XSMEM_VERBOSE"))
-      xsmem_log("not serving HTTP: %s is served by pid %ld, whose XSMEM_HTTP this process inherited "
-                "(XSMEM_HTTP_CHILDREN=next serves on the next free port)", http, owner);
+      xsmem_log(
+          "not serving HTTP: %s is served by pid %ld, whose XSMEM_HTTP this process inherited "
+          "(XSMEM_HTTP_CHILDREN=next serves on the next free port)",
+          http, owner);
     return true;
   } else {
     unsigned base = port_of(http);
@@ -168,14 +170,14 @@ static bool start_http(const char *http) {
   const char *prog = program_invocation_short_name ? program_invocation_short_name : "?";
   unsigned port = xsmem_http_port(g_http);
   if (inherited) {
-    xsmem_log("pid %d (%s) serves /metrics and the dashboard on port %u: http://%s/ (%s is pid %ld's, whose "
-              "XSMEM_HTTP it inherited)%s",
-              (int)getpid(), prog, port, where, http, owner,
-              xsmem_http_has_token(g_http) ? "; a token is required" : "");
+    xsmem_log(
+        "pid %d (%s) serves /metrics and the dashboard on port %u: http://%s/ (%s is pid %ld's, whose "
+        "XSMEM_HTTP it inherited)%s",
+        (int)getpid(), prog, port, where, http, owner, xsmem_http_has_token(g_http) ? "; a token is required" : "");
     return true;
   }
-  xsmem_log("pid %d (%s) serves /metrics and the dashboard on port %u: http://%s/%s", (int)getpid(), prog, port,
-            where, xsmem_http_has_token(g_http) ? "; a token is required" : "");
+  xsmem_log("pid %d (%s) serves /metrics and the dashboard on port %u: http://%s/%s", (int)getpid(), prog, port, where,
+            xsmem_http_has_token(g_http) ? "; a token is required" : "");
   // Children that inherit XSMEM_HTTP learn that this process serves it.
   char marker[400];
   if (xsmem_snprintf(marker, sizeof(marker), "%d %s", (int)getpid(), http) < sizeof(marker))
@@ -203,8 +205,7 @@ static void *sampler_main(void *arg) {
     until.tv_sec = (time_t)(t / 1000000000ull);
     until.tv_nsec = (long)(t % 1000000000ull);
     pthread_mutex_lock(&g_wake_lock);
-    while (!g_stop && pthread_cond_timedwait(&g_wake, &g_wake_lock, &until) == 0) {
-    }
+    while (!g_stop && pthread_cond_timedwait(&g_wake, &g_wake_lock, &until) == 0) {}
   }
   pthread_mutex_unlock(&g_wake_lock);
   return NULL;

@@ -55,8 +55,8 @@ enum {
   XSMEM_EXPORT_TOP_CALL_SITES = 32,  // call sites per snapshot
   XSMEM_EXPORT_MAX_LEAKS = 256,      // leaks per snapshot
   XSMEM_SNAPSHOT_FORMAT_VERSION = 2,
-  XSMEM_SNAPSHOT_FILE_HEADER = 16,     // bytes
-  XSMEM_SNAPSHOT_RECORD_HEADER = 16,   // bytes
+  XSMEM_SNAPSHOT_FILE_HEADER = 16,    // bytes
+  XSMEM_SNAPSHOT_RECORD_HEADER = 16,  // bytes
 };
 
 // The most a reader accepts: one record (a snapshot is tens of KiB to a few
@@ -102,15 +102,13 @@ uint32_t xsmem_crc32c(uint32_t crc, const void *data, size_t n);
 // the rules of output.h (temporary file + rename for a regular or new file, in
 // place for a device or FIFO). wait_ms bounds the wait on a FIFO (-1: no
 // bound). Returns false with errno set and, when why is not NULL, a message.
-bool xsmem_snapshot_write_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
-                                  size_t why_cap);
+bool xsmem_snapshot_write_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why, size_t why_cap);
 // The same with the exporter's wait (2 s) and no message.
 bool xsmem_snapshot_write_file(const char *path, const Xsmem__Snapshot *s);
 
 // Appends one record of s to the stream at path (created with its file header
 // if missing or empty) in one write. Returns false with errno set (and why).
-bool xsmem_snapshot_append_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why,
-                                   size_t why_cap);
+bool xsmem_snapshot_append_file_ex(const char *path, const Xsmem__Snapshot *s, int wait_ms, char *why, size_t why_cap);
 bool xsmem_snapshot_append_file(const char *path, const Xsmem__Snapshot *s);
 
 // Reads a whole file into out, at most XSMEM_SNAPSHOT_MAX_FILE bytes. Returns

@@ -55,12 +55,10 @@ int main(int argc, char **argv) {
   }
   xsmem_buf file = XSMEM_BUF_INIT;
   if (!xsmem_snapshot_read_file(argv[1], &file)) {
-    if (errno == EBADMSG)
-      xsmem_dprintf(2, "%s: not a snapshot (its first bytes begin neither format)\n", argv[1]);
+    if (errno == EBADMSG) xsmem_dprintf(2, "%s: not a snapshot (its first bytes begin neither format)\n", argv[1]);
     else if (errno == EFBIG)
       xsmem_dprintf(2, "%s: larger than %zu MiB, the most this reads\n", argv[1], XSMEM_SNAPSHOT_MAX_FILE >> 20);
-    else
-      xsmem_dprintf(2, "%s: cannot read: %s\n", argv[1], xsmem_strerror(errno));
+    else xsmem_dprintf(2, "%s: cannot read: %s\n", argv[1], xsmem_strerror(errno));
     return 1;
   }
   xsmem_arena arena = XSMEM_ARENA_INIT;

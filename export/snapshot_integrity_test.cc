@@ -191,7 +191,7 @@ TEST(SnapshotFormat, FieldZeroIsRefusedOtherUnknownFieldsKept) {
   EXPECT_EQ(xsmem_snapshot_unpack(&ar.a, "\x80\x00", 2), nullptr);
   EXPECT_EQ(errno, EBADMSG);
   EXPECT_EQ(xsmem_snapshot_unpack(&ar.a, "\x08\x01\x32\x02\x80\x00", 6), nullptr);  // inside an Allocator
-  const char newer[] = "\x08\x01\x98\x06\x07";  // time_unix_ns 1, then field 99 = 7
+  const char newer[] = "\x08\x01\x98\x06\x07";                                      // time_unix_ns 1, then field 99 = 7
   Xsmem__Snapshot *s = xsmem_snapshot_unpack(&ar.a, newer, sizeof(newer) - 1);
   ASSERT_NE(s, nullptr);
   Buf again;

@@ -33,14 +33,14 @@ using xsmem::testing::Stream;
 using xsmem::testing::TmpPath;
 
 TEST(StatsProto, EveryStatFieldHasAProtoFieldOfItsType) {
-#define CHECK_FIELD(ctype, name, kind, help)                                                   \
-  {                                                                                           \
-    const ProtobufCFieldDescriptor *f =                                                       \
-        protobuf_c_message_descriptor_get_field_by_name(&xsmem__allocator_stats__descriptor, #name); \
-    ASSERT_NE(f, nullptr) << "add `" #name "` to AllocatorStats in xsmem_stats.proto";        \
-    EXPECT_EQ(f->type, std::is_floating_point<ctype>::value ? PROTOBUF_C_TYPE_DOUBLE           \
-                                                           : PROTOBUF_C_TYPE_UINT64) << #name; \
-    EXPECT_TRUE(xsmem_snapshot_stat_present(#name));                                          \
+#define CHECK_FIELD(ctype, name, kind, help)                                                                   \
+  {                                                                                                            \
+    const ProtobufCFieldDescriptor *f =                                                                        \
+        protobuf_c_message_descriptor_get_field_by_name(&xsmem__allocator_stats__descriptor, #name);           \
+    ASSERT_NE(f, nullptr) << "add `" #name "` to AllocatorStats in xsmem_stats.proto";                         \
+    EXPECT_EQ(f->type, std::is_floating_point<ctype>::value ? PROTOBUF_C_TYPE_DOUBLE : PROTOBUF_C_TYPE_UINT64) \
+        << #name;                                                                                              \
+    EXPECT_TRUE(xsmem_snapshot_stat_present(#name));                                                           \
   }
   XSMEM_STAT_FIELDS(CHECK_FIELD)
 #undef CHECK_FIELD
@@ -152,8 +152,7 @@ TEST_F(ExportTest, SingleFileRoundTrip) {
   for (size_t i = 0; i < s->n_allocators; i++) {
     EXPECT_STREQ(r->allocators[i]->name, s->allocators[i]->name);
     EXPECT_EQ(r->allocators[i]->n_detail, s->allocators[i]->n_detail);
-#define SAME(type, name, kind, help) \
-  EXPECT_EQ(r->allocators[i]->stats->name, s->allocators[i]->stats->name) << #name;
+#define SAME(type, name, kind, help) EXPECT_EQ(r->allocators[i]->stats->name, s->allocators[i]->stats->name) << #name;
     XSMEM_STAT_FIELDS(SAME)
 #undef SAME
   }

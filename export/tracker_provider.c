@@ -45,8 +45,8 @@ static void histogram(void *ctx, xsmem_analysis_sink *sink) {
   xsmem_tracker_histogram(t, counts, bytes);
   for (int k = 0; k < XSMEM_TRACK_HIST_BUCKETS; k++) {
     if (round_u64(counts[k]) == 0) continue;
-    xsmem_hist_bucket b = {k ? 1ull << k : 0, k + 1 < 64 ? 1ull << (k + 1) : 0, round_u64(counts[k]),
-                           round_u64(bytes[k]), 0, 0};
+    xsmem_hist_bucket b = {
+        k ? 1ull << k : 0, k + 1 < 64 ? 1ull << (k + 1) : 0, round_u64(counts[k]), round_u64(bytes[k]), 0, 0};
     sink->bucket(sink, &b);
   }
 }
@@ -86,9 +86,9 @@ static const char *own_module(void) {
 static bool allocator_symbol(const char *s) {
   const char *own = own_module();
   if (own[3] && strncmp(s, own, strlen(own)) == 0) return true;  // unnamed frame in xsmem's module
-  static const char *const prefixes[] = {"malloc", "calloc", "realloc", "free", "posix_memalign",
-                                         "aligned_alloc", "memalign", "valloc", "xsmem_", "_Zn",
-                                         "operator new", "tracker_", "os_alloc", "?"};
+  static const char *const prefixes[] = {"malloc",        "calloc",   "realloc",  "free",   "posix_memalign",
+                                         "aligned_alloc", "memalign", "valloc",   "xsmem_", "_Zn",
+                                         "operator new",  "tracker_", "os_alloc", "?"};
   for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
     if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0) return true;
   }
@@ -127,8 +127,12 @@ static void call_sites(void *ctx, size_t max, xsmem_analysis_sink *sink) {
       memcpy(nm->sym, found ? sym : first, sizeof(nm->sym));
       nm->hash = sites[i].hash;
     }
-    xsmem_call_site c = {frames, depth, nm->sym, round_u64(sites[i].total_count),
-                         round_u64(sites[i].total_bytes), round_u64(sites[i].live_count),
+    xsmem_call_site c = {frames,
+                         depth,
+                         nm->sym,
+                         round_u64(sites[i].total_count),
+                         round_u64(sites[i].total_bytes),
+                         round_u64(sites[i].live_count),
                          round_u64(sites[i].live_bytes)};
     sink->call_site(sink, &c);
   }
@@ -146,7 +150,11 @@ static void leaks(void *ctx, size_t max, xsmem_analysis_sink *sink) {
   for (size_t i = 0; i < n; i++) {
     uint64_t frames[XSMEM_TRACK_MAX_DEPTH];
     for (unsigned f = 0; f < out[i].depth; f++) frames[f] = out[i].frames[f];
-    xsmem_leak l = {0, round_u64(out[i].bytes), frames, out[i].depth, out[i].symbol[0] ? out[i].symbol : "?",
+    xsmem_leak l = {0,
+                    round_u64(out[i].bytes),
+                    frames,
+                    out[i].depth,
+                    out[i].symbol[0] ? out[i].symbol : "?",
                     round_u64(out[i].count)};
     if (l.count == 0) continue;  // a sample-mode estimate below half a block
     sink->leak(sink, &l);

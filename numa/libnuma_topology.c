@@ -32,8 +32,8 @@ int xsmem_numa_libnuma_compare(char *buf, size_t cap) {
   xsmem_numa_libnuma_view_get(&v);
   int diffs = 0;
   if (cap) buf[0] = '\0';
-#define DIFF(...)                                        \
-  do {                                                   \
+#define DIFF(...)                                            \
+  do {                                                       \
     if (diffs++ == 0) xsmem_snprintf(buf, cap, __VA_ARGS__); \
   } while (0)
   if (v.available != xsmem_numa_available()) {

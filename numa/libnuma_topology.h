@@ -20,9 +20,9 @@ extern "C" {
 #endif
 
 typedef struct xsmem_numa_libnuma_view {
-  bool available;  // numa_available() >= 0
-  int num_nodes;   // numa_max_node() + 1
-  int num_cpus;    // numa_num_configured_cpus(), capped at XSMEM_NUMA_MAX_CPUS
+  bool available;                       // numa_available() >= 0
+  int num_nodes;                        // numa_max_node() + 1
+  int num_cpus;                         // numa_num_configured_cpus(), capped at XSMEM_NUMA_MAX_CPUS
   short cpu_node[XSMEM_NUMA_MAX_CPUS];  // numa_node_of_cpu (-1: unknown)
   unsigned char distance[XSMEM_NUMA_MAX_NODES][XSMEM_NUMA_MAX_NODES];  // numa_distance
 } xsmem_numa_libnuma_view;

@@ -145,7 +145,8 @@ static void router_fork(xsmem_allocator *a, int phase) {
     xsmem_allocator *c = r->child[i];
     if (c && c->ops->fork) c->ops->fork(c, phase);
   }
-  if (phase == XSMEM_FORK_PREPARE) xsmem_numa_space_fork(&r->space, phase);  // children first: they map under their locks
+  if (phase == XSMEM_FORK_PREPARE)
+    xsmem_numa_space_fork(&r->space, phase);  // children first: they map under their locks
 }
 
 static void destroy_children(xsmem_node_router *r) {
@@ -234,8 +235,8 @@ bool xsmem_node_router_init(xsmem_node_router *r, const char *name, const xsmem_
   r->interleave_min = SIZE_MAX;
   r->interleave_slot = -1;
   r->fixed_slot = -1;
-  bool want_interleave = o->policy == XSMEM_NUMA_POLICY_INTERLEAVE ||
-                         (o->policy == XSMEM_NUMA_POLICY_LOCAL && o->interleave_min > 0);
+  bool want_interleave =
+      o->policy == XSMEM_NUMA_POLICY_INTERLEAVE || (o->policy == XSMEM_NUMA_POLICY_LOCAL && o->interleave_min > 0);
   if (o->policy == XSMEM_NUMA_POLICY_OFF || r->num_nodes == 1) r->fixed_slot = 0;
   if (want_interleave && r->num_nodes > 1) {
     r->interleave_slot = r->num_nodes;

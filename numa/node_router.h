@@ -64,15 +64,15 @@ typedef struct xsmem_node_router_options {
 } xsmem_node_router_options;
 
 typedef struct xsmem_node_router_node_stats {
-  xsmem_stats child;        // the child's own stats (bytes in use, allocations, ...)
+  xsmem_stats child;  // the child's own stats (bytes in use, allocations, ...)
   xsmem_numa_source_stats source;
-  uint64_t fallbacks_out;   // requests from this node served by another node
-  uint64_t fallbacks_in;    // requests from other nodes served here
+  uint64_t fallbacks_out;  // requests from this node served by another node
+  uint64_t fallbacks_in;   // requests from other nodes served here
 } xsmem_node_router_node_stats;
 
 struct xsmem_node_router {
   xsmem_allocator base;
-  int fixed_slot;    // >= 0: every request goes there (off, interleave); -1: caller's node
+  int fixed_slot;  // >= 0: every request goes there (off, interleave); -1: caller's node
   int num_nodes;
   int interleave_slot;  // num_nodes when an interleaved child exists, else -1
   bool fallback;

@@ -99,9 +99,8 @@ bool ChildOwns(const xsmem_allocator *a, const void *p) {
 
 void ChildDestroy(xsmem_allocator *a) { delete reinterpret_cast<PageChild *>(a); }
 
-const xsmem_allocator_ops kChildOps = {
-    "page_child", ChildAlloc, ChildFree, ChildUsable, ChildOwns, nullptr, ChildStats, nullptr, nullptr, ChildDestroy,
-    nullptr};
+const xsmem_allocator_ops kChildOps = {"page_child", ChildAlloc, ChildFree, ChildUsable,  ChildOwns, nullptr,
+                                       ChildStats,   nullptr,    nullptr,   ChildDestroy, nullptr};
 
 struct FactoryLog {
   std::vector<int> nodes;

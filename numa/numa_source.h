@@ -57,21 +57,21 @@ typedef struct xsmem_numa_extent {
 } xsmem_numa_extent;
 
 typedef struct xsmem_numa_source_stats {
-  uint64_t bytes_mapped;   // handed out and not given back
+  uint64_t bytes_mapped;  // handed out and not given back
   uint64_t peak_mapped;
   uint64_t num_maps, num_unmaps;
-  uint64_t num_refused;    // maps refused: the node limit or the span is exhausted
-  uint64_t num_binds;      // bindings performed or recorded
-  uint64_t bind_failures;  // bindings the kernel refused (memory kept, unbound)
-  uint64_t bytes_lost;     // address space no longer reusable (extent list full)
-  uint64_t overflow_maps;  // regions mapped outside the span (it was full, or there is none)
-  uint64_t overflow_bytes; // of bytes_mapped, those outside the span
+  uint64_t num_refused;     // maps refused: the node limit or the span is exhausted
+  uint64_t num_binds;       // bindings performed or recorded
+  uint64_t bind_failures;   // bindings the kernel refused (memory kept, unbound)
+  uint64_t bytes_lost;      // address space no longer reusable (extent list full)
+  uint64_t overflow_maps;   // regions mapped outside the span (it was full, or there is none)
+  uint64_t overflow_bytes;  // of bytes_mapped, those outside the span
 } xsmem_numa_source_stats;
 
 typedef struct xsmem_numa_source {
   xsmem_source base;
-  int node;  // -1: the interleaved source
-  bool bind; // binding is performed (or recorded)
+  int node;   // -1: the interleaved source
+  bool bind;  // binding is performed (or recorded)
   xsmem_numa_bind_mode mode;
   size_t limit;  // bytes_mapped at most (0: none)
   uintptr_t lo, hi;
@@ -84,11 +84,11 @@ typedef struct xsmem_numa_source {
 } xsmem_numa_source;
 
 typedef struct xsmem_numa_space_options {
-  int num_nodes;        // 0: xsmem_numa_num_nodes() (1 when the policy is off)
-  size_t span;          // address space per span (0: XSMEM_NUMA_SPAN); shrunk to a limit, halved until it fits
-  size_t node_limit;    // per source (0: none)
+  int num_nodes;              // 0: xsmem_numa_num_nodes() (1 when the policy is off)
+  size_t span;                // address space per span (0: XSMEM_NUMA_SPAN); shrunk to a limit, halved until it fits
+  size_t node_limit;          // per source (0: none)
   xsmem_numa_bind_mode mode;  // strict or preferred
-  bool bind;            // false: never bind (XSMEM_NUMA=off)
+  bool bind;                  // false: never bind (XSMEM_NUMA=off)
 } xsmem_numa_space_options;
 
 typedef struct xsmem_numa_space xsmem_numa_space;
@@ -109,7 +109,7 @@ struct xsmem_numa_space {
   uintptr_t base;
   size_t span;
   int span_shift;
-  int num_nodes;  // node spans 0..num_nodes-1; the interleaved span is num_nodes
+  int num_nodes;    // node spans 0..num_nodes-1; the interleaved span is num_nodes
   size_t reserved;  // bytes of the reservation
   xsmem_numa_source sources[XSMEM_NUMA_MAX_NODES + 1];
   xsmem_numa_local_source local;

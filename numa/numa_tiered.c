@@ -17,7 +17,6 @@
 #include "platform/once.h"
 #include "platform/pagemap.h"
 
-
 // The small tier's source for one node: that node's span, else (fallback on)
 // the nearest other node that accepts.
 typedef struct small_source {
@@ -27,7 +26,7 @@ typedef struct small_source {
 
 typedef struct numa_front {
   xsmem_allocator base;
-  xsmem_tiers t;  // the small tier, the per-node routers and the thresholds between them
+  xsmem_tiers t;    // the small tier, the per-node routers and the thresholds between them
   int small_nodes;  // nodes of the small tier (1: one node or interleave)
   bool fallback;
   xsmem_source *small_single;  // the small tier's source when it has one node
@@ -92,7 +91,8 @@ static void *numa_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned 
   }
   xsmem_allocator *o = xsmem_tiers_at(&f->t, k);
   void *p = o->ops->alloc(o, size, align, flags);
-  if (!p && k == XSMEM_TIER_MEDIUM) p = g_front.large->base.ops->alloc(&g_front.large->base, size, align, flags);  // every buddy full
+  if (!p && k == XSMEM_TIER_MEDIUM)
+    p = g_front.large->base.ops->alloc(&g_front.large->base, size, align, flags);  // every buddy full
   return p;
 }
 
@@ -140,7 +140,8 @@ static void *numa_realloc(xsmem_allocator *a, void *p, size_t size, unsigned fla
     void *q = o->ops->realloc(o, p, size, flags);
     if (q || o != &g_front.medium->base) return q;
     // every buddy is full (their regions could not be mapped): the large tier, as for malloc
-    return xsmem_move_block(o, p, usable, g_front.large->base.ops->alloc(&g_front.large->base, size, XSMEM_MIN_ALIGN, 0), size);
+    return xsmem_move_block(o, p, usable,
+                            g_front.large->base.ops->alloc(&g_front.large->base, size, XSMEM_MIN_ALIGN, 0), size);
   }
   if (want != o && o == &g_front.large->base && size <= usable && size >= usable / 2) return p;  // shrink in place
   return xsmem_move_block(o, p, usable, numa_alloc(a, size, XSMEM_MIN_ALIGN, 0), size);
@@ -174,7 +175,8 @@ bool xsmem_numa_tiered_node_stats_get(const xsmem_allocator *a, int node, xsmem_
   xsmem_tls_node_stats s = {0};
   // The small tier's node n: its slots when it is per node; node 0 holds the
   // single-node tier's figures (label "interleave" holds them when interleaved).
-  bool small_interleaved = g_front.medium->fixed_slot >= 0 && g_front.medium->fixed_slot == g_front.medium->interleave_slot;
+  bool small_interleaved =
+      g_front.medium->fixed_slot >= 0 && g_front.medium->fixed_slot == g_front.medium->interleave_slot;
   if (g_front.small_nodes > 1 || (node == 0 && !small_interleaved)) xsmem_tls_get_node_stats((unsigned)node, &s);
   o->small_bytes_in_use = s.bytes_in_use;
   o->medium_bytes_in_use = m.child.bytes_in_use;
@@ -184,8 +186,10 @@ bool xsmem_numa_tiered_node_stats_get(const xsmem_allocator *a, int node, xsmem_
   o->num_allocs = s.allocs + m.child.num_allocs + l.child.num_allocs;
   o->num_frees = s.frees + m.child.num_frees + l.child.num_frees;
   o->bytes_mapped = m.source.bytes_mapped + l.source.bytes_mapped;
-  o->fallbacks_out = __atomic_load_n(&g_front.small_fallbacks_out[node], __ATOMIC_RELAXED) + m.fallbacks_out + l.fallbacks_out;
-  o->fallbacks_in = __atomic_load_n(&g_front.small_fallbacks_in[node], __ATOMIC_RELAXED) + m.fallbacks_in + l.fallbacks_in;
+  o->fallbacks_out =
+      __atomic_load_n(&g_front.small_fallbacks_out[node], __ATOMIC_RELAXED) + m.fallbacks_out + l.fallbacks_out;
+  o->fallbacks_in =
+      __atomic_load_n(&g_front.small_fallbacks_in[node], __ATOMIC_RELAXED) + m.fallbacks_in + l.fallbacks_in;
   o->refused = m.source.num_refused + l.source.num_refused;
   o->bind_failures = m.source.bind_failures + l.source.bind_failures;
   return true;
@@ -228,14 +232,17 @@ static void numa_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
     xsmem_node_router_node_stats_get(g_front.medium, g_front.medium->interleave_slot, &m);
     xsmem_node_router_node_stats_get(g_front.large, g_front.large->interleave_slot, &l);
     xsmem_tls_node_stats t = {0};
-    if (g_front.medium->fixed_slot == g_front.medium->interleave_slot) xsmem_tls_get_node_stats(0, &t);  // small tier interleaved too
+    if (g_front.medium->fixed_slot == g_front.medium->interleave_slot)
+      xsmem_tls_get_node_stats(0, &t);  // small tier interleaved too
     m.child.bytes_in_use += t.bytes_in_use;
     m.child.num_allocs += t.allocs;
     m.child.num_frees += t.frees;
-    sink->value(sink, "node", "interleave", "bytes_in_use", "gauge", (double)(m.child.bytes_in_use + l.child.bytes_in_use));
+    sink->value(sink, "node", "interleave", "bytes_in_use", "gauge",
+                (double)(m.child.bytes_in_use + l.child.bytes_in_use));
     sink->value(sink, "node", "interleave", "num_allocs", "counter", (double)(m.child.num_allocs + l.child.num_allocs));
     sink->value(sink, "node", "interleave", "num_frees", "counter", (double)(m.child.num_frees + l.child.num_frees));
-    sink->value(sink, "node", "interleave", "bytes_mapped", "gauge", (double)(m.source.bytes_mapped + l.source.bytes_mapped));
+    sink->value(sink, "node", "interleave", "bytes_mapped", "gauge",
+                (double)(m.source.bytes_mapped + l.source.bytes_mapped));
   }
   sink->value(sink, "route", "small", "max_bytes", "gauge", (double)f->t.small_max);
   sink->value(sink, "route", "large", "min_bytes", "gauge", (double)f->t.large_min);

@@ -39,7 +39,7 @@ typedef struct topology {
 static topology g_system;  // real or fallback, read once
 static topology g_fake;
 static _Atomic(topology *) g_topo;
-static xsmem_once g_read;  // the topology, read once
+static xsmem_once g_read;             // the topology, read once
 static _Atomic unsigned g_epoch = 1;  // bumped when the topology changes
 static xsmem_numa_policy g_policy;
 static xsmem_numa_bind_mode g_bind_mode;
@@ -452,8 +452,9 @@ const char *xsmem_numa_describe(char *buf, size_t cap) {
   static const char *const kPolicies[] = {"off", "local", "interleave"};
   static const char *const kModes[] = {"MPOL_BIND", "MPOL_PREFERRED", "MPOL_INTERLEAVE"};
   topology *t = topo();
-  xsmem_snprintf(buf, cap, "%s topology: %d node%s, %d cpus, policy %s, regions bound with %s", kKinds[t->kind], t->num_nodes,
-                 t->num_nodes == 1 ? "" : "s", t->num_cpus, kPolicies[xsmem_numa_policy_get()], kModes[g_bind_mode]);
+  xsmem_snprintf(buf, cap, "%s topology: %d node%s, %d cpus, policy %s, regions bound with %s", kKinds[t->kind],
+                 t->num_nodes, t->num_nodes == 1 ? "" : "s", t->num_cpus, kPolicies[xsmem_numa_policy_get()],
+                 kModes[g_bind_mode]);
   return buf;
 }
 

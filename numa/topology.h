@@ -58,9 +58,9 @@ typedef enum xsmem_numa_policy {
 
 // How a range is bound (XSMEM_NUMA_BIND).
 typedef enum xsmem_numa_bind_mode {
-  XSMEM_NUMA_BIND_STRICT = 0,     // MPOL_BIND: only that node; its exhaustion is a failure
-  XSMEM_NUMA_BIND_PREFERRED = 1,  // MPOL_PREFERRED: that node first, others when it is full
-  XSMEM_NUMA_BIND_INTERLEAVE = 2, // MPOL_INTERLEAVE over every node
+  XSMEM_NUMA_BIND_STRICT = 0,      // MPOL_BIND: only that node; its exhaustion is a failure
+  XSMEM_NUMA_BIND_PREFERRED = 1,   // MPOL_PREFERRED: that node first, others when it is full
+  XSMEM_NUMA_BIND_INTERLEAVE = 2,  // MPOL_INTERLEAVE over every node
 } xsmem_numa_bind_mode;
 
 // Result of the binding calls: 0 done; XSMEM_NUMA_NOOP nothing to do (fallback

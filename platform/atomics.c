@@ -4,8 +4,7 @@
 
 void xsmem_spin_lock_slow(xsmem_spinlock *l) {
   for (unsigned spins = 0;; spins++) {
-    if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-        !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
+    if (!__atomic_load_n(&l->locked, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
       return;
     }
     if (spins < 64) {
@@ -23,9 +22,7 @@ static struct {
   char pad[XSMEM_CACHE_LINE - sizeof(xsmem_spinlock)];
 } stripes[64];
 
-static xsmem_spinlock *stripe_of(const void *p) {
-  return &stripes[((uintptr_t)p >> 4) % 64].lock;
-}
+static xsmem_spinlock *stripe_of(const void *p) { return &stripes[((uintptr_t)p >> 4) % 64].lock; }
 
 bool xsmem_cas128_locked(xsmem_pair128 *p, xsmem_pair128 *expected, xsmem_pair128 desired) {
   xsmem_spinlock *l = stripe_of(p);

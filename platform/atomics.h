@@ -32,8 +32,7 @@ typedef struct xsmem_pair128 {
   uint64_t hi;
 } __attribute__((aligned(16))) xsmem_pair128;
 
-#if defined(XSMEM_TSAN) || defined(__SANITIZE_THREAD__) || \
-    (!defined(__x86_64__) && !defined(__aarch64__))
+#if defined(XSMEM_TSAN) || defined(__SANITIZE_THREAD__) || (!defined(__x86_64__) && !defined(__aarch64__))
 #define XSMEM_CAS128_LOCKED 1
 #endif
 
@@ -68,10 +67,7 @@ XSMEM_INLINE bool xsmem_cas128(xsmem_pair128 *p, xsmem_pair128 *expected, xsmem_
       expected->hi = hi;
       return false;
     }
-    __asm__ __volatile__("stlxp %w0, %1, %2, %3"
-                         : "=&r"(fail)
-                         : "r"(desired.lo), "r"(desired.hi), "Q"(*p)
-                         : "memory");
+    __asm__ __volatile__("stlxp %w0, %1, %2, %3" : "=&r"(fail) : "r"(desired.lo), "r"(desired.hi), "Q"(*p) : "memory");
   } while (fail);
   return true;
 #endif
@@ -107,13 +103,10 @@ XSMEM_INLINE void xsmem_spin_lock(xsmem_spinlock *l) {
 }
 
 XSMEM_INLINE bool xsmem_spin_trylock(xsmem_spinlock *l) {
-  return !__atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-         !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE);
+  return !__atomic_load_n(&l->locked, __ATOMIC_RELAXED) && !__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE);
 }
 
-XSMEM_INLINE void xsmem_spin_unlock(xsmem_spinlock *l) {
-  __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
-}
+XSMEM_INLINE void xsmem_spin_unlock(xsmem_spinlock *l) { __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE); }
 
 // CPU hint inside spin loops.
 XSMEM_INLINE void xsmem_cpu_relax(void) {

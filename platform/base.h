@@ -16,10 +16,10 @@ extern "C" {
 // Status codes of internal operations (allocation entry points use NULL + errno).
 typedef enum xsmem_status {
   XSMEM_OK = 0,
-  XSMEM_ENOMEM = 1,       // the source or a limit refused the memory
-  XSMEM_EINVAL = 2,       // bad argument (alignment not a power of two, size overflow)
-  XSMEM_ENOTFOUND = 3,    // lookup failed (no such configuration, pointer not owned)
-  XSMEM_EUNSUPPORTED = 4, // the platform cannot do it (no NUMA, no huge pages)
+  XSMEM_ENOMEM = 1,        // the source or a limit refused the memory
+  XSMEM_EINVAL = 2,        // bad argument (alignment not a power of two, size overflow)
+  XSMEM_ENOTFOUND = 3,     // lookup failed (no such configuration, pointer not owned)
+  XSMEM_EUNSUPPORTED = 4,  // the platform cannot do it (no NUMA, no huge pages)
 } xsmem_status;
 
 // Returns a short constant string naming the status.
@@ -54,9 +54,7 @@ XSMEM_INLINE bool xsmem_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0;
 
 // Returns x rounded up to a multiple of align. REQUIRES: align is a power of two;
 // the caller guards against overflow (see xsmem_align_up_checked).
-XSMEM_INLINE size_t xsmem_align_up(size_t x, size_t align) {
-  return (x + align - 1) & ~(align - 1);
-}
+XSMEM_INLINE size_t xsmem_align_up(size_t x, size_t align) { return (x + align - 1) & ~(align - 1); }
 
 // Returns x rounded down to a multiple of align. REQUIRES: align is a power of two.
 XSMEM_INLINE size_t xsmem_align_down(size_t x, size_t align) { return x & ~(align - 1); }
@@ -68,9 +66,7 @@ XSMEM_INLINE bool xsmem_align_up_checked(size_t x, size_t align, size_t *out) {
   return true;
 }
 
-XSMEM_INLINE bool xsmem_is_aligned(const void *p, size_t align) {
-  return ((uintptr_t)p & (align - 1)) == 0;
-}
+XSMEM_INLINE bool xsmem_is_aligned(const void *p, size_t align) { return ((uintptr_t)p & (align - 1)) == 0; }
 
 // Returns floor(log2(x)). REQUIRES: x > 0.
 XSMEM_INLINE unsigned xsmem_log2_floor(size_t x) {
@@ -78,9 +74,7 @@ XSMEM_INLINE unsigned xsmem_log2_floor(size_t x) {
 }
 
 // Returns ceil(log2(x)); 0 for x <= 1.
-XSMEM_INLINE unsigned xsmem_log2_ceil(size_t x) {
-  return x <= 1 ? 0 : xsmem_log2_floor(x - 1) + 1;
-}
+XSMEM_INLINE unsigned xsmem_log2_ceil(size_t x) { return x <= 1 ? 0 : xsmem_log2_floor(x - 1) + 1; }
 
 // Returns the smallest power of two >= x (1 for x == 0). REQUIRES: x <= SIZE_MAX/2+1.
 XSMEM_INLINE size_t xsmem_next_pow2(size_t x) { return (size_t)1 << xsmem_log2_ceil(x); }

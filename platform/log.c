@@ -76,13 +76,26 @@ size_t xsmem_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap) {
       while (*f >= '0' && *f <= '9') prec = prec * 10 + (*f++ - '0');
     }
     int lng = 0;  // 0 int, 1 long, 2 long long, 3 size_t
-    if (*f == 'z') { lng = 3; f++; }
-    else if (*f == 'l') { lng = 1; f++; if (*f == 'l') { lng = 2; f++; } }
+    if (*f == 'z') {
+      lng = 3;
+      f++;
+    } else if (*f == 'l') {
+      lng = 1;
+      f++;
+      if (*f == 'l') {
+        lng = 2;
+        f++;
+      }
+    }
     char tmp[72];
     char *end = tmp + sizeof(tmp);
     switch (*f) {
       case '%': put_char(&o, '%'); break;
-      case 'c': { char c = (char)va_arg(ap, int); put_padded(&o, &c, 1, width, left, ' '); break; }
+      case 'c': {
+        char c = (char)va_arg(ap, int);
+        put_padded(&o, &c, 1, width, left, ' ');
+        break;
+      }
       case 's': {
         const char *s = va_arg(ap, const char *);
         if (!s) s = "(null)";
@@ -91,18 +104,25 @@ size_t xsmem_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap) {
         put_padded(&o, s, n, width, left, ' ');
         break;
       }
-      case 'd': case 'i': {
-        long long v = lng == 0 ? va_arg(ap, int) : lng == 1 ? va_arg(ap, long)
-                    : lng == 2 ? va_arg(ap, long long) : (long long)va_arg(ap, ptrdiff_t);
+      case 'd':
+      case 'i': {
+        long long v = lng == 0 ? va_arg(ap, int)
+            : lng == 1         ? va_arg(ap, long)
+            : lng == 2         ? va_arg(ap, long long)
+                               : (long long)va_arg(ap, ptrdiff_t);
         unsigned long long mag = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
         char *p = format_unsigned(end, mag, 10, false);
         if (v < 0) *--p = '-';
         put_padded(&o, p, (size_t)(end - p), width, left, pad);
         break;
       }
-      case 'u': case 'x': case 'X': {
-        unsigned long long v = lng == 0 ? va_arg(ap, unsigned) : lng == 1 ? va_arg(ap, unsigned long)
-                             : lng == 2 ? va_arg(ap, unsigned long long) : va_arg(ap, size_t);
+      case 'u':
+      case 'x':
+      case 'X': {
+        unsigned long long v = lng == 0 ? va_arg(ap, unsigned)
+            : lng == 1                  ? va_arg(ap, unsigned long)
+            : lng == 2                  ? va_arg(ap, unsigned long long)
+                                        : va_arg(ap, size_t);
         char *p = format_unsigned(end, v, *f == 'u' ? 10 : 16, *f == 'X');
         put_padded(&o, p, (size_t)(end - p), width, left, pad);
         break;
@@ -119,18 +139,29 @@ size_t xsmem_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap) {
         if (prec < 0) prec = 3;
         if (prec > 9) prec = 9;
         char *p = end;
-        if (v != v) { p -= 3; memcpy(p, "nan", 3); }
-        else if (v > 1e18 || v < -1e18) { p -= 3; memcpy(p, "inf", 3); if (v < 0) *--p = '-'; }
-        else {
+        if (v != v) {
+          p -= 3;
+          memcpy(p, "nan", 3);
+        } else if (v > 1e18 || v < -1e18) {
+          p -= 3;
+          memcpy(p, "inf", 3);
+          if (v < 0) *--p = '-';
+        } else {
           bool neg = v < 0;
           if (neg) v = -v;
           unsigned long long scale = 1;
           for (int i = 0; i < prec; i++) scale *= 10;
           unsigned long long whole = (unsigned long long)v;
           unsigned long long frac = (unsigned long long)((v - (double)whole) * (double)scale + 0.5);
-          if (frac >= scale) { whole++; frac -= scale; }
+          if (frac >= scale) {
+            whole++;
+            frac -= scale;
+          }
           if (prec > 0) {
-            for (int i = 0; i < prec; i++) { *--p = (char)('0' + frac % 10); frac /= 10; }
+            for (int i = 0; i < prec; i++) {
+              *--p = (char)('0' + frac % 10);
+              frac /= 10;
+            }
             *--p = '.';
           }
           p = format_unsigned(p, whole, 10, false);
@@ -140,7 +171,10 @@ size_t xsmem_vsnprintf(char *buf, size_t cap, const char *fmt, va_list ap) {
         break;
       }
       case '\0': f--; break;
-      default: put_char(&o, '%'); put_char(&o, *f); break;
+      default:
+        put_char(&o, '%');
+        put_char(&o, *f);
+        break;
     }
   }
   if (cap > 0) buf[o.len < cap ? o.len : cap - 1] = '\0';

@@ -55,9 +55,21 @@ static bool parse_bytes(const char *s, size_t *out) {
   unsigned shift = 0;
   switch (*p) {
     case '\0': break;
-    case 'k': case 'K': shift = 10; p++; break;
-    case 'm': case 'M': shift = 20; p++; break;
-    case 'g': case 'G': shift = 30; p++; break;
+    case 'k':
+    case 'K':
+      shift = 10;
+      p++;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      p++;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      p++;
+      break;
     default: return false;
   }
   if (*p == 'b' || *p == 'B') p++;

@@ -139,9 +139,7 @@ bool xsmem_os_decommit(void *p, size_t size) {
   return true;
 }
 
-bool xsmem_os_protect(void *p, size_t size) {
-  return mprotect(p, size, PROT_NONE) == 0;
-}
+bool xsmem_os_protect(void *p, size_t size) { return mprotect(p, size, PROT_NONE) == 0; }
 
 static _Atomic int g_release_failed_said;
 
@@ -155,9 +153,10 @@ void xsmem_os_release(void *p, size_t size, size_t committed) {
     int err = errno;
     if (madvise(p, size, MADV_DONTNEED) == 0) atomic_fetch_sub_explicit(&g_committed, committed, memory_order_relaxed);
     if (!atomic_exchange_explicit(&g_release_failed_said, 1, memory_order_relaxed)) {
-      xsmem_log("munmap(%p, %zu) failed (errno %d%s): its pages were given back with madvise and the range stays "
-                "reserved, here and in later failures (said once)",
-                p, size, err, err == ENOMEM ? ": the process's limit on mappings, vm.max_map_count" : "");
+      xsmem_log(
+          "munmap(%p, %zu) failed (errno %d%s): its pages were given back with madvise and the range stays "
+          "reserved, here and in later failures (said once)",
+          p, size, err, err == ENOMEM ? ": the process's limit on mappings, vm.max_map_count" : "");
     }
     return;
   }
@@ -202,13 +201,11 @@ void *xsmem_os_map(size_t size, size_t align, unsigned flags) {
   return p;
 }
 
-void xsmem_os_unmap(void *p, size_t size) {
-  xsmem_os_release(p, size, xsmem_align_up(size, xsmem_os_page_size()));
-}
+void xsmem_os_unmap(void *p, size_t size) { xsmem_os_release(p, size, xsmem_align_up(size, xsmem_os_page_size())); }
 
 void *xsmem_os_remap(void *p, size_t old_size, size_t new_size, void *target) {
-  void *q = target ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target)
-                   : mremap(p, old_size, new_size, 0);
+  void *q =
+      target ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) : mremap(p, old_size, new_size, 0);
   if (q == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;

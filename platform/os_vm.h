@@ -49,12 +49,12 @@ enum {
 };
 
 typedef struct xsmem_os_stats {
-  size_t bytes_reserved;   // address space held (reserved or mapped)
-  size_t bytes_committed;  // of which accessible and possibly backed
-  size_t num_maps;         // mappings made since start
-  size_t num_unmaps;       // mappings released since start
+  size_t bytes_reserved;      // address space held (reserved or mapped)
+  size_t bytes_committed;     // of which accessible and possibly backed
+  size_t num_maps;            // mappings made since start
+  size_t num_unmaps;          // mappings released since start
   size_t huge_explicit_maps;  // mappings served with MAP_HUGETLB pages
-  size_t huge_fallbacks;   // MAP_HUGETLB requests served with THP instead
+  size_t huge_fallbacks;      // MAP_HUGETLB requests served with THP instead
 } xsmem_os_stats;
 
 // Returns the base page size (4096 on x86-64 Linux).

@@ -15,9 +15,7 @@ xsmem_pagemap_state xsmem_pagemap_;
 static _Atomic uint64_t g_touched[PAGEMAP_TABLE_PAGES / 64];
 static _Atomic size_t g_leaves;
 
-static bool leaf_present(uintptr_t i) {
-  return __atomic_load_n(&xsmem_pagemap_.root[i], __ATOMIC_ACQUIRE) != 0;
-}
+static bool leaf_present(uintptr_t i) { return __atomic_load_n(&xsmem_pagemap_.root[i], __ATOMIC_ACQUIRE) != 0; }
 
 // Maps root entry i's leaf if it has none. Two racing callers both map; the
 // loser gives its copy back (nothing was written to it). Returns false

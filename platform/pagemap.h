@@ -59,7 +59,7 @@ enum {
 
 #define XSMEM_PAGEMAP_LEAF_BITS 16  // tags per leaf: 2^16 chunks, 256 GiB
 #define XSMEM_PAGEMAP_LEAF ((size_t)1 << XSMEM_PAGEMAP_LEAF_BITS)
-#define XSMEM_PAGEMAP_ROOT_SHIFT (XSMEM_PAGEMAP_SHIFT + XSMEM_PAGEMAP_LEAF_BITS)  // 38
+#define XSMEM_PAGEMAP_ROOT_SHIFT (XSMEM_PAGEMAP_SHIFT + XSMEM_PAGEMAP_LEAF_BITS)                   // 38
 #define XSMEM_PAGEMAP_ROOT ((size_t)1 << (XSMEM_PAGEMAP_ADDRESS_BITS - XSMEM_PAGEMAP_ROOT_SHIFT))  // 1024
 
 // The root and the shared leaf of zeroes, together so that a lookup finds

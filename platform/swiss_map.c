@@ -64,9 +64,7 @@ XSMEM_INLINE uint32_t group_empty(group_t g) {
   // 0x80 has bit 7 set and bit 1 clear; 0xFE has both; full bytes lack bit 7. Exact.
   return gather(g.w[0] & ~(g.w[0] << 6) & kMsbs) | gather(g.w[1] & ~(g.w[1] << 6) & kMsbs) << 8;
 }
-XSMEM_INLINE uint32_t group_free(group_t g) {
-  return gather(g.w[0] & kMsbs) | gather(g.w[1] & kMsbs) << 8;
-}
+XSMEM_INLINE uint32_t group_free(group_t g) { return gather(g.w[0] & kMsbs) | gather(g.w[1] & kMsbs) << 8; }
 #endif
 
 const char *xsmem_swiss_map_impl(void) {
@@ -124,9 +122,7 @@ static size_t shard_find_free(const xsmem_swiss_shard *s, uint64_t h) {
   }
 }
 
-static size_t table_bytes(size_t cap, size_t slot_bytes) {
-  return xsmem_align_up(cap + kGroup, 64) + cap * slot_bytes;
-}
+static size_t table_bytes(size_t cap, size_t slot_bytes) { return xsmem_align_up(cap + kGroup, 64) + cap * slot_bytes; }
 
 // The bytes of one shard's slice of the nursery (a first table, 64-aligned).
 static size_t nursery_slice(const xsmem_swiss_map *m) {
@@ -305,8 +301,7 @@ bool xsmem_swiss_map_with(xsmem_swiss_map *m, uint64_t key, bool create,
   return i != SIZE_MAX;
 }
 
-void xsmem_swiss_map_for_each(xsmem_swiss_map *m, void (*fn)(uint64_t key, const void *value, void *ctx),
-                              void *ctx) {
+void xsmem_swiss_map_for_each(xsmem_swiss_map *m, void (*fn)(uint64_t key, const void *value, void *ctx), void *ctx) {
   for (int k = 0; k < XSMEM_SWISS_SHARDS; k++) {
     xsmem_swiss_shard *s = &m->shards[k];
     xsmem_spin_lock(&s->lock);

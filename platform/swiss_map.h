@@ -42,13 +42,13 @@ extern "C" {
 
 typedef struct xsmem_swiss_shard {
   xsmem_spinlock lock;
-  uint32_t slot_bytes;     // 8 (key) + value size rounded up to 8
-  uint8_t *ctrl;           // capacity + 15 control bytes; NULL before first insert
-  uint8_t *slots;          // capacity slots of slot_bytes
-  size_t mask;             // capacity - 1
-  size_t size;             // full slots
-  size_t tombstones;       // deleted slots
-  size_t mapped;           // bytes of the os_vm mapping (0: a first table in the map's nursery)
+  uint32_t slot_bytes;  // 8 (key) + value size rounded up to 8
+  uint8_t *ctrl;        // capacity + 15 control bytes; NULL before first insert
+  uint8_t *slots;       // capacity slots of slot_bytes
+  size_t mask;          // capacity - 1
+  size_t size;          // full slots
+  size_t tombstones;    // deleted slots
+  size_t mapped;        // bytes of the os_vm mapping (0: a first table in the map's nursery)
   uint64_t rehashes;
 } XSMEM_CACHE_ALIGNED xsmem_swiss_shard;
 
@@ -102,8 +102,7 @@ bool xsmem_swiss_map_with(xsmem_swiss_map *m, uint64_t key, bool create,
 
 // Calls fn(key, value, ctx) for every entry, one shard locked at a time.
 // Entries inserted or erased concurrently may or may not be seen.
-void xsmem_swiss_map_for_each(xsmem_swiss_map *m, void (*fn)(uint64_t key, const void *value, void *ctx),
-                              void *ctx);
+void xsmem_swiss_map_for_each(xsmem_swiss_map *m, void (*fn)(uint64_t key, const void *value, void *ctx), void *ctx);
 
 // Returns the number of entries (a sum over shards; approximate under concurrent updates).
 size_t xsmem_swiss_map_size(xsmem_swiss_map *m);

@@ -91,24 +91,24 @@
 #define XSMEM_TOOL_ALLOC(pool, p, n) VALGRIND_MEMPOOL_ALLOC((pool), (p), (n))
 #define XSMEM_TOOL_FREE(pool, p, n) VALGRIND_MEMPOOL_FREE((pool), (p))
 // MEMPOOL_CHANGE only moves the chunk's bounds: the bytes gained or lost change access here.
-#define XSMEM_TOOL_RESIZE(pool, p, o, n)                                                           \
-  do {                                                                                           \
-    VALGRIND_MEMPOOL_CHANGE((pool), (p), (p), (n));                                              \
-    if ((n) > (o)) (void)VALGRIND_MAKE_MEM_UNDEFINED((char *)(p) + (o), (n) - (o));              \
-    else (void)VALGRIND_MAKE_MEM_NOACCESS((char *)(p) + (n), (o) - (n));                         \
+#define XSMEM_TOOL_RESIZE(pool, p, o, n)                                            \
+  do {                                                                              \
+    VALGRIND_MEMPOOL_CHANGE((pool), (p), (p), (n));                                 \
+    if ((n) > (o)) (void)VALGRIND_MAKE_MEM_UNDEFINED((char *)(p) + (o), (n) - (o)); \
+    else (void)VALGRIND_MAKE_MEM_NOACCESS((char *)(p) + (n), (o) - (n));            \
   } while (0)
 #define XSMEM_TOOL_MOVE(pool, old, p, n) VALGRIND_MEMPOOL_CHANGE((pool), (old), (p), (n))
 // pool may be no front's (a decorator used as a source): then nothing to say.
-#define XSMEM_TOOL_LEND(pool, p, n)                                  \
-  do {                                                               \
+#define XSMEM_TOOL_LEND(pool, p, n)                                        \
+  do {                                                                     \
     if (VALGRIND_MEMPOOL_EXISTS(pool)) VALGRIND_MEMPOOL_FREE((pool), (p)); \
   } while (0)
-#define XSMEM_TOOL_RECLAIM(pool, p, n)                                         \
-  do {                                                                         \
+#define XSMEM_TOOL_RECLAIM(pool, p, n)                                           \
+  do {                                                                           \
     if (VALGRIND_MEMPOOL_EXISTS(pool)) VALGRIND_MEMPOOL_ALLOC((pool), (p), (n)); \
   } while (0)
-#define XSMEM_TOOL_POOL_ENSURE(pool) \
-  do {                               \
+#define XSMEM_TOOL_POOL_ENSURE(pool)                                  \
+  do {                                                                \
     if (!VALGRIND_MEMPOOL_EXISTS(pool)) XSMEM_TOOL_POOL_CREATE(pool); \
   } while (0)
 #elif defined(XSMEM_TOOL_ASAN)
@@ -116,9 +116,10 @@
 #define XSMEM_TOOL_POOL_DESTROY(pool) ((void)(pool))
 #define XSMEM_TOOL_ALLOC(pool, p, n) ((void)(pool), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
 #define XSMEM_TOOL_FREE(pool, p, n) ((void)(pool), ASAN_POISON_MEMORY_REGION((p), (n)))
-#define XSMEM_TOOL_RESIZE(pool, p, o, n)                                                      \
-  ((void)(pool), (n) > (o) ? ASAN_UNPOISON_MEMORY_REGION((char *)(p) + (o), (n) - (o))    \
-                           : ASAN_POISON_MEMORY_REGION((char *)(p) + (n), (o) - (n)))
+#define XSMEM_TOOL_RESIZE(pool, p, o, n)                                 \
+  ((void)(pool),                                                         \
+   (n) > (o) ? ASAN_UNPOISON_MEMORY_REGION((char *)(p) + (o), (n) - (o)) \
+             : ASAN_POISON_MEMORY_REGION((char *)(p) + (n), (o) - (n)))
 #define XSMEM_TOOL_MOVE(pool, old, p, n) ((void)(pool), (void)(old), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
 #define XSMEM_TOOL_LEND(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #define XSMEM_TOOL_RECLAIM(pool, p, n) ((void)(pool), (void)(p), (void)(n))

@@ -136,9 +136,10 @@ static bool append_results(const char *path, const char *md, size_t len) {
   FILE *f = open_memstream(&all, &all_len);
   if (newline) fputc('\n', f);
   if (empty)
-    fputs("# xsmem bench results\n\nWritten by `xsmem bench --results` (`./bazelw run //bench:run`), newest section "
-          "last; bench/workloads/BUILD.bazel says what each workload does.\n",
-          f);
+    fputs(
+        "# xsmem bench results\n\nWritten by `xsmem bench --results` (`./bazelw run //bench:run`), newest section "
+        "last; bench/workloads/BUILD.bazel says what each workload does.\n",
+        f);
   fwrite(md, 1, len, f);
   fclose(f);
   bool ok = xsmem_output_write_fd(fd, all, all_len, -1);
@@ -167,8 +168,8 @@ static bool write_outputs(const bench_plan *p, const bench_results *r) {
   fflush(stdout);
   char *tp = NULL, *hp = NULL, *mp = NULL;
   bool ok = asprintf(&tp, "%s/bench.txt", p->out_dir) >= 0 && asprintf(&hp, "%s/bench.html", p->out_dir) >= 0 &&
-            asprintf(&mp, "%s/bench.md", p->out_dir) >= 0 && tool_write_atomic(tp, text, text_len) &&
-            tool_write_atomic(hp, html, html_len) && tool_write_atomic(mp, md, md_len);
+      asprintf(&mp, "%s/bench.md", p->out_dir) >= 0 && tool_write_atomic(tp, text, text_len) &&
+      tool_write_atomic(hp, html, html_len) && tool_write_atomic(mp, md, md_len);
   if (ok) fprintf(stderr, "xsmem: wrote %s, %s and %s\n", tp, hp, mp);
   if (p->results && !append_results(p->results, md, md_len)) ok = false;
   free(tp);

@@ -18,16 +18,16 @@
 enum {
   kBenchMaxAllocs = 32,
   kBenchMaxWorkloads = 16,
-  kBenchMaxEnv = 8,       // --lib-env variables per allocator
-  kBenchMaxMicro = 64,    // micro benchmarks kept (the rest are ignored)
+  kBenchMaxEnv = 8,     // --lib-env variables per allocator
+  kBenchMaxMicro = 64,  // micro benchmarks kept (the rest are ignored)
   kBenchMaxReps = 50,
 };
 
 // An allocator compared: a preload library, or glibc (nothing preloaded).
 typedef struct bench_alloc {
   char name[64];
-  char *preload;  // malloc'ed path, or NULL: glibc's malloc
-  bool peer;      // glibc, or Debian's jemalloc, mimalloc, tcmalloc
+  char *preload;                  // malloc'ed path, or NULL: glibc's malloc
+  bool peer;                      // glibc, or Debian's jemalloc, mimalloc, tcmalloc
   const char *env[kBenchMaxEnv];  // "VAR=VALUE" (--lib-env) for its runs
   size_t n_env;
 } bench_alloc;

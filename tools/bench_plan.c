@@ -41,32 +41,33 @@ static const char *const kSuite[] = {"larson", "xmalloc", "cache_scratch", "larg
 enum { kNumSuite = sizeof(kSuite) / sizeof(kSuite[0]) };
 
 static void bench_usage(FILE *f) {
-  fputs("usage: xsmem bench [OPTIONS]   (every option also as --NAME=VALUE)\n"
-        "  --allocators A,B,...     xsmem configurations (libxsmem_NAME.so) and peers: glibc (nothing\n"
-        "                           preloaded), jemalloc, mimalloc, tcmalloc (Debian's libraries in\n"
-        "                           /usr/lib/x86_64-linux-gnu)\n"
-        "                           [glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc]\n"
-        "  --peers P,Q,...          the peers instead of those named in --allocators ('' for none)\n"
-        "  --lib NAME=PATH          also preload the library PATH, as NAME (repeatable)\n"
-        "  --lib-env NAME:VAR=VALUE set VAR for NAME's runs (repeatable): --lib-env\n"
-        "                           default_tracked_full:XSMEM_TRACK=full\n"
-        "  --workloads W,X,...      larson, xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds\n"
-        "                           (bench/workloads), python, small, mixed, large, threads ('' for none)\n"
-        "                           [larson,xmalloc,cache_scratch,large_blocks,churn,python]\n"
-        "  --reps N                 repetitions of every run, interleaved, 1..50 [3]\n"
-        "  --scale X                work per workload run, (0, 64] [1]\n"
-        "  --micro PATH             also run this google benchmark binary (//bench:micro) under each\n"
-        "  --micro-min-time S       its --benchmark_min_time [0.05]\n"
-        "  --no-micro               skip the micro benchmarks\n"
-        "  --cpus LIST              run every program on these CPUs only (1, 0,2 or 0-1)\n"
-        "  --timeout S              seconds before a run counts as failed (micro runs: 5 times that) [120]\n"
-        "  --out DIR                bench.txt (the table printed), bench.html, bench.md [xsmem-bench]\n"
-        "  --results FILE.md        append the markdown section to FILE.md (bench/RESULTS.md)\n"
-        "  --title TEXT             a note for that section's heading\n"
-        "Columns: the xsmem allocators in the order named, then the peers. Medians; the table gives\n"
-        "ratios to glibc (else the first column), the markdown also to the best of jemalloc, mimalloc\n"
-        "and tcmalloc, with geometric means. Exit status 1 when a run failed (its cell: FAILED).\n",
-        f);
+  fputs(
+      "usage: xsmem bench [OPTIONS]   (every option also as --NAME=VALUE)\n"
+      "  --allocators A,B,...     xsmem configurations (libxsmem_NAME.so) and peers: glibc (nothing\n"
+      "                           preloaded), jemalloc, mimalloc, tcmalloc (Debian's libraries in\n"
+      "                           /usr/lib/x86_64-linux-gnu)\n"
+      "                           [glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc]\n"
+      "  --peers P,Q,...          the peers instead of those named in --allocators ('' for none)\n"
+      "  --lib NAME=PATH          also preload the library PATH, as NAME (repeatable)\n"
+      "  --lib-env NAME:VAR=VALUE set VAR for NAME's runs (repeatable): --lib-env\n"
+      "                           default_tracked_full:XSMEM_TRACK=full\n"
+      "  --workloads W,X,...      larson, xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds\n"
+      "                           (bench/workloads), python, small, mixed, large, threads ('' for none)\n"
+      "                           [larson,xmalloc,cache_scratch,large_blocks,churn,python]\n"
+      "  --reps N                 repetitions of every run, interleaved, 1..50 [3]\n"
+      "  --scale X                work per workload run, (0, 64] [1]\n"
+      "  --micro PATH             also run this google benchmark binary (//bench:micro) under each\n"
+      "  --micro-min-time S       its --benchmark_min_time [0.05]\n"
+      "  --no-micro               skip the micro benchmarks\n"
+      "  --cpus LIST              run every program on these CPUs only (1, 0,2 or 0-1)\n"
+      "  --timeout S              seconds before a run counts as failed (micro runs: 5 times that) [120]\n"
+      "  --out DIR                bench.txt (the table printed), bench.html, bench.md [xsmem-bench]\n"
+      "  --results FILE.md        append the markdown section to FILE.md (bench/RESULTS.md)\n"
+      "  --title TEXT             a note for that section's heading\n"
+      "Columns: the xsmem allocators in the order named, then the peers. Medians; the table gives\n"
+      "ratios to glibc (else the first column), the markdown also to the best of jemalloc, mimalloc\n"
+      "and tcmalloc, with geometric means. Exit status 1 when a run failed (its cell: FAILED).\n",
+      f);
 }
 
 // ---------------------------------------------------------------------------
@@ -97,10 +98,10 @@ static int parse_args(int argc, char **argv, bench_plan *p, bench_args *x) {
   static const struct {
     const char *name;
     bool value;
-  } kOptions[] = {{"--allocators", true}, {"--peers", true},    {"--lib", true},     {"--lib-env", true},
-                  {"--workloads", true},  {"--reps", true},     {"--scale", true},   {"--micro", true},
-                  {"--micro-min-time", true}, {"--no-micro", false}, {"--cpus", true}, {"--timeout", true},
-                  {"--out", true},        {"--results", true},  {"--title", true}};
+  } kOptions[] = {
+      {"--allocators", true}, {"--peers", true},   {"--lib", true},   {"--lib-env", true},        {"--workloads", true},
+      {"--reps", true},       {"--scale", true},   {"--micro", true}, {"--micro-min-time", true}, {"--no-micro", false},
+      {"--cpus", true},       {"--timeout", true}, {"--out", true},   {"--results", true},        {"--title", true}};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       bench_usage(stdout);
@@ -128,7 +129,7 @@ static int parse_args(int argc, char **argv, bench_plan *p, bench_args *x) {
     }
     double num = 0;
     bool numeric = !strcmp(opt, "--reps") || !strcmp(opt, "--scale") || !strcmp(opt, "--micro-min-time") ||
-                   !strcmp(opt, "--timeout");
+        !strcmp(opt, "--timeout");
     if (numeric && !parse_number(v, &num)) {
       tool_error("bench: %s takes a number (got '%s')", opt, v);
       return XSMEM_EXIT_USAGE;
@@ -329,12 +330,13 @@ static int choose_workloads(bench_plan *p, const char *list, char *self) {
       free(w->owned);
       w->owned = NULL;
       if (is_suite(name) || !strcmp(name, "python")) {
-        tool_error("bench: workload '%s' is neither in the runfiles nor beside the binary (build //tools:xsmem)",
-                   name);
+        tool_error("bench: workload '%s' is neither in the runfiles nor beside the binary (build //tools:xsmem)", name);
         return XSMEM_EXIT_FAIL;
       }
-      tool_error("bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, pairs, "
-                 "pairs_rounds, python, small, mixed, large, threads)", name);
+      tool_error(
+          "bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, pairs, "
+          "pairs_rounds, python, small, mixed, large, threads)",
+          name);
       return XSMEM_EXIT_USAGE;
     }
     p->n_works++;

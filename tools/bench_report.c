@@ -121,8 +121,7 @@ void bench_report_text(FILE *f, const bench_plan *p, const bench_results *r) {
   const char *bname = p->allocs[base].name;
   if (p->n_works) {
     table t = workload_table(p, r, false), m = workload_table(p, r, true);
-    fprintf(f, "xsmem bench: median of %d runs, time and peak RSS as ratios to %s (lower is better)\n", p->reps,
-            bname);
+    fprintf(f, "xsmem bench: median of %d runs, time and peak RSS as ratios to %s (lower is better)\n", p->reps, bname);
     fprintf(f, "%-14s", "workload");
     for (size_t a = 0; a < na; a++) fprintf(f, " %19s", p->allocs[a].name);
     fputc('\n', f);
@@ -260,7 +259,8 @@ static void md_ratios(FILE *f, const bench_plan *p, const bench_results *r, cons
 static void shell_word(FILE *f, const char *s) {
   bool plain = *s != 0;
   for (const char *c = s; *c && plain; c++)
-    plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("@%+=:,./-_", *c);
+    plain =
+        (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("@%+=:,./-_", *c);
   if (plain) {
     fputs(s, f);
     return;
@@ -322,8 +322,9 @@ void bench_report_markdown(FILE *f, const bench_plan *p, const bench_results *r)
     for (size_t i = 0; i < al->n_env; i++) fprintf(f, " %s", env[i]);
     fputc(')', f);
   }
-  fprintf(f, "\n- Ratios against the best peer use the best of jemalloc, mimalloc and tcmalloc for each row\n"
-             "- %d repetitions, interleaved; medians; scale %g; took %.0f s\n",
+  fprintf(f,
+          "\n- Ratios against the best peer use the best of jemalloc, mimalloc and tcmalloc for each row\n"
+          "- %d repetitions, interleaved; medians; scale %g; took %.0f s\n",
           p->reps, p->scale, r->took_s);
   if (p->pinned)
     fprintf(f, "- Every program pinned to CPU%s %s (`--cpus`)\n", CPU_COUNT(&p->cpus) > 1 ? "s" : "", p->cpus_s);
@@ -345,10 +346,11 @@ void bench_report_markdown(FILE *f, const bench_plan *p, const bench_results *r)
     md_table(f, p, r, &t, 1, "benchmark", true);
     free(t.med);
   }
-  fputs("\n¹ dominated by page faults (about 13 µs per 4 KiB first touch on these VMs, 0.1-0.3 µs on bare metal): "
-        "an allocator that returns freed memory to the OS at once and faults it back in pays that on every "
-        "iteration here.\n",
-        f);
+  fputs(
+      "\n¹ dominated by page faults (about 13 µs per 4 KiB first touch on these VMs, 0.1-0.3 µs on bare metal): "
+      "an allocator that returns freed memory to the OS at once and faults it back in pays that on every "
+      "iteration here.\n",
+      f);
 }
 
 // ---------------------------------------------------------------------------
@@ -358,12 +360,13 @@ void bench_report_html(FILE *h, const bench_plan *p, const bench_results *r, con
   size_t na = p->n_allocs, nw = p->n_works, base = bench_baseline(p);
   const char *bname = p->allocs[base].name;
   table t = workload_table(p, r, false);
-  fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem bench</title><style>"
-        "body{font:14px system-ui,sans-serif;margin:16px}pre{background:#f1f5f9;padding:8px}"
-        "svg{width:100%;max-width:900px;height:auto}</style></head><body><h1>xsmem bench</h1>",
-        h);
-  static const char *const kColors[] = {"#64748b", "#94a3b8", "#2563eb", "#16a34a", "#f59e0b",
-                                         "#dc2626", "#9333ea", "#0891b2"};
+  fputs(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem bench</title><style>"
+      "body{font:14px system-ui,sans-serif;margin:16px}pre{background:#f1f5f9;padding:8px}"
+      "svg{width:100%;max-width:900px;height:auto}</style></head><body><h1>xsmem bench</h1>",
+      h);
+  static const char *const kColors[] = {"#64748b", "#94a3b8", "#2563eb", "#16a34a",
+                                        "#f59e0b", "#dc2626", "#9333ea", "#0891b2"};
   double vmax = 1;
   for (size_t w = 0; w < nw; w++)
     for (size_t a = 0; a < na; a++) {
@@ -372,13 +375,15 @@ void bench_report_html(FILE *h, const bench_plan *p, const bench_results *r, con
     }
   int W = 900, H = 300, L = 50, B = 40;
   double gw = (double)(W - L - 10) / (double)(nw ? nw : 1), bw = gw * 0.8 / (double)na;
-  fprintf(h, "<h2>Time relative to %s (median of %d)</h2><svg viewBox=\"0 0 %d %d\" "
-             "xmlns=\"http://www.w3.org/2000/svg\">",
+  fprintf(h,
+          "<h2>Time relative to %s (median of %d)</h2><svg viewBox=\"0 0 %d %d\" "
+          "xmlns=\"http://www.w3.org/2000/svg\">",
           bname, p->reps, W, H + 20 * (int)((na + 5) / 6));
   for (int k = 0; k <= 4; k++) {
     double v = vmax * k / 4, y = 10 + (H - B - 10) * (1 - k / 4.0);
-    fprintf(h, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e8f0\"/><text x=\"%d\" y=\"%.1f\" "
-               "font-size=\"11\" text-anchor=\"end\">%.2fx</text>",
+    fprintf(h,
+            "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e8f0\"/><text x=\"%d\" y=\"%.1f\" "
+            "font-size=\"11\" text-anchor=\"end\">%.2fx</text>",
             L, W - 10, y, y, L - 4, y + 4, v);
   }
   for (size_t w = 0; w < nw; w++) {
@@ -386,17 +391,19 @@ void bench_report_html(FILE *h, const bench_plan *p, const bench_results *r, con
       double v = med_at(p, &t, w, a) / med_at(p, &t, w, base);
       if (r->failed[bench_cell(p, a, w)] || isnan(v)) v = 0;
       double bh = (H - B - 10) * v / vmax;
-      fprintf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s on %s: %.2fx "
-                 "(%.3f s)</title></rect>",
+      fprintf(h,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s on %s: %.2fx "
+              "(%.3f s)</title></rect>",
               L + gw * (double)w + gw * 0.1 + bw * (double)a, H - B - bh, bw - 1, bh, kColors[a % 8], p->works[w].name,
               p->allocs[a].name, v, med_at(p, &t, w, a));
     }
-    fprintf(h, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>", L + gw * (double)w + gw / 2,
-            H - B + 16, p->works[w].name);
+    fprintf(h, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>",
+            L + gw * (double)w + gw / 2, H - B + 16, p->works[w].name);
   }
   for (size_t a = 0; a < na; a++)
-    fprintf(h, "<rect x=\"%zu\" y=\"%zu\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%zu\" y=\"%zu\" "
-               "font-size=\"12\">%s</text>",
+    fprintf(h,
+            "<rect x=\"%zu\" y=\"%zu\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%zu\" y=\"%zu\" "
+            "font-size=\"12\">%s</text>",
             (size_t)L + (a % 6) * 140, (size_t)H + (a / 6) * 20, kColors[a % 8], (size_t)L + (a % 6) * 140 + 14,
             (size_t)H + (a / 6) * 20 + 10, p->allocs[a].name);
   fputs("</svg><h2>Table</h2><pre>", h);

@@ -112,17 +112,16 @@ void bench_spawn(const bench_plan *p, const bench_alloc *a, char *const *argv, d
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
-  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
-  }
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {}
   c->secs = tool_now_s() - t0;
   c->out = slurp(out);
   double printed = printed_rss_kib(c->out);
   c->rss_kib = printed >= 0 ? printed : (double)ru.ru_maxrss;
   c->ok = !killed && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!c->ok) {
-    int n = killed ? snprintf(c->why, sizeof c->why, "killed after the %g s allowed (--timeout)", timeout_s)
-            : WIFEXITED(status) ? snprintf(c->why, sizeof c->why, "exit status %d", WEXITSTATUS(status))
-                                : snprintf(c->why, sizeof c->why, "killed by signal %d", WTERMSIG(status));
+    int n = killed          ? snprintf(c->why, sizeof c->why, "killed after the %g s allowed (--timeout)", timeout_s)
+        : WIFEXITED(status) ? snprintf(c->why, sizeof c->why, "exit status %d", WEXITSTATUS(status))
+                            : snprintf(c->why, sizeof c->why, "killed by signal %d", WTERMSIG(status));
     // The end of its standard error says why, usually: on one line.
     char *e = slurp(err);
     if (e && n > 0 && (size_t)n < sizeof c->why) {

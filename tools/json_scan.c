@@ -155,8 +155,7 @@ static const char *skip_at(const char *p, const char *end, int depth) {
   if (p >= end) return NULL;
   out none = {0};
   switch (*p) {
-    case '"':
-      return scan_string(p, end, &none);
+    case '"': return scan_string(p, end, &none);
     case '{':
     case '[': {
       if (depth >= kMaxDepth) return NULL;
@@ -181,14 +180,10 @@ static const char *skip_at(const char *p, const char *end, int depth) {
         p++;
       }
     }
-    case 't':
-      return end - p >= 4 && !memcmp(p, "true", 4) ? p + 4 : NULL;
-    case 'f':
-      return end - p >= 5 && !memcmp(p, "false", 5) ? p + 5 : NULL;
-    case 'n':
-      return end - p >= 4 && !memcmp(p, "null", 4) ? p + 4 : NULL;
-    default:
-      return scan_number(p, end);
+    case 't': return end - p >= 4 && !memcmp(p, "true", 4) ? p + 4 : NULL;
+    case 'f': return end - p >= 5 && !memcmp(p, "false", 5) ? p + 5 : NULL;
+    case 'n': return end - p >= 4 && !memcmp(p, "null", 4) ? p + 4 : NULL;
+    default: return scan_number(p, end);
   }
 }
 

@@ -22,7 +22,8 @@ namespace {
 // analysis would otherwise take `end`, one past the block, for a read of it.
 class Text {
  public:
-  __attribute__((noinline)) explicit Text(const std::string &s) : p_(static_cast<char *>(malloc(s.size() ? s.size() : 1))), n_(s.size()) {
+  __attribute__((noinline)) explicit Text(const std::string &s)
+      : p_(static_cast<char *>(malloc(s.size() ? s.size() : 1))), n_(s.size()) {
     memcpy(p_, s.data(), s.size());
   }
   ~Text() { free(p_); }
@@ -114,9 +115,9 @@ TEST(JsonScan, Numbers) {
     const char *text;
     bool ok;
     double value;
-  } cases[] = {{"0", true, 0},       {"-12.5e2", true, -1250}, {"1E+3", true, 1000}, {"3.25", true, 3.25},
-               {"-", false, 0},      {"1.", false, 0},         {"1e", false, 0},     {".5", false, 0},
-               {"+1", false, 0},     {"\"1\"", false, 0},      {"", false, 0}};
+  } cases[] = {{"0", true, 0},   {"-12.5e2", true, -1250}, {"1E+3", true, 1000}, {"3.25", true, 3.25},
+               {"-", false, 0},  {"1.", false, 0},         {"1e", false, 0},     {".5", false, 0},
+               {"+1", false, 0}, {"\"1\"", false, 0},      {"", false, 0}};
   for (const auto &c : cases) {
     Text t(c.text);
     double v = -99;
@@ -128,9 +129,9 @@ TEST(JsonScan, Numbers) {
 }
 
 TEST(JsonScan, RefusesMalformedInput) {
-  const char *bad[] = {"{",          "{\"a\"}",     "{\"a\":}",   "{\"a\":1,}", "[1,]",       "[1 2]",
-                       "{a:1}",      "\"\x01\"",    "\"\\x\"",    "\"\\u12\"",  "tru",        "nul",
-                       "[\"a\" : 1]", "{\"a\" 1}", "\"abc",      "[",          "]"};
+  const char *bad[] = {"{",           "{\"a\"}",   "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]",
+                       "{a:1}",       "\"\x01\"",  "\"\\x\"",  "\"\\u12\"",  "tru",  "nul",
+                       "[\"a\" : 1]", "{\"a\" 1}", "\"abc",    "[",          "]"};
   for (const char *s : bad) {
     Text t(s);
     EXPECT_EQ(json_skip(t.begin(), t.end()), nullptr) << s;

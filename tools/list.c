@@ -82,7 +82,8 @@ int tool_cmd_list(int argc, char **argv) {
   char **names;
   size_t n = tool_list_configs(&names);
   if (n == 0) {
-    tool_error("no preload libraries found (build //tools:xsmem, or set XSMEM_LIB_DIR to a directory of libxsmem_*.so)");
+    tool_error(
+        "no preload libraries found (build //tools:xsmem, or set XSMEM_LIB_DIR to a directory of libxsmem_*.so)");
     return XSMEM_EXIT_FAIL;
   }
   int rc = 0;
@@ -118,8 +119,9 @@ int tool_cmd_list(int argc, char **argv) {
       char *save = NULL;
       for (char *o = strtok_r(options, " ", &save); o; o = strtok_r(NULL, " ", &save)) {
         const xsmem_option_info *info = option_info(o);
-        if (info) printf("      %-26s default %-8s %s\n", o, info->default_value[0] ? info->default_value : "''",
-                         info->description);
+        if (info)
+          printf("      %-26s default %-8s %s\n", o, info->default_value[0] ? info->default_value : "''",
+                 info->description);
         else printf("      %s\n", o);
       }
     }

@@ -61,8 +61,9 @@ static const char *check_elf(const unsigned char *m, size_t len, char *why, size
   const Elf64_Phdr *ph = (const Elf64_Phdr *)(m + eh->e_phoff);
   for (int i = 0; i < eh->e_phnum; i++) interp |= ph[i].p_type == PT_INTERP;
   if (!interp) {
-    snprintf(why, n, "it is statically linked (no program interpreter), so LD_PRELOAD is never read; "
-                     "link it against //allocators:NAME instead");
+    snprintf(why, n,
+             "it is statically linked (no program interpreter), so LD_PRELOAD is never read; "
+             "link it against //allocators:NAME instead");
     return why;
   }
   if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > len) return NULL;
@@ -84,8 +85,10 @@ static const char *check_elf(const unsigned char *m, size_t len, char *why, size
         if (s[k].st_name && s[k].st_name < strs->sh_size) san = run_sanitizer_in(str + s[k].st_name);
     }
     if (san) {
-      snprintf(why, n, "it carries the %s runtime, which replaces malloc itself; "
-                       "build it without -fsanitize to observe it under xsmem", san);
+      snprintf(why, n,
+               "it carries the %s runtime, which replaces malloc itself; "
+               "build it without -fsanitize to observe it under xsmem",
+               san);
       return why;
     }
   }

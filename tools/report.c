@@ -114,8 +114,8 @@ static size_t timeline_points(const tool_snapshot *ts, point **out) {
     for (size_t i = 0; i < ts->n_series; i++) {
       const Xsmem__Allocator *a = tool_process_allocator(ts->series[i]);
       if (!a || !a->stats) continue;
-      p[n++] = (point){(double)(ts->series[i]->time_ns - ts->series[0]->time_ns) / 1e9,
-                       (double)a->stats->bytes_in_use, (double)a->stats->bytes_reserved};
+      p[n++] = (point){(double)(ts->series[i]->time_ns - ts->series[0]->time_ns) / 1e9, (double)a->stats->bytes_in_use,
+                       (double)a->stats->bytes_reserved};
     }
   }
   *out = p;
@@ -181,18 +181,19 @@ static void chart_histogram(FILE *f, const Xsmem__Snapshot *s) {
     const Xsmem__HistogramBucket *b = s->histogram[i];
     double h = (kH - kT - kBot) * log10((double)b->count + 1) / lmax;
     double x = kL + bw * (double)(i - first);
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#2563eb\">", x + 1,
-            kH - kBot - h, fmax(bw - 2, 1), h);
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#2563eb\">", x + 1, kH - kBot - h,
+            fmax(bw - 2, 1), h);
     fprintf(f, "<title>[%s, %s): %" PRIu64 " allocations, %s; live %" PRIu64 " (%s)</title></rect>",
-            B((double)b->lower), b->upper ? B((double)b->upper) : "inf", b->count, B((double)b->bytes),
-            b->live_count, B((double)b->live_bytes));
+            B((double)b->lower), b->upper ? B((double)b->upper) : "inf", b->count, B((double)b->bytes), b->live_count,
+            B((double)b->live_bytes));
     if (nb <= 16 || (i - first) % 2 == 0)
       fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"#64748b\">%s</text>",
               x + bw / 2, kH - 14, short_size(b->lower));
   }
-  fputs("</svg><div class=\"meta\">allocations per size range (log scale), by requested size; hover for "
-        "bytes and live blocks</div>",
-        f);
+  fputs(
+      "</svg><div class=\"meta\">allocations per size range (log scale), by requested size; hover for "
+      "bytes and live blocks</div>",
+      f);
 }
 
 // A horizontal bar per label of `group`: keys a (blue) and b (orange),
@@ -233,11 +234,12 @@ static bool chart_bars(FILE *f, const Xsmem__Allocator *al, const char *group, c
             y, wa, na, B(a));
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"12\" fill=\"#f59e0b\"><title>%s %s</title></rect>",
             110 + wa, y, wb, nb, B(b));
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" fill=\"#475569\">%s / %s</text>",
-            110 + wa + wb + 4, y + 10, B(a), B(b));
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" fill=\"#475569\">%s / %s</text>", 110 + wa + wb + 4, y + 10,
+            B(a), B(b));
   }
-  fprintf(f, "</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>%s"
-             "<span style=\"background:#f59e0b\"></span>%s</div>",
+  fprintf(f,
+          "</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>%s"
+          "<span style=\"background:#f59e0b\"></span>%s</div>",
           na, nb);
   return true;
 }
@@ -274,8 +276,9 @@ static bool chart_chunks(FILE *f, const Xsmem__Allocator *al) {
       if (r >= rows) r = rows - 1;
       double row_end = (r + 1) * per_row, e = fmin(end, row_end);
       double x = 4 + width * (start - r * per_row) / per_row, w = width * (e - start) / per_row;
-      fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"16\" fill=\"%s\" stroke=\"#fff\" "
-                 "stroke-width=\"0.3\"><title>0x%" PRIx64 " %s %s</title></rect>",
+      fprintf(f,
+              "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"16\" fill=\"%s\" stroke=\"#fff\" "
+              "stroke-width=\"0.3\"><title>0x%" PRIx64 " %s %s</title></rect>",
               x, 4 + r * 18, fmax(w, 0.3), c[i].used ? "#2563eb" : "#f59e0b", c[i].addr, B((double)c[i].size),
               c[i].used ? "used" : "free");
       if (e >= end || r == rows - 1) break;
@@ -283,9 +286,10 @@ static bool chart_chunks(FILE *f, const Xsmem__Allocator *al) {
     }
     pos = end;
   }
-  fputs("</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>used chunk"
-        "<span style=\"background:#f59e0b\"></span>free chunk (by address)</div>",
-        f);
+  fputs(
+      "</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>used chunk"
+      "<span style=\"background:#f59e0b\"></span>free chunk (by address)</div>",
+      f);
   free(c);
   return true;
 }
@@ -401,8 +405,9 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
       total += (double)s->call_sites[i]->live_bytes;
       blocks += (double)s->call_sites[i]->live_count;
     }
-    fprintf(f, "<div class=\"meta\">%s in %.0f blocks unfreed when the snapshot was taken (at exit: leaked), "
-               "by call site:</div>",
+    fprintf(f,
+            "<div class=\"meta\">%s in %.0f blocks unfreed when the snapshot was taken (at exit: leaked), "
+            "by call site:</div>",
             B(total), blocks);
     fputs("<table><tr><th>allocated at</th><th>unfreed</th><th>blocks</th></tr>", f);
     for (size_t i = 0; i < s->n_call_sites; i++) {
@@ -434,20 +439,22 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
 }
 
 static void section_allocators(FILE *f, const Xsmem__Snapshot *s) {
-  fputs("<h3>Allocators</h3><table><tr><th>allocator</th><th>allocs</th><th>frees</th><th>in use</th><th>peak</th>"
-        "<th>committed</th><th>reserved</th><th>frag</th></tr>",
-        f);
+  fputs(
+      "<h3>Allocators</h3><table><tr><th>allocator</th><th>allocs</th><th>frees</th><th>in use</th><th>peak</th>"
+      "<th>committed</th><th>reserved</th><th>frag</th></tr>",
+      f);
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
     if (!a->stats) continue;
     fprintf(f, "<tr%s><td>", a->process_allocator ? " class=\"proc\"" : "");
     esc(f, a->name);
     fprintf(f,
-            "%s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f%%</td></tr>",
+            "%s</td><td>%" PRIu64 "</td><td>%" PRIu64
+            "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f%%</td></tr>",
             a->process_allocator ? " (malloc)" : "", a->stats->num_allocs, a->stats->num_frees,
             B((double)a->stats->bytes_in_use), B((double)a->stats->peak_bytes_in_use),
-            a->stats->bytes_committed ? B((double)a->stats->bytes_committed) : "-",
-            B((double)a->stats->bytes_reserved), 100 * a->stats->fragmentation);
+            a->stats->bytes_committed ? B((double)a->stats->bytes_committed) : "-", B((double)a->stats->bytes_reserved),
+            100 * a->stats->fragmentation);
   }
   fputs("</table>", f);
   for (size_t i = 0; i < s->n_alerts; i++) {
@@ -498,8 +505,9 @@ static void comparison(FILE *f, tool_snapshot *snaps, size_t n) {
 }
 
 void tool_render_report(FILE *f, tool_snapshot *snaps, size_t n) {
-  fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem report</title>"
-             "<style>%s</style></head><body>\n<h1>xsmem report</h1>\n",
+  fprintf(f,
+          "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem report</title>"
+          "<style>%s</style></head><body>\n<h1>xsmem report</h1>\n",
           kStyle);
   fprintf(f, "<p class=\"meta\">%zu snapshot%s; figures of the allocator serving malloc are in bold.</p>", n,
           n == 1 ? "" : "s");

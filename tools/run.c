@@ -38,15 +38,17 @@ typedef struct run_request {
   const char *config, *track, *snap_out, *report_out, *workload;
   bool counters;
   int top;
-  char **cmd;         // the program and its arguments, NULL-terminated
-  char *builtin[5];   // cmd of a built-in workload
-  char *script;       // malloc'ed: the python workload's script
-  char self[4096];    // this binary, for the C workloads
+  char **cmd;        // the program and its arguments, NULL-terminated
+  char *builtin[5];  // cmd of a built-in workload
+  char *script;      // malloc'ed: the python workload's script
+  char self[4096];   // this binary, for the C workloads
 } run_request;
 
 static void run_usage(void) {
-  fprintf(stderr, "usage: xsmem run [--config NAME] [--track off|sample|full] [--snapshot FILE] "
-                  "[--report FILE.html] [--counters] [--top N] (-- CMD ARGS... | --workload python|small|mixed|large|threads)\n");
+  fprintf(
+      stderr,
+      "usage: xsmem run [--config NAME] [--track off|sample|full] [--snapshot FILE] "
+      "[--report FILE.html] [--counters] [--top N] (-- CMD ARGS... | --workload python|small|mixed|large|threads)\n");
 }
 
 // A built-in workload instead of a command: python3 over the demo script,
@@ -186,8 +188,8 @@ static int choose_library(const run_request *r, run_library *l) {
   if (!l->tracked && track && strcmp(track, "off")) {
     snprintf(l->chosen, sizeof l->chosen, "%s_tracked", config);
     if (!has_library(l->chosen)) {
-      tool_error("configuration '%s' has no tracked variant '%s_tracked'; use --track off, or a tracked one",
-                 config, config);
+      tool_error("configuration '%s' has no tracked variant '%s_tracked'; use --track off, or a tracked one", config,
+                 config);
       print_configs(stderr, true);
       return XSMEM_EXIT_USAGE;
     }
@@ -206,8 +208,10 @@ static int choose_library(const run_request *r, run_library *l) {
   snprintf(stem, sizeof stem, "%s_export", l->chosen);
   l->path = tool_find_library(stem);
   if (!l->path) {
-    tool_error("no exporter library libxsmem_%s.so for configuration '%s' (build //tools:xsmem, or set "
-               "XSMEM_LIB_DIR)", stem, l->chosen);
+    tool_error(
+        "no exporter library libxsmem_%s.so for configuration '%s' (build //tools:xsmem, or set "
+        "XSMEM_LIB_DIR)",
+        stem, l->chosen);
     return XSMEM_EXIT_FAIL;
   }
   return 0;
@@ -313,8 +317,7 @@ static int spawn(const run_request *r, const run_library *l, const char *prog, r
     close(go[1]);
     close(err[0]);
     // Wait until the parent has attached the counters.
-    while (read(go[0], &ch, 1) < 0 && errno == EINTR) {
-    }
+    while (read(go[0], &ch, 1) < 0 && errno == EINTR) {}
     signal(SIGPIPE, SIG_DFL);
     setenv("LD_PRELOAD", new_preload, 1);
     setenv("XSMEM_SNAPSHOT", pattern, 1);
@@ -336,12 +339,10 @@ static int spawn(const run_request *r, const run_library *l, const char *prog, r
   close(go[1]);
   int exec_errno = 0;
   ssize_t got;
-  while ((got = read(err[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {
-  }
+  while ((got = read(err[0], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {}
   close(err[0]);
   c->pid = pid;
-  while (wait4(pid, &c->status, 0, &c->ru) < 0 && errno == EINTR) {
-  }
+  while (wait4(pid, &c->status, 0, &c->ru) < 0 && errno == EINTR) {}
   c->elapsed = tool_now_s() - t0;
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGQUIT, &old_quit, NULL);
@@ -416,8 +417,9 @@ static bool summarize(const run_request *r, const run_library *l, const run_chil
   tool_snapshot snap;
   bool have = false;
   if (access(snap_path, F_OK) != 0) {
-    tool_error("no snapshot: the program ended without running its exit handlers (killed, _exit, or it "
-               "replaced its environment)");
+    tool_error(
+        "no snapshot: the program ended without running its exit handlers (killed, _exit, or it "
+        "replaced its environment)");
   } else {
     have = tool_snapshot_load(snap_path, &snap);
   }
@@ -438,9 +440,8 @@ static bool summarize(const run_request *r, const run_library *l, const run_chil
     if (a && a->stats) {
       char b2[32], b3[32];
       fprintf(stderr, "  peak %s in use, %llu allocations, %llu frees, %s reserved at exit, %s still in use\n",
-              tool_bytes((double)a->stats->peak_bytes_in_use, b1, sizeof b1),
-              (unsigned long long)a->stats->num_allocs, (unsigned long long)a->stats->num_frees,
-              tool_bytes((double)a->stats->bytes_reserved, b2, sizeof b2),
+              tool_bytes((double)a->stats->peak_bytes_in_use, b1, sizeof b1), (unsigned long long)a->stats->num_allocs,
+              (unsigned long long)a->stats->num_frees, tool_bytes((double)a->stats->bytes_reserved, b2, sizeof b2),
               tool_bytes((double)a->stats->bytes_in_use, b3, sizeof b3));
     }
     tool_print_summary(stderr, snap.last, (size_t)r->top, true);

@@ -23,9 +23,10 @@ static bool plausible(const Xsmem__Snapshot *s) { return s->time_unix_ns != 0 &&
 // Reports a refused or cut record of path's stream.
 static void report_issue(const char *path, const xsmem_snapshot_stream *st, size_t read) {
   if (st->cut) {
-    tool_error("%s: byte %zu: %s (its writer stopped: killed, or out of disk space); %zu intact snapshot%s "
-               "before it read",
-               path, st->error_offset, st->error, read, read == 1 ? "" : "s");
+    tool_error(
+        "%s: byte %zu: %s (its writer stopped: killed, or out of disk space); %zu intact snapshot%s "
+        "before it read",
+        path, st->error_offset, st->error, read, read == 1 ? "" : "s");
   } else {
     tool_error("%s: byte %zu: %s; refused", path, st->error_offset, st->error);
   }
@@ -42,8 +43,7 @@ bool tool_snapshot_load(const char *path, tool_snapshot *out) {
   }
   if (!xsmem_snapshot_read_file(path, &file)) {
     if (errno == EFBIG) {
-      tool_error("%s: not a snapshot: larger than %zu MiB, the most xsmem reads", path,
-                 XSMEM_SNAPSHOT_MAX_FILE >> 20);
+      tool_error("%s: not a snapshot: larger than %zu MiB, the most xsmem reads", path, XSMEM_SNAPSHOT_MAX_FILE >> 20);
     } else if (errno == EBADMSG) {
       tool_error("%s: not an xsmem snapshot (its first bytes begin neither snapshot format)", path);
     } else {

@@ -24,8 +24,7 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
     const Xsmem__Allocator *a = s->allocators[i];
     const Xsmem__AllocatorStats *st = a->stats ? a->stats : &kNoStats;
     fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ',
-            tool_tty(a->name),
-            (unsigned long long)st->num_allocs, (unsigned long long)st->num_frees,
+            tool_tty(a->name), (unsigned long long)st->num_allocs, (unsigned long long)st->num_frees,
             tool_bytes((double)st->bytes_in_use, b1, sizeof b1),
             tool_bytes((double)st->peak_bytes_in_use, b2, sizeof b2),
             st->bytes_committed ? tool_bytes((double)st->bytes_committed, b5, sizeof b5) : "-",
@@ -66,8 +65,9 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
   }
   if (s->n_leaks) {
     fprintf(f, "  %s: %s in %.0f blocks from %zu %s\n",
-            at_exit ? "leaks (unfreed at exit)" : "unfreed when the snapshot was taken", tool_bytes(leaked, b3, sizeof b3),
-            leaked_blocks, s->n_leaks, s->leaks[0]->address ? "records" : "call sites");
+            at_exit ? "leaks (unfreed at exit)" : "unfreed when the snapshot was taken",
+            tool_bytes(leaked, b3, sizeof b3), leaked_blocks, s->n_leaks,
+            s->leaks[0]->address ? "records" : "call sites");
     for (size_t i = 0; i < s->n_leaks && i < top; i++) {
       const Xsmem__Leak *l = s->leaks[i];
       char at[40] = "";

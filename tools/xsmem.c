@@ -89,18 +89,19 @@ bool tool_copy_atomic(const char *src, const char *dst) {
 // ---------------------------------------------------------------------------
 
 static void usage(FILE *f) {
-  fputs("usage: xsmem COMMAND [ARGS]\n"
-        "  run [--config NAME] [--track off|sample|full] [--snapshot FILE] [--report FILE.html]\n"
-        "      [--counters] [--top N] -- CMD ARGS...   run a program with a configuration preloaded\n"
-        "      (or --workload python|small|mixed|large|threads instead of a command)\n"
-        "  report SNAPSHOT... -o FILE.html             self-contained HTML report (several: side by side)\n"
-        "  stats SNAPSHOT [--format text|json|prometheus|csv]\n"
-        "  bench [--allocators a,b] [--workloads w,x] [--reps N] [--scale X] [--micro PATH] [--out DIR]\n"
-        "      [--results FILE.md] ...                  allocators compared (bench --help: every option)\n"
-        "  top HOST:PORT [--interval S] [--count N]    live view of a process serving XSMEM_HTTP\n"
-        "  list [--names]                              the configurations and their options\n"
-        "Preload libraries come from the runfiles, or from $XSMEM_LIB_DIR.\n",
-        f);
+  fputs(
+      "usage: xsmem COMMAND [ARGS]\n"
+      "  run [--config NAME] [--track off|sample|full] [--snapshot FILE] [--report FILE.html]\n"
+      "      [--counters] [--top N] -- CMD ARGS...   run a program with a configuration preloaded\n"
+      "      (or --workload python|small|mixed|large|threads instead of a command)\n"
+      "  report SNAPSHOT... -o FILE.html             self-contained HTML report (several: side by side)\n"
+      "  stats SNAPSHOT [--format text|json|prometheus|csv]\n"
+      "  bench [--allocators a,b] [--workloads w,x] [--reps N] [--scale X] [--micro PATH] [--out DIR]\n"
+      "      [--results FILE.md] ...                  allocators compared (bench --help: every option)\n"
+      "  top HOST:PORT [--interval S] [--count N]    live view of a process serving XSMEM_HTTP\n"
+      "  list [--names]                              the configurations and their options\n"
+      "Preload libraries come from the runfiles, or from $XSMEM_LIB_DIR.\n",
+      f);
 }
 
 int main(int argc, char **argv) {
@@ -123,9 +124,14 @@ int main(int argc, char **argv) {
     const char *name;
     int (*fn)(int, char **);
   } kCmds[] = {
-      {"run", tool_cmd_run},         {"report", tool_cmd_report},     {"stats", tool_cmd_stats},
-      {"bench", tool_cmd_bench},     {"top", tool_cmd_top},           {"list", tool_cmd_list},
-      {"__describe", tool_cmd_describe}, {"__workload", tool_cmd_workload},
+      {"run", tool_cmd_run},
+      {"report", tool_cmd_report},
+      {"stats", tool_cmd_stats},
+      {"bench", tool_cmd_bench},
+      {"top", tool_cmd_top},
+      {"list", tool_cmd_list},
+      {"__describe", tool_cmd_describe},
+      {"__workload", tool_cmd_workload},
   };
   if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
     usage(stdout);

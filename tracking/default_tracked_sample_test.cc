@@ -26,7 +26,7 @@ TEST(DefaultTrackedSample, SampledBlocksLiveOutsideTheSmallTierAndTheirFreesAreS
   xsmem_track_summary before;
   xsmem_tracker_summary(a, &before);
   constexpr size_t kBlocks = 20000, kSize = 96;  // 1.9 MB: about 470 samples at 4 KiB
-  static void *blocks[kBlocks];  // not from malloc: only the blocks change the records
+  static void *blocks[kBlocks];                  // not from malloc: only the blocks change the records
   size_t outside = 0;
   for (size_t i = 0; i < kBlocks; i++) {
     blocks[i] = malloc(kSize);

@@ -8,15 +8,41 @@
 
 // DWARF constants (dwarf.h is not among the build's headers).
 enum {
-  LNS_copy = 1, LNS_advance_pc, LNS_advance_line, LNS_set_file, LNS_set_column, LNS_negate_stmt,
-  LNS_set_basic_block, LNS_const_add_pc, LNS_fixed_advance_pc, LNS_set_prologue_end,
-  LNS_set_epilogue_begin, LNS_set_isa,
-  LNE_end_sequence = 1, LNE_set_address = 2,
-  LNCT_path = 1, LNCT_directory_index = 2,
-  FORM_block2 = 0x03, FORM_block4 = 0x04, FORM_data2 = 0x05, FORM_data4 = 0x06, FORM_data8 = 0x07,
-  FORM_string = 0x08, FORM_block = 0x09, FORM_block1 = 0x0a, FORM_data1 = 0x0b, FORM_sdata = 0x0d,
-  FORM_strp = 0x0e, FORM_udata = 0x0f, FORM_strx = 0x1a, FORM_data16 = 0x1e, FORM_line_strp = 0x1f,
-  FORM_strx1 = 0x25, FORM_strx2 = 0x26, FORM_strx3 = 0x27, FORM_strx4 = 0x28,
+  LNS_copy = 1,
+  LNS_advance_pc,
+  LNS_advance_line,
+  LNS_set_file,
+  LNS_set_column,
+  LNS_negate_stmt,
+  LNS_set_basic_block,
+  LNS_const_add_pc,
+  LNS_fixed_advance_pc,
+  LNS_set_prologue_end,
+  LNS_set_epilogue_begin,
+  LNS_set_isa,
+  LNE_end_sequence = 1,
+  LNE_set_address = 2,
+  LNCT_path = 1,
+  LNCT_directory_index = 2,
+  FORM_block2 = 0x03,
+  FORM_block4 = 0x04,
+  FORM_data2 = 0x05,
+  FORM_data4 = 0x06,
+  FORM_data8 = 0x07,
+  FORM_string = 0x08,
+  FORM_block = 0x09,
+  FORM_block1 = 0x0a,
+  FORM_data1 = 0x0b,
+  FORM_sdata = 0x0d,
+  FORM_strp = 0x0e,
+  FORM_udata = 0x0f,
+  FORM_strx = 0x1a,
+  FORM_data16 = 0x1e,
+  FORM_line_strp = 0x1f,
+  FORM_strx1 = 0x25,
+  FORM_strx2 = 0x26,
+  FORM_strx3 = 0x27,
+  FORM_strx4 = 0x28,
 };
 
 // ---------------------------------------------------------------------------
@@ -44,7 +70,8 @@ static uint64_t rd_u(rd *r, unsigned n) {
 }
 
 static void rd_skip(rd *r, uint64_t n) {
-  if ((uint64_t)(r->end - r->p) < n) rd_fail(r); else r->p += n;
+  if ((uint64_t)(r->end - r->p) < n) rd_fail(r);
+  else r->p += n;
 }
 
 static uint64_t rd_uleb(rd *r) {
@@ -106,9 +133,9 @@ typedef struct unit {
   bool dwarf64;
   uint8_t min_inst, line_range, opcode_base;
   int8_t line_base;
-  const uint8_t *std_lens;     // opcode_base - 1 operand counts
-  rd dirs, files;              // v2-4: the two lists; v5: from the directory format on
-  rd program;                  // the opcodes, to the unit's end
+  const uint8_t *std_lens;  // opcode_base - 1 operand counts
+  rd dirs, files;           // v2-4: the two lists; v5: from the directory format on
+  rd program;               // the opcodes, to the unit's end
   const sect *line_str, *str;
 } unit;
 
@@ -132,7 +159,7 @@ static bool unit_parse(rd *r, unit *u) {
   rd h = {body.p, body.p + hlen, false};
   u->min_inst = (uint8_t)rd_u(&h, 1);
   if (u->version >= 4) rd_skip(&h, 1);  // maximum_operations_per_instruction (VLIW only)
-  rd_skip(&h, 1);                        // default_is_stmt
+  rd_skip(&h, 1);                       // default_is_stmt
   u->line_base = (int8_t)rd_u(&h, 1);
   u->line_range = (uint8_t)rd_u(&h, 1);
   u->opcode_base = (uint8_t)rd_u(&h, 1);
@@ -168,9 +195,10 @@ static void read_form(rd *r, const unit *u, uint64_t form, const char **s, uint6
     case FORM_block2: rd_skip(r, rd_u(r, 2)); break;
     case FORM_block4: rd_skip(r, rd_u(r, 4)); break;
     case FORM_strx: (void)rd_uleb(r); break;  // needs .debug_str_offsets: no name
-    case FORM_strx1: case FORM_strx2: case FORM_strx3: case FORM_strx4:
-      rd_skip(r, form - FORM_strx1 + 1u);
-      break;
+    case FORM_strx1:
+    case FORM_strx2:
+    case FORM_strx3:
+    case FORM_strx4: rd_skip(r, form - FORM_strx1 + 1u); break;
     default: rd_fail(r);
   }
 }
@@ -280,8 +308,10 @@ static bool unit_lookup(const unit *u, uint64_t addr, char *buf, size_t cap) {
         case LNS_set_file: file = rd_uleb(&r); break;
         case LNS_const_add_pc: a += const_add; break;
         case LNS_fixed_advance_pc: a += rd_u(&r, 2); break;
-        case LNS_negate_stmt: case LNS_set_basic_block: case LNS_set_prologue_end: case LNS_set_epilogue_begin:
-          break;
+        case LNS_negate_stmt:
+        case LNS_set_basic_block:
+        case LNS_set_prologue_end:
+        case LNS_set_epilogue_begin: break;
         default:  // set_column, set_isa and opcodes this reader does not know: skip their operands
           for (unsigned i = 0; i < u->std_lens[op - 1]; i++) (void)rd_uleb(&r);
       }

@@ -216,8 +216,9 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   unsigned i = (unsigned)(k / 2);
   guard_slot *s = (k & 1) ? &g->meta[i] : NULL;
   if (!s || s->user != (uintptr_t)p || s->state != 1) {
-    const char *what = s && s->user == (uintptr_t)p && s->state == 2 ? "double free of a guarded block"
-                                                                      : "free of a pointer inside the guarded pool that is not a block";
+    const char *what = s && s->user == (uintptr_t)p && s->state == 2
+        ? "double free of a guarded block"
+        : "free of a pointer inside the guarded pool that is not a block";
     atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
     xsmem_track_busy++;
     if (s && s->state) guard_report_slot(t, i, what, (uintptr_t)p);
@@ -236,7 +237,9 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   if (b) {
     atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
     xsmem_track_busy++;
-    guard_report_slot(t, i, b < (uint8_t *)p ? "heap buffer underflow (slack damaged)" : "heap buffer overflow (slack damaged)", (uintptr_t)b);
+    guard_report_slot(
+        t, i, b < (uint8_t *)p ? "heap buffer underflow (slack damaged)" : "heap buffer overflow (slack damaged)",
+        (uintptr_t)b);
     xsmem_track_busy--;
     xsmem_report_bad_pointer(t->name, "free", p, "guarded block's slack damaged");
   }

@@ -61,7 +61,7 @@ size_t live_set_size(live_set *s) {
 
 size_t live_set_bytes(live_set *s) {
   return atomic_load_explicit(&s->chunk_count, memory_order_relaxed) * sizeof(live_chunk) +
-         atomic_load_explicit(&s->mid_count, memory_order_relaxed) * kLiveMidEntries * sizeof(live_chunk *);
+      atomic_load_explicit(&s->mid_count, memory_order_relaxed) * kLiveMidEntries * sizeof(live_chunk *);
 }
 
 void live_set_wait_walk(live_set *s) {

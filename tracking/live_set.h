@@ -51,17 +51,17 @@ enum {
 };
 
 typedef struct live_chunk {
-  struct live_chunk *next;      // every chunk made, newest first
+  struct live_chunk *next;  // every chunk made, newest first
   uintptr_t base;
   _Alignas(64) _Atomic uint8_t live[kLiveGranules];  // read 8 at a time by walks
 } live_chunk;
 
 typedef struct live_set {
   _Atomic(live_chunk *) *_Atomic top[kLiveTopEntries];  // each kLiveMidEntries chunk pointers (os_vm)
-  _Atomic(live_chunk *) chunks;  // list of every chunk (for_each)
-  xsmem_spinlock make_lock;      // making tables and chunks
-  xsmem_spinlock walk_lock;      // one for_each at a time (and none across fork)
-  _Atomic int walking;           // a for_each may be reading headers
+  _Atomic(live_chunk *) chunks;                         // list of every chunk (for_each)
+  xsmem_spinlock make_lock;                             // making tables and chunks
+  xsmem_spinlock walk_lock;                             // one for_each at a time (and none across fork)
+  _Atomic int walking;                                  // a for_each may be reading headers
   _Atomic size_t chunk_count, mid_count;
 } live_set;
 

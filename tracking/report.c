@@ -176,10 +176,22 @@ static bool allocator_frame(uintptr_t pc) {
   int ok = dladdr((void *)(pc - 1), &info);
   xsmem_track_busy--;
   if (!ok || !info.dli_sname) return false;
-  static const char *const kEntry[] = {"malloc", "calloc", "realloc", "reallocarray", "free", "memalign",
-                                       "posix_memalign", "aligned_alloc", "valloc", "pvalloc",
-                                       "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
-                                       "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t"};
+  static const char *const kEntry[] = {"malloc",
+                                       "calloc",
+                                       "realloc",
+                                       "reallocarray",
+                                       "free",
+                                       "memalign",
+                                       "posix_memalign",
+                                       "aligned_alloc",
+                                       "valloc",
+                                       "pvalloc",
+                                       "_Znwm",
+                                       "_Znam",
+                                       "_ZnwmRKSt9nothrow_t",
+                                       "_ZnamRKSt9nothrow_t",
+                                       "_ZnwmSt11align_val_t",
+                                       "_ZnamSt11align_val_t"};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kEntry); i++) {
     if (strcmp(info.dli_sname, kEntry[i]) == 0) return true;
   }
@@ -236,7 +248,7 @@ static void json_escape(char *dst, size_t cap, const char *src) {
 typedef struct leak_name {
   uint64_t hash;      // 0: empty
   uint64_t patterns;  // hash of the XSMEM_LEAK_SUPPRESS value the verdict is for
-  uint32_t first;  // first program frame
+  uint32_t first;     // first program frame
   uint8_t suppressed;
   char sym[192];
 } leak_name;
@@ -341,18 +353,17 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
   char sym[256], esc[512];
   const char *est = t->opt.mode == XSMEM_TRACK_SAMPLE ? "estimated " : "";
   if (format == XSMEM_REPORT_JSON) {
-    xsmem_dprintf(fd, "{\"allocator\":\"%s\",\"mode\":\"%s\",\"leaked_bytes\":%.0f,\"leaked_blocks\":%.0f,"
-                      "\"sites\":%zu,\"leaks\":[",
+    xsmem_dprintf(fd,
+                  "{\"allocator\":\"%s\",\"mode\":\"%s\",\"leaked_bytes\":%.0f,\"leaked_blocks\":%.0f,"
+                  "\"sites\":%zu,\"leaks\":[",
                   t->name, t->opt.mode == XSMEM_TRACK_SAMPLE ? "sample" : "full", bytes, count, n);
     for (size_t i = 0; i < n && i < max_sites; i++) {
       xsmem_dprintf(fd, "%s{\"bytes\":%.0f,\"blocks\":%.0f,\"total_bytes\":%.0f,\"peak_bytes\":%.0f,\"frames\":[",
-                    i ? "," : "", sites[i].live_bytes, sites[i].live_count, sites[i].total_bytes,
-                    sites[i].peak_bytes);
+                    i ? "," : "", sites[i].live_bytes, sites[i].live_count, sites[i].total_bytes, sites[i].peak_bytes);
       unsigned first = first_program_frame(sites[i].frames, sites[i].depth);
       for (unsigned k = first; k < sites[i].depth; k++) {
         json_escape(esc, sizeof(esc), xsmem_tracker_symbolize(sites[i].frames[k], sym, sizeof(sym)));
-        xsmem_dprintf(fd, "%s{\"pc\":\"%p\",\"symbol\":\"%s\"}", k > first ? "," : "",
-                      (void *)sites[i].frames[k], esc);
+        xsmem_dprintf(fd, "%s{\"pc\":\"%p\",\"symbol\":\"%s\"}", k > first ? "," : "", (void *)sites[i].frames[k], esc);
       }
       xsmem_dprintf(fd, "]}");
     }
@@ -360,7 +371,8 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
   } else if (n == 0) {
     xsmem_dprintf(fd, "xsmem: leak report for '%s' (pid %d): no leaks\n", t->name, (int)getpid());
   } else {
-    xsmem_dprintf(fd, "xsmem: leak report for '%s' (pid %d): %s%.0f bytes in %.0f blocks unfreed, from %zu call sites\n",
+    xsmem_dprintf(fd,
+                  "xsmem: leak report for '%s' (pid %d): %s%.0f bytes in %.0f blocks unfreed, from %zu call sites\n",
                   t->name, (int)getpid(), est, bytes, count, n);
     for (size_t i = 0; i < n && i < max_sites; i++) {
       char title[128];
@@ -371,8 +383,8 @@ size_t xsmem_tracker_leak_report(xsmem_allocator *a, int fd, int format, size_t 
     if (n > max_sites) xsmem_dprintf(fd, "  ... and %zu more call sites\n", n - max_sites);
   }
   if (sup_sites && format == XSMEM_REPORT_TEXT) {
-    xsmem_dprintf(fd, "xsmem: (%s%.0f bytes from %zu call sites suppressed by XSMEM_LEAK_SUPPRESS)\n", est,
-                  sup_bytes, sup_sites);
+    xsmem_dprintf(fd, "xsmem: (%s%.0f bytes from %zu call sites suppressed by XSMEM_LEAK_SUPPRESS)\n", est, sup_bytes,
+                  sup_sites);
   }
   xsmem_track_busy--;
   xsmem_spin_unlock(&lock);

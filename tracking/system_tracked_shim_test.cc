@@ -51,7 +51,7 @@ TEST(SystemTrackedShim, SampledBlocksLiveInTaggedTiersAndTheirFreesAreSeen) {
   xsmem_allocator *a = Process();
   xsmem_track_summary before = tracker_test_summary(a);
   constexpr size_t kBlocks = 20000, kSize = 96;  // 1.9 MB: about 470 samples at 4 KiB
-  static void *blocks[kBlocks];  // not from malloc: only the blocks change the records
+  static void *blocks[kBlocks];                  // not from malloc: only the blocks change the records
   size_t tagged = 0, guarded = 0;
   for (size_t i = 0; i < kBlocks; i++) {
     blocks[i] = malloc(kSize);

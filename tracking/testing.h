@@ -9,12 +9,12 @@
 #include "tracking/tracker.h"
 
 // A C test's assertion: the failed condition and where, then abort.
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                   \
-    }                                                                            \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 // a's tracking summary; all zero when a is not a tracker (tracking off).

@@ -138,7 +138,7 @@ TEST(ToolHooks, BuddyWorkout) {
   }
   a->ops->trim(a, 0);  // walks the free lists
   for (size_t i = 1; i < v.size(); i += 2) xsmem_free(a, v[i]);
-  a->ops->trim(a, 0);  // gives the empty regions back
+  a->ops->trim(a, 0);                                              // gives the empty regions back
   char *p = static_cast<char *>(xsmem_alloc(a, 4 * kMiB, 16, 0));  // a whole fresh region
   ASSERT_NE(p, nullptr);
   memset(p, 4, 4 * kMiB);

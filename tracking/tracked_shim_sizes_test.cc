@@ -20,12 +20,8 @@ namespace {
 TEST(TrackedShim, ImpossibleSizesFailAndLeaveTheCountdownAlone) {
   free(malloc(1));  // builds the configuration
   xsmem_allocator *a = xsmem_process_allocator();
-  const size_t kSizes[] = {SIZE_MAX,
-                           SIZE_MAX - 4095,
-                           (size_t)1 << 63,
-                           (size_t)PTRDIFF_MAX,
-                           ((size_t)1 << 62) + 12345,
-                           (size_t)1 << 62};
+  const size_t kSizes[] = {
+      SIZE_MAX, SIZE_MAX - 4095, (size_t)1 << 63, (size_t)PTRDIFF_MAX, ((size_t)1 << 62) + 12345, (size_t)1 << 62};
   char *kept = static_cast<char *>(malloc(64));
   ASSERT_NE(kept, nullptr);
   memset(kept, 0x6B, 64);
@@ -59,8 +55,7 @@ TEST(TrackedShim, ImpossibleSizesFailAndLeaveTheCountdownAlone) {
     case XSMEM_TRACK_SAMPLE:
       EXPECT_GT(after.records - before.records, 200u);  // still sampling at its rate
       break;
-    case XSMEM_TRACK_OFF:
-      break;
+    case XSMEM_TRACK_OFF: break;
   }
   // Full mode: a block the tracker had not seen would be reported here as foreign.
   for (size_t i = 0; i < kBlocks; i++) free(blocks[i]);

@@ -46,7 +46,7 @@ static XSMEM_TLS int64_t t_clock_set[2], t_sample_left[2], t_guard_left[2];
 // stands for 1/p blocks): the guard clock's mean is the rate times the mean
 // block size, so that about one allocation in the rate is guarded.
 static XSMEM_TLS double t_est_blocks, t_est_bytes;
-#define kPinLow (INT64_MIN / 2)  // every malloc takes the shim's slow path
+#define kPinLow (INT64_MIN / 2)   // every malloc takes the shim's slow path
 #define kPinHigh (INT64_MAX / 2)  // none does
 static XSMEM_TLS uint64_t t_rng;
 static XSMEM_TLS uint64_t t_next_id;  // thread id << 40 | the thread's next count (0: unset)
@@ -110,7 +110,7 @@ static void maybe_tick(xsmem_tracker *t, uint64_t now) {
 
 // Adds the record of a new block; returns false (block to be freed) on ENOMEM.
 XSMEM_TRACKER_TEXT static bool record_alloc(xsmem_tracker *t, void *p, size_t size, size_t align, size_t granted,
-                         uint32_t front, uint8_t flags) {
+                                            uint32_t front, uint8_t flags) {
   double w = sample_weight(t, size);
   track_record r;
   r.requested = size;
@@ -235,7 +235,8 @@ static void clock_arm(int64_t *until, int k) {
 // The countdown ran out (its size already charged): a sample (sample mode:
 // recorded; tracking off: only counted for the estimate of the mean block),
 // else a guarded block, else neither (the thread's first allocation).
-XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
+XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void *sampled_alloc(xsmem_tracker *t, size_t size, size_t align,
+                                                             unsigned flags) {
   int64_t *until = sample_countdown(t);
   int k = t->fast_sample ? 0 : 1, ready = 1 << k;
   // Sample mode's mean interval; with tracking off the samples only feed the
@@ -419,8 +420,7 @@ XSMEM_TRACKER_TEXT static void *tracker_realloc(xsmem_allocator *a, void *p, siz
   // Unsampled blocks of sample mode keep the inner allocator's realloc (the
   // new size still counts toward the next sample).
   if (t->opt.mode != XSMEM_TRACK_FULL && !tracker_guard_owns(t, p) && t->inner->ops->realloc &&
-      (t->opt.mode == XSMEM_TRACK_OFF ||
-       atomic_load_explicit(filter_slot(t, p), memory_order_relaxed) == 0)) {
+      (t->opt.mode == XSMEM_TRACK_OFF || atomic_load_explicit(filter_slot(t, p), memory_order_relaxed) == 0)) {
     if (t->opt.mode == XSMEM_TRACK_SAMPLE) {
       int64_t *until = sample_countdown(t);
       *until -= (int64_t)size;
@@ -471,8 +471,7 @@ static void tracker_stats(const xsmem_allocator *a, xsmem_stats *out) {
   // figure this op has reported, so the peak never falls below an earlier in-use.
   uint64_t peak = XSMEM_MAX(out->peak_bytes_in_use, out->bytes_in_use);
   uint64_t seen = atomic_load_explicit(&t->peak_seen, memory_order_relaxed);
-  while (peak > seen && !atomic_compare_exchange_weak(&t->peak_seen, &seen, peak)) {
-  }
+  while (peak > seen && !atomic_compare_exchange_weak(&t->peak_seen, &seen, peak)) {}
   out->peak_bytes_in_use = XSMEM_MAX(peak, seen);
   out->bytes_in_use -= XSMEM_MIN(q_bytes, out->bytes_in_use);
   out->bytes_cached += q_bytes;

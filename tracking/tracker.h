@@ -74,9 +74,9 @@ extern "C" {
 
 // Every option the tracker reads, for a tracked configuration's registry entry
 // (`xsmem list`): "BASE_OPTIONS " XSMEM_TRACKER_OPTIONS.
-#define XSMEM_TRACKER_OPTIONS                                                                            \
+#define XSMEM_TRACKER_OPTIONS                                                                          \
   "XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH XSMEM_TRACK_UNWIND XSMEM_TRACK_TIMELINE_MS " \
-  "XSMEM_TRACK_FREE_SITES XSMEM_LEAK_REPORT XSMEM_LEAK_REPORT_SITES XSMEM_LEAK_SUPPRESS "               \
+  "XSMEM_TRACK_FREE_SITES XSMEM_LEAK_REPORT XSMEM_LEAK_REPORT_SITES XSMEM_LEAK_SUPPRESS "              \
   "XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS"
 #define XSMEM_TRACK_HIST_BUCKETS 48  // power-of-two size buckets: [2^k, 2^(k+1))
 
@@ -100,9 +100,9 @@ typedef enum xsmem_track_unwind {
 
 typedef struct xsmem_tracker_options {
   xsmem_track_mode mode;
-  size_t sample_bytes;       // mean bytes between samples (sample mode), > 0
-  size_t quarantine_bytes;   // freed bytes held poisoned (full mode); 0: none
-  unsigned depth;            // frames kept per call site, 1..XSMEM_TRACK_MAX_DEPTH
+  size_t sample_bytes;      // mean bytes between samples (sample mode), > 0
+  size_t quarantine_bytes;  // freed bytes held poisoned (full mode); 0: none
+  unsigned depth;           // frames kept per call site, 1..XSMEM_TRACK_MAX_DEPTH
   xsmem_track_unwind unwind;
   uint64_t guard_sample_rate;  // one allocation in N is guarded; 0: never
   unsigned guard_slots;        // guarded blocks live or in their after-free window
@@ -128,8 +128,7 @@ void xsmem_tracker_options_from_env(xsmem_tracker_options *o);
 // Returns a tracker over inner (memory from os_vm, no malloc), or inner itself
 // when o->mode is off and guarded sampling is off; NULL with errno = ENOMEM or
 // EINVAL (bad options). name is the decorated allocator's name ("system_tracked").
-xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
-                                      const char *name);
+xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name);
 
 // Returns a tracker over inner built with *o (for configuration files, which
 // build once): a tracker that cannot be built (bad options, no room for its
@@ -150,9 +149,9 @@ typedef struct xsmem_track_site {
   uint64_t hash;
   unsigned depth;
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];  // return addresses, innermost first
-  double live_bytes, live_count;    // estimates in sample mode, exact in full mode
+  double live_bytes, live_count;            // estimates in sample mode, exact in full mode
   double total_bytes, total_count;
-  double peak_bytes;                // highest live_bytes seen
+  double peak_bytes;  // highest live_bytes seen
 } xsmem_track_site;
 
 typedef enum xsmem_track_order {
@@ -163,21 +162,20 @@ typedef enum xsmem_track_order {
 // Copies the top `max` call sites (by live or total bytes, largest first;
 // sites with nothing live are skipped for XSMEM_BY_LIVE_BYTES) into out.
 // Returns how many were written.
-size_t xsmem_tracker_top_sites(xsmem_allocator *t, xsmem_track_order order, xsmem_track_site *out,
-                               size_t max);
+size_t xsmem_tracker_top_sites(xsmem_allocator *t, xsmem_track_order order, xsmem_track_site *out, size_t max);
 
 typedef struct xsmem_track_summary {
   xsmem_track_mode mode;
-  uint64_t records;            // live records in the map
-  uint64_t sites;              // call sites known
+  uint64_t records;                 // live records in the map
+  uint64_t sites;                   // call sites known
   double live_bytes, live_count;    // by the records (estimated in sample mode)
   double total_bytes, total_count;  // allocations seen (estimated in sample mode)
-  uint64_t sampled;            // allocations recorded (sample mode) / all (full mode)
-  uint64_t quarantine_bytes;   // freed bytes held
-  uint64_t guarded_allocs;     // guarded blocks handed out
-  uint64_t errors;             // bad frees and corruptions reported
-  uint64_t metadata_bytes;     // os_vm bytes of the tracker's own tables
-  double alloc_rate;           // allocations per second over the timeline window
+  uint64_t sampled;                 // allocations recorded (sample mode) / all (full mode)
+  uint64_t quarantine_bytes;        // freed bytes held
+  uint64_t guarded_allocs;          // guarded blocks handed out
+  uint64_t errors;                  // bad frees and corruptions reported
+  uint64_t metadata_bytes;          // os_vm bytes of the tracker's own tables
+  double alloc_rate;                // allocations per second over the timeline window
 } xsmem_track_summary;
 
 void xsmem_tracker_summary(xsmem_allocator *t, xsmem_track_summary *out);

@@ -31,9 +31,15 @@ xsmem_allocator *Allocator(Mode m) {
     switch (m) {
       case kUntracked: made[m] = xsmem_system_allocator(); return;
       case kSample: o.mode = XSMEM_TRACK_SAMPLE; break;
-      case kSampleGuarded: o.mode = XSMEM_TRACK_SAMPLE; o.guard_sample_rate = 5000; break;
+      case kSampleGuarded:
+        o.mode = XSMEM_TRACK_SAMPLE;
+        o.guard_sample_rate = 5000;
+        break;
       case kFull: o.mode = XSMEM_TRACK_FULL; break;
-      case kFullBacktrace: o.mode = XSMEM_TRACK_FULL; o.unwind = XSMEM_UNWIND_BACKTRACE; break;
+      case kFullBacktrace:
+        o.mode = XSMEM_TRACK_FULL;
+        o.unwind = XSMEM_UNWIND_BACKTRACE;
+        break;
     }
     made[m] = xsmem_tracker_create(xsmem_system_allocator(), &o, "bench");
   });

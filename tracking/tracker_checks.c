@@ -17,8 +17,8 @@
 // Reports a bad pointer with the sites involved, then hands over to
 // xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
 XSMEM_TRACKER_TEXT XSMEM_COLD void tracker_report_error(xsmem_tracker *t, const char *op, const void *p,
-                                                      const char *what, uint64_t size, uint64_t alloc_site,
-                                                      uint64_t free_site, bool has_alloc) {
+                                                        const char *what, uint64_t size, uint64_t alloc_site,
+                                                        uint64_t free_site, bool has_alloc) {
   atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
   xsmem_track_busy++;
   uintptr_t here[XSMEM_TRACK_MAX_DEPTH];
@@ -53,8 +53,8 @@ XSMEM_TRACKER_TEXT XSMEM_COLD void tracker_bad_free(xsmem_tracker *t, const char
     tracker_report_error(t, op, p, "double free", h.size, site_hash_at(t, (uint32_t)(h.sites >> 32)),
                          site_hash_at(t, (uint32_t)h.sites), true);
   } else {
-    tracker_report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0,
-                         0, false);
+    tracker_report_error(t, op, p, "pointer not allocated by this allocator (foreign or already freed)", 0, 0, 0,
+                         false);
   }
 }
 
@@ -167,12 +167,12 @@ XSMEM_TRACKER_TEXT size_t xsmem_tracker_check(xsmem_allocator *a) {
   xsmem_spin_unlock(&lock);
   for (size_t i = 0; i < local.n; i++) {
     int where = local.damaged[i].where;
-    const char *what = where < 0   ? "heap buffer underflow (canary before the block damaged)"
-                       : where == 1 ? "heap buffer overflow (canary after the block damaged)"
-                                    : "write after free (poison damaged while in quarantine)";
+    const char *what = where < 0 ? "heap buffer underflow (canary before the block damaged)"
+        : where == 1             ? "heap buffer overflow (canary after the block damaged)"
+                                 : "write after free (poison damaged while in quarantine)";
     tracker_report_error(t, "check", local.damaged[i].p, what, local.damaged[i].size,
-                         site_hash_at(t, local.damaged[i].alloc_index),
-                         site_hash_at(t, local.damaged[i].free_index), true);
+                         site_hash_at(t, local.damaged[i].alloc_index), site_hash_at(t, local.damaged[i].free_index),
+                         true);
   }
   return local.total;
 }

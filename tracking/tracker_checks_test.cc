@@ -198,9 +198,8 @@ TEST(TrackerDeathTest, WriteAfterFreeIsFoundByCheckOnDemand) {
 }
 
 TEST(TrackerDeathTest, WriteAfterFreeNamesTheFreeWithFreeSites) {
-  EXPECT_DEATH(
-      WriteAfterFreeThenEvict(true),
-      TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:"));
+  EXPECT_DEATH(WriteAfterFreeThenEvict(true),
+               TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:"));
 }
 
 TEST(TrackerDeathTest, InteriorPointerFreeIsReportedWithoutTouchingTheBlock) {

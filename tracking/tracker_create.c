@@ -38,8 +38,7 @@ void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
   o->timeline_ms = (unsigned)xsmem_option_int("XSMEM_TRACK_TIMELINE_MS");
 }
 
-xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o,
-                                      const char *name) {
+xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name) {
   if (!inner || !o || o->mode > XSMEM_TRACK_FULL || (o->mode == XSMEM_TRACK_SAMPLE && o->sample_bytes == 0) ||
       o->depth == 0 || o->depth > XSMEM_TRACK_MAX_DEPTH || (o->guard_sample_rate && o->guard_slots == 0)) {
     errno = EINVAL;
@@ -109,7 +108,8 @@ fail:
 void tracker_destroy(xsmem_allocator *a) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
-    if (__atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE) == t) __atomic_store_n(&g_trackers[i], NULL, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE) == t)
+      __atomic_store_n(&g_trackers[i], NULL, __ATOMIC_RELEASE);
   }
   // Quarantined blocks go back to the inner allocator; live ones stay its own.
   for (int i = 0; i < kStripes; i++) {
@@ -131,8 +131,8 @@ void tracker_destroy(xsmem_allocator *a) {
   if (t->guard.base) {
     xsmem_pagemap_set(t->guard.base, t->guard.span, XSMEM_TAG_NONE);
     xsmem_os_release(t->guard.base, t->guard.span, 0);
-    xsmem_os_unmap(t->guard.meta, xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)),
-                                                 xsmem_os_page_size()));
+    xsmem_os_unmap(t->guard.meta,
+                   xsmem_align_up(t->guard.slots * (sizeof(guard_slot) + sizeof(unsigned)), xsmem_os_page_size()));
   }
   xsmem_os_unmap(t, t->mapped);
 }

@@ -40,16 +40,16 @@
 #define XSMEM_TRACKER_HIDDEN __attribute__((visibility("hidden")))
 
 enum {
-  kCanary = 16,            // bytes of canary before and after each full-mode block
+  kCanary = 16,  // bytes of canary before and after each full-mode block
   kCanaryByte = 0xCB,
-  kPoisonByte = 0xDF,      // freed blocks in quarantine
-  kStripes = 8,            // counter and quarantine stripes (by thread)
-  kFilterSlots = 1 << 16,  // counting filter of sampled pointers
-  kHistorySlots = 1 << 14, // recently freed pointers, for double-free reports
+  kPoisonByte = 0xDF,       // freed blocks in quarantine
+  kStripes = 8,             // counter and quarantine stripes (by thread)
+  kFilterSlots = 1 << 16,   // counting filter of sampled pointers
+  kHistorySlots = 1 << 14,  // recently freed pointers, for double-free reports
   kTimelinePoints = 512,
-  kPoisonSpan = 128,       // leading bytes of a freed block poisoned and checked
-  kSiteSlots = 1 << 16,    // call sites a tracker can count (the arena; more go uncounted; fewer under ulimit -v)
-  kSiteCache = 256,        // per-thread cache of site hash -> arena index
+  kPoisonSpan = 128,     // leading bytes of a freed block poisoned and checked
+  kSiteSlots = 1 << 16,  // call sites a tracker can count (the arena; more go uncounted; fewer under ulimit -v)
+  kSiteCache = 256,      // per-thread cache of site hash -> arena index
 };
 
 enum { REC_SAMPLED = 1, REC_INTERNAL = 2 };
@@ -84,7 +84,7 @@ typedef struct track_record {
   uint64_t id;
   uint64_t time_ns;
   uint32_t tid;
-  uint32_t front;    // bytes between the inner block and the user pointer
+  uint32_t front;  // bytes between the inner block and the user pointer
   uint8_t align_log2;
   uint8_t flags;
   uint32_t site_index;  // the site's arena index + 1; 0: not counted
@@ -170,9 +170,9 @@ typedef struct guard_slot {
 } guard_slot;
 
 typedef struct guard_pool {
-  uint8_t *base;        // (2 * slots + 1) pages: guard, data, guard, data, ..., guard
+  uint8_t *base;  // (2 * slots + 1) pages: guard, data, guard, data, ..., guard
   size_t bytes, page;
-  size_t span;          // bytes rounded up to whole pagemap chunks: reserved and tagged
+  size_t span;  // bytes rounded up to whole pagemap chunks: reserved and tagged
   unsigned slots;
   guard_slot *meta;     // os_vm array of slots
   unsigned *free_ring;  // FIFO of free slot indices (oldest freed first)
@@ -189,12 +189,12 @@ typedef struct xsmem_tracker {
   uint32_t fast_sample;  // sampling and guarded sampling on the shim's byte countdown
   xsmem_tracker_options opt;
   char name[48];
-  size_t mapped;  // bytes of this struct's own mapping
-  int report_fd;        // where the report at exit goes (a copy of stderr)
-  uint64_t generation;  // unique per tracker created (thread caches key on it)
-  xsmem_swiss_map records;      // sample mode: sampled blocks
-  live_set live;                // full mode: live blocks (records in their headers)
-  xsmem_swiss_map sites;        // site hash -> arena index
+  size_t mapped;                 // bytes of this struct's own mapping
+  int report_fd;                 // where the report at exit goes (a copy of stderr)
+  uint64_t generation;           // unique per tracker created (thread caches key on it)
+  xsmem_swiss_map records;       // sample mode: sampled blocks
+  live_set live;                 // full mode: live blocks (records in their headers)
+  xsmem_swiss_map sites;         // site hash -> arena index
   track_site_value *site_arena;  // site_slots (os_vm, touched as used)
   uint32_t site_slots;           // kSiteSlots, or fewer under an address-space limit
   tally *tallies;                // kTallies (os_vm), full mode
@@ -206,7 +206,7 @@ typedef struct xsmem_tracker {
   _Atomic uint64_t errors;
   _Atomic uint64_t peak_seen;  // highest peak_bytes_in_use reported by the stats op
   _Atomic uint64_t timeline_next_ns;
-  _Atomic uint64_t timeline_count;  // points held, oldest first (at most kTimelinePoints)
+  _Atomic uint64_t timeline_count;        // points held, oldest first (at most kTimelinePoints)
   _Atomic uint64_t timeline_interval_ns;  // timeline_ms, doubled each time the timeline fills
   xsmem_spinlock timeline_lock;
   xsmem_track_point timeline[kTimelinePoints];
@@ -232,7 +232,7 @@ void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // the d
 // ---------------------------------------------------------------------------
 // Thread identity, time (tracker.c).
 
-extern XSMEM_TLS int xsmem_track_busy;  // > 0 while tracker code that may allocate runs
+extern XSMEM_TLS int xsmem_track_busy;                              // > 0 while tracker code that may allocate runs
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint32_t xsmem_track_tid;     // 0 until thread_id
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint32_t xsmem_track_stripe;  // the thread's counter and quarantine stripe
 extern XSMEM_TRACKER_HIDDEN _Atomic uint32_t xsmem_track_next_stripe;
@@ -380,12 +380,12 @@ extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_site_owner;
 XSMEM_TRACKER_HIDDEN void tracker_site_add(xsmem_tracker *t, uint32_t index, double bytes, double count);
 // The site index when the thread's cache misses (site_index).
 XSMEM_TRACKER_HIDDEN XSMEM_NOINLINE uint32_t tracker_site_index_slow(xsmem_tracker *t, uint64_t h,
-                                                                    const uintptr_t *frames, unsigned n,
-                                                                    uintptr_t start);
+                                                                     const uintptr_t *frames, unsigned n,
+                                                                     uintptr_t start);
 // Captures the caller's site (0 and *index 0 when re-entered) and adds
 // bytes and count to its figures (not when count is 0).
 XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_NOINLINE uint64_t tracker_note_site(xsmem_tracker *t, double bytes,
-                                                                                 double count, uint32_t *index);
+                                                                                  double count, uint32_t *index);
 // Prints the frames of the site with hash `site` under title.
 void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
 
@@ -434,8 +434,7 @@ extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_tally_owner;
 XSMEM_TRACKER_HIDDEN XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t);
 XSMEM_TRACKER_HIDDEN void tracker_tally_flush_entry(xsmem_tracker *t, tally_entry *e);
 // Adds every tally's histogram to counts/bytes (and its allocations to *sampled).
-XSMEM_TRACKER_HIDDEN void tracker_tally_histogram(xsmem_tracker *t, double *counts, double *bytes,
-                                                 uint64_t *sampled);
+XSMEM_TRACKER_HIDDEN void tracker_tally_histogram(xsmem_tracker *t, double *counts, double *bytes, uint64_t *sampled);
 
 // A tally field: written by its owner only (relaxed, so a reader's racing
 // load is defined; it compiles to a plain load and store).
@@ -511,20 +510,19 @@ XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
 // Reports a bad pointer with the sites involved, then hands over to
 // xsmem_report_bad_pointer (abort unless XSMEM_ON_ERROR=warn).
 XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_COLD void tracker_report_error(xsmem_tracker *t, const char *op,
-                                                                            const void *p, const char *what,
-                                                                            uint64_t size, uint64_t alloc_site,
-                                                                            uint64_t free_site, bool has_alloc);
+                                                                             const void *p, const char *what,
+                                                                             uint64_t size, uint64_t alloc_site,
+                                                                             uint64_t free_site, bool has_alloc);
 // Reports a free (or size query) of p, which the tracker does not hold: a
 // double free when the history knows it, else a foreign pointer.
 XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_COLD void tracker_bad_free(xsmem_tracker *t, const char *op, void *p);
 // A full stripe: makes room for e by evicting a batch.
-XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_NOINLINE void tracker_quarantine_insert_evicting(
-    xsmem_tracker *t, quarantine_stripe *q, size_t budget, quarantine_entry e);
+XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_NOINLINE void tracker_quarantine_insert_evicting(xsmem_tracker *t,
+                                                                                               quarantine_stripe *q,
+                                                                                               size_t budget,
+                                                                                               quarantine_entry e);
 
-
-XSMEM_INLINE block_header *header_of(const void *p) {
-  return (block_header *)((uintptr_t)p - kFullFront);
-}
+XSMEM_INLINE block_header *header_of(const void *p) { return (block_header *)((uintptr_t)p - kFullFront); }
 
 // The history slot of a pointer: one multiply, top bits (kHistorySlots = 2^14).
 XSMEM_INLINE history_entry *history_slot(xsmem_tracker *t, const void *p) {

@@ -106,7 +106,7 @@ XSMEM_NOINLINE uint32_t tracker_site_index_slow(xsmem_tracker *t, uint64_t h, co
 // Called only from the tracker's own functions (never by a tail call), so
 // its return address is theirs and the walk may start at its caller's frame.
 XSMEM_TRACKER_TEXT XSMEM_NOINLINE uint64_t tracker_note_site(xsmem_tracker *t, double bytes, double count,
-                                                            uint32_t *index) {
+                                                             uint32_t *index) {
   *index = 0;
   if (xsmem_track_busy) return 0;
   uint64_t h = site_from(t, CALLER_FRAME(), index);
@@ -165,14 +165,14 @@ XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t) {
 // Adds entry e's pending changes to site figures *s (a track_site_value or an
 // xsmem_track_site: the same five fields), raising the peak to what it would
 // have been had the changes been applied one by one.
-#define SITE_ADD_ENTRY(s, e)                                                 \
-  do {                                                                       \
-    double peak_ = (s)->live_bytes + (double)TALLY_GET((e)->live_peak);      \
-    if (peak_ > (s)->peak_bytes) (s)->peak_bytes = peak_;                    \
-    (s)->live_bytes += (double)TALLY_GET((e)->live_bytes);                   \
-    (s)->live_count += (double)TALLY_GET((e)->live_count);                   \
-    (s)->total_bytes += (double)TALLY_GET((e)->total_bytes);                 \
-    (s)->total_count += (double)TALLY_GET((e)->total_count);                 \
+#define SITE_ADD_ENTRY(s, e)                                            \
+  do {                                                                  \
+    double peak_ = (s)->live_bytes + (double)TALLY_GET((e)->live_peak); \
+    if (peak_ > (s)->peak_bytes) (s)->peak_bytes = peak_;               \
+    (s)->live_bytes += (double)TALLY_GET((e)->live_bytes);              \
+    (s)->live_count += (double)TALLY_GET((e)->live_count);              \
+    (s)->total_bytes += (double)TALLY_GET((e)->total_bytes);            \
+    (s)->total_count += (double)TALLY_GET((e)->total_count);            \
   } while (0)
 
 // Moves an entry's pending changes to its site and zeroes it, under the
@@ -260,8 +260,7 @@ static void top_one(uint64_t key, const void *value, void *c) {
   x->out[i] = s;
 }
 
-size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out,
-                               size_t max) {
+size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out, size_t max) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   top_ctx c = {t, out, max, 0, order};
   xsmem_swiss_map_for_each(&t->sites, top_one, &c);

@@ -56,7 +56,7 @@ uint64_t tracker_metadata_bytes(xsmem_tracker *t) {
   xsmem_swiss_map_stats(&t->records, &rs);
   xsmem_swiss_map_stats(&t->sites, &ss);
   return t->mapped + rs.bytes + live_set_bytes(&t->live) + ss.bytes + kHistorySlots * sizeof(history_entry) +
-         site_arena_bytes(t) + tally_bytes(t);
+      site_arena_bytes(t) + tally_bytes(t);
 }
 
 // ---------------------------------------------------------------------------

@@ -148,7 +148,8 @@ TEST(Tracker, LeaksAsDataAreTheReportsGroups) {
   EXPECT_EQ(strncmp(out[1].symbol, "tracker_test_other_site+0x", 26), 0) << out[1].symbol;
   ASSERT_GE(out[0].depth, 1u);
   char sym[192];
-  EXPECT_STREQ(xsmem_tracker_symbolize(out[0].frames[0], sym, sizeof(sym)), out[0].symbol) << "frames start at the site";
+  EXPECT_STREQ(xsmem_tracker_symbolize(out[0].frames[0], sym, sizeof(sym)), out[0].symbol)
+      << "frames start at the site";
   EXPECT_DOUBLE_EQ(tot.bytes, 10300);
   EXPECT_DOUBLE_EQ(tot.count, 5);
   EXPECT_EQ(tot.sites, 2u);

@@ -37,7 +37,8 @@ int main(void) {
   CHECK(n == 4);
   CHECK(out[0] == 0x100001 && out[1] == 0x100002 && out[2] == 0x100003);
   // Misaligned, below, beyond the stack, null: the walk ends at the third record.
-  const uintptr_t ends[] = {(uintptr_t)&s[6] + 3, (uintptr_t)&s[6] + 4, (uintptr_t)&s[0], (uintptr_t)&s[2], ~(uintptr_t)0 - 7, 0};
+  const uintptr_t ends[] = {(uintptr_t)&s[6] + 3, (uintptr_t)&s[6] + 4, (uintptr_t)&s[0],
+                            (uintptr_t)&s[2],     ~(uintptr_t)0 - 7,    0};
   for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
     memset(out, 0, sizeof(out));
     n = walk_chain(s, ends[i], out);

@@ -140,7 +140,6 @@ static void bin_remove(xsmem_bfc *b, uint32_t h) {
   if (!b->bins[i]) b->bin_mask &= ~(1u << i);
 }
 
-
 // ---------------------------------------------------------------------------
 // Regions.
 
@@ -730,9 +729,7 @@ static const xsmem_allocator_ops kBfcOps = {
     .detail = bfc_detail,
 };
 
-xsmem_bfc *xsmem_bfc_from_allocator(xsmem_allocator *a) {
-  return a && a->ops == &kBfcOps ? (xsmem_bfc *)a : NULL;
-}
+xsmem_bfc *xsmem_bfc_from_allocator(xsmem_allocator *a) { return a && a->ops == &kBfcOps ? (xsmem_bfc *)a : NULL; }
 
 static size_t physical_memory(void) {
   long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);

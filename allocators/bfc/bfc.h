@@ -75,17 +75,17 @@ typedef struct xsmem_bfc_region_info {
 
 typedef struct xsmem_bfc_chunk_info {
   uintptr_t address;
-  size_t size;            // chunk bytes (the usable size when in use)
-  size_t requested;       // bytes asked for (0 when free)
+  size_t size;       // chunk bytes (the usable size when in use)
+  size_t requested;  // bytes asked for (0 when free)
   bool in_use;
-  uint64_t allocation_id; // 0 when free
-  uint64_t freed_at;      // counter value at the free (0 when never freed)
-  int bin;                // the bin a chunk of this size belongs to
+  uint64_t allocation_id;  // 0 when free
+  uint64_t freed_at;       // counter value at the free (0 when never freed)
+  int bin;                 // the bin a chunk of this size belongs to
 } xsmem_bfc_chunk_info;
 
 typedef struct xsmem_bfc_bin_info {
   int bin;
-  size_t min_size;        // smallest chunk size of the bin
+  size_t min_size;  // smallest chunk size of the bin
   size_t free_chunks, free_bytes;
   size_t used_chunks, used_bytes;  // in-use chunks whose size falls in the bin
 } xsmem_bfc_bin_info;
@@ -103,14 +103,14 @@ struct xsmem_bfc_visitor {
 typedef void (*xsmem_bfc_oom_fn)(void *ctx, xsmem_bfc *b, size_t size, size_t align);
 
 typedef struct xsmem_bfc_options {
-  size_t bytes_limit;      // upper bound on bytes_reserved (0: half of physical memory)
-  size_t initial_region;   // first region size (0: 2 MiB, capped by the limit)
-  size_t split_slack;      // split also when the slack is at least this (0: 1 KiB)
-  bool reserve_all;        // map the whole limit (or as much as fits) as one region at creation
-  bool gc;                 // give wholly free regions back on free
-  bool frontier;           // timestamped chunks: no merge on free (see above)
-  bool dump_on_oom;        // write the memory dump to stderr when a request fails
-  xsmem_bfc_oom_fn oom;    // optional, replaces the stderr dump
+  size_t bytes_limit;     // upper bound on bytes_reserved (0: half of physical memory)
+  size_t initial_region;  // first region size (0: 2 MiB, capped by the limit)
+  size_t split_slack;     // split also when the slack is at least this (0: 1 KiB)
+  bool reserve_all;       // map the whole limit (or as much as fits) as one region at creation
+  bool gc;                // give wholly free regions back on free
+  bool frontier;          // timestamped chunks: no merge on free (see above)
+  bool dump_on_oom;       // write the memory dump to stderr when a request fails
+  xsmem_bfc_oom_fn oom;   // optional, replaces the stderr dump
   void *oom_ctx;
 } xsmem_bfc_options;
 
@@ -165,7 +165,6 @@ int xsmem_bfc_bin_of(size_t size);
 
 // Gives everything back; b is unusable afterwards.
 void xsmem_bfc_destroy(xsmem_bfc *b);
-
 
 #ifdef __cplusplus
 }

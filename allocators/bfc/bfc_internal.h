@@ -21,10 +21,10 @@
 #define G XSMEM_BFC_GRANULE
 #define G_SHIFT 8
 #define NBINS XSMEM_BFC_NUM_BINS
-#define SEG_SHIFT 14                      // chunks per metadata segment: 16384
+#define SEG_SHIFT 14  // chunks per metadata segment: 16384
 #define SEG_CHUNKS ((uint32_t)1 << SEG_SHIFT)
-#define MAX_SEGS 16384                    // up to 2^28 chunks
-#define TOMB UINT32_MAX                   // slot of a chunk start that was merged away
+#define MAX_SEGS 16384   // up to 2^28 chunks
+#define TOMB UINT32_MAX  // slot of a chunk start that was merged away
 
 // ---------------------------------------------------------------------------
 // Types.
@@ -41,13 +41,13 @@ typedef struct chunk {
 } chunk;
 
 typedef struct region {
-  uintptr_t base, end;   // [base, end) is covered by chunks
-  size_t mapped;         // bytes the source handed out (what unmap gets)
-  uint32_t *slots;       // one per granule: handle of the chunk starting there
+  uintptr_t base, end;  // [base, end) is covered by chunks
+  size_t mapped;        // bytes the source handed out (what unmap gets)
+  uint32_t *slots;      // one per granule: handle of the chunk starting there
   size_t slots_bytes;
-  bool pinned;           // the reserve_all region: never given back
-  uintptr_t hwm;         // end of the highest chunk ever handed out: above it the
-                         // source's memory is untouched (zero where it was zeroed)
+  bool pinned;    // the reserve_all region: never given back
+  uintptr_t hwm;  // end of the highest chunk ever handed out: above it the
+                  // source's memory is untouched (zero where it was zeroed)
 } region;
 
 // Regions given back (garbage collection): a free of a pointer into one is
@@ -63,7 +63,7 @@ struct xsmem_bfc {
   uint32_t bin_mask;     // bit i: bin i is non-empty
   region *regions;       // sorted by address
   size_t num_regions, region_cap;
-  size_t next_region;    // the growth step's bound (bfc_region_step), doubling from initial_region
+  size_t next_region;  // the growth step's bound (bfc_region_step), doubling from initial_region
   size_t page;
   chunk *segs[MAX_SEGS];
   uint32_t num_segs, fresh, free_handles;  // fresh: next never-used handle

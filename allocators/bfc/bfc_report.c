@@ -42,8 +42,8 @@ void bfc_stats(const xsmem_allocator *a, xsmem_stats *out) {
 // Visiting and dumping.
 
 static xsmem_bfc_chunk_info chunk_info(const chunk *c) {
-  return (xsmem_bfc_chunk_info){c->ptr, c->size, c->requested, c->alloc_id != 0, c->alloc_id, c->freed_at,
-                                xsmem_bfc_bin_of(c->size)};
+  return (xsmem_bfc_chunk_info){
+      c->ptr, c->size, c->requested, c->alloc_id != 0, c->alloc_id, c->freed_at, xsmem_bfc_bin_of(c->size)};
 }
 
 // REQUIRES: mu held.

@@ -171,7 +171,7 @@ TEST_F(Bfc, RegionsGrowGeometricallyAndABigRequestGetsItsOwn) {
   EXPECT_EQ(S(b).bytes_reserved, 64 * 1024u + (1u << 20) + 128 * 1024u);
   ASSERT_NE(A(b, 100 * 1024), nullptr);  // fits the third region
   EXPECT_EQ(Take(b).regions.size(), 3u);
-  ASSERT_NE(A(b, 64 * 1024), nullptr);   // does not: the step doubles again
+  ASSERT_NE(A(b, 64 * 1024), nullptr);  // does not: the step doubles again
   EXPECT_EQ(Take(b).regions.size(), 4u);
   EXPECT_EQ(S(b).bytes_reserved, 64 * 1024u + (1u << 20) + 128 * 1024u + 256 * 1024u);
 }
@@ -179,8 +179,8 @@ TEST_F(Bfc, RegionsGrowGeometricallyAndABigRequestGetsItsOwn) {
 TEST_F(Bfc, LimitReturnsNullWithENOMEMAndADump) {
   xsmem_bfc *b = Make(1 << 20, 256 * 1024);
   void *x = A(b, 128 * 1024), *y = A(b, 128 * 1024);  // region 1: 256 KiB
-  void *z = A(b, 256 * 1024);                          // region 2: 256 KiB
-  void *w = A(b, 512 * 1024);                          // region 3: 512 KiB, the limit is reached
+  void *z = A(b, 256 * 1024);                         // region 2: 256 KiB
+  void *w = A(b, 512 * 1024);                         // region 3: 512 KiB, the limit is reached
   for (void *p : {x, y, z, w}) ASSERT_NE(p, nullptr);
   EXPECT_EQ(S(b).bytes_reserved, 1u << 20);
   F(b, y);  // 128 KiB free: not enough for 256 KiB, and no region is wholly free
@@ -631,9 +631,9 @@ TEST_F(BfcDeathTest, AFreeIntoARegionGivenBackIsNamedSo) {
   o.initial_region = 1 << 20;
   o.gc = true;
   xsmem_bfc *b = Make(o);
-  void *keep = A(b, 1000);     // region 1 stays
-  void *p = A(b, 2 << 20);     // region 2, its own
-  F(b, p);                     // wholly free: given back at once
+  void *keep = A(b, 1000);  // region 1 stays
+  void *p = A(b, 2 << 20);  // region 2, its own
+  F(b, p);                  // wholly free: given back at once
   EXPECT_DEATH(F(b, p), "region already given back");
   F(b, keep);
 }

@@ -137,8 +137,7 @@ static void list_remove(buddy *b, buddy_region *r, unsigned k, free_block *f, co
   }
   free_block *p = link_get(r, &f->prev), *n = link_get(r, &f->next);
   if (XSMEM_UNLIKELY(!link_ok(b, r, k, p) || !link_ok(b, r, k, n) ||
-                     (p ? link_get(r, &p->next) != f : r->head[k] != f) ||
-                     (n && link_get(r, &n->prev) != f))) {
+                     (p ? link_get(r, &p->next) != f : r->head[k] != f) || (n && link_get(r, &n->prev) != f))) {
     list_corrupted(b, r, k, f, f, op);
     return;
   }
@@ -270,10 +269,16 @@ static buddy_region *region_create(buddy *b) {
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_RELAXED);
   buddy_region *r = NULL;
   for (uint32_t i = 0; i < n; i++) {
-    if (!__atomic_load_n(&b->regions[i].base, __ATOMIC_RELAXED)) { r = &b->regions[i]; break; }
+    if (!__atomic_load_n(&b->regions[i].base, __ATOMIC_RELAXED)) {
+      r = &b->regions[i];
+      break;
+    }
   }
   if (!r) {
-    if (n >= b->max_regions) { errno = ENOMEM; return NULL; }
+    if (n >= b->max_regions) {
+      errno = ENOMEM;
+      return NULL;
+    }
     r = &b->regions[n];
   }
   size_t got = 0;
@@ -333,12 +338,10 @@ static void note_alloc(buddy *b, size_t size, uint64_t grown) {
   uint64_t in_use = __atomic_add_fetch(&b->in_use, grown, __ATOMIC_RELAXED);
   uint64_t peak = __atomic_load_n(&b->peak, __ATOMIC_RELAXED);
   while (in_use > peak &&
-         !__atomic_compare_exchange_n(&b->peak, &peak, in_use, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-  }
+         !__atomic_compare_exchange_n(&b->peak, &peak, in_use, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
   uint64_t largest = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
   while (size > largest &&
-         !__atomic_compare_exchange_n(&b->largest, &largest, size, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-  }
+         !__atomic_compare_exchange_n(&b->largest, &largest, size, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
 }
 
 XSMEM_COLD static void *alloc_fail(buddy *b, int err) {
@@ -491,9 +494,7 @@ static size_t buddy_usable(const xsmem_allocator *a, const void *p) {
   return lookup((const buddy *)a, p, "malloc_usable_size", &k) ? (size_t)1 << k : 0;
 }
 
-static bool buddy_owns(const xsmem_allocator *a, const void *p) {
-  return region_of((const buddy *)a, p) != NULL;
-}
+static bool buddy_owns(const xsmem_allocator *a, const void *p) { return region_of((const buddy *)a, p) != NULL; }
 
 // In place when the new size keeps the order, shrinks by splitting, or grows
 // into free right-hand buddies; otherwise moves within this allocator.
@@ -658,8 +659,8 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
   b->region_shift = rshift;
   b->region_size = o->region_size;
   // Meta bytes, then room for buddy_thp_advise's bits (huge pages of 64 KiB or more).
-  b->meta_bytes = xsmem_align_up((o->region_size >> b->min_shift) + (o->region_size >> 16) / 8 + 8,
-                                 xsmem_os_page_size());
+  b->meta_bytes =
+      xsmem_align_up((o->region_size >> b->min_shift) + (o->region_size >> 16) / 8 + 8, xsmem_os_page_size());
   b->max_regions = o->max_regions;
   b->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
   b->self_bytes = self;
@@ -687,4 +688,3 @@ size_t xsmem_buddy_block_size(const xsmem_allocator *a, size_t size, size_t alig
   unsigned k = order_for((const buddy *)a, size, align ? align : 1);
   return k < BUDDY_ORDERS ? (size_t)1 << k : 0;
 }
-

@@ -60,9 +60,9 @@ extern "C" {
 #endif
 
 typedef struct xsmem_buddy_options {
-  size_t region_size;     // power of two >= 4 MiB; also the largest block
-  size_t min_block;       // power of two, 16 .. region_size / 2; smallest block
-  size_t max_regions;     // at most this many regions (<= 65535); bounds bytes_reserved
+  size_t region_size;          // power of two >= 4 MiB; also the largest block
+  size_t min_block;            // power of two, 16 .. region_size / 2; smallest block
+  size_t max_regions;          // at most this many regions (<= 65535); bounds bytes_reserved
   unsigned decommit_delay_ms;  // how long an empty region is kept before release
   // Blocks of a huge page or more are advised MADV_HUGEPAGE one by one and
   // smaller ones are not (whole THP regions made the first touch of any

@@ -35,14 +35,16 @@ void Run(benchmark::State &state) {
     size_t n = size_t{16} << 10 << (rng() % 7);  // 16 KiB .. 1 MiB
     void *&slot = live[i++ % live.size()];
     if (slot) {
-      if (kGlibc) free(slot); else g_buddy->ops->free(g_buddy, slot, 0);
+      if (kGlibc) free(slot);
+      else g_buddy->ops->free(g_buddy, slot, 0);
     }
     slot = kGlibc ? malloc(n) : g_buddy->ops->alloc(g_buddy, n, 16, 0);
     *static_cast<char *>(slot) = 1;
   }
   for (void *p : live) {
     if (!p) continue;
-    if (kGlibc) free(p); else g_buddy->ops->free(g_buddy, p, 0);
+    if (kGlibc) free(p);
+    else g_buddy->ops->free(g_buddy, p, 0);
   }
 }
 

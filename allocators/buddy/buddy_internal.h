@@ -22,12 +22,12 @@
 
 #pragma GCC visibility push(hidden)
 
-#define BUDDY_ORDERS 48            // absolute orders 0..47 (2^47 = the user address space)
-#define META_ALLOC 0x40u           // meta byte: allocated block of order (byte & 0x3f)
-#define META_FREE 0x80u            // meta byte: free block of order (byte & 0x3f)
-#define META_ORDER(m) ((unsigned)(m) & 0x3fu)
-#define MAX_REGIONS_LIMIT 65535u   // region ids are uint16 in the lookup table
-#define TABLE_ROOT 1024u           // the lookup table's root: leaves mapped on demand
+#define BUDDY_ORDERS 48   // absolute orders 0..47 (2^47 = the user address space)
+#define META_ALLOC 0x40u  // meta byte: allocated block of order (byte & 0x3f)
+#define META_FREE 0x80u   // meta byte: free block of order (byte & 0x3f)
+#define META_ORDER(m) ((unsigned)(m)&0x3fu)
+#define MAX_REGIONS_LIMIT 65535u  // region ids are uint16 in the lookup table
+#define TABLE_ROOT 1024u          // the lookup table's root: leaves mapped on demand
 
 typedef struct free_block {
   struct free_block *next, *prev;
@@ -43,10 +43,10 @@ typedef struct free_block {
 // lock) is accessed under `lock`.
 typedef struct XSMEM_CACHE_ALIGNED buddy_region {
   xsmem_spinlock lock;
-  char *base;          // NULL: the slot is unused
-  uint8_t *meta;       // one byte per min block
-  uint64_t nonempty;   // bit k: free list k is non-empty
-  uint64_t link_key;   // mixed into every free-list link stored in the region's blocks (random)
+  char *base;         // NULL: the slot is unused
+  uint8_t *meta;      // one byte per min block
+  uint64_t nonempty;  // bit k: free list k is non-empty
+  uint64_t link_key;  // mixed into every free-list link stored in the region's blocks (random)
   // Bit k: list k holds one block whose links were never written (they read
   // as NULL). A split pushes each upper half on a list of its own size,
   // usually empty, so carving a small block from a fresh region writes no
@@ -54,11 +54,11 @@ typedef struct XSMEM_CACHE_ALIGNED buddy_region {
   // region); the links are written when a second block joins the list.
   uint64_t lone;
   uint64_t allocs, frees;
-  uint64_t in_use;     // granted bytes of live blocks
+  uint64_t in_use;          // granted bytes of live blocks
   uint64_t empty_since_ns;  // when the region last became empty (0: not empty)
-  size_t hwm;          // bytes from base ever handed out: above it a zeroed source's memory is still zero
-  uint64_t freed_dirty;   // bytes freed since the free blocks' pages were last dropped
-  uint64_t active_pass;   // the purge pass of the last alloc or free here
+  size_t hwm;               // bytes from base ever handed out: above it a zeroed source's memory is still zero
+  uint64_t freed_dirty;     // bytes freed since the free blocks' pages were last dropped
+  uint64_t active_pass;     // the purge pass of the last alloc or free here
   free_block *head[BUDDY_ORDERS];
   uint32_t nfree[BUDDY_ORDERS];
   uint32_t nlive[BUDDY_ORDERS];
@@ -71,8 +71,8 @@ typedef struct buddy {
   size_t region_size, meta_bytes, max_regions;
   unsigned thp_shift;  // nonzero: blocks of at least 1 << thp_shift get huge-page advice, others not
   uint64_t delay_ns;
-  size_t self_bytes;   // this mapping (header + region slots)
-  bool zeroed;         // the source's regions read as zero (XSMEM_SRC_ZEROED)
+  size_t self_bytes;  // this mapping (header + region slots)
+  bool zeroed;        // the source's regions read as zero (XSMEM_SRC_ZEROED)
   // address >> region_shift -> region id + 1, as a two-level table: root
   // entry i is the leaf of slots [i << leaf_shift, (i + 1) << leaf_shift),
   // NULL until a region lies there (a flat table of 8 MiB regions would be
@@ -80,15 +80,15 @@ typedef struct buddy {
   uint16_t *table[TABLE_ROOT];
   size_t table_entries;
   unsigned leaf_shift;
-  uintptr_t leaf_mask; // (1 << leaf_shift) - 1
-  size_t leaf_bytes;   // mapped per leaf (whole pages)
-  uint32_t leaves;     // leaves mapped (under grow_lock)
-  xsmem_spinlock grow_lock;   // region creation and release
-  uint32_t nslots;            // slots [0, nslots) may be in use (grows only)
-  uint32_t active;            // regions mapped now (under grow_lock)
-  uint32_t next_home;         // round-robin home assignment
+  uintptr_t leaf_mask;                     // (1 << leaf_shift) - 1
+  size_t leaf_bytes;                       // mapped per leaf (whole pages)
+  uint32_t leaves;                         // leaves mapped (under grow_lock)
+  xsmem_spinlock grow_lock;                // region creation and release
+  uint32_t nslots;                         // slots [0, nslots) may be in use (grows only)
+  uint32_t active;                         // regions mapped now (under grow_lock)
+  uint32_t next_home;                      // round-robin home assignment
   uint64_t in_use, peak, failed, largest;  // atomics
-  uint64_t passes;            // periodic purge passes (atomic)
+  uint64_t passes;                         // periodic purge passes (atomic)
   buddy_region regions[];
 } buddy;
 

@@ -35,7 +35,9 @@ std::string VmFlags(const void *p) {
   return out;
 }
 
-bool Has(const std::string &flags, const char *flag) { return flags.find(std::string(" ") + flag + " ") != std::string::npos; }
+bool Has(const std::string &flags, const char *flag) {
+  return flags.find(std::string(" ") + flag + " ") != std::string::npos;
+}
 
 TEST(BuddyThp, AdviceFollowsBlockSize) {
   FILE *thp = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
@@ -60,7 +62,7 @@ TEST(BuddyThp, AdviceFollowsBlockSize) {
   void *small = b->ops->alloc(b, 16 << 10, 16, 0);
   ASSERT_EQ(small, big);
   EXPECT_FALSE(Has(VmFlags(small), "hg")) << VmFlags(small);
-  EXPECT_EQ(Has(VmFlags(small), "nh"), on) << VmFlags(small);  // the advice taken back
+  EXPECT_EQ(Has(VmFlags(small), "nh"), on) << VmFlags(small);                 // the advice taken back
   EXPECT_EQ(Has(VmFlags(static_cast<char *>(small) + (2 << 20)), "hg"), on);  // the other huge page keeps it
   static_cast<char *>(small)[0] = 1;
   b->ops->free(b, small, 16 << 10);

@@ -8,5 +8,6 @@ static xsmem_allocator *build(void) {
   return b ? xsmem_bfc_allocator(b) : NULL;  // NULL: no room for its state, tried again later
 }
 
-XSMEM_CONFIG(bfc, "best-fit with coalescing over os_vm regions up to a limit (TensorFlow's BFC): exact stats, memory dump",
+XSMEM_CONFIG(bfc,
+             "best-fit with coalescing over os_vm regions up to a limit (TensorFlow's BFC): exact stats, memory dump",
              build);

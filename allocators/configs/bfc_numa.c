@@ -26,9 +26,10 @@ static void dump_children(void *ctx, xsmem_node_router *r, size_t size, size_t a
     if (r->child[i] && size > xsmem_get_stats(r->child[i]).bytes_limit) return;  // impossible: no dump, as in bfc
   }
   if (atomic_exchange_explicit(&dumped, 1, memory_order_relaxed)) return;
-  xsmem_log("bfc_numa: a request of %zu bytes (alignment %zu) failed on every node; their memory maps follow "
-            "(printed for the first failure only: later ones are counted in num_failed)",
-            size, align);
+  xsmem_log(
+      "bfc_numa: a request of %zu bytes (alignment %zu) failed on every node; their memory maps follow "
+      "(printed for the first failure only: later ones are counted in num_failed)",
+      size, align);
   for (int i = 0; i <= r->num_nodes; i++) {
     xsmem_bfc *b = r->child[i] ? xsmem_bfc_from_allocator(r->child[i]) : NULL;
     if (b) xsmem_bfc_dump(b, 2, 64);

@@ -2,4 +2,6 @@
 #include "allocators/peers/peer.h"
 #include "allocators/registry.h"
 
-XSMEM_CONFIG(mimalloc, "mimalloc 2.0 (Debian) through mi_malloc_aligned/mi_free, with xsmem statistics (a peer, for comparison)", xsmem_mimalloc_allocator);
+XSMEM_CONFIG(mimalloc,
+             "mimalloc 2.0 (Debian) through mi_malloc_aligned/mi_free, with xsmem statistics (a peer, for comparison)",
+             xsmem_mimalloc_allocator);

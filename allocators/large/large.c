@@ -14,7 +14,7 @@
 #include "platform/tool_hooks.h"
 
 #define CHUNK XSMEM_PAGEMAP_CHUNK
-#define HDR 128  // the header sits at user - HDR, inside the page below the user pointer
+#define HDR 128                            // the header sits at user - HDR, inside the page below the user pointer
 #define LARGE_MAGIC 0x786c617267654d31ull  // "xlargeM1"
 
 enum { STATE_LIVE = 1, STATE_CACHED = 2, STATE_MOVING = 3 };
@@ -24,7 +24,7 @@ typedef struct large_header {
   const void *owner;
   char *base;
   size_t map_size;
-  size_t offset;     // user pointer - base
+  size_t offset;  // user pointer - base
   size_t requested;
   struct large_header *prev, *next;
   uint64_t freed_ns;
@@ -39,8 +39,8 @@ typedef struct large {
   size_t cache_limit;
   uint64_t delay_ns;
   unsigned vm_flags;
-  xsmem_spinlock lock;  // everything below
-  large_header *live;   // live blocks, newest first
+  xsmem_spinlock lock;                    // everything below
+  large_header *live;                     // live blocks, newest first
   large_header *cache_head, *cache_tail;  // cached mappings, most recently freed first
   uint64_t allocs, frees, in_use, peak, largest, metadata, live_bytes, cached_bytes, live_count, cached_count;
   uint64_t hits, misses, remap_in_place, remap_moved, evictions;
@@ -69,22 +69,26 @@ static void live_push(large *l, large_header *h) {
 }
 
 static void live_remove(large *l, large_header *h) {
-  if (h->prev) h->prev->next = h->next; else l->live = h->next;
+  if (h->prev) h->prev->next = h->next;
+  else l->live = h->next;
   if (h->next) h->next->prev = h->prev;
 }
 
 static void cache_push(large *l, large_header *h) {
   h->prev = NULL;
   h->next = l->cache_head;
-  if (h->next) h->next->prev = h; else l->cache_tail = h;
+  if (h->next) h->next->prev = h;
+  else l->cache_tail = h;
   l->cache_head = h;
   l->cached_bytes += h->map_size;
   l->cached_count++;
 }
 
 static void cache_remove(large *l, large_header *h) {
-  if (h->prev) h->prev->next = h->next; else l->cache_head = h->next;
-  if (h->next) h->next->prev = h->prev; else l->cache_tail = h->prev;
+  if (h->prev) h->prev->next = h->next;
+  else l->cache_head = h->next;
+  if (h->next) h->next->prev = h->prev;
+  else l->cache_tail = h->prev;
   l->cached_bytes -= h->map_size;
   l->cached_count--;
 }
@@ -267,7 +271,8 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     cache_evict(l, now_ns(), false, &evicted);
     h = cache_take(l, need, offset);
   }
-  if (h) l->hits++; else l->misses++;
+  if (h) l->hits++;
+  else l->misses++;
   xsmem_spin_unlock(&l->lock);
   unmap_list(l, evicted);
   size_t dirty = 0;  // bytes of the block that may hold old data
@@ -304,7 +309,8 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
     }
     if (!base) return alloc_fail(l, ENOMEM);
     if (!xsmem_pagemap_set(base, need, XSMEM_TAG_LARGE)) {
-      if (l->source) xsmem_source_unmap(l->source, base, need); else xsmem_os_unmap(base, need);
+      if (l->source) xsmem_source_unmap(l->source, base, need);
+      else xsmem_os_unmap(base, need);
       return alloc_fail(l, ENOMEM);
     }
     user = base + offset;
@@ -490,11 +496,11 @@ static void large_stats(const xsmem_allocator *a, xsmem_stats *out) {
 static void large_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   large *l = (large *)a;
   xsmem_spin_lock(&l->lock);
-  double v[] = {(double)l->live_count, (double)l->cached_count, (double)l->hits, (double)l->misses,
-                (double)l->remap_in_place, (double)l->remap_moved, (double)l->evictions};
+  double v[] = {(double)l->live_count,     (double)l->cached_count, (double)l->hits,     (double)l->misses,
+                (double)l->remap_in_place, (double)l->remap_moved,  (double)l->evictions};
   xsmem_spin_unlock(&l->lock);
-  static const char *const kKeys[] = {"live_mappings", "cached_mappings", "cache_hits", "cache_misses",
-                                      "remaps_in_place", "remaps_moved", "cache_evictions"};
+  static const char *const kKeys[] = {"live_mappings",   "cached_mappings", "cache_hits",     "cache_misses",
+                                      "remaps_in_place", "remaps_moved",    "cache_evictions"};
   static const char *const kKinds[] = {"gauge", "gauge", "counter", "counter", "counter", "counter", "counter"};
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(v); i++) sink->value(sink, "tier", "large", kKeys[i], kKinds[i], v[i]);
 }
@@ -607,4 +613,3 @@ size_t xsmem_large_min_size(void) {
   }
   return v;
 }
-

@@ -50,7 +50,8 @@ struct Target {
   }
   void *Alloc(size_t n) { return a ? a->ops->alloc(a, n, 16, 0) : malloc(n); }
   void Free(void *p) {
-    if (a) a->ops->free(a, p, 0); else free(p);
+    if (a) a->ops->free(a, p, 0);
+    else free(p);
   }
 };
 
@@ -90,11 +91,14 @@ void BM_Mixed(benchmark::State &state, Kind kind) {
     Touch(p, n);
     live[i++ % 4] = p;
   }
-  for (void *p : live) if (p) t.Free(p);
+  for (void *p : live)
+    if (p) t.Free(p);
   state.counters["faults"] = benchmark::Counter(double(Faults() - f0) / state.iterations());
 }
 
-#define REPEAT_ARGS ->Args({512, 1})->Args({1, 1})->Args({4, 1})->Args({8, 1})->Args({32, 1})->Args({128, 1})->Args({8, 0})->Args({128, 0})
+#define REPEAT_ARGS                                                                                              \
+  ->Args({512, 1})->Args({1, 1})->Args({4, 1})->Args({8, 1})->Args({32, 1})->Args({128, 1})->Args({8, 0})->Args( \
+      {128, 0})
 BENCHMARK_CAPTURE(BM_Repeat, large_nocache, kLargeNoCache) REPEAT_ARGS;
 BENCHMARK_CAPTURE(BM_Repeat, large_cache, kLargeCache) REPEAT_ARGS;
 BENCHMARK_CAPTURE(BM_Repeat, buddy, kBuddy) REPEAT_ARGS;

@@ -71,8 +71,8 @@ static void je_stats(const xsmem_allocator *a, xsmem_stats *out) {
 
 static void je_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   static const char *const kStats[][2] = {
-      {"stats.allocated", "allocated"}, {"stats.active", "active"},     {"stats.metadata", "metadata"},
-      {"stats.resident", "resident"},   {"stats.mapped", "mapped"},     {"stats.retained", "retained"},
+      {"stats.allocated", "allocated"}, {"stats.active", "active"}, {"stats.metadata", "metadata"},
+      {"stats.resident", "resident"},   {"stats.mapped", "mapped"}, {"stats.retained", "retained"},
   };
   je_refresh();
   for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kStats); i++) {

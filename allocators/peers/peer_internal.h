@@ -21,9 +21,7 @@
 
 // Returns the size to ask the peer for: at least XSMEM_MIN_ALIGN, so that the
 // peers' 8-byte classes (only 8-aligned) are never used.
-XSMEM_INLINE size_t xsmem_peer_request_size(size_t size) {
-  return size < XSMEM_MIN_ALIGN ? XSMEM_MIN_ALIGN : size;
-}
+XSMEM_INLINE size_t xsmem_peer_request_size(size_t size) { return size < XSMEM_MIN_ALIGN ? XSMEM_MIN_ALIGN : size; }
 
 // Returns true when (size, align) may be passed to a peer; otherwise counts a
 // failure, sets errno (EINVAL for a bad alignment, else ENOMEM), returns false.

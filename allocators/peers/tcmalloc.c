@@ -30,7 +30,8 @@ static void *tc_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
   // tc_malloc_size would build tcmalloc's MallocExtension with operator new on
   // first use, which (routed to malloc) recurses into here; tc_nallocx gives
   // the same granted size (checked for every class and alignment) without it.
-  xsmem_counters_note_alloc(&t->counters, size, tc_nallocx(n, align <= XSMEM_MIN_ALIGN ? 0 : (int)xsmem_log2_floor(align)));
+  xsmem_counters_note_alloc(&t->counters, size,
+                            tc_nallocx(n, align <= XSMEM_MIN_ALIGN ? 0 : (int)xsmem_log2_floor(align)));
   return p;
 }
 
@@ -71,7 +72,7 @@ static size_t tc_property(const char *name) {
 // Free bytes tcmalloc keeps for reuse, in its caches and its page heap.
 static size_t tc_cached(void) {
   return tc_property("tcmalloc.pageheap_free_bytes") + tc_property("tcmalloc.central_cache_free_bytes") +
-         tc_property("tcmalloc.transfer_cache_free_bytes") + tc_property("tcmalloc.thread_cache_free_bytes");
+      tc_property("tcmalloc.transfer_cache_free_bytes") + tc_property("tcmalloc.thread_cache_free_bytes");
 }
 
 static void tc_stats(const xsmem_allocator *a, xsmem_stats *out) {

@@ -16,11 +16,11 @@
 #include "platform/os_vm.h"
 #include "platform/tool_hooks.h"
 
-#define MIN_BLOCK 32          // a kept block holds its four list links
+#define MIN_BLOCK 32                 // a kept block holds its four list links
 #define POW2_MAX ((size_t)64 << 20)  // pow2 rounding up to here, then eighths (at most 12.5%)
-#define WINDOW 1000           // requests per auto-resize decision
-#define KEPT 1u               // low bit of a table entry's size: the block is kept
-#define TOMB ((uintptr_t)1)   // a deleted table slot
+#define WINDOW 1000                  // requests per auto-resize decision
+#define KEPT 1u                      // low bit of a table entry's size: the block is kept
+#define TOMB ((uintptr_t)1)          // a deleted table slot
 
 // A kept block's first bytes. The links are safe-linked (glibc's
 // safe-linking): each is stored as the pointer ^ its own address ^ the pool's
@@ -39,11 +39,11 @@ typedef struct node {
 // only changes their access.
 #define NODE_OPEN(n) XSMEM_TOOL_UNPOISON((n), sizeof(node))
 #define NODE_CLOSE(n) XSMEM_TOOL_POISON((n), sizeof(node))
-#define NODE_SET(p, n, field, v)           \
-  do {                                     \
-    NODE_OPEN(n);                          \
-    link_set((p), &(n)->field, (v));       \
-    NODE_CLOSE(n);                         \
+#define NODE_SET(p, n, field, v)     \
+  do {                               \
+    NODE_OPEN(n);                    \
+    link_set((p), &(n)->field, (v)); \
+    NODE_CLOSE(n);                   \
   } while (0)
 
 typedef struct entry {  // block table: pointer -> size | KEPT
@@ -54,7 +54,7 @@ typedef struct entry {  // block table: pointer -> size | KEPT
 typedef struct bucket {  // size table: size -> newest kept block of that size
   size_t size;           // 0 empty
   node *head;
-  uint64_t ghosts;       // blocks of this size evicted and not yet asked for again
+  uint64_t ghosts;  // blocks of this size evicted and not yet asked for again
 } bucket;
 
 struct xsmem_pool {
@@ -267,7 +267,8 @@ static void link_kept(xsmem_pool *p, node *n, bucket *b) {
   link_set(p, &n->sz_prev, NULL);
   link_set(p, &n->sz_next, b->head);
   NODE_CLOSE(n);
-  if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n); else p->lru_tail = n;
+  if (p->lru_head) NODE_SET(p, p->lru_head, lru_prev, n);
+  else p->lru_tail = n;
   p->lru_head = n;
   if (b->head) NODE_SET(p, b->head, sz_prev, n);
   b->head = n;
@@ -293,13 +294,12 @@ static void lists_rebuild(xsmem_pool *p, const node *skip) {
 // rebuilt without n instead.
 static void unlink_kept(xsmem_pool *p, node *n, bucket *b, const char *op) {
   NODE_OPEN(n);
-  node m = {link_get(p, &n->lru_prev), link_get(p, &n->lru_next), link_get(p, &n->sz_prev),
-            link_get(p, &n->sz_next)};
+  node m = {link_get(p, &n->lru_prev), link_get(p, &n->lru_next), link_get(p, &n->sz_prev), link_get(p, &n->sz_next)};
   NODE_CLOSE(n);
   bool ok = (m.lru_prev ? is_kept(p, m.lru_prev) && PEER(p, m.lru_prev, lru_next) == n : p->lru_head == n) &&
-            (m.lru_next ? is_kept(p, m.lru_next) && PEER(p, m.lru_next, lru_prev) == n : p->lru_tail == n) &&
-            (m.sz_prev ? is_kept(p, m.sz_prev) && PEER(p, m.sz_prev, sz_next) == n : b->head == n) &&
-            (!m.sz_next || (is_kept(p, m.sz_next) && PEER(p, m.sz_next, sz_prev) == n));
+      (m.lru_next ? is_kept(p, m.lru_next) && PEER(p, m.lru_next, lru_prev) == n : p->lru_tail == n) &&
+      (m.sz_prev ? is_kept(p, m.sz_prev) && PEER(p, m.sz_prev, sz_next) == n : b->head == n) &&
+      (!m.sz_next || (is_kept(p, m.sz_next) && PEER(p, m.sz_next, sz_prev) == n));
   if (XSMEM_UNLIKELY(!ok)) {
     char msg[200];
     xsmem_snprintf(msg, sizeof(msg),
@@ -310,9 +310,12 @@ static void unlink_kept(xsmem_pool *p, node *n, bucket *b, const char *op) {
     lists_rebuild(p, n);
     return;
   }
-  if (m.lru_prev) NODE_SET(p, m.lru_prev, lru_next, m.lru_next); else p->lru_head = m.lru_next;
-  if (m.lru_next) NODE_SET(p, m.lru_next, lru_prev, m.lru_prev); else p->lru_tail = m.lru_prev;
-  if (m.sz_prev) NODE_SET(p, m.sz_prev, sz_next, m.sz_next); else b->head = m.sz_next;
+  if (m.lru_prev) NODE_SET(p, m.lru_prev, lru_next, m.lru_next);
+  else p->lru_head = m.lru_next;
+  if (m.lru_next) NODE_SET(p, m.lru_next, lru_prev, m.lru_prev);
+  else p->lru_tail = m.lru_prev;
+  if (m.sz_prev) NODE_SET(p, m.sz_prev, sz_next, m.sz_next);
+  else b->head = m.sz_next;
   if (m.sz_next) NODE_SET(p, m.sz_next, sz_prev, m.sz_prev);
 }
 
@@ -401,7 +404,8 @@ static void *pool_alloc(xsmem_allocator *a, size_t n, size_t align, unsigned fla
     flags &= ~(unsigned)XSMEM_ALLOC_ZERO;  // zeroed by the backing, or fresh source pages
   }
   // Tools: a kept block (q from the cache) or a source's block becomes accessible.
-  if (!p->backing) XSMEM_TOOL_ALLOC(p, q, size); else if (p->hits != hits0) XSMEM_TOOL_UNPOISON(q, size);
+  if (!p->backing) XSMEM_TOOL_ALLOC(p, q, size);
+  else if (p->hits != hits0) XSMEM_TOOL_UNPOISON(q, size);
   if (XSMEM_TOOL_ENABLED && p->backing && p->hits == hits0) {  // the backing's slack past R is off limits
     size_t u = p->backing->ops->usable_size(p->backing, q);
     if (u > size) XSMEM_TOOL_POISON((char *)q + size, u - size);
@@ -503,7 +507,7 @@ static void pool_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_cached = p->cached + (back.bytes_cached);
   out->bytes_reserved = p->backing ? back.bytes_reserved : p->source_bytes;
   out->bytes_metadata = back.bytes_metadata + p->blocks_cap * sizeof(entry) + p->sizes_cap * sizeof(bucket) +
-                        xsmem_align_up(sizeof(xsmem_pool), p->page);
+      xsmem_align_up(sizeof(xsmem_pool), p->page);
   out->bytes_limit = back.bytes_limit;
   out->fragmentation = back.fragmentation;
   pthread_mutex_unlock(&p->mu);
@@ -511,7 +515,7 @@ static void pool_stats(const xsmem_allocator *a, xsmem_stats *out) {
 
 void xsmem_pool_get_counters(xsmem_pool *p, xsmem_pool_counters *out) {
   pthread_mutex_lock(&p->mu);
-  *out = (xsmem_pool_counters){p->hits, p->misses, p->evictions, p->puts, p->resizes,
+  *out = (xsmem_pool_counters){p->hits,      p->misses, p->evictions,     p->puts,       p->resizes,
                                p->opt.limit, p->cached, p->cached_blocks, p->live_blocks};
   pthread_mutex_unlock(&p->mu);
 }
@@ -602,8 +606,7 @@ xsmem_pool_options xsmem_pool_options_from_env(void) {
   return o;
 }
 
-static xsmem_pool *make(xsmem_allocator *backing, xsmem_source *source, const xsmem_pool_options *o,
-                        const char *name) {
+static xsmem_pool *make(xsmem_allocator *backing, xsmem_source *source, const xsmem_pool_options *o, const char *name) {
   size_t page = xsmem_os_page_size();
   xsmem_pool *p = xsmem_os_map(xsmem_align_up(sizeof(xsmem_pool), page), page, 0);
   if (!p) return NULL;
@@ -633,4 +636,3 @@ xsmem_pool *xsmem_pool_create(xsmem_allocator *backing, const xsmem_pool_options
 xsmem_pool *xsmem_pool_create_on_source(xsmem_source *source, const xsmem_pool_options *o, const char *name) {
   return make(NULL, source, o, name);
 }
-

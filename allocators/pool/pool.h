@@ -51,10 +51,10 @@ typedef enum xsmem_pool_rounding {
 } xsmem_pool_rounding;
 
 typedef struct xsmem_pool_options {
-  size_t limit;                  // bytes of kept blocks (0: 64 MiB)
+  size_t limit;  // bytes of kept blocks (0: 64 MiB)
   xsmem_pool_rounding rounding;
   bool auto_resize;
-  size_t min_limit, max_limit;   // auto-resize bounds (0: limit / 16 and limit * 4)
+  size_t min_limit, max_limit;  // auto-resize bounds (0: limit / 16 and limit * 4)
 } xsmem_pool_options;
 
 typedef struct xsmem_pool_counters {
@@ -88,7 +88,6 @@ size_t xsmem_pool_drain(xsmem_pool *p);
 
 // Gives kept blocks back and releases the metadata; not the backing.
 void xsmem_pool_destroy(xsmem_pool *p);
-
 
 #ifdef __cplusplus
 }

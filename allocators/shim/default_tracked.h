@@ -52,8 +52,8 @@ XSMEM_INLINE bool xsmem_default_tracked_try_free(void *p) {
 #define XSMEM_SHIM_MALLOC_FIRST(n) \
   if (XSMEM_LIKELY(xsmem_tracker_charge(n) && (n)-1 < xsmem_tls_small_max_)) return xsmem_tls_malloc(n)
 #undef XSMEM_SHIM_READY
-#define XSMEM_SHIM_READY(a)                                                                                  \
-  __atomic_store_n(&xsmem_default_tracked_shim_tag,                                                         \
+#define XSMEM_SHIM_READY(a)                         \
+  __atomic_store_n(&xsmem_default_tracked_shim_tag, \
                    __atomic_load_n(&xsmem_default_tracked_inline_tag, __ATOMIC_RELAXED), __ATOMIC_RELAXED)
 // XSMEM_SHIM_MALLOC_SETS_ERRNO stays (default_shim.h's): the tracker's malloc
 // entry points set errno too, so malloc makes only tail calls (no frame).

@@ -68,9 +68,7 @@ static _Atomic int g_build_failed_said;
 static char g_boot[256 * 1024] __attribute__((aligned(64)));
 static _Atomic size_t g_boot_used;
 
-static bool in_boot(const void *p) {
-  return (const char *)p >= g_boot && (const char *)p < g_boot + sizeof(g_boot);
-}
+static bool in_boot(const void *p) { return (const char *)p >= g_boot && (const char *)p < g_boot + sizeof(g_boot); }
 
 static void *boot_alloc(size_t n, size_t align) {
   if (align < XSMEM_MIN_ALIGN) align = XSMEM_MIN_ALIGN;
@@ -107,7 +105,6 @@ static const xsmem_config *choose_config(void) {
   xsmem_log("XSMEM_CONFIG=%s is not linked into this library; using '%s'", want, XSMEM_SHIM_CONFIG.name);
   return &XSMEM_SHIM_CONFIG;
 }
-
 
 // What the API uses while the configuration cannot be built: every request
 // fails with ENOMEM (g_alloc stays NULL, so the next call builds again).
@@ -154,19 +151,17 @@ static bool shim_build(void *ctx) {
 XSMEM_COLD static xsmem_allocator *shim_init(void) {
   const xsmem_config *c = &XSMEM_SHIM_CONFIG;
   switch (xsmem_once_run(&g_built, shim_build, &c)) {
-    case XSMEM_ONCE_DONE:
-      return g_alloc;
-    case XSMEM_ONCE_RECURSIVE:
-      return NULL;
-    case XSMEM_ONCE_FAILED:
-      break;
+    case XSMEM_ONCE_DONE: return g_alloc;
+    case XSMEM_ONCE_RECURSIVE: return NULL;
+    case XSMEM_ONCE_FAILED: break;
   }
   int err = errno;
   g_unbuilt.name = c->name;
   if (!atomic_exchange(&g_build_failed_said, 1)) {
-    xsmem_log("configuration '%s' could not be built (%s): allocations fail with ENOMEM until it can be "
-              "(tried again on each call; said once)",
-              c->name, err ? xsmem_strerror(err) : "no reason given");
+    xsmem_log(
+        "configuration '%s' could not be built (%s): allocations fail with ENOMEM until it can be "
+        "(tried again on each call; said once)",
+        c->name, err ? xsmem_strerror(err) : "no reason given");
   }
   errno = ENOMEM;
   return &g_unbuilt;

@@ -72,8 +72,8 @@ XSMEM_INLINE void xsmem_system_tracked_free(xsmem_allocator *a, void *p) {
 #define XSMEM_SHIM_FREE(a, p) xsmem_system_tracked_free((a), (p))
 #define XSMEM_SHIM_USABLE(a, p) ((a)->ops->usable_size((a), (p)))
 #undef XSMEM_SHIM_READY
-#define XSMEM_SHIM_READY(a)                                                                                  \
-  __atomic_store_n(&xsmem_system_tracked_shim_tag,                                                          \
+#define XSMEM_SHIM_READY(a)                        \
+  __atomic_store_n(&xsmem_system_tracked_shim_tag, \
                    __atomic_load_n(&xsmem_system_tracked_route_.inline_tag, __ATOMIC_RELAXED), __ATOMIC_RELAXED)
 // glibc sets errno, and so does every allocator the slow path may end in (the
 // alloc contract, allocator.h): the tracker adds none of its own failures

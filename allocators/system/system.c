@@ -113,9 +113,7 @@ void *xsmem_system_malloc(size_t size) {
 
 void xsmem_system_free(void *p) { system_free(&g_system.base, p, 0); }
 
-static size_t system_usable(const xsmem_allocator *a, const void *p) {
-  return query_usable(p);
-}
+static size_t system_usable(const xsmem_allocator *a, const void *p) { return query_usable(p); }
 
 static void *system_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags) {
   system_allocator *s = (system_allocator *)a;

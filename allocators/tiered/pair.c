@@ -22,9 +22,7 @@ static xsmem_allocator *owner(const void *p, const char *op) {
   switch (xsmem_pagemap_get(p)) {
     case XSMEM_TAG_BUDDY: return g_tiers.buddy;
     case XSMEM_TAG_LARGE: return g_tiers.large;
-    default:
-      xsmem_report_bad_pointer(g_tiers.base.name, op, p, "pointer not allocated by xsmem");
-      return NULL;
+    default: xsmem_report_bad_pointer(g_tiers.base.name, op, p, "pointer not allocated by xsmem"); return NULL;
   }
 }
 
@@ -63,8 +61,7 @@ static void *t_realloc(xsmem_allocator *a, void *p, size_t size, unsigned flags)
   }
   xsmem_allocator *to = tier_for(size, 1);
   if (to == from) return from->ops->realloc(from, p, size, flags);
-  return xsmem_move_block(from, p, from->ops->usable_size(from, p), to->ops->alloc(to, size, XSMEM_MIN_ALIGN, 0),
-                          size);
+  return xsmem_move_block(from, p, from->ops->usable_size(from, p), to->ops->alloc(to, size, XSMEM_MIN_ALIGN, 0), size);
 }
 
 static void t_stats(const xsmem_allocator *a, xsmem_stats *out) {

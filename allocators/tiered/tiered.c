@@ -27,8 +27,8 @@
 // again lands in memory that is already faulted in and grows in place,
 // without a lock. Listed for the statistics and for fork.
 typedef struct grow_cache {
-  void *blk;                   // owner thread only
-  _Atomic size_t bytes;        // blk's size, 0 when empty; summed by stats
+  void *blk;             // owner thread only
+  _Atomic size_t bytes;  // blk's size, 0 when empty; summed by stats
   // The buddy block this thread last got from the grow path and its size:
   // realloc of it needs no lookup. Cleared whenever this thread frees it or
   // gets it again from buddy (then it may be of another size).
@@ -42,14 +42,14 @@ static __thread grow_cache t_grow __attribute__((tls_model("initial-exec")));
 
 typedef struct tiered_allocator {
   xsmem_allocator base;
-  xsmem_tiers t;  // small, medium, large and the thresholds between them
+  xsmem_tiers t;             // small, medium, large and the thresholds between them
   xsmem_spinlock grow_lock;  // the list of grow caches
   grow_cache *grow_list;
   // What buddy does not see of the grow caches, for the statistics: blocks
   // the program freed into one (puts) and got out of one (takes), and cached
   // blocks given back to buddy (returns: buddy counts those frees).
   _Atomic uint64_t grow_puts, grow_takes, grow_returns;
-  pthread_key_t grow_key;    // its destructor gives an exiting thread's block back
+  pthread_key_t grow_key;  // its destructor gives an exiting thread's block back
 } tiered_allocator;
 
 static tiered_allocator g_tiered;

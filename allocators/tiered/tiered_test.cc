@@ -65,10 +65,10 @@ TEST(Default, RoutesBySizeAndFreesThroughThePagemap) {
   struct Case {
     size_t n;
     uint8_t tag;
-  } cases[] = {{1, XSMEM_TAG_SMALL},          {4096, XSMEM_TAG_SMALL},
-               {small_max, XSMEM_TAG_SMALL},  {small_max + 1, XSMEM_TAG_BUDDY},
-               {8 << 20, XSMEM_TAG_BUDDY},    {large_min - 1, XSMEM_TAG_BUDDY},
-               {large_min, XSMEM_TAG_LARGE},  {(size_t)2 << 30, XSMEM_TAG_LARGE}};
+  } cases[] = {{1, XSMEM_TAG_SMALL},         {4096, XSMEM_TAG_SMALL},
+               {small_max, XSMEM_TAG_SMALL}, {small_max + 1, XSMEM_TAG_BUDDY},
+               {8 << 20, XSMEM_TAG_BUDDY},   {large_min - 1, XSMEM_TAG_BUDDY},
+               {large_min, XSMEM_TAG_LARGE}, {(size_t)2 << 30, XSMEM_TAG_LARGE}};
   for (const Case &c : cases) {
     auto *p = static_cast<char *>(Malloc(c.n));
     ASSERT_NE(p, nullptr) << c.n;
@@ -270,8 +270,7 @@ TEST(Default, FragmentationIsOverCommittedMemory) {
   xsmem_stats s = xsmem_get_stats(a);
   EXPECT_LT(s.bytes_committed, s.bytes_reserved);
   EXPECT_EQ(s.bytes_in_use + s.bytes_cached + s.bytes_metadata, s.bytes_committed);
-  EXPECT_DOUBLE_EQ(s.fragmentation,
-                   1.0 - double(s.bytes_in_use) / double(s.bytes_committed - s.bytes_metadata));
+  EXPECT_DOUBLE_EQ(s.fragmentation, 1.0 - double(s.bytes_in_use) / double(s.bytes_committed - s.bytes_metadata));
   EXPECT_LT(s.fragmentation, 0.3);  // 64 MiB in use and touched
   for (size_t i = 0; i < blocks.size(); i += 2) free(blocks[i]);
   xsmem_stats h = xsmem_get_stats(a);

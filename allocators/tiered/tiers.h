@@ -34,14 +34,10 @@ XSMEM_INLINE xsmem_allocator *xsmem_tiers_at(const xsmem_tiers *t, int k) {
 // Returns the tier whose tag p's chunk carries, or NULL (not xsmem's).
 XSMEM_INLINE xsmem_allocator *xsmem_tiers_of(const xsmem_tiers *t, const void *p) {
   switch (xsmem_pagemap_get(p)) {
-    case XSMEM_TAG_SMALL:
-      return t->small;
-    case XSMEM_TAG_BUDDY:
-      return t->medium;
-    case XSMEM_TAG_LARGE:
-      return t->large;
-    default:
-      return NULL;
+    case XSMEM_TAG_SMALL: return t->small;
+    case XSMEM_TAG_BUDDY: return t->medium;
+    case XSMEM_TAG_LARGE: return t->large;
+    default: return NULL;
   }
 }
 
@@ -63,7 +59,7 @@ XSMEM_INLINE xsmem_allocator *xsmem_tiers_owner(const xsmem_tiers *t, const char
 // with room for 2 * size in the medium tier.
 XSMEM_INLINE bool xsmem_tiers_grows_to_medium(const xsmem_tiers *t, size_t size, size_t usable) {
   return size > usable && size <= 2 * usable && size >= XSMEM_TIERS_GROW_TO_MEDIUM && 2 * size <= t->medium_max &&
-         2 * size < t->large_min;
+      2 * size < t->large_min;
 }
 
 // The tier realloc to `size` keeps a block of tier `owner` in: its route,

@@ -104,11 +104,9 @@ TEST(Budget, StacksAndSparesStayWithinTheProcessWideBudget) {
         uint64_t stacks = StackBytes();
         uint64_t beside_lists = k.bytes_spares + k.bytes_stacks;
         uint64_t w = worst_stacks.load();
-        while (stacks > w && !worst_stacks.compare_exchange_weak(w, stacks)) {
-        }
+        while (stacks > w && !worst_stacks.compare_exchange_weak(w, stacks)) {}
         w = worst_over.load();
-        while (beside_lists > w && !worst_over.compare_exchange_weak(w, beside_lists)) {
-        }
+        while (beside_lists > w && !worst_over.compare_exchange_weak(w, beside_lists)) {}
         if (mine.empty() && producers_left.load() == 0) {
           std::lock_guard<std::mutex> l(mu[t]);
           if (queue[t].empty()) break;

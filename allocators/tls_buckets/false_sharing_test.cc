@@ -42,7 +42,8 @@ TEST(FalseSharing, HandedBlocksDoNotComeBackToTheReceivers) {
     for (auto &t : workers) t.join();
     for (int w = 0; w < kWorkers; w++) {
       for (void *h : handed) EXPECT_NE(Line(got[w]), Line(h)) << "size " << size << " worker " << w;
-      for (int v = 0; v < w; v++) EXPECT_NE(Line(got[w]), Line(got[v])) << "size " << size << " workers " << v << "," << w;
+      for (int v = 0; v < w; v++)
+        EXPECT_NE(Line(got[w]), Line(got[v])) << "size " << size << " workers " << v << "," << w;
     }
     for (void *p : got) Free(p);
   }

@@ -15,7 +15,7 @@
 
 #define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
 #define MAX_PER_SLAB 4096
-#define STACK_MAX_DEPTH 128            // batches per class on the global stack,
+#define STACK_MAX_DEPTH 128                // batches per class on the global stack,
 #define STACK_MAX_BYTES ((size_t)4 << 20)  // and at most about this many bytes
 #define CACHE_MAX 512
 
@@ -107,8 +107,8 @@ static void *tls_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned f
     errno = EINVAL;
     return NULL;
   }
-  unsigned c = align <= XSMEM_MIN_ALIGN && size <= xsmem_tls_small_max_ ? xsmem_tls_class_of(size)
-                                                                         : class_for(size, align);
+  unsigned c =
+      align <= XSMEM_MIN_ALIGN && size <= xsmem_tls_small_max_ ? xsmem_tls_class_of(size) : class_for(size, align);
   if (c == NO_CLASS) {
     add_relaxed(&tls_g.failed, 1);
     errno = ENOMEM;
@@ -207,9 +207,9 @@ static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_metadata += rd(&tls_g.pool_bytes);
   out->num_failed = rd(&tls_g.failed);
   uint64_t peak = rd(&tls_g.peak);
-  while (out->bytes_in_use > peak && !__atomic_compare_exchange_n(&tls_g.peak, &peak, out->bytes_in_use, true,
-                                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-  }
+  while (
+      out->bytes_in_use > peak &&
+      !__atomic_compare_exchange_n(&tls_g.peak, &peak, out->bytes_in_use, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
   out->peak_bytes_in_use = XSMEM_MAX(peak, out->bytes_in_use);
   out->fragmentation = cached ? 1.0 - (double)largest_free / (double)cached : 0.0;
   if (out->fragmentation < 0) out->fragmentation = 0;
@@ -387,14 +387,16 @@ static bool build(void *ctx) {
     tls_cap[c] = limit ? tls_batch[c] : 0;
     tls_spare[c] = limit >= 2 * (size_t)tls_batch[c];
     tls_depth[c] = (uint32_t)XSMEM_MIN(XSMEM_MAX(STACK_MAX_BYTES / ((size_t)tls_batch[c] * size), 2), STACK_MAX_DEPTH);
-    if ((SEG_SIZE - SEG_HEADER) / size / tls_per_slab[c] > MAX_SLABS) xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
+    if ((SEG_SIZE - SEG_HEADER) / size / tls_per_slab[c] > MAX_SLABS)
+      xsmem_fatal("tls_buckets: class %zu needs too many slabs", size);
     tls_seg_min[c] = (uint32_t)xsmem_next_pow2(SEG_HEADER + (size_t)tls_per_slab[c] * size);
   }
   tls_nnodes = 1;
   if (tls_g.opt.num_nodes > 1 && tls_g.opt.node_source) {
     tls_nnodes = XSMEM_MIN(tls_g.opt.num_nodes, XSMEM_TLS_MAX_NODES);
     for (unsigned n = 0; n < tls_nnodes; n++) {
-      if (!(tls_node_src[n] = tls_g.opt.node_source(tls_g.opt.node_ctx, n))) xsmem_fatal("tls_buckets: no source for node %u", n);
+      if (!(tls_node_src[n] = tls_g.opt.node_source(tls_g.opt.node_ctx, n)))
+        xsmem_fatal("tls_buckets: no source for node %u", n);
     }
     for (unsigned c = tls_nclasses; c < tls_nnodes * tls_nclasses; c++) {  // every node's slots as node 0's
       unsigned k = c % tls_nclasses;

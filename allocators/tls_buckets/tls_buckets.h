@@ -100,11 +100,11 @@ extern "C" {
 #endif
 
 typedef struct xsmem_tls_options {
-  size_t small_max;         // largest request served (XSMEM_SMALL_MAX), 1 KiB..1 MiB
-  size_t cache_bytes;       // per-thread, per-class cache bound in bytes, list + spare (XSMEM_TLS_CACHE_BYTES)
-  long decommit_delay_ms;   // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
-  size_t spare_bytes;       // per-thread bound on spare batches, all classes (XSMEM_TLS_SPARE_BYTES)
-  size_t total_bytes;       // process-wide bound: thread lists, spares, stacks (XSMEM_TLS_TOTAL_BYTES; 0 none)
+  size_t small_max;        // largest request served (XSMEM_SMALL_MAX), 1 KiB..1 MiB
+  size_t cache_bytes;      // per-thread, per-class cache bound in bytes, list + spare (XSMEM_TLS_CACHE_BYTES)
+  long decommit_delay_ms;  // empty slab -> decommit (XSMEM_DECOMMIT_DELAY_MS; 0 at once, <0 never)
+  size_t spare_bytes;      // per-thread bound on spare batches, all classes (XSMEM_TLS_SPARE_BYTES)
+  size_t total_bytes;      // process-wide bound: thread lists, spares, stacks (XSMEM_TLS_TOTAL_BYTES; 0 none)
   // Per-node classes: 0 or 1 = one node (every segment from the tier's
   // source); at most XSMEM_TLS_MAX_NODES (a node beyond folds onto node % N).
   unsigned num_nodes;

@@ -73,9 +73,9 @@ struct tls_segment {
   uint32_t size;            // block size
   uint32_t per_slab;        // blocks per slab
   uint32_t nslabs;
-  uint32_t fresh;  // slabs [fresh, nslabs) never used yet
-  uint64_t slab_magic;      // UINT64_MAX / per_slab + 1 (0 when per_slab == 1): slab_of
-  tls_segment *next;        // the class's segments
+  uint32_t fresh;       // slabs [fresh, nslabs) never used yet
+  uint64_t slab_magic;  // UINT64_MAX / per_slab + 1 (0 when per_slab == 1): slab_of
+  tls_segment *next;    // the class's segments
   tls_slab slab[MAX_SLABS];
   uint64_t bitmap[BITMAP_WORDS];  // bit j: block j is on its slab's free list
 };
@@ -95,13 +95,13 @@ typedef struct tls_central {
   uint64_t nsegments, nempty, ndecommitted;
   uint64_t segment_bytes;  // mapped for the class's segments (a segment may be a 4 MiB chunk's head only)
   size_t next_seg_len;     // under an address-space limit: the length of the class's next segment
-  uint64_t out;          // blocks outside the central list (caches, stacks, users)
-  uint64_t free_blocks;  // blocks on slab free lists
-  uint64_t lock_waits;   // atomic
+  uint64_t out;            // blocks outside the central list (caches, stacks, users)
+  uint64_t free_blocks;    // blocks on slab free lists
+  uint64_t lock_waits;     // atomic
 } XSMEM_CACHE_ALIGNED tls_central;
 
 typedef struct tls_stack {
-  xsmem_pair128 head;  // lo: top batch; hi: tag << 16 | depth
+  xsmem_pair128 head;    // lo: top batch; hi: tag << 16 | depth
   uint64_t cas_retries;  // atomic
   int active;            // a push or pop since the purger last looked
 #ifdef XSMEM_CAS128_LOCKED
@@ -155,10 +155,10 @@ typedef struct tls_global {
   // Counts of exited threads (under threads_lock) and of cacheless operations (atomic).
   uint64_t dead_allocs[XSMEM_TLS_MAX_SLOTS], dead_frees[XSMEM_TLS_MAX_SLOTS];
   uint64_t direct_allocs[XSMEM_TLS_MAX_SLOTS], direct_frees[XSMEM_TLS_MAX_SLOTS];
-  uint64_t failed, peak;  // atomic
+  uint64_t failed, peak;                      // atomic
   uint64_t bytes_decommitted, purger_passes;  // atomic
-  uint64_t held;  // atomic: thread lists (at their bound), spares and stacks (the budget)
-  _Atomic int purger;  // 0 not started, 1 started
+  uint64_t held;                              // atomic: thread lists (at their bound), spares and stacks (the budget)
+  _Atomic int purger;                         // 0 not started, 1 started
 } tls_global;
 
 extern tls_global tls_g;
@@ -219,8 +219,7 @@ static inline bool link_ok(const void *from, const void *next, unsigned c) {
 // Reports heap corruption found in the free block p of slot c (what was
 // wrong; link: what its link decoded to, when that was it). Returns only
 // under XSMEM_ON_ERROR=warn; the caller then drops what it cannot trust.
-XSMEM_COLD void tls_report_corruption(const char *op, unsigned c, const void *p, const char *what,
-                                  const void *link);
+XSMEM_COLD void tls_report_corruption(const char *op, unsigned c, const void *p, const char *what, const void *link);
 
 // ---------------------------------------------------------------------------
 // The process-wide budget (XSMEM_TLS_TOTAL_BYTES, TCMalloc's overall thread

@@ -365,8 +365,8 @@ TEST(Purger, BackgroundPassTakesTheSpareOfASleepingThread) {
   // Make sure the purger runs: it starts when a slab first becomes empty.
   void *big = Alloc(200000);
   Free(big);
-  xsmem_tls_flush_thread();  // to the stack,
-  xsmem_tls_purge(0);        // to its slab, which is then empty
+  xsmem_tls_flush_thread();       // to the stack,
+  xsmem_tls_purge(0);             // to its slab, which is then empty
   constexpr size_t kSize = 1500;  // class 1536: batches of 21
   const unsigned c = xsmem_tls_class_of(kSize);
   uint32_t before = 0, after = 0;
@@ -591,7 +591,7 @@ const size_t kCorruptionSizes[] = {16, 64, 7000, 300000};
 TEST(HeapCorruptionDeathTest, ForgedListLinkIsReportedNotFollowed) {
   for (size_t n : kCorruptionSizes) {
     std::string pattern = "'tls_buckets': heap corruption in a free " +
-                          std::to_string(xsmem_tls_class_size(xsmem_tls_class_of(n))) + "-byte block";
+        std::to_string(xsmem_tls_class_size(xsmem_tls_class_of(n))) + "-byte block";
     ExpectReportedNotFollowed(n, pattern.c_str(), [n] {
       void *q = Alloc(n), *p = Alloc(n);
       Free(q);

@@ -25,9 +25,7 @@ static char *seg_data(tls_segment *s) { return (char *)s + SEG_HEADER; }
 // Kaser, Kurz: exact for every 32-bit n). The central lists divide by the
 // block size and the slab length once per block: a hardware division each
 // would cost more than the rest of the block's handling.
-static uint32_t fastdiv(uint64_t magic, uint32_t n) {
-  return (uint32_t)(((unsigned __int128)magic * n) >> 64);
-}
+static uint32_t fastdiv(uint64_t magic, uint32_t n) { return (uint32_t)(((unsigned __int128)magic * n) >> 64); }
 
 // Returns the index of block p in its segment.
 static uint32_t block_index(tls_segment *seg, const void *p) {
@@ -108,7 +106,9 @@ void tls_segment_keys_init(void) { g_key_secret = random_secret(); }
 static void *segment_map(xsmem_source *src, unsigned c, size_t *len) {
   tls_central *ce = &tls_centrals[c];
   size_t cap = __atomic_load_n(&tls_seg_len, __ATOMIC_RELAXED), min = tls_seg_min[c];
-  size_t want = !__atomic_load_n(&tls_seg_limited, __ATOMIC_RELAXED) ? SEG_SIZE : XSMEM_MAX(XSMEM_MIN(ce->next_seg_len ? ce->next_seg_len : min, cap), min);
+  size_t want = !__atomic_load_n(&tls_seg_limited, __ATOMIC_RELAXED)
+      ? SEG_SIZE
+      : XSMEM_MAX(XSMEM_MIN(ce->next_seg_len ? ce->next_seg_len : min, cap), min);
   for (;;) {
     size_t got = 0;
     void *mem = xsmem_source_map(src, want, SEG_SIZE, &got);
@@ -119,11 +119,12 @@ static void *segment_map(xsmem_source *src, unsigned c, size_t *len) {
     }
     if (errno != ENOMEM || want <= min) return NULL;
     want = XSMEM_MAX(want / 2, min);
-    __atomic_store_n(&tls_seg_limited, true, __ATOMIC_RELAXED);  // refused without a limit in sight (say, a node limit): from now on, as under one
+    __atomic_store_n(
+        &tls_seg_limited, true,
+        __ATOMIC_RELAXED);  // refused without a limit in sight (say, a node limit): from now on, as under one
     size_t cur = __atomic_load_n(&tls_seg_len, __ATOMIC_RELAXED);
-    while (cur > want && !__atomic_compare_exchange_n(&tls_seg_len, &cur, want, true, __ATOMIC_RELAXED,
-                                                      __ATOMIC_RELAXED)) {
-    }
+    while (cur > want &&
+           !__atomic_compare_exchange_n(&tls_seg_len, &cur, want, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
   }
 }
 
@@ -205,8 +206,7 @@ bool tls_block_of(const void *q, unsigned c) {
 // Reports heap corruption found in the free block p of slot c (what was
 // wrong; link: what its link decoded to, when that was it). Returns only
 // under XSMEM_ON_ERROR=warn; the caller then drops what it cannot trust.
-XSMEM_COLD void tls_report_corruption(const char *op, unsigned c, const void *p, const char *what,
-                                  const void *link) {
+XSMEM_COLD void tls_report_corruption(const char *op, unsigned c, const void *p, const char *what, const void *link) {
   char node[16] = "", msg[320];
   if (tls_nnodes > 1) xsmem_snprintf(node, sizeof(node), ", node %u", c / tls_nclasses);
   size_t n = xsmem_snprintf(msg, sizeof(msg), "heap corruption in a free %u-byte block (size class %u%s): %s",
@@ -289,7 +289,7 @@ uint32_t tls_central_take(unsigned c, uint32_t want, void **out) {
       char *b = slab_start(s) + (size_t)s->carved * seg->size;
       uint32_t n = XSMEM_MIN(want - got, seg->per_slab - s->carved);
       for (uint32_t i = 0; i < n; i++, b += seg->size) {
-        XSMEM_TOOL_POISON(b, seg->size);  // fresh blocks are held by the tier too
+        XSMEM_TOOL_POISON(b, seg->size);           // fresh blocks are held by the tier too
         xsmem_tls_key_set(b, seg->head.free_key);  // as every block the tier holds (a pop checks it)
         chain_add(&fresh, b);
       }
@@ -317,7 +317,8 @@ bool tls_central_put(unsigned c, void *p) {
   tls_slab *s = &seg->slab[k];
   uint64_t bit = (uint64_t)1 << (j & 63);
   if (j - k * seg->per_slab >= s->carved || s->index >= seg->fresh) {
-    xsmem_report_bad_pointer(tls_g.base.name, "free", p, "double free (its slab was already emptied) or block never allocated");
+    xsmem_report_bad_pointer(tls_g.base.name, "free", p,
+                             "double free (its slab was already emptied) or block never allocated");
     return false;
   }
   if (seg->bitmap[j >> 6] & bit) {

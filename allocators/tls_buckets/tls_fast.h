@@ -170,10 +170,10 @@ void *xsmem_tls_pop_checked(unsigned c);
 // The classes of requests up to 1 KiB, by (n + 15) >> 4: every class
 // boundary there is a multiple of 16, so one byte load replaces the
 // arithmetic below (SizeClasses tests in tls_buckets_test check each class).
-static const uint8_t xsmem_tls_class_by_16_[65] = {
-    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 16, 17, 17, 18,
-    18, 19, 19, 20, 20, 21, 21, 22, 22, 23, 23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26,
-    26, 27, 27, 27, 27, 28, 28, 28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31, 31};
+static const uint8_t xsmem_tls_class_by_16_[65] = {0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                                   16, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 21, 22, 22, 23, 23, 24,
+                                                   24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27, 28, 28,
+                                                   28, 28, 29, 29, 29, 29, 30, 30, 30, 30, 31, 31, 31, 31};
 
 // Returns the size class of n: 16-byte steps up to 128 B, then 8 classes per
 // power of two (at most 12.5% rounding above 128 B).

@@ -111,7 +111,10 @@ static void placement(size_t mib) {
     printf("placement: cannot reserve the space\n");
     return;
   }
-  struct { const char *name; xsmem_source *src; } cases[] = {
+  struct {
+    const char *name;
+    xsmem_source *src;
+  } cases[] = {
       {"local (node 0)", xsmem_numa_space_node_source(&sp, 0)},
       {"remote", xsmem_numa_space_node_source(&sp, remote)},
       {"interleaved", xsmem_numa_space_interleaved_source(&sp)},
@@ -131,8 +134,7 @@ static void placement(size_t mib) {
     double w = write_gbs(p, got / 8);
     double r = read_gbs(p, got / 8);
     double l = chase_ns(p, XSMEM_MIN(got, (size_t)64 << 20));
-    printf("%-16s %10.2f %10.2f %12.1f   (page 0 on node %d)\n", cases[c].name, r, w, l,
-           xsmem_numa_node_of_address(p));
+    printf("%-16s %10.2f %10.2f %12.1f   (page 0 on node %d)\n", cases[c].name, r, w, l, xsmem_numa_node_of_address(p));
     xsmem_source_unmap(cases[c].src, p, got);
   }
 }
@@ -189,8 +191,7 @@ static void routing(size_t pairs) {
       if (w < window[i]) window[i] = w;
     }
   }
-  printf("\nrouting overhead, single thread, %zu malloc+free pairs per config (best of 9 alternating rounds)\n",
-         pairs);
+  printf("\nrouting overhead, single thread, %zu malloc+free pairs per config (best of 9 alternating rounds)\n", pairs);
   printf("%-10s %14s %18s\n", "config", "ns/pair", "ns/pair (1k live)");
   for (int i = 0; i < 2; i++) printf("%-10s %14.1f %18.1f\n", names[i], same[i], window[i]);
   printf("bfc_numa / bfc: %.3f (same size), %.3f (window)\n", same[1] / same[0], window[1] / window[0]);

@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     pthread_join(threads[t], NULL);
     checksum += jobs[t].sum;
   }
-  printf("cache_scratch threads=%d iterations=%ld writes=%d checksum=%llu peak_rss_kib=%ld\n", kThreads, iterations, kWrites,
-         (unsigned long long)checksum, workload_peak_rss_kib());
+  printf("cache_scratch threads=%d iterations=%ld writes=%d checksum=%llu peak_rss_kib=%ld\n", kThreads, iterations,
+         kWrites, (unsigned long long)checksum, workload_peak_rss_kib());
   return 0;
 }

@@ -16,8 +16,12 @@ static size_t pick_size(uint64_t *seed) {
   uint64_t r = workload_rand(seed);
   switch (r % 100) {
     case 0: return 64 * 1024 + (r >> 40) % (448 * 1024);  // 1%: 64 KiB..512 KiB
-    case 1: case 2: case 3: case 4: case 5: return 1024 + (r >> 40) % 15360;  // 5%: 1..16 KiB
-    default: return 8 + (r >> 40) % 500;  // 94%: 8..507 B
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5: return 1024 + (r >> 40) % 15360;  // 5%: 1..16 KiB
+    default: return 8 + (r >> 40) % 500;      // 94%: 8..507 B
   }
 }
 
@@ -48,7 +52,6 @@ int main(int argc, char **argv) {
   }
   for (long k = 0; k < kSlots; k++) free(slots[k]);
   free(slots);
-  printf("churn ops=%ld checksum=%llu peak_rss_kib=%ld\n", ops, (unsigned long long)checksum,
-         workload_peak_rss_kib());
+  printf("churn ops=%ld checksum=%llu peak_rss_kib=%ld\n", ops, (unsigned long long)checksum, workload_peak_rss_kib());
   return 0;
 }

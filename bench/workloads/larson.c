@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k < kSlots; k++) free(workers[t].slots[k]);
     free(workers[t].slots);
   }
-  printf("larson threads=%d rounds=%ld ops=%ld checksum=%llu peak_rss_kib=%ld\n", kThreads, rounds, rounds * ops * kThreads,
-         (unsigned long long)checksum, workload_peak_rss_kib());
+  printf("larson threads=%d rounds=%ld ops=%ld checksum=%llu peak_rss_kib=%ld\n", kThreads, rounds,
+         rounds * ops * kThreads, (unsigned long long)checksum, workload_peak_rss_kib());
   return 0;
 }

@@ -17,7 +17,7 @@ static inline size_t pairs_pick_size(uint64_t *seed) {
   uint64_t r = workload_rand(seed);
   unsigned kind = (unsigned)(r % 100);
   r >>= 8;
-  if (kind < 75) return 16 + r % 1009;          // small: 16 B .. 1 KiB
+  if (kind < 75) return 16 + r % 1009;           // small: 16 B .. 1 KiB
   if (kind < 96) return 1024 + r % (63 * 1024);  // medium: 1 .. 64 KiB
   return 64 * 1024 + r % (960 * 1024);           // large: 64 KiB .. 1 MiB
 }

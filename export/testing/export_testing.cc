@@ -131,8 +131,9 @@ Reply Request(uint16_t port, const std::string &raw) {
 
 Reply Get(uint16_t port, const std::string &path, const char *method, const std::string &headers,
           const std::string &host) {
-  return Request(port, std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + headers +
-                           "Connection: close\r\n\r\n");
+  return Request(
+      port,
+      std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + headers + "Connection: close\r\n\r\n");
 }
 
 }  // namespace xsmem::testing

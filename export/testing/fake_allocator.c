@@ -10,9 +10,7 @@ static void *fake_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned 
 }
 static void fake_free(xsmem_allocator *a, void *p, size_t size) {}
 static size_t fake_usable(const xsmem_allocator *a, const void *p) { return 0; }
-static void fake_stats(const xsmem_allocator *a, xsmem_stats *out) {
-  *out = ((const xsmem_fake_allocator *)a)->stats;
-}
+static void fake_stats(const xsmem_allocator *a, xsmem_stats *out) { *out = ((const xsmem_fake_allocator *)a)->stats; }
 static void fake_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   const xsmem_fake_allocator *f = (const xsmem_fake_allocator *)a;
   for (size_t i = 0; i < f->num_detail; i++) {

@@ -118,8 +118,11 @@ static void hist_fn(void *ctx, xsmem_analysis_sink *s) {
   for (int b = 0; b < BUCKETS; b++) {
     uint64_t c = atomic_load(&g_hist_count[b]);
     if (!c) continue;
-    xsmem_hist_bucket hb = {b ? 1ull << b : 0, b == BUCKETS - 1 ? 0 : 1ull << (b + 1), c,
-                            atomic_load(&g_hist_bytes[b]), atomic_load(&g_hist_live[b]),
+    xsmem_hist_bucket hb = {b ? 1ull << b : 0,
+                            b == BUCKETS - 1 ? 0 : 1ull << (b + 1),
+                            c,
+                            atomic_load(&g_hist_bytes[b]),
+                            atomic_load(&g_hist_live[b]),
                             atomic_load(&g_hist_live_bytes[b])};
     s->bucket(s, &hb);
   }
@@ -130,15 +133,22 @@ static void sites_fn(void *ctx, size_t max, xsmem_analysis_sink *s) {
   for (int i = 0; i < SITES; i++) {  // by live bytes, largest first
     for (int j = i + 1; j < SITES; j++) {
       if (atomic_load(&g_site_live_bytes[order[j]]) > atomic_load(&g_site_live_bytes[order[i]])) {
-        int t = order[i]; order[i] = order[j]; order[j] = t;
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
       }
     }
   }
   for (size_t i = 0; i < SITES && i < max; i++) {
     int k = order[i];
     uint64_t frame = (uint64_t)(uintptr_t)kSite[k];
-    xsmem_call_site c = {&frame, 1, kSite[k], atomic_load(&g_site_count[k]), atomic_load(&g_site_bytes[k]),
-                         atomic_load(&g_site_live[k]), atomic_load(&g_site_live_bytes[k])};
+    xsmem_call_site c = {&frame,
+                         1,
+                         kSite[k],
+                         atomic_load(&g_site_count[k]),
+                         atomic_load(&g_site_bytes[k]),
+                         atomic_load(&g_site_live[k]),
+                         atomic_load(&g_site_live_bytes[k])};
     s->call_site(s, &c);
   }
 }
@@ -149,7 +159,11 @@ static const xsmem_analysis_provider kProvider = {"live_demo", NULL, hist_fn, NU
 // Workload: a working set that swells and shrinks, three allocation sites.
 
 enum { SLOTS = 1024 };
-typedef struct slot { void *p; size_t n; int site; } slot;
+typedef struct slot {
+  void *p;
+  size_t n;
+  int site;
+} slot;
 static slot g_slots[SLOTS];
 static volatile sig_atomic_t g_stop;
 
@@ -215,12 +229,15 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 200; i++) {
       size_t k = rand_r(&seed) % SLOTS;
       slot *s = &g_slots[k];
-      if (s->p && k >= target) { give(s); continue; }
+      if (s->p && k >= target) {
+        give(s);
+        continue;
+      }
       if (!s->p && k < target) {
         int site = rand_r(&seed) % SITES;
         size_t n = site == 0 ? 16 + rand_r(&seed) % 512
-                   : site == 1 ? 1024 + rand_r(&seed) % 16384
-                               : 65536 + rand_r(&seed) % 131072;
+            : site == 1      ? 1024 + rand_r(&seed) % 16384
+                             : 65536 + rand_r(&seed) % 131072;
         take(s, n, site);
       }
     }

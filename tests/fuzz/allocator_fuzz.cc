@@ -47,9 +47,12 @@ size_t SizeFrom(Reader &r) {
   uint32_t v = r.u16();
   switch (kind & 7) {
     case 0: return v % 17;
-    case 1: case 2: case 3: return v % 512;
-    case 4: case 5: return v % 65536;
-    case 6: return (size_t)v * 16;  // up to 1 MiB
+    case 1:
+    case 2:
+    case 3: return v % 512;
+    case 4:
+    case 5: return v % 65536;
+    case 6: return (size_t)v * 16;   // up to 1 MiB
     default: return (size_t)v * 64;  // up to 4 MiB
   }
 }

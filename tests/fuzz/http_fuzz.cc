@@ -37,8 +37,8 @@ namespace {
 const char kToken[] = "fuzztoken7";
 
 [[noreturn]] void Fail(const char *what, const std::string &in, const std::string &out) {
-  fprintf(stderr, "http_fuzz: %s\n--- request (%zu bytes) ---\n%s\n--- response ---\n%s\n", what, in.size(),
-          in.c_str(), out.c_str());
+  fprintf(stderr, "http_fuzz: %s\n--- request (%zu bytes) ---\n%s\n--- response ---\n%s\n", what, in.size(), in.c_str(),
+          out.c_str());
   abort();
 }
 
@@ -139,9 +139,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 // token variant, methods, bodies, pipelining, garbage.
 extern "C" void FuzzSeeds(std::vector<std::string> *out) {
   const std::string auth = std::string("Authorization: Bearer ") + kToken + "\r\n";
-  const char *paths[] = {"/", "/metrics", "/api/allocators", "/api/stats/fuzzed", "/api/stats/none%22x",
-                         "/api/snapshot", "/api/snapshot?format=json", "/api/snapshot?format=xml",
-                         "/api/snapshot.json", "/api/timeline.csv", "/nope", "/metrics?token=fuzztoken7"};
+  const char *paths[] = {"/",
+                         "/metrics",
+                         "/api/allocators",
+                         "/api/stats/fuzzed",
+                         "/api/stats/none%22x",
+                         "/api/snapshot",
+                         "/api/snapshot?format=json",
+                         "/api/snapshot?format=xml",
+                         "/api/snapshot.json",
+                         "/api/timeline.csv",
+                         "/nope",
+                         "/metrics?token=fuzztoken7"};
   const char *hosts[] = {"127.0.0.1", "localhost:9100", "[::1]:1", "evil.example", "ok.example:80", ""};
   for (int t = 0; t < 2; t++) {
     for (const char *p : paths) {
@@ -158,9 +167,11 @@ extern "C" void FuzzSeeds(std::vector<std::string> *out) {
   out->push_back(std::string(1, '\0') + "POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello");
   out->push_back(std::string(1, '\0') +
                  "POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
-  out->push_back(std::string(1, '\0') + "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/allocators "
-                                        "HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  out->push_back(std::string(1, '\1') + "GET /api/snapshot.json?token=fuzz%74oken7 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  out->push_back(std::string(1, '\0') +
+                 "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\nGET /api/allocators "
+                 "HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  out->push_back(std::string(1, '\1') +
+                 "GET /api/snapshot.json?token=fuzz%74oken7 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   out->push_back(std::string(1, '\0') + "GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1\r\n");
   out->push_back(std::string(1, '\0') + "\x01\x02 nonsense\r\n\r\n");
   out->push_back(std::string(1, '\0') + "GET /" + std::string(3000, 'a') + " HTTP/1.1\r\nHost: localhost\r\n\r\n");

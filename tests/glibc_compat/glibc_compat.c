@@ -141,13 +141,13 @@ static int oom_repeat(void) {
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *s = argv[1];
-  int rc = !strcmp(s, "aligned_alloc")    ? aligned()
-           : !strcmp(s, "mallinfo")       ? info()
-           : !strcmp(s, "trim")           ? trim()
-           : !strcmp(s, "usable_foreign") ? usable_foreign()
-           : !strcmp(s, "calloc_realloc") ? calloc_realloc()
-           : !strcmp(s, "oom_repeat")     ? oom_repeat()
-                                          : 2;
+  int rc = !strcmp(s, "aligned_alloc") ? aligned()
+      : !strcmp(s, "mallinfo")         ? info()
+      : !strcmp(s, "trim")             ? trim()
+      : !strcmp(s, "usable_foreign")   ? usable_foreign()
+      : !strcmp(s, "calloc_realloc")   ? calloc_realloc()
+      : !strcmp(s, "oom_repeat")       ? oom_repeat()
+                                       : 2;
   if (rc == 0) printf("OK\n");
   return rc;
 }

@@ -52,8 +52,7 @@ TEST(BfcNuma, BlocksComeFromTheCallersNode) {
   for (int node = 0; node < Nodes(); node++) {
     std::string n = std::to_string(node);
     EXPECT_EQ(during.Get("node", n, "num_allocs") - before.Get("node", n, "num_allocs"), 3) << node;
-    EXPECT_GE(during.Get("node", n, "bytes_in_use") - before.Get("node", n, "bytes_in_use"), 16 + 1000 + 70000)
-        << node;
+    EXPECT_GE(during.Get("node", n, "bytes_in_use") - before.Get("node", n, "bytes_in_use"), 16 + 1000 + 70000) << node;
     EXPECT_GT(during.Get("node", n, "bytes_mapped"), 0) << node;
   }
   // Freed from a thread on another node: each block returns to its owner.

@@ -33,8 +33,7 @@ TEST(Cas128, ConcurrentIncrementsAreExact) {
     ts.emplace_back([] {
       for (int i = 0; i < kIters; i++) {
         xsmem_pair128 cur = xsmem_load128(&v);
-        while (!xsmem_cas128(&v, &cur, xsmem_pair128{cur.lo + 1, cur.hi + 2})) {
-        }
+        while (!xsmem_cas128(&v, &cur, xsmem_pair128{cur.lo + 1, cur.hi + 2})) {}
       }
     });
   }

@@ -40,8 +40,6 @@ TEST(Log, TruncatesAndReportsFullLength) {
   EXPECT_STREQ(buf, "0123456");
 }
 
-TEST(Log, FatalWritesAndAborts) {
-  EXPECT_DEATH(xsmem_fatal("broken %d", 42), "xsmem: fatal: broken 42");
-}
+TEST(Log, FatalWritesAndAborts) { EXPECT_DEATH(xsmem_fatal("broken %d", 42), "xsmem: fatal: broken 42"); }
 
 }  // namespace

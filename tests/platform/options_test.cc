@@ -34,9 +34,7 @@ TEST(Options, TypedParsing) {
   unsetenv("XSMEM_HUGE_PAGES");
 }
 
-TEST(Options, UndeclaredNameIsFatal) {
-  EXPECT_DEATH(xsmem_option_str("XSMEM_NOT_DECLARED"), "not declared");
-}
+TEST(Options, UndeclaredNameIsFatal) { EXPECT_DEATH(xsmem_option_str("XSMEM_NOT_DECLARED"), "not declared"); }
 
 TEST(Options, GetenvDoesNotMatchPrefixes) {
   setenv("XSMEM_CONFIGX", "a", 1);

@@ -22,7 +22,7 @@ typedef struct block {
   struct block *next;  // queue link while the block travels
   uint32_t size;       // bytes allocated, this header included
   uint32_t seed;
-  uint32_t hops;       // passes left before the block is freed
+  uint32_t hops;  // passes left before the block is freed
   uint32_t pad;
 } block;
 
@@ -66,8 +66,8 @@ static uint64_t verify(const block *b) {
   for (size_t i = 0; i < n; i++) {
     if (p[i] != (uint8_t)(b->seed + i * 31)) {
       if (atomic_fetch_add(&g_errors, 1) < 5) {
-        fprintf(stderr, "mt_workload: block %p (seed %u, size %u) corrupted at byte %zu\n", (void *)b, b->seed,
-                b->size, i);
+        fprintf(stderr, "mt_workload: block %p (seed %u, size %u) corrupted at byte %zu\n", (void *)b, b->seed, b->size,
+                i);
       }
       return 0;
     }
