@@ -36,9 +36,7 @@ typedef struct os_allocator {
   uint64_t allocs, frees, failed, in_use, peak, largest, reserved, headers;
 } os_allocator;
 
-static size_t hash_ptr(uintptr_t p, size_t cap) {
-  return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
-}
+static size_t hash_ptr(uintptr_t p, size_t cap) { return (size_t)((p >> 4) * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1); }
 
 // Returns the slot holding p (live or tombstone), or the first free slot.
 static uintptr_t *table_find(os_table *t, uintptr_t p, bool *found) {
@@ -80,7 +78,6 @@ static bool table_grow(os_table *t) {
 
 // ---------------------------------------------------------------------------
 
-
 static void *os_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned flags) {
   os_allocator *s = (os_allocator *)a;
   if (!xsmem_is_pow2(align)) {
@@ -89,8 +86,12 @@ static void *os_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
   }
   size_t page = xsmem_os_page_size();
   size_t offset = align <= HEADER ? HEADER : align;  // user pointer offset in the mapping
+  // A zero-size block still gets a byte of its own mapping: with offset ==
+  // align it would otherwise point one past the mapping's end, where the next
+  // mapping (another allocator's) may begin, and its free would go there.
   size_t map_size;
-  if (__builtin_add_overflow(size, offset, &map_size) || !xsmem_align_up_checked(map_size, page, &map_size)) {
+  if (__builtin_add_overflow(size ? size : 1, offset, &map_size) ||
+      !xsmem_align_up_checked(map_size, page, &map_size)) {
     goto fail;
   }
   char *base = xsmem_os_map(map_size, XSMEM_MAX(align, page), map_size >= 2 * XSMEM_MiB ? XSMEM_VM_HUGE : 0);
@@ -121,7 +122,7 @@ static void *os_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned fl
   XSMEM_TOOL_POISON(base, offset - HEADER);
   XSMEM_TOOL_ALLOC(s, user, map_size - offset);
   XSMEM_TOOL_UNPOISON(user, size);  // memcheck: fresh pages are zero, so defined
-  (void)flags;  // fresh mappings are already zero
+  (void)flags;                      // fresh mappings are already zero
   return user;
 fail:
   __atomic_fetch_add(&s->failed, 1, __ATOMIC_RELAXED);

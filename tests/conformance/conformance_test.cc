@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +36,12 @@ const char *ConfigName() {
 }
 
 bool Aligned(const void *p, size_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
+
+// Whether p's page is mapped (msync fails with ENOMEM on an unmapped one).
+bool Mapped(const void *p) {
+  uintptr_t page = reinterpret_cast<uintptr_t>(p) & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+  return msync(reinterpret_cast<void *>(page), 1, MS_ASYNC) == 0;
+}
 
 using xsmem::testing::Check;
 using xsmem::testing::Fill;
@@ -83,8 +90,8 @@ TEST(Malloc, EverySizeUpTo64KiB) {
 }
 
 TEST(Malloc, LargeSizesUpTo256MiB) {
-  const size_t kSizes[] = {64 * 1024 + 1, 100000, 256 * 1024 - 1, 1 << 20, 3 * (1 << 20) + 5,
-                           16 << 20, (64 << 20) + 1, 256u << 20};
+  const size_t kSizes[] = {64 * 1024 + 1,     100000,   256 * 1024 - 1, 1 << 20,
+                           3 * (1 << 20) + 5, 16 << 20, (64 << 20) + 1, 256u << 20};
   for (size_t n : kSizes) {
     auto *p = static_cast<uint8_t *>(g_malloc(n));
     ASSERT_NE(p, nullptr) << n;
@@ -118,6 +125,7 @@ TEST(Alignment, EveryPowerOfTwoUpTo64KiB) {
       ASSERT_NE(p, nullptr);
       EXPECT_TRUE(Aligned(p, a)) << "memalign " << a;
       EXPECT_GE(malloc_usable_size(p), n);
+      EXPECT_TRUE(Mapped(p)) << "memalign " << a << ", " << n << ": the block lies outside mapped memory";
       Fill(p, n, 3);
       free(p);
       if (a >= sizeof(void *)) {
@@ -246,8 +254,9 @@ TEST(Integrity, RandomSequenceMatchesShadowModel) {
   auto random_size = [&]() -> size_t {
     uint64_t r = rng();
     switch (r % 16) {
-      case 0: return r >> 44;                 // up to 1 MiB
-      case 1: case 2: return (r >> 32) % 16384;
+      case 0: return r >> 44;  // up to 1 MiB
+      case 1:
+      case 2: return (r >> 32) % 16384;
       default: return (r >> 32) % 512;
     }
   };
@@ -299,7 +308,10 @@ TEST(Integrity, RandomSequenceMatchesShadowModel) {
 TEST(Threads, CrossThreadFrees) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 40000;
-  struct Queue { std::mutex mu; std::vector<std::pair<uint8_t *, size_t>> items; };
+  struct Queue {
+    std::mutex mu;
+    std::vector<std::pair<uint8_t *, size_t>> items;
+  };
   std::vector<Queue> queues(kThreads);
   std::atomic<int> errors{0};
   std::atomic<int> producers_done{0};
@@ -322,7 +334,10 @@ TEST(Threads, CrossThreadFrees) {
       for (int i = 0; i < kPerThread; i++) {
         size_t n = rng() % (i % 100 == 0 ? 65536 : 256);
         auto *p = static_cast<uint8_t *>(g_malloc(n));
-        if (!p) { errors++; continue; }
+        if (!p) {
+          errors++;
+          continue;
+        }
         Fill(p, n, static_cast<uint8_t>(n));
         Queue &q = queues[(t + 1 + rng() % (kThreads - 1)) % kThreads];
         {
