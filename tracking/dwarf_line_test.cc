@@ -70,8 +70,9 @@ __attribute__((noinline)) uintptr_t ReturnAddress() {
 TEST(DwarfLine, NamesTheCallingLine) {
   std::vector<uint8_t> self = ReadSelf();
   ASSERT_FALSE(self.empty());
-  const int line = __LINE__;
-  uintptr_t ra = ReturnAddress();  // both on one line
+  // clang-format off
+  const int line = __LINE__; uintptr_t ra = ReturnAddress();  // both on one line
+  // clang-format on
   char buf[256];
   ASSERT_TRUE(xsmem_dwarf_line(self.data(), self.size(), ra - SelfBias() - 1, buf, sizeof(buf)));
   EXPECT_EQ(std::string(buf), "tracking/dwarf_line_test.cc:" + std::to_string(line));
