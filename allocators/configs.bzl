@@ -346,7 +346,12 @@ def _configuration(cfg):
         shim_deps.append("//allocators/shim:" + cfg["shim_header"])
     native.cc_library(
         name = name + "_shim",
-        srcs = ["//allocators/shim:malloc_shim.c"],
+        # The guard first: its duplicate is the first link error when two
+        # configurations are linked as malloc (one_malloc_guard.c).
+        srcs = [
+            "//allocators/shim:one_malloc_guard.c",
+            "//allocators/shim:malloc_shim.c",
+        ],
         copts = XSMEM_C_COPTS + ["-ftls-model=initial-exec"],
         local_defines = defines,
         deps = [
