@@ -17,8 +17,7 @@ int main(void) {
   printf("ready\n");
   fflush(stdout);
   char c;
-  while (read(0, &c, 1) > 0) {
-  }
+  while (read(0, &c, 1) > 0) {}
   for (int i = 0; i < kBlocks; i++) free(blocks[i]);
   return 0;
 }

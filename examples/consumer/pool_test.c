@@ -7,12 +7,12 @@
 
 #include "allocators/registry.h"
 
-#define CHECK(c)                                   \
-  do {                                             \
-    if (!(c)) {                                    \
-      fprintf(stderr, "FAILED: %s\n", #c);         \
-      return 1;                                    \
-    }                                              \
+#define CHECK(c)                           \
+  do {                                     \
+    if (!(c)) {                            \
+      fprintf(stderr, "FAILED: %s\n", #c); \
+      return 1;                            \
+    }                                      \
   } while (0)
 
 int main(void) {
