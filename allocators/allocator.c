@@ -89,38 +89,6 @@ void xsmem_stats_tiers_fragmentation(xsmem_stats *out) {
   out->fragmentation = data ? 1.0 - (double)XSMEM_MIN(out->bytes_in_use, data) / (double)data : 0.0;
 }
 
-// Formats a byte count with a binary unit into buf.
-static const char *human_bytes(char *buf, size_t cap, double v) {
-  static const char *const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  unsigned u = 0;
-  while (v >= 1024.0 && u + 1 < XSMEM_ARRAY_SIZE(kUnits)) {
-    v /= 1024.0;
-    u++;
-  }
-  xsmem_snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", v, kUnits[u]);
-  return buf;
-}
-
-void xsmem_stats_print(int fd, const xsmem_allocator *a) {
-  xsmem_stats s = xsmem_get_stats(a);
-  char h[32];
-  xsmem_dprintf(fd, "xsmem stats: allocator '%s' (%s)\n", a->name, a->ops->kind);
-#define XSMEM_STAT_PRINT_u(name)                                               \
-  xsmem_dprintf(fd, "  %-20s %20llu  %s\n", #name, (unsigned long long)s.name, \
-                strstr(#name, "bytes") || strstr(#name, "size") ? human_bytes(h, sizeof(h), (double)s.name) : "");
-#define XSMEM_STAT_PRINT_ONE(type, name, kind, help) XSMEM_STAT_PRINT_##type(name)
-#define XSMEM_STAT_PRINT_uint64_t(name) XSMEM_STAT_PRINT_u(name)
-#define XSMEM_STAT_PRINT_double(name) xsmem_dprintf(fd, "  %-20s %20.4f\n", #name, s.name);
-  XSMEM_STAT_FIELDS(XSMEM_STAT_PRINT_ONE)
-#undef XSMEM_STAT_PRINT_ONE
-  // What is held, beside what is reserved (tcmalloc's accounting). Not an
-  // identity: bfc and pool keep their bookkeeping outside what they reserve,
-  // and reserved address space need not be touched.
-  uint64_t accounted = s.bytes_in_use + s.bytes_cached + s.bytes_metadata;
-  xsmem_dprintf(fd, "  in use + cached + metadata = %s; reserved %s\n", human_bytes(h, sizeof(h), (double)accounted),
-                human_bytes((char[32]){0}, 32, (double)s.bytes_reserved));
-}
-
 __thread unsigned xsmem_query_depth_;
 
 static _Atomic uint64_t g_bad_pointers;

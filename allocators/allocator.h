@@ -190,6 +190,20 @@ void xsmem_stats_tiers_fragmentation(xsmem_stats *out);
 // Writes a human-readable stats table for a to fd, without allocating.
 void xsmem_stats_print(int fd, const xsmem_allocator *a);
 
+// Where xsmem_stats_write sends its output, in pieces: len bytes at data
+// (not NUL-terminated).
+typedef void (*xsmem_write_fn)(void *opaque, const char *data, size_t len);
+
+// Writes a's statistics in `format`, "text" (xsmem_stats_print's table, then
+// the detailed figures, a line each) or "json" (one object:
+// {"allocator", "kind", "stats": {field: value}, "detail": [{"group",
+// "label", "key", "kind", "value"}]}), through write(opaque, ...). The fields
+// are XSMEM_STAT_FIELDS; docs/OBSERVING.md defines each. Never calls malloc
+// (safe inside a malloc hook or a signal handler's report). Returns 0, or
+// EINVAL (writing nothing) for a NULL allocator or an unknown format. The
+// process's malloc: xsmem_malloc_stats_write (allocators/registry.h).
+int xsmem_stats_write(const xsmem_allocator *a, const char *format, xsmem_write_fn write, void *opaque);
+
 // Updates peak and largest after a successful allocation of `granted` bytes
 // into counters kept by an allocator (a helper for implementations).
 XSMEM_INLINE void xsmem_stats_note_peak(uint64_t *peak, uint64_t in_use) {

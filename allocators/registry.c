@@ -80,3 +80,8 @@ xsmem_allocator *xsmem_config_instance(const xsmem_config *c) {
 
 // Replaced by the malloc shim's strong definition when a shim is linked.
 __attribute__((weak)) xsmem_allocator *xsmem_process_allocator(void) { return NULL; }
+
+int xsmem_malloc_stats_write(const char *format, xsmem_write_fn write, void *opaque) {
+  const xsmem_allocator *a = xsmem_process_allocator();
+  return a ? xsmem_stats_write(a, format, write, opaque) : ENOENT;
+}

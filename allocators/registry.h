@@ -79,6 +79,12 @@ const xsmem_config *xsmem_config_find(const char *name);
 // Returns the allocator the malloc shim serves from (NULL when no shim is linked).
 xsmem_allocator *xsmem_process_allocator(void);
 
+// xsmem_stats_write (allocator.h) for the allocator malloc is served from:
+// the process's statistics in one call (jemalloc's malloc_stats_print,
+// mimalloc's mi_stats_print). ENOENT, writing nothing, when no configuration
+// is linked as malloc.
+int xsmem_malloc_stats_write(const char *format, xsmem_write_fn write, void *opaque);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,5 +9,5 @@
 // depend on one configuration as //allocators:NAME and on the others as
 // //allocators:NAME_config, which registers them by name without a malloc
 // (docs/CONFIGURATIONS.md, "Several configurations in one program").
-__attribute__((used)) const char
-    xsmem_error_two_configurations_linked_as_malloc__depend_on_one_as_NAME_and_on_the_others_as_NAME_config = 1;
+__attribute__((used))
+const char xsmem_error_two_configurations_linked_as_malloc__depend_on_one_as_NAME_and_on_the_others_as_NAME_config = 1;

@@ -12,6 +12,12 @@ expect() {  # expect WHAT PATTERN COMMAND...: runs COMMAND, shows its output, re
   grep -q "$pattern" <<<"$out" || fail "$what: no '$pattern' in its output"
 }
 expect pool_app "served by configuration 'pool'" ./pool_app
+./pool_app --json | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+assert doc["allocator"] == "pool" and doc["stats"]["num_allocs"] >= 1000, doc["stats"]
+print("pool_app --json: %d allocations, %d detail figures" % (doc["stats"]["num_allocs"], len(doc["detail"])))
+' || fail "pool_app --json"
 expect bfc_numa_app "configuration 'bfc_numa'" ./bfc_numa_app
 
 # xsmem itself, built from this workspace.

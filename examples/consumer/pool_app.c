@@ -1,5 +1,6 @@
 // Allocates through plain malloc (served by the linked `pool` configuration)
-// and prints what the registry says about it.
+// and prints what the registry says about it; with --json, prints the
+// allocator's statistics as JSON instead (xsmem_malloc_stats_write).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +8,9 @@
 #include "allocators/allocator.h"
 #include "allocators/registry.h"
 
-int main(void) {
+static void to_stdout(void *opaque, const char *data, size_t len) { fwrite(data, 1, len, (FILE *)opaque); }
+
+int main(int argc, char **argv) {
   char *blocks[1000];
   for (int i = 0; i < 1000; i++) {
     size_t n = (size_t)(i % 100) * 37 + 1;
@@ -16,6 +19,7 @@ int main(void) {
     memset(blocks[i], i & 0xff, n);
   }
   for (int i = 0; i < 1000; i += 2) free(blocks[i]);
+  if (argc > 1 && strcmp(argv[1], "--json") == 0) return xsmem_malloc_stats_write("json", to_stdout, stdout);
   xsmem_allocator *a = xsmem_process_allocator();
   xsmem_stats s = xsmem_get_stats(a);
   printf("malloc is served by configuration '%s' (%zu configuration(s) linked)\n", a->name, xsmem_config_count());
