@@ -117,7 +117,16 @@ static int parse_args(int argc, char **argv, bench_plan *p, bench_args *x) {
         takes = kOptions[k].value;
       }
     if (!opt || (!takes && v)) {
-      tool_error("bench: unknown option '%s' (xsmem bench --help lists them)", argv[i]);
+      const char *names[XSMEM_ARRAY_SIZE(kOptions)];
+      for (size_t k = 0; k < XSMEM_ARRAY_SIZE(kOptions); k++) names[k] = kOptions[k].name;
+      char given[64];
+      snprintf(given, sizeof given, "%.*s", (int)len, argv[i]);
+      const char *near = tool_closest(given, names, XSMEM_ARRAY_SIZE(kOptions));
+      if (near) {
+        tool_error("bench: unknown option '%s' (did you mean '%s'? xsmem bench --help lists them)", argv[i], near);
+      } else {
+        tool_error("bench: unknown option '%s' (xsmem bench --help lists them)", argv[i]);
+      }
       return XSMEM_EXIT_USAGE;
     }
     if (takes && !v) {
@@ -228,7 +237,14 @@ static int choose_allocators(bench_plan *p, const bench_args *x) {
     if (peer_index(name) >= 0) continue;
     char *lib = good_name(name) ? tool_find_library(name) : NULL;
     if (!lib) {
-      tool_error("bench: unknown configuration '%s' (no libxsmem_%s.so; see xsmem list)", name, name);
+      char **names;
+      size_t n = tool_list_configs(&names);
+      const char *near = tool_closest(name, (const char *const *)names, n);
+      char hint[300] = "";
+      if (near) snprintf(hint, sizeof hint, "did you mean '%s'? ", near);
+      tool_error("bench: unknown configuration '%s' (%sno libxsmem_%s.so; see xsmem list)", name, hint, name);
+      for (size_t i = 0; i < n; i++) free(names[i]);
+      free(names);
       return XSMEM_EXIT_USAGE;
     }
     rc = add_alloc(p, name, lib, false);

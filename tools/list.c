@@ -74,10 +74,8 @@ int tool_cmd_list(int argc, char **argv) {
   bool brief = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--names")) brief = true;
-    else {
-      tool_error("list: unknown option '%s' (usage: xsmem list [--names])", argv[i]);
-      return XSMEM_EXIT_USAGE;
-    }
+    else if (tool_is_help(argv[i])) return tool_help("list");
+    else return tool_usage_error("list", argv[i]);
   }
   char **names;
   size_t n = tool_list_configs(&names);

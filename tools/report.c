@@ -555,10 +555,9 @@ int tool_cmd_report(int argc, char **argv) {
   size_t n = 0;
   for (int i = 1; i < argc; i++) {
     if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) out = argv[++i];
-    else if (argv[i][0] == '-' && argv[i][1]) {
-      tool_error("report: unknown option '%s'", argv[i]);
-      return XSMEM_EXIT_USAGE;
-    } else if (n < 16) paths[n++] = argv[i];
+    else if (tool_is_help(argv[i])) return tool_help("report");
+    else if (argv[i][0] == '-' && argv[i][1]) return tool_usage_error("report", argv[i]);
+    else if (n < 16) paths[n++] = argv[i];
     else {
       tool_error("report: at most 16 snapshots");
       return XSMEM_EXIT_USAGE;

@@ -45,10 +45,7 @@ typedef struct run_request {
 } run_request;
 
 static void run_usage(void) {
-  fprintf(
-      stderr,
-      "usage: xsmem run [--config NAME] [--track off|sample|full] [--snapshot FILE] "
-      "[--report FILE.html] [--counters] [--top N] (-- CMD ARGS... | --workload python|small|mixed|large|threads)\n");
+  fputs("usage: xsmem run [OPTIONS] (-- CMD ARGS... | --workload NAME)   (xsmem run --help: the options)\n", stderr);
 }
 
 // A built-in workload instead of a command: python3 over the demo script,
@@ -77,8 +74,9 @@ static int builtin_command(run_request *r) {
   return 0;
 }
 
-// Fills *r from the command line. Returns 0, or the exit status after saying
-// why (usage errors; an output that cannot be written fails before anything runs).
+// Fills *r from the command line. Returns 0, -1 for --help, or the exit status
+// after saying why (usage errors; an output that cannot be written fails
+// before anything runs).
 static int parse_request(int argc, char **argv, run_request *r) {
   memset(r, 0, sizeof *r);
   r->config = "default";
@@ -99,11 +97,8 @@ static int parse_request(int argc, char **argv, run_request *r) {
     else if (!strcmp(a, "--top") && has) r->top = atoi(argv[++i]);
     else if (!strcmp(a, "--workload") && has) r->workload = argv[++i];
     else if (!strcmp(a, "--counters")) r->counters = true;
-    else {
-      tool_error("run: unknown option '%s'", a);
-      run_usage();
-      return XSMEM_EXIT_USAGE;
-    }
+    else if (tool_is_help(a)) return -1;
+    else return tool_usage_error("run", a);
   }
   if (r->workload) {
     if (i < argc) {
@@ -179,8 +174,17 @@ static int choose_library(const run_request *r, run_library *l) {
   char known[300];
   snprintf(known, sizeof known, "%s_export", config);
   if (!has_library(config) && !has_library(known)) {
-    tool_error("unknown configuration '%s'", config);
-    print_configs(stderr, false);
+    char **names;
+    size_t n = tool_list_configs(&names);
+    const char *near = tool_closest(config, (const char *const *)names, n);
+    if (near) {
+      tool_error("unknown configuration '%s' (did you mean '%s'?)", config, near);
+    } else {
+      tool_error("unknown configuration '%s'", config);
+      print_configs(stderr, false);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
     return XSMEM_EXIT_USAGE;
   }
   snprintf(l->chosen, sizeof l->chosen, "%s", config);
@@ -458,6 +462,7 @@ int tool_cmd_run(int argc, char **argv) {
   run_request r;
   run_library l = {.path = NULL};
   int rc = parse_request(argc, argv, &r);
+  if (rc < 0) return tool_help("run");
   if (rc == 0) rc = choose_library(&r, &l);
   char *prog = NULL;
   if (rc == 0 && !(prog = checked_program(r.cmd[0]))) rc = XSMEM_EXIT_FAIL;

@@ -101,10 +101,9 @@ int tool_cmd_stats(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--format") && i + 1 < argc) fmt = argv[++i];
     else if (!strncmp(argv[i], "--format=", 9)) fmt = argv[i] + 9;
-    else if (argv[i][0] == '-' && argv[i][1]) {
-      tool_error("stats: unknown option '%s'", argv[i]);
-      return XSMEM_EXIT_USAGE;
-    } else if (!path) path = argv[i];
+    else if (tool_is_help(argv[i])) return tool_help("stats");
+    else if (argv[i][0] == '-' && argv[i][1]) return tool_usage_error("stats", argv[i]);
+    else if (!path) path = argv[i];
     else {
       tool_error("stats: one snapshot at a time (got '%s' and '%s')", path, argv[i]);
       return XSMEM_EXIT_USAGE;

@@ -143,11 +143,12 @@ int tool_cmd_top(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--interval") && i + 1 < argc) interval = atof(argv[++i]);
     else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atol(argv[++i]);
+    else if (tool_is_help(argv[i])) return tool_help("top");
     else if (argv[i][0] != '-' && !addr) addr = argv[i];
+    else if (argv[i][0] == '-') return tool_usage_error("top", argv[i]);
     else {
-      tool_error("top: unknown argument '%s'", argv[i]);
-      addr = NULL;
-      break;
+      tool_error("top: one address at a time (got '%s' and '%s')", addr, argv[i]);
+      return XSMEM_EXIT_USAGE;
     }
   }
   if (!addr || interval <= 0) {

@@ -5,6 +5,7 @@
 // declared in xsmem.h.
 #include "tools/xsmem.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -18,6 +19,10 @@
 #include "export/format.h"
 #include "export/output.h"
 #include "export/snapshot.h"
+
+#ifndef XSMEM_VERSION
+#define XSMEM_VERSION "unknown"  // tools/BUILD.bazel passes //:version.bzl's
+#endif
 
 // ---------------------------------------------------------------------------
 // Messages and numbers.
@@ -88,20 +93,129 @@ bool tool_copy_atomic(const char *src, const char *dst) {
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// Usage, help and "did you mean".
+
+// Each subcommand's usage: what `xsmem CMD --help` prints, and where an
+// unknown option's closest match is looked for (every --word in it).
+static const struct command {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *summary;  // one line for `xsmem --help`
+  const char *usage;    // NULL: the subcommand prints its own (bench)
+} kCommands[] = {
+    {"run", tool_cmd_run, "run a program (or a built-in workload) with a configuration preloaded",
+     "usage: xsmem run [OPTIONS] -- CMD ARGS...\n"
+     "       xsmem run [OPTIONS] --workload python|small|mixed|large|threads\n"
+     "Runs the program with a configuration preloaded, then prints a summary: peak, allocations,\n"
+     "top call sites, unfreed blocks.\n"
+     "  --config NAME        the configuration (default: default; xsmem list names them)\n"
+     "  --track MODE         off, sample (the default of tracked configurations) or full\n"
+     "  --snapshot FILE      write the final snapshot (protobuf; xsmem stats and report read it)\n"
+     "  --report FILE.html   write the HTML report\n"
+     "  --counters           also count page faults and CPU time (perf counters where allowed)\n"
+     "  --top N              call sites in the summary (default 5)\n"
+     "  --workload NAME      a built-in workload instead of a command\n"},
+    {"report", tool_cmd_report, "an HTML report of one or more snapshots (several: side by side)",
+     "usage: xsmem report SNAPSHOT... -o FILE.html\n"
+     "A self-contained HTML report: timeline, size histogram, tiers, nodes, call sites, leaks.\n"
+     "  -o, --output FILE.html   where to write it\n"},
+    {"stats", tool_cmd_stats, "a snapshot's figures as text, JSON, Prometheus text or CSV",
+     "usage: xsmem stats SNAPSHOT [--format text|json|prometheus|csv]\n"
+     "  --format F   text (default), json, prometheus or csv\n"},
+    {"bench", tool_cmd_bench, "compare allocators on workloads and micro benchmarks", NULL},
+    {"top", tool_cmd_top, "a live view of a process serving XSMEM_HTTP",
+     "usage: xsmem top HOST:PORT [--interval SECONDS] [--count N]\n"
+     "Polls the process's /metrics; q quits.\n"
+     "  --interval S   seconds between refreshes (default 1)\n"
+     "  --count N      stop after N refreshes\n"},
+    {"list", tool_cmd_list, "the configurations and the options each reads",
+     "usage: xsmem list [--names]\n"
+     "  --names   the configurations' names only\n"},
+};
+
 static void usage(FILE *f) {
+  fputs("usage: xsmem COMMAND [ARGS]   (xsmem COMMAND --help: its options)\n", f);
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kCommands); i++)
+    fprintf(f, "  %-8s %s\n", kCommands[i].name, kCommands[i].summary);
   fputs(
-      "usage: xsmem COMMAND [ARGS]\n"
-      "  run [--config NAME] [--track off|sample|full] [--snapshot FILE] [--report FILE.html]\n"
-      "      [--counters] [--top N] -- CMD ARGS...   run a program with a configuration preloaded\n"
-      "      (or --workload python|small|mixed|large|threads instead of a command)\n"
-      "  report SNAPSHOT... -o FILE.html             self-contained HTML report (several: side by side)\n"
-      "  stats SNAPSHOT [--format text|json|prometheus|csv]\n"
-      "  bench [--allocators a,b] [--workloads w,x] [--reps N] [--scale X] [--micro PATH] [--out DIR]\n"
-      "      [--results FILE.md] ...                  allocators compared (bench --help: every option)\n"
-      "  top HOST:PORT [--interval S] [--count N]    live view of a process serving XSMEM_HTTP\n"
-      "  list [--names]                              the configurations and their options\n"
-      "Preload libraries come from the runfiles, or from $XSMEM_LIB_DIR.\n",
+      "  --version\n"
+      "Preload libraries come from the runfiles, from ../lib beside the binary, or from $XSMEM_LIB_DIR.\n",
       f);
+}
+
+static const struct command *find_command(const char *name) {
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kCommands); i++)
+    if (!strcmp(kCommands[i].name, name)) return &kCommands[i];
+  return NULL;
+}
+
+// Levenshtein distance, for words of up to 63 characters (longer: far).
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return SIZE_MAX;
+  size_t row[64];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+      row[j] = XSMEM_MIN(XSMEM_MIN(row[j - 1] + 1, up + 1), sub);
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+const char *tool_closest(const char *word, const char *const *words, size_t n) {
+  const char *best = NULL;
+  size_t best_d = SIZE_MAX;
+  for (size_t i = 0; i < n; i++) {
+    size_t d = edit_distance(word, words[i]);
+    if (d < best_d) {
+      best_d = d;
+      best = words[i];
+    }
+  }
+  // Close enough to be a slip: a third of the word, at least 2 edits.
+  return best && best_d <= XSMEM_MAX((size_t)2, strlen(word) / 3) ? best : NULL;
+}
+
+int tool_usage_error(const char *cmd, const char *arg) {
+  const struct command *c = find_command(cmd);
+  const char *usage = c && c->usage ? c->usage : "";
+  // The candidates: every --word of the usage text.
+  char words[32][32];
+  const char *list[32];
+  size_t n = 0;
+  for (const char *p = strstr(usage, "--"); p && n < 32; p = strstr(p + 2, "--")) {
+    size_t len = 2;
+    while (p[len] && (isalnum((unsigned char)p[len]) || p[len] == '-')) len++;
+    if (len == 2 || len >= sizeof words[0]) continue;
+    memcpy(words[n], p, len);
+    words[n][len] = 0;
+    list[n] = words[n];
+    n++;
+  }
+  char opt[64];
+  snprintf(opt, sizeof opt, "%.*s", (int)strcspn(arg, "="), arg);  // --name=value: the name
+  const char *near = tool_closest(opt, list, n);
+  if (near) {
+    tool_error("%s: unknown option '%s' (did you mean '%s'? xsmem %s --help lists them)", cmd, arg, near, cmd);
+  } else {
+    tool_error("%s: unknown option '%s' (xsmem %s --help lists them)", cmd, arg, cmd);
+  }
+  return XSMEM_EXIT_USAGE;
+}
+
+bool tool_is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
+
+int tool_help(const char *cmd) {
+  const struct command *c = find_command(cmd);
+  if (c && c->usage) fputs(c->usage, stdout);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -120,26 +234,27 @@ int main(int argc, char **argv) {
     tool_error("cannot enter %s: %s", wd, strerror(errno));
     return XSMEM_EXIT_FAIL;
   }
-  static const struct {
-    const char *name;
-    int (*fn)(int, char **);
-  } kCmds[] = {
-      {"run", tool_cmd_run},
-      {"report", tool_cmd_report},
-      {"stats", tool_cmd_stats},
-      {"bench", tool_cmd_bench},
-      {"top", tool_cmd_top},
-      {"list", tool_cmd_list},
-      {"__describe", tool_cmd_describe},
-      {"__workload", tool_cmd_workload},
-  };
-  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+  if (tool_is_help(cmd) || !strcmp(cmd, "help")) {
     usage(stdout);
     return 0;
   }
-  for (size_t i = 0; i < sizeof(kCmds) / sizeof(kCmds[0]); i++)
-    if (!strcmp(cmd, kCmds[i].name)) return kCmds[i].fn(argc - 1, argv + 1);
-  tool_error("unknown command '%s'", cmd);
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("xsmem %s\n", XSMEM_VERSION);
+    return 0;
+  }
+  // Internal entry points: the bench's and run's children.
+  if (!strcmp(cmd, "__describe")) return tool_cmd_describe(argc - 1, argv + 1);
+  if (!strcmp(cmd, "__workload")) return tool_cmd_workload(argc - 1, argv + 1);
+  const struct command *c = find_command(cmd);
+  if (c) return c->fn(argc - 1, argv + 1);
+  const char *names[XSMEM_ARRAY_SIZE(kCommands)];
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kCommands); i++) names[i] = kCommands[i].name;
+  const char *near = tool_closest(cmd, names, XSMEM_ARRAY_SIZE(kCommands));
+  if (near) {
+    tool_error("unknown command '%s' (did you mean '%s'?)", cmd, near);
+  } else {
+    tool_error("unknown command '%s'", cmd);
+  }
   usage(stderr);
   return XSMEM_EXIT_USAGE;
 }

@@ -117,6 +117,18 @@ void tool_render_report(FILE *out, tool_snapshot *snaps, size_t n);
 // ---------------------------------------------------------------------------
 // Subcommands, each in its own file (run.c, report.c, stats.c, bench.c,
 // top.c, list.c).
+// Help and usage errors, shared by the subcommands (xsmem.c).
+// True for --help and -h.
+bool tool_is_help(const char *arg);
+// Prints cmd's usage on stdout; returns 0 (the exit status of --help).
+int tool_help(const char *cmd);
+// Says that arg is not an option of cmd, with the closest one (did you mean)
+// and where the list is; returns the usage exit status.
+int tool_usage_error(const char *cmd, const char *arg);
+// Returns the word of words[0..n) closest to word (case-insensitive edit
+// distance), or NULL when none is close enough to be a slip.
+const char *tool_closest(const char *word, const char *const *words, size_t n);
+
 int tool_cmd_run(int argc, char **argv);
 int tool_cmd_report(int argc, char **argv);
 int tool_cmd_stats(int argc, char **argv);

@@ -23,6 +23,27 @@ done
 expect_rc 0 "$x" list --names
 [ "$(grep -c . "$tmp/out")" -ge 5 ] || fail "list --names"
 
+# --help for the command and each subcommand (stdout, status 0); slips get a
+# "did you mean" naming the closest command, option or configuration.
+expect_rc 0 "$x" --help
+for c in run report stats bench top list; do grep -q "^  $c " "$tmp/out" || fail "--help does not list $c"; done
+for c in run report stats bench top list; do
+  expect_rc 0 "$x" "$c" --help
+  grep -q "usage: xsmem $c" "$tmp/out" || fail "$c --help prints no usage"
+done
+expect_rc 2 "$x" bnech
+grep -q "did you mean 'bench'" "$tmp/err" || fail "no suggestion for bnech"
+expect_rc 2 "$x" run --confg default -- /bin/true
+grep -q "did you mean '--config'" "$tmp/err" || fail "no suggestion for --confg"
+expect_rc 2 "$x" run --config defualt -- /bin/true
+grep -q "did you mean 'default'" "$tmp/err" || fail "no suggestion for defualt"
+expect_rc 2 "$x" top --intreval 1 127.0.0.1:1
+grep -q "did you mean '--interval'" "$tmp/err" || fail "no suggestion for --intreval"
+expect_rc 2 "$x" bench --alocators default
+grep -q "did you mean '--allocators'" "$tmp/err" || fail "no suggestion for --alocators"
+expect_rc 2 "$x" stats --zzzzzz
+grep -q "xsmem stats --help lists them" "$tmp/err" || fail "stats: no pointer to --help"
+
 # run over /bin/true and a failing program: the program's status comes back.
 expect_rc 0 "$x" run --config system -- /bin/true
 grep -q "exited with status 0" "$tmp/err" || fail "no summary"
