@@ -18,20 +18,30 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
   // Every string of a snapshot is escaped for the terminal (tool_tty).
   fprintf(f, "snapshot of pid %lld (%s), configuration '%s'\n", (long long)s->pid,
           s->cmdline[0] ? tool_tty(s->cmdline) : "?", s->config[0] ? tool_tty(s->config) : "none");
-  fprintf(f, "  %-18s %12s %12s %12s %12s %12s %12s %6s\n", "allocator", "allocs", "frees", "in use", "peak",
-          "committed", "reserved", "frag");
+  // 80 columns: counts in k/M/G, bytes with binary units. Reserved address
+  // space is no memory: it is shown apart, below the table.
+  fprintf(f, "  %-15s %7s %7s %9s %9s %9s %9s %5s\n", "allocator", "allocs", "frees", "in use", "peak", "cached",
+          "committed", "frag");
+  char c1[16], c2[16];
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
     const Xsmem__AllocatorStats *st = a->stats ? a->stats : &kNoStats;
-    fprintf(f, "%c %-18s %12llu %12llu %12s %12s %12s %12s %5.1f%%\n", a->process_allocator ? '*' : ' ',
-            tool_tty(a->name), (unsigned long long)st->num_allocs, (unsigned long long)st->num_frees,
-            tool_bytes((double)st->bytes_in_use, b1, sizeof b1),
-            tool_bytes((double)st->peak_bytes_in_use, b2, sizeof b2),
-            st->bytes_committed ? tool_bytes((double)st->bytes_committed, b5, sizeof b5) : "-",
-            tool_bytes((double)st->bytes_reserved, b3, sizeof b3), 100.0 * st->fragmentation);
+    fprintf(
+        f, "%c %-15s %7s %7s %9s %9s %9s %9s %4.1f%%\n", a->process_allocator ? '*' : ' ', tool_tty(a->name),
+        tool_count((double)st->num_allocs, c1, sizeof c1), tool_count((double)st->num_frees, c2, sizeof c2),
+        tool_bytes((double)st->bytes_in_use, b1, sizeof b1), tool_bytes((double)st->peak_bytes_in_use, b2, sizeof b2),
+        tool_bytes((double)st->bytes_cached, b4, sizeof b4),
+        st->bytes_committed ? tool_bytes((double)st->bytes_committed, b5, sizeof b5) : "-", 100.0 * st->fragmentation);
   }
+  fputs("  reserved address space (not memory):", f);
+  for (size_t i = 0; i < s->n_allocators; i++) {
+    const Xsmem__AllocatorStats *st = s->allocators[i]->stats ? s->allocators[i]->stats : &kNoStats;
+    fprintf(f, "%s %s %s", i ? "," : "", tool_tty(s->allocators[i]->name),
+            tool_bytes((double)st->bytes_reserved, b3, sizeof b3));
+  }
+  fputc('\n', f);
   if (s->os) {
-    fprintf(f, "  os_vm: %s reserved, %s committed, %llu maps, %llu unmaps\n",
+    fprintf(f, "  os_vm: %s of address space reserved, %s committed, %llu maps, %llu unmaps\n",
             tool_bytes((double)s->os->bytes_reserved, b1, sizeof b1),
             tool_bytes((double)s->os->bytes_committed, b2, sizeof b2), (unsigned long long)s->os->num_maps,
             (unsigned long long)s->os->num_unmaps);

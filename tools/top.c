@@ -8,7 +8,10 @@
 // refreshes), per-tier and per-node figures from the detail values, and the
 // top call sites when the process is tracked. On a terminal the screen is
 // cleared between frames; otherwise frames follow each other (for logs and
-// tests). --count N stops after N frames. Exit status 1 when the process
+// tests). Lines longer than the terminal (80 columns off a terminal) wrap at
+// a space, the rest indented. On a terminal, q quits (the terminal is put in
+// non-canonical mode for the key and restored on exit). --count N stops
+// after N frames. Exit status 1 when the process
 // cannot be reached or refuses (its error is shown). A process serving with a
 // token (XSMEM_HTTP_TOKEN) gets it from the same variables here:
 // XSMEM_HTTP_TOKEN, or XSMEM_HTTP_TOKEN_FILE. Every string of the snapshot
@@ -16,9 +19,12 @@
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,6 +117,8 @@ static char *http_get(const char *host, const char *port, const char *path, size
   return buf;
 }
 
+// The last n values as bars between their lowest and highest, which follow
+// as its scale ("lo..hi").
 static void sparkline(FILE *f, const double *v, size_t n) {
   static const char *const kBars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
   double lo = INFINITY, hi = -INFINITY;
@@ -118,6 +126,90 @@ static void sparkline(FILE *f, const double *v, size_t n) {
   for (size_t i = 0; i < n; i++) {
     int k = hi > lo ? (int)(7.999 * (v[i] - lo) / (hi - lo)) : 0;
     fputs(kBars[k], f);
+  }
+  char a[32], b[32];
+  if (n) fprintf(f, " %s..%s", tool_bytes(lo, a, sizeof a), tool_bytes(hi, b, sizeof b));
+}
+
+// Writes text to f with every line fitted to width columns: a longer line
+// breaks at its last space that fits (or at width when it has none), and
+// what follows is indented by 4.
+static void write_fitted(FILE *f, const char *text, size_t len, size_t width) {
+  const char *end = text + len;
+  while (text < end) {
+    const char *nl = memchr(text, '\n', (size_t)(end - text));
+    const char *line_end = nl ? nl : end;
+    bool first = true;
+    while (text < line_end) {
+      size_t avail = first ? width : width - 4;
+      const char *cut = text;
+      size_t cols = 0;
+      while (cut < line_end && cols < avail) {
+        cols += ((unsigned char)*cut & 0xC0) != 0x80;
+        cut++;
+      }
+      while (cut < line_end && ((unsigned char)*cut & 0xC0) == 0x80) cut++;  // never split a character
+      if (cut < line_end) {
+        const char *space = cut;
+        while (space > text && *space != ' ') space--;
+        if (space > text) cut = space;
+      }
+      if (!first) fputs("    ", f);
+      fwrite(text, 1, (size_t)(cut - text), f);
+      fputc('\n', f);
+      text = cut;
+      while (text < line_end && *text == ' ') text++;
+      first = false;
+    }
+    if (nl && text == nl && first) fputc('\n', f);  // an empty line
+    text = nl ? nl + 1 : end;
+  }
+}
+
+// The terminal's width, or 80 off a terminal.
+static size_t screen_width(bool tty) {
+  struct winsize ws;
+  if (tty && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+  return 80;
+}
+
+static struct termios g_saved_tty;
+static bool g_tty_raw;
+
+static void restore_tty(void) {
+  if (g_tty_raw) tcsetattr(0, TCSANOW, &g_saved_tty);
+  g_tty_raw = false;
+}
+
+// Reads keys without Enter (non-canonical, no echo) when stdin is a terminal.
+static void keys_unbuffered(void) {
+  if (!isatty(0) || tcgetattr(0, &g_saved_tty) != 0) return;
+  struct termios t = g_saved_tty;
+  t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+  t.c_cc[VMIN] = 0;
+  t.c_cc[VTIME] = 0;
+  if (tcsetattr(0, TCSANOW, &t) == 0) {
+    g_tty_raw = true;
+    atexit(restore_tty);
+  }
+}
+
+// Waits `seconds`; returns true when q (or Q) was pressed meanwhile.
+static bool wait_or_quit(double seconds) {
+  double until = tool_now_s() + seconds;
+  for (;;) {
+    double left = until - tool_now_s();
+    if (left <= 0) return false;
+    if (!g_tty_raw) {
+      struct timespec ts = {(time_t)left, (long)((left - floor(left)) * 1e9)};
+      nanosleep(&ts, NULL);
+      return false;
+    }
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    if (poll(&p, 1, (int)(left * 1000) + 1) > 0) {
+      char c;
+      if (read(0, &c, 1) == 1 && (c == 'q' || c == 'Q')) return true;
+    }
   }
 }
 
@@ -129,7 +221,7 @@ static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, 
     if (!header) fprintf(f, "%s (%s):", title, tool_tty(a->name));
     header = true;
     char b[32];
-    double res = tool_detail(a, group, d->label, "bytes_reserved");
+    double res = tool_detail(a, group, d->label, "bytes_reserved");  // the title says "in use/reserved"
     fprintf(f, "  %s %s", tool_tty(d->label), tool_bytes(d->value, b, sizeof b));
     if (!isnan(res)) fprintf(f, "/%s", tool_bytes(res, b, sizeof b));
   }
@@ -170,14 +262,12 @@ int tool_cmd_top(int argc, char **argv) {
     snprintf(port, sizeof port, "%s", colon + 1);
   }
   bool tty = isatty(1);
+  if (tty) keys_unbuffered();
   enum { kHist = 60 };
   double hist[kHist], prev_allocs = -1, prev_t = 0;
   size_t nh = 0;
   for (long frame = 0; count < 0 || frame < count; frame++) {
-    if (frame) {
-      struct timespec ts = {(time_t)interval, (long)((interval - floor(interval)) * 1e9)};
-      nanosleep(&ts, NULL);
-    }
+    if (frame && wait_or_quit(interval)) break;
     char err[256];
     size_t len = 0;
     char *body = http_get(host, port, "/api/snapshot", &len, err, sizeof err);
@@ -201,22 +291,30 @@ int tool_cmd_top(int argc, char **argv) {
     if (nh == kHist) memmove(hist, hist + 1, sizeof(double) * (kHist - 1)), nh--;
     hist[nh++] = in_use;
 
-    FILE *f = stdout;
-    if (tty) fputs("\033[H\033[2J", f);
-    else if (frame) fputs("\n", f);
+    // The frame is composed in memory, then written fitted to the screen.
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *f = open_memstream(&text, &text_len);
+    if (!f) return XSMEM_EXIT_FAIL;
     char b[32];
     fprintf(f, "xsmem top %s:%s  pid %lld  config '%s'  frame %ld\n%s\n", host, port, (long long)s->pid,
             tool_tty(s->config), frame + 1, tool_tty(s->cmdline));
-    fprintf(f, "in use %s  ", tool_bytes(in_use, b, sizeof b));
+    fprintf(f, "in use %s  last %zu: ", tool_bytes(in_use, b, sizeof b), nh);
     sparkline(f, hist, nh);
     if (isnan(rate)) fprintf(f, "  alloc rate: (next frame)\n");
     else fprintf(f, "  alloc rate %.0f/s\n", rate);
     tool_print_summary(f, s, 5, false);
     for (size_t i = 0; i < s->n_allocators; i++) {
-      detail_group(f, s->allocators[i], "tier", "tiers");
-      detail_group(f, s->allocators[i], "node", "nodes");
+      detail_group(f, s->allocators[i], "tier", "tiers, in use/reserved");
+      detail_group(f, s->allocators[i], "node", "nodes, in use/reserved");
     }
-    fflush(f);
+    fclose(f);
+    if (tty) fputs("\033[H\033[2J", stdout);
+    else if (frame) fputs("\n", stdout);
+    write_fitted(stdout, text, text_len, screen_width(tty));
+    if (tty) fputs("q quits\n", stdout);
+    fflush(stdout);
+    free(text);
     xsmem_arena_free(&arena);
   }
   return 0;

@@ -19,6 +19,36 @@ grep -q "frame 3" "$tmp/top.txt" || fail "frame numbers"
 grep -Eq "alloc rate [0-9]+/s" "$tmp/top.txt" || fail "no allocation rate"
 grep -q "[▁▂▃▄▅▆▇█]" "$tmp/top.txt" || fail "no sparkline"
 grep -q "allocator  *allocs" "$tmp/top.txt" || fail "no allocator table"
+# Off a terminal every line fits 80 columns (long ones wrap, indented).
+python3 -c '
+import sys
+wide = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if len(l) > 80]
+sys.exit("lines over 80 columns: %r" % wide[:2] if wide else 0)' "$tmp/top.txt" || fail "top is wider than 80 columns"
+grep -q "tiers, in use/reserved" "$tmp/top.txt" || fail "the tiers line does not say what its figures are"
+# On a terminal, q quits at once (a pseudo-terminal stands in for one).
+python3 - "$r/tools/xsmem" "127.0.0.1:$port" <<'PY' || fail "q does not quit top"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "top", sys.argv[2], "--interval", "30"])
+out = b""
+deadline = time.time() + 20
+while b"q quits" not in out and time.time() < deadline:
+    if select.select([fd], [], [], 0.5)[0]:
+        out += os.read(fd, 65536)
+os.write(fd, b"q")
+end = time.time() + 5
+while time.time() < end:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        sys.exit(0 if os.WEXITSTATUS(status) == 0 else 1)
+    try:
+        select.select([fd], [], [], 0.1) and os.read(fd, 65536)
+    except OSError:
+        pass
+os.kill(pid, 9)
+sys.exit("top still running 5 s after q")
+PY
 kill $demo; wait $demo 2>/dev/null || true
 
 # With a token: refused without it (the server's reason shown), read with it.

@@ -49,6 +49,18 @@ const char *tool_bytes(double bytes, char *buf, size_t n) {
   return buf;
 }
 
+const char *tool_count(double n, char *buf, size_t cap) {
+  static const char *const kUnits[] = {"", "k", "M", "G", "T"};
+  int u = 0;
+  while (fabs(n) >= 1000 && u < 4) {
+    n /= 1000;
+    u++;
+  }
+  if (u == 0) snprintf(buf, cap, "%.0f", n);
+  else snprintf(buf, cap, n < 10 ? "%.2f%s" : n < 100 ? "%.1f%s" : "%.0f%s", n, kUnits[u]);
+  return buf;
+}
+
 const char *tool_tty_n(const char *s, size_t n) {
   static char *ring[16];
   static int k;

@@ -38,6 +38,8 @@ const char *tool_tty(const char *s);
 
 // Returns "12.3 MiB"-style text in buf.
 const char *tool_bytes(double bytes, char *buf, size_t n);
+// Formats a count with a decimal unit (1234567 -> "1.23M").
+const char *tool_count(double n, char *buf, size_t cap);
 
 // Returns seconds from a monotonic clock.
 double tool_now_s(void);
