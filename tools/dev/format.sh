@@ -19,7 +19,7 @@ if [ ! -x "$buildifier" ]; then
 fi
 clang_format=$(command -v clang-format-14 || command -v clang-format)
 
-mapfile -t c_files < <(git ls-files '*.c' '*.h' '*.cc' | grep -v '^third_party/')
+mapfile -t c_files < <(git ls-files '*.c' '*.h' '*.cc' '*.hpp' | grep -v '^third_party/')
 mapfile -t bazel_files < <(git ls-files '*BUILD.bazel' '*.bzl' 'WORKSPACE' '*/WORKSPACE')
 if [ $check = 1 ]; then
   bad=0
