@@ -29,11 +29,23 @@
 // ---------------------------------------------------------------------------
 // The runs.
 
-static void progress(size_t done, size_t total, const char *what) {
+// The time left, from the mean time per run so far ("" before the first).
+static const char *time_left(size_t done, size_t total, double t0, char *buf, size_t cap) {
+  if (done == 0) return "";
+  double left = (tool_now_s() - t0) / (double)done * (double)(total - done);
+  if (left >= 60) snprintf(buf, cap, ", ~%.0fm%02.0fs left", floor(left / 60), fmod(left, 60));
+  else snprintf(buf, cap, ", ~%.0fs left", left);
+  return buf;
+}
+
+// A bar redrawn in place on a terminal; elsewhere (a pipe, a log) the lines
+// run_all prints after each run carry the same count and estimate.
+static void progress(size_t done, size_t total, const char *what, double t0) {
   if (!isatty(2)) return;
+  char eta[48];
   int width = 30, fill = (int)(width * done / (total ? total : 1));
-  fprintf(stderr, "\r[%.*s%*s] %3zu%% %-28.28s", fill, "##############################", width - fill, "",
-          100 * done / (total ? total : 1), what);
+  fprintf(stderr, "\r[%.*s%*s] %3zu%%%-18s %-28.28s", fill, "##############################", width - fill, "",
+          100 * done / (total ? total : 1), time_left(done, total, t0, eta, sizeof eta), what);
   if (done == total) fputs("\n", stderr);
 }
 
@@ -42,13 +54,15 @@ static void progress(size_t done, size_t total, const char *what) {
 static bool run_all(const bench_plan *p, bench_results *r) {
   size_t total = (p->n_allocs * p->n_works + (p->micro ? p->n_allocs : 0)) * (size_t)p->reps, done = 0;
   bool ok = true, tty = isatty(2);
+  double t0 = tool_now_s();
+  char eta[48];
   // Repetitions outermost: drift in the machine's speed hits every allocator alike.
   for (int rep = 0; rep < p->reps; rep++)
     for (size_t w = 0; w < p->n_works; w++)
       for (size_t a = 0; a < p->n_allocs; a++) {
         char what[96];
         snprintf(what, sizeof what, "%s / %s", p->works[w].name, p->allocs[a].name);
-        progress(done, total, what);
+        progress(done, total, what, t0);
         bench_child c;
         bench_spawn(p, &p->allocs[a], p->works[w].argv, p->timeout_s, &c);
         size_t i = bench_run_at(p, a, w, rep), cell = bench_cell(p, a, w);
@@ -57,7 +71,8 @@ static bool run_all(const bench_plan *p, bench_results *r) {
           r->rss_kib[i] = c.rss_kib;
           if (!r->first_line[cell] && c.out) r->first_line[cell] = strndup(c.out, strcspn(c.out, "\n"));
           if (!tty)
-            fprintf(stderr, "rep %d %-14s %-12s %7.3f s %8.0f KiB\n", rep + 1, p->works[w].name, p->allocs[a].name,
+            fprintf(stderr, "[%zu/%zu%s] rep %d %-14s %-12s %7.3f s %8.0f KiB\n", done + 1, total,
+                    time_left(done + 1, total, t0, eta, sizeof eta), rep + 1, p->works[w].name, p->allocs[a].name,
                     c.secs, c.rss_kib);
         } else {
           if (tty) fputc('\n', stderr);
@@ -72,12 +87,14 @@ static bool run_all(const bench_plan *p, bench_results *r) {
     for (size_t a = 0; a < p->n_allocs; a++) {
       char what[96];
       snprintf(what, sizeof what, "micro / %s", p->allocs[a].name);
-      progress(done, total, what);
+      progress(done, total, what, t0);
       if (!bench_micro_run(p, a, rep, r)) ok = false;
-      else if (!tty) fprintf(stderr, "rep %d micro          %-12s done\n", rep + 1, p->allocs[a].name);
+      else if (!tty)
+        fprintf(stderr, "[%zu/%zu%s] rep %d micro          %-12s done\n", done + 1, total,
+                time_left(done + 1, total, t0, eta, sizeof eta), rep + 1, p->allocs[a].name);
       done++;
     }
-  progress(done, total, "done");
+  progress(done, total, "done", t0);
   return ok;
 }
 
@@ -166,18 +183,30 @@ static bool write_outputs(const bench_plan *p, const bench_results *r) {
   fclose(m);
   fputs(text, stdout);
   fflush(stdout);
-  char *tp = NULL, *hp = NULL, *mp = NULL;
-  bool ok = asprintf(&tp, "%s/bench.txt", p->out_dir) >= 0 && asprintf(&hp, "%s/bench.html", p->out_dir) >= 0 &&
-      asprintf(&mp, "%s/bench.md", p->out_dir) >= 0 && tool_write_atomic(tp, text, text_len) &&
-      tool_write_atomic(hp, html, html_len) && tool_write_atomic(mp, md, md_len);
-  if (ok) fprintf(stderr, "xsmem: wrote %s, %s and %s\n", tp, hp, mp);
+  char *csv = NULL, *json = NULL;
+  size_t csv_len = 0, json_len = 0;
+  FILE *c = open_memstream(&csv, &csv_len);
+  bench_report_csv(c, p, r);
+  fclose(c);
+  FILE *j = open_memstream(&json, &json_len);
+  bench_report_json(j, p, r);
+  fclose(j);
+  static const char *const kNames[] = {"bench.txt", "bench.html", "bench.md", "bench.csv", "bench.json"};
+  const char *const data[] = {text, html, md, csv, json};
+  const size_t lens[] = {text_len, html_len, md_len, csv_len, json_len};
+  bool ok = true;
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kNames) && ok; i++) {
+    char *path = NULL;
+    ok = asprintf(&path, "%s/%s", p->out_dir, kNames[i]) >= 0 && tool_write_atomic(path, data[i], lens[i]);
+    free(path);
+  }
+  if (ok) fprintf(stderr, "xsmem: wrote bench.txt, .html, .md, .csv and .json in %s\n", p->out_dir);
   if (p->results && !append_results(p->results, md, md_len)) ok = false;
-  free(tp);
-  free(hp);
-  free(mp);
   free(text);
   free(html);
   free(md);
+  free(csv);
+  free(json);
   return ok;
 }
 

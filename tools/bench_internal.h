@@ -10,6 +10,7 @@
 #ifndef XSMEM_TOOLS_BENCH_INTERNAL_H_
 #define XSMEM_TOOLS_BENCH_INTERNAL_H_
 
+#include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,7 +56,8 @@ typedef struct bench_plan {
   cpu_set_t cpus;
   char cpus_s[64];
   const char *out_dir, *results, *title;
-  int argc;  // the command line, for the markdown section
+  char out_tmp[PATH_MAX];  // the fresh directory the outputs go to without --out
+  int argc;                // the command line, for the markdown section
   char **argv;
   double load_at_start;
 } bench_plan;
@@ -142,6 +144,10 @@ void bench_report_markdown(FILE *f, const bench_plan *p, const bench_results *r)
 
 // A self-contained HTML page: bars of each workload's time ratio, then the
 // text table.
+// One row per (workload or micro benchmark, allocator): the median, its
+// ratio to the baseline, and for workloads the peak RSS and its ratio.
+void bench_report_csv(FILE *f, const bench_plan *p, const bench_results *r);
+void bench_report_json(FILE *f, const bench_plan *p, const bench_results *r);
 void bench_report_html(FILE *f, const bench_plan *p, const bench_results *r, const char *text);
 
 #endif  // XSMEM_TOOLS_BENCH_INTERNAL_H_

@@ -61,7 +61,8 @@ static void bench_usage(FILE *f) {
       "  --no-micro               skip the micro benchmarks\n"
       "  --cpus LIST              run every program on these CPUs only (1, 0,2 or 0-1)\n"
       "  --timeout S              seconds before a run counts as failed (micro runs: 5 times that) [120]\n"
-      "  --out DIR                bench.txt (the table printed), bench.html, bench.md [xsmem-bench]\n"
+      "  --out DIR                bench.txt (the tables printed), .html, .md, .csv, .json [a new "
+      "$TMPDIR/xsmem-bench-*]\n"
       "  --results FILE.md        append the markdown section to FILE.md (bench/RESULTS.md)\n"
       "  --title TEXT             a note for that section's heading\n"
       "Columns: the xsmem allocators in the order named, then the peers. Medians; the table gives\n"
@@ -409,7 +410,7 @@ int bench_make_plan(int argc, char **argv, bench_plan *p, char *self) {
   p->scale = 1;
   p->micro_min_time = 0.05;
   p->timeout_s = 120;
-  p->out_dir = "xsmem-bench";
+  p->out_dir = NULL;  // none asked for: a fresh directory under $TMPDIR, said at the end
   p->argc = argc;
   p->argv = argv;
   int rc = parse_args(argc, argv, p, &x);
@@ -431,7 +432,17 @@ int bench_make_plan(int argc, char **argv, bench_plan *p, char *self) {
     tool_error("bench: %s", why);
     return XSMEM_EXIT_FAIL;
   }
-  if (mkdir(p->out_dir, 0755) != 0 && errno != EEXIST) {
+  if (!p->out_dir) {
+    // Never into the working directory unasked (under `bazel run` that is
+    // the source tree).
+    const char *tmpdir = getenv("TMPDIR");
+    snprintf(p->out_tmp, sizeof p->out_tmp, "%s/xsmem-bench-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!mkdtemp(p->out_tmp)) {
+      tool_error("bench: cannot create %s: %s", p->out_tmp, strerror(errno));
+      return XSMEM_EXIT_FAIL;
+    }
+    p->out_dir = p->out_tmp;
+  } else if (mkdir(p->out_dir, 0755) != 0 && errno != EEXIST) {
     tool_error("bench: cannot create %s: %s", p->out_dir, strerror(errno));
     return XSMEM_EXIT_FAIL;
   }

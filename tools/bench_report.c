@@ -116,37 +116,53 @@ static double best_peer(const bench_plan *p, const table *t, size_t row, bool gl
 // ---------------------------------------------------------------------------
 // Text.
 
+// Writes item at column *col, first starting a new line (indented) when it
+// would pass column 80.
+static void wrapped(FILE *f, int *col, const char *item) {
+  if (*col + (int)strlen(item) > 80) *col = fprintf(f, "\n ");
+  *col += fprintf(f, "%s", item);
+}
+
 void bench_report_text(FILE *f, const bench_plan *p, const bench_results *r) {
   size_t base = bench_baseline(p), na = p->n_allocs;
   const char *bname = p->allocs[base].name;
   if (p->n_works) {
     table t = workload_table(p, r, false), m = workload_table(p, r, true);
-    fprintf(f, "xsmem bench: median of %d runs, time and peak RSS as ratios to %s (lower is better)\n", p->reps, bname);
-    fprintf(f, "%-14s", "workload");
-    for (size_t a = 0; a < na; a++) fprintf(f, " %19s", p->allocs[a].name);
-    fputc('\n', f);
-    geo gt[kBenchMaxAllocs] = {{0}}, gm[kBenchMaxAllocs] = {{0}};
-    for (size_t w = 0; w < p->n_works; w++) {
-      fprintf(f, "%-14s", p->works[w].name);
+    // Two tables, time then peak RSS, each a ratio to the baseline per column.
+    for (int kind = 0; kind < 2; kind++) {
+      const table *x = kind ? &m : &t;
+      fprintf(f, "%s%s, median of %d runs, as a ratio to %s's (lower is better)\n", kind ? "\n" : "",
+              kind ? "peak RSS" : "wall time", p->reps, bname);
+      fprintf(f, "%-14s", "workload");
+      for (size_t a = 0; a < na; a++) fprintf(f, " %9.9s", p->allocs[a].name);
+      fputc('\n', f);
+      geo g[kBenchMaxAllocs] = {{0}};
+      for (size_t w = 0; w < p->n_works; w++) {
+        fprintf(f, "%-14s", p->works[w].name);
+        for (size_t a = 0; a < na; a++) {
+          double v = med_at(p, x, w, a) / med_at(p, x, w, base);
+          if (r->failed[bench_cell(p, a, w)]) fprintf(f, " %9s", "FAILED");
+          else if (isnan(v)) fprintf(f, " %9s", "-");
+          else fprintf(f, " %8.2fx", v);
+          geo_add(&g[a], v);
+        }
+        fputc('\n', f);
+      }
+      fprintf(f, "%-14s", "geomean");
       for (size_t a = 0; a < na; a++) {
-        double rt = med_at(p, &t, w, a) / med_at(p, &t, w, base), rm = med_at(p, &m, w, a) / med_at(p, &m, w, base);
-        if (r->failed[bench_cell(p, a, w)]) fprintf(f, " %19s", "FAILED");
-        else if (isnan(rt) || isnan(rm)) fprintf(f, " %19s", "-");
-        else fprintf(f, "   %5.2fx t %5.2fx m", rt, rm);
-        geo_add(&gt[a], rt);
-        geo_add(&gm[a], rm);
+        if (g[a].n) fprintf(f, " %8.2fx", geo_mean(&g[a]));
+        else fprintf(f, " %9s", "-");
       }
       fputc('\n', f);
     }
-    fprintf(f, "%-14s", "geomean");
-    for (size_t a = 0; a < na; a++) {
-      if (gt[a].n && gm[a].n) fprintf(f, "   %5.2fx t %5.2fx m", geo_mean(&gt[a]), geo_mean(&gm[a]));
-      else fprintf(f, " %19s", "-");
+    // The baseline's own medians.
+    int col = fprintf(f, "%s's own figures:", bname);
+    for (size_t w = 0; w < p->n_works; w++) {
+      char item[96];
+      snprintf(item, sizeof item, "%s %s %.3f s %.0f MiB", w ? "," : "", p->works[w].name, med_at(p, &t, w, base),
+               med_at(p, &m, w, base));
+      wrapped(f, &col, item);
     }
-    fputc('\n', f);
-    fprintf(f, "absolute (%s): ", bname);
-    for (size_t w = 0; w < p->n_works; w++)
-      fprintf(f, "%s %.3f s / %.0f MiB  ", p->works[w].name, med_at(p, &t, w, base), med_at(p, &m, w, base));
     fputc('\n', f);
     // Against the best peer of each workload, when peers other than glibc ran.
     geo gb[kBenchMaxAllocs] = {{0}};
@@ -157,8 +173,12 @@ void bench_report_text(FILE *f, const bench_plan *p, const bench_results *r) {
       for (size_t a = 0; a < na; a++) geo_add(&gb[a], med_at(p, &t, w, a) / best);
     }
     if (any) {
-      fprintf(f, "time vs the best peer, geomean:");
-      for (size_t a = 0; a < na; a++) fprintf(f, " %s %.2f", p->allocs[a].name, geo_mean(&gb[a]));
+      int col = fprintf(f, "time vs the best peer, geomean:");
+      for (size_t a = 0; a < na; a++) {
+        char item[96];
+        snprintf(item, sizeof item, " %s %.2f", p->allocs[a].name, geo_mean(&gb[a]));
+        wrapped(f, &col, item);
+      }
       fputc('\n', f);
     }
     free(t.med);
@@ -354,64 +374,184 @@ void bench_report_markdown(FILE *f, const bench_plan *p, const bench_results *r)
 }
 
 // ---------------------------------------------------------------------------
-// HTML: grouped bars of the time ratio per workload.
+// CSV and JSON: the medians and ratios, a row per (row, allocator).
 
-void bench_report_html(FILE *h, const bench_plan *p, const bench_results *r, const char *text) {
-  size_t na = p->n_allocs, nw = p->n_works, base = bench_baseline(p);
-  const char *bname = p->allocs[base].name;
-  table t = workload_table(p, r, false);
-  fputs(
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem bench</title><style>"
-      "body{font:14px system-ui,sans-serif;margin:16px}pre{background:#f1f5f9;padding:8px}"
-      "svg{width:100%;max-width:900px;height:auto}</style></head><body><h1>xsmem bench</h1>",
-      h);
+typedef struct flat_row {
+  const char *kind;  // "workload" or "micro"
+  const char *name, *allocator;
+  double median, ratio;       // seconds (workload) or ns per operation (micro)
+  double rss_mib, rss_ratio;  // workloads only (NAN for micro)
+  bool failed;
+} flat_row;
+
+// Calls emit for every row, workloads first.
+static void flat_rows(const bench_plan *p, const bench_results *r, void (*emit)(FILE *, const flat_row *, bool),
+                      FILE *f) {
+  size_t base = bench_baseline(p);
+  bool first = true;
+  if (p->n_works) {
+    table t = workload_table(p, r, false), m = workload_table(p, r, true);
+    for (size_t w = 0; w < p->n_works; w++)
+      for (size_t a = 0; a < p->n_allocs; a++) {
+        flat_row row = {"workload",
+                        p->works[w].name,
+                        p->allocs[a].name,
+                        med_at(p, &t, w, a),
+                        med_at(p, &t, w, a) / med_at(p, &t, w, base),
+                        med_at(p, &m, w, a),
+                        med_at(p, &m, w, a) / med_at(p, &m, w, base),
+                        r->failed[bench_cell(p, a, w)]};
+        emit(f, &row, first);
+        first = false;
+      }
+    free(t.med);
+    free(m.med);
+  }
+  if (r->n_micro) {
+    table t = micro_table(p, r);
+    for (size_t b = 0; b < r->n_micro; b++)
+      for (size_t a = 0; a < p->n_allocs; a++) {
+        flat_row row = {"micro",
+                        r->micro_names[b],
+                        p->allocs[a].name,
+                        med_at(p, &t, b, a),
+                        med_at(p, &t, b, a) / med_at(p, &t, b, base),
+                        NAN,
+                        NAN,
+                        false};
+        emit(f, &row, first);
+        first = false;
+      }
+    free(t.med);
+  }
+}
+
+static void csv_number(FILE *f, double v) {
+  if (isnan(v)) fputs(",", f);
+  else fprintf(f, ",%.6g", v);
+}
+
+static void csv_row(FILE *f, const flat_row *row, bool first) {
+  fprintf(f, "%s,%s,%s", row->kind, row->name, row->allocator);
+  csv_number(f, row->median);
+  csv_number(f, row->ratio);
+  csv_number(f, row->rss_mib);
+  csv_number(f, row->rss_ratio);
+  fprintf(f, ",%d\n", row->failed);
+}
+
+void bench_report_csv(FILE *f, const bench_plan *p, const bench_results *r) {
+  // Names are workloads, benchmarks and allocators: no commas or quotes.
+  fprintf(f, "kind,name,allocator,median,ratio_to_%s,peak_rss_mib,rss_ratio_to_%s,failed\n",
+          p->allocs[bench_baseline(p)].name, p->allocs[bench_baseline(p)].name);
+  flat_rows(p, r, csv_row, f);
+}
+
+static void json_number(FILE *f, const char *key, double v) {
+  if (isnan(v) || isinf(v)) fprintf(f, ", \"%s\": null", key);
+  else fprintf(f, ", \"%s\": %.6g", key, v);
+}
+
+static void json_row(FILE *f, const flat_row *row, bool first) {
+  fprintf(f, "%s\n    {\"kind\": \"%s\", \"name\": \"%s\", \"allocator\": \"%s\"", first ? "" : ",", row->kind,
+          row->name, row->allocator);
+  json_number(f, "median", row->median);
+  json_number(f, "ratio", row->ratio);
+  json_number(f, "peak_rss_mib", row->rss_mib);
+  json_number(f, "rss_ratio", row->rss_ratio);
+  fprintf(f, ", \"failed\": %s}", row->failed ? "true" : "false");
+}
+
+void bench_report_json(FILE *f, const bench_plan *p, const bench_results *r) {
+  fprintf(f,
+          "{\"baseline\": \"%s\", \"repetitions\": %d, \"scale\": %g,\n  \"units\": {\"workload\": \"s\", "
+          "\"micro\": \"ns per operation\"},\n  \"rows\": [",
+          p->allocs[bench_baseline(p)].name, p->reps, p->scale);
+  flat_rows(p, r, json_row, f);
+  fputs("\n  ]}\n", f);
+}
+
+// ---------------------------------------------------------------------------
+// HTML: grouped bars of the time and peak RSS ratios per workload.
+
+// A round step for about 5 ticks up to vmax: 1, 2 or 5 times a power of 10.
+static double tick_step(double vmax) {
+  double raw = vmax / 5, mag = pow(10, floor(log10(raw))), n = raw / mag;
+  return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * mag;
+}
+
+static void html_chart(FILE *h, const bench_plan *p, const bench_results *r, const table *t, const char *title) {
   static const char *const kColors[] = {"#64748b", "#94a3b8", "#2563eb", "#16a34a",
                                         "#f59e0b", "#dc2626", "#9333ea", "#0891b2"};
+  size_t na = p->n_allocs, nw = p->n_works, base = bench_baseline(p);
   double vmax = 1;
   for (size_t w = 0; w < nw; w++)
     for (size_t a = 0; a < na; a++) {
-      double v = med_at(p, &t, w, a) / med_at(p, &t, w, base);
+      double v = med_at(p, t, w, a) / med_at(p, t, w, base);
       if (!r->failed[bench_cell(p, a, w)] && !isnan(v)) vmax = fmax(vmax, v);
     }
+  double step = tick_step(vmax);
+  vmax = ceil(vmax / step - 1e-9) * step;
   int W = 900, H = 300, L = 50, B = 40;
-  double gw = (double)(W - L - 10) / (double)(nw ? nw : 1), bw = gw * 0.8 / (double)na;
+  double gw = (double)(W - L - 10) / (double)(nw ? nw : 1), bw = gw * 0.8 / (double)na, ph = H - B - 10;
   fprintf(h,
-          "<h2>Time relative to %s (median of %d)</h2><svg viewBox=\"0 0 %d %d\" "
+          "<h2>%s relative to %s (median of %d; lower is better)</h2><svg viewBox=\"0 0 %d %d\" "
           "xmlns=\"http://www.w3.org/2000/svg\">",
-          bname, p->reps, W, H + 20 * (int)((na + 5) / 6));
-  for (int k = 0; k <= 4; k++) {
-    double v = vmax * k / 4, y = 10 + (H - B - 10) * (1 - k / 4.0);
+          title, p->allocs[base].name, p->reps, W, H + 20 * (int)((na + 5) / 6));
+  for (double v = 0; v <= vmax + step / 2; v += step) {
+    double y = 10 + ph * (1 - v / vmax);
     fprintf(h,
             "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e2e8f0\"/><text x=\"%d\" y=\"%.1f\" "
-            "font-size=\"11\" text-anchor=\"end\">%.2fx</text>",
+            "font-size=\"11\" text-anchor=\"end\">%gx</text>",
             L, W - 10, y, y, L - 4, y + 4, v);
   }
   for (size_t w = 0; w < nw; w++) {
     for (size_t a = 0; a < na; a++) {
-      double v = med_at(p, &t, w, a) / med_at(p, &t, w, base);
+      double v = med_at(p, t, w, a) / med_at(p, t, w, base);
       if (r->failed[bench_cell(p, a, w)] || isnan(v)) v = 0;
-      double bh = (H - B - 10) * v / vmax;
+      double bh = ph * v / vmax;
       fprintf(h,
               "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>%s on %s: %.2fx "
-              "(%.3f s)</title></rect>",
+              "(%.3g)</title></rect>",
               L + gw * (double)w + gw * 0.1 + bw * (double)a, H - B - bh, bw - 1, bh, kColors[a % 8], p->works[w].name,
-              p->allocs[a].name, v, med_at(p, &t, w, a));
+              p->allocs[a].name, v, med_at(p, t, w, a));
     }
     fprintf(h, "<text x=\"%.1f\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">%s</text>",
             L + gw * (double)w + gw / 2, H - B + 16, p->works[w].name);
   }
+  // The baseline: 1.0, drawn over the bars.
+  double y1 = 10 + ph * (1 - 1 / vmax);
+  fprintf(h,
+          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#0f172a\" stroke-dasharray=\"6 3\" "
+          "class=\"baseline\"/>",
+          L, W - 10, y1, y1);
   for (size_t a = 0; a < na; a++)
     fprintf(h,
             "<rect x=\"%zu\" y=\"%zu\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%zu\" y=\"%zu\" "
             "font-size=\"12\">%s</text>",
             (size_t)L + (a % 6) * 140, (size_t)H + (a / 6) * 20, kColors[a % 8], (size_t)L + (a % 6) * 140 + 14,
             (size_t)H + (a / 6) * 20 + 10, p->allocs[a].name);
-  fputs("</svg><h2>Table</h2><pre>", h);
+  fputs("</svg>", h);
+}
+
+void bench_report_html(FILE *h, const bench_plan *p, const bench_results *r, const char *text) {
+  fputs(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xsmem bench</title><style>"
+      "body{font:14px system-ui,sans-serif;margin:16px}pre{background:#f1f5f9;padding:8px}"
+      "svg{width:100%;max-width:900px;height:auto}</style></head><body><h1>xsmem bench</h1>",
+      h);
+  if (p->n_works) {
+    table t = workload_table(p, r, false), m = workload_table(p, r, true);
+    html_chart(h, p, r, &t, "Wall time");
+    html_chart(h, p, r, &m, "Peak RSS");
+    free(t.med);
+    free(m.med);
+  }
+  fputs("<h2>Tables</h2><pre>", h);
   for (const char *c = text; *c; c++) {
     if (*c == '<') fputs("&lt;", h);
     else if (*c == '&') fputs("&amp;", h);
     else fputc(*c, h);
   }
   fputs("</pre></body></html>\n", h);
-  free(t.med);
 }

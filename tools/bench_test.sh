@@ -15,20 +15,42 @@ expect_rc() {  # expect_rc WANT CMD... (stdout to $tmp/out, stderr to $tmp/err)
   set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?; set -e
   [ "$got" = "$want" ] || { cat "$tmp/err" >&2; fail "$* exited $got, wanted $want"; }
 }
-ratio='[0-9]+\.[0-9]+x t +[0-9]+\.[0-9]+x m'
+ratio='[0-9]+\.[0-9]+x'
 
 expect_rc 0 "$x" bench --allocators glibc,default,bfc --workloads small,mixed,threads,churn --reps 1 --scale 0.25 \
   --out "$tmp/b"
 cp "$tmp/out" "$tmp/table.txt"
 cat "$tmp/table.txt"
-grep -q "ratios to glibc" "$tmp/table.txt" || fail "no header"
-grep -Eq "^workload +default +bfc +glibc$" "$tmp/table.txt" || fail "columns: xsmem's first, then the peers"
+grep -q "^wall time, median of 1 runs, as a ratio to glibc's" "$tmp/table.txt" || fail "no time header"
+grep -q "^peak RSS, median of 1 runs, as a ratio to glibc's" "$tmp/table.txt" || fail "no RSS header"
+[ "$(grep -Ec "^workload +default +bfc +glibc$" "$tmp/table.txt")" = 2 ] || fail "columns: xsmem's first, then the peers"
 for w in small mixed threads churn geomean; do
-  grep -Eq "^$w +$ratio +$ratio +1\.00x t  1\.00x m$" "$tmp/table.txt" || fail "row $w"
+  [ "$(grep -Ec "^$w +$ratio +$ratio +1\.00x$" "$tmp/table.txt")" = 2 ] || fail "row $w"
 done
-[ -s "$tmp/b/bench.txt" ] && [ -s "$tmp/b/bench.html" ] && [ -s "$tmp/b/bench.md" ] || fail "outputs missing"
+! grep -E '.{81}' "$tmp/table.txt" || fail "a table line wider than 80 columns"
+for f in txt html md csv json; do [ -s "$tmp/b/bench.$f" ] || fail "bench.$f missing"; done
 cmp -s "$tmp/table.txt" "$tmp/b/bench.txt" || fail "bench.txt differs from the printed table"
-[ "$(grep -o '<rect' "$tmp/b/bench.html" | wc -l)" -ge 15 ] || fail "chart bars"
+[ "$(grep -o '<rect' "$tmp/b/bench.html" | wc -l)" -ge 30 ] || fail "chart bars (time and RSS)"
+[ "$(grep -o 'class="baseline"' "$tmp/b/bench.html" | wc -l)" = 2 ] || fail "no 1.0 line on the charts"
+! grep -Eo '>[0-9.]+x</text>' "$tmp/b/bench.html" | grep -Ev '>[0-9]+(\.(25|5|75|2|4|6|8))?x<|>0\.[0-9]+x<' ||
+  fail "axis ticks are not round"
+python3 - "$tmp/b/bench.csv" "$tmp/b/bench.json" <<'PY' || fail "bench.csv / bench.json"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+doc = json.load(open(sys.argv[2]))
+assert len(rows) == len(doc["rows"]) == 12, (len(rows), len(doc["rows"]))
+assert doc["baseline"] == "glibc"
+glibc = [r for r in rows if r["allocator"] == "glibc"]
+assert all(float(r["ratio_to_glibc"]) == 1 and float(r["rss_ratio_to_glibc"]) == 1 for r in glibc)
+assert {r["name"] for r in rows} == {"small", "mixed", "threads", "churn"}
+PY
+grep -Eq '^\[[0-9]+/12, ~[0-9]+s left\] rep 1 ' "$tmp/err" || fail "no progress lines with time left off a terminal"
+# Without --out nothing lands in the working directory: a fresh directory under $TMPDIR.
+mkdir -p "$tmp/cwd" "$tmp/tmpdir"
+(cd "$tmp/cwd" && TMPDIR=$tmp/tmpdir expect_rc 0 "$x" bench --allocators '' --peers glibc --workloads small --reps 1 \
+  --scale 0.05 --no-micro)
+[ -z "$(ls -A "$tmp/cwd")" ] || fail "bench wrote into the working directory unasked"
+ls "$tmp"/tmpdir/xsmem-bench-*/bench.html >/dev/null || fail "no outputs under \$TMPDIR"
 grep -Eq '^\| churn \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|$' "$tmp/b/bench.md" || fail "markdown row"
 
 # Micro benchmarks: google benchmark's JSON shape, the rate from FAKE_IPS.
@@ -67,8 +89,8 @@ head -1 "$tmp/results.md" | grep -qx "# xsmem bench results" || fail "a new resu
 # A failed run: the others are reported, its cell says so, the status is 1.
 expect_rc 1 "$x" bench --allocators '' --peers glibc --lib "mine=$lib" --lib-env mine:PYTHONHOME=/nonexistent \
   --workloads python,small --reps 1 --scale 0.1 --out "$tmp/f"
-grep -Eq "^python +FAILED +1\.00x t  1\.00x m$" "$tmp/out" || fail "failed cell"
-grep -Eq "^small +$ratio +1\.00x t  1\.00x m$" "$tmp/out" || fail "the other workload's row"
+[ "$(grep -Ec "^python +FAILED +1\.00x$" "$tmp/out")" = 2 ] || fail "failed cell"
+[ "$(grep -Ec "^small +$ratio +1\.00x$" "$tmp/out")" = 2 ] || fail "the other workload's row"
 grep -q "python failed under mine (exit status 1: .*No module named 'encodings'" "$tmp/err" || fail "failure message"
 expect_rc 1 "$x" bench --allocators '' --peers glibc --lib "mine=$lib" --lib-env glibc:FAKE_FAIL=1 --workloads '' \
   --micro "$tmp/fake_micro" --reps 1 --out "$tmp/f"
