@@ -169,6 +169,8 @@ EOF
     for c in $configs; do [ -f "$prefix/lib/libxsmem_${c}_export.so.$version" ] || fail "no _export library for $c"; done
     for peer in jemalloc mimalloc tcmalloc; do [ ! -e "$prefix/lib/libxsmem_$peer.so" ] || fail "the peer $peer is installed"; done
     echo "$configs" | grep -qx default || fail "no default configuration"
+    # version.bzl's version has its section in CHANGELOG.md.
+    grep -q "^## $version\b" "$runfiles/CHANGELOG.md" || fail "CHANGELOG.md has no section '## $version'"
     # The headers: exactly the public ones, at their tree paths.
     headers=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
     [ "$headers" = "./xsmem/allocators/allocator.h ./xsmem/allocators/registry.h ./xsmem/platform/base.h ./xsmem/platform/once.h " ] ||
