@@ -200,12 +200,20 @@ EOF
     rm "$prefix/lib/libxsmem_bfc.so.$soversion"
     ln -s nowhere "$prefix/lib/libxsmem_bfc.so.$soversion"
     inode=$(stat -c %i "$prefix/lib/libxsmem_bfc.so.$version")
+    # An older install's file, in the list: gone after this one; a file the
+    # list does not name is not the install's to remove.
+    echo old >"$prefix/lib/libxsmem_bfc.so.0.0.1"
+    echo lib/libxsmem_bfc.so.0.0.1 >>"$prefix/share/xsmem/installed-files"
+    echo mine >"$prefix/lib/mine.txt"
     "$install_bin" --prefix "$prefix" >/dev/null || fail "installing over the tree failed"
     grep -q '^Name: xsmem$' "$prefix/lib/pkgconfig/xsmem.pc" || fail "re-installing did not replace xsmem.pc"
     [ "$(readlink "$prefix/lib/libxsmem_bfc.so.$soversion")" = "libxsmem_bfc.so.$version" ] ||
       fail "re-installing did not replace the SONAME link"
     [ "$(stat -c %i "$prefix/lib/libxsmem_bfc.so.$version")" != "$inode" ] ||
       fail "re-installing wrote into the old library instead of replacing it"
+    [ ! -e "$prefix/lib/libxsmem_bfc.so.0.0.1" ] || fail "re-installing left a file the earlier install listed"
+    [ -f "$prefix/lib/mine.txt" ] || fail "re-installing removed a file it had not installed"
+    rm "$prefix/lib/mine.txt"
     (cd "$prefix" && find . ! -type d | sed 's|^\./||' | sort) | diff "$tmp/tree.txt" - || fail "re-installing changed the file list"
 
     # A relative prefix is relative to where bazel run was typed.

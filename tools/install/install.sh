@@ -20,10 +20,12 @@
 # tree as OUT with TOP/ at its top.
 #
 # Every file is written under a temporary name and renamed over the old one:
-# re-running replaces an installed tree, and a program that has the old
-# library mapped keeps its copy. Nothing points back into the source tree or
-# bazel-bin, and every path written into the pkg-config and CMake files is
-# relative to the file itself, so the tree can be moved.
+# re-running replaces an installed tree (and removes what the earlier run
+# listed in share/xsmem/installed-files and this one no longer writes), and a
+# program that has the old library mapped keeps its copy. Nothing points back
+# into the source tree or bazel-bin, and every path written into the
+# pkg-config and CMake files is relative to the file itself, so the tree can
+# be moved.
 set -euo pipefail
 umask 022
 
@@ -114,6 +116,13 @@ locate() {
 }
 
 installed=()
+# What an earlier install wrote here: what it wrote and this one does not
+# (a configuration since made private, an older version's files) is removed
+# at the end, so the tree and its list stay the same set.
+previous=()
+if [ -f "$prefix/share/xsmem/installed-files" ]; then
+  mapfile -t previous <"$prefix/share/xsmem/installed-files"
+fi
 
 # put SRC DEST MODE: copies SRC to $prefix/DEST (a relative path) with MODE,
 # through a temporary name renamed over DEST.
@@ -310,6 +319,15 @@ EOF
 
 installed+=(share/xsmem/installed-files)
 write share/xsmem/installed-files 0644 < <(printf '%s\n' "${installed[@]}" | sort)
+if [ ${#previous[@]} -gt 0 ]; then
+  while read -r old; do
+    # Only relative paths inside the prefix: the list is a file anyone could edit.
+    case "/$old/" in
+      */../* | //*) echo "install: not removing '$old' (listed in the old installed-files)" >&2 ;;
+      *) rm -f "$prefix/$old" ;;
+    esac
+  done < <(comm -23 <(printf '%s\n' "${previous[@]}" | sort -u) <(printf '%s\n' "${installed[@]}" | sort -u))
+fi
 
 if [ -n "$dist_top" ]; then
   # Reproducible: sorted names, no owner, time or gzip name.
