@@ -171,10 +171,14 @@ EOF
     echo "$configs" | grep -qx default || fail "no default configuration"
     # version.bzl's version has its section in CHANGELOG.md.
     grep -q "^## $version\b" "$runfiles/CHANGELOG.md" || fail "CHANGELOG.md has no section '## $version'"
-    # The headers: exactly the public ones, at their tree paths.
-    headers=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
-    [ "$headers" = "./xsmem/allocators/allocator.h ./xsmem/allocators/registry.h ./xsmem/platform/base.h ./xsmem/platform/once.h " ] ||
-      fail "installed headers: $headers"
+    # The headers: exactly //:public_headers, cpp/X as xsmem/X and the others
+    # at their tree paths; the C interface among them.
+    headers=$(cd "$prefix/include" && find . -type f | sort)
+    expected=$(sed -n 's|^header \(cpp/\)\{0,1\}|./xsmem/|p' "$runfiles/install_manifest.txt" | sort)
+    [ "$headers" = "$expected" ] || fail "installed headers: $headers; //:public_headers: $expected"
+    for h in allocators/allocator.h allocators/registry.h platform/base.h platform/once.h; do
+      [ -f "$prefix/include/xsmem/$h" ] || fail "include/xsmem/$h is not installed"
+    done
     # Files are copies with sane modes: no link but the libraries', nothing
     # writable by group or others, executables only where they run.
     links=$(cd "$prefix" && find . -type l ! -path './lib/libxsmem_*.so*')
