@@ -7,6 +7,7 @@ xsmem_configurations() makes, in //allocators, for an entry NAME:
   NAME                  NAME_config + the malloc shim: linking it makes NAME the
                         process allocator
   libxsmem_NAME.so      the same as a preloadable / linkable shared library
+                        (SONAME libxsmem_NAME.so.XSMEM_SOVERSION, version.bzl)
   NAME_conformance      the shared conformance suite run against NAME
 and the test and benchmark packages take their per-configuration variants
 from the same list (xsmem_configs_for), so adding a configuration is its
@@ -21,6 +22,8 @@ Entry fields:
   shim_header  optional: allocators/shim/NAME.h, direct calls into the front
                for the malloc shim
   tracked      the tracker wraps it (export adds the tracker's analyses)
+  public       optional, default True: False keeps it out of the installed tree
+               (//:install, //:dist; :public_libraries lists the others)
   test_env     optional: environment for the conformance test
   size         optional: the conformance test's size (default "medium")
   tests        which per-configuration variants it joins:
@@ -39,6 +42,7 @@ Entry fields:
 """
 
 load("//:copts.bzl", "XSMEM_C_COPTS", "XSMEM_TEST_COPTS")
+load("//:version.bzl", "XSMEM_SOVERSION")
 load("//allocators:options.bzl", INTERFACE_OPTIONS = "OPTIONS")
 load("//allocators/bfc:options.bzl", BFC_OPTIONS = "OPTIONS")
 load("//allocators/buddy:options.bzl", BUDDY_OPTIONS = "OPTIONS")
@@ -189,16 +193,21 @@ XSMEM_CONFIGS = [
     {
         "name": "jemalloc",
         "parts": ["jemalloc"],
+        # Debian's allocator behind xsmem statistics, for comparison: not installed
+        # (the installed library would need Debian's package at run time).
+        "public": False,
         "tests": {"programs": True},
     },
     {
         "name": "mimalloc",
         "parts": ["mimalloc"],
+        "public": False,  # a peer, for comparison (as jemalloc)
         "tests": {"programs": True},
     },
     {
         "name": "tcmalloc",
         "parts": ["tcmalloc"],
+        "public": False,  # a peer, for comparison (as jemalloc)
         "tests": {"programs": True},
     },
     {
@@ -374,7 +383,14 @@ def _configuration(cfg):
         linkshared = 1,
         # Calls inside the library bind to its own definitions (no PLT hops);
         # --as-needed drops the toolchain's libstdc++/libm (1.5 MiB resident in C programs).
-        linkopts = ["-Wl,-Bsymbolic-functions", "-Wl,-z,nodelete", "-Wl,--as-needed"],
+        # The SONAME is what a program linked against the installed library
+        # records (//:install names the file libxsmem_NAME.so.VERSION).
+        linkopts = [
+            "-Wl,-Bsymbolic-functions",
+            "-Wl,-z,nodelete",
+            "-Wl,--as-needed",
+            "-Wl,-soname,%s" % xsmem_soname("libxsmem_%s.so" % name),
+        ],
         deps = [name],
         visibility = ["//visibility:public"],
     )
@@ -395,7 +411,8 @@ def _configuration(cfg):
     )
 
 def xsmem_configurations(configs = XSMEM_CONFIGS):
-    """Generates the targets of every configuration, plus :conformance and :preload_libraries."""
+    """Generates the targets of every configuration, plus :conformance, :preload_libraries
+    and :public_libraries (those //:install ships)."""
     for cfg in configs:
         _configuration(cfg)
     native.test_suite(
@@ -407,9 +424,22 @@ def xsmem_configurations(configs = XSMEM_CONFIGS):
         srcs = ["libxsmem_%s.so" % c["name"] for c in configs],
         visibility = ["//visibility:public"],
     )
+    native.filegroup(
+        name = "public_libraries",
+        srcs = ["libxsmem_%s.so" % n for n in xsmem_public_config_names(configs)],
+        visibility = ["//visibility:public"],
+    )
 
 def xsmem_config_names(configs = XSMEM_CONFIGS):
     return [c["name"] for c in configs]
+
+def xsmem_public_config_names(configs = XSMEM_CONFIGS):
+    """The configurations //:install and //:dist ship (all but those marked "public": False)."""
+    return [c["name"] for c in configs if c.get("public", True)]
+
+def xsmem_soname(library):
+    """The SONAME of an installed library: libxsmem_NAME.so -> libxsmem_NAME.so.XSMEM_SOVERSION."""
+    return "%s.%s" % (library, XSMEM_SOVERSION)
 
 def xsmem_configs_for(test):
     """The configurations that join a per-configuration test (a key of their "tests"), with its value."""

@@ -2,11 +2,15 @@
 //
 // Preload libraries (libxsmem_NAME.so, libxsmem_NAME_export.so) are looked
 // for in $XSMEM_LIB_DIR alone when it is set (exactly the libraries in that
-// directory), else in the runfiles trees ($RUNFILES_DIR, $TEST_SRCDIR,
-// <this binary>.runfiles, under the workspace name xsmem or __main__), then
-// beside the binary in bazel-bin. Other runfiles (the demo script, the
-// bench programs, libxsmem_maps.so) come from the runfiles trees, or, for a
-// copy of the binary outside Bazel's tree, from beside it.
+// directory), else in the installed tree's lib/ when this binary is an
+// installed one (PREFIX/bin/xsmem beside PREFIX/libexec/xsmem: //:install),
+// then in the runfiles trees ($RUNFILES_DIR, $TEST_SRCDIR, <this
+// binary>.runfiles, under the workspace name xsmem or __main__), then beside
+// the binary in bazel-bin. Other runfiles (the demo script, the bench
+// programs, libxsmem_maps.so) come from the installed tree's libexec/xsmem,
+// the runfiles trees, or, for a copy of the binary outside Bazel's tree,
+// from beside it. The installed tree comes first: it is what an installed
+// tool was installed with, whatever runfiles variables it inherits.
 #include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
@@ -18,7 +22,7 @@
 
 #include "tools/xsmem.h"
 
-enum { kMaxDirs = 12 };
+enum { kMaxDirs = 16 };
 
 static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_printf(const char *fmt, ...) {
@@ -43,6 +47,18 @@ static bool self_path(char *buf, size_t cap) {
   return true;
 }
 
+// Returns PREFIX/sub (malloc'ed) when this binary is PREFIX/bin/xsmem of an
+// installed tree (PREFIX/libexec/xsmem exists), else NULL.
+static char *installed_dir(const char *sub) {
+  char exe[PATH_MAX];
+  if (!self_path(exe, sizeof exe)) return NULL;
+  const char *prefix = dirname(dirname(exe));
+  char *marker = dup_printf("%s/libexec/xsmem", prefix);
+  bool installed = marker && is_dir(marker);
+  free(marker);
+  return installed ? dup_printf("%s/%s", prefix, sub) : NULL;
+}
+
 // Runfiles roots: $RUNFILES_DIR, $TEST_SRCDIR, then <this binary>.runfiles.
 static size_t runfiles_roots(char **roots, size_t max) {
   size_t n = 0;
@@ -63,6 +79,8 @@ static size_t lib_dirs(char **dirs) {
     dirs[n++] = strdup(env);
     return n;
   }
+  char *installed = installed_dir("lib");
+  if (installed) dirs[n++] = installed;
   char *roots[4];
   size_t nr = runfiles_roots(roots, 4);
   for (size_t i = 0; i < nr; i++) {
@@ -112,15 +130,20 @@ char *tool_find_library(const char *stem) {
 }
 
 char *tool_find_runfile(const char *rel) {
+  const char *slash = strrchr(rel, '/');
+  const char *base = slash ? slash + 1 : rel;
+  // Installed (//:install): PREFIX/libexec/xsmem/<file name>.
+  char *found = NULL, *libexec = installed_dir("libexec/xsmem");
+  if (libexec) found = first_readable(&libexec, 1, base);
+  if (found) return found;
   char *roots[4];
   size_t nr = runfiles_roots(roots, 4);
   char *name = dup_printf("xsmem/%s", rel);
-  char *found = first_readable(roots, nr, name);
+  found = first_readable(roots, nr, name);
   free(name);
   char exe[PATH_MAX];
   if (!found && self_path(exe, sizeof exe)) {  // a copy of the tool outside Bazel's tree: beside it
-    const char *base = strrchr(rel, '/');
-    char *p = dup_printf("%s/%s", dirname(exe), base ? base + 1 : rel);
+    char *p = dup_printf("%s/%s", dirname(exe), base);
     if (access(p, R_OK) == 0) found = p;
     else free(p);
   }

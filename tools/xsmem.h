@@ -96,8 +96,9 @@ bool tool_copy_atomic(const char *src, const char *dst);
 // Preload libraries and runfiles (libraries.c).
 
 // Returns the path of libxsmem_<stem>.so (malloc'ed) or NULL when missing.
-// Looks only in $XSMEM_LIB_DIR when it is set, else in the runfiles of this
-// binary, then beside it in bazel-bin.
+// Looks only in $XSMEM_LIB_DIR when it is set, else in PREFIX/lib for an
+// installed PREFIX/bin/xsmem (//:install), in the runfiles of this binary,
+// then beside it in bazel-bin.
 char *tool_find_library(const char *stem);
 
 // Fills names (malloc'ed strings, count returned) with the configurations
@@ -105,8 +106,9 @@ char *tool_find_library(const char *stem);
 size_t tool_list_configs(char ***names);
 
 // Returns the path of a runfile (e.g. "tools/demo_workload.py"), or NULL.
-// Outside Bazel's runfiles (a copy of the tool): the file of that name beside
-// the binary.
+// An installed PREFIX/bin/xsmem (//:install) looks for the file of that name
+// in PREFIX/libexec/xsmem first; outside Bazel's runfiles (a copy of the
+// tool), the file of that name beside the binary.
 char *tool_find_runfile(const char *rel);
 
 // ---------------------------------------------------------------------------
