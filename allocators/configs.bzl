@@ -252,6 +252,7 @@ XSMEM_CONFIGS = [
     {
         "name": "buddy_large",
         "parts": ["pair"],
+        "public": False,  # for tests: default's medium and large tiers without the small one
         "tests": {
             "fuzz": True,
             "limits": True,

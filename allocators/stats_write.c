@@ -75,7 +75,7 @@ static const char *human_bytes(char *buf, size_t cap, double v) {
 static void write_text(out *o, const xsmem_allocator *a, const xsmem_stats *s) {
   char h[32];
   putf(o, "xsmem stats: allocator '%s' (%s)\n", a->name, a->ops->kind);
-#define XSMEM_STAT_TEXT_uint64_t(name)                                  \
+#define XSMEM_STAT_TEXT_uint64_t(name)                                \
   putf(o, "  %-20s %20llu  %s\n", #name, (unsigned long long)s->name, \
        strstr(#name, "bytes") || strstr(#name, "size") ? human_bytes(h, sizeof(h), (double)s->name) : "");
 #define XSMEM_STAT_TEXT_double(name) putf(o, "  %-20s %20.4f\n", #name, s->name);
@@ -133,11 +133,10 @@ static void write_json(out *o, const xsmem_allocator *a, const xsmem_stats *s) {
   put(o, ",\n  \"stats\": {");
   const char *sep = "";
 #define XSMEM_STAT_JSON_uint64_t(name) putf(o, "%s\"%s\": %llu", sep, #name, (unsigned long long)s->name);
-#define XSMEM_STAT_JSON_double(name)   \
+#define XSMEM_STAT_JSON_double(name) \
   putf(o, "%s\"%s\": ", sep, #name); \
   put_number(o, s->name);
-#define XSMEM_STAT_JSON(type, name, kind, help) \
-  XSMEM_STAT_JSON_##type(name) sep = ", ";
+#define XSMEM_STAT_JSON(type, name, kind, help) XSMEM_STAT_JSON_##type(name) sep = ", ";
   XSMEM_STAT_FIELDS(XSMEM_STAT_JSON)
 #undef XSMEM_STAT_JSON
 #undef XSMEM_STAT_JSON_double

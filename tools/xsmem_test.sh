@@ -31,6 +31,8 @@ for c in run report stats bench top list; do
   expect_rc 0 "$x" "$c" --help
   grep -q "usage: xsmem $c" "$tmp/out" || fail "$c --help prints no usage"
 done
+expect_rc 0 "$x" --version
+grep -qE '^xsmem [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out" || fail "--version: $(cat "$tmp/out")"
 expect_rc 2 "$x" bnech
 grep -q "did you mean 'bench'" "$tmp/err" || fail "no suggestion for bnech"
 expect_rc 2 "$x" run --confg default -- /bin/true
