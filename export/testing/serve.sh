@@ -1,16 +1,17 @@
 # export/testing/serve.sh: sourced by the exporter's end-to-end shell tests
-# (HERE is the test's directory in the runfiles, TMP a scratch directory).
+# (TMP is a scratch directory; steady_workload.py lies beside this file).
 #
 # serve LIB NAME [VAR=VALUE...]: starts python3 running steady_workload.py
 # with LIB preloaded and XSMEM_HTTP=127.0.0.1:0 (plus the given variables),
 # waits for the line in which it names its port (port 0: the exporter picks a
 # free one, so tests running at once never collide) and sets SERVED_PID and
 # SERVED_PORT. Returns 1, saying why, when no port is named within 15 s.
+SERVE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 serve() {
   local lib=$1 name=$2
   shift 2
   local err="$TMP/$name.err"
-  env "$@" LD_PRELOAD="$lib" XSMEM_HTTP=127.0.0.1:0 /usr/bin/python3 "$HERE/testing/steady_workload.py" 120 \
+  env "$@" LD_PRELOAD="$lib" XSMEM_HTTP=127.0.0.1:0 /usr/bin/python3 "$SERVE_DIR/steady_workload.py" 120 \
     2>"$err" &
   SERVED_PID=$!
   SERVED_PORT=""
