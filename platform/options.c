@@ -606,8 +606,8 @@ void xsmem_options_print(int fd, const char *names) {
     if (st.accepted) {
       xsmem_dprintf(fd, "  %s=%s (%s)\n", o->name, st.value, xsmem_option_source_name(st.source));
     } else {
-      xsmem_dprintf(fd, "  %s=%s (default: %s from the %s is not accepted)\n", o->name, st.value, st.given,
-                    xsmem_option_source_name(st.source));
+      xsmem_dprintf(fd, "  %s=%s (default: %s from %s%s is not accepted)\n", o->name, st.value, st.given,
+                    st.source == XSMEM_OPTION_FROM_ENV ? "the " : "", xsmem_option_source_name(st.source));
     }
   }
 }
