@@ -107,11 +107,11 @@ long tls_delay_ms(void) {
 
 static void *purger_main(void *arg) {
   for (;;) {
-    long delay = tls_delay_ms();  // XSMEM_DECOMMIT_DELAY_MS is LIVE
+    long delay = tls_delay_ms();
     long tick = delay > 0 ? XSMEM_MAX(1, XSMEM_MIN(delay / 4, 250)) : 250;
     struct timespec ts = {tick / 1000, (tick % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-    purge_pass(delay, true);
+    purge_pass(tls_delay_ms(), true);  // XSMEM_DECOMMIT_DELAY_MS is LIVE: a change counts from this pass
   }
   return arg;
 }
