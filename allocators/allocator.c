@@ -92,7 +92,8 @@ void xsmem_stats_tiers_fragmentation(xsmem_stats *out) {
 __thread unsigned xsmem_query_depth_;
 
 static _Atomic uint64_t g_bad_pointers;
-static _Atomic int g_on_error = -1;  // 0 abort, 1 warn
+static _Atomic int g_on_error = -1;      // 0 abort, 1 warn
+static _Atomic uint64_t g_on_error_gen;  // xsmem_options_generation() when g_on_error was read
 
 void xsmem_report_bad_pointer(const char *allocator, const char *op, const void *p, const char *what) {
   atomic_fetch_add_explicit(&g_bad_pointers, 1, memory_order_relaxed);
@@ -104,11 +105,14 @@ void xsmem_report_bad_pointer(const char *allocator, const char *op, const void 
     xsmem_log("error: %s(%p) in allocator '%s': %s (answered 0)", op, p, allocator, what);
     return;
   }
+  // Read once, and again after xsmem_option_set changed an option (it is LIVE).
   int mode = atomic_load_explicit(&g_on_error, memory_order_relaxed);
-  if (mode < 0) {
+  uint64_t gen = xsmem_options_generation();
+  if (mode < 0 || gen != atomic_load_explicit(&g_on_error_gen, memory_order_relaxed)) {
     static const char *const kChoices[] = {"abort", "warn"};
     mode = xsmem_option_choice("XSMEM_ON_ERROR", kChoices, 2);
     atomic_store_explicit(&g_on_error, mode, memory_order_relaxed);
+    atomic_store_explicit(&g_on_error_gen, gen, memory_order_relaxed);
   }
   if (mode == 1) {
     xsmem_log("error: %s(%p) in allocator '%s': %s (ignored: XSMEM_ON_ERROR=warn)", op, p, allocator, what);

@@ -28,6 +28,8 @@ static alert_slot g_alerts[XSMEM_MONITOR_MAX_ALERTS];
 static size_t g_num_alerts;
 static xsmem_alert_thresholds g_thresholds;
 static bool g_thresholds_set;
+static bool g_thresholds_from_options;  // set from the XSMEM_ALERT_* options, at generation g_thresholds_gen
+static uint64_t g_thresholds_gen;
 
 bool xsmem_parse_double(const char *s, double *out) {
   const char *p = s;
@@ -66,30 +68,23 @@ bool xsmem_parse_double(const char *s, double *out) {
   return true;
 }
 
-static double option_double(const char *name) {
-  const char *s = xsmem_option_str(name);
-  double v = 0;
-  if (!s[0]) return 0;
-  if (!xsmem_parse_double(s, &v)) {
-    xsmem_log("%s=%s is not a number; alert disabled", name, s);
-    return 0;
-  }
-  return v;
-}
-
 xsmem_alert_thresholds xsmem_monitor_thresholds_from_options(void) {
   xsmem_alert_thresholds t;
   t.value[XSMEM_ALERT_BYTES_IN_USE] = (double)xsmem_option_bytes("XSMEM_ALERT_BYTES_IN_USE");
-  t.value[XSMEM_ALERT_FRAGMENTATION] = option_double("XSMEM_ALERT_FRAGMENTATION");
-  t.value[XSMEM_ALERT_ALLOC_RATE] = option_double("XSMEM_ALERT_ALLOC_RATE");
-  t.value[XSMEM_ALERT_POOL_HIT_RATE] = option_double("XSMEM_ALERT_POOL_HIT_RATE");
+  t.value[XSMEM_ALERT_FRAGMENTATION] = xsmem_option_number("XSMEM_ALERT_FRAGMENTATION");
+  t.value[XSMEM_ALERT_ALLOC_RATE] = xsmem_option_number("XSMEM_ALERT_ALLOC_RATE");
+  t.value[XSMEM_ALERT_POOL_HIT_RATE] = xsmem_option_number("XSMEM_ALERT_POOL_HIT_RATE");
   return t;
 }
 
+// The thresholds, from the options unless a caller set them; read again when
+// xsmem_option_set changed an option (the XSMEM_ALERT_* ones are LIVE).
 static void ensure_thresholds(void) {
-  if (!g_thresholds_set) {
+  uint64_t gen = xsmem_options_generation();
+  if (!g_thresholds_set || (g_thresholds_from_options && gen != g_thresholds_gen)) {
     g_thresholds = xsmem_monitor_thresholds_from_options();
-    g_thresholds_set = true;
+    g_thresholds_set = g_thresholds_from_options = true;
+    g_thresholds_gen = gen;
   }
 }
 
@@ -97,6 +92,7 @@ void xsmem_monitor_set_thresholds(const xsmem_alert_thresholds *t) {
   xsmem_spin_lock(&g_lock);
   g_thresholds = *t;
   g_thresholds_set = true;
+  g_thresholds_from_options = false;
   xsmem_spin_unlock(&g_lock);
 }
 
@@ -244,6 +240,7 @@ void xsmem_monitor_timeline(xsmem_analysis_sink *sink) {
 
 size_t xsmem_monitor_alerts(xsmem_alert_state *out, size_t max) {
   xsmem_spin_lock(&g_lock);
+  ensure_thresholds();
   size_t n = 0;
   for (size_t i = 0; i < g_num_alerts && n < max; i++) {
     if (g_thresholds.value[g_alerts[i].st.kind] > 0) out[n++] = g_alerts[i].st;

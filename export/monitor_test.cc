@@ -12,6 +12,7 @@ extern "C" {
 #include "export/format.h"
 #include "export/monitor.h"
 #include "export/snapshot.h"
+#include "platform/options.h"
 }
 #include "export/testing/export_testing.h"
 
@@ -34,6 +35,25 @@ TEST(Monitor, ParseDouble) {
   EXPECT_FALSE(xsmem_parse_double("abc", &v));
   EXPECT_FALSE(xsmem_parse_double("1.5x", &v));
   EXPECT_FALSE(xsmem_parse_double("1e", &v));
+}
+
+// The XSMEM_ALERT_* options are LIVE: thresholds from the options follow
+// xsmem_option_set; thresholds a caller set stay as set.
+TEST(Monitor, ThresholdsFollowTheOptionsSetAtRunTime) {
+  xsmem_monitor_reset();
+  EXPECT_FALSE(xsmem_monitor_alerts_enabled());
+  ASSERT_EQ(xsmem_option_set("XSMEM_ALERT_BYTES_IN_USE", "1m"), 0);
+  EXPECT_TRUE(xsmem_monitor_alerts_enabled());
+  EXPECT_EQ(xsmem_monitor_thresholds_from_options().value[XSMEM_ALERT_BYTES_IN_USE], 1 << 20);
+  ASSERT_EQ(xsmem_option_set("alert_bytes_in_use", nullptr), 0);  // back to the default: off
+  EXPECT_FALSE(xsmem_monitor_alerts_enabled());
+  xsmem_alert_thresholds t = {};
+  t.value[XSMEM_ALERT_FRAGMENTATION] = 0.5;
+  xsmem_monitor_set_thresholds(&t);
+  ASSERT_EQ(xsmem_option_set("XSMEM_ALERT_FRAGMENTATION", "0"), 0);
+  EXPECT_TRUE(xsmem_monitor_alerts_enabled());  // the caller's thresholds, not the option's
+  ASSERT_EQ(xsmem_option_set("XSMEM_ALERT_FRAGMENTATION", nullptr), 0);
+  xsmem_monitor_reset();
 }
 
 const xsmem_alert_state *FindAlert(const std::vector<xsmem_alert_state> &v, const char *name, const char *allocator) {

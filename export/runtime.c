@@ -5,6 +5,12 @@
 // program next to a configuration; without any export option set it starts
 // nothing and costs one environment scan.
 #include "export/service.h"
+#include "platform/base.h"
+
+// The options the exporter reads (export/options.bzl). The malloc shim refers
+// to it weakly: its presence says the exporter is linked (XSMEM_HTTP and
+// XSMEM_SNAPSHOT do something), and XSMEM_VERBOSE prints these options too.
+XSMEM_EXPORT const char xsmem_export_options[] = XSMEM_EXPORT_OPTIONS;
 
 __attribute__((constructor)) static void xsmem_export_runtime_start(void) { xsmem_export_start(); }
 

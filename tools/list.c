@@ -4,8 +4,12 @@
 // Each library is preloaded into a child (`xsmem __describe LIB`) that reads
 // the library's own registry through dlsym, so the summary and option list
 // printed are those compiled into it; options are described from
-// platform/options_list.h.
+// platform/options_list.h, each with its value in effect in this
+// environment (the one a program run from here inherits), marked '*' when
+// set to other than the default and '!' when the value given is not
+// accepted; lines fit in 100 columns.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,10 @@ static char *describe_library(const char *lib) {
   if (pid == 0) {
     close(fds[0]);
     dup2(fds[1], 1);
+    // The library reads the options as it starts: what it would say about
+    // them is said once by `xsmem list` itself, not once per library.
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, 2);
     signal(SIGPIPE, SIG_DFL);
     setenv("LD_PRELOAD", lib, 1);
     execl("/proc/self/exe", "xsmem", "__describe", lib, (char *)NULL);
@@ -62,12 +70,71 @@ static char *describe_library(const char *lib) {
   return out;
 }
 
-static const xsmem_option_info *option_info(const char *name) {
-  size_t n;
-  const xsmem_option_info *t = xsmem_options_table(&n);
-  for (size_t i = 0; i < n; i++)
-    if (!strcmp(t[i].name, name)) return &t[i];
-  return NULL;
+enum { kWidth = 100, kTextIndent = 10 };
+
+#ifndef XSMEM_EXPORT_OPTIONS
+#define XSMEM_EXPORT_OPTIONS ""  // tools/BUILD.bazel sets it from export/options.bzl
+#endif
+
+// Prints text from column `indent`, wrapped at kWidth columns (a word longer
+// than a line gets a line of its own).
+static void print_wrapped(const char *text, int indent) {
+  int col = 0;
+  for (const char *p = text; *p;) {
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, " ");
+    if (!len) break;
+    if (col > indent && col + 1 + (int)len > kWidth) {
+      putchar('\n');
+      col = 0;
+    }
+    if (col == 0) col = printf("%*s", indent, "");
+    else col += printf(" ");
+    col += printf("%.*s", (int)len, p);
+    p += len;
+  }
+  if (col) putchar('\n');
+}
+
+// Prints one option: a line with its value in effect in this environment
+// (marked '*' when not the default, '!' when the value given is not accepted)
+// and where it came from, then its meaning and what it accepts, wrapped.
+static void print_option(const char *name) {
+  xsmem_option_state st;
+  if (!xsmem_option_lookup(name, &st)) {
+    printf("      %s\n", name);
+    return;
+  }
+  const xsmem_option_info *o = st.info;
+  char where[200];
+  if (!st.given) snprintf(where, sizeof where, "(default)");
+  else if (!st.accepted)
+    snprintf(where, sizeof where, "(default: %.24s%s from %s%s is not accepted)", st.given,
+             strlen(st.given) > 24 ? "..." : "", st.source == XSMEM_OPTION_FROM_ENV ? "the " : "",
+             xsmem_option_source_name(st.source));
+  else if (strcmp(st.value, o->default_value) == 0)
+    snprintf(where, sizeof where, "(%s, the default)", xsmem_option_source_name(st.source));
+  else
+    snprintf(where, sizeof where, "(%s; default %s)", xsmem_option_source_name(st.source),
+             o->default_value[0] ? o->default_value : "''");
+  char mark = !st.accepted ? '!' : st.given && strcmp(st.value, o->default_value) != 0 ? '*' : ' ';
+  const char *value = st.value[0] ? st.value : "''";
+  // The value is cut to keep the line within kWidth columns.
+  int room = kWidth - (6 + (int)strlen(name) + 3 + 1 + (int)strlen(where));
+  if (room < 8) room = 8;
+  if ((int)strlen(value) > room) printf("    %c %s = %.*s... %s\n", mark, name, room - 3, value, where);
+  else printf("    %c %s = %s %s\n", mark, name, value, where);
+  char accepted[200], text[1200];
+  xsmem_option_describe_accepted(o, accepted, sizeof accepted);
+  snprintf(text, sizeof text, "%s. Accepts %s%s.", o->description, accepted,
+           o->live ? "; can change while running (xsmem_option_set)" : "");
+  print_wrapped(text, kTextIndent);
+}
+
+static void print_options(const char *options) {
+  char *copy = strdup(options), *save = NULL;
+  for (char *o = strtok_r(copy, " ", &save); o; o = strtok_r(NULL, " ", &save)) print_option(o);
+  free(copy);
 }
 
 int tool_cmd_list(int argc, char **argv) {
@@ -113,14 +180,11 @@ int tool_cmd_list(int argc, char **argv) {
       printf("    (could not read its registry from %s)\n", lib ? lib : "?");
       rc = XSMEM_EXIT_FAIL;
     } else {
-      printf("    %s\n", summary);
-      char *save = NULL;
-      for (char *o = strtok_r(options, " ", &save); o; o = strtok_r(NULL, " ", &save)) {
-        const xsmem_option_info *info = option_info(o);
-        if (info)
-          printf("      %-26s default %-8s %s\n", o, info->default_value[0] ? info->default_value : "''",
-                 info->description);
-        else printf("      %s\n", o);
+      print_wrapped(summary, 4);
+      print_options(options);
+      if (exp) {
+        printf("    with libxsmem_%s_export.so, the exporter's too:\n", names[i]);
+        print_options(XSMEM_EXPORT_OPTIONS);
       }
     }
     free(desc);

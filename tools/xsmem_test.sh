@@ -15,10 +15,10 @@ expect_rc() {  # expect_rc WANT CMD... (stderr to $tmp/err)
 # list: every configuration with its summary and options.
 expect_rc 0 "$x" list
 for c in default default_tracked system bfc pool system_tracked; do grep -q "^$c\$" "$tmp/out" || fail "list lacks $c"; done
-grep -q "XSMEM_BFC_LIMIT_MB *default 0" "$tmp/out" || fail "list lacks bfc's options with defaults"
+grep -q "XSMEM_BFC_LIMIT_MB = 0 (default)" "$tmp/out" || fail "list lacks bfc's options with defaults"
 ! grep -E '^ +XSMEM_[A-Z0-9_]+ *$' "$tmp/out" || fail "list names an option platform/options_list.h does not declare"
 for o in XSMEM_TRACK_FREE_SITES XSMEM_LEAK_SUPPRESS XSMEM_TRACK_TIMELINE_MS; do  # every tracker option, each tracked configuration
-  [ "$(grep -c "^ *$o *default" "$tmp/out")" -ge 4 ] || fail "the tracked configurations do not all list $o"
+  [ "$(grep -c "^ *$o = .*(default)" "$tmp/out")" -ge 4 ] || fail "the tracked configurations do not all list $o"
 done
 expect_rc 0 "$x" list --names
 [ "$(grep -c . "$tmp/out")" -ge 5 ] || fail "list --names"

@@ -119,6 +119,10 @@ typedef struct xsmem_tracker_options {
   xsmem_allocator *sample_home;
   size_t sample_home_max;
   bool free_sites;  // full mode: capture each free's call site too (named in reports)
+  // Follow the LIVE options (XSMEM_LEAK_REPORT, XSMEM_LEAK_REPORT_SITES): at
+  // exit the tracker reads them again when xsmem_option_set changed one
+  // (xsmem_tracker_options_from_env sets it).
+  bool follow_options;
 } xsmem_tracker_options;
 
 // Fills *o from the XSMEM_TRACK* / XSMEM_LEAK_* / XSMEM_QUARANTINE_BYTES /

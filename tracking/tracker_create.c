@@ -36,6 +36,26 @@ void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
   o->leak_report_at_exit = xsmem_option_bool("XSMEM_LEAK_REPORT");
   o->leak_report_sites = (unsigned)xsmem_option_int("XSMEM_LEAK_REPORT_SITES");
   o->timeline_ms = (unsigned)xsmem_option_int("XSMEM_TRACK_TIMELINE_MS");
+  o->follow_options = true;
+}
+
+// Writes what makes o unusable (xsmem_tracker_create's EINVAL), naming the
+// option each field comes from.
+static void options_problem(const xsmem_allocator *inner, const xsmem_tracker_options *o, char *buf, size_t cap) {
+  if (!inner || !o) {
+    xsmem_snprintf(buf, cap, "no %s given", inner ? "options" : "allocator");
+  } else if (o->mode > XSMEM_TRACK_FULL) {
+    xsmem_snprintf(buf, cap, "mode %d is not off, sample or full (XSMEM_TRACK)", (int)o->mode);
+  } else if (o->mode == XSMEM_TRACK_SAMPLE && o->sample_bytes == 0) {
+    xsmem_snprintf(buf, cap, "sample mode needs a mean of at least 1 byte between samples (XSMEM_TRACK_SAMPLE_BYTES)");
+  } else if (o->depth == 0 || o->depth > XSMEM_TRACK_MAX_DEPTH) {
+    xsmem_snprintf(buf, cap, "a depth of %u frames is outside 1..%d (XSMEM_TRACK_DEPTH)", o->depth,
+                   XSMEM_TRACK_MAX_DEPTH);
+  } else if (o->guard_sample_rate && o->guard_slots == 0) {
+    xsmem_snprintf(buf, cap, "guarded sampling needs at least 1 slot (XSMEM_GUARD_SLOTS)");
+  } else {
+    xsmem_snprintf(buf, cap, "invalid options");
+  }
 }
 
 xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracker_options *o, const char *name) {
@@ -54,6 +74,7 @@ xsmem_allocator *xsmem_tracker_create(xsmem_allocator *inner, const xsmem_tracke
   t->inner = inner;
   t->opt = *o;
   t->generation = atomic_fetch_add(&g_generation, 1) + 1;
+  t->options_generation = xsmem_options_generation();
   // The shim's byte countdown serves sampling and guarded sampling (but for a
   // rate of 1: every block, which needs no clock); full mode sees every call.
   t->fast_sample = (o->mode == XSMEM_TRACK_SAMPLE || o->mode == XSMEM_TRACK_OFF) && o->guard_sample_rate != 1;
@@ -143,17 +164,28 @@ xsmem_allocator *xsmem_tracker_over(xsmem_allocator *inner, const xsmem_tracker_
   xsmem_allocator *a = xsmem_tracker_create(inner, o, name);
   if (a) return a;
   int err = errno;
-  xsmem_log("tracker over '%s' could not be built (%s); tracking is off", inner->name,
-            err == ENOMEM ? "no room for its tables: out of memory or address space" : "bad XSMEM_TRACK* options?");
+  char why[160];
+  if (err == EINVAL) options_problem(inner, o, why, sizeof(why));
+  else xsmem_snprintf(why, sizeof(why), "no room for its tables: out of memory or address space");
+  xsmem_log("tracker over '%s' could not be built (%s); tracking is off", inner->name, why);
   return inner;
 }
 
 // Runs last among destructors: the program's own cleanup has freed what it frees.
+// A tracker that follows the options reads XSMEM_LEAK_REPORT and
+// XSMEM_LEAK_REPORT_SITES again when xsmem_option_set changed an option since
+// it was built (its report then goes to stderr as it is at exit, when no copy
+// was made at creation).
 __attribute__((destructor(101))) static void tracker_at_exit(void) {
   for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
     xsmem_tracker *t = __atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE);
-    if (t && t->opt.leak_report_at_exit) {
-      xsmem_tracker_leak_report(&t->base, t->report_fd, XSMEM_REPORT_TEXT, t->opt.leak_report_sites);
+    if (!t) continue;
+    bool report = t->opt.leak_report_at_exit;
+    unsigned sites = t->opt.leak_report_sites;
+    if (t->opt.follow_options && xsmem_options_generation() != t->options_generation) {
+      report = xsmem_option_bool("XSMEM_LEAK_REPORT");
+      sites = (unsigned)xsmem_option_int("XSMEM_LEAK_REPORT_SITES");
     }
+    if (report) xsmem_tracker_leak_report(&t->base, t->report_fd >= 0 ? t->report_fd : 2, XSMEM_REPORT_TEXT, sites);
   }
 }

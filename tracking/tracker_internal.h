@@ -191,6 +191,7 @@ typedef struct xsmem_tracker {
   char name[48];
   size_t mapped;                 // bytes of this struct's own mapping
   int report_fd;                 // where the report at exit goes (a copy of stderr)
+  uint64_t options_generation;   // xsmem_options_generation() when it was built
   uint64_t generation;           // unique per tracker created (thread caches key on it)
   xsmem_swiss_map records;       // sample mode: sampled blocks
   live_set live;                 // full mode: live blocks (records in their headers)

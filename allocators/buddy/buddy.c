@@ -631,6 +631,7 @@ xsmem_buddy_options xsmem_buddy_options_from_env(void) {
   long long delay = xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o.decommit_delay_ms = delay < 0 ? 0 : (unsigned)delay;
   o.thp = xsmem_option_bool("XSMEM_BUDDY_THP");
+  o.follow_options = true;
   return o;
 }
 
@@ -663,6 +664,8 @@ xsmem_allocator *xsmem_buddy_create(const char *name, xsmem_source *source, cons
       xsmem_align_up((o->region_size >> b->min_shift) + (o->region_size >> 16) / 8 + 8, xsmem_os_page_size());
   b->max_regions = o->max_regions;
   b->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
+  b->follow_options = o->follow_options;
+  b->options_generation = xsmem_options_generation();
   b->self_bytes = self;
   b->table_entries = entries;
   b->leaf_shift = entries > TABLE_ROOT ? xsmem_log2_floor(entries / TABLE_ROOT) : 0;

@@ -68,6 +68,9 @@ typedef struct xsmem_buddy_options {
   // smaller ones are not (whole THP regions made the first touch of any
   // block commit 2 MiB: 132x glibc's peak RSS for sparsely touched buffers).
   bool thp;
+  // Follow XSMEM_DECOMMIT_DELAY_MS while running: the delay is read again when
+  // xsmem_option_set changed an option (xsmem_buddy_options_from_env sets it).
+  bool follow_options;
 } xsmem_buddy_options;
 
 // Returns the defaults: region_size from XSMEM_BUDDY_REGION (under an

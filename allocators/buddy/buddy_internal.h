@@ -69,8 +69,10 @@ typedef struct buddy {
   xsmem_source *source;
   unsigned min_shift, region_shift;
   size_t region_size, meta_bytes, max_regions;
-  unsigned thp_shift;  // nonzero: blocks of at least 1 << thp_shift get huge-page advice, others not
-  uint64_t delay_ns;
+  unsigned thp_shift;           // nonzero: blocks of at least 1 << thp_shift get huge-page advice, others not
+  uint64_t delay_ns;            // atomic: followed when the options change (buddy_delay_ns)
+  uint64_t options_generation;  // atomic: xsmem_options_generation() delay_ns was read at
+  bool follow_options;
   size_t self_bytes;  // this mapping (header + region slots)
   bool zeroed;        // the source's regions read as zero (XSMEM_SRC_ZEROED)
   // address >> region_shift -> region id + 1, as a two-level table: root

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "allocators/buddy/buddy_internal.h"
+#include "platform/options.h"
 #include "platform/os_vm.h"
 #include "platform/pagemap.h"
 
@@ -65,16 +66,31 @@ static size_t region_release(buddy *b, buddy_region *r) {
   return b->region_size + b->meta_bytes;
 }
 
+// Returns the decommit delay, read again from XSMEM_DECOMMIT_DELAY_MS (LIVE)
+// when xsmem_option_set changed an option and b follows the options.
+static uint64_t delay_ns(buddy *b) {
+  if (b->follow_options) {
+    uint64_t gen = xsmem_options_generation();
+    if (gen != __atomic_load_n(&b->options_generation, __ATOMIC_RELAXED)) {
+      __atomic_store_n(&b->options_generation, gen, __ATOMIC_RELAXED);
+      uint64_t ms = (uint64_t)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
+      __atomic_store_n(&b->delay_ns, ms * 1000000u, __ATOMIC_RELAXED);
+    }
+  }
+  return __atomic_load_n(&b->delay_ns, __ATOMIC_RELAXED);
+}
+
 // Releases empty regions: all of them when force, else those empty for longer
 // than the delay. Returns the bytes given back.
 size_t buddy_purge_empty(buddy *b, bool force) {
   size_t released = 0;
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   uint64_t now = force ? 0 : now_ns();
+  int64_t delay = (int64_t)delay_ns(b);
   bool any = false;  // a look without the lock first: the common answer is "none due"
   for (uint32_t i = 0; i < n && !any; i++) {
     uint64_t since = __atomic_load_n(&b->regions[i].empty_since_ns, __ATOMIC_RELAXED);
-    any = since && (force || (int64_t)(now - since) >= (int64_t)b->delay_ns);
+    any = since && (force || (int64_t)(now - since) >= delay);
   }
   if (!any) return 0;
   xsmem_spin_lock(&b->grow_lock);
@@ -82,7 +98,7 @@ size_t buddy_purge_empty(buddy *b, bool force) {
   for (uint32_t i = 0; i < n; i++) {
     buddy_region *r = &b->regions[i];
     uint64_t since = __atomic_load_n(&r->empty_since_ns, __ATOMIC_RELAXED);
-    if (!since || (!force && (int64_t)(now - since) < (int64_t)b->delay_ns)) continue;
+    if (!since || (!force && (int64_t)(now - since) < delay)) continue;
     released += region_release(b, r);
   }
   xsmem_spin_unlock(&b->grow_lock);

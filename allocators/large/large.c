@@ -37,7 +37,9 @@ typedef struct large {
   xsmem_allocator base;
   xsmem_source *source;  // NULL: os_vm directly (mremap allowed)
   size_t cache_limit;
-  uint64_t delay_ns;
+  uint64_t delay_ns;            // under lock; followed when the options change (cache_evict)
+  uint64_t options_generation;  // xsmem_options_generation() delay_ns was read at
+  bool follow_options;
   unsigned vm_flags;
   xsmem_spinlock lock;                    // everything below
   large_header *live;                     // live blocks, newest first
@@ -96,6 +98,11 @@ static void cache_remove(large *l, large_header *h) {
 // Moves cached mappings past the delay, or beyond the byte limit, onto *out
 // (chained through next) for unmapping after the lock is dropped.
 static void cache_evict(large *l, uint64_t now, bool all, large_header **out) {
+  uint64_t gen = xsmem_options_generation();
+  if (l->follow_options && gen != l->options_generation) {  // XSMEM_DECOMMIT_DELAY_MS is LIVE
+    l->options_generation = gen;
+    l->delay_ns = (uint64_t)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS") * 1000000u;
+  }
   while (l->cache_tail) {
     large_header *h = l->cache_tail;
     bool expired = (int64_t)(now - h->freed_ns) >= (int64_t)l->delay_ns;
@@ -577,6 +584,7 @@ xsmem_large_options xsmem_large_options_from_env(void) {
   long long delay = xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o.decommit_delay_ms = delay < 0 ? 0 : (unsigned)delay;
   o.huge_pages = true;
+  o.follow_options = true;
   return o;
 }
 
@@ -586,6 +594,8 @@ static void init(large *l, const char *name, xsmem_source *source, const xsmem_l
   l->source = source;
   l->cache_limit = o->cache_bytes;
   l->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
+  l->follow_options = o->follow_options;
+  l->options_generation = xsmem_options_generation();
   l->vm_flags = o->huge_pages ? XSMEM_VM_HUGE : 0;
   XSMEM_TOOL_POOL_CREATE(l);
 }

@@ -42,6 +42,9 @@ typedef struct xsmem_large_options {
   size_t cache_bytes;          // freed mappings kept for reuse (0: unmap at once)
   unsigned decommit_delay_ms;  // a cached mapping unused this long is unmapped
   bool huge_pages;             // ask for transparent huge pages (XSMEM_HUGE_PAGES caps it)
+  // Follow XSMEM_DECOMMIT_DELAY_MS while running: the delay is read again when
+  // xsmem_option_set changed an option (xsmem_large_options_from_env sets it).
+  bool follow_options;
 } xsmem_large_options;
 
 // Returns the defaults: cache_bytes from XSMEM_LARGE_CACHE, the delay from

@@ -129,6 +129,29 @@ static const xsmem_allocator_ops kUnbuiltOps = {
 };
 static xsmem_allocator g_unbuilt = {&kUnbuiltOps, NULL};
 
+// Defined by the exporter (//export:runtime: the options it reads) when the
+// process has it linked; a weak reference, so the shim needs no dependency
+// on export/ (a layer above it) and is NULL without it.
+extern const char xsmem_export_options[] __attribute__((weak));
+
+static const char *exporter_options(void) { return xsmem_export_options; }
+
+// Said once, when the process allocator starts: an export option set in a
+// process without the exporter would otherwise do nothing, silently.
+static void check_exporter(const xsmem_config *c) {
+  if (exporter_options()) return;
+  static const char *const kExportOptions[] = {"XSMEM_HTTP", "XSMEM_SNAPSHOT"};
+  for (size_t i = 0; i < XSMEM_ARRAY_SIZE(kExportOptions); i++) {
+    xsmem_option_state st;
+    if (!xsmem_option_lookup(kExportOptions[i], &st) || !st.given || !st.given[0]) continue;
+    xsmem_log(
+        "%s is set (%s) but this process has no exporter: nothing serves or writes it; preload "
+        "libxsmem_%s_export.so (export/) instead of libxsmem_%s.so, or link //export:runtime",
+        kExportOptions[i], xsmem_option_source_name(st.source), c->name, c->name);
+    return;
+  }
+}
+
 // Builds the configuration the shim serves (g_built's build).
 static bool shim_build(void *ctx) {
   const xsmem_config *c = choose_config();
@@ -140,7 +163,15 @@ static bool shim_build(void *ctx) {
 #endif
   g_alloc = a;
   pthread_atfork(fork_prepare, fork_parent, fork_child);
-  if (xsmem_option_bool("XSMEM_VERBOSE")) xsmem_log("malloc served by configuration '%s'", c->name);
+  check_exporter(c);
+  if (xsmem_option_bool("XSMEM_VERBOSE")) {
+    xsmem_log("malloc served by configuration '%s'; its options (the value in effect, where it came from):", c->name);
+    xsmem_options_print(2, c->options);
+    if (exporter_options()) {
+      xsmem_log("the exporter's options:");
+      xsmem_options_print(2, exporter_options());
+    }
+  }
   return true;
 }
 

@@ -6,3 +6,11 @@ OPTIONS = [
     "XSMEM_STATS_AT_EXIT",
     "XSMEM_VERBOSE",
 ]
+
+# Options the shim names in a message but does not act on: the exporter reads
+# them (export/options.bzl), and the shim says when they are set in a process
+# without it. Not part of a configuration's option list.
+MENTIONED = [
+    "XSMEM_HTTP",
+    "XSMEM_SNAPSHOT",
+]

@@ -348,6 +348,7 @@ void xsmem_tls_options_from_env(xsmem_tls_options *o) {
   o->decommit_delay_ms = (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS");
   o->spare_bytes = xsmem_option_bytes("XSMEM_TLS_SPARE_BYTES");
   o->total_bytes = xsmem_option_bytes("XSMEM_TLS_TOTAL_BYTES");
+  o->follow_options = true;
 }
 
 // What the first call of xsmem_tls_buckets passes in.
@@ -363,6 +364,7 @@ static bool build(void *ctx) {
   const xsmem_tls_options *opt = ((build_args *)ctx)->opt;
   if (opt) tls_g.opt = *opt;
   else xsmem_tls_options_from_env(&tls_g.opt);
+  tls_g.options_generation = xsmem_options_generation();
   tls_g.opt.small_max = XSMEM_MIN(XSMEM_MAX(tls_g.opt.small_max, XSMEM_KiB), XSMEM_MiB);
   if (tls_g.opt.cache_bytes == 0) tls_g.opt.cache_bytes = 1;
   tls_g.src = src ? src : xsmem_os_source();

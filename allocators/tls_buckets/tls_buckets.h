@@ -111,6 +111,9 @@ typedef struct xsmem_tls_options {
   xsmem_source *(*node_source)(void *ctx, unsigned node);  // segments of node's classes
   int (*current_node)(void);                               // the caller's node (slow path)
   void *node_ctx;
+  // Follow XSMEM_DECOMMIT_DELAY_MS while running: the delay is read again when
+  // xsmem_option_set changed an option (xsmem_tls_options_from_env sets it).
+  bool follow_options;
 } xsmem_tls_options;
 
 // Fills o from the XSMEM_* options (one node).

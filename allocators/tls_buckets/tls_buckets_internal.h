@@ -159,6 +159,7 @@ typedef struct tls_global {
   uint64_t bytes_decommitted, purger_passes;  // atomic
   uint64_t held;                              // atomic: thread lists (at their bound), spares and stacks (the budget)
   _Atomic int purger;                         // 0 not started, 1 started
+  uint64_t options_generation;                // atomic: xsmem_options_generation() the delay was read at
 } tls_global;
 
 extern tls_global tls_g;
@@ -264,6 +265,7 @@ void *tls_spare_take(xsmem_tls_cache *tc, unsigned c);
 void tls_thread_exit(void *arg);  // the pthread key's destructor
 
 // tls_purger.c
+long tls_delay_ms(void);      // the decommit delay now (followed when the options change)
 void tls_purger_start(void);  // once (and again in a forked child); called with no lock held
 
 #pragma GCC visibility pop

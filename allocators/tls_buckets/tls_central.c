@@ -343,7 +343,8 @@ bool tls_central_put(unsigned c, void *p) {
   bump(&ce->free_blocks, -(int64_t)s->nfree);
   s->free = NULL;
   s->nfree = s->carved = 0;
-  if (tls_g.opt.decommit_delay_ms == 0) {
+  long delay = tls_delay_ms();
+  if (delay == 0) {
     add_relaxed(&tls_g.bytes_decommitted, tls_slab_decommit(s));
     s->state = SLAB_DECOMMITTED;
     list_push(&ce->decommitted, s);
@@ -354,7 +355,7 @@ bool tls_central_put(unsigned c, void *p) {
   s->empty_since = now_ms();
   list_push(&ce->empty, s);
   bump(&ce->nempty, 1);
-  return tls_g.opt.decommit_delay_ms > 0;
+  return delay > 0;
 }
 
 // Gives a NULL-terminated list of class-c blocks back to the central list.

@@ -9,6 +9,7 @@
 
 #include "allocators/tls_buckets/tls_buckets_internal.h"
 #include "platform/log.h"
+#include "platform/options.h"
 
 static size_t (*g_hook)(void *);
 static void *g_hook_ctx;
@@ -92,13 +93,25 @@ size_t xsmem_tls_purge(long min_age_ms) {
   return purge_pass(min_age_ms, false);
 }
 
+long tls_delay_ms(void) {
+  if (tls_g.opt.follow_options) {
+    uint64_t gen = xsmem_options_generation();
+    if (gen != __atomic_load_n(&tls_g.options_generation, __ATOMIC_RELAXED)) {
+      __atomic_store_n(&tls_g.options_generation, gen, __ATOMIC_RELAXED);
+      __atomic_store_n(&tls_g.opt.decommit_delay_ms, (long)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS"),
+                       __ATOMIC_RELAXED);
+    }
+  }
+  return __atomic_load_n(&tls_g.opt.decommit_delay_ms, __ATOMIC_RELAXED);
+}
+
 static void *purger_main(void *arg) {
-  long delay = tls_g.opt.decommit_delay_ms;
-  long tick = XSMEM_MAX(1, XSMEM_MIN(delay / 4, 250));
   for (;;) {
+    long delay = tls_delay_ms();
+    long tick = delay > 0 ? XSMEM_MAX(1, XSMEM_MIN(delay / 4, 250)) : 250;
     struct timespec ts = {tick / 1000, (tick % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-    purge_pass(delay, true);
+    purge_pass(tls_delay_ms(), true);  // XSMEM_DECOMMIT_DELAY_MS is LIVE: a change counts from this pass
   }
   return arg;
 }
