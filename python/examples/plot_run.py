@@ -1,7 +1,7 @@
 """Plots a run's timeline and request-size histogram into a PNG.
 
     ./bazelw run //python:plot_run -- SNAPSHOT OUT.png
-    PYTHONPATH=python python3 python/examples/plot_run.py SNAPSHOT OUT.png   (after a build)
+    PYTHONPATH=bazel-bin/python:python python3 python/examples/plot_run.py SNAPSHOT OUT.png   (after a build)
 
 SNAPSHOT is a file or stream (XSMEM_SNAPSHOT, xsmem run --snapshot) or
 HOST:PORT of a live process (XSMEM_HTTP). The timeline is the tracker's (or

@@ -15,10 +15,16 @@ are not valid UTF-8 (a program's arguments can be any bytes) are decoded with
 U+FFFD, as the C tools do. The raw protobuf messages come from
 read_messages() and fetch_message().
 """
-from . import history, live
-from .live import LiveError, fetch_json, fetch_message
-from .snapshot import SnapshotError, read_stream
-from . import xsmem_stats_pb2
+import pkgutil
+
+# The generated xsmem_stats_pb2 may live in another directory named xsmem on
+# the path (bazel-bin/python/xsmem, with PYTHONPATH=bazel-bin/python:python).
+__path__ = pkgutil.extend_path(__path__, __name__)
+
+from . import history, live  # noqa: E402
+from .live import LiveError, fetch_json, fetch_message  # noqa: E402
+from .snapshot import SnapshotError, read_stream  # noqa: E402
+from . import xsmem_stats_pb2  # noqa: E402
 
 __all__ = [
     "SnapshotError", "LiveError", "read_snapshot", "read_snapshots", "read_messages", "fetch", "fetch_json",
