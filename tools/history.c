@@ -449,8 +449,8 @@ static void diff_row(const char *what, const char *metric, double a, double b) {
   if (bytes) {
     tool_bytes(a, x, sizeof x);
     tool_bytes(b, y, sizeof y);
-    tool_bytes(b - a, z, sizeof z);
-    if (b - a >= 0) memmove(z + 1, z, strlen(z) + 1), z[0] = '+';
+    char d[32];
+    snprintf(z, sizeof z, "%s%s", b - a >= 0 ? "+" : "", tool_bytes(b - a, d, sizeof d));
   } else {
     snprintf(x, sizeof x, "%.6g", a);
     snprintf(y, sizeof y, "%.6g", b);
