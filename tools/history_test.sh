@@ -87,6 +87,16 @@ expect_rc 0 "$x" history diff 1 2 --db "$db"
 grep -Eq "^  bfc +bytes_in_use +665\.0 KiB +0 B +-665\.0 KiB +-100\.0%$" "$tmp/out" || fail "diff: $(cat "$tmp/out")"
 grep -Eq "^  system_tracked +num_allocs +0 +37661 +\+37661 +new$" "$tmp/out" || fail "diff new allocator"
 grep -Eq "^  python3\+0x22d1da +live_bytes +0 B +256\.0 KiB" "$tmp/out" || fail "diff call sites: $(cat "$tmp/out")"
+# The same under valgrind's memcheck (an overlapping copy once formatted the
+# sign of a change): no invalid access, no definite leak.
+if command -v valgrind >/dev/null; then
+  vg=(valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite)
+  expect_rc 0 "${vg[@]}" "$x" history diff 1 2 --db "$db"
+  expect_rc 0 "${vg[@]}" "$x" history trend bytes_in_use --db "$db"
+  cp "$db" "$tmp/vg.db"
+  expect_rc 0 "${vg[@]}" "$x" history add "$td/leaky_python.pb" "$td/bfc_numa_threads.pb" --db "$tmp/vg.db" --host box2
+  expect_rc 1 "${vg[@]}" "$x" history add "$tmp/good.pb" "$tmp/damaged.pb" --db "$tmp/vg.db"
+fi
 expect_rc 1 "$x" history diff 1 99 --db "$db"
 grep -q "no run 99" "$tmp/err" || fail "diff of a missing run"
 expect_rc 2 "$x" history diff 1 x --db "$db"
