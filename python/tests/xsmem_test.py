@@ -205,6 +205,22 @@ class Frames(Base):
         self.assertEqual(int(h["count"].sum()), sum(b["count"] for b in s["histogram"]))
         self.assertIsInstance(frames.detail(s), pd.DataFrame)
 
+    def test_classes(self):
+        # `default` (thread-cached size classes over buddy and large) run by
+        # the xsmem command: per-class and per-tier figures.
+        out = self.path("default.pb")
+        subprocess.run([XSMEM, "run", "--config", "default", "--track", "off", "--workload", "small", "--snapshot", out],
+                       check=True, capture_output=True)
+        s = xsmem.read_snapshot(out)
+        c = frames.classes(s)
+        self.assertGreater(len(c), 3)
+        self.assertEqual(set(c["allocator"]), {"default"})
+        self.assertIn("allocs", c.columns)
+        d = frames.detail(s)
+        one = d[(d["group"] == "class") & (d["key"] == "allocs")].iloc[0]
+        self.assertEqual(c[c["class"] == one["label"]]["allocs"].iloc[0], one["value"])
+        self.assertGreater(len(frames.tiers(s)), 1)
+
     def test_timeline_and_series(self):
         snaps = xsmem.read_snapshots(self.stream_pb)
         tl = frames.timeline(snaps)
