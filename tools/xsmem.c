@@ -1,7 +1,7 @@
 // tools/xsmem.c: the `xsmem` command's entry point (usage, dispatch to the
 // subcommands) and the helpers every subcommand uses: messages, byte counts,
 // terminal escaping, atomic writes. Each subcommand lives in its own file
-// (run.c, report.c, stats.c, bench.c, top.c, list.c); shared pieces are
+// (run.c, report.c, stats.c, bench.c, top.c, history.c, list.c); shared pieces are
 // declared in xsmem.h.
 #include "tools/xsmem.h"
 
@@ -141,6 +141,23 @@ static const struct command {
      "Polls the process's /metrics; q quits.\n"
      "  --interval S   seconds between refreshes (default 1)\n"
      "  --count N      stop after N refreshes\n"},
+    {"history", tool_cmd_history, "snapshots kept in an SQLite database: list, trend, diff",
+     "usage: xsmem history add SNAPSHOT... [--host H] [--program P] [--db FILE]\n"
+     "       xsmem history list [--program P] [--config C] [--db FILE]\n"
+     "       xsmem history trend METRIC [--program P] [--config C] [--allocator A] [--db FILE]\n"
+     "       xsmem history diff RUN1 RUN2 [--db FILE]\n"
+     "Snapshots stored in an SQLite database, for trends across runs. add stores each file's\n"
+     "last snapshot, all of them or (a file damaged) none.\n"
+     "  --db FILE       the database (default $XDG_DATA_HOME/xsmem/history.db, else\n"
+     "                  ~/.local/share/xsmem/history.db)\n"
+     "  --host H        add: the host to record (default this machine's name)\n"
+     "  --program P     add: the program to record (default the command line's first word);\n"
+     "                  list, trend: only runs of P\n"
+     "  --config C      list, trend: only runs with configuration C\n"
+     "  --allocator A   trend: this allocator's figure (default the one serving malloc)\n"
+     "METRIC is an allocator figure: num_allocs, num_frees, num_failed, bytes_in_use,\n"
+     "peak_bytes_in_use, bytes_reserved, bytes_cached, bytes_metadata, largest_alloc_size,\n"
+     "bytes_limit, fragmentation, bytes_committed. RUN is a run's id (xsmem history list).\n"},
     {"list", tool_cmd_list, "the configurations and the options each reads",
      "usage: xsmem list [--names]\n"
      "  --names   the configurations' names only\n"},

@@ -139,6 +139,7 @@ int tool_cmd_stats(int argc, char **argv);
 int tool_cmd_bench(int argc, char **argv);
 int tool_cmd_top(int argc, char **argv);
 int tool_cmd_list(int argc, char **argv);
+int tool_cmd_history(int argc, char **argv);
 // Returns whether name is a workload built into this binary (workloads.c),
 // run as `xsmem __workload NAME [SCALE]`.
 bool tool_is_builtin_workload(const char *name);

@@ -26,8 +26,8 @@ expect_rc 0 "$x" list --names
 # --help for the command and each subcommand (stdout, status 0); slips get a
 # "did you mean" naming the closest command, option or configuration.
 expect_rc 0 "$x" --help
-for c in run report stats bench top list; do grep -q "^  $c " "$tmp/out" || fail "--help does not list $c"; done
-for c in run report stats bench top list; do
+for c in run report stats bench top history list; do grep -q "^  $c " "$tmp/out" || fail "--help does not list $c"; done
+for c in run report stats bench top history list; do
   expect_rc 0 "$x" "$c" --help
   grep -q "usage: xsmem $c" "$tmp/out" || fail "$c --help prints no usage"
 done

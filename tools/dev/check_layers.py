@@ -7,7 +7,7 @@ The layers (ARCHITECTURE.md), each depending only on those below:
   2 numa/, tracking/ (sources, routers, decorators; never each other)
   3 configurations: the rest of allocators/ (configs, shims, libraries)
   4 export/, cpp/ (the C++ interface)
-  5 tools/
+  5 tools/, python/ (the Python API: reads what export/ and tools/ write)
   6 bench/, examples/, the top-level aliases (//:xsmem)
 Tests, test-only targets and benchmarks may depend on anything.
 
@@ -34,7 +34,7 @@ def layer(label):
         return 3
     if top in ("numa", "tracking"):
         return 2
-    return {"export": 4, "cpp": 4, "tools": 5, "bench": 6, "examples": 6, "": 6}.get(top)
+    return {"export": 4, "cpp": 4, "tools": 5, "python": 5, "bench": 6, "examples": 6, "": 6}.get(top)
 
 
 def exempt(label, tests):
