@@ -10,11 +10,18 @@
 // own escaping (xsmem_term_string).
 // JSON: one object; allocators' detail values nested as
 //   "detail": {"<group>": {"<label>": {"<key>": value}}}.
-// Prometheus text exposition format 0.0.4: every family has HELP and TYPE;
-// counters end in _total; labels allocator and config on every allocator
-// series; detail groups become xsmem_<group>_<key>{allocator=..., <group>=label}
-// (tier, class, node, bin, ...); the size histogram becomes the histogram
-// xsmem_alloc_size_bytes; alerts xsmem_alert_active / xsmem_alerts_raised_total.
+// Prometheus text exposition format 0.0.4, named by Prometheus' naming guide
+// (docs/OBSERVING.md has the names and the table of the old ones): every
+// family has HELP and TYPE; units last in base units (xsmem_in_use_bytes),
+// counters end in _total (xsmem_allocations_total), ratios in _ratio; labels
+// allocator and config on every allocator series; detail groups become
+// xsmem_<group>_<key>{allocator=..., <group>=label} (tier, class, node, bin,
+// ...); the tracker's size buckets become one histogram per allocator,
+// xsmem_request_size_bytes; alerts xsmem_alert_active /
+// xsmem_alerts_raised_total. Nothing whose labels change from scrape to scrape
+// is written (timeline points, chunk addresses, call-site ranks or addresses):
+// those stay in JSON and protobuf. Call sites are written, by symbol, only when
+// asked for (XSMEM_METRICS_CALL_SITES).
 // CSV: the timeline, one header line then one row per point.
 #ifndef XSMEM_EXPORT_FORMAT_H_
 #define XSMEM_EXPORT_FORMAT_H_
@@ -34,7 +41,11 @@ void xsmem_json_allocator(const Xsmem__Allocator *a, xsmem_buf *out);
 // Appends s as a JSON string literal (quotes and escapes included).
 void xsmem_json_string(xsmem_buf *out, const char *s);
 
+// The Prometheus text, with the top XSMEM_METRICS_CALL_SITES call sites.
 void xsmem_prometheus(const Xsmem__Snapshot *s, xsmem_buf *out);
+// The same with the top call_sites call sites (0: none; at most
+// XSMEM_EXPORT_TOP_CALL_SITES, what a snapshot holds).
+void xsmem_prometheus_ex(const Xsmem__Snapshot *s, size_t call_sites, xsmem_buf *out);
 // Appends s escaped for a Prometheus label value (\\, \", \n; invalid UTF-8
 // as U+FFFD).
 void xsmem_prometheus_label(xsmem_buf *out, const char *s);

@@ -39,7 +39,7 @@ TEST_F(ExportTest, HttpEndpoint) {
   Reply m = Get(port, "/metrics");
   EXPECT_EQ(m.status, 200);
   EXPECT_NE(m.headers.find("text/plain; version=0.0.4"), std::string::npos);
-  EXPECT_NE(m.body.find("# TYPE xsmem_num_allocs_total counter"), std::string::npos);
+  EXPECT_NE(m.body.find("# TYPE xsmem_allocations_total counter"), std::string::npos);
   EXPECT_NE(m.body.find("allocator=\"fake_bfc\""), std::string::npos);
 
   Reply a = Get(port, "/api/allocators");

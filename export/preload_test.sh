@@ -46,7 +46,7 @@ import sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 body = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode()
 fams = {f.name: f for f in text_string_to_metric_families(body)}
-s = [x for x in fams["xsmem_num_allocs"].samples if x.labels["allocator"] == "os"]
+s = [x for x in fams["xsmem_allocations"].samples if x.labels["allocator"] == "os"]
 assert s and s[0].value > 0, s
 print("ok: /metrics of a preloaded sleep,", int(s[0].value), "allocations")
 PYEOF

@@ -62,6 +62,7 @@ XSMEM_OPTION(XSMEM_HTTP_ALLOW_HOSTS, "", "comma-separated Host header names the 
 XSMEM_OPTION(XSMEM_HTTP_SHOW_CMDLINE, "0", "serve the command line with its arguments over HTTP (by default the program is shown and its arguments, which may hold secrets, are hidden; snapshot files keep them)")
 XSMEM_OPTION(XSMEM_HTTP_CHILDREN, "quiet", "what a child that inherits XSMEM_HTTP from the process serving it does: quiet (does not serve) or next (serves on the next free port and says so)")
 XSMEM_OPTION(XSMEM_HTTP_SERVER, "", "set by the process serving XSMEM_HTTP for its children (PID ADDRESS): how a child knows it inherited the address; not meant to be set by hand")
+XSMEM_OPTION(XSMEM_METRICS_CALL_SITES, "0", "the top N call sites (by live bytes, at most 32) in /metrics as xsmem_call_site_live_bytes{site=SYMBOL}; these series come and go as the ranking changes, so 0 (none) by default")
 XSMEM_OPTION(XSMEM_ALERT_BYTES_IN_USE, "0", "alert when an allocator's bytes in use exceed this size (0: off)")
 XSMEM_OPTION(XSMEM_ALERT_FRAGMENTATION, "", "alert when an allocator's fragmentation exceeds this fraction, e.g. 0.5 (empty: off)")
 XSMEM_OPTION(XSMEM_ALERT_ALLOC_RATE, "0", "alert when allocations per second exceed this rate (0: off)")

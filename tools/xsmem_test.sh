@@ -70,7 +70,7 @@ PY
 expect_rc 0 "$x" stats "$tmp/s.pb"
 grep -q "system_tracked" "$tmp/out" || fail "stats text"
 expect_rc 0 "$x" stats "$tmp/s.pb" --format prometheus
-grep -q '^xsmem_num_allocs_total{allocator="system_tracked"' "$tmp/out" || fail "stats prometheus"
+grep -q '^xsmem_allocations_total{allocator="system_tracked"' "$tmp/out" || fail "stats prometheus"
 expect_rc 0 "$x" stats "$tmp/s.pb" --format csv
 head -1 "$tmp/out" | grep -q "^time_ns,bytes_in_use" || fail "stats csv"
 
