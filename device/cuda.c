@@ -157,8 +157,7 @@ bool xsmem_cuda_device_name(int device, char *buf, size_t cap) {
   bool ok = false;
   if (cap == 0) return false;
   if (api && device >= 0 && device < g_devices) {
-    while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE)) {
-    }
+    while (__atomic_exchange_n(&lock, 1, __ATOMIC_ACQUIRE)) {}
     if (api->get_device_properties(prop, device) == XSMEM_CUDA_SUCCESS) {
       prop[255] = 0;
       xsmem_snprintf(buf, cap, "%s", prop);

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 // The runtime's types, as the runtime defines them (an enum is an int in its ABI).
-typedef int xsmem_cuda_error;  // cudaError_t: 0 is cudaSuccess
+typedef int xsmem_cuda_error;     // cudaError_t: 0 is cudaSuccess
 typedef void *xsmem_cuda_stream;  // cudaStream_t (NULL: the default stream)
 typedef void *xsmem_cuda_event;   // cudaEvent_t
 

@@ -250,9 +250,7 @@ static void dump_once(front *f, size_t size, xsmem_stream s) {
   }
 }
 
-static void *below_alloc(front *f, size_t size, size_t align) {
-  return f->below->ops->alloc(f->below, size, align, 0);
-}
+static void *below_alloc(front *f, size_t size, size_t align) { return f->below->ops->alloc(f->below, size, align, 0); }
 
 // The request missed its cache and the allocator below refused it.
 static void *alloc_hard(front *f, stream_cache *own, size_t size, size_t align) {
@@ -491,14 +489,13 @@ static void op_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   size_t free_b, total_b;
   bool known = xsmem_device_source_mem_info(f->src, &free_b, &total_b);
   pthread_mutex_lock(&f->mu);
-  double v[] = {f->src->device, f->src->fallback, f->num_caches, f->cached_blocks, f->cached_bytes,
-                f->pending_blocks, f->pending_bytes, f->events_recorded, f->event_waits, f->cache_hits};
+  double v[] = {f->src->device,    f->src->fallback, f->num_caches,      f->cached_blocks, f->cached_bytes,
+                f->pending_blocks, f->pending_bytes, f->events_recorded, f->event_waits,   f->cache_hits};
   pthread_mutex_unlock(&f->mu);
-  static const char *const keys[] = {"device",          "fallback",      "streams",
-                                     "stream_cached_blocks", "stream_cached_bytes", "pending_blocks",
-                                     "pending_bytes",   "events_recorded", "event_waits",
-                                     "cache_hits"};
-  static const char *const kinds[] = {"gauge", "gauge", "gauge", "gauge", "gauge",
+  static const char *const keys[] = {
+      "device",         "fallback",      "streams",         "stream_cached_blocks", "stream_cached_bytes",
+      "pending_blocks", "pending_bytes", "events_recorded", "event_waits",          "cache_hits"};
+  static const char *const kinds[] = {"gauge", "gauge", "gauge",   "gauge",   "gauge",
                                       "gauge", "gauge", "counter", "counter", "counter"};
   for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) sink->value(sink, "memory", type, keys[i], kinds[i], v[i]);
   if (known) {

@@ -140,7 +140,7 @@ TEST(DeviceFront, CompletedEventsLetAnotherStreamReuseWithoutWaiting) {
   uint64_t waits = xsmem_fake_event_waits(), recorded = xsmem_fake_events_recorded();
   void *q = xsmem_device_alloc(f.a, 4 * kMiB, &t);
   ASSERT_NE(q, nullptr);
-  EXPECT_EQ(xsmem_fake_event_waits(), waits);  // the event had completed: no wait
+  EXPECT_EQ(xsmem_fake_event_waits(), waits);             // the event had completed: no wait
   EXPECT_EQ(xsmem_fake_events_recorded(), recorded + 1);  // one event for s's whole cache
   xsmem_device_free(f.a, q, &t);
 }
@@ -155,7 +155,7 @@ TEST(DeviceFront, SameStreamBestFitWithinTwiceTheSize) {
   xsmem_device_free(f.a, big, &s);
   xsmem_device_free(f.a, mid, &s);
   EXPECT_EQ(xsmem_device_alloc(f.a, 600 * 1024, &s), mid);  // 1 MiB <= 2 x 600 KiB
-  void *small = xsmem_device_alloc(f.a, 1024, &s);       // no cached block is small enough
+  void *small = xsmem_device_alloc(f.a, 1024, &s);          // no cached block is small enough
   EXPECT_NE(small, big);
   xsmem_device_free(f.a, mid, &s);
   xsmem_device_free(f.a, small, &s);

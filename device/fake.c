@@ -39,8 +39,7 @@ static uint64_t g_recorded, g_waits, g_live;
 static xsmem_fake_stream g_default_stream;
 
 static void spin_lock(int *l) {
-  while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)) {
-  }
+  while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)) {}
 }
 static void spin_unlock(int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 
@@ -52,9 +51,8 @@ void xsmem_fake_stream_launch(xsmem_fake_stream *s) { __atomic_fetch_add(&stream
 
 static void complete_to(xsmem_fake_stream *s, uint64_t point) {
   uint64_t cur = __atomic_load_n(&s->completed, __ATOMIC_RELAXED);
-  while (cur < point && !__atomic_compare_exchange_n(&s->completed, &cur, point, true, __ATOMIC_RELEASE,
-                                                     __ATOMIC_RELAXED)) {
-  }
+  while (cur < point &&
+         !__atomic_compare_exchange_n(&s->completed, &cur, point, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {}
 }
 
 void xsmem_fake_stream_complete(xsmem_fake_stream *s) {

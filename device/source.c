@@ -31,8 +31,7 @@ static slack_entry g_slack[XSMEM_DEVICE_MAX_SLACK_REGIONS];
 static int g_slack_lock;
 
 static void slack_lock(void) {
-  while (__atomic_exchange_n(&g_slack_lock, 1, __ATOMIC_ACQUIRE)) {
-  }
+  while (__atomic_exchange_n(&g_slack_lock, 1, __ATOMIC_ACQUIRE)) {}
 }
 static void slack_unlock(void) { __atomic_store_n(&g_slack_lock, 0, __ATOMIC_RELEASE); }
 

@@ -20,4 +20,5 @@ static xsmem_allocator *build(void) {
   return a;
 }
 
-XSMEM_CONFIG(bfc_cuda, "device memory: a bfc over one CUDA device's memory, stream-ordered (xsmem_device_alloc)", build);
+XSMEM_CONFIG(bfc_cuda, "device memory: a bfc over one CUDA device's memory, stream-ordered (xsmem_device_alloc)",
+             build);

@@ -20,4 +20,5 @@ static xsmem_allocator *build(void) {
   return a;
 }
 
-XSMEM_CONFIG(managed, "unified memory: a bfc over cudaMallocManaged regions, stream-ordered (xsmem_device_alloc)", build);
+XSMEM_CONFIG(managed, "unified memory: a bfc over cudaMallocManaged regions, stream-ordered (xsmem_device_alloc)",
+             build);

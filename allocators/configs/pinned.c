@@ -32,4 +32,6 @@ static xsmem_allocator *build(void) {
   return a;
 }
 
-XSMEM_CONFIG(pinned, "page-locked host memory (cudaHostAlloc; pageable without CUDA): a pool over a bfc, stream-ordered", build);
+XSMEM_CONFIG(pinned,
+             "page-locked host memory (cudaHostAlloc; pageable without CUDA): a pool over a bfc, stream-ordered",
+             build);

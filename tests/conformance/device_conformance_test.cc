@@ -39,8 +39,7 @@ struct Collected {
   std::vector<std::pair<std::string, double>> values;  // "group/label/key" -> value
 };
 
-void Collect(xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *kind,
-             double v) {
+void Collect(xsmem_stats_sink *s, const char *group, const char *label, const char *key, const char *kind, double v) {
   reinterpret_cast<Collected *>(s)->values.emplace_back(std::string(group) + "/" + label + "/" + key, v);
 }
 
@@ -68,7 +67,7 @@ TEST(DeviceConformance, BuildsOverTheFakeDevice) {
   // Each configuration's memory is what its name says, faked.
   std::string name = ConfigName();
   xsmem_memory_type want = name == "bfc_cuda" ? XSMEM_MEMORY_DEVICE
-                           : name == "pinned" ? XSMEM_MEMORY_HOST_PINNED
+      : name == "pinned"                      ? XSMEM_MEMORY_HOST_PINNED
                                               : XSMEM_MEMORY_MANAGED;
   EXPECT_EQ(xsmem_device_memory_type(a), want);
 }
@@ -171,7 +170,8 @@ TEST(DeviceConformance, MemoryTypeInDetailAndJson) {
   EXPECT_EQ(fallback, 0);
   std::string json;
   ASSERT_EQ(xsmem_stats_write(a, "json", Append, &json), 0);
-  EXPECT_NE(json.find("\"group\": \"memory\", \"label\": \"" + std::string(type) + "\""), std::string::npos) << json.substr(0, 400);
+  EXPECT_NE(json.find("\"group\": \"memory\", \"label\": \"" + std::string(type) + "\""), std::string::npos)
+      << json.substr(0, 400);
 }
 
 TEST(DeviceConformance, HostInterfaceServesTheDefaultStream) {
