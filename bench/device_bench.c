@@ -76,8 +76,7 @@ static void pairs(const xsmem_cuda_api *api, xsmem_allocator *bfc, xsmem_cuda_st
   }
 }
 
-static void bandwidth(const xsmem_cuda_api *api, xsmem_allocator *bfc, xsmem_allocator *pinned,
-                      xsmem_cuda_stream s) {
+static void bandwidth(const xsmem_cuda_api *api, xsmem_allocator *bfc, xsmem_allocator *pinned, xsmem_cuda_stream s) {
   const size_t n = (size_t)64 << 20;
   const int reps = 20;
   void *dev = xsmem_device_alloc(bfc, n, s);

@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <string.h>
 
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "allocators/bfc/bfc.h"
@@ -258,6 +260,47 @@ TEST(DeviceFront, RejectsHostOnlyRequestsOnDeviceMemory) {
   EXPECT_EQ(f.a->ops->realloc(f.a, p, 5000, 0), nullptr);  // would copy device memory on the host
   EXPECT_EQ(errno, EINVAL);
   xsmem_free(f.a, p);
+}
+
+// Threads on their own streams, each block stamped (through the fake
+// device's host view) with its owner and checked at its free: a block handed
+// to two owners at once shows as a changed stamp.
+TEST(DeviceFront, ThreadsOnTheirOwnStreamsNeverShareABlock) {
+  Front f(64 * kMiB);
+  ASSERT_NE(f.a, nullptr);
+  constexpr int kThreads = 4;
+  std::vector<xsmem_fake_stream> streams(kThreads);
+  std::vector<std::thread> threads;
+  std::vector<int> bad(kThreads, 0);
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::vector<std::pair<void *, uint32_t>> live;
+      for (int i = 0; i < 3000; i++) {
+        if (live.size() < 32 && rng() % 2) {
+          void *p = xsmem_device_alloc(f.a, 256 + rng() % 65536, &streams[t]);
+          if (!p) continue;
+          uint32_t stamp = (uint32_t)(t << 24 | i);
+          memcpy(xsmem_fake_device_host_view(f.src, p), &stamp, sizeof(stamp));
+          live.emplace_back(p, stamp);
+          if (rng() % 8 == 0) xsmem_fake_stream_launch(&streams[t]);
+          if (rng() % 8 == 0) xsmem_fake_stream_complete(&streams[t]);
+        } else if (!live.empty()) {
+          auto b = live.back();
+          live.pop_back();
+          uint32_t now;
+          memcpy(&now, xsmem_fake_device_host_view(f.src, b.first), sizeof(now));
+          bad[t] += now != b.second;
+          xsmem_device_free(f.a, b.first, &streams[t]);
+        }
+      }
+      for (auto &b : live) xsmem_device_free(f.a, b.first, &streams[t]);
+    });
+  }
+  for (auto &th : threads) th.join();
+  for (int t = 0; t < kThreads; t++) EXPECT_EQ(bad[t], 0) << "thread " << t;
+  xsmem_device_empty_cache(f.a);
+  EXPECT_EQ(xsmem_get_stats(f.a).bytes_in_use, 0u);
 }
 
 }  // namespace

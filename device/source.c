@@ -259,7 +259,12 @@ static xsmem_device_source *cuda_source(int which, xsmem_memory_type type, int d
     return NULL;
   }
   if (device < 0 || device >= xsmem_cuda_device_count() || device >= XSMEM_DEVICE_MAX_DEVICES) {
-    xsmem_log("%s: no device %d (%d device(s) present)", who, device, xsmem_cuda_device_count());
+    // Said once: the registry tries a failed build again on every later use.
+    static int said;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED)) {
+      xsmem_log("%s: no device %d (%d device(s) present; XSMEM_CUDA_DEVICE picks one)", who, device,
+                xsmem_cuda_device_count());
+    }
     return NULL;
   }
   xsmem_device_source *s = which ? &g_managed[device] : &g_devices[device];
