@@ -121,10 +121,16 @@ static void bandwidth(const xsmem_cuda_api *api, xsmem_allocator *bfc, xsmem_all
 }
 
 static void replay(xsmem_allocator *bfc, xsmem_cuda_stream s, const char *path) {
+  // A .xz trace goes through xz; a plain one (what --prepare carries to a bare machine) is read as is.
   char cmd[1024];
+  size_t len = strlen(path);
+  bool xz = len > 3 && strcmp(path + len - 3, ".xz") == 0;
   snprintf(cmd, sizeof(cmd), "xz -dc '%s'", path);
-  FILE *f = popen(cmd, "r");
-  if (!f) return;
+  FILE *f = xz ? popen(cmd, "r") : fopen(path, "r");
+  if (!f) {
+    printf("\ntrace replay: cannot read %s\n", path);
+    return;
+  }
   size_t cap = 1 << 16, n_ptr = 0;
   void **ptr = calloc(cap, sizeof(void *));
   size_t *sz = calloc(cap, sizeof(size_t));
@@ -163,7 +169,11 @@ static void replay(xsmem_allocator *bfc, xsmem_cuda_stream s, const char *path) 
     ops++;
   }
   double ms = (now_ns() - t0) / 1e6;
-  pclose(f);
+  if (xz) {
+    pclose(f);
+  } else {
+    fclose(f);
+  }
   for (size_t i = 0; i < n_ptr; i++) {
     if (ptr[i]) xsmem_device_free(bfc, ptr[i], s);
   }
