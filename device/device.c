@@ -12,6 +12,7 @@
 
 #define MAX_ENTRIES (1u << 16)  // blocks cached or pending at once (entry 0 means none)
 #define MAX_BATCHES 256
+#define HELD_SLOTS (2 * MAX_ENTRIES)  // the set of held blocks: at most half full
 
 typedef struct entry {
   void *p;
@@ -44,6 +45,7 @@ typedef struct front {
   batch batches[MAX_BATCHES];
   int num_batches;
   entry *entries;
+  uintptr_t *held;  // open addressing, linear probing: every block an entry holds
   uint32_t free_entry, entries_used;
   size_t cached_blocks, cached_bytes, pending_blocks, pending_bytes;
   uint64_t num_allocs, num_frees, num_failed, cache_hits, events_recorded, event_waits;
@@ -92,6 +94,40 @@ xsmem_bfc_options xsmem_device_bfc_options(xsmem_device_source *src) {
 // ---------------------------------------------------------------------------
 // Entries, caches and batches (under mu).
 
+// The set of blocks held for a stream or pending: a second free of one of
+// them is found here (the allocator below still sees it live).
+static uint32_t held_slot(uintptr_t p) {
+  return (uint32_t)(((p >> 8) * 0x9E3779B97F4A7C15ull) >> 47) & (HELD_SLOTS - 1);
+}
+
+static bool held_has(const front *f, const void *p) {
+  for (uint32_t i = held_slot((uintptr_t)p);; i = (i + 1) & (HELD_SLOTS - 1)) {
+    if (!f->held[i]) return false;
+    if (f->held[i] == (uintptr_t)p) return true;
+  }
+}
+
+static void held_add(front *f, const void *p) {
+  uint32_t i = held_slot((uintptr_t)p);
+  while (f->held[i]) i = (i + 1) & (HELD_SLOTS - 1);
+  f->held[i] = (uintptr_t)p;
+}
+
+// Backward-shift deletion: no tombstones, so lookups stay short.
+static void held_remove(front *f, const void *p) {
+  uint32_t i = held_slot((uintptr_t)p);
+  while (f->held[i] != (uintptr_t)p) i = (i + 1) & (HELD_SLOTS - 1);
+  for (uint32_t j = (i + 1) & (HELD_SLOTS - 1); f->held[j]; j = (j + 1) & (HELD_SLOTS - 1)) {
+    uint32_t home = held_slot(f->held[j]);
+    // Move j into the hole at i when its home does not lie in (i, j].
+    if (((j - home) & (HELD_SLOTS - 1)) >= ((j - i) & (HELD_SLOTS - 1))) {
+      f->held[i] = f->held[j];
+      i = j;
+    }
+  }
+  f->held[i] = 0;
+}
+
 static uint32_t entry_new(front *f, void *p, size_t size) {
   uint32_t i = f->free_entry;
   if (i) {
@@ -104,10 +140,12 @@ static uint32_t entry_new(front *f, void *p, size_t size) {
   f->entries[i].p = p;
   f->entries[i].size = size;
   f->entries[i].next = 0;
+  held_add(f, p);
   return i;
 }
 
 static void entry_drop(front *f, uint32_t i) {
+  held_remove(f, f->entries[i].p);
   f->entries[i].next = f->free_entry;
   f->free_entry = i;
 }
@@ -338,6 +376,11 @@ static void device_free_locked(front *f, void *p, xsmem_stream s) {
     f->below->ops->free(f->below, p, 0);
     return;
   }
+  if (held_has(f, p)) {
+    xsmem_report_bad_pointer(f->base.name, "free", p, "double free (the block is already freed, kept for reuse)");
+    f->num_frees--;
+    return;  // warn mode: the block stays where it is, freed once
+  }
   xsmem_query_depth_++;  // a bad pointer is reported by the free below, not by this query
   size_t size = f->below->ops->usable_size(f->below, p);
   xsmem_query_depth_--;
@@ -480,6 +523,7 @@ static void op_destroy(xsmem_allocator *a) {
   if (f->below->ops->destroy) f->below->ops->destroy(f->below);
   pthread_mutex_destroy(&f->mu);
   xsmem_os_unmap(f->entries, MAX_ENTRIES * sizeof(entry));
+  xsmem_os_unmap(f->held, HELD_SLOTS * sizeof(uintptr_t));
   xsmem_os_unmap(f, xsmem_align_up(sizeof(front), xsmem_os_page_size()));
 }
 
@@ -527,8 +571,10 @@ xsmem_allocator *xsmem_device_front_create(xsmem_allocator *below, xsmem_device_
   front *f = xsmem_os_map(xsmem_align_up(sizeof(front), xsmem_os_page_size()), xsmem_os_page_size(), 0);
   if (!f) return NULL;
   f->entries = xsmem_os_map(MAX_ENTRIES * sizeof(entry), xsmem_os_page_size(), 0);
-  if (!f->entries) {
+  f->held = f->entries ? xsmem_os_map(HELD_SLOTS * sizeof(uintptr_t), xsmem_os_page_size(), 0) : NULL;
+  if (!f->held) {
     int err = errno;
+    if (f->entries) xsmem_os_unmap(f->entries, MAX_ENTRIES * sizeof(entry));
     xsmem_os_unmap(f, xsmem_align_up(sizeof(front), xsmem_os_page_size()));
     errno = err;
     return NULL;

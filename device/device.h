@@ -36,7 +36,11 @@
 // fallback, device_free_bytes and device_total_bytes when known, streams,
 // stream_cached_blocks/bytes, pending_blocks/bytes, events_recorded,
 // event_waits, cache_hits; then the detail of the allocator below.
-// Thread-safety: one mutex around the front's state.
+// Errors: a second free of a block the front holds for a stream is reported
+// (xsmem_report_bad_pointer: "double free"); other bad pointers are reported
+// by the allocator below.
+// Thread-safety: one mutex around the front's state; the one-time wait, the
+// waits when running out and empty_cache's waits happen under it.
 #ifndef XSMEM_DEVICE_DEVICE_H_
 #define XSMEM_DEVICE_DEVICE_H_
 

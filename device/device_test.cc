@@ -251,6 +251,17 @@ TEST(DeviceFront, OtherAllocatorsServeTheDeviceApiWithoutStreams) {
   xsmem_bfc_destroy(b);
 }
 
+TEST(DeviceFront, DoubleFreeOfABlockHeldForItsStreamIsReported) {
+  Front f(16 * kMiB);
+  ASSERT_NE(f.a, nullptr);
+  xsmem_fake_stream s{}, t{};
+  TwoStreams(f.a, &s, &t);
+  void *p = xsmem_device_alloc(f.a, 4096, &s);
+  xsmem_device_free(f.a, p, &s);  // held for s: the bfc still counts it live
+  EXPECT_DEATH(xsmem_device_free(f.a, p, &s), "double free");
+  EXPECT_DEATH(xsmem_device_free(f.a, p, &t), "double free");
+}
+
 TEST(DeviceFront, RejectsHostOnlyRequestsOnDeviceMemory) {
   Front f(16 * kMiB);
   ASSERT_NE(f.a, nullptr);
