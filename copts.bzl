@@ -7,12 +7,12 @@
 # --define=xsmem_werror=1): a consumer's newer compiler must not fail the build
 # on a new warning.
 _OPTIMIZED = select({
-    "//:dbg_mode": [],
-    "//:fastbuild_mode": ["-O2", "-g"],
+    "//platform:dbg_mode": [],
+    "//platform:fastbuild_mode": ["-O2", "-g"],
     "//conditions:default": [],
 })
 _WERROR = select({
-    "//:werror": ["-Werror"],
+    "//platform:werror": ["-Werror"],
     "//conditions:default": [],
 })
 
