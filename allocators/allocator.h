@@ -86,6 +86,30 @@ struct xsmem_stats_sink {
                 double value);
 };
 
+// Memory types: where an allocator's memory lives. Host allocators are
+// HOST_PAGEABLE; device/ adds sources of the others. An allocator that is
+// not pageable host memory says so in its detail op, group "memory", label
+// the type's name, keys "device" (the device index, -1 for host memory) and
+// "fallback" (1: it stands in with host memory for what it could not have);
+// export/ renders it as each allocator's memory_type and device.
+typedef enum xsmem_memory_type {
+  XSMEM_MEMORY_HOST_PAGEABLE = 0,
+  XSMEM_MEMORY_HOST_PINNED = 1,  // page-locked host memory (cudaHostAlloc)
+  XSMEM_MEMORY_DEVICE = 2,       // one device's memory: not addressable by the host
+  XSMEM_MEMORY_MANAGED = 3,      // unified memory (cudaMallocManaged), host and device
+} xsmem_memory_type;
+
+// "host_pageable", "host_pinned", "device", "managed" ("unknown" otherwise).
+XSMEM_INLINE const char *xsmem_memory_type_name(xsmem_memory_type t) {
+  switch (t) {
+    case XSMEM_MEMORY_HOST_PAGEABLE: return "host_pageable";
+    case XSMEM_MEMORY_HOST_PINNED: return "host_pinned";
+    case XSMEM_MEMORY_DEVICE: return "device";
+    case XSMEM_MEMORY_MANAGED: return "managed";
+  }
+  return "unknown";
+}
+
 // ---------------------------------------------------------------------------
 // Allocation flags.
 

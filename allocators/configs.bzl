@@ -9,6 +9,11 @@ xsmem_configurations() makes, in //allocators, for an entry NAME:
   libxsmem_NAME.so      the same as a preloadable / linkable shared library
                         (SONAME libxsmem_NAME.so.XSMEM_SOVERSION, version.bzl)
   NAME_conformance      the shared conformance suite run against NAME
+A configuration marked "malloc": False (device memory: not a malloc
+replacement) gets NAME_config and NAME (the same, for symmetry) only, and
+instead of the malloc conformance test NAME_device_conformance: the device
+API's suite (tests/conformance/device_conformance_test.cc) run against NAME on
+the fake device (XSMEM_CUDA_FAKE_DEVICE).
 and the test and benchmark packages take their per-configuration variants
 from the same list (xsmem_configs_for), so adding a configuration is its
 configs/NAME.c plus one entry here.
@@ -22,6 +27,9 @@ Entry fields:
   shim_header  optional: allocators/shim/NAME.h, direct calls into the front
                for the malloc shim
   tracked      the tracker wraps it (export adds the tracker's analyses)
+  malloc       optional, default True: False for configurations that cannot
+               serve malloc (device memory): no shim, no preloadable library,
+               no export library, no malloc conformance test (see above)
   public       optional, default True: False keeps it out of the installed tree
                (//:install, //:dist; :public_libraries lists the others)
   test_env     optional: environment for the conformance test
@@ -54,6 +62,7 @@ load("//allocators/shim:options.bzl", SHIM_OPTIONS = "OPTIONS")
 load("//allocators/system:options.bzl", SYSTEM_OPTIONS = "OPTIONS")
 load("//allocators/tiered:options.bzl", TIERED_OPTIONS = "OPTIONS")
 load("//allocators/tls_buckets:options.bzl", TLS_BUCKETS_OPTIONS = "OPTIONS")
+load("//device:options.bzl", DEVICE_OPTIONS = "OPTIONS")
 load("//numa:options.bzl", NUMA_OPTIONS = "OPTIONS")
 load("//platform:options.bzl", PLATFORM_OPTIONS = "OPTIONS")
 load("//tracking:options.bzl", TRACKING_OPTIONS = "OPTIONS")
@@ -94,6 +103,7 @@ PARTS = {
     "numa_tiered": struct(deps = ["//numa:numa_tiered"], parts = ["tiered", "node_router"], options = []),
     "tracker": struct(deps = ["//tracking:tracker"], parts = ["platform"], options = TRACKING_OPTIONS),
     "system_samples": struct(deps = ["//tracking:system_samples"], parts = ["buddy", "large"], options = []),
+    "device": struct(deps = ["//device"], parts = ["bfc"], options = DEVICE_OPTIONS),
 }
 
 _SMALL_SIZES = "16 64 1000 100000 2097152"  # the small tier's classes and buddy's blocks
@@ -284,6 +294,27 @@ XSMEM_CONFIGS = [
             "heap_corruption": ("xsmem", _SMALL_SIZES, []),
         },
     },
+    # Device memory (docs/DEVICE.md): allocators for xsmem_device_alloc, not
+    # malloc. Not installed: they are linked from Bazel (@xsmem//allocators:bfc_cuda)
+    # with the device headers, which //:public_headers does not ship yet.
+    {
+        "name": "bfc_cuda",
+        "parts": ["device"],
+        "malloc": False,
+        "public": False,
+    },
+    {
+        "name": "pinned",
+        "parts": ["device", "pool"],
+        "malloc": False,
+        "public": False,
+    },
+    {
+        "name": "managed",
+        "parts": ["device"],
+        "malloc": False,
+        "public": False,
+    },
 ]
 
 _BY_NAME = {c["name"]: c for c in XSMEM_CONFIGS}
@@ -349,6 +380,9 @@ def _configuration(cfg):
         alwayslink = 1,
         visibility = ["//visibility:public"],
     )
+    if not cfg.get("malloc", True):
+        _device_configuration(cfg)
+        return
     defines = ["XSMEM_SHIM_CONFIG=xsmem_config_" + name]
     shim_deps = []
     if cfg.get("shim_header"):
@@ -411,6 +445,27 @@ def _configuration(cfg):
         ],
     )
 
+def _device_configuration(cfg):
+    name = cfg["name"]
+    native.cc_library(
+        name = name,
+        deps = [name + "_config"],
+        visibility = ["//visibility:public"],
+    )
+    native.cc_test(
+        name = name + "_device_conformance",
+        size = "small",
+        copts = XSMEM_TEST_COPTS,
+        # 64 MiB of fake device: small enough that the suite reaches its end.
+        env = dict({"XSMEM_TEST_CONFIG": name, "XSMEM_CUDA_FAKE_DEVICE": "64m"}, **cfg.get("test_env", {})),
+        linkstatic = 1,
+        tags = ["conformance"],
+        deps = [
+            name,
+            "//tests/conformance:device_suite",
+        ],
+    )
+
 def xsmem_configurations(configs = XSMEM_CONFIGS):
     """Generates the targets of every configuration, plus :conformance, :preload_libraries
     and :public_libraries (those //:install ships)."""
@@ -418,11 +473,11 @@ def xsmem_configurations(configs = XSMEM_CONFIGS):
         _configuration(cfg)
     native.test_suite(
         name = "conformance",
-        tests = [c["name"] + "_conformance" for c in configs],
+        tests = [c["name"] + ("_conformance" if c.get("malloc", True) else "_device_conformance") for c in configs],
     )
     native.filegroup(
         name = "preload_libraries",
-        srcs = ["libxsmem_%s.so" % c["name"] for c in configs],
+        srcs = ["libxsmem_%s.so" % c["name"] for c in configs if c.get("malloc", True)],
         visibility = ["//visibility:public"],
     )
     native.filegroup(
@@ -434,9 +489,13 @@ def xsmem_configurations(configs = XSMEM_CONFIGS):
 def xsmem_config_names(configs = XSMEM_CONFIGS):
     return [c["name"] for c in configs]
 
+def xsmem_malloc_config_names(configs = XSMEM_CONFIGS):
+    """The configurations that can serve malloc (all but those marked "malloc": False)."""
+    return [c["name"] for c in configs if c.get("malloc", True)]
+
 def xsmem_public_config_names(configs = XSMEM_CONFIGS):
     """The configurations //:install and //:dist ship (all but those marked "public": False)."""
-    return [c["name"] for c in configs if c.get("public", True)]
+    return [c["name"] for c in configs if c.get("public", True) and c.get("malloc", True)]
 
 def xsmem_soname(library):
     """The SONAME of an installed library: libxsmem_NAME.so -> libxsmem_NAME.so.XSMEM_SOVERSION."""

@@ -1,6 +1,6 @@
 """Preloadable libraries with the exporter linked in, one per configuration."""
 
-load("//allocators:configs.bzl", "xsmem_config_names", "xsmem_public_config_names", "xsmem_soname", "xsmem_tracked_config")
+load("//allocators:configs.bzl", "xsmem_malloc_config_names", "xsmem_public_config_names", "xsmem_soname", "xsmem_tracked_config")
 
 def xsmem_export_libraries(names = None):
     """libxsmem_NAME_export.so: //allocators:NAME + //export:runtime, for each configuration.
@@ -9,7 +9,7 @@ def xsmem_export_libraries(names = None):
     program. The filegroup :preload_libraries lists them all, :public_libraries
     those //:install ships.
     """
-    names = names or xsmem_config_names()
+    names = names or xsmem_malloc_config_names()
     for name in names:
         native.cc_binary(
             name = "libxsmem_%s_export.so" % name,

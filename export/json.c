@@ -86,6 +86,9 @@ static void allocator_head(xsmem_buf *out, const Xsmem__Allocator *a) {
   xsmem_buf_puts(out, ",");
   key(out, "process_allocator");
   xsmem_buf_puts(out, a->process_allocator ? "true," : "false,");
+  key(out, "memory_type");
+  xsmem_json_string(out, a->memory_type);
+  xsmem_buf_printf(out, ",\"device\":%d,", (int)a->device);
   key(out, "stats");
   stats_object(out, a->stats);
 }

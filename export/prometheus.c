@@ -219,6 +219,24 @@ static void stat_families(const Xsmem__Snapshot *s, xsmem_buf *out) {
 #undef XSMEM_STAT_PROM
 }
 
+// Where each allocator's memory lives, as labels of an info metric (join on
+// allocator to break any figure down by memory type or device).
+static void memory_family(const Xsmem__Snapshot *s, xsmem_buf *out) {
+  if (!s->n_allocators) return;
+  family(out, "xsmem_allocator_memory_info", "gauge",
+         "Where an allocator's memory lives: memory_type (host_pageable, host_pinned, device, managed) and device "
+         "(-1: host memory); always 1");
+  for (size_t i = 0; i < s->n_allocators; i++) {
+    const Xsmem__Allocator *a = s->allocators[i];
+    xsmem_buf_puts(out, "xsmem_allocator_memory_info{");
+    allocator_labels(out, a);
+    xsmem_buf_puts(out, ",memory_type=\"");
+    xsmem_prometheus_label(out, a->memory_type[0] ? a->memory_type : "host_pageable");
+    xsmem_buf_printf(out, "\",device=\"%d\"}", a->memory_type[0] ? (int)a->device : -1);
+    value(out, 1);
+  }
+}
+
 // The label name for a detail group: sanitized, and never one of ours or one
 // the format reserves.
 static void group_label(xsmem_buf *out, const char *group) {
@@ -430,6 +448,7 @@ static void unlabelled(xsmem_buf *out, const char *name, const char *type, const
 
 void xsmem_prometheus_ex(const Xsmem__Snapshot *s, size_t call_sites, xsmem_buf *out) {
   stat_families(s, out);
+  memory_family(s, out);
   detail_families(s, out);
   if (s->os) {
     unlabelled(out, "xsmem_os_reserved_bytes", "gauge", "Address space held by os_vm", s->os->bytes_reserved);

@@ -269,7 +269,16 @@ static Xsmem__Allocator *allocator_message(xsmem_arena *ar, const xsmem_observed
     detail_sink d = {{detail_value}, ar, m, 0};
     a->ops->detail(a, &d.base);
   }
-  if (!m->name || !m->kind || !m->config || !m->stats) return NULL;
+  // The memory type an allocator reports in its detail (allocator.h), else host memory.
+  const char *type = "host_pageable";
+  m->device = -1;
+  for (size_t i = 0; i < m->n_detail; i++) {
+    if (strcmp(m->detail[i]->group, "memory") != 0) continue;
+    type = m->detail[i]->label;
+    if (strcmp(m->detail[i]->key, "device") == 0) m->device = (int32_t)m->detail[i]->value;
+  }
+  m->memory_type = xsmem_arena_strdup(ar, type);
+  if (!m->name || !m->kind || !m->config || !m->stats || !m->memory_type) return NULL;
   return m;
 }
 

@@ -4,7 +4,7 @@
 The layers (ARCHITECTURE.md), each depending only on those below:
   0 platform/, third_party/, bench/workloads (programs with no deps)
   1 allocators/ interface, registry and fronts (one package per front)
-  2 numa/, tracking/ (sources, routers, decorators; never each other)
+  2 numa/, tracking/, device/ (sources, routers, decorators; never each other)
   3 configurations: the rest of allocators/ (configs, shims, libraries)
   4 export/, cpp/ (the C++ interface)
   5 tools/, python/ (the Python API: reads what export/ and tools/ write)
@@ -32,7 +32,7 @@ def layer(label):
         if len(pkg.split("/")) > 1 and pkg.split("/")[1] in FRONTS:
             return 1
         return 3
-    if top in ("numa", "tracking"):
+    if top in ("numa", "tracking", "device"):
         return 2
     return {"export": 4, "cpp": 4, "tools": 5, "python": 5, "bench": 6, "examples": 6, "": 6}.get(top)
 
@@ -67,7 +67,7 @@ def main():
         elif lb > la:
             bad.append("%s (layer %d) -> %s (layer %d): a dependency on a layer above" % (a, la, b, lb))
         elif la == lb == 2 and a.split(":")[0] != b.split(":")[0]:
-            bad.append("%s -> %s: numa/ and tracking/ depend only on the layers below" % (a, b))
+            bad.append("%s -> %s: numa/, tracking/ and device/ depend only on the layers below" % (a, b))
     for line in bad:
         print("LAYER", line)
     print("%d upward dependencies" % len(bad) if bad else "layers: every dependency goes down")
