@@ -9,13 +9,13 @@ shift || true
 [ "${1:-}" = "--" ] && shift
 here=$(cd "$(dirname "$0")" && pwd)
 runfiles=${RUNFILES_DIR:-$0.runfiles}
-lib=$(find -L "$runfiles" -name "libxsmem_${config}.so" 2>/dev/null | head -n 1)
+lib=$(find -L "$runfiles" -name "libxsmem_${config}.so" -print -quit 2>/dev/null)
 if [ -z "$lib" ]; then
   echo "demo: no configuration '$config'; available:" >&2
   find -L "$runfiles" -name 'libxsmem_*.so' | sed 's/.*libxsmem_\(.*\)\.so/  \1/' | sort >&2
   exit 2
 fi
-workload=$(find -L "$runfiles" -name demo_workload.py | head -n 1)
+workload=$(find -L "$runfiles" -name demo_workload.py -print -quit)
 if [ $# -eq 0 ]; then set -- /usr/bin/python3 "$workload"; fi
 
 echo "== $* on glibc"

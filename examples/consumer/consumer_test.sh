@@ -8,7 +8,7 @@ expect() {  # expect WHAT PATTERN COMMAND...: runs COMMAND, shows its output, re
   local what=$1 pattern=$2 out
   shift 2
   out=$("$@") || fail "$what exited with $?"
-  echo "$out" | head -5
+  head -5 <<<"$out"
   grep -q "$pattern" <<<"$out" || fail "$what: no '$pattern' in its output"
 }
 expect pool_app "served by configuration 'pool'" ./pool_app
@@ -21,7 +21,7 @@ print("pool_app --json: %d allocations, %d detail figures" % (doc["stats"]["num_
 expect bfc_numa_app "configuration 'bfc_numa'" ./bfc_numa_app
 
 # xsmem itself, built from this workspace.
-xsmem=$(find -L . -path '*tools/xsmem' -type f | head -1)
+xsmem=$(find -L . -path '*tools/xsmem' -type f -print -quit)
 [ -n "$xsmem" ] || fail "no xsmem binary in the runfiles"
 expect "xsmem list" "bfc_numa" "$xsmem" list
 

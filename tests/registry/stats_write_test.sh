@@ -3,7 +3,7 @@
 # parses, names the allocator, carries every stats field and the detail
 # figures, and agrees with the text table on the allocation count.
 set -euo pipefail
-bin=$(find -L . -name stats_write_main -type f | head -1)
+bin=$(find -L . -name stats_write_main -type f -print -quit)
 "$bin" json >"$TEST_TMPDIR/stats.json"
 "$bin" text >"$TEST_TMPDIR/stats.txt"
 python3 - "$TEST_TMPDIR/stats.json" "$TEST_TMPDIR/stats.txt" <<'PY'

@@ -4,7 +4,7 @@
 # link fails with the guard's error first: the symbol that says the fix, in
 # objects whose paths name both configurations.
 set -uo pipefail
-archive() { find -L . -path "*allocators/lib$1_shim.*" \( -name '*.lo' -o -name '*.a' \) | head -1; }
+archive() { find -L . -path "*allocators/lib$1_shim.*" \( -name '*.lo' -o -name '*.a' \) -print -quit; }
 pool=$(archive pool) bfc=$(archive bfc)
 [ -n "$pool" ] && [ -n "$bfc" ] || { echo "FAIL: shim archives not found"; exit 1; }
 echo 'int main(void) { return 0; }' >"$TEST_TMPDIR/main.c"
