@@ -79,6 +79,12 @@ XSMEM_INLINE unsigned xsmem_log2_ceil(size_t x) { return x <= 1 ? 0 : xsmem_log2
 // Returns the smallest power of two >= x (1 for x == 0). REQUIRES: x <= SIZE_MAX/2+1.
 XSMEM_INLINE size_t xsmem_next_pow2(size_t x) { return (size_t)1 << xsmem_log2_ceil(x); }
 
+// Levenshtein distance between a[0..la) and b[0..lb), ASCII case ignored;
+// each is cut at XSMEM_EDIT_DISTANCE_MAX characters. For "did you mean"
+// (platform/options.c, the xsmem command); no allocation.
+#define XSMEM_EDIT_DISTANCE_MAX 64
+size_t xsmem_edit_distance(const char *a, size_t la, const char *b, size_t lb);
+
 #ifdef __cplusplus
 }
 #endif

@@ -276,28 +276,7 @@ const char *xsmem_option_source_name(xsmem_option_source s) {
 // ---------------------------------------------------------------------------
 // Suggestions: the option nearest an unknown name (edit distance).
 
-static char upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
-
-// Levenshtein distance between a[0..la) and b[0..lb), any case; both cut at kNameMax.
-static int distance(const char *a, size_t la, const char *b, size_t lb) {
-  int row[kNameMax + 1];
-  la = XSMEM_MIN(la, (size_t)kNameMax);
-  lb = XSMEM_MIN(lb, (size_t)kNameMax);
-  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-  for (size_t i = 1; i <= la; i++) {
-    int diag = row[0];
-    row[0] = (int)i;
-    for (size_t j = 1; j <= lb; j++) {
-      int up = row[j];
-      int best = diag + (upper(a[i - 1]) != upper(b[j - 1]));
-      if (up + 1 < best) best = up + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
-}
+_Static_assert(kNameMax == XSMEM_EDIT_DISTANCE_MAX, "suggestions compare names as long as they are kept");
 
 // Returns the option nearest name[0..len) (with or without XSMEM_, any
 // case): one whose name holds it whole (the shortest such), else the one at
@@ -316,7 +295,7 @@ static const xsmem_option_info *closest(const char *name, size_t len) {
     for (size_t at = 0; len && at + len <= nl && d < 0; at++) {
       if (strncasecmp(n + at, name, len) == 0) d = -(1 << 20) + (int)nl;  // holds it: before any distance
     }
-    if (d == -1) d = distance(name, len, n, nl);
+    if (d == -1) d = (int)xsmem_edit_distance(name, len, n, nl);
     if (d < best_d) {
       best_d = d;
       best = &kOptions[i];

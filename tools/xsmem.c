@@ -179,23 +179,10 @@ static const struct command *find_command(const char *name) {
   return NULL;
 }
 
-// Levenshtein distance, for words of up to 63 characters (longer: far).
+// Edit distance, for words of up to 63 characters (longer: far).
 static size_t edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
-  if (la > 63 || lb > 63) return SIZE_MAX;
-  size_t row[64];
-  for (size_t j = 0; j <= lb; j++) row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-      row[j] = XSMEM_MIN(XSMEM_MIN(row[j - 1] + 1, up + 1), sub);
-      diag = up;
-    }
-  }
-  return row[lb];
+  return la > 63 || lb > 63 ? SIZE_MAX : xsmem_edit_distance(a, la, b, lb);
 }
 
 const char *tool_closest(const char *word, const char *const *words, size_t n) {
