@@ -29,32 +29,55 @@
 // ---------------------------------------------------------------------------
 // The runs.
 
-// The time left, from the mean time per run so far ("" before the first).
-static const char *time_left(size_t done, size_t total, double t0, char *buf, size_t cap) {
-  if (done == 0) return "";
-  double left = (tool_now_s() - t0) / (double)done * (double)(total - done);
-  if (left >= 60) snprintf(buf, cap, ", ~%.0fm%02.0fs left", floor(left / 60), fmod(left, 60));
-  else snprintf(buf, cap, ", ~%.0fs left", left);
+// Progress: runs done of each kind and the time they took. Workload runs
+// and micro runs differ by tens of times, so each kind's remainder is
+// estimated from its own mean; micro runs not yet timed are named, not guessed.
+typedef struct bench_clock {
+  size_t done[2], total[2];  // [0] workload runs, [1] micro runs
+  double spent[2];
+} bench_clock;
+
+static size_t clock_done(const bench_clock *k) { return k->done[0] + k->done[1]; }
+static size_t clock_total(const bench_clock *k) { return k->total[0] + k->total[1]; }
+
+// The time left ("" before the first run).
+static const char *time_left(const bench_clock *k, char *buf, size_t cap) {
+  if (clock_done(k) == 0) return "";
+  double left = 0;
+  bool untimed = false;
+  for (int i = 0; i < 2; i++) {
+    if (k->done[i]) left += k->spent[i] / (double)k->done[i] * (double)(k->total[i] - k->done[i]);
+    else untimed |= k->total[i] > 0;
+  }
+  const char *more = untimed ? " + micro" : "";
+  if (left >= 60) snprintf(buf, cap, ", ~%.0fm%02.0fs%s left", floor(left / 60), fmod(left, 60), more);
+  else snprintf(buf, cap, ", ~%.0fs%s left", left, more);
   return buf;
+}
+
+// Counts a run of kind i that took `secs`.
+static void clock_tick(bench_clock *k, int i, double secs) {
+  k->done[i]++;
+  k->spent[i] += secs;
 }
 
 // A bar redrawn in place on a terminal; elsewhere (a pipe, a log) the lines
 // run_all prints after each run carry the same count and estimate.
-static void progress(size_t done, size_t total, const char *what, double t0) {
+static void progress(const bench_clock *k, const char *what) {
   if (!isatty(2)) return;
   char eta[48];
+  size_t done = clock_done(k), total = clock_total(k);
   int width = 30, fill = (int)(width * done / (total ? total : 1));
-  fprintf(stderr, "\r[%.*s%*s] %3zu%%%-18s %-28.28s", fill, "##############################", width - fill, "",
-          100 * done / (total ? total : 1), time_left(done, total, t0, eta, sizeof eta), what);
+  fprintf(stderr, "\r[%.*s%*s] %3zu%%%-26s %-28.28s", fill, "##############################", width - fill, "",
+          100 * done / (total ? total : 1), time_left(k, eta, sizeof eta), what);
   if (done == total) fputs("\n", stderr);
 }
 
 // Runs every workload under every allocator p->reps times, then the micro
 // benchmarks. Returns false when a run failed (each said why).
 static bool run_all(const bench_plan *p, bench_results *r) {
-  size_t total = (p->n_allocs * p->n_works + (p->micro ? p->n_allocs : 0)) * (size_t)p->reps, done = 0;
+  bench_clock k = {.total = {p->n_allocs * p->n_works * (size_t)p->reps, p->micro ? p->n_allocs * (size_t)p->reps : 0}};
   bool ok = true, tty = isatty(2);
-  double t0 = tool_now_s();
   char eta[48];
   // Repetitions outermost: drift in the machine's speed hits every allocator alike.
   for (int rep = 0; rep < p->reps; rep++)
@@ -62,18 +85,19 @@ static bool run_all(const bench_plan *p, bench_results *r) {
       for (size_t a = 0; a < p->n_allocs; a++) {
         char what[96];
         snprintf(what, sizeof what, "%s / %s", p->works[w].name, p->allocs[a].name);
-        progress(done, total, what, t0);
+        progress(&k, what);
+        double t = tool_now_s();
         bench_child c;
         bench_spawn(p, &p->allocs[a], p->works[w].argv, p->timeout_s, &c);
+        clock_tick(&k, 0, tool_now_s() - t);
         size_t i = bench_run_at(p, a, w, rep), cell = bench_cell(p, a, w);
         if (c.ok) {
           r->secs[i] = c.secs;
           r->rss_kib[i] = c.rss_kib;
           if (!r->first_line[cell] && c.out) r->first_line[cell] = strndup(c.out, strcspn(c.out, "\n"));
           if (!tty)
-            fprintf(stderr, "[%zu/%zu%s] rep %d %-14s %-12s %7.3f s %8.0f KiB\n", done + 1, total,
-                    time_left(done + 1, total, t0, eta, sizeof eta), rep + 1, p->works[w].name, p->allocs[a].name,
-                    c.secs, c.rss_kib);
+            fprintf(stderr, "[%zu/%zu%s] rep %d %-14s %-12s %7.3f s %8.0f KiB\n", clock_done(&k), clock_total(&k),
+                    time_left(&k, eta, sizeof eta), rep + 1, p->works[w].name, p->allocs[a].name, c.secs, c.rss_kib);
         } else {
           if (tty) fputc('\n', stderr);
           tool_error("bench: %s failed under %s (%s)", p->works[w].name, p->allocs[a].name, c.why);
@@ -81,20 +105,21 @@ static bool run_all(const bench_plan *p, bench_results *r) {
           ok = false;
         }
         free(c.out);
-        done++;
       }
   for (int rep = 0; p->micro && rep < p->reps; rep++)
     for (size_t a = 0; a < p->n_allocs; a++) {
       char what[96];
       snprintf(what, sizeof what, "micro / %s", p->allocs[a].name);
-      progress(done, total, what, t0);
-      if (!bench_micro_run(p, a, rep, r)) ok = false;
+      progress(&k, what);
+      double t = tool_now_s();
+      bool ran = bench_micro_run(p, a, rep, r);
+      clock_tick(&k, 1, tool_now_s() - t);
+      if (!ran) ok = false;
       else if (!tty)
-        fprintf(stderr, "[%zu/%zu%s] rep %d micro          %-12s done\n", done + 1, total,
-                time_left(done + 1, total, t0, eta, sizeof eta), rep + 1, p->allocs[a].name);
-      done++;
+        fprintf(stderr, "[%zu/%zu%s] rep %d micro          %-12s done\n", clock_done(&k), clock_total(&k),
+                time_left(&k, eta, sizeof eta), rep + 1, p->allocs[a].name);
     }
-  progress(done, total, "done", t0);
+  progress(&k, "done");
   return ok;
 }
 

@@ -159,7 +159,8 @@ void bench_report_text(FILE *f, const bench_plan *p, const bench_results *r) {
     int col = fprintf(f, "%s's own figures:", bname);
     for (size_t w = 0; w < p->n_works; w++) {
       char item[96];
-      snprintf(item, sizeof item, "%s %s %.3f s %.0f MiB", w ? "," : "", p->works[w].name, med_at(p, &t, w, base),
+      if (w) col += fprintf(f, ",");  // the comma stays on the line it ends
+      snprintf(item, sizeof item, " %s %.3f s %.0f MiB", p->works[w].name, med_at(p, &t, w, base),
                med_at(p, &m, w, base));
       wrapped(f, &col, item);
     }
