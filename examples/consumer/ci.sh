@@ -1,7 +1,8 @@
 #!/bin/bash
 # What CI runs in this workspace (.ci/run), as a user of xsmem would: every
 # target built and tested in Bazel's default compilation mode (fastbuild),
-# then two checks that the allocator is not an -O0 build there:
+# then every public target of @xsmem built from here, then two checks that
+# the allocator is not an -O0 build there:
 #   - every compile of xsmem's own C code carries -O2 (copts.bzl);
 #   - the malloc+free pair (pair_bench) times within 1.2x of the same program
 #     built with -c opt (reported; the run fails only past 1.5x, since this
@@ -12,6 +13,17 @@ bazel=../../bazelw
 
 $bazel build //...
 $bazel test //...
+
+echo "-- every public target of @xsmem builds from here"
+# The packages users reach (not tests/, whose targets are test-only, nor the
+# convenience symlinks bazel-* that @xsmem//... would descend into).
+pkgs="@xsmem//:all"
+for p in allocators export tools cpp device numa tracking platform; do pkgs="$pkgs + @xsmem//$p/..."; done
+public=$($bazel query "let p = $pkgs in attr(visibility, '//visibility:public', \$p) except attr(testonly, 1, \$p)
+  except kind('test|filegroup|alias|config_setting', \$p)" 2>/dev/null)
+echo "$(wc -w <<<"$public") public targets"
+[ "$(wc -w <<<"$public")" -ge 50 ] || { echo "FAIL: the query found too few public targets"; exit 1; }
+$bazel build $public
 
 echo "-- xsmem's C code is optimized in fastbuild"
 $bazel aquery 'mnemonic("CppCompile", deps(//:pair_bench))' --output=jsonproto 2>/dev/null | python3 -c '
