@@ -443,7 +443,8 @@ static bool summarize(const run_request *r, const run_library *l, const run_chil
     const Xsmem__Allocator *a = tool_process_allocator(snap.last);
     if (a && a->stats) {
       char b2[32], b3[32];
-      fprintf(stderr, "  peak %s in use, %llu allocations, %llu frees, %s reserved at exit, %s still in use\n",
+      fprintf(stderr,
+              "  peak %s in use, %llu allocations, %llu frees, %s of address space reserved at exit, %s still in use\n",
               tool_bytes((double)a->stats->peak_bytes_in_use, b1, sizeof b1), (unsigned long long)a->stats->num_allocs,
               (unsigned long long)a->stats->num_frees, tool_bytes((double)a->stats->bytes_reserved, b2, sizeof b2),
               tool_bytes((double)a->stats->bytes_in_use, b3, sizeof b3));
