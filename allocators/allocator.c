@@ -61,6 +61,7 @@ void *xsmem_move_block(xsmem_allocator *from, void *p, size_t have, void *q, siz
 xsmem_stats xsmem_get_stats(const xsmem_allocator *a) {
   xsmem_stats s = xsmem_stats_init();
   if (a && a->ops->stats) a->ops->stats(a, &s);
+  s.fragmentation = xsmem_fragmentation_of(s.bytes_in_use, s.bytes_cached);
   return s;
 }
 
@@ -82,11 +83,6 @@ void xsmem_stats_add_tier(xsmem_stats *out, const xsmem_stats *tier) {
   committed = XSMEM_MAX(committed, held);
   out->bytes_committed += committed;
   out->bytes_cached += committed - held;
-}
-
-void xsmem_stats_tiers_fragmentation(xsmem_stats *out) {
-  uint64_t data = out->bytes_committed - XSMEM_MIN(out->bytes_metadata, out->bytes_committed);
-  out->fragmentation = data ? 1.0 - (double)XSMEM_MIN(out->bytes_in_use, data) / (double)data : 0.0;
 }
 
 __thread unsigned xsmem_query_depth_;

@@ -40,20 +40,19 @@ typedef struct xsmem_source xsmem_source;
 // field names every exporter uses (JSON keys, Prometheus xsmem_<name>).
 // X(type, name, kind, help): kind is counter (only grows) or gauge.
 
-#define XSMEM_STAT_FIELDS(X)                                                                       \
-  X(uint64_t, num_allocs, counter, "Allocations served")                                           \
-  X(uint64_t, num_frees, counter, "Blocks freed")                                                  \
-  X(uint64_t, num_failed, counter, "Allocations that returned NULL")                               \
-  X(uint64_t, bytes_in_use, gauge, "Bytes handed out and not yet freed (granted sizes)")           \
-  X(uint64_t, peak_bytes_in_use, gauge, "Highest bytes_in_use seen")                               \
-  X(uint64_t, bytes_reserved, gauge, "Bytes obtained from the source or the OS")                   \
-  X(uint64_t, bytes_cached, gauge, "Free bytes held for reuse")                                    \
-  X(uint64_t, bytes_metadata, gauge, "Bytes of bookkeeping")                                       \
-  X(uint64_t, largest_alloc_size, gauge, "Largest single allocation served")                       \
-  X(uint64_t, bytes_limit, gauge, "Upper bound on bytes_reserved (0: none)")                       \
-  X(double, fragmentation, gauge,                                                                  \
-    "Free share: 1 - largest free chunk / free bytes; default: 1 - in use / committed data bytes") \
-  X(uint64_t, bytes_committed, gauge,                                                              \
+#define XSMEM_STAT_FIELDS(X)                                                                                        \
+  X(uint64_t, num_allocs, counter, "Allocations served")                                                            \
+  X(uint64_t, num_frees, counter, "Blocks freed")                                                                   \
+  X(uint64_t, num_failed, counter, "Allocations that returned NULL")                                                \
+  X(uint64_t, bytes_in_use, gauge, "Bytes handed out and not yet freed (granted sizes)")                            \
+  X(uint64_t, peak_bytes_in_use, gauge, "Highest bytes_in_use seen")                                                \
+  X(uint64_t, bytes_reserved, gauge, "Bytes obtained from the source or the OS")                                    \
+  X(uint64_t, bytes_cached, gauge, "Free bytes held for reuse")                                                     \
+  X(uint64_t, bytes_metadata, gauge, "Bytes of bookkeeping")                                                        \
+  X(uint64_t, largest_alloc_size, gauge, "Largest single allocation served")                                        \
+  X(uint64_t, bytes_limit, gauge, "Upper bound on bytes_reserved (0: none)")                                        \
+  X(double, fragmentation, gauge, "Share of the data memory held that serves no block: cached / (in use + cached)") \
+  X(uint64_t, bytes_committed, gauge,                                                                               \
     "Bytes of bytes_reserved backed by memory or ready to be (touched, not given back); 0: not tracked")
 
 #define XSMEM_STATS_VERSION 2  // 2: bytes_committed
@@ -195,7 +194,17 @@ void *xsmem_malloc_via_ops(xsmem_allocator *a, size_t n);
 // returns NULL with errno = ENOMEM.
 void *xsmem_move_block(xsmem_allocator *from, void *p, size_t have, void *q, size_t size);
 
-// Returns the stats of a (zeroes where the allocator has none).
+// Fragmentation, one definition for every allocator and every view: the
+// share of the memory an allocator holds for data that serves no block,
+// cached / (in use + cached). Whether a large request fits without new
+// memory is another question: allocators with chunks answer it in their
+// detail (bfc: group "bfc", label "free", key "largest_free_chunk_bytes").
+XSMEM_INLINE double xsmem_fragmentation_of(uint64_t in_use, uint64_t cached) {
+  return in_use + cached ? (double)cached / (double)(in_use + cached) : 0.0;
+}
+
+// Returns the stats of a (zeroes where the allocator has none), with the
+// fragmentation computed from its in-use and cached bytes.
 xsmem_stats xsmem_get_stats(const xsmem_allocator *a);
 
 // Adds the counts of a part (a tier, a node's child) into a whole: blocks
@@ -208,8 +217,6 @@ void xsmem_stats_add_counts(xsmem_stats *out, const xsmem_stats *part);
 // bytes (all it holds when it does not track them) of which the ones it does
 // not use are cached: address space reserved and never touched is not.
 void xsmem_stats_add_tier(xsmem_stats *out, const xsmem_stats *tier);
-// Then: fragmentation as the share of committed data bytes not in use.
-void xsmem_stats_tiers_fragmentation(xsmem_stats *out);
 
 // Writes a human-readable stats table for a to fd, without allocating.
 void xsmem_stats_print(int fd, const xsmem_allocator *a);

@@ -79,8 +79,8 @@ TEST_F(ExportTest, AlertsRaiseCountAndClear) {
   xsmem_monitor_set_thresholds(&t);
   EXPECT_TRUE(xsmem_monitor_alerts_enabled());
   xsmem_fake_allocator *bfc = Bfc();
-  const xsmem_stats saved = bfc->stats;  // put back at the end: other tests read fake_bfc's figures
-  bfc->stats.fragmentation = 0.75;
+  const xsmem_stats saved = bfc->stats;                   // put back at the end: other tests read fake_bfc's figures
+  bfc->stats.bytes_cached = 3 * bfc->stats.bytes_in_use;  // fragmentation 0.75
   const uint64_t s0 = 1000000000ull;
   xsmem_monitor_sample(s0);
   auto v = Alerts();
@@ -107,12 +107,12 @@ TEST_F(ExportTest, AlertsRaiseCountAndClear) {
   EXPECT_NEAR(FindAlert(v, "alloc_rate", "fake_bfc")->value, 5000, 1);
 
   // Back to normal, then high again: the counter goes to 2.
-  bfc->stats.fragmentation = 0.1;
+  bfc->stats.bytes_cached = bfc->stats.bytes_in_use / 9;  // 0.1
   xsmem_monitor_sample(s0 + 2000000000ull);
   v = Alerts();
   EXPECT_FALSE(FindAlert(v, "fragmentation", "fake_bfc")->active);
   EXPECT_FALSE(FindAlert(v, "alloc_rate", "fake_bfc")->active);
-  bfc->stats.fragmentation = 0.9;
+  bfc->stats.bytes_cached = 9 * bfc->stats.bytes_in_use;  // 0.9
   xsmem_monitor_sample(s0 + 3000000000ull);
   v = Alerts();
   EXPECT_EQ(FindAlert(v, "fragmentation", "fake_bfc")->raised_count, 2u);

@@ -106,7 +106,6 @@ static void *router_realloc(xsmem_allocator *a, void *p, size_t size, unsigned f
 
 static void router_stats(const xsmem_allocator *a, xsmem_stats *out) {
   const xsmem_node_router *r = (const xsmem_node_router *)a;
-  double frag_weighted = 0, cached = 0;
   bool unlimited = false, untracked = false;  // a child that does not track committed bytes
   for (int i = 0; i <= r->num_nodes; i++) {
     const xsmem_allocator *c = r->child[i];
@@ -118,14 +117,11 @@ static void router_stats(const xsmem_allocator *a, xsmem_stats *out) {
     untracked |= s.bytes_committed == 0 && s.bytes_reserved != 0;
     out->bytes_limit += s.bytes_limit;
     unlimited |= s.bytes_limit == 0;
-    frag_weighted += s.fragmentation * (double)s.bytes_cached;
-    cached += (double)s.bytes_cached;
   }
   if (unlimited) out->bytes_limit = 0;
   if (untracked) out->bytes_committed = 0;  // not tracked (allocator.h)
   out->num_failed = __atomic_load_n(&r->failures, __ATOMIC_RELAXED);
   out->bytes_metadata += sizeof(*r);
-  out->fragmentation = cached > 0 ? frag_weighted / cached : 0;
 }
 
 static size_t router_trim(xsmem_allocator *a, size_t goal) {

@@ -24,8 +24,7 @@
 // counters; only fallbacks (a slow path) are counted by the router.
 //
 // Stats: the sum of the children's (peak_bytes_in_use is the sum of the
-// children's peaks, an upper bound on the true peak; fragmentation is the
-// children's weighted by their cached bytes). detail() reports group "node",
+// children's peaks, an upper bound on the true peak). detail() reports group "node",
 // labels "0".."N-1" and "interleave", keys bytes_in_use, num_allocs,
 // num_frees, bytes_reserved, bytes_mapped, fallbacks_out, fallbacks_in,
 // refused, bind_failures.

@@ -158,7 +158,6 @@ static void numa_stats(const xsmem_allocator *a, xsmem_stats *out) {
     xsmem_stats s = xsmem_get_stats(tiers[i]);
     xsmem_stats_add_tier(out, &s);
   }
-  xsmem_stats_tiers_fragmentation(out);
 }
 
 int xsmem_numa_tiered_num_nodes(const xsmem_allocator *a) { return ((const numa_front *)a)->medium->num_nodes; }

@@ -1,5 +1,5 @@
 // allocators/bfc/bfc_report.c: what a BFC arena reports of itself. Its
-// statistics (the fragmentation from the largest free chunk), the visitor
+// statistics (and, in the detail, the largest free chunk), the visitor
 // over bins, regions and chunks (TensorFlow's MemoryDump), the text dump (on
 // demand, and at the first failure when XSMEM_BFC_DUMP_ON_OOM), and the
 // detail report with its chunk map. Everything reads under the arena's lock.
@@ -33,8 +33,6 @@ void bfc_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_metadata = b->metadata;
   out->largest_alloc_size = b->largest;
   out->bytes_limit = b->opt.bytes_limit;
-  size_t free_bytes = b->usable - b->in_use;
-  out->fragmentation = free_bytes ? 1.0 - (double)largest_free(b) / (double)free_bytes : 0.0;
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -200,7 +198,7 @@ void bfc_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   size_t chunks = 0;
   for (int i = 0; i < NBINS; i++) chunks += bins[i].free_chunks + bins[i].used_chunks;
   map_collect(b, &m, chunks);
-  size_t regions = b->num_regions;
+  size_t regions = b->num_regions, largest = largest_free(b), free_bytes = b->usable - b->in_use;
   size_t next_region = XSMEM_MIN(bfc_region_step(b), b->opt.bytes_limit - b->reserved);
   pthread_mutex_unlock(&b->mu);
   char label[24];
@@ -213,6 +211,10 @@ void bfc_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {
   }
   sink->value(sink, "bfc", "regions", "count", "gauge", (double)regions);
   sink->value(sink, "bfc", "regions", "next_size", "gauge", (double)next_region);
+  // Whether a large request fits without a new region (TensorFlow's
+  // fragmentation metric is 1 - largest_chunk / bytes).
+  sink->value(sink, "bfc", "free", "largest_free_chunk_bytes", "gauge", (double)largest);
+  sink->value(sink, "bfc", "free", "free_bytes", "gauge", (double)free_bytes);
   if (!m.e) return;
   sink->value(sink, "chunk_summary", "map", "chunks", "gauge", (double)m.chunks);
   sink->value(sink, "chunk_summary", "map", "entries", "gauge", (double)m.n);

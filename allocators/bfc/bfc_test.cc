@@ -115,7 +115,9 @@ TEST_F(Bfc, CoalescesWithBothNeighbours) {
   s = Take(b);
   ASSERT_EQ(s.chunks.size(), 1u);
   EXPECT_EQ(s.chunks[0].size, s.regions[0].size);
-  EXPECT_EQ(S(b).fragmentation, 0.0);
+  EXPECT_EQ(S(b).fragmentation, 1.0);  // all it holds is free
+  xsmem::testing::Detail d(xsmem_bfc_allocator(b));
+  EXPECT_EQ(d.Get("bfc", "free", "largest_free_chunk_bytes"), (double)s.regions[0].size);  // but in one piece
 }
 
 TEST_F(Bfc, BestFitTakesTheSmallestAdequateChunkLowestAddressFirst) {
@@ -324,8 +326,10 @@ TEST_F(Bfc, StatsAreExactAfterEveryStep) {
       ASSERT_EQ(used, in_use);
       ASSERT_EQ(region_bytes, s.bytes_reserved);
       ASSERT_EQ(free_bytes, s.bytes_cached);
-      double frag = free_bytes ? 1.0 - (double)largest_free / (double)free_bytes : 0.0;
-      ASSERT_DOUBLE_EQ(s.fragmentation, frag);
+      ASSERT_DOUBLE_EQ(s.fragmentation, used + free_bytes ? (double)free_bytes / (double)(used + free_bytes) : 0.0);
+      xsmem::testing::Detail d(xsmem_bfc_allocator(b));
+      ASSERT_EQ(d.Get("bfc", "free", "largest_free_chunk_bytes"), (double)largest_free);
+      ASSERT_EQ(d.Get("bfc", "free", "free_bytes"), (double)free_bytes);
     }
   }
   for (auto &kv : live) F(b, kv.first);

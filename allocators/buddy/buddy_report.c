@@ -1,13 +1,12 @@
 // allocators/buddy/buddy_report.c: what a buddy front reports of itself:
-// its statistics (exact, summed over the regions under their locks; the
-// fragmentation from each region's largest free order) and the detail
+// its statistics (exact, summed over the regions under their locks) and the detail
 // report (regions, free and live blocks per order).
 #include "allocators/buddy/buddy_internal.h"
 #include "platform/log.h"
 
 void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
   buddy *b = (buddy *)a;
-  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, largest_free = 0, regions = 0, touched = 0;
+  uint64_t allocs = 0, frees = 0, in_use = 0, free_bytes = 0, regions = 0, touched = 0;
   uint32_t n = __atomic_load_n(&b->nslots, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < n; i++) {
     buddy_region *r = &b->regions[i];
@@ -19,10 +18,6 @@ void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
       in_use += r->in_use;
       free_bytes += b->region_size - r->in_use;
       touched += r->hwm;  // blocks were handed out below it; above, the region was never touched
-      if (r->nonempty) {
-        uint64_t top = (uint64_t)1 << (63 - __builtin_clzll(r->nonempty));
-        if (top > largest_free) largest_free = top;
-      }
     }
     xsmem_spin_unlock(&r->lock);
   }
@@ -38,7 +33,6 @@ void buddy_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_committed = touched + out->bytes_metadata;
   out->largest_alloc_size = __atomic_load_n(&b->largest, __ATOMIC_RELAXED);
   out->bytes_limit = b->max_regions * b->region_size;
-  out->fragmentation = free_bytes ? 1.0 - (double)largest_free / (double)free_bytes : 0.0;
 }
 
 void buddy_detail(const xsmem_allocator *a, xsmem_stats_sink *sink) {

@@ -492,10 +492,6 @@ static void large_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_reserved = l->live_bytes + l->cached_bytes;
   out->bytes_committed = out->bytes_reserved;  // whole mappings, in use or cached
   out->largest_alloc_size = l->largest;
-  // Free bytes are whole cached mappings: the largest is one of them.
-  uint64_t largest_free = 0;
-  for (large_header *h = l->cache_head; h; h = h->next) largest_free = XSMEM_MAX(largest_free, h->map_size);
-  out->fragmentation = l->cached_bytes ? 1.0 - (double)largest_free / (double)l->cached_bytes : 0.0;
   xsmem_spin_unlock(&l->lock);
   out->num_failed = __atomic_load_n(&l->failed, __ATOMIC_RELAXED);
 }

@@ -509,7 +509,6 @@ static void pool_stats(const xsmem_allocator *a, xsmem_stats *out) {
   out->bytes_metadata = back.bytes_metadata + p->blocks_cap * sizeof(entry) + p->sizes_cap * sizeof(bucket) +
       xsmem_align_up(sizeof(xsmem_pool), p->page);
   out->bytes_limit = back.bytes_limit;
-  out->fragmentation = back.fragmentation;
   pthread_mutex_unlock(&p->mu);
 }
 

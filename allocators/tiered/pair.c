@@ -70,7 +70,6 @@ static void t_stats(const xsmem_allocator *a, xsmem_stats *out) {
   xsmem_stats b = xsmem_get_stats(g_tiers.buddy), l = xsmem_get_stats(g_tiers.large);
   xsmem_stats_add_tier(out, &b);
   xsmem_stats_add_tier(out, &l);
-  xsmem_stats_tiers_fragmentation(out);
 }
 
 static size_t t_trim(xsmem_allocator *a, size_t goal) {

@@ -299,7 +299,7 @@ static void *tiered_realloc(xsmem_allocator *a, void *p, size_t size, unsigned f
 // resident / mapped kept apart): bytes_reserved is all the address space,
 // bytes_committed what holds memory or was touched, bytes_cached the free part
 // of that (buddy's never-touched region space is address space only, not
-// cache), and fragmentation the share of committed data memory not in use.
+// cache).
 // The small tier does not track commitment: its in-use, cached and metadata
 // bytes count as committed.
 static void tiered_stats(const xsmem_allocator *a, xsmem_stats *out) {
@@ -327,7 +327,6 @@ static void tiered_stats(const xsmem_allocator *a, xsmem_stats *out) {
   uint64_t returns = atomic_load_explicit(&d->grow_returns, memory_order_relaxed);
   out->num_allocs += atomic_load_explicit(&d->grow_takes, memory_order_relaxed);
   out->num_frees += atomic_load_explicit(&d->grow_puts, memory_order_relaxed) - returns;
-  xsmem_stats_tiers_fragmentation(out);
 }
 
 // Tier summaries under group "tier" come from the tiers themselves.

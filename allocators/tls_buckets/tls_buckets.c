@@ -188,7 +188,7 @@ static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
   if (!xsmem_once_done(&tls_g.once)) return;
   uint64_t allocs[XSMEM_TLS_MAX_SLOTS], frees[XSMEM_TLS_MAX_SLOTS];
   class_counts(allocs, frees);
-  uint64_t largest_free = 0, cached = 0;
+  uint64_t cached = 0;
   for (unsigned c = 0; c < tls_nslots; c++) {
     tls_central *ce = &tls_centrals[c];
     uint64_t live = allocs[c] - frees[c];
@@ -199,7 +199,6 @@ static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
     uint64_t out_blocks = rd(&ce->out), free_blocks = rd(&ce->free_blocks);
     uint64_t idle = (out_blocks > live ? out_blocks - live : 0) + free_blocks;
     cached += idle * tls_size[c];
-    if (idle) largest_free = XSMEM_MAX(largest_free, tls_size[c]);
     out->bytes_reserved += rd(&ce->segment_bytes);
     out->bytes_metadata += rd(&ce->nsegments) * xsmem_align_up(sizeof(tls_segment), xsmem_os_page_size());
   }
@@ -211,8 +210,6 @@ static void tls_stats(const xsmem_allocator *a, xsmem_stats *out) {
       out->bytes_in_use > peak &&
       !__atomic_compare_exchange_n(&tls_g.peak, &peak, out->bytes_in_use, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
   out->peak_bytes_in_use = XSMEM_MAX(peak, out->bytes_in_use);
-  out->fragmentation = cached ? 1.0 - (double)largest_free / (double)cached : 0.0;
-  if (out->fragmentation < 0) out->fragmentation = 0;
 }
 
 void xsmem_tls_get_counters(xsmem_tls_counters *o) {

@@ -20,7 +20,7 @@ xsmem_fake_allocator *Bfc() {
     f.stats.bytes_in_use = 600 * 64;
     f.stats.peak_bytes_in_use = 700 * 64;
     f.stats.bytes_reserved = 1 << 20;
-    f.stats.fragmentation = 0.25;
+    f.stats.bytes_cached = 200 * 64;  // fragmentation 200 / (600 + 200) = 0.25
     f.detail[0] = {"tier", "small", "bytes_in_use", "gauge", 30000};
     f.detail[1] = {"tier", "large", "bytes_in_use", "gauge", 8400};
     f.detail[2] = {"node", "0", "bytes_in_use", "gauge", 20000};

@@ -24,7 +24,7 @@ extern "C" {
 
 namespace xsmem::testing {
 
-// "fake_bfc" (kind bfc): 1000 allocations, fragmentation 0.25, six detail
+// "fake_bfc" (kind bfc): 1000 allocations, fragmentation 0.25 (200 of 800 cached), six detail
 // figures (tiers, nodes, a counter, a label that needs escaping). Added to
 // the exporter on the first call; tests may change its figures.
 xsmem_fake_allocator *Bfc();
