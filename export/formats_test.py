@@ -105,7 +105,11 @@ class FilesTest(unittest.TestCase, Checks):
         rows = list(csv.DictReader(io.StringIO(dump(real, "csv"))))
         self.assertGreater(len(rows), 0)
         self.assertEqual(list(rows[0].keys()),
-                         ["time_ns", "bytes_in_use", "bytes_reserved", "num_allocs", "num_frees"])
+                         ["time_ns", "bytes_in_use", "bytes_reserved", "num_allocs", "num_frees",
+                          "bytes_committed"])
+        # The sampler's points carry memory (committed) apart from address space.
+        self.assertTrue(all(int(r["bytes_committed"]) == 0 or int(r["bytes_committed"]) >= int(r["bytes_in_use"])
+                            for r in rows), rows[:2])  # 0: an allocator that does not track it
         times = [int(r["time_ns"]) for r in rows]
         self.assertEqual(times, sorted(times))
 

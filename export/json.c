@@ -231,6 +231,7 @@ void xsmem_json_snapshot(const Xsmem__Snapshot *s, xsmem_buf *out) {
     kv_u64(out, "time_ns", p->time_ns, true);
     kv_u64(out, "bytes_in_use", p->bytes_in_use, true);
     kv_u64(out, "bytes_reserved", p->bytes_reserved, true);
+    kv_u64(out, "bytes_committed", p->bytes_committed, true);
     kv_u64(out, "num_allocs", p->num_allocs, true);
     kv_u64(out, "num_frees", p->num_frees, false);
     xsmem_buf_puts(out, "}");

@@ -190,8 +190,12 @@ void xsmem_monitor_sample(uint64_t now_ns) {
   ensure_thresholds();
   if (proc >= 0) {
     xsmem_timeline_point *p = &g_ring[g_ring_next];
-    *p = (xsmem_timeline_point){now_ns, st[proc].bytes_in_use, st[proc].bytes_reserved, st[proc].num_allocs,
-                                st[proc].num_frees};
+    *p = (xsmem_timeline_point){now_ns,
+                                st[proc].bytes_in_use,
+                                st[proc].bytes_reserved,
+                                st[proc].num_allocs,
+                                st[proc].num_frees,
+                                st[proc].bytes_committed};
     g_ring_next = (g_ring_next + 1) % XSMEM_MONITOR_POINTS;
     if (g_ring_count < XSMEM_MONITOR_POINTS) g_ring_count++;
   }

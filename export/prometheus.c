@@ -72,7 +72,7 @@ static const group_rule kGroupRules[] = {
     {"size_histogram", NULL, NULL, NULL},        // the histogram xsmem_request_size_bytes instead
     {"callsite", NULL, NULL, NULL},              // xsmem_call_site_*, on request (XSMEM_METRICS_CALL_SITES)
     {"chunk_summary", "chunk_map", NULL, NULL},  // "summary" is a type's name; its one label is "map"
-    {"bfc", "bfc", NULL, NULL},                  // one label, "regions"
+    {"bfc", "bfc", NULL, NULL},                  // labels "regions" and "free", with keys of their own
     {"pool", "pool", NULL, NULL},                // one label, "cache"
     {"tracker", "tracker", "mode", NULL},        // the label is the tracking mode
     {"fragmentation", "inner", "inner", NULL},   // the label names the tracker's inner allocator
@@ -488,11 +488,13 @@ void xsmem_prometheus(const Xsmem__Snapshot *s, xsmem_buf *out) {
 // CSV.
 
 void xsmem_csv_timeline(const Xsmem__Snapshot *s, xsmem_buf *out) {
-  xsmem_buf_puts(out, "time_ns,bytes_in_use,bytes_reserved,num_allocs,num_frees\n");
+  // Appended columns only: scripts reading the first five keep working.
+  xsmem_buf_puts(out, "time_ns,bytes_in_use,bytes_reserved,num_allocs,num_frees,bytes_committed\n");
   for (size_t i = 0; i < s->n_timeline; i++) {
     const Xsmem__TimelinePoint *p = s->timeline[i];
-    xsmem_buf_printf(out, "%llu,%llu,%llu,%llu,%llu\n", (unsigned long long)p->time_ns,
+    xsmem_buf_printf(out, "%llu,%llu,%llu,%llu,%llu,%llu\n", (unsigned long long)p->time_ns,
                      (unsigned long long)p->bytes_in_use, (unsigned long long)p->bytes_reserved,
-                     (unsigned long long)p->num_allocs, (unsigned long long)p->num_frees);
+                     (unsigned long long)p->num_allocs, (unsigned long long)p->num_frees,
+                     (unsigned long long)p->bytes_committed);
   }
 }

@@ -35,6 +35,7 @@ typedef struct xsmem_hist_bucket {
 typedef struct xsmem_timeline_point {
   uint64_t time_ns;  // CLOCK_MONOTONIC
   uint64_t bytes_in_use, bytes_reserved, num_allocs, num_frees;
+  uint64_t bytes_committed;  // 0: not known
 } xsmem_timeline_point;
 
 typedef struct xsmem_call_site {

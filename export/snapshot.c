@@ -180,6 +180,7 @@ static void on_point(xsmem_analysis_sink *sink, const xsmem_timeline_point *p) {
   m->bytes_reserved = p->bytes_reserved;
   m->num_allocs = p->num_allocs;
   m->num_frees = p->num_frees;
+  m->bytes_committed = p->bytes_committed;
   PUSH(a->arena, a->s->timeline, a->s->n_timeline, a->cap_time, m);
 }
 

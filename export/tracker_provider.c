@@ -59,7 +59,7 @@ static void timeline(void *ctx, xsmem_analysis_sink *sink) {
   xsmem_spin_lock(&lock);
   size_t n = xsmem_tracker_timeline(t, pts, 1024);
   for (size_t i = 0; i < n; i++) {
-    xsmem_timeline_point p = {pts[i].time_ns, pts[i].bytes_in_use, 0, pts[i].allocs, pts[i].frees};
+    xsmem_timeline_point p = {pts[i].time_ns, pts[i].bytes_in_use, 0, pts[i].allocs, pts[i].frees, 0};
     sink->point(sink, &p);
   }
   xsmem_spin_unlock(&lock);

@@ -187,29 +187,40 @@ void bench_report_text(FILE *f, const bench_plan *p, const bench_results *r) {
   }
   if (r->n_micro) {
     table t = micro_table(p, r);
-    fprintf(f, "%smicro benchmarks: ns per operation, median of %d runs, and ratio to %s\n", p->n_works ? "\n" : "",
-            p->reps, bname);
-    fprintf(f, "%-24s", "benchmark");
-    for (size_t a = 0; a < na; a++) fprintf(f, " %16s", p->allocs[a].name);
-    fputc('\n', f);
-    geo g[kBenchMaxAllocs] = {{0}};
-    for (size_t b = 0; b < r->n_micro; b++) {
-      fprintf(f, "%-24s", r->micro_names[b]);
+    // Two narrow tables (ns, then the ratio to the baseline) rather than one
+    // wide one: six allocators fit 80 columns.
+    int w = 9;
+    for (size_t b = 0; b < r->n_micro; b++)
+      if ((int)strlen(r->micro_names[b]) > w) w = (int)strlen(r->micro_names[b]);
+    if (w > 22) w = 22;
+    for (int kind = 0; kind < 2; kind++) {
+      if (kind) fprintf(f, "\nmicro benchmarks as a ratio to %s's ns per operation (lower is better)\n", bname);
+      else
+        fprintf(f, "%smicro benchmarks: ns per operation, median of %d runs (lower is better)\n",
+                p->n_works ? "\n" : "", p->reps);
+      fprintf(f, "%-*s", w, "benchmark");
+      for (size_t a = 0; a < na; a++) fprintf(f, " %9.9s", p->allocs[a].name);
+      fputc('\n', f);
+      geo g[kBenchMaxAllocs] = {{0}};
+      for (size_t b = 0; b < r->n_micro; b++) {
+        fprintf(f, "%-*.*s", w, w, r->micro_names[b]);
+        for (size_t a = 0; a < na; a++) {
+          double v = med_at(p, &t, b, a), ratio = v / med_at(p, &t, b, base);
+          geo_add(&g[a], ratio);
+          if (kind ? isnan(ratio) : isnan(v)) fprintf(f, " %9s", "-");
+          else if (kind) fprintf(f, " %8.2fx", ratio);
+          else fprintf(f, " %9.1f", v);
+        }
+        fputc('\n', f);
+      }
+      if (!kind) continue;
+      fprintf(f, "%-*s", w, "geomean");
       for (size_t a = 0; a < na; a++) {
-        double v = med_at(p, &t, b, a), ratio = v / med_at(p, &t, b, base);
-        if (isnan(v)) fprintf(f, " %16s", "-");
-        else if (isnan(ratio)) fprintf(f, " %9.1f %6s", v, "-");
-        else fprintf(f, " %9.1f %5.2fx", v, ratio);
-        geo_add(&g[a], ratio);
+        if (g[a].n) fprintf(f, " %8.2fx", geo_mean(&g[a]));
+        else fprintf(f, " %9s", "-");
       }
       fputc('\n', f);
     }
-    fprintf(f, "%-24s", "geomean");
-    for (size_t a = 0; a < na; a++) {
-      if (g[a].n) fprintf(f, " %9s %5.2fx", "", geo_mean(&g[a]));
-      else fprintf(f, " %16s", "-");
-    }
-    fputc('\n', f);
     free(t.med);
   }
 }

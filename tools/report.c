@@ -5,7 +5,7 @@
 // mailed or attached to a CI run. One column per snapshot (side by side when
 // several are given, with a comparison table above them). Sections, each
 // present only when the snapshot has the data:
-//   allocators (stats table), usage timeline (bytes in use and reserved over
+//   allocators (stats table), usage timeline (bytes in use and committed over
 //   time: the tracker's or sampler's timeline, or the points of a snapshot
 //   stream), size histogram (allocations per power-of-two size, log scale),
 //   fragmentation map (BFC: per bin, used and free bytes; by address when the
@@ -95,7 +95,7 @@ static void axis_y(FILE *f, double max, int h) {
 }
 
 typedef struct point {
-  double t, used, reserved;
+  double t, used, committed;  // memory only: reserved address space is no memory
 } point;
 
 static size_t timeline_points(const tool_snapshot *ts, point **out) {
@@ -107,7 +107,7 @@ static size_t timeline_points(const tool_snapshot *ts, point **out) {
     for (size_t i = 0; i < s->n_timeline; i++) {
       const Xsmem__TimelinePoint *tp = s->timeline[i];
       p[n++] = (point){(double)(tp->time_ns - s->timeline[0]->time_ns) / 1e9, (double)tp->bytes_in_use,
-                       (double)tp->bytes_reserved};
+                       (double)tp->bytes_committed};
     }
   } else if (ts->n_series >= 2) {
     p = calloc(ts->n_series, sizeof *p);
@@ -115,7 +115,7 @@ static size_t timeline_points(const tool_snapshot *ts, point **out) {
       const Xsmem__Allocator *a = tool_process_allocator(ts->series[i]);
       if (!a || !a->stats) continue;
       p[n++] = (point){(double)(ts->series[i]->time_ns - ts->series[0]->time_ns) / 1e9, (double)a->stats->bytes_in_use,
-                       (double)a->stats->bytes_reserved};
+                       (double)a->stats->bytes_committed};
     }
   }
   *out = p;
@@ -132,16 +132,16 @@ static void chart_timeline(FILE *f, const tool_snapshot *ts) {
     return;
   }
   double tmax = p[n - 1].t > 0 ? p[n - 1].t : 1, vmax = 1;
-  for (size_t i = 0; i < n; i++) vmax = fmax(vmax, fmax(p[i].used, p[i].reserved));
-  svg_open(f, kH, "bytes in use and reserved over time");
+  for (size_t i = 0; i < n; i++) vmax = fmax(vmax, fmax(p[i].used, p[i].committed));
+  svg_open(f, kH, "bytes in use and committed over time");
   axis_y(f, vmax, kH);
   const char *colors[2] = {"#94a3b8", "#2563eb"};
-  bool reserved = false;
-  for (size_t i = 0; i < n; i++) reserved |= p[i].reserved > 0;
-  for (int series = reserved ? 0 : 1; series < 2; series++) {
+  bool committed = false;
+  for (size_t i = 0; i < n; i++) committed |= p[i].committed > 0;
+  for (int series = committed ? 0 : 1; series < 2; series++) {
     fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colors[series]);
     for (size_t i = 0; i < n; i++) {
-      double v = series ? p[i].used : p[i].reserved;
+      double v = series ? p[i].used : p[i].committed;
       fprintf(f, "%.1f,%.1f ", kL + (kW - kL - kR) * p[i].t / tmax, kT + (kH - kT - kBot) * (1 - v / vmax));
     }
     fputs("\"/>", f);
@@ -150,7 +150,7 @@ static void chart_timeline(FILE *f, const tool_snapshot *ts) {
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"%s\" fill=\"#64748b\">%.2f s</text>",
             kL + (kW - kL - kR) * i / 4.0, kH - 10, i == 4 ? "end" : "middle", tmax * i / 4);
   fprintf(f, "</svg><div class=\"legend\"><span style=\"background:#2563eb\"></span>in use%s</div>",
-          reserved ? "<span style=\"background:#94a3b8\"></span>reserved" : "");
+          committed ? "<span style=\"background:#94a3b8\"></span>committed (in use, cached and metadata)" : "");
   free(p);
 }
 
@@ -308,8 +308,12 @@ static void section_fragmentation(FILE *f, const Xsmem__Snapshot *s) {
     any = true;
     fprintf(f, "<div class=\"meta\">");
     esc(f, a->name);
-    fprintf(f, ": fragmentation %.1f%% (1 - largest free chunk / free bytes)</div>",
-            a->stats ? 100 * a->stats->fragmentation : 0.0);
+    fprintf(f, ": fragmentation %.1f%% (cached / (in use + cached))", a->stats ? 100 * a->stats->fragmentation : 0.0);
+    double largest = tool_detail(a, "bfc", "free", "largest_free_chunk_bytes"),
+           free_bytes = tool_detail(a, "bfc", "free", "free_bytes");
+    if (!isnan(largest) && !isnan(free_bytes) && free_bytes > 0)
+      fprintf(f, "; largest free chunk %s of %s free", B(largest), B(free_bytes));
+    fputs("</div>", f);
     if (!chart_chunks(f, a)) chart_bars(f, a, "bin", "used_bytes", "free_bytes", "used", "free", false);
     double all = tool_detail(a, "chunk_summary", "map", "chunks");
     double merged = tool_detail(a, "chunk_summary", "map", "merged");
@@ -441,7 +445,7 @@ static void section_leaks(FILE *f, const Xsmem__Snapshot *s) {
 static void section_allocators(FILE *f, const Xsmem__Snapshot *s) {
   fputs(
       "<h3>Allocators</h3><table><tr><th>allocator</th><th>allocs</th><th>frees</th><th>in use</th><th>peak</th>"
-      "<th>committed</th><th>reserved</th><th>frag</th></tr>",
+      "<th>cached</th><th>committed</th><th>fragmentation</th><th>address space reserved</th></tr>",
       f);
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__Allocator *a = s->allocators[i];
@@ -450,13 +454,16 @@ static void section_allocators(FILE *f, const Xsmem__Snapshot *s) {
     esc(f, a->name);
     fprintf(f,
             "%s</td><td>%" PRIu64 "</td><td>%" PRIu64
-            "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f%%</td></tr>",
+            "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f%%</td><td>%s</td></tr>",
             a->process_allocator ? " (malloc)" : "", a->stats->num_allocs, a->stats->num_frees,
             B((double)a->stats->bytes_in_use), B((double)a->stats->peak_bytes_in_use),
-            a->stats->bytes_committed ? B((double)a->stats->bytes_committed) : "-", B((double)a->stats->bytes_reserved),
-            100 * a->stats->fragmentation);
+            B((double)a->stats->bytes_cached), a->stats->bytes_committed ? B((double)a->stats->bytes_committed) : "-",
+            100 * a->stats->fragmentation, B((double)a->stats->bytes_reserved));
   }
-  fputs("</table>", f);
+  fputs(
+      "</table><div class=\"meta\">cached: free memory held for reuse; committed: memory held (in use, cached "
+      "and metadata); fragmentation: cached / (in use + cached); address space reserved is not memory.</div>",
+      f);
   for (size_t i = 0; i < s->n_alerts; i++) {
     const Xsmem__Alert *al = s->alerts[i];
     if (!al->active && !al->raised_count) continue;

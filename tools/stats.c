@@ -33,15 +33,21 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
         tool_bytes((double)st->bytes_cached, b4, sizeof b4),
         st->bytes_committed ? tool_bytes((double)st->bytes_committed, b5, sizeof b5) : "-", 100.0 * st->fragmentation);
   }
-  fputs("  reserved address space (not memory):", f);
+  // Within 80 columns, broken between allocators, never inside a figure.
+  int col = fprintf(f, "  reserved address space (not memory):");
   for (size_t i = 0; i < s->n_allocators; i++) {
     const Xsmem__AllocatorStats *st = s->allocators[i]->stats ? s->allocators[i]->stats : &kNoStats;
-    fprintf(f, "%s %s %s", i ? "," : "", tool_tty(s->allocators[i]->name),
-            tool_bytes((double)st->bytes_reserved, b3, sizeof b3));
+    char item[96];
+    int n = snprintf(item, sizeof item, "%s %s", tool_tty(s->allocators[i]->name),
+                     tool_bytes((double)st->bytes_reserved, b3, sizeof b3));
+    if (i && col + 2 + n > 80) col = fprintf(f, ",\n    %s", item) - 2;
+    else col += fprintf(f, "%s %s", i ? "," : "", item);
   }
   fputc('\n', f);
   if (s->os) {
-    fprintf(f, "  os_vm: %s of address space reserved, %s committed, %llu maps, %llu unmaps\n",
+    // os_vm counts address space: its read-write part is not all touched, so
+    // it is no memory figure (the table's committed column is).
+    fprintf(f, "  os_vm address space: %s mapped, %s of it read-write, %llu maps, %llu unmaps\n",
             tool_bytes((double)s->os->bytes_reserved, b1, sizeof b1),
             tool_bytes((double)s->os->bytes_committed, b2, sizeof b2), (unsigned long long)s->os->num_maps,
             (unsigned long long)s->os->num_unmaps);

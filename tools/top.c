@@ -213,7 +213,9 @@ static bool wait_or_quit(double seconds) {
   }
 }
 
-static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, const char *title) {
+// One line per allocator with detail in group: each label's bytes in use,
+// and "/second" (the detail key second, e.g. bytes_cached) where it has one.
+static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, const char *second, const char *title) {
   bool header = false;
   for (size_t i = 0; i < a->n_detail; i++) {
     const Xsmem__DetailValue *d = a->detail[i];
@@ -221,9 +223,9 @@ static void detail_group(FILE *f, const Xsmem__Allocator *a, const char *group, 
     if (!header) fprintf(f, "%s (%s):", title, tool_tty(a->name));
     header = true;
     char b[32];
-    double res = tool_detail(a, group, d->label, "bytes_reserved");  // the title says "in use/reserved"
+    double v2 = second ? tool_detail(a, group, d->label, second) : NAN;
     fprintf(f, "  %s %s", tool_tty(d->label), tool_bytes(d->value, b, sizeof b));
-    if (!isnan(res)) fprintf(f, "/%s", tool_bytes(res, b, sizeof b));
+    if (!isnan(v2)) fprintf(f, "/%s", tool_bytes(v2, b, sizeof b));
   }
   if (header) fputc('\n', f);
 }
@@ -305,8 +307,8 @@ int tool_cmd_top(int argc, char **argv) {
     else fprintf(f, "  alloc rate %.0f/s\n", rate);
     tool_print_summary(f, s, 5, false);
     for (size_t i = 0; i < s->n_allocators; i++) {
-      detail_group(f, s->allocators[i], "tier", "tiers, in use/reserved");
-      detail_group(f, s->allocators[i], "node", "nodes, in use/reserved");
+      detail_group(f, s->allocators[i], "tier", "bytes_cached", "tiers, in use/cached");
+      detail_group(f, s->allocators[i], "node", NULL, "nodes, in use");
     }
     fclose(f);
     if (tty) fputs("\033[H\033[2J", stdout);

@@ -24,7 +24,7 @@ python3 -c '
 import sys
 wide = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if len(l) > 80]
 sys.exit("lines over 80 columns: %r" % wide[:2] if wide else 0)' "$tmp/top.txt" || fail "top is wider than 80 columns"
-grep -q "tiers, in use/reserved" "$tmp/top.txt" || fail "the tiers line does not say what its figures are"
+grep -q "tiers, in use/cached" "$tmp/top.txt" || fail "the tiers line does not say what its figures are"
 # On a terminal, q quits at once (a pseudo-terminal stands in for one).
 python3 - "$r/tools/xsmem" "127.0.0.1:$port" <<'PY' || fail "q does not quit top"
 import os, pty, select, sys, time
