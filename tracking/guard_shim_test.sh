@@ -11,9 +11,23 @@ for lib in "$@"; do
   for mode in off sample; do
     out=$(XSMEM_TRACK=$mode XSMEM_GUARD_SAMPLE_RATE=200 LD_PRELOAD=$lib "$prog" 2>&1)
     rc=$?
-    if [ $rc -eq 0 ] || ! grep -q "heap buffer underflow at 0x[0-9a-f]*: guarded block .* of 48 bytes" <<<"$out" ||
-      ! grep -q "allocated at" <<<"$out"; then
+    if [ $rc -eq 0 ] ||
+      ! grep -Eq "heap buffer underflow: read of address 0x[0-9a-f]*: guarded block .* of 48 bytes" <<<"$out" ||
+      ! grep -q "accessed at" <<<"$out" || ! grep -q "allocated at" <<<"$out"; then
       echo "FAIL: $(basename "$lib") XSMEM_TRACK=$mode: exit $rc"
+      echo "$out" | head -20
+      fail=1
+    fi
+  done
+  # The program's very first block can be guarded (at a rate of 1 it is), and
+  # the fault is re-raised after the report: the process dies of SIGSEGV, so
+  # core dumps and debuggers see it.
+  for mode in off sample full; do
+    out=$(XSMEM_TRACK=$mode XSMEM_GUARD_SAMPLE_RATE=1 LD_PRELOAD=$lib "$prog" first 2>&1)
+    rc=$?
+    if [ $rc -ne 139 ] || ! grep -Eq "use after free: read of address 0x[0-9a-f]*: guarded block" <<<"$out" ||
+      ! grep -q "freed at" <<<"$out"; then
+      echo "FAIL: $(basename "$lib") XSMEM_TRACK=$mode, first block read after free: exit $rc"
       echo "$out" | head -20
       fail=1
     fi

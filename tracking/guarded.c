@@ -8,8 +8,10 @@
 // does). The slack between block and guard is filled with a pattern checked
 // at free. On free the data page is made inaccessible and the slot joins the
 // back of a FIFO, so it stays protected for as long as possible: a use after
-// free faults. The SIGSEGV handler names the slot, the kind of error and both
-// call sites, then restores the previous handler and lets the fault recur.
+// free faults. The SIGSEGV handler names the faulting address, the access
+// (read or write, and its stack from the signal's context), the block and both
+// call sites, then restores the previous handler and lets the fault recur, so
+// core dumps and debuggers see the original fault.
 //
 // Which allocations: in sample mode, and with tracking off, a second clock on
 // the sampler's byte countdown (tracker.c, sampled_alloc), so an unguarded
@@ -21,6 +23,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 
 #include "platform/log.h"
 #include "platform/once.h"
@@ -38,21 +41,50 @@ static xsmem_tracker *g_guarded[8];  // pools the signal handler knows
 static struct sigaction g_old_segv, g_old_bus;
 static xsmem_once g_handler;  // guard_signal installed
 
-static void guard_report_slot(xsmem_tracker *t, unsigned i, const char *what, uintptr_t addr) {
+// The faulting access: its kind and stack, taken from the signal's context.
+typedef struct guard_access {
+  const char *kind;  // "read", "write" or "access"
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  unsigned depth;
+} guard_access;
+
+static void guard_access_of(const void *uctx, unsigned depth, guard_access *out) {
+  out->kind = "access";
+  out->depth = 0;
+#if defined(__x86_64__) && defined(REG_RIP)
+  const ucontext_t *uc = uctx;
+  if (!uc) return;
+  // Page-fault error code: bit 1 set for a write.
+  out->kind = uc->uc_mcontext.gregs[REG_ERR] & 2 ? "write" : "read";
+  out->frames[0] = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  out->depth = 1;
+  if (depth > 1) {
+    // The faulting function's frame record, where it keeps one; the frames
+    // after the faulting instruction are return addresses, as in any stack.
+    out->depth += tracker_walk_from((uintptr_t)uc->uc_mcontext.gregs[REG_RBP], out->frames + 1, depth - 1);
+  }
+#else
+  (void)uctx;
+  (void)depth;
+#endif
+}
+
+static void guard_report_slot(xsmem_tracker *t, unsigned i, const char *what, uintptr_t addr, const guard_access *acc) {
   guard_slot *s = &t->guard.meta[i];
-  xsmem_dprintf(2, "xsmem: tracker '%s': %s at %p: guarded block %p of %zu bytes (slot %u)\n", t->name, what,
-                (void *)addr, (void *)s->user, s->size, i);
+  xsmem_dprintf(2, "xsmem: tracker '%s': %s: %s of address %p: guarded block %p of %zu bytes (slot %u)\n", t->name,
+                what, acc->kind, (void *)addr, (void *)s->user, s->size, i);
+  if (acc->depth) tracker_print_frames(2, "accessed at", acc->frames, acc->depth);
   tracker_print_frames(2, "allocated at", s->alloc_frames, s->depth_alloc);
   if (s->state == 2) tracker_print_frames(2, "freed at", s->free_frames, s->depth_free);
 }
 
 // Explains a fault at addr inside t's pool.
-static void guard_explain(xsmem_tracker *t, uintptr_t addr) {
+static void guard_explain(xsmem_tracker *t, uintptr_t addr, const guard_access *acc) {
   guard_pool *g = &t->guard;
   size_t k = (addr - (uintptr_t)g->base) / g->page;  // odd: a data page, even: a guard page
   if (k & 1) {
     unsigned i = (unsigned)(k / 2);
-    guard_report_slot(t, i, g->meta[i].state == 2 ? "use after free" : "access to an unused guarded page", addr);
+    guard_report_slot(t, i, g->meta[i].state == 2 ? "use after free" : "access to an unused guarded page", addr, acc);
     return;
   }
   // A guard page: blame the nearer live (or freed) neighbour.
@@ -61,12 +93,13 @@ static void guard_explain(xsmem_tracker *t, uintptr_t addr) {
   bool left_used = left != UINT32_MAX && g->meta[left].state != 0;
   bool right_used = right < g->slots && g->meta[right].state != 0;
   if (left_used && (!right_used || addr - guard_start < g->page / 2)) {
-    guard_report_slot(t, left, "heap buffer overflow", addr);
+    guard_report_slot(t, left, "heap buffer overflow", addr, acc);
   } else if (right_used) {
-    guard_report_slot(t, right, "heap buffer underflow", addr);
+    guard_report_slot(t, right, "heap buffer underflow", addr, acc);
   } else {
-    xsmem_dprintf(2, "xsmem: tracker '%s': fault at %p in a guard page with no block beside it\n", t->name,
-                  (void *)addr);
+    xsmem_dprintf(2, "xsmem: tracker '%s': %s of address %p in a guard page with no block beside it\n", t->name,
+                  acc->kind, (void *)addr);
+    if (acc->depth) tracker_print_frames(2, "accessed at", acc->frames, acc->depth);
   }
 }
 
@@ -77,7 +110,9 @@ static void guard_signal(int sig, siginfo_t *info, void *uctx) {
     if (t && addr - (uintptr_t)t->guard.base < t->guard.bytes) {
       atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
       xsmem_track_busy++;
-      guard_explain(t, addr);
+      guard_access acc;
+      guard_access_of(uctx, t->opt.depth ? t->opt.depth : 1, &acc);
+      guard_explain(t, addr, &acc);
       xsmem_track_busy--;
       break;
     }
@@ -143,9 +178,14 @@ bool tracker_guard_init(xsmem_tracker *t) {
 
 XSMEM_TRACKER_TEXT void *tracker_guard_alloc(xsmem_tracker *t, size_t size, size_t align, unsigned flags) {
   // REQUIRES: the caller decremented xsmem_guard_countdown to <= 0.
-  if (xsmem_guard_countdown < 0) {  // first allocation of this thread: start at a random phase
-    xsmem_guard_countdown = (int64_t)((tracker_now_ns() >> 4) % t->opt.guard_sample_rate) + 1;
-    return NULL;
+  if (xsmem_guard_countdown < 0) {
+    // First allocation of this thread: a random phase, in which this very
+    // allocation is as likely to be picked as any (always, at a rate of 1).
+    int64_t phase = (int64_t)((tracker_now_ns() >> 4) % t->opt.guard_sample_rate);
+    if (phase) {
+      xsmem_guard_countdown = phase;
+      return NULL;
+    }
   }
   xsmem_guard_countdown = (int64_t)t->opt.guard_sample_rate;
   return tracker_guard_place(t, size, align, flags);
@@ -221,7 +261,8 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
         : "free of a pointer inside the guarded pool that is not a block";
     atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
     xsmem_track_busy++;
-    if (s && s->state) guard_report_slot(t, i, what, (uintptr_t)p);
+    static const guard_access kFree = {"free", {0}, 0};  // its stack follows
+    if (s && s->state) guard_report_slot(t, i, what, (uintptr_t)p, &kFree);
     uintptr_t here[XSMEM_TRACK_MAX_DEPTH];
     unsigned n = tracker_capture(here, t->opt.depth, t->opt.unwind);
     tracker_print_frames(2, "freed again at", here, n);
@@ -237,9 +278,10 @@ XSMEM_TRACKER_TEXT void tracker_guard_free(xsmem_tracker *t, void *p) {
   if (b) {
     atomic_fetch_add_explicit(&t->errors, 1, memory_order_relaxed);
     xsmem_track_busy++;
+    static const guard_access kFound = {"write (found when freed)", {0}, 0};
     guard_report_slot(
         t, i, b < (uint8_t *)p ? "heap buffer underflow (slack damaged)" : "heap buffer overflow (slack damaged)",
-        (uintptr_t)b);
+        (uintptr_t)b, &kFound);
     xsmem_track_busy--;
     xsmem_report_bad_pointer(t->name, "free", p, "guarded block's slack damaged");
   }

@@ -5,24 +5,36 @@
 #include <string.h>
 
 #include <random>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "platform/pagemap.h"
 #include "tracking/testing.h"
 
 namespace {
 
 using TrackerDeathTest = ::testing::Test;
 
-// A tracker in `mode` that guards every allocation (a rate of 1), after the
-// thread's first allocation, which sets the phase of the count.
+// A tracker in `mode` that guards every allocation (a rate of 1).
 xsmem_allocator *MakeGuardingAll(xsmem_track_mode mode) {
   xsmem_tracker_options o = Options(mode);
   o.guard_sample_rate = 1;
-  xsmem_allocator *t = Make(mode, &o);
-  xsmem_free(t, xsmem_alloc(t, 64, 16, 0));
-  return t;
+  return Make(mode, &o);
+}
+
+// A thread's very first allocation can be guarded: at a rate of 1 it is, in
+// full mode and with tracking off (it used to only set the count's phase).
+TEST(Guarded, AThreadsFirstAllocationIsGuardedToo) {
+  for (xsmem_track_mode mode : {XSMEM_TRACK_OFF, XSMEM_TRACK_FULL}) {
+    xsmem_allocator *t = MakeGuardingAll(mode);
+    void *first = nullptr;
+    std::thread([&] { first = xsmem_alloc(t, 64, 16, 0); }).join();
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(xsmem_pagemap_get(first), XSMEM_TAG_GUARD) << mode;
+    xsmem_free(t, first);
+  }
 }
 
 TEST(TrackerDeathTest, GuardedOverflowFaultsAtTheInstruction) {
@@ -36,7 +48,9 @@ TEST(TrackerDeathTest, GuardedOverflowFaultsAtTheInstruction) {
         }
         p[64] = 1;
       },
-      "heap buffer overflow at 0x[0-9a-f]+: guarded block(.|\n)*allocated at:(.|\n)*tracker_test_leak_here");
+      // The access: a write, its address, and the stack of the faulting instruction.
+      "heap buffer overflow: write of address 0x[0-9a-f]+: guarded block(.|\n)*accessed at:(.|\n)*"
+      "GuardedOverflowFaultsAtTheInstruction(.|\n)*allocated at:(.|\n)*tracker_test_leak_here");
 }
 
 TEST(TrackerDeathTest, GuardedUseAfterFreeFaults) {
@@ -47,7 +61,20 @@ TEST(TrackerDeathTest, GuardedUseAfterFreeFaults) {
         xsmem_free(t, (void *)p);
         p[0] = 1;
       },
-      "use after free at 0x[0-9a-f]+(.|\n)*allocated at:(.|\n)*tracker_test_leak_here(.|\n)*freed at:");
+      "use after free: write of address 0x[0-9a-f]+(.|\n)*accessed at:(.|\n)*allocated at:(.|\n)*"
+      "tracker_test_leak_here(.|\n)*freed at:");
+}
+
+// A read after free is caught too, and said to be a read.
+TEST(TrackerDeathTest, GuardedReadAfterFreeFaults) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = MakeGuardingAll(XSMEM_TRACK_OFF);
+        auto *p = static_cast<volatile char *>(tracker_test_leak_here(t, 100));
+        xsmem_free(t, (void *)p);
+        if (p[3] == 7) abort();  // the read faults first
+      },
+      "use after free: read of address 0x[0-9a-f]+(.|\n)*accessed at:(.|\n)*GuardedReadAfterFreeFaults");
 }
 
 // Overflows and underflows too small to reach a guard page land in the

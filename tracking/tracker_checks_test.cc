@@ -129,6 +129,33 @@ TEST(TrackerDeathTest, OverflowIsFoundByCheckOnDemand) {
       TRACKER_OR_ASAN("heap buffer overflow(.|\n)*check\\((.|\n)*tracker_test_other_site"));
 }
 
+// A program that overflows a block, or writes to one after freeing it, and
+// exits before the block is freed or leaves the quarantine: the check at exit
+// finds it (it used to go unreported).
+TEST(TrackerDeathTest, OverflowOfALiveBlockIsFoundAtExit) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 40));
+        p[40] = 1;
+        exit(0);
+      },
+      TRACKER_OR_ASAN("heap buffer overflow \\(canary after the block damaged\\): check\\(0x[0-9a-f]+\\) of a "
+                      "40-byte block(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
+}
+
+TEST(TrackerDeathTest, WriteAfterFreeInQuarantineIsFoundAtExit) {
+  EXPECT_DEATH(
+      {
+        xsmem_allocator *t = Make(XSMEM_TRACK_FULL);
+        auto *p = static_cast<char *>(tracker_test_leak_here(t, 1000));
+        xsmem_free(t, p);
+        p[10] = 42;
+        exit(0);
+      },
+      TRACKER_OR_ASAN("write after free(.|\n)*allocated at:(.|\n)*tracker_test_leak_here"));
+}
+
 // The double-free report: the allocation's call site and the bad
 // free's own (captured when it is reported).
 TEST(TrackerDeathTest, DoubleFreeNamesAllocationAndTheBadFree) {

@@ -172,6 +172,9 @@ xsmem_allocator *xsmem_tracker_over(xsmem_allocator *inner, const xsmem_tracker_
 }
 
 // Runs last among destructors: the program's own cleanup has freed what it frees.
+// Full mode first checks every live block's canaries and the quarantine's
+// poison, so an overflow or a write after free is reported even when the
+// program exits before freeing the block (as any error: XSMEM_ON_ERROR).
 // A tracker that follows the options reads XSMEM_LEAK_REPORT and
 // XSMEM_LEAK_REPORT_SITES again when xsmem_option_set changed an option since
 // it was built (its report then goes to stderr as it is at exit, when no copy
@@ -180,6 +183,7 @@ __attribute__((destructor(101))) static void tracker_at_exit(void) {
   for (int i = 0; i < (int)XSMEM_ARRAY_SIZE(g_trackers); i++) {
     xsmem_tracker *t = __atomic_load_n(&g_trackers[i], __ATOMIC_ACQUIRE);
     if (!t) continue;
+    if (t->opt.mode == XSMEM_TRACK_FULL) xsmem_tracker_check(&t->base);
     bool report = t->opt.leak_report_at_exit;
     unsigned sites = t->opt.leak_report_sites;
     if (t->opt.follow_options && xsmem_options_generation() != t->options_generation) {
