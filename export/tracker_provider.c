@@ -41,14 +41,19 @@ static uint64_t round_u64(double v) { return v > 0 ? (uint64_t)(v + 0.5) : 0; }
 static void histogram(void *ctx, xsmem_analysis_sink *sink) {
   xsmem_allocator *t = find_tracker();
   if (!t) return;
-  double counts[XSMEM_TRACK_HIST_BUCKETS], bytes[XSMEM_TRACK_HIST_BUCKETS];
+  static double counts[XSMEM_TRACK_HIST_BUCKETS], bytes[XSMEM_TRACK_HIST_BUCKETS];  // under lock
+  static double live_counts[XSMEM_TRACK_HIST_BUCKETS], live_bytes[XSMEM_TRACK_HIST_BUCKETS];
+  static xsmem_spinlock lock;
+  xsmem_spin_lock(&lock);
   xsmem_tracker_histogram(t, counts, bytes);
+  xsmem_tracker_live_histogram(t, live_counts, live_bytes);
   for (int k = 0; k < XSMEM_TRACK_HIST_BUCKETS; k++) {
-    if (round_u64(counts[k]) == 0) continue;
-    xsmem_hist_bucket b = {
-        k ? 1ull << k : 0, k + 1 < 64 ? 1ull << (k + 1) : 0, round_u64(counts[k]), round_u64(bytes[k]), 0, 0};
+    if (round_u64(counts[k]) == 0 && round_u64(live_counts[k]) == 0) continue;
+    xsmem_hist_bucket b = {k ? 1ull << k : 0,   k + 1 < 64 ? 1ull << (k + 1) : 0, round_u64(counts[k]),
+                           round_u64(bytes[k]), round_u64(live_counts[k]),        round_u64(live_bytes[k])};
     sink->bucket(sink, &b);
   }
+  xsmem_spin_unlock(&lock);
 }
 
 static void timeline(void *ctx, xsmem_analysis_sink *sink) {

@@ -188,6 +188,10 @@ void xsmem_tracker_summary(xsmem_allocator *t, xsmem_track_summary *out);
 // (bucket 0 also holds size 0). Estimates in sample mode.
 void xsmem_tracker_histogram(xsmem_allocator *t, double counts[XSMEM_TRACK_HIST_BUCKETS],
                              double bytes[XSMEM_TRACK_HIST_BUCKETS]);
+// The same buckets for the blocks live now (a walk of the live records:
+// estimates in sample mode, exact in full mode).
+void xsmem_tracker_live_histogram(xsmem_allocator *t, double counts[XSMEM_TRACK_HIST_BUCKETS],
+                                  double bytes[XSMEM_TRACK_HIST_BUCKETS]);
 
 typedef struct xsmem_track_point {
   uint64_t time_ns;       // CLOCK_MONOTONIC

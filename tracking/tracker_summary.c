@@ -65,15 +65,23 @@ uint64_t tracker_metadata_bytes(xsmem_tracker *t) {
 typedef struct sum_ctx {
   const xsmem_tracker *t;
   double live_bytes, live_count;
+  double *hist_count, *hist_bytes;  // per size bucket, when asked
 } sum_ctx;
+
+static void sum_add(sum_ctx *x, uint64_t size, double w) {
+  x->live_bytes += w * (double)size;
+  x->live_count += w;
+  if (!x->hist_count) return;
+  unsigned b = hist_bucket(size);
+  x->hist_count[b] += w;
+  x->hist_bytes[b] += w * (double)size;
+}
 
 static void sum_record(uint64_t key, const void *value, void *c) {
   const track_record *r = value;
   sum_ctx *x = c;
   if (r->flags & REC_INTERNAL) return;
-  double w = sample_weight(x->t, r->requested);
-  x->live_bytes += w * (double)r->requested;
-  x->live_count += w;
+  sum_add(x, r->requested, sample_weight(x->t, r->requested));
 }
 
 // A walk's visit, as check_one.
@@ -81,15 +89,14 @@ static void sum_block(uintptr_t key, void *c) {
   const block_header *h = header_of((const void *)key);
   sum_ctx *x = c;
   if (h->site_index == kSiteInternal) return;
-  x->live_bytes += (double)h->requested;
-  x->live_count += 1;
+  sum_add(x, h->requested, 1.0);
 }
 
 void xsmem_tracker_summary(xsmem_allocator *a, xsmem_track_summary *out) {
   xsmem_tracker *t = (xsmem_tracker *)a;
   memset(out, 0, sizeof(*out));
   out->mode = t->opt.mode;
-  sum_ctx c = {t, 0, 0};
+  sum_ctx c = {t, 0, 0, NULL, NULL};
   xsmem_swiss_map_for_each(&t->records, sum_record, &c);
   live_set_for_each(&t->live, sum_block, &c);
   out->live_bytes = c.live_bytes;
@@ -137,6 +144,15 @@ void xsmem_tracker_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_
     }
   }
   tracker_tally_histogram(t, counts, bytes, NULL);
+}
+
+void xsmem_tracker_live_histogram(xsmem_allocator *a, double counts[XSMEM_TRACK_HIST_BUCKETS],
+                                  double bytes[XSMEM_TRACK_HIST_BUCKETS]) {
+  xsmem_tracker *t = (xsmem_tracker *)a;
+  for (int b = 0; b < XSMEM_TRACK_HIST_BUCKETS; b++) counts[b] = bytes[b] = 0;
+  sum_ctx c = {t, 0, 0, counts, bytes};
+  xsmem_swiss_map_for_each(&t->records, sum_record, &c);
+  live_set_for_each(&t->live, sum_block, &c);
 }
 
 size_t xsmem_tracker_timeline(xsmem_allocator *a, xsmem_track_point *out, size_t max) {

@@ -268,6 +268,12 @@ TEST(Tracker, HistogramTimelineAndDetail) {
   EXPECT_EQ(counts[6], 10);
   EXPECT_EQ(bytes[6], 1000);
   EXPECT_EQ(counts[12], 5);
+  // What is live per bucket: all of them, then the 100-byte ones once freed
+  // (the exporter's histogram showed live 0 everywhere).
+  double live_counts[XSMEM_TRACK_HIST_BUCKETS], live_bytes[XSMEM_TRACK_HIST_BUCKETS];
+  xsmem_tracker_live_histogram(t, live_counts, live_bytes);
+  EXPECT_EQ(live_counts[6], 10);
+  EXPECT_EQ(live_bytes[12], 25000);
   usleep(2000);
   xsmem_tracker_tick(t);
   xsmem_track_point pts[16];
@@ -291,6 +297,13 @@ TEST(Tracker, HistogramTimelineAndDetail) {
   }
   EXPECT_TRUE(found);
   EXPECT_TRUE(d.HasGroup("fragmentation"));
+  for (int i = 0; i < 10; i++) xsmem_free(t, keep[i]);
+  keep.erase(keep.begin(), keep.begin() + 10);
+  xsmem_tracker_live_histogram(t, live_counts, live_bytes);
+  EXPECT_EQ(live_counts[6], 0);
+  EXPECT_EQ(live_counts[12], 5);
+  xsmem_tracker_histogram(t, counts, bytes);
+  EXPECT_EQ(counts[6], 10);  // allocations over the run stay
   for (void *p : keep) xsmem_free(t, p);
   t->ops->destroy(t);
 }
