@@ -156,6 +156,9 @@ typedef struct xsmem_track_site {
   double live_bytes, live_count;            // estimates in sample mode, exact in full mode
   double total_bytes, total_count;
   double peak_bytes;  // highest live_bytes seen
+  // Blocks freed before their thread allocated again (heaptrack's temporary
+  // allocations; full mode only, 0 in sample mode).
+  double temporary;
 } xsmem_track_site;
 
 typedef enum xsmem_track_order {

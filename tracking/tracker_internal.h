@@ -100,6 +100,7 @@ typedef struct track_site_value {
   uint32_t depth;
   xsmem_spinlock lock;
   double live_bytes, live_count, total_bytes, total_count, peak_bytes;
+  double temporary;  // blocks freed before their thread's next allocation (full mode)
 } track_site_value;
 
 // A thread's pending changes to the figures of full-mode sites and its
@@ -118,7 +119,7 @@ typedef struct track_site_value {
 typedef struct tally_entry {
   uint32_t index;  // site arena index + 1; 0: empty
   uint32_t pad;
-  int64_t live_bytes, live_count, total_bytes, total_count, live_peak;
+  int64_t live_bytes, live_count, total_bytes, total_count, live_peak, temporary;
 } tally_entry;
 
 enum { kTallies = 128, kTallyEntries = 16 };
@@ -379,6 +380,8 @@ extern XSMEM_TLS XSMEM_TRACKER_HIDDEN site_cache_entry xsmem_track_site_cache[kS
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_site_owner;
 
 XSMEM_TRACKER_HIDDEN void tracker_site_add(xsmem_tracker *t, uint32_t index, double bytes, double count);
+// Counts a temporary block of site index (threads without a tally).
+XSMEM_TRACKER_HIDDEN void tracker_site_temporary(xsmem_tracker *t, uint32_t index);
 // The site index when the thread's cache misses (site_index).
 XSMEM_TRACKER_HIDDEN XSMEM_NOINLINE uint32_t tracker_site_index_slow(xsmem_tracker *t, uint64_t h,
                                                                      const uintptr_t *frames, unsigned n,
@@ -430,6 +433,9 @@ static inline uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
 
 // This thread's tally, for the tracker of generation xsmem_track_tally_owner.
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN tally *xsmem_track_tally;
+// The thread's last full-mode block: freed before the thread allocates again,
+// it was a temporary allocation (heaptrack's definition, per thread).
+extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uintptr_t xsmem_track_last_block;
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_tally_owner;
 
 XSMEM_TRACKER_HIDDEN XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t);
@@ -489,16 +495,18 @@ XSMEM_INLINE void tally_alloc(xsmem_tracker *t, uint32_t index, uint64_t size) {
   TALLY_ADD(ty->sampled, 1);
 }
 
-XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size) {
+XSMEM_INLINE void tally_free(xsmem_tracker *t, uint32_t index, uint64_t size, bool temporary) {
   if (index - 1 >= t->site_slots) return;  // uncounted or internal
   tally *ty = my_tally(t);
   if (XSMEM_UNLIKELY(!ty)) {
     tracker_site_add(t, index, -(double)size, -1);
+    if (temporary) tracker_site_temporary(t, index);
     return;
   }
   tally_entry *e = tally_entry_of(t, ty, index);
   TALLY_ADD(e->live_bytes, -(int64_t)size);
   TALLY_ADD(e->live_count, -1);
+  TALLY_ADD(e->temporary, temporary);
 }
 
 // ---------------------------------------------------------------------------

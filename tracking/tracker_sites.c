@@ -20,6 +20,7 @@
 XSMEM_TLS site_cache_entry xsmem_track_site_cache[kSiteCache];
 XSMEM_TLS uint64_t xsmem_track_site_owner;
 XSMEM_TLS tally *xsmem_track_tally;
+XSMEM_TLS uintptr_t xsmem_track_last_block;
 XSMEM_TLS uint64_t xsmem_track_tally_owner;
 
 // ---------------------------------------------------------------------------
@@ -68,6 +69,14 @@ void tracker_site_add(xsmem_tracker *t, uint32_t index, double bytes, double cou
   // Absorb the rounding of sample weights. Not in full mode: a site's live
   // figures may be negative until another thread's tally is flushed.
   if (t->opt.mode == XSMEM_TRACK_SAMPLE && s->live_count < 0.5) s->live_bytes = s->live_count = 0;
+  xsmem_spin_unlock(&s->lock);
+}
+
+void tracker_site_temporary(xsmem_tracker *t, uint32_t index) {
+  if (index - 1 >= t->site_slots) return;
+  track_site_value *s = &t->site_arena[index - 1];
+  xsmem_spin_lock(&s->lock);
+  s->temporary += 1;
   xsmem_spin_unlock(&s->lock);
 }
 
@@ -163,7 +172,7 @@ XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t) {
 }
 
 // Adds entry e's pending changes to site figures *s (a track_site_value or an
-// xsmem_track_site: the same five fields), raising the peak to what it would
+// xsmem_track_site: the same six fields), raising the peak to what it would
 // have been had the changes been applied one by one.
 #define SITE_ADD_ENTRY(s, e)                                            \
   do {                                                                  \
@@ -173,6 +182,7 @@ XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t) {
     (s)->live_count += (double)TALLY_GET((e)->live_count);              \
     (s)->total_bytes += (double)TALLY_GET((e)->total_bytes);            \
     (s)->total_count += (double)TALLY_GET((e)->total_count);            \
+    (s)->temporary += (double)TALLY_GET((e)->temporary);                \
   } while (0)
 
 // Moves an entry's pending changes to its site and zeroes it, under the
@@ -187,6 +197,7 @@ void tracker_tally_flush_entry(xsmem_tracker *t, tally_entry *e) {
   TALLY_SET(e->total_bytes, 0);
   TALLY_SET(e->total_count, 0);
   TALLY_SET(e->live_peak, 0);
+  TALLY_SET(e->temporary, 0);
   xsmem_spin_unlock(&s->lock);
 }
 
@@ -245,6 +256,7 @@ static void top_one(uint64_t key, const void *value, void *c) {
   s.total_bytes = v->total_bytes;
   s.total_count = v->total_count;
   s.peak_bytes = v->peak_bytes;
+  s.temporary = v->temporary;
   tally_merge_site(x->t, (uint32_t)index, &s);
   xsmem_spin_unlock(&v->lock);
   if (x->order == XSMEM_BY_LIVE_BYTES ? s.live_count < 0.5 : s.total_count < 0.5) return;
