@@ -43,10 +43,8 @@ static inline bool mailbox_put(mailbox *m, mail_batch *b, bool force) {
   bool ok = force || m->pending < kMailMaxPending;
   if (ok) {
     b->next = NULL;
-    if (m->tail)
-      m->tail->next = b;
-    else
-      m->head = b;
+    if (m->tail) m->tail->next = b;
+    else m->head = b;
     m->tail = b;
     m->pending++;
     pthread_cond_signal(&m->ready);
