@@ -55,8 +55,8 @@ static void bench_usage(FILE *f) {
       "                           default_tracked_full:XSMEM_TRACK=full\n"
       "  --workloads W,X,...      larson, xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds,\n"
       "                           bulk_free, random_sizes, random_sizes_2t, xthread_random, thread_loop,\n"
-      "                           write_locality, producer_consumer (bench/workloads), python, small,\n"
-      "                           mixed, large, threads ('' for none)\n"
+      "                           write_locality, producer_consumer, large_random (bench/workloads),\n"
+      "                           python, small, mixed, large, threads ('' for none)\n"
       "                           [larson,xmalloc,cache_scratch,large_blocks,churn,bulk_free,random_sizes,\n"
       "                           random_sizes_2t,xthread_random,thread_loop,write_locality,\n"
       "                           producer_consumer,python]\n"
@@ -359,7 +359,7 @@ static int choose_workloads(bench_plan *p, const char *list, char *self) {
       tool_error(
           "bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, pairs, "
           "pairs_rounds, bulk_free, random_sizes, random_sizes_2t, xthread_random, thread_loop, write_locality, "
-          "producer_consumer, python, small, mixed, large, threads)",
+          "producer_consumer, large_random, python, small, mixed, large, threads)",
           name);
       return XSMEM_EXIT_USAGE;
     }
