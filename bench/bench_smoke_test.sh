@@ -7,7 +7,8 @@
 set -euo pipefail
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 fail=0
-for w in larson xmalloc cache_scratch large_blocks churn pairs pairs_rounds; do
+for w in larson xmalloc cache_scratch large_blocks churn pairs pairs_rounds bulk_free random_sizes random_sizes_2t \
+         xthread_random thread_loop write_locality producer_consumer large_random; do
   out=$(bench/workloads/$w 0.01) || { echo "FAIL: $w exited with $?"; fail=1; continue; }
   echo "$out"
   case "$out" in

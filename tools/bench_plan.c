@@ -36,8 +36,10 @@ enum { kNumPeers = sizeof(kPeers) / sizeof(kPeers[0]) };
 
 // The bench suite's programs (//bench/workloads), found in the runfiles;
 // each takes its scale as its one argument.
-static const char *const kSuite[] = {"larson", "xmalloc", "cache_scratch", "large_blocks",
-                                     "churn",  "pairs",   "pairs_rounds"};
+static const char *const kSuite[] = {
+    "larson",         "xmalloc",      "cache_scratch",  "large_blocks",     "churn",
+    "pairs",          "pairs_rounds", "bulk_free",      "random_sizes",     "random_sizes_2t",
+    "xthread_random", "thread_loop",  "write_locality", "producer_consumer"};
 enum { kNumSuite = sizeof(kSuite) / sizeof(kSuite[0]) };
 
 static void bench_usage(FILE *f) {
@@ -51,9 +53,13 @@ static void bench_usage(FILE *f) {
       "  --lib NAME=PATH          also preload the library PATH, as NAME (repeatable)\n"
       "  --lib-env NAME:VAR=VALUE set VAR for NAME's runs (repeatable): --lib-env\n"
       "                           default_tracked_full:XSMEM_TRACK=full\n"
-      "  --workloads W,X,...      larson, xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds\n"
-      "                           (bench/workloads), python, small, mixed, large, threads ('' for none)\n"
-      "                           [larson,xmalloc,cache_scratch,large_blocks,churn,python]\n"
+      "  --workloads W,X,...      larson, xmalloc, cache_scratch, large_blocks, churn, pairs, pairs_rounds,\n"
+      "                           bulk_free, random_sizes, random_sizes_2t, xthread_random, thread_loop,\n"
+      "                           write_locality, producer_consumer, large_random (bench/workloads),\n"
+      "                           python, small, mixed, large, threads ('' for none)\n"
+      "                           [larson,xmalloc,cache_scratch,large_blocks,churn,bulk_free,random_sizes,\n"
+      "                           random_sizes_2t,xthread_random,thread_loop,write_locality,\n"
+      "                           producer_consumer,python]\n"
       "  --reps N                 repetitions of every run, interleaved, 1..50 [3]\n"
       "  --scale X                work per workload run, (0, 64] [1]\n"
       "  --micro PATH             also run this google benchmark binary (//bench:micro) under each\n"
@@ -352,7 +358,8 @@ static int choose_workloads(bench_plan *p, const char *list, char *self) {
       }
       tool_error(
           "bench: unknown workload '%s' (larson, xmalloc, cache_scratch, large_blocks, churn, pairs, "
-          "pairs_rounds, python, small, mixed, large, threads)",
+          "pairs_rounds, bulk_free, random_sizes, random_sizes_2t, xthread_random, thread_loop, write_locality, "
+          "producer_consumer, large_random, python, small, mixed, large, threads)",
           name);
       return XSMEM_EXIT_USAGE;
     }
@@ -405,7 +412,9 @@ static int choose_cpus(bench_plan *p) {
 
 int bench_make_plan(int argc, char **argv, bench_plan *p, char *self) {
   bench_args x = {.allocators = "glibc,system,default,bfc,pool,jemalloc,mimalloc,tcmalloc",
-                  .workloads = "larson,xmalloc,cache_scratch,large_blocks,churn,python"};
+                  .workloads =
+                      "larson,xmalloc,cache_scratch,large_blocks,churn,bulk_free,random_sizes,random_sizes_2t,"
+                      "xthread_random,thread_loop,write_locality,producer_consumer,python"};
   p->reps = 3;
   p->scale = 1;
   p->micro_min_time = 0.05;

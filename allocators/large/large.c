@@ -46,6 +46,11 @@ typedef struct large {
   large_header *cache_head, *cache_tail;  // cached mappings, most recently freed first
   uint64_t allocs, frees, in_use, peak, largest, metadata, live_bytes, cached_bytes, live_count, cached_count;
   uint64_t hits, misses, remap_in_place, remap_moved, evictions;
+  // The recent peak of live_bytes: the highest of this window and the last
+  // (each delay_ns long, window_start the start of this one). The cache keeps
+  // at most recent peak - live_bytes: what the program had in use lately and
+  // may ask for again, not a fixed cache_limit of mappings it stopped using.
+  uint64_t window_start, peak_this_window, peak_last_window;
   uint64_t failed;  // atomic
 } large;
 
@@ -95,18 +100,39 @@ static void cache_remove(large *l, large_header *h) {
   l->cached_count--;
 }
 
-// Moves cached mappings past the delay, or beyond the byte limit, onto *out
-// (chained through next) for unmapping after the lock is dropped.
+// Notes live_bytes in this window's peak. Lock held.
+static void note_use(large *l) {
+  if (l->live_bytes > l->peak_this_window) l->peak_this_window = l->live_bytes;
+}
+
+// Returns the recent peak of live_bytes at now, after moving the window on
+// when it has passed (a window with no operation in it peaked at live_bytes).
+// Lock held.
+static uint64_t recent_peak(large *l, uint64_t now) {
+  uint64_t elapsed = now - l->window_start;
+  if ((int64_t)elapsed < 0) elapsed = 0;
+  if (elapsed >= l->delay_ns) {
+    l->peak_last_window = elapsed >= 2 * l->delay_ns ? l->live_bytes : l->peak_this_window;
+    l->peak_this_window = l->live_bytes;
+    l->window_start = now;
+  }
+  return XSMEM_MAX(XSMEM_MAX(l->peak_this_window, l->peak_last_window), l->live_bytes);
+}
+
+// Moves cached mappings past the delay, or beyond the cache's bound (the
+// byte limit, and the recent peak of live bytes less those live now), onto
+// *out (chained through next) for unmapping after the lock is dropped.
 static void cache_evict(large *l, uint64_t now, bool all, large_header **out) {
   uint64_t gen = xsmem_options_generation();
   if (l->follow_options && gen != l->options_generation) {  // XSMEM_DECOMMIT_DELAY_MS is LIVE
     l->options_generation = gen;
     l->delay_ns = (uint64_t)xsmem_option_int("XSMEM_DECOMMIT_DELAY_MS") * 1000000u;
   }
+  uint64_t bound = XSMEM_MIN((uint64_t)l->cache_limit, recent_peak(l, now) - l->live_bytes);
   while (l->cache_tail) {
     large_header *h = l->cache_tail;
     bool expired = (int64_t)(now - h->freed_ns) >= (int64_t)l->delay_ns;
-    if (!all && !expired && l->cached_bytes <= l->cache_limit) break;
+    if (!all && !expired && l->cached_bytes <= bound) break;
     cache_remove(l, h);
     l->evictions++;
     h->state = 0;
@@ -231,6 +257,7 @@ static void account_live(large *l, large_header *h, size_t size) {
   l->live_bytes += h->map_size;
   l->in_use += h->map_size - h->offset;
   l->metadata += h->offset;
+  note_use(l);
   xsmem_stats_note_peak(&l->peak, l->in_use);
   if (size > l->largest) l->largest = size;
 }
@@ -282,6 +309,7 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   else l->misses++;
   xsmem_spin_unlock(&l->lock);
   unmap_list(l, evicted);
+  evicted = NULL;
   size_t dirty = 0;  // bytes of the block that may hold old data
   int how = 0;
   if (h) {
@@ -339,7 +367,11 @@ static void *large_alloc(xsmem_allocator *a, size_t size, size_t align, unsigned
   account_live(l, h, size);
   l->remap_in_place += how == 1;
   l->remap_moved += how == 2;
+  // What stays cached beside the new block is held to the recent peak (a
+  // mapping grown from a smaller cached one took no fresh one out).
+  if (l->cache_head) cache_evict(l, now_ns(), false, &evicted);
   xsmem_spin_unlock(&l->lock);
+  unmap_list(l, evicted);
   return user;
 }
 
@@ -590,6 +622,7 @@ static void init(large *l, const char *name, xsmem_source *source, const xsmem_l
   l->source = source;
   l->cache_limit = o->cache_bytes;
   l->delay_ns = (uint64_t)o->decommit_delay_ms * 1000000u;
+  l->window_start = now_ns();
   l->follow_options = o->follow_options;
   l->options_generation = xsmem_options_generation();
   l->vm_flags = o->huge_pages ? XSMEM_VM_HUGE : 0;

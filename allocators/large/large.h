@@ -8,12 +8,17 @@
 // links the block into the allocator's live list (intrusive, doubly linked,
 // one lock), which gives exact stats and a leak listing.
 //
-// Freed mappings are not unmapped at once: up to cache_bytes of them stay
-// mapped (their pages resident) on an LRU cache list. An allocation first
+// Freed mappings are not unmapped at once: some stay mapped (their pages
+// resident) on an LRU cache list, as many as the program had in use lately:
+// at most the recent peak of live mapping bytes (the higher of this
+// decommit_delay_ms window's and the last one's) less those live now, and at
+// most cache_bytes. So live + cached never exceeds what the program itself
+// held a moment ago, and a burst's mappings go back once it is two windows
+// past, even while smaller blocks keep reusing some of them. An allocation first
 // takes the best-fitting cached mapping, shrinking its surplus or growing it
 // with mremap (already-touched pages come along, no faults), and only then
-// maps afresh. Cached mappings unused for decommit_delay_ms, and any that
-// overflow cache_bytes, go back to the OS at the next large operation or on
+// maps afresh. Cached mappings unused for decommit_delay_ms, and any beyond
+// that bound, go back to the OS at the next large operation or on
 // trim. Page faults cost ~13 us here, so this cache is what makes a loop of
 // several-MiB allocate/touch/free cheap.
 //

@@ -256,6 +256,33 @@ TEST(LargeTest, CacheIsBoundedAndExpires) {
   a->ops->destroy(a);
 }
 
+// The cache holds what the program had in use lately, not up to its byte
+// limit: mappings beyond the recent peak of live bytes go back at once, even
+// with a 1 GiB limit and a delay no test outlasts.
+TEST(LargeTest, CacheIsBoundedByRecentUse) {
+  xsmem_allocator *a = Make(1024 * kMiB);
+  // Ten 4 MiB mappings live at once (a peak of 40 MiB), then freed: all cached.
+  void *p[10];
+  for (auto &x : p) x = a->ops->alloc(a, 3 * kMiB, 16, 0);
+  for (auto &x : p) a->ops->free(a, x, 0);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_cached, 40 * kMiB);
+  // One 64 MiB block: nothing cached fits, so one cached mapping grows into
+  // it. Live bytes peak at 64 MiB, so the nine other mappings (36 MiB) beside
+  // it are more than the program used lately: 64 MiB live + 36 MiB cached
+  // would be 100 MiB resident. They go back.
+  void *big = a->ops->alloc(a, 63 * kMiB, 16, 0);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_cached, 0u);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_reserved, 64 * kMiB);
+  EXPECT_EQ(Detail(a)["cache_evictions"], 9);
+  ExpectIdentity(a);
+  // Freed, it is cached whole: the program had it in use a moment ago.
+  a->ops->free(a, big, 0);
+  EXPECT_EQ(xsmem_get_stats(a).bytes_cached, 64 * kMiB);
+  EXPECT_EQ(Detail(a)["cache_evictions"], 9);
+  a->ops->destroy(a);
+}
+
 // A mapping the kernel refuses (ulimit -v reached) while freed mappings wait
 // in the cache: they are given back and the request is tried once more.
 TEST(LargeTest, ARefusedMappingEmptiesTheCacheAndRetries) {

@@ -69,7 +69,7 @@ TEST(ThreadCache, BlocksAboveTheClassBoundAreNotCached) {
 
 // 16 producer/consumer pairs over 30 classes up to 32 KiB: without the
 // budget the consumers' overflowing lists would put about 30 MiB of batches
-// on the stacks (each class's stack takes up to 4 MiB) and keep a spare per
+// on the stacks (each class's stack takes up to 32 MiB) and keep a spare per
 // class; with XSMEM_TLS_TOTAL_BYTES=2m the stacks and spares share what the
 // open lists leave of 2 MiB, so they stay within it (a few batches over, of
 // threads that checked the budget at the same time).

@@ -15,8 +15,14 @@
 
 #define SLAB_TARGET ((size_t)64 << 10)  // blocks per slab: about this many bytes
 #define MAX_PER_SLAB 4096
-#define STACK_MAX_DEPTH 128                // batches per class on the global stack,
-#define STACK_MAX_BYTES ((size_t)4 << 20)  // and at most about this many bytes
+// Batches per class on the global stack, and at most about this many bytes
+// (all stacks and spares together stay within XSMEM_TLS_TOTAL_BYTES). Deep
+// enough for a program that frees tens of thousands of blocks of one size at
+// once: past the stack, every block is sorted back into its slab one by one
+// under the class lock, and at 128 batches / 4 MiB that sorting (and the
+// carving back) was 40% of such a loop's instructions (bench/workloads/bulk_free.c).
+#define STACK_MAX_DEPTH 2048
+#define STACK_MAX_BYTES ((size_t)32 << 20)
 #define CACHE_MAX 512
 
 // ---------------------------------------------------------------------------

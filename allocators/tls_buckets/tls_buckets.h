@@ -23,7 +23,7 @@
 //      head is a (pointer, tag|depth) pair updated with xsmem_cas128, so a
 //      stale head never matches (ABA-safe). An empty list takes its spare
 //      back, else pops one batch; nothing walks a list on the way in or out.
-//      A full stack (128 batches or 4 MiB) overflows into the central list,
+//      A full stack (2048 batches or 32 MiB) overflows into the central list,
 //      and so does every batch leaving a thread while the process-wide
 //      budget (XSMEM_TLS_TOTAL_BYTES: every thread's open lists at their
 //      bound, the spares and the stacks together, TCMalloc's overall thread

@@ -136,6 +136,27 @@ TEST(ThreadCache, OverflowGoesToTheStackAndRefillsFromIt) {
 }
 
 // 8 threads; every block is freed by a different thread than allocated it.
+// A thread that frees tens of thousands of blocks of one size at once (a
+// structure torn down) leaves them on the class's global stack in batches,
+// where the next allocations of the size take them back whole: no block is
+// sorted back into its slab one by one under the class lock. The stack used
+// to stop at 128 batches, sending the rest (half of these) to the central list.
+TEST(ThreadCache, ABulkFreeStaysOnTheStack) {
+  constexpr size_t kSize = 208;  // a class no other test here uses
+  constexpr int kBlocks = 40000;
+  unsigned c = xsmem_tls_class_of(kSize);
+  uint32_t batch = xsmem_tls_thread_cache_limit(c) / 2;  // blocks per batch
+  ASSERT_GT(batch, 0u);
+  std::vector<void *> blocks(kBlocks);
+  for (auto &p : blocks) ASSERT_NE(p = Alloc(kSize), nullptr);
+  for (void *p : blocks) Free(p);
+  double batches = xsmem::testing::Detail(A()).ByLabel("class", "stack_batches")[std::to_string(kSize)];
+  // All but what the thread's own list and spare keep (two batches).
+  EXPECT_GE(batches, (kBlocks - 2 * batch) / batch);
+  for (auto &p : blocks) ASSERT_NE(p = Alloc(kSize), nullptr);
+  for (void *p : blocks) Free(p);
+}
+
 TEST(Threads, CrossThreadFreesUnder8Threads) {
   constexpr int kThreads = 8, kRounds = 20000;
   std::mutex mu[kThreads];
