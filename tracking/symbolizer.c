@@ -165,8 +165,7 @@ static void sect_release(xsmem_elf_sect *s) {
 // ---------------------------------------------------------------------------
 // Build-id and debug link.
 
-// The GNU build-id in the notes at [p, p+n).
-static size_t notes_build_id(const uint8_t *p, size_t n, uint8_t *out, size_t cap) {
+size_t xsmem_notes_build_id(const uint8_t *p, size_t n, uint8_t *out, size_t cap) {
   size_t at = 0;
   while (n - at >= 12 && at <= n) {
     uint32_t namesz, descsz, type;
@@ -191,7 +190,7 @@ size_t xsmem_elf_build_id(const xsmem_elf *e, uint8_t *out, size_t cap) {
   const Elf64_Shdr *sh = elf_sections(e, &n);
   for (unsigned i = 0; i < n; i++) {
     if (sh[i].sh_type != SHT_NOTE || !in_file(e, sh[i].sh_offset, sh[i].sh_size)) continue;
-    size_t len = notes_build_id(e->map + sh[i].sh_offset, (size_t)sh[i].sh_size, out, cap);
+    size_t len = xsmem_notes_build_id(e->map + sh[i].sh_offset, (size_t)sh[i].sh_size, out, cap);
     if (len) return len;
   }
   // No section headers (or no note section): the program headers' notes.
@@ -203,7 +202,7 @@ size_t xsmem_elf_build_id(const xsmem_elf *e, uint8_t *out, size_t cap) {
   const Elf64_Phdr *ph = (const Elf64_Phdr *)(e->map + eh->e_phoff);
   for (unsigned i = 0; i < eh->e_phnum; i++) {
     if (ph[i].p_type != PT_NOTE || !in_file(e, ph[i].p_offset, ph[i].p_filesz)) continue;
-    size_t len = notes_build_id(e->map + ph[i].p_offset, (size_t)ph[i].p_filesz, out, cap);
+    size_t len = xsmem_notes_build_id(e->map + ph[i].p_offset, (size_t)ph[i].p_filesz, out, cap);
     if (len) return len;
   }
   return 0;
@@ -369,8 +368,7 @@ static bool table_lookup(const xsmem_elf *e, Elf64_Word want, uint64_t vaddr, co
 
 bool xsmem_sym_function(const xsmem_sym_module *m, uint64_t vaddr, const char **name, uint64_t *start) {
   return table_lookup(&m->file, SHT_SYMTAB, vaddr, name, start) ||
-      table_lookup(&m->file, SHT_DYNSYM, vaddr, name, start) ||
-      table_lookup(&m->debug, SHT_SYMTAB, vaddr, name, start);
+      table_lookup(&m->file, SHT_DYNSYM, vaddr, name, start) || table_lookup(&m->debug, SHT_SYMTAB, vaddr, name, start);
 }
 
 bool xsmem_sym_line(xsmem_sym_module *m, uint64_t vaddr, char *buf, size_t cap) {

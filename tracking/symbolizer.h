@@ -101,6 +101,10 @@ const char *xsmem_sym_frame(xsmem_sym_module *m, const char *module_name, uint64
 // The GNU build-id of an ELF image; its length (0 when none).
 size_t xsmem_elf_build_id(const xsmem_elf *e, uint8_t *out, size_t cap);
 
+// The GNU build-id in the ELF notes at [p, p+n) (a PT_NOTE segment or
+// SHT_NOTE section, in a file or in memory); its length (0 when none).
+size_t xsmem_notes_build_id(const uint8_t *p, size_t n, uint8_t *out, size_t cap);
+
 // The last path component of path.
 const char *xsmem_sym_basename(const char *path);
 
