@@ -283,14 +283,15 @@ static Xsmem__Module *module_message(xsmem_arena *ar, const loaded_module *lm) {
       idn = xsmem_notes_build_id((const uint8_t *)(lm->bias + ph->p_vaddr), ph->p_memsz, id, sizeof(id));
     }
   }
-  if (idn) {
-    mm->build_id.data = xsmem_arena_alloc(ar, idn);
-    if (mm->build_id.data) {
-      memcpy(mm->build_id.data, id, idn);
-      mm->build_id.len = idn;
-    }
+  char hex[2 * XSMEM_BUILD_ID_MAX + 1];
+  for (size_t i = 0; i < idn; i++) {
+    static const char kHex[] = "0123456789abcdef";
+    hex[2 * i] = kHex[id[i] >> 4];
+    hex[2 * i + 1] = kHex[id[i] & 15];
   }
-  return mm->path ? mm : NULL;
+  hex[2 * idn] = 0;
+  mm->build_id = xsmem_arena_strdup(ar, hex);
+  return mm->path && mm->build_id ? mm : NULL;
 }
 
 // Fills mods/offs (n each) for frames; adds the modules they use to s.

@@ -116,9 +116,16 @@ tool_symbolizer *tool_symbolizer_for_snapshot(const Xsmem__Snapshot *s) {
   size_t cap = 0;
   for (size_t i = 0; i < s->n_modules; i++) {
     module *m = add_module(z, s->modules[i]->path ? s->modules[i]->path : "", &cap);
-    if (s->modules[i]->build_id.len <= sizeof m->id) {
-      m->id_len = s->modules[i]->build_id.len;
-      if (m->id_len) memcpy(m->id, s->modules[i]->build_id.data, m->id_len);
+    // The build-id in hex; one that does not parse is not checked.
+    const char *hex = s->modules[i]->build_id ? s->modules[i]->build_id : "";
+    size_t len = strlen(hex);
+    if (len % 2 == 0 && len / 2 <= sizeof m->id) {
+      m->id_len = len / 2;
+      for (size_t k = 0; k < m->id_len; k++) {
+        unsigned v;
+        if (sscanf(hex + 2 * k, "%2x", &v) != 1) m->id_len = 0;
+        else m->id[k] = (uint8_t)v;
+      }
     }
   }
   return z;
@@ -225,8 +232,12 @@ static char *symbolize_stack(tool_symbolizer *z, const uint64_t *frames, size_t 
   return r;
 }
 
+// The new text wins when it names more frames, or as many over a longer
+// stack (a provider's own single names stay when the files add nothing).
 static void replace_symbol(char **symbol, char *text, size_t named) {
-  if (text && named >= named_frames(*symbol)) *symbol = text;
+  if (!text) return;
+  size_t old = named_frames(*symbol);
+  if (named > old || (named == old && strchr(text, '\n') && !strchr(*symbol, '\n'))) *symbol = text;
 }
 
 void tool_symbolize_snapshot(tool_symbolizer *z, Xsmem__Snapshot *s, xsmem_arena *arena) {

@@ -24,7 +24,7 @@
 // repeats main and friends). C++ names stay mangled here: demangling
 // allocates, and the report must not; the tools demangle.
 
-static xsmem_sym_module g_mods[8];
+static xsmem_sym_module g_mods[16];
 static unsigned g_mods_next;
 static xsmem_spinlock g_sym_lock;
 

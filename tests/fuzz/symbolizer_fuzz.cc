@@ -36,23 +36,23 @@ std::string LineProgram() {
   hdr += '\x0d';  // opcode_base
   const char lens[12] = {0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1};
   hdr.append(lens, 12);
-  hdr += '\0';                       // no include directories
-  hdr.append("a.c\0\0\0\0", 7);      // a.c, dir 0, mtime 0, length 0
-  hdr += '\0';                       // end of files
+  hdr += '\0';                   // no include directories
+  hdr.append("a.c\0\0\0\0", 7);  // a.c, dir 0, mtime 0, length 0
+  hdr += '\0';                   // end of files
   std::string prog;
-  prog.append("\x00\x09\x02", 3);    // DW_LNE_set_address
+  prog.append("\x00\x09\x02", 3);  // DW_LNE_set_address
   Put(&prog, static_cast<uint64_t>(0x1000));
-  prog += '\x03';                    // advance_line 9 -> 10
+  prog += '\x03';  // advance_line 9 -> 10
   prog += '\x09';
-  prog += '\x01';                    // copy
-  prog += '\x02';                    // advance_pc 0x20
+  prog += '\x01';  // copy
+  prog += '\x02';  // advance_pc 0x20
   prog += '\x20';
-  prog += '\x03';                    // advance_line 2 -> 12
+  prog += '\x03';  // advance_line 2 -> 12
   prog += '\x02';
-  prog += '\x01';                    // copy
-  prog += '\x02';                    // advance_pc 0x20
+  prog += '\x01';  // copy
+  prog += '\x02';  // advance_pc 0x20
   prog += '\x20';
-  prog.append("\x00\x01\x01", 3);    // DW_LNE_end_sequence
+  prog.append("\x00\x01\x01", 3);  // DW_LNE_end_sequence
   std::string unit;
   Put(&unit, static_cast<uint16_t>(4));
   Put(&unit, static_cast<uint32_t>(hdr.size()));
@@ -103,7 +103,8 @@ std::string SeedElf(bool compress_line) {
       {".strtab", SHT_STRTAB, 0, strtab, 0, 0},
       {".note.gnu.build-id", SHT_NOTE, 0, note, 0, 0},
       {".gnu_debuglink", SHT_PROGBITS, 0, link, 0, 0},
-      {".debug_line", SHT_PROGBITS, compress_line ? uint64_t{SHF_COMPRESSED} : uint64_t{0}, compress_line ? Compressed(line) : line, 0, 0},
+      {".debug_line", SHT_PROGBITS, compress_line ? uint64_t{SHF_COMPRESSED} : uint64_t{0},
+       compress_line ? Compressed(line) : line, 0, 0},
   };
   std::string shstr(1, '\0');
   std::vector<uint32_t> name_at;
