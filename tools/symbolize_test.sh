@@ -98,6 +98,24 @@ stacks=$(json_symbols "$tmp/bare.pb" --debug-root "$tmp/empty:$tmp/root")
 expect "$stacks" "^orphan_maker\(unsigned long\)\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE \|"
 expect "$stacks" "^leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE \|"
 
+# A file at the module's path with another build-id is not the program that
+# ran: its symbols are not used (nor the debug file found by its id).
+# (The same program with its symbols, its build-id changed: a rebuild.)
+cp "$tmp/bin/orphans" "$tmp/orphans.stripped"
+python3 - "$r/tools/orphans" "$tmp/bin/orphans" "$id" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+at = data.find(bytes.fromhex(sys.argv[3]))
+assert at > 0, "build-id not found"
+data[at] ^= 0xff
+open(sys.argv[2], "wb").write(data)
+PY
+readelf -s "$tmp/bin/orphans" | grep -q orphan_maker || fail "the rebuilt program has no symbols"
+stacks=$(json_symbols "$tmp/bare.pb" --debug-root "$tmp/root")
+reject "$stacks" "orphan_maker|leak_plain|main\+"
+expect "$stacks" "^orphans\+0x[0-9a-f]+ \|"
+cp "$tmp/orphans.stripped" "$tmp/bin/orphans"
+
 # 2. By .gnu_debuglink: in the module's .debug/ directory...
 mkdir -p "$tmp/dl/.debug" "$tmp/dl2" "$tmp/root2$tmp/dl2"
 cp "$r/tools/orphans" "$tmp/dl/orphans.full"
