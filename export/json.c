@@ -177,6 +177,20 @@ static void frames_array(xsmem_buf *out, const uint64_t *f, size_t n) {
   xsmem_buf_puts(out, "]");
 }
 
+// Per frame: 1 + its module's index in "modules" (0: none) and its
+// link-time address (numbers: below 2^53 in practice).
+static void placed_frames(xsmem_buf *out, const uint32_t *mods, size_t n_mods, const uint64_t *offs, size_t n_offs,
+                          bool comma) {
+  key(out, "frame_modules");
+  xsmem_buf_puts(out, "[");
+  for (size_t i = 0; i < n_mods; i++) xsmem_buf_printf(out, "%s%u", i ? "," : "", (unsigned)mods[i]);
+  xsmem_buf_puts(out, "],");
+  key(out, "frame_offsets");
+  xsmem_buf_puts(out, "[");
+  for (size_t i = 0; i < n_offs; i++) xsmem_buf_printf(out, "%s%llu", i ? "," : "", (unsigned long long)offs[i]);
+  xsmem_buf_puts(out, comma ? "]," : "]");
+}
+
 void xsmem_json_snapshot(const Xsmem__Snapshot *s, xsmem_buf *out) {
   xsmem_buf_puts(out, "{");
   kv_u64(out, "sequence", s->sequence, true);
@@ -248,6 +262,7 @@ void xsmem_json_snapshot(const Xsmem__Snapshot *s, xsmem_buf *out) {
     key(out, "frames");
     frames_array(out, c->frames, c->n_frames);
     xsmem_buf_puts(out, ",");
+    placed_frames(out, c->frame_modules, c->n_frame_modules, c->frame_offsets, c->n_frame_offsets, true);
     kv_u64(out, "count", c->count, true);
     kv_u64(out, "bytes", c->bytes, true);
     kv_u64(out, "live_count", c->live_count, true);
@@ -269,6 +284,23 @@ void xsmem_json_snapshot(const Xsmem__Snapshot *s, xsmem_buf *out) {
     xsmem_buf_puts(out, ",");
     key(out, "frames");
     frames_array(out, l->frames, l->n_frames);
+    xsmem_buf_puts(out, ",");
+    placed_frames(out, l->frame_modules, l->n_frame_modules, l->frame_offsets, l->n_frame_offsets, false);
+    xsmem_buf_puts(out, "}");
+  }
+  xsmem_buf_puts(out, "],");
+  key(out, "modules");
+  xsmem_buf_puts(out, "[");
+  for (size_t i = 0; i < s->n_modules; i++) {
+    const Xsmem__Module *m = s->modules[i];
+    xsmem_buf_puts(out, i ? ",{" : "{");
+    key(out, "path");
+    xsmem_json_string(out, m->path);
+    xsmem_buf_puts(out, ",");
+    key(out, "build_id");
+    xsmem_json_string(out, m->build_id);
+    xsmem_buf_puts(out, ",");
+    kv_u64(out, "load_bias", m->load_bias, false);
     xsmem_buf_puts(out, "}");
   }
   xsmem_buf_puts(out, "],");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "platform/atomics.h"
 #include "platform/log.h"
 #include "platform/os_vm.h"
+#include "tracking/symbolizer.h"
 
 static xsmem_allocator *g_added[XSMEM_EXPORT_MAX_ALLOCATORS];
 static _Atomic size_t g_num_added;
@@ -218,6 +220,133 @@ static void on_leak(xsmem_analysis_sink *sink, const xsmem_leak *l) {
 }
 
 // ---------------------------------------------------------------------------
+// Modules: every frame of the call sites and leaks as (module, link-time
+// address), and each module that holds one with its path, build-id and load
+// bias, so that a tool can name the frames from the files (and their debug
+// files) after the process is gone, in the format of tracking/symbolizer.h.
+
+typedef struct code_range {
+  uintptr_t start, end;  // an executable PT_LOAD segment, run-time addresses
+  unsigned module;       // index into the loaded-module table
+} code_range;
+
+typedef struct loaded_module {
+  const char *name;  // the loader's (the executable: "")
+  uintptr_t bias;
+  const ElfW(Phdr) * phdr;
+  unsigned phnum;
+  uint32_t index;  // 1 + its index in Snapshot.modules; 0 until a frame uses it
+} loaded_module;
+
+typedef struct module_scan {
+  xsmem_arena *ar;
+  loaded_module *mods;
+  size_t n_mods, cap_mods;
+  code_range *ranges;
+  size_t n_ranges, cap_ranges;
+} module_scan;
+
+static int scan_module(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  module_scan *m = data;
+  if (m->n_mods == m->cap_mods) return 1;
+  unsigned idx = (unsigned)m->n_mods++;
+  m->mods[idx] =
+      (loaded_module){info->dlpi_name ? info->dlpi_name : "", info->dlpi_addr, info->dlpi_phdr, info->dlpi_phnum, 0};
+  for (unsigned i = 0; i < info->dlpi_phnum && m->n_ranges < m->cap_ranges; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+    m->ranges[m->n_ranges++] = (code_range){start, start + ph->p_memsz, idx};
+  }
+  return 0;
+}
+
+// The Module message of loaded module lm.
+static Xsmem__Module *module_message(xsmem_arena *ar, const loaded_module *lm) {
+  Xsmem__Module *mm = xsmem_arena_alloc(ar, sizeof(*mm));
+  if (!mm) return NULL;
+  xsmem__module__init(mm);
+  char self[512];
+  const char *path = lm->name;
+  if (!path[0]) {  // the executable
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = 0;
+    path = self;
+  }
+  mm->path = xsmem_arena_strdup(ar, path);
+  mm->load_bias = lm->bias;
+  uint8_t id[XSMEM_BUILD_ID_MAX];
+  size_t idn = 0;
+  for (unsigned i = 0; i < lm->phnum && !idn; i++) {
+    const ElfW(Phdr) *ph = &lm->phdr[i];
+    if (ph->p_type == PT_NOTE) {
+      idn = xsmem_notes_build_id((const uint8_t *)(lm->bias + ph->p_vaddr), ph->p_memsz, id, sizeof(id));
+    }
+  }
+  char hex[2 * XSMEM_BUILD_ID_MAX + 1];
+  for (size_t i = 0; i < idn; i++) {
+    static const char kHex[] = "0123456789abcdef";
+    hex[2 * i] = kHex[id[i] >> 4];
+    hex[2 * i + 1] = kHex[id[i] & 15];
+  }
+  hex[2 * idn] = 0;
+  mm->build_id = xsmem_arena_strdup(ar, hex);
+  return mm->path && mm->build_id ? mm : NULL;
+}
+
+// Fills mods/offs (n each) for frames; adds the modules they use to s.
+static bool place_frames(module_scan *m, Xsmem__Snapshot *s, size_t *cap, const uint64_t *frames, size_t n,
+                         uint32_t **mods_out, uint64_t **offs_out) {
+  if (!n) return true;
+  uint32_t *mods = xsmem_arena_alloc(m->ar, n * sizeof(uint32_t));
+  uint64_t *offs = xsmem_arena_alloc(m->ar, n * sizeof(uint64_t));
+  if (!mods || !offs) return false;
+  for (size_t i = 0; i < n; i++) {
+    mods[i] = 0;
+    offs[i] = frames[i];
+    // A return address may end its segment (a call to a noreturn function
+    // last): place frames[i] - 1, the call.
+    uintptr_t at = (uintptr_t)frames[i] - 1;
+    for (size_t r = 0; r < m->n_ranges; r++) {
+      if (at < m->ranges[r].start || at >= m->ranges[r].end) continue;
+      loaded_module *lm = &m->mods[m->ranges[r].module];
+      if (!lm->index) {
+        if (!PUSH(m->ar, s->modules, s->n_modules, *cap, module_message(m->ar, lm))) return false;
+        lm->index = (uint32_t)s->n_modules;
+      }
+      mods[i] = lm->index;
+      offs[i] = frames[i] - lm->bias;
+      break;
+    }
+  }
+  *mods_out = mods;
+  *offs_out = offs;
+  return true;
+}
+
+static bool attach_modules(xsmem_arena *ar, Xsmem__Snapshot *s) {
+  if (!s->n_call_sites && !s->n_leaks) return true;
+  module_scan m = {ar, NULL, 0, 1024, NULL, 0, 4096};
+  m.mods = xsmem_arena_alloc(ar, m.cap_mods * sizeof(loaded_module));
+  m.ranges = xsmem_arena_alloc(ar, m.cap_ranges * sizeof(code_range));
+  if (!m.mods || !m.ranges) return false;
+  dl_iterate_phdr(scan_module, &m);
+  size_t cap = 0;
+  for (size_t i = 0; i < s->n_call_sites; i++) {
+    Xsmem__CallSite *c = s->call_sites[i];
+    if (!place_frames(&m, s, &cap, c->frames, c->n_frames, &c->frame_modules, &c->frame_offsets)) return false;
+    c->n_frame_modules = c->n_frame_offsets = c->frame_modules ? c->n_frames : 0;
+  }
+  for (size_t i = 0; i < s->n_leaks; i++) {
+    Xsmem__Leak *l = s->leaks[i];
+    if (!place_frames(&m, s, &cap, l->frames, l->n_frames, &l->frame_modules, &l->frame_offsets)) return false;
+    l->n_frame_modules = l->n_frame_offsets = l->frame_modules ? l->n_frames : 0;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
 // Collection.
 
 static uint64_t clock_ns(clockid_t id) {
@@ -352,6 +481,7 @@ Xsmem__Snapshot *xsmem_snapshot_collect(xsmem_arena *ar) {
     if (p->call_sites) p->call_sites(p->ctx, XSMEM_EXPORT_TOP_CALL_SITES, &as.base);
     if (p->leaks) p->leaks(p->ctx, XSMEM_EXPORT_MAX_LEAKS, &as.base);
   }
+  if (!attach_modules(ar, s)) goto fail;
   monitor_alert_messages(ar, s);
   if (ar->failed) goto fail;
   xsmem_export_set_observer_thread(was_observer);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "export/format.h"
+#include "tools/symbolize.h"
 #include "tools/xsmem.h"
 
 // HTML-escapes s after escaping what a terminal would also show wrongly
@@ -562,6 +563,7 @@ int tool_cmd_report(int argc, char **argv) {
   size_t n = 0;
   for (int i = 1; i < argc; i++) {
     if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc) out = argv[++i];
+    else if (!strcmp(argv[i], "--debug-root") && i + 1 < argc) tool_symbolizer_set_debug_root(argv[++i]);
     else if (tool_is_help(argv[i])) return tool_help("report");
     else if (argv[i][0] == '-' && argv[i][1]) return tool_usage_error("report", argv[i]);
     else if (n < 16) paths[n++] = argv[i];
@@ -580,6 +582,9 @@ int tool_cmd_report(int argc, char **argv) {
       for (size_t k = 0; k < i; k++) tool_snapshot_free(&snaps[k]);
       return XSMEM_EXIT_FAIL;
     }
+    // Names from the files of the modules the snapshot records (and their
+    // debug files), when they are here.
+    tool_symbolize_loaded(snaps[i].last, &snaps[i].arena);
   }
   char *html = NULL;
   size_t len = 0;

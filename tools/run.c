@@ -429,9 +429,12 @@ static bool summarize(const run_request *r, const run_library *l, const run_chil
   }
   bool symbolized = false;
   if (have && (snap.last->n_call_sites || snap.last->n_leaks)) {
+    // The snapshot places its frames in its modules; the saved maps serve
+    // a library that wrote none (an older xsmem's).
     char maps_path[sizeof snap_path + 8];
     snprintf(maps_path, sizeof maps_path, "%s.maps", snap_path);
-    tool_symbolizer *z = tool_symbolizer_load(maps_path);
+    tool_symbolizer *z = tool_symbolizer_for_snapshot(snap.last);
+    if (!z) z = tool_symbolizer_load(maps_path);
     if (z) {
       tool_symbolize_snapshot(z, snap.last, &snap.arena);
       symbolized = true;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "export/format.h"
+#include "tools/symbolize.h"
 #include "tools/xsmem.h"
 
 // ---------------------------------------------------------------------------
@@ -117,6 +118,7 @@ int tool_cmd_stats(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--format") && i + 1 < argc) fmt = argv[++i];
     else if (!strncmp(argv[i], "--format=", 9)) fmt = argv[i] + 9;
+    else if (!strcmp(argv[i], "--debug-root") && i + 1 < argc) tool_symbolizer_set_debug_root(argv[++i]);
     else if (tool_is_help(argv[i])) return tool_help("stats");
     else if (argv[i][0] == '-' && argv[i][1]) return tool_usage_error("stats", argv[i]);
     else if (!path) path = argv[i];
@@ -135,6 +137,7 @@ int tool_cmd_stats(int argc, char **argv) {
   }
   tool_snapshot snap;
   if (!tool_snapshot_load(path, &snap)) return XSMEM_EXIT_FAIL;
+  tool_symbolize_loaded(snap.last, &snap.arena);  // names from the recorded modules' files
   if (!strcmp(fmt, "text")) {
     tool_print_summary(stdout, snap.last, 10, true);
   } else {

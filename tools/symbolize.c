@@ -1,106 +1,84 @@
 // tools/symbolize.c: names for the code addresses of a process that is gone.
 //
-// Input: the process's /proc/PID/maps, saved at its exit by libxsmem_maps.so.
-// An address is placed in its mapping (start, end, file offset, path), turned
-// into a file offset, then into the module's link-time address through its
-// PT_LOAD headers, and looked up in the module's .symtab (or .dynsym when
-// stripped): the function containing it, "function+0xoff (module)", or
-// "module+0xoff" when no symbol covers it, followed by " file:line" when the
-// module has a DWARF line table (tracking/dwarf_line.h). Modules are read once each.
-// tool_symbolize_snapshot applies it to a snapshot's call sites and leaks.
+// Two ways to place a frame in its module: the snapshot's own modules (path,
+// build-id, load bias) and per-frame (module, link-time address), written by
+// export/snapshot.c; or, for snapshots older than those fields, the process's
+// /proc/PID/maps saved at its exit by libxsmem_maps.so: the address is placed
+// in its mapping, turned into a file offset, then into the module's link-time
+// address through its PT_LOAD headers. Either way the frame is then named by
+// tracking/symbolizer.h (the in-process report's code: .symtab, .dynsym, the
+// separate debug file, file:line), with C++ names demangled here. A module
+// whose file has another build-id than the one that ran is not read (its
+// frames keep module+0xOFFSET). Modules are opened once each.
 #include "tools/symbolize.h"
 
 #include <elf.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "tracking/dwarf_line.h"
+#include "platform/options.h"
+#include "tracking/symbolizer.h"
 
-typedef struct sym {
-  uint64_t addr, size;
-  const char *name;
-} sym;
+// libstdc++'s demangler (the tool links libstdc++).
+extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
 
 typedef struct module {
   char *path;
-  unsigned char *map;  // the whole file, read-only
-  size_t len;
-  sym *syms;  // functions sorted by address
-  size_t n_syms;
-  const Elf64_Phdr *ph;
-  int n_ph;
-  bool loaded;
+  uint8_t id[XSMEM_BUILD_ID_MAX];  // the build-id that ran (snapshot), id_len 0 when unknown
+  size_t id_len;
+  xsmem_sym_module sym;
+  bool tried, ok;
 } module;
 
 typedef struct mapping {
   uint64_t start, end, offset;
-  module *mod;
+  size_t mod;
 } mapping;
 
 struct tool_symbolizer {
   mapping *maps;
   size_t n_maps;
-  module *mods;
+  module **mods;
   size_t n_mods;
+  bool from_snapshot;  // mods are the snapshot's modules, in order
 };
 
-static int cmp_sym(const void *a, const void *b) {
-  const sym *x = a, *y = b;
-  return x->addr < y->addr ? -1 : x->addr > y->addr;
+static const char *g_debug_root;
+
+void tool_symbolizer_set_debug_root(const char *root) { g_debug_root = root; }
+
+bool tool_demangle(const char *name, char *buf, size_t cap) {
+  int status = -1;
+  char *d = __cxa_demangle(name, NULL, NULL, &status);
+  if (!d || status != 0) {
+    free(d);
+    return false;
+  }
+  snprintf(buf, cap, "%s", d);
+  free(d);
+  return true;
 }
 
-// Reads the functions of the symbol table of type `want`. Returns false when none.
-static bool load_syms(module *m, const Elf64_Ehdr *eh, const Elf64_Shdr *sh, Elf64_Word want) {
-  for (int i = 0; i < eh->e_shnum; i++) {
-    if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum) continue;
-    const Elf64_Shdr *str = &sh[sh[i].sh_link];
-    if (sh[i].sh_offset + sh[i].sh_size > m->len || str->sh_offset + str->sh_size > m->len) continue;
-    const Elf64_Sym *s = (const Elf64_Sym *)(m->map + sh[i].sh_offset);
-    size_t n = sh[i].sh_size / sizeof(*s);
-    free(m->syms);
-    m->syms = calloc(n + 1, sizeof(sym));
-    m->n_syms = 0;
-    for (size_t k = 0; k < n; k++) {
-      if (ELF64_ST_TYPE(s[k].st_info) != STT_FUNC || !s[k].st_value || s[k].st_name >= str->sh_size) continue;
-      m->syms[m->n_syms++] = (sym){s[k].st_value, s[k].st_size, (const char *)m->map + str->sh_offset + s[k].st_name};
-    }
-    qsort(m->syms, m->n_syms, sizeof(sym), cmp_sym);
-    return m->n_syms > 0;
+static module *add_module(tool_symbolizer *z, const char *path, size_t *cap) {
+  if (z->n_mods == *cap) {
+    *cap = *cap ? *cap * 2 : 32;
+    z->mods = realloc(z->mods, *cap * sizeof(module *));
   }
-  return false;
+  module *m = calloc(1, sizeof *m);
+  m->path = strdup(path);
+  z->mods[z->n_mods++] = m;
+  return m;
 }
 
-static void module_load(module *m) {
-  m->loaded = true;
-  int fd = open(m->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
-    close(fd);
-    return;
+// Opens m's file (once); false when it cannot be read or is not the one that ran.
+static bool module_ready(module *m) {
+  if (!m->tried) {
+    m->tried = true;
+    const char *root = g_debug_root ? g_debug_root : xsmem_option_str("XSMEM_DEBUG_ROOT");
+    m->ok = m->path[0] == '/' && xsmem_sym_open(&m->sym, m->path, root, m->id, m->id_len);
   }
-  m->len = (size_t)st.st_size;
-  m->map = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (m->map == MAP_FAILED) {
-    m->map = NULL;
-    return;
-  }
-  const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m->map;
-  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64) return;
-  if (eh->e_phoff + (size_t)eh->e_phnum * sizeof(Elf64_Phdr) <= m->len) {
-    m->ph = (const Elf64_Phdr *)(m->map + eh->e_phoff);
-    m->n_ph = eh->e_phnum;
-  }
-  if (!eh->e_shoff || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > m->len) return;
-  const Elf64_Shdr *sh = (const Elf64_Shdr *)(m->map + eh->e_shoff);
-  // .symtab when present (complete), else .dynsym.
-  if (!load_syms(m, eh, sh, SHT_SYMTAB)) load_syms(m, eh, sh, SHT_DYNSYM);
+  return m->ok;
 }
 
 tool_symbolizer *tool_symbolizer_load(const char *maps_path) {
@@ -117,129 +95,173 @@ tool_symbolizer *tool_symbolizer_load(const char *maps_path) {
     char *path = line + path_at;
     path[strcspn(path, "\n")] = 0;
     if (perms[2] != 'x' || path[0] != '/') continue;  // code mapped from a file
-    module *m = NULL;
-    for (size_t i = 0; i < z->n_mods && !m; i++)
-      if (!strcmp(z->mods[i].path, path)) m = &z->mods[i];
-    if (!m) {
-      if (z->n_mods == cap_mods) {
-        // Mappings hold indices until the table stops moving.
-        cap_mods = cap_mods ? cap_mods * 2 : 32;
-        z->mods = realloc(z->mods, cap_mods * sizeof(module));
-      }
-      m = &z->mods[z->n_mods++];
-      memset(m, 0, sizeof *m);
-      m->path = strdup(path);
-    }
+    size_t mod = z->n_mods;
+    for (size_t i = 0; i < z->n_mods && mod == z->n_mods; i++)
+      if (!strcmp(z->mods[i]->path, path)) mod = i;
+    if (mod == z->n_mods) add_module(z, path, &cap_mods);
     if (z->n_maps == cap_maps) {
       cap_maps = cap_maps ? cap_maps * 2 : 64;
       z->maps = realloc(z->maps, cap_maps * sizeof(mapping));
     }
-    z->maps[z->n_maps++] = (mapping){start, end, off, (module *)(uintptr_t)(m - z->mods)};
+    z->maps[z->n_maps++] = (mapping){start, end, off, mod};
   }
   fclose(f);
-  for (size_t i = 0; i < z->n_maps; i++) z->maps[i].mod = &z->mods[(uintptr_t)z->maps[i].mod];
+  return z;
+}
+
+tool_symbolizer *tool_symbolizer_for_snapshot(const Xsmem__Snapshot *s) {
+  if (!s->n_modules) return NULL;
+  tool_symbolizer *z = calloc(1, sizeof *z);
+  z->from_snapshot = true;
+  size_t cap = 0;
+  for (size_t i = 0; i < s->n_modules; i++) {
+    module *m = add_module(z, s->modules[i]->path ? s->modules[i]->path : "", &cap);
+    // The build-id in hex; one that does not parse is not checked.
+    const char *hex = s->modules[i]->build_id ? s->modules[i]->build_id : "";
+    size_t len = strlen(hex);
+    if (len % 2 == 0 && len / 2 <= sizeof m->id) {
+      m->id_len = len / 2;
+      for (size_t k = 0; k < m->id_len; k++) {
+        unsigned v;
+        if (sscanf(hex + 2 * k, "%2x", &v) != 1) m->id_len = 0;
+        else m->id[k] = (uint8_t)v;
+      }
+    }
+  }
   return z;
 }
 
 void tool_symbolizer_free(tool_symbolizer *z) {
   if (!z) return;
   for (size_t i = 0; i < z->n_mods; i++) {
-    free(z->mods[i].path);
-    free(z->mods[i].syms);
-    if (z->mods[i].map) munmap(z->mods[i].map, z->mods[i].len);
+    xsmem_sym_close(&z->mods[i]->sym);
+    free(z->mods[i]->path);
+    free(z->mods[i]);
   }
   free(z->mods);
   free(z->maps);
   free(z);
 }
 
-// Appends " file:line" for the link-time address vaddr of m where its debug info allows.
-static const char *with_line(const module *m, uint64_t vaddr, char *buf, size_t n) {
-  char line[256];
-  size_t len = strlen(buf);
-  if (m->map && len + 1 < n && xsmem_dwarf_line(m->map, m->len, vaddr, line, sizeof line)) {
-    snprintf(buf + len, n - len, " %s", line);
-  }
-  return buf;
+// The frame at link-time address offset of module m.
+static const char *frame_text(module *m, uint64_t offset, char *buf, size_t n) {
+  return xsmem_sym_frame(module_ready(m) ? &m->sym : NULL, xsmem_sym_basename(m->path), offset, tool_demangle, buf, n);
 }
 
 const char *tool_symbolize(tool_symbolizer *z, uint64_t addr, char *buf, size_t n, const char **module_path) {
   if (module_path) *module_path = NULL;
   const mapping *mp = NULL;
+  // A return address may end its mapping: place the call, addr - 1.
   for (size_t i = 0; z && i < z->n_maps && !mp; i++)
-    if (addr >= z->maps[i].start && addr < z->maps[i].end) mp = &z->maps[i];
+    if (addr - 1 >= z->maps[i].start && addr - 1 < z->maps[i].end) mp = &z->maps[i];
   if (!mp) {
     snprintf(buf, n, "0x%" PRIx64, addr);
     return buf;
   }
-  module *m = mp->mod;
-  if (!m->loaded) module_load(m);
+  module *m = z->mods[mp->mod];
   if (module_path) *module_path = m->path;
-  const char *base = strrchr(m->path, '/') ? strrchr(m->path, '/') + 1 : m->path;
   uint64_t file_off = addr - mp->start + mp->offset, vaddr = file_off;
-  for (int i = 0; i < m->n_ph; i++) {
-    const Elf64_Phdr *p = &m->ph[i];
-    if (p->p_type == PT_LOAD && file_off >= p->p_offset && file_off < p->p_offset + p->p_filesz) {
-      vaddr = file_off - p->p_offset + p->p_vaddr;
-      break;
+  if (module_ready(m)) {
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)m->sym.file.map;
+    if (eh->e_phentsize == sizeof(Elf64_Phdr) && eh->e_phoff <= m->sym.file.size &&
+        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) <= m->sym.file.size - eh->e_phoff && eh->e_phoff % 8 == 0) {
+      const Elf64_Phdr *ph = (const Elf64_Phdr *)(m->sym.file.map + eh->e_phoff);
+      for (int i = 0; i < eh->e_phnum; i++) {
+        const Elf64_Phdr *p = &ph[i];
+        if (p->p_type == PT_LOAD && file_off - 1 >= p->p_offset && file_off - 1 < p->p_offset + p->p_filesz) {
+          vaddr = file_off - p->p_offset + p->p_vaddr;
+          break;
+        }
+      }
     }
   }
-  // The last function starting at or below vaddr.
-  size_t lo = 0, hi = m->n_syms;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (m->syms[mid].addr <= vaddr) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo > 0) {
-    const sym *s = &m->syms[lo - 1];
-    if (vaddr < s->addr + (s->size ? s->size : 1)) {
-      snprintf(buf, n, "%s+0x%" PRIx64 " (%s)", s->name, vaddr - s->addr, base);
-      return with_line(m, vaddr, buf, n);
-    }
-  }
-  snprintf(buf, n, "%s+0x%" PRIx64, base, vaddr);
-  return with_line(m, vaddr, buf, n);
+  return frame_text(m, vaddr, buf, n);
 }
 
 // ---------------------------------------------------------------------------
 // A snapshot's stacks.
 
+// How many frames of a symbol text name a function.
+static size_t named_frames(const char *text) {
+  size_t k = 0;
+  for (const char *line = text; line && *line;) {
+    const char *end = strchr(line, '\n');
+    const char *open = strstr(line, " (");
+    if (open && (!end || open < end)) k++;
+    line = end ? end + 1 : NULL;
+  }
+  return k;
+}
+
 // Returns the frames of a stack symbolized, one per line, without the
 // leading frames inside xsmem's own preloaded libraries (malloc, tracker);
-// NULL when nothing could be named.
-static char *symbolize_stack(tool_symbolizer *z, const uint64_t *frames, size_t n, xsmem_arena *arena) {
+// NULL when nothing could be placed. *named: frames named with a function.
+// From the snapshot's modules (n_placed == n) or through the maps.
+static char *symbolize_stack(tool_symbolizer *z, const uint64_t *frames, size_t n, const uint32_t *fmods,
+                             const uint64_t *foffs, size_t n_placed, xsmem_arena *arena, size_t *named) {
   char *out = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&out, &len);
-  bool skipping = true, named = false;
+  bool skipping = true, any = false;
+  *named = 0;
   for (size_t i = 0; i < n; i++) {
-    char buf[512];
-    const char *module;
-    // Every frame is a return address (leak records start at the program's
-    // first), which points after the call: look up the call instruction.
-    tool_symbolize(z, frames[i] - 1, buf, sizeof buf, &module);
-    // An address in no mapping ends the stack (a frame-pointer walk that ran
+    char buf[1024];
+    const char *mpath = NULL;
+    if (z->from_snapshot) {
+      // The snapshot placed every frame: module 0 is none.
+      if (fmods[i] == 0 || fmods[i] > z->n_mods) break;
+      module *m = z->mods[fmods[i] - 1];
+      mpath = m->path;
+      frame_text(m, foffs[i], buf, sizeof buf);
+    } else {
+      // Every frame is a return address (leak records start at the program's first).
+      tool_symbolize(z, frames[i], buf, sizeof buf, &mpath);
+    }
+    // An address in no module ends the stack (a frame-pointer walk that ran
     // into code without frame pointers reads garbage).
-    if (!module) break;
-    if (skipping && strstr(module, "/libxsmem_")) continue;
+    if (!mpath) break;
+    if (skipping && strstr(mpath, "/libxsmem_")) continue;
     skipping = false;
-    named = true;
-    fprintf(f, "%s%s", len || ftell(f) ? "\n" : "", buf);
+    any = true;
+    *named += named_frames(buf);
+    fprintf(f, "%s%s", ftell(f) ? "\n" : "", buf);
   }
   fclose(f);
-  char *r = named ? xsmem_arena_strdup(arena, out) : NULL;
+  char *r = any ? xsmem_arena_strdup(arena, out) : NULL;
   free(out);
   return r;
 }
 
+// The new text wins when it names more frames, or as many over a longer
+// stack (a provider's own single names stay when the files add nothing).
+static void replace_symbol(char **symbol, char *text, size_t named) {
+  if (!text) return;
+  size_t old = named_frames(*symbol);
+  if (named > old || (named == old && strchr(text, '\n') && !strchr(*symbol, '\n'))) *symbol = text;
+}
+
 void tool_symbolize_snapshot(tool_symbolizer *z, Xsmem__Snapshot *s, xsmem_arena *arena) {
+  size_t named;
   for (size_t i = 0; i < s->n_call_sites; i++) {
-    char *st = symbolize_stack(z, s->call_sites[i]->frames, s->call_sites[i]->n_frames, arena);
-    if (st) s->call_sites[i]->symbol = st;
+    Xsmem__CallSite *c = s->call_sites[i];
+    size_t placed = c->n_frame_modules == c->n_frames && c->n_frame_offsets == c->n_frames ? c->n_frames : 0;
+    if (z->from_snapshot && !placed) continue;  // written without its frames placed
+    char *st = symbolize_stack(z, c->frames, c->n_frames, c->frame_modules, c->frame_offsets, placed, arena, &named);
+    replace_symbol(&c->symbol, st, named);
   }
   for (size_t i = 0; i < s->n_leaks; i++) {
-    char *st = symbolize_stack(z, s->leaks[i]->frames, s->leaks[i]->n_frames, arena);
-    if (st) s->leaks[i]->symbol = st;
+    Xsmem__Leak *l = s->leaks[i];
+    size_t placed = l->n_frame_modules == l->n_frames && l->n_frame_offsets == l->n_frames ? l->n_frames : 0;
+    if (z->from_snapshot && !placed) continue;
+    char *st = symbolize_stack(z, l->frames, l->n_frames, l->frame_modules, l->frame_offsets, placed, arena, &named);
+    replace_symbol(&l->symbol, st, named);
   }
+}
+
+bool tool_symbolize_loaded(Xsmem__Snapshot *s, xsmem_arena *arena) {
+  tool_symbolizer *z = tool_symbolizer_for_snapshot(s);
+  if (!z) return false;
+  tool_symbolize_snapshot(z, s, arena);
+  tool_symbolizer_free(z);
+  return true;
 }

@@ -129,12 +129,16 @@ static const struct command {
      "  --top N              call sites in the summary (default 5)\n"
      "  --workload NAME      a built-in workload instead of a command\n"},
     {"report", tool_cmd_report, "an HTML report of one or more snapshots (several: side by side)",
-     "usage: xsmem report SNAPSHOT... -o FILE.html\n"
+     "usage: xsmem report SNAPSHOT... -o FILE.html [--debug-root DIRS]\n"
      "A self-contained HTML report: timeline, size histogram, tiers, nodes, call sites, leaks.\n"
-     "  -o, --output FILE.html   where to write it\n"},
+     "  -o, --output FILE.html   where to write it\n"
+     "  --debug-root DIRS        where separate debug files are (':'-separated; default\n"
+     "                           XSMEM_DEBUG_ROOT, else /usr/lib/debug)\n"},
     {"stats", tool_cmd_stats, "a snapshot's figures as text, JSON, Prometheus text or CSV",
-     "usage: xsmem stats SNAPSHOT [--format text|json|prometheus|csv]\n"
-     "  --format F   text (default), json, prometheus or csv\n"},
+     "usage: xsmem stats SNAPSHOT [--format text|json|prometheus|csv] [--debug-root DIRS]\n"
+     "  --format F          text (default), json, prometheus or csv\n"
+     "  --debug-root DIRS   where separate debug files are (':'-separated; default\n"
+     "                      XSMEM_DEBUG_ROOT, else /usr/lib/debug)\n"},
     {"bench", tool_cmd_bench, "compare allocators on workloads and micro benchmarks", NULL},
     {"top", tool_cmd_top, "a live view of a process serving XSMEM_HTTP",
      "usage: xsmem top HOST:PORT [--interval SECONDS] [--count N]\n"

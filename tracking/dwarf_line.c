@@ -370,7 +370,15 @@ bool xsmem_dwarf_line(const uint8_t *elf, size_t size, uint64_t addr, char *buf,
   if (!line.p) return false;
   sect line_str = find_section(elf, size, sh, eh->e_shnum, &names, ".debug_line_str");
   sect str = find_section(elf, size, sh, eh->e_shnum, &names, ".debug_str");
-  rd r = {line.p, line.p + line.n, false};
+  return xsmem_dwarf_line_sections(line.p, line.n, line_str.p, line_str.n, str.p, str.n, addr, buf, cap);
+}
+
+bool xsmem_dwarf_line_sections(const uint8_t *debug_line, size_t line_n, const uint8_t *line_str_p, size_t line_str_n,
+                               const uint8_t *str_p, size_t str_n, uint64_t addr, char *buf, size_t cap) {
+  if (!debug_line || cap == 0) return false;
+  sect line_str = {line_str_p, line_str_p ? line_str_n : 0};
+  sect str = {str_p, str_p ? str_n : 0};
+  rd r = {debug_line, debug_line + line_n, false};
   while (r.p < r.end && !r.bad) {
     unit u;
     memset(&u, 0, sizeof(u));

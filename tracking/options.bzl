@@ -2,6 +2,7 @@
 defaults and meanings; configs.bzl lists them for every configuration built on it)."""
 
 OPTIONS = [
+    "XSMEM_DEBUG_ROOT",
     "XSMEM_GUARD_SAMPLE_RATE",
     "XSMEM_GUARD_SLOTS",
     "XSMEM_LEAK_REPORT",

@@ -5,164 +5,83 @@
 // program's nor recurse into a report. Nothing here holds a map lock while
 // symbolizing: sites are copied out first.
 #include <dlfcn.h>
-#include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <link.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "platform/log.h"
 #include "platform/options.h"
-#include "tracking/dwarf_line.h"
+#include "tracking/symbolizer.h"
 #include "tracking/tracker_internal.h"
 
 // ---------------------------------------------------------------------------
-// ELF symbol tables: dladdr sees only exported (dynamic) symbols; static
-// functions and executables linked without -rdynamic are named from .symtab,
-// read from the mapped file (mmap, no malloc). A few files stay mapped.
+// Frames to text through tracking/symbolizer.h (the same text `xsmem run`,
+// report and stats print): dladdr finds the module and its load bias, the
+// symbolizer names the function from the module's symbol tables or its
+// separate debug file (XSMEM_DEBUG_ROOT) and the line from DWARF. Modules
+// stay mapped (a few, evicted in turn); answers are cached by pc (a report
+// repeats main and friends). C++ names stay mangled here: demangling
+// allocates, and the report must not; the tools demangle.
 
-typedef struct elf_file {
-  char path[256];
-  const uint8_t *map;
-  size_t size;
-} elf_file;
+static xsmem_sym_module g_mods[16];
+static unsigned g_mods_next;
+static xsmem_spinlock g_sym_lock;
 
-static elf_file g_elf[4];
-static unsigned g_elf_next;
-static xsmem_spinlock g_elf_lock;
-
-static const elf_file *elf_open(const char *path) {
-  for (unsigned i = 0; i < XSMEM_ARRAY_SIZE(g_elf); i++) {
-    if (g_elf[i].map && strcmp(g_elf[i].path, path) == 0) return &g_elf[i];
+// The module at path, opened once (under g_sym_lock); NULL when unreadable.
+static xsmem_sym_module *module_open(const char *path) {
+  for (unsigned i = 0; i < XSMEM_ARRAY_SIZE(g_mods); i++) {
+    if (g_mods[i].file.map && strcmp(g_mods[i].path, path) == 0) return &g_mods[i];
   }
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NULL;
-  struct stat st;
-  void *m = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr)) {
-    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  }
-  close(fd);
-  if (m == MAP_FAILED) return NULL;
-  elf_file *e = &g_elf[g_elf_next++ % XSMEM_ARRAY_SIZE(g_elf)];
-  if (e->map) munmap((void *)e->map, e->size);
-  e->map = m;
-  e->size = (size_t)st.st_size;
-  xsmem_snprintf(e->path, sizeof(e->path), "%s", path);
-  return e;
+  xsmem_sym_module *m = &g_mods[g_mods_next++ % XSMEM_ARRAY_SIZE(g_mods)];
+  xsmem_sym_close(m);
+  return xsmem_sym_open(m, path, xsmem_option_str("XSMEM_DEBUG_ROOT"), NULL, 0) ? m : NULL;
 }
 
-// Writes the name of the function containing pc into buf; returns its start
-// address (0 when not found).
-static uintptr_t elf_lookup(const char *path, uintptr_t base, uintptr_t pc, char *buf, size_t cap) {
-  uintptr_t found = 0;
-  xsmem_spin_lock(&g_elf_lock);
-  const elf_file *f = elf_open(path);
-  if (!f) f = elf_open("/proc/self/exe");
-  if (!f) goto out;
-  const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->map;
-  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > f->size) {
-    goto out;
-  }
-  uintptr_t addr = eh->e_type == ET_DYN ? pc - base : pc;
-  const Elf64_Shdr *sh = (const Elf64_Shdr *)(f->map + eh->e_shoff);
-  for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
-    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
-    const Elf64_Shdr *str = &sh[sh[i].sh_link];
-    if (sh[i].sh_offset + sh[i].sh_size > f->size || str->sh_offset + str->sh_size > f->size) continue;
-    const Elf64_Sym *sym = (const Elf64_Sym *)(f->map + sh[i].sh_offset);
-    size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
-    for (size_t k = 0; k < n; k++) {
-      if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_name >= str->sh_size) continue;
-      if (addr >= sym[k].st_value && addr < sym[k].st_value + sym[k].st_size) {
-        xsmem_snprintf(buf, cap, "%s", (const char *)(f->map + str->sh_offset + sym[k].st_name));
-        found = pc - (addr - sym[k].st_value);
-        break;
-      }
-    }
-  }
-out:
-  xsmem_spin_unlock(&g_elf_lock);
-  return found;
-}
-
-// Source lines: the module's DWARF line table (dwarf_line.h) read from the
-// same mapped file, answers cached by pc (a report repeats main and friends).
-typedef struct line_entry {
+typedef struct frame_entry {
   uintptr_t pc;
-  bool found;
-  char text[120];
-} line_entry;
+  char text[200];
+} frame_entry;
 
-static line_entry g_lines[256];
+static frame_entry g_frames[256];
 
-// Writes "file:line" for the return address pc of module path (loaded at
-// base) into buf; false when the module has no line table for it.
-static bool line_lookup(const char *path, uintptr_t base, uintptr_t pc, char *buf, size_t cap) {
-  line_entry *c = &g_lines[(pc >> 2) * 0x9E3779B97F4A7C15ull >> 56];
-  bool found = false;
-  xsmem_spin_lock(&g_elf_lock);
-  if (c->pc == pc) {
-    found = c->found;
-    if (found) xsmem_snprintf(buf, cap, "%s", c->text);
-  } else {
-    const elf_file *f = elf_open(path);
-    if (f) {
-      const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->map;
-      // pc is a return address: pc - 1 lies in the call instruction.
-      uint64_t addr = (eh->e_type == ET_DYN ? pc - base : pc) - 1;
-      found = xsmem_dwarf_line(f->map, f->size, addr, c->text, sizeof(c->text));
-    }
-    c->pc = pc;
-    c->found = found;
-    if (found) xsmem_snprintf(buf, cap, "%s", c->text);
+// The main program's file: dladdr names it by argv[0] (maybe relative, or
+// found on PATH); /proc/self/exe is the file itself, and its link target the
+// name the tools see in /proc/PID/maps.
+static const char *self_path(void) {
+  static char path[XSMEM_SYM_PATH_MAX];
+  if (!path[0]) {
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    path[n > 0 ? n : 0] = 0;
+    if (n <= 0) xsmem_snprintf(path, sizeof(path), "/proc/self/exe");
   }
-  xsmem_spin_unlock(&g_elf_lock);
-  return found;
-}
-
-// Appends " file:line" to the frame text in buf where debug info allows.
-static void append_line(const Dl_info *info, uintptr_t pc, char *buf, size_t cap) {
-  if (!info->dli_fbase || !info->dli_fname) return;
-  // dladdr names the main program by argv[0] (maybe relative, or found on
-  // PATH): read it through /proc/self/exe.
-  const char *path = info->dli_fname;
-  if (path == program_invocation_name || strcmp(path, program_invocation_name) == 0 || !*path) {
-    path = "/proc/self/exe";
-  }
-  char line[160];
-  if (!line_lookup(path, (uintptr_t)info->dli_fbase, pc, line, sizeof(line))) return;
-  size_t n = strlen(buf);
-  if (n + 1 < cap) xsmem_snprintf(buf + n, cap - n, " %s", line);
+  return path;
 }
 
 const char *xsmem_tracker_symbolize(uintptr_t pc, char *buf, size_t cap) {
   Dl_info info;
+  struct link_map *lm = NULL;
   memset(&info, 0, sizeof(info));
   xsmem_track_busy++;
   // pc is a return address: look up pc - 1 so a call at a function's end
   // names that function, not the next.
-  int ok = dladdr((void *)(pc - 1), &info);
-  const char *module = ok && info.dli_fname ? info.dli_fname : "?";
-  const char *slash = strrchr(module, '/');
-  const char *short_module = slash ? slash + 1 : module;
-  char name[160];
-  uintptr_t start;
-  if (ok && info.dli_sname) {
-    xsmem_snprintf(buf, cap, "%s+0x%lx (%s)", info.dli_sname, (unsigned long)(pc - (uintptr_t)info.dli_saddr),
-                   short_module);
-  } else if (ok && info.dli_fbase &&
-             (start = elf_lookup(module, (uintptr_t)info.dli_fbase, pc - 1, name, sizeof(name))) != 0) {
-    xsmem_snprintf(buf, cap, "%s+0x%lx (%s)", name, (unsigned long)(pc - start), short_module);
-  } else if (ok && info.dli_fbase) {
-    xsmem_snprintf(buf, cap, "%s+0x%lx", short_module, (unsigned long)(pc - (uintptr_t)info.dli_fbase));
-  } else {
+  int ok = dladdr1((void *)(pc - 1), &info, (void **)&lm, RTLD_DL_LINKMAP);
+  if (!ok || !info.dli_fname || !lm) {
     xsmem_snprintf(buf, cap, "?");
+    xsmem_track_busy--;
+    return buf;
   }
-  if (ok) append_line(&info, pc, buf, cap);
+  frame_entry *c = &g_frames[(pc >> 2) * 0x9E3779B97F4A7C15ull >> 56];
+  xsmem_spin_lock(&g_sym_lock);
+  if (c->pc != pc) {
+    const char *path = info.dli_fname;
+    if (path == program_invocation_name || strcmp(path, program_invocation_name) == 0 || !*path) path = self_path();
+    xsmem_sym_module *m = module_open(path);
+    xsmem_sym_frame(m, xsmem_sym_basename(path), pc - lm->l_addr, NULL, c->text, sizeof(c->text));
+    c->pc = pc;
+  }
+  xsmem_snprintf(buf, cap, "%s", c->text);
+  xsmem_spin_unlock(&g_sym_lock);
   xsmem_track_busy--;
   return buf;
 }

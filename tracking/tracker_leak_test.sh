@@ -22,10 +22,10 @@ reject "$out" "temporary_work"
 # file:line of each program frame, from leaky's DWARF line table (built with -g).
 src=tracking/testdata/leaky.c
 line_of() { grep -n -F -- "$1" "$src" | head -1 | cut -d: -f1; }
-expect "$out" "#0 .* leak_big_buffer+0x[0-9a-f]* (leaky) $src:$(line_of 'char *p = malloc(n);')\$"
-expect "$out" "leak_small_strings+0x[0-9a-f]* (leaky) $src:$(line_of 'keep[i] = memcpy(malloc')\$"
-expect "$out" "main+0x[0-9a-f]* (leaky) $src:$(line_of 'void *big = leak_big_buffer(100000);')\$"
-expect "$out" "main+0x[0-9a-f]* (leaky) $src:$(line_of 'leak_small_strings(keep, 10);')\$"
+expect "$out" "#0 .* leak_big_buffer+0x[0-9a-f]* (leaky+0x[0-9a-f]*) $src:$(line_of 'char *p = malloc(n);')\$"
+expect "$out" "leak_small_strings+0x[0-9a-f]* (leaky+0x[0-9a-f]*) $src:$(line_of 'keep[i] = memcpy(malloc')\$"
+expect "$out" "main+0x[0-9a-f]* (leaky+0x[0-9a-f]*) $src:$(line_of 'void *big = leak_big_buffer(100000);')\$"
+expect "$out" "main+0x[0-9a-f]* (leaky+0x[0-9a-f]*) $src:$(line_of 'leak_small_strings(keep, 10);')\$"
 # Largest first.
 big=$(grep -n "100000 bytes" <<<"$out" | cut -d: -f1)
 small=$(grep -n "270 bytes in 10" <<<"$out" | cut -d: -f1)
@@ -42,7 +42,7 @@ expect "$out" "leak_big_buffer+0x"
 out=$(XSMEM_TRACK=full XSMEM_TRACK_UNWIND=backtrace XSMEM_LEAK_REPORT=1 "$bin" leak 2>&1)
 expect "$out" "leak_big_buffer+0x"
 expect "$out" "leak_small_strings+0x"
-expect "$out" "leak_via_libc+0x[0-9a-f]* (leaky) $src:$(line_of 'return strdup(')\$"
+expect "$out" "leak_via_libc+0x[0-9a-f]* (leaky+0x[0-9a-f]*) $src:$(line_of 'return strdup(')\$"
 
 # JSON is not printed at exit, but the report is the same data: checked in tracker_test.
 

@@ -16,7 +16,9 @@ serve() {
   SERVED_PID=$!
   SERVED_PORT=""
   for _ in $(seq 300); do
-    SERVED_PORT=$(sed -n 's/.* serves .* on port \([0-9]*\).*/\1/p' "$err" 2>/dev/null | head -1)
+    # Under load the shell may get here before the child has opened $err:
+    # sed's status 2 would end a `set -e -o pipefail` test without a word.
+    SERVED_PORT=$(sed -n 's/.* serves .* on port \([0-9]*\).*/\1/p' "$err" 2>/dev/null | head -1 || true)
     [ -n "$SERVED_PORT" ] && return 0
     kill -0 "$SERVED_PID" 2>/dev/null || break
     sleep 0.05
