@@ -25,7 +25,7 @@
 
 enum { kMax = XSMEM_TRACK_MAX_DEPTH };
 
-static volatile int sink;
+static _Thread_local volatile int sink;  // per thread: the racing threads write it too
 static uintptr_t captured[kMax];
 static unsigned captured_n;
 static xsmem_track_unwind how = XSMEM_UNWIND_DWARF;
@@ -134,11 +134,48 @@ static void *thread_main(void *arg) {
   return arg;
 }
 
+// Threads meeting the modules at once (one builds each table, the others
+// wait for it or read it): every one gets the whole chain.
+enum { kRacers = 4 };
+static pthread_barrier_t racers_ready;
+static unsigned racer_found[kRacers];
+static __thread unsigned racer_index;
+
+__attribute__((noinline)) static int race_back(int x) {
+  uintptr_t frames[kMax];
+  unsigned n = xsmem_tracker_capture(frames, kMax, XSMEM_UNWIND_DWARF);
+  uintptr_t lo, hi;
+  unsigned found = 0;
+  void *const chain[] = {(void *)unwind_lib_inner, (void *)unwind_lib_outer};
+  for (unsigned i = 0, k = 0; i < n && k < 2; i++) {
+    extent(chain[k], &lo, &hi);
+    if (frames[i] > lo && frames[i] <= hi) found = ++k;
+  }
+  racer_found[racer_index] = found;
+  return x + 1;
+}
+
+static void *racer(void *arg) {
+  racer_index = (unsigned)(uintptr_t)arg;
+  pthread_barrier_wait(&racers_ready);
+  sink = unwind_lib_outer(race_back, 1);
+  return arg;
+}
+
 int main(void) {
-  void *const fns[] = {(void *)level4,           (void *)level3, (void *)unwind_lib_inner,
-                       (void *)unwind_lib_outer, (void *)level2, (void *)level1,
-                       (void *)main};
+  void *const fns[] = {
+      (void *)level4, (void *)level3, (void *)unwind_lib_inner, (void *)unwind_lib_outer, (void *)level2,
+      (void *)level1, (void *)main};
   const unsigned nfns = sizeof(fns) / sizeof(fns[0]);
+  // First, before any table is built: racing threads.
+  pthread_t racers[kRacers];
+  CHECK(pthread_barrier_init(&racers_ready, NULL, kRacers) == 0);
+  for (unsigned i = 0; i < kRacers; i++) {
+    CHECK(pthread_create(&racers[i], NULL, racer, (void *)(uintptr_t)i) == 0);
+  }
+  for (unsigned i = 0; i < kRacers; i++) CHECK(pthread_join(racers[i], NULL) == 0);
+  for (unsigned i = 0; i < kRacers; i++) CHECK(racer_found[i] == 2);
+
   sink = level1(3);
   for (unsigned i = 0; i < captured_n; i++) {
     char buf[256];

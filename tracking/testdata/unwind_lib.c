@@ -3,7 +3,7 @@
 // the library both ways).
 #include "tracking/testdata/unwind_lib.h"
 
-static volatile int sink;
+static _Thread_local volatile int sink;  // per thread: the racing threads write it too
 
 __attribute__((noinline)) int unwind_lib_inner(int (*back)(int), int x) {
   volatile char pad[40];  // an rsp-based frame of its own
