@@ -58,10 +58,10 @@ typedef struct module {
   uintptr_t bias;
   uintptr_t exec[kMaxExec][2];  // executable segments [lo, hi)
   unsigned nexec;
-  uintptr_t lo, hi;          // extent of the executable segments (the index's key)
-  uintptr_t hdr;             // .eh_frame_hdr as mapped (0: none)
-  uintptr_t seg_lo, seg_hi;  // the segment holding it: every read of the CFI stays inside
-  _Atomic int state;         // kUnbuilt, kBuilding, kBuilt, kNoTable
+  uintptr_t lo, hi;           // extent of the executable segments (the index's key)
+  uintptr_t hdr;              // .eh_frame_hdr as mapped (0: none)
+  uintptr_t seg_lo, seg_hi;   // the segment holding it: every read of the CFI stays inside
+  _Atomic int state;          // kUnbuilt, kBuilding, kBuilt, kNoTable
   _Atomic uintptr_t builder;  // pthread_self() of the building thread
   const row *rows;
   uint32_t nrows;
@@ -83,7 +83,7 @@ static struct {
   module *pool;  // kMaxModules, os_vm
   _Atomic unsigned pool_used;
   _Atomic(module_index *) index;
-  _Atomic uintptr_t scan_owner;  // pthread_self() of the thread scanning the modules
+  _Atomic uintptr_t scan_owner;   // pthread_self() of the thread scanning the modules
   unsigned long long adds, subs;  // dl_iterate_phdr's counters at the last scan
   _Atomic uint64_t index_bytes;   // mappings of the indexes published
 } g;
@@ -435,11 +435,8 @@ static bool run_cfi(cursor *c, const cie_info *ci, cfi_state *s, const cfi_state
         reg = op & 0x3f;
         off = (int64_t)uleb(c) * ci->data_align;
         goto set_at;
-      case 3:
-        reg = op & 0x3f;
-        goto restore;
-      default:
-        break;
+      case 3: reg = op & 0x3f; goto restore;
+      default: break;
     }
     if (!advance) {
       switch (op) {
@@ -450,9 +447,18 @@ static bool run_cfi(cursor *c, const cie_info *ci, cfi_state *s, const cfi_state
           *loc = to;
           break;
         }
-        case 0x02: delta = fixed(c, 1); advance = true; break;
-        case 0x03: delta = fixed(c, 2); advance = true; break;
-        case 0x04: delta = fixed(c, 4); advance = true; break;
+        case 0x02:
+          delta = fixed(c, 1);
+          advance = true;
+          break;
+        case 0x03:
+          delta = fixed(c, 2);
+          advance = true;
+          break;
+        case 0x04:
+          delta = fixed(c, 4);
+          advance = true;
+          break;
         case 0x05:  // offset_extended
           reg = uleb(c);
           off = (int64_t)uleb(c) * ci->data_align;
@@ -506,9 +512,9 @@ static bool run_cfi(cursor *c, const cie_info *ci, cfi_state *s, const cfi_state
           s->cfa_reg = (uint8_t)uleb(c);
           s->cfa_expr = false;
           break;
-        case 0x0e: s->cfa_off = (int64_t)uleb(c); break;               // def_cfa_offset
-        case 0x13: s->cfa_off = sleb(c) * ci->data_align; break;      // def_cfa_offset_sf
-        case 0x0f: {                                                 // def_cfa_expression
+        case 0x0e: s->cfa_off = (int64_t)uleb(c); break;          // def_cfa_offset
+        case 0x13: s->cfa_off = sleb(c) * ci->data_align; break;  // def_cfa_offset_sf
+        case 0x0f: {                                              // def_cfa_expression
           uint64_t n = uleb(c);
           if ((uint64_t)(c->end - c->p) < n) return false;
           c->p += n;
@@ -724,8 +730,8 @@ XSMEM_INLINE uintptr_t load_word(uintptr_t a) {
   return v;
 }
 
-unsigned xsmem_unwind(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t stack_lo, uintptr_t stack_hi,
-                      uintptr_t *out, unsigned max) {
+unsigned xsmem_unwind(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *out,
+                      unsigned max) {
   if (XSMEM_UNLIKELY(!setup())) return 0;
   unsigned n = 0;
   if (sp < stack_lo || sp > stack_hi) return 0;
@@ -761,7 +767,7 @@ void xsmem_unwind_stats_get(xsmem_unwind_stats *out) {
   const module_index *ix = atomic_load_explicit(&g.index, memory_order_acquire);
   out->modules = ix ? ix->n : 0;
   out->bytes = (sizeof(uint64_t) << kCacheBits) + sizeof(module) * kMaxModules +
-               atomic_load_explicit(&g.index_bytes, memory_order_relaxed);
+      atomic_load_explicit(&g.index_bytes, memory_order_relaxed);
   unsigned used = atomic_load_explicit(&g.pool_used, memory_order_acquire);
   for (unsigned i = 0; i < used; i++) {
     module *m = &g.pool[i];

@@ -42,8 +42,8 @@ extern "C" {
 // stack_hi). Thread-safe; async-signal-safe only once the modules met are
 // built (a module is built by the first thread that meets it; a thread that
 // meets a module another thread is building waits for it).
-unsigned xsmem_unwind(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t stack_lo, uintptr_t stack_hi,
-                      uintptr_t *out, unsigned max);
+unsigned xsmem_unwind(uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *out,
+                      unsigned max);
 
 // Whether pc lies in an executable segment of a loaded module (rescanning
 // the loaded modules once when they changed).
