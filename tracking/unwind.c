@@ -27,6 +27,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "platform/base.h"
 #include "platform/os_vm.h"
@@ -63,6 +64,7 @@ typedef struct module {
   uintptr_t seg_lo, seg_hi;   // the segment holding it: every read of the CFI stays inside
   _Atomic int state;          // kUnbuilt, kBuilding, kBuilt, kNoTable
   _Atomic uintptr_t builder;  // pthread_self() of the building thread
+  _Atomic int builder_pid;    // its process: a fork() amid the build leaves the child a build nobody ends
   const row *rows;
   uint32_t nrows;
   size_t mapped;  // bytes of the rows' mapping
@@ -84,6 +86,7 @@ static struct {
   _Atomic unsigned pool_used;
   _Atomic(module_index *) index;
   _Atomic uintptr_t scan_owner;   // pthread_self() of the thread scanning the modules
+  _Atomic int scan_pid;           // its process while it scans (0 otherwise)
   unsigned long long adds, subs;  // dl_iterate_phdr's counters at the last scan
   _Atomic uint64_t index_bytes;   // mappings of the indexes published
 } g;
@@ -173,14 +176,29 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
+// The scan's lock. Its owner may be a thread of the parent process that
+// forked this one amid a scan: that thread is gone here, so its lock is
+// taken over.
 static bool scan_lock(void) {
   uintptr_t self = (uintptr_t)pthread_self();
   for (;;) {
     uintptr_t owner = 0;
-    if (atomic_compare_exchange_weak(&g.scan_owner, &owner, self)) return true;
+    if (atomic_compare_exchange_weak(&g.scan_owner, &owner, self)) break;
+    int pid = atomic_load(&g.scan_pid);
+    if (pid && pid != getpid()) {
+      if (atomic_compare_exchange_strong(&g.scan_owner, &owner, self)) break;
+      continue;
+    }
     if (owner == self) return false;  // re-entered (a signal handler's walk): give up
     sched_yield();
   }
+  atomic_store(&g.scan_pid, getpid());
+  return true;
+}
+
+static void scan_unlock(void) {
+  atomic_store(&g.scan_pid, 0);
+  atomic_store_explicit(&g.scan_owner, 0, memory_order_release);
 }
 
 // Scans the loaded modules again when the loader's list changed since the
@@ -200,7 +218,7 @@ static void rescan(void) {
       atomic_fetch_add_explicit(&g.index_bytes, bytes, memory_order_relaxed);
     }
   }
-  atomic_store_explicit(&g.scan_owner, 0, memory_order_release);
+  scan_unlock();
 }
 
 static module *module_in(const module_index *ix, uintptr_t pc) {
@@ -661,6 +679,14 @@ static void build(module *m) {
   m->mapped = used;
 }
 
+static bool build_now(module *m, uintptr_t self) {
+  atomic_store_explicit(&m->builder, self, memory_order_relaxed);
+  atomic_store(&m->builder_pid, getpid());
+  build(m);
+  atomic_store_explicit(&m->state, m->rows ? kBuilt : kNoTable, memory_order_release);
+  return m->rows != NULL;
+}
+
 // Whether m's table is ready (building it if nobody has); false when it
 // cannot be built, or is being built by this thread (a re-entered walk).
 // *final: the answer will not change (it may be cached).
@@ -670,17 +696,17 @@ static bool module_ready(module *m, bool *final) {
   if (XSMEM_LIKELY(s == kBuilt)) return true;
   if (s == kNoTable) return false;
   uintptr_t self = (uintptr_t)pthread_self();
-  if (s == kUnbuilt && atomic_compare_exchange_strong(&m->state, &s, kBuilding)) {
-    atomic_store_explicit(&m->builder, self, memory_order_relaxed);
-    build(m);
-    atomic_store_explicit(&m->state, m->rows ? kBuilt : kNoTable, memory_order_release);
-    return m->rows != NULL;
-  }
-  if (atomic_load_explicit(&m->builder, memory_order_relaxed) == self) {
+  if (s == kUnbuilt && atomic_compare_exchange_strong(&m->state, &s, kBuilding)) return build_now(m, self);
+  if (atomic_load_explicit(&m->builder, memory_order_relaxed) == self && atomic_load(&m->builder_pid) == getpid()) {
     *final = false;
     return false;
   }
-  while ((s = atomic_load_explicit(&m->state, memory_order_acquire)) == kBuilding) sched_yield();
+  while ((s = atomic_load_explicit(&m->state, memory_order_acquire)) == kBuilding) {
+    // A builder of the parent process, gone in this child: build it here.
+    int pid = atomic_load(&m->builder_pid), me = getpid();
+    if (pid && pid != me && atomic_compare_exchange_strong(&m->builder_pid, &pid, me)) return build_now(m, self);
+    sched_yield();
+  }
   return s == kBuilt;
 }
 

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tracking/testdata/unwind_lib.h"
 #include "tracking/testing.h"
@@ -195,6 +197,16 @@ int main(void) {
   CHECK(pthread_join(th, NULL) == 0);
   CHECK(functions_found(fns, nfns - 1) == nfns - 1);
   for (unsigned i = 0; i < captured_n; i++) CHECK(in_exec_map(captured[i]));
+
+  // In a child process the tables and the cache carry over.
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    sink = level1(3);
+    _exit(functions_found(fns, nfns) == nfns ? 0 : 1);
+  }
+  int status;
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
   // Garbage never becomes a frame.
   CHECK(!xsmem_unwind_executable(0x312d393538382d4full));
