@@ -70,7 +70,7 @@
 extern "C" {
 #endif
 
-#define XSMEM_TRACK_MAX_DEPTH 16
+#define XSMEM_TRACK_MAX_DEPTH 64
 
 // Every option the tracker reads, for a tracked configuration's registry entry
 // (`xsmem list`): "BASE_OPTIONS " XSMEM_TRACKER_OPTIONS.
@@ -89,6 +89,7 @@ typedef enum xsmem_track_mode {
 typedef enum xsmem_track_unwind {
   XSMEM_UNWIND_FP = 0,         // walk saved frame pointers (16-28 ns for 8 frames; needs -fno-omit-frame-pointer)
   XSMEM_UNWIND_BACKTRACE = 1,  // glibc backtrace() via DWARF unwind tables (exact, 7-11 us)
+  XSMEM_UNWIND_DWARF = 2,      // per-module rule tables built from .eh_frame (tracking/unwind.h)
 } xsmem_track_unwind;
 
 // XSMEM_TRACK_SAMPLE_BYTES's default, TCMalloc's: at allocation rates of

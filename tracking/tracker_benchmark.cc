@@ -69,14 +69,20 @@ void Modes(benchmark::internal::Benchmark *b) {
 
 BENCHMARK(BM_Larson)->Apply(Modes)->ArgName("mode")->Threads(1)->Threads(2)->UseRealTime();
 
-// The cost of one stack capture, by unwinder.
+// The cost of one stack capture, by unwinder (0 fp, 1 backtrace, 2 dwarf)
+// and frames kept at most; the frames counter is the depth reached.
 void BM_Capture(benchmark::State &state) {
-  uintptr_t frames[8];
+  uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+  unsigned max = static_cast<unsigned>(state.range(1)), n = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(xsmem_tracker_capture(frames, 8, static_cast<xsmem_track_unwind>(state.range(0))));
+    n = xsmem_tracker_capture(frames, max, static_cast<xsmem_track_unwind>(state.range(0)));
+    benchmark::DoNotOptimize(n);
   }
+  state.counters["frames"] = n;
 }
-BENCHMARK(BM_Capture)->Arg(XSMEM_UNWIND_FP)->Arg(XSMEM_UNWIND_BACKTRACE)->ArgName("backtrace");
+BENCHMARK(BM_Capture)
+    ->ArgsProduct({{XSMEM_UNWIND_FP, XSMEM_UNWIND_BACKTRACE, XSMEM_UNWIND_DWARF}, {8, 32}})
+    ->ArgNames({"unwind", "max"});
 
 }  // namespace
 

@@ -22,13 +22,13 @@ static _Atomic int g_num_trackers;
 
 void xsmem_tracker_options_from_env(xsmem_tracker_options *o) {
   static const char *const kModes[] = {"off", "sample", "full"};
-  static const char *const kUnwind[] = {"fp", "backtrace"};
+  static const char *const kUnwind[] = {"fp", "backtrace", "dwarf"};
   memset(o, 0, sizeof(*o));
   o->mode = (xsmem_track_mode)xsmem_option_choice("XSMEM_TRACK", kModes, 3);
   o->sample_bytes = xsmem_option_bytes("XSMEM_TRACK_SAMPLE_BYTES");
   o->depth = (unsigned)xsmem_option_int("XSMEM_TRACK_DEPTH");
   o->free_sites = xsmem_option_bool("XSMEM_TRACK_FREE_SITES");
-  o->unwind = (xsmem_track_unwind)xsmem_option_choice("XSMEM_TRACK_UNWIND", kUnwind, 2);
+  o->unwind = (xsmem_track_unwind)xsmem_option_choice("XSMEM_TRACK_UNWIND", kUnwind, 3);
   o->quarantine_bytes = xsmem_option_bytes("XSMEM_QUARANTINE_BYTES");
   long long rate = xsmem_option_int("XSMEM_GUARD_SAMPLE_RATE");
   o->guard_sample_rate = rate > 0 ? (uint64_t)rate : 0;

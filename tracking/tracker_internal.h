@@ -283,6 +283,11 @@ XSMEM_TRACKER_HIDDEN void tracker_destroy(xsmem_allocator *a);  // the destroy o
 // the recording paths hash the frames as they walk.
 
 unsigned tracker_capture(uintptr_t *frames, unsigned max, xsmem_track_unwind how);
+// The capture of XSMEM_UNWIND_DWARF from a frame record of the tracker's
+// caller chain: the tracker's own frames are skipped by their frame
+// pointers (as walk_frames does), the rest unwound by the rule tables of
+// tracking/unwind.h. Stores up to max frames in out; returns how many.
+unsigned tracker_unwind_from(uintptr_t start, uintptr_t *out, unsigned max);
 // The frame-pointer walk from a given frame record of this thread's stack
 // (the captures start at their own frames): tracker_walk_test.c.
 unsigned tracker_walk_from(uintptr_t frame, uintptr_t *out, unsigned max);
@@ -403,7 +408,16 @@ XSMEM_INLINE uint32_t site_index(xsmem_tracker *t, uint64_t h, const uintptr_t *
 // chain; the walk skips the tracker's own) and returns its site hash; *index
 // gets the site's arena index + 1. REQUIRES: not re-entered (busy clear).
 XSMEM_INLINE uint64_t site_from(xsmem_tracker *t, uintptr_t start, uint32_t *index) {
-  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_FP)) {
+  if (XSMEM_LIKELY(t->opt.unwind == XSMEM_UNWIND_DWARF)) {
+    // Stored as they are walked (the walk is out of line), hashed after; the
+    // site cache then keys on the hash, and a miss has the frames at hand.
+    uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
+    unsigned n = tracker_unwind_from(start, frames, t->opt.depth);
+    uint64_t h = hash_frames(frames, n);
+    *index = site_index(t, h, frames, n, start);
+    return h;
+  }
+  if (t->opt.unwind == XSMEM_UNWIND_FP) {
     unsigned n;
     uint64_t h = walk_frames(start, t->opt.depth, NULL, &n);
     *index = site_index(t, h, NULL, n, start);

@@ -55,7 +55,7 @@ expect_once "xsmem: XSMEM_BUDDY_REGION=3m is not accepted: XSMEM_BUDDY_REGION ta
 
 # 2.
 run "$tracked" XSMEM_TRACK=full XSMEM_TRACK_DEPTH=99 XSMEM_TRACK_SAMPLE_BYTES=0 XSMEM_GUARD_SAMPLE_RATE=-1 --
-expect_once "XSMEM_TRACK_DEPTH=99 is not accepted: XSMEM_TRACK_DEPTH takes an integer in 1..16; using the default, 8"
+expect_once "XSMEM_TRACK_DEPTH=99 is not accepted: XSMEM_TRACK_DEPTH takes an integer in 1..64; using the default, 32"
 expect_once "XSMEM_TRACK_SAMPLE_BYTES=0 is not accepted: XSMEM_TRACK_SAMPLE_BYTES takes a size of at least 1; using the default, 2m"
 expect_once "XSMEM_GUARD_SAMPLE_RATE=-1 is not accepted: XSMEM_GUARD_SAMPLE_RATE takes an integer of at least 0; using the default, 0"
 expect_not "could not be built"

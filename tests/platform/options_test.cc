@@ -211,7 +211,7 @@ TEST(Options, OutOfRangeValuesAreReportedOnceAndTheDefaultUsed) {
       {"XSMEM_DECOMMIT_DELAY_MS", "-5", "an integer in 0..86400000", "1000"},
       {"XSMEM_GUARD_SAMPLE_RATE", "-1", "an integer of at least 0", "0"},
       {"XSMEM_BUDDY_REGION", "3m", "a size in 4m..128t, a power of two", "1g"},
-      {"XSMEM_TRACK_DEPTH", "99", "an integer in 1..16", "8"},
+      {"XSMEM_TRACK_DEPTH", "99", "an integer in 1..64", "32"},
       {"XSMEM_TRACK_SAMPLE_BYTES", "0", "a size of at least 1", "2m"},
       {"XSMEM_ALERT_FRAGMENTATION", "1.5", "a number in 0..1", "(empty)"},
       {"XSMEM_NUMA_FAKE_NODES", "65", "an integer in 0..64", "0"},
@@ -279,7 +279,7 @@ TEST(Options, PrintShowsEveryValueAndWhereItCameFrom) {
                "  XSMEM_LARGE_MIN=512m (default)\n"
                "  XSMEM_SMALL_MAX=64k (XSMEM_OPTIONS)\n"
                "  XSMEM_TRACK=full (environment)\n"
-               "  XSMEM_TRACK_DEPTH=8 (default: 99 from the environment is not accepted)\n");
+               "  XSMEM_TRACK_DEPTH=32 (default: 99 from the environment is not accepted)\n");
 }
 
 // --- 6. run-time values -----------------------------------------------------
