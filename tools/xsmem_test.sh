@@ -110,6 +110,13 @@ grep -q "by call site, largest first" "$tmp/leaky.html" || fail "report without 
 expect_rc 0 "$x" run --workload small
 grep -q "under 'default_tracked' (tracking sample)" "$tmp/err" || fail "default configuration not tracked"
 grep -q "top call sites by live bytes" "$tmp/err" || fail "no call sites for default"
+# Sampled leak figures say so, and give the command for exact ones.
+grep -q "leaks: estimated from sampled allocations" "$tmp/err" || fail "sample mode's leaks not said to be estimates"
+grep -q "^    xsmem run --track full --workload small\$" "$tmp/err" || fail "no exact-leaks command for the sampled run"
+expect_rc 0 "$x" run --track full -- "$r/tools/leaky"
+! grep -q "estimated from sampled" "$tmp/err" || fail "full mode's leaks said to be estimates"
+expect_rc 0 "$x" run -- "$r/tools/leaky" "a b"
+grep -q "^    xsmem run --track full -- $r/tools/leaky 'a b'\$" "$tmp/err" || fail "exact-leaks command not the run's: $(grep -A1 'leaks: estimated' "$tmp/err")"
 mkdir -p "$tmp/libs"
 cp "$r/allocators/libxsmem_bfc.so" "$r/export/libxsmem_bfc_export.so" "$r/tools/libxsmem_maps.so" "$tmp/libs/"
 export XSMEM_LIB_DIR=$tmp/libs
