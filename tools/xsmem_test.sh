@@ -81,7 +81,7 @@ expect_rc 0 "$x" run --config system_tracked --track full --snapshot "$tmp/leaky
 grep -Eq "26\.[0-9] KiB live in +9 blocks.*leak_inner" "$tmp/err" || fail "leak site not named leak_inner"
 # The leak report in the snapshot: its largest record is leak_inner's 9 blocks.
 grep -Eq "leaks \(unfreed at exit\): .* from [0-9]+ call sites" "$tmp/err" || fail "no leak records in the summary"
-grep -Eq "^ +26\.[0-9] KiB in +9 blocks +leak_inner" "$tmp/err" || fail "leak record not leak_inner's 9 blocks"
+grep -Eq "^ +26\.[0-9] KiB in +9 blocks +leak_inner.*\(definitely lost\)$" "$tmp/err" || fail "leak record not leak_inner's 9 blocks, definitely lost"
 expect_rc 0 "$x" stats "$tmp/leaky.pb" --format json
 python3 - "$tmp/out" <<'PY'
 import json, sys
@@ -95,6 +95,7 @@ sizes = [l["size"] for l in s["leaks"]]
 assert sizes == sorted(sizes, reverse=True), sizes  # largest first
 leak = [l for l in s["leaks"] if l["count"] == 9][0]  # 3000..3008 bytes
 assert leak["size"] == sum(range(3000, 3009)) and leak["address"] == "0x0", leak
+assert leak["kind"] == "definite", leak  # the scan at exit: nothing points to them
 names = [f.split("+")[0] for f in leak["symbol"].split("\n")]
 assert names[:3] == ["leak_inner", "leak_outer", "main"], leak
 # file:line from leaky's DWARF line table (built with -g): the malloc call in leak_inner.
