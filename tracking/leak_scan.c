@@ -238,7 +238,8 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *ctx) {
       // Static TLS lies at a fixed offset from every thread's anchor (a
       // dlopen'ed module's dynamic TLS is a heap block, far away).
       uintptr_t d = lo > m->own_anchor ? lo - m->own_anchor : m->own_anchor - lo;
-      if (d < ((uintptr_t)1 << 20) && m->n_tls < XSMEM_ARRAY_SIZE(m->tls)) m->tls[m->n_tls++] = (range){lo, lo + ph->p_memsz};
+      if (d < ((uintptr_t)1 << 20) && m->n_tls < XSMEM_ARRAY_SIZE(m->tls))
+        m->tls[m->n_tls++] = (range){lo, lo + ph->p_memsz};
     }
   }
   return 0;

@@ -126,7 +126,8 @@ TEST(LeakScan, ClassifiesDefiniteIndirectAndReachable) {
   EXPECT_EQ(tot.reachable_bytes, 4000);
   EXPECT_EQ(tot.reachable_count, 2);
   // Definitely lost groups come first, then indirectly lost, then reachable.
-  for (size_t i = 1; i < n; i++) EXPECT_LE(out[i - 1].kind == XSMEM_LEAK_REACHABLE, out[i].kind == XSMEM_LEAK_REACHABLE);
+  for (size_t i = 1; i < n; i++)
+    EXPECT_LE(out[i - 1].kind == XSMEM_LEAK_REACHABLE, out[i].kind == XSMEM_LEAK_REACHABLE);
 
   // By default the still-reachable blocks are only a total.
   ASSERT_EQ(xsmem_option_set("XSMEM_LEAK_SHOW_REACHABLE", "0"), 0);

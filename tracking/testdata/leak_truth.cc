@@ -114,8 +114,7 @@ extern "C" NOINLINE void no_leak() {
     char *q = new char[huge];
     __asm__ volatile("" : : "r"(q) : "memory");
     abort();
-  } catch (const std::bad_alloc &) {
-  }
+  } catch (const std::bad_alloc &) {}
 }
 
 int main() {
