@@ -259,9 +259,25 @@ typedef struct scan_ctx {
   size_t self;          // phase 1: the block scanned from (not marked by its own pointers)
 } scan_ctx;
 
+// Appends a live block (during the walk: os_vm only, no malloc). The array
+// doubles as it fills (no count first: counting reads every chunk's map
+// once more, page faults and all); a block that finds no room is left
+// unclassified.
 static void collect_block(uintptr_t p, void *arg) {
   tracker_scan_result *s = arg;
-  if (s->n == s->cap) return;  // allocated since the count: not classified
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 65536;
+    size_t bytes = xsmem_align_up(cap * sizeof(tracker_scan_block), xsmem_os_page_size());
+    tracker_scan_block *b = xsmem_os_map(bytes, xsmem_os_page_size(), 0);
+    if (!b) return;
+    if (s->blocks) {
+      memcpy(b, s->blocks, s->n * sizeof(*b));
+      xsmem_os_unmap(s->blocks, s->mapped);
+    }
+    s->blocks = b;
+    s->cap = cap;
+    s->mapped = bytes;
+  }
   const block_header *h = header_of((const void *)p);
   s->blocks[s->n++] = (tracker_scan_block){p, h->requested, h->site_index, kScanUnreached};
 }
@@ -340,21 +356,25 @@ bool tracker_leak_scan(xsmem_tracker *t, tracker_scan_result *s, uintptr_t from)
       }
     }
   }
-  size_t live = ok ? live_set_size(&t->live) : 0;
-  size_t cap = live + live / 8 + 1024;
-  s->mapped = xsmem_align_up(cap * (sizeof(tracker_scan_block) + sizeof(uint32_t)), xsmem_os_page_size());
-  void *mem = ok ? xsmem_os_map(s->mapped, xsmem_os_page_size(), 0) : NULL;
-  if (!mem) {
+  if (!ok) {
     ranges_free(&maps);
     ranges_free(&roots);
-    s->mapped = 0;
     return false;
   }
-  s->blocks = mem;
-  s->cap = cap;
-  scan_ctx c = {s, (uint32_t *)(s->blocks + cap), 0, 0, 0, 0, 0};
+  scan_ctx c = {s, NULL, 0, 0, 0, 0, 0};
   live_set_walk_begin(&t->live);
   live_set_visit_ordered(&t->live, collect_block, s);
+  if (s->n) {
+    s->work_mapped = xsmem_align_up(s->n * sizeof(uint32_t), xsmem_os_page_size());
+    s->work = c.work = xsmem_os_map(s->work_mapped, xsmem_os_page_size(), 0);
+    if (!s->work) {
+      live_set_walk_end(&t->live);
+      ranges_free(&maps);
+      ranges_free(&roots);
+      tracker_leak_scan_release(s);
+      return false;
+    }
+  }
   if (s->n) {
     c.min = s->blocks[0].beg;
     const tracker_scan_block *last = &s->blocks[s->n - 1];
@@ -397,6 +417,7 @@ bool tracker_leak_scan(xsmem_tracker *t, tracker_scan_result *s, uintptr_t from)
 
 void tracker_leak_scan_release(tracker_scan_result *s) {
   if (s->blocks) xsmem_os_unmap(s->blocks, s->mapped);
+  if (s->work) xsmem_os_unmap(s->work, s->work_mapped);
   memset(s, 0, sizeof(*s));
 }
 

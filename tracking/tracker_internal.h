@@ -235,8 +235,10 @@ typedef struct tracker_scan_block {
 } tracker_scan_block;
 
 typedef struct tracker_scan_result {
-  tracker_scan_block *blocks;  // every live block, in address order (os_vm)
+  tracker_scan_block *blocks;  // every live block, in address order (os_vm, grown by doubling)
   size_t n, cap, mapped;
+  uint32_t *work;  // the flood's stack of block indexes (os_vm)
+  size_t work_mapped;
   uint64_t root_bytes;  // bytes of roots read (modules, stacks, TLS)
   unsigned threads;     // other threads' stacks read
 } tracker_scan_result;
