@@ -384,6 +384,9 @@ def _configuration(cfg):
         _device_configuration(cfg)
         return
     defines = ["XSMEM_SHIM_CONFIG=xsmem_config_" + name]
+    if cfg.get("tracked"):
+        # operator new with frame pointers: call sites keep the line of `new`.
+        defines.append("XSMEM_SHIM_OPERATOR_NEW=1")
     shim_deps = []
     if cfg.get("shim_header"):
         defines.append("XSMEM_SHIM_FAST_HEADER=\\\"allocators/shim/%s.h\\\"" % cfg["shim_header"])

@@ -279,6 +279,9 @@ void xsmem_json_snapshot(const Xsmem__Snapshot *s, xsmem_buf *out) {
     xsmem_buf_printf(out, "\"0x%llx\",", (unsigned long long)l->address);
     kv_u64(out, "size", l->size, true);
     kv_u64(out, "count", l->count ? l->count : 1, true);
+    key(out, "kind");
+    xsmem_json_string(out, l->kind ? l->kind : "");
+    xsmem_buf_puts(out, ",");
     key(out, "symbol");
     xsmem_json_string(out, l->symbol);
     xsmem_buf_puts(out, ",");

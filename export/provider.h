@@ -53,6 +53,7 @@ typedef struct xsmem_leak {
   size_t num_frames;
   const char *symbol;  // may be NULL
   uint64_t count;      // blocks; 0 means 1
+  const char *kind;    // "definite", "indirect", "reachable"; NULL or "": unclassified
 } xsmem_leak;
 
 typedef struct xsmem_analysis_sink xsmem_analysis_sink;

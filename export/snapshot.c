@@ -216,6 +216,7 @@ static void on_leak(xsmem_analysis_sink *sink, const xsmem_leak *l) {
   m->n_frames = m->frames ? l->num_frames : 0;
   m->symbol = xsmem_arena_strdup(a->arena, l->symbol);
   if (!m->symbol) return;
+  if (l->kind && *l->kind && !(m->kind = xsmem_arena_strdup(a->arena, l->kind))) return;
   PUSH(a->arena, a->s->leaks, a->s->n_leaks, a->cap_leaks, m);
 }
 

@@ -164,6 +164,7 @@ TEST_F(ExportTest, SingleFileRoundTrip) {
   EXPECT_EQ(r->call_sites[0]->frames[2], 0x403000u);
   EXPECT_EQ(r->leaks[0]->address, 0x7f0000001000u);
   EXPECT_EQ(r->leaks[0]->count, 1u);
+  EXPECT_STREQ(r->leaks[0]->kind, "definite");  // the classification survives the round trip
   // Re-packing the read message gives the same bytes.
   Buf again;
   xsmem_snapshot_file_header(&again.b);

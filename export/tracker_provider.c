@@ -144,6 +144,14 @@ static void call_sites(void *ctx, size_t max, xsmem_analysis_sink *sink) {
   xsmem_spin_unlock(&lock);
 }
 
+// The snapshot's name of a leak kind (xsmem_stats.proto, Leak.kind).
+static const char *leak_kind(xsmem_leak_kind k) {
+  return k == XSMEM_LEAK_DEFINITE ? "definite"
+      : k == XSMEM_LEAK_INDIRECT  ? "indirect"
+      : k == XSMEM_LEAK_REACHABLE ? "reachable"
+                                  : "";
+}
+
 static void leaks(void *ctx, size_t max, xsmem_analysis_sink *sink) {
   xsmem_allocator *t = find_tracker();
   if (!t) return;
@@ -160,7 +168,8 @@ static void leaks(void *ctx, size_t max, xsmem_analysis_sink *sink) {
                     frames,
                     out[i].depth,
                     out[i].symbol[0] ? out[i].symbol : "?",
-                    round_u64(out[i].count)};
+                    round_u64(out[i].count),
+                    leak_kind(out[i].kind)};
     if (l.count == 0) continue;  // a sample-mode estimate below half a block
     sink->leak(sink, &l);
   }

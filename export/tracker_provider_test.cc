@@ -83,6 +83,7 @@ TEST(TrackerProvider, LeaksAreTheLeakReportByCallSite) {
             (unsigned long long)l->count, l->symbol, l->n_frames);
     EXPECT_EQ(l->address, 0u);  // call-site groups
     EXPECT_GE(l->count, 1u);
+    EXPECT_STREQ(l->kind, "reachable") << "the test's vector still holds them";
     if (i) {
       EXPECT_GE(s->leaks[i - 1]->size, l->size) << "not largest first at " << i;
     }

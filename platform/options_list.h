@@ -96,8 +96,9 @@ XSMEM_OPTION(XSMEM_LEAK_REPORT_SITES, "20", INT, "1..256", LIVE, "call sites sho
 XSMEM_OPTION(XSMEM_QUARANTINE_BYTES, "4m", BYTES, "0..", START, "freed bytes kept poisoned before reuse in full tracking (catches writes after free), in 8 stripes by thread: one thread fills at most an eighth; 0 disables")
 XSMEM_OPTION(XSMEM_GUARD_SAMPLE_RATE, "0", INT, "0..", START, "guarded sampling: about one allocation in N (<= 1 page) placed against a guard page, protected after free; 0 disables (5000 is a production setting)")
 XSMEM_OPTION(XSMEM_GUARD_SLOTS, "64", INT, "1..65536", START, "guarded pages live or in their after-free window at once")
-XSMEM_OPTION(XSMEM_LEAK_SUPPRESS, "libstdc++.so,ld-linux,libtasn1,libgnutls", STR, "patterns, comma-separated", LIVE, "comma-separated patterns: leak sites whose first program frame (symbol or module) contains one are left out of the report")
+XSMEM_OPTION(XSMEM_LEAK_SUPPRESS, "ld-linux,libtasn1,libgnutls", STR, "patterns, comma-separated", LIVE, "comma-separated patterns: leak sites whose first program frame (symbol or module; operator new and malloc are never a site's first frame) contains one are left out of the report")
 XSMEM_OPTION(XSMEM_DEBUG_ROOT, "/usr/lib/debug", STR, "directories, colon-separated", LIVE, "where leak reports and the xsmem tools look for separate debug files (DIR/.build-id/ab/cdef.debug by build-id, DIR/MODULEDIR/NAME by .gnu_debuglink), as gdb's debug-file-directory")
+XSMEM_OPTION(XSMEM_LEAK_SHOW_REACHABLE, "0", BOOL, "", LIVE, "full tracking: list still-reachable blocks (pointed to by globals, stacks or TLS) by call site in leak reports and snapshots, not only their total")
 // Not options: names xsmem's tools, tests and CI set or read.
 XSMEM_INTERNAL_NAME(XSMEM_OPTIONS, "platform/options.c: several options in one variable, name=value,...")
 XSMEM_INTERNAL_NAME(XSMEM_LIB_DIR, "tools/libraries.c: where the xsmem command looks for preload libraries")

@@ -89,9 +89,15 @@ void tool_print_summary(FILE *f, const Xsmem__Snapshot *s, size_t top, bool at_e
       const Xsmem__Leak *l = s->leaks[i];
       char at[40] = "";
       if (l->address) snprintf(at, sizeof at, " at 0x%llx", (unsigned long long)l->address);
-      fprintf(f, "    %10s in %6llu blocks%s  %s\n", tool_bytes((double)l->size, b4, sizeof b4),
+      // The tracker's classification, where the snapshot has one.
+      const char *kind = !l->kind         ? ""
+          : !strcmp(l->kind, "definite")  ? "  (definitely lost)"
+          : !strcmp(l->kind, "indirect")  ? "  (indirectly lost)"
+          : !strcmp(l->kind, "reachable") ? "  (still reachable)"
+                                          : "";
+      fprintf(f, "    %10s in %6llu blocks%s  %s%s\n", tool_bytes((double)l->size, b4, sizeof b4),
               (unsigned long long)(l->count ? l->count : 1), at,
-              l->symbol[0] ? tool_tty_n(l->symbol, strcspn(l->symbol, "\n")) : "?");
+              l->symbol[0] ? tool_tty_n(l->symbol, strcspn(l->symbol, "\n")) : "?", kind);
     }
     if (s->n_leaks > top) fprintf(f, "    ... and %zu more\n", s->n_leaks - top);
     return;

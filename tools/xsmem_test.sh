@@ -81,7 +81,7 @@ expect_rc 0 "$x" run --config system_tracked --track full --snapshot "$tmp/leaky
 grep -Eq "26\.[0-9] KiB live in +9 blocks.*leak_inner" "$tmp/err" || fail "leak site not named leak_inner"
 # The leak report in the snapshot: its largest record is leak_inner's 9 blocks.
 grep -Eq "leaks \(unfreed at exit\): .* from [0-9]+ call sites" "$tmp/err" || fail "no leak records in the summary"
-grep -Eq "^ +26\.[0-9] KiB in +9 blocks +leak_inner" "$tmp/err" || fail "leak record not leak_inner's 9 blocks"
+grep -Eq "^ +26\.[0-9] KiB in +9 blocks +leak_inner.*\(definitely lost\)$" "$tmp/err" || fail "leak record not leak_inner's 9 blocks, definitely lost"
 expect_rc 0 "$x" stats "$tmp/leaky.pb" --format json
 python3 - "$tmp/out" <<'PY'
 import json, sys
@@ -95,6 +95,7 @@ sizes = [l["size"] for l in s["leaks"]]
 assert sizes == sorted(sizes, reverse=True), sizes  # largest first
 leak = [l for l in s["leaks"] if l["count"] == 9][0]  # 3000..3008 bytes
 assert leak["size"] == sum(range(3000, 3009)) and leak["address"] == "0x0", leak
+assert leak["kind"] == "definite", leak  # the scan at exit: nothing points to them
 names = [f.split("+")[0] for f in leak["symbol"].split("\n")]
 assert names[:3] == ["leak_inner", "leak_outer", "main"], leak
 # file:line from leaky's DWARF line table (built with -g): the malloc call in leak_inner.
@@ -110,6 +111,13 @@ grep -q "by call site, largest first" "$tmp/leaky.html" || fail "report without 
 expect_rc 0 "$x" run --workload small
 grep -q "under 'default_tracked' (tracking sample)" "$tmp/err" || fail "default configuration not tracked"
 grep -q "top call sites by live bytes" "$tmp/err" || fail "no call sites for default"
+# Sampled leak figures say so, and give the command for exact ones.
+grep -q "leaks: estimated from sampled allocations" "$tmp/err" || fail "sample mode's leaks not said to be estimates"
+grep -q "^    xsmem run --track full --workload small\$" "$tmp/err" || fail "no exact-leaks command for the sampled run"
+expect_rc 0 "$x" run --track full -- "$r/tools/leaky"
+! grep -q "estimated from sampled" "$tmp/err" || fail "full mode's leaks said to be estimates"
+expect_rc 0 "$x" run -- "$r/tools/leaky" "a b"
+grep -q "^    xsmem run --track full -- $r/tools/leaky 'a b'\$" "$tmp/err" || fail "exact-leaks command not the run's: $(grep -A1 'leaks: estimated' "$tmp/err")"
 mkdir -p "$tmp/libs"
 cp "$r/allocators/libxsmem_bfc.so" "$r/export/libxsmem_bfc_export.so" "$r/tools/libxsmem_maps.so" "$tmp/libs/"
 export XSMEM_LIB_DIR=$tmp/libs

@@ -68,25 +68,47 @@ void live_set_wait_walk(live_set *s) {
   while (atomic_load_explicit(&s->walking, memory_order_acquire)) xsmem_cpu_relax();
 }
 
-void live_set_for_each(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx) {
+void live_set_walk_begin(live_set *s) {
   xsmem_spin_lock(&s->walk_lock);
   // Raised before any byte is read (both sequentially consistent): a free
   // whose quiesce reads 0 erased its byte before this walk can see it.
   atomic_store_explicit(&s->walking, 1, memory_order_seq_cst);
-  for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) {
-    for (size_t k = 0; k < kLiveGranules / 8; k++) {
-      uint64_t w = live_word(c, k, __ATOMIC_RELAXED);  // which bytes to look at
-      while (w) {
-        size_t g = 8 * k + (unsigned)__builtin_ctzll(w) / 8;
-        w &= w - 1;
-        // The byte itself, sequentially consistent against an erase's
-        // quiesce, and acquiring the header its insert released.
-        if (atomic_load_explicit(&c->live[g], memory_order_seq_cst)) fn(c->base + (g << kLiveGranuleShift), ctx);
-      }
-    }
-  }
+}
+
+void live_set_walk_end(live_set *s) {
   atomic_store_explicit(&s->walking, 0, memory_order_release);
   xsmem_spin_unlock(&s->walk_lock);
+}
+
+// Visits the live pointers of chunk c in address order.
+static void visit_chunk(live_chunk *c, void (*fn)(uintptr_t p, void *ctx), void *ctx) {
+  for (size_t k = 0; k < kLiveGranules / 8; k++) {
+    uint64_t w = live_word(c, k, __ATOMIC_RELAXED);  // which bytes to look at
+    while (w) {
+      size_t g = 8 * k + (unsigned)__builtin_ctzll(w) / 8;
+      w &= w - 1;
+      // The byte itself, sequentially consistent against an erase's
+      // quiesce, and acquiring the header its insert released.
+      if (atomic_load_explicit(&c->live[g], memory_order_seq_cst)) fn(c->base + (g << kLiveGranuleShift), ctx);
+    }
+  }
+}
+
+void live_set_for_each(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx) {
+  live_set_walk_begin(s);
+  for (live_chunk *c = atomic_load_explicit(&s->chunks, memory_order_acquire); c; c = c->next) visit_chunk(c, fn, ctx);
+  live_set_walk_end(s);
+}
+
+void live_set_visit_ordered(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx) {
+  // The radix tables are in address order: top level, then chunk within it.
+  for (size_t i = 0; i < kLiveTopEntries; i++) {
+    _Atomic(live_chunk *) *mid = atomic_load_explicit(&s->top[i], memory_order_acquire);
+    for (size_t j = 0; mid && j < kLiveMidEntries; j++) {
+      live_chunk *c = atomic_load_explicit(&mid[j], memory_order_acquire);
+      if (c) visit_chunk(c, fn, ctx);
+    }
+  }
 }
 
 void live_set_lock_all(live_set *s) {

@@ -121,6 +121,16 @@ size_t live_set_bytes(live_set *s);
 
 void live_set_for_each(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx);
 
+// A walk held open across several visits (the leak scan reads the blocks'
+// contents, not only their headers, for as long as it runs): between begin
+// and end no erased block goes back to its allocator (frees wait in
+// live_set_quiesce), so the caller must neither free nor allocate through
+// the set's owner meanwhile. visit_ordered calls fn for each live pointer in
+// address order. REQUIRES for visit_ordered: between begin and end.
+void live_set_walk_begin(live_set *s);
+void live_set_visit_ordered(live_set *s, void (*fn)(uintptr_t p, void *ctx), void *ctx);
+void live_set_walk_end(live_set *s);
+
 // For fork: hold every lock across it (no walk runs meanwhile).
 void live_set_lock_all(live_set *s);
 void live_set_unlock_all(live_set *s);

@@ -77,6 +77,7 @@ extern "C" {
 #define XSMEM_TRACKER_OPTIONS                                                                          \
   "XSMEM_TRACK XSMEM_TRACK_SAMPLE_BYTES XSMEM_TRACK_DEPTH XSMEM_TRACK_UNWIND XSMEM_TRACK_TIMELINE_MS " \
   "XSMEM_TRACK_FREE_SITES XSMEM_LEAK_REPORT XSMEM_LEAK_REPORT_SITES XSMEM_LEAK_SUPPRESS "              \
+  "XSMEM_LEAK_SHOW_REACHABLE "                                                                         \
   "XSMEM_QUARANTINE_BYTES XSMEM_GUARD_SAMPLE_RATE XSMEM_GUARD_SLOTS"
 #define XSMEM_TRACK_HIST_BUCKETS 48  // power-of-two size buckets: [2^k, 2^(k+1))
 
@@ -220,9 +221,28 @@ size_t xsmem_tracker_check(xsmem_allocator *t);
 
 enum { XSMEM_REPORT_TEXT = 0, XSMEM_REPORT_JSON = 1 };
 
-// Writes the leak report (unfreed allocations grouped by call site, largest
-// first, frames symbolized) to fd. Never allocates through the tracker.
-// Returns the number of call sites with live allocations.
+// What an unfreed block is, by the pointers to it (full mode scans for them
+// at each report; tracking/leak_scan.c): no pointer to it from the roots
+// (modules' writable data, thread stacks and registers, TLS) nor from
+// another live block: definitely lost; pointed to only from lost blocks
+// (the nodes after a lost list's head): indirectly lost; reached from a root
+// (a global, a local of a live frame): still reachable. Sample mode does
+// not scan (it sees a fraction of the blocks): its figures are unclassified.
+typedef enum xsmem_leak_kind {
+  XSMEM_LEAK_UNCLASSIFIED = 0,
+  XSMEM_LEAK_DEFINITE = 1,
+  XSMEM_LEAK_INDIRECT = 2,
+  XSMEM_LEAK_REACHABLE = 3,
+} xsmem_leak_kind;
+
+// "definitely lost", "indirectly lost", "still reachable", "unfreed".
+const char *xsmem_leak_kind_name(xsmem_leak_kind k);
+
+// Writes the leak report to fd, never allocating through the tracker:
+// unfreed allocations grouped by call site and kind (definitely lost first,
+// then indirectly lost, largest first within each), frames symbolized, and
+// the still-reachable blocks as one line of totals (by call site too with
+// XSMEM_LEAK_SHOW_REACHABLE=1). Returns the number of groups reported.
 size_t xsmem_tracker_leak_report(xsmem_allocator *t, int fd, int format, size_t max_sites);
 
 // One call site of unfreed allocations: a group of the leak report.
@@ -233,20 +253,31 @@ typedef struct xsmem_track_leak {
   // Return addresses, innermost first, from the first frame outside the
   // allocation entry points (malloc, the shim, the tracker): what the report prints.
   uintptr_t frames[XSMEM_TRACK_MAX_DEPTH];
-  char symbol[192];  // frames[0] symbolized ("function+0xoff (module)"); "" when depth is 0
+  char symbol[192];      // frames[0] symbolized ("function+0xoff (module)"); "" when depth is 0
+  xsmem_leak_kind kind;  // the group's blocks' kind (unclassified in sample mode)
 } xsmem_track_leak;
 
 typedef struct xsmem_track_leak_totals {
-  double bytes, count;  // over every reported site, also those past `max`
-  size_t sites;
+  double bytes, count;      // over every reported group, also those past `max`
+  size_t sites;             // groups reported (a call site with lost blocks of both kinds is two)
   double suppressed_bytes;  // left out by XSMEM_LEAK_SUPPRESS
   size_t suppressed_sites;
+  // By kind, suppressed groups aside (full mode; zero in sample mode).
+  double definite_bytes, definite_count;
+  double indirect_bytes, indirect_count;
+  double reachable_bytes, reachable_count;
+  size_t reachable_sites;
+  bool classified;  // the blocks were scanned (full mode)
 } xsmem_track_leak_totals;
 
-// The leak report as data: fills out with up to max call sites of unfreed
-// allocations, largest live bytes first, leaving out those XSMEM_LEAK_SUPPRESS
-// matches, exactly the groups xsmem_tracker_leak_report prints (it considers
-// the 256 largest sites). Allocates nothing; symbolizes each site's first
+// The leak report as data: fills out with up to max groups of unfreed
+// allocations (a call site and a kind), definitely lost first, then
+// indirectly lost, then still reachable when XSMEM_LEAK_SHOW_REACHABLE is set,
+// largest bytes first within a kind, leaving out those XSMEM_LEAK_SUPPRESS
+// matches: exactly the groups xsmem_tracker_leak_report prints (it considers
+// the 256 largest). In full mode each call scans the roots and the live
+// blocks (leak_scan.c: about the time to read the program's data, stacks
+// and live heap once). Allocates nothing; symbolizes each site's first
 // frame with dladdr under the re-entry flag (for the suppressions; cached by
 // site, so a site costs ~25 us once), so call it from a thread that may take
 // the loader's lock (not a signal handler).

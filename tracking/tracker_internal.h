@@ -227,6 +227,39 @@ XSMEM_INLINE bool tracker_guard_owns(const xsmem_tracker *t, const void *p) {
 void tracker_guard_free(xsmem_tracker *t, void *p);
 size_t tracker_guard_usable(const xsmem_tracker *t, const void *p);
 
+// leak_scan.c: which unfreed full-mode blocks are leaks (reachability).
+typedef struct tracker_scan_block {
+  uintptr_t beg;        // the user pointer
+  uint64_t size;        // requested bytes
+  uint32_t site_index;  // as in its header
+  uint32_t state;       // reached, indirectly lost, or not reached (definitely lost)
+} tracker_scan_block;
+
+typedef struct tracker_scan_result {
+  tracker_scan_block *blocks;  // every live block, in address order (os_vm, grown by doubling)
+  size_t n, cap, mapped;
+  uint32_t *work;  // the flood's stack of block indexes (os_vm)
+  size_t work_mapped;
+  uint64_t root_bytes;  // bytes of roots read (modules, stacks, TLS)
+  unsigned threads;     // other threads' stacks read
+} tracker_scan_result;
+
+// Registers the calling thread's stack and TLS anchor for leak scans (once
+// per thread: full mode's tally claim). May allocate: call with busy set.
+XSMEM_TRACKER_HIDDEN void tracker_thread_note(void);
+// Classifies every live block of full-mode tracker t (false: not full mode,
+// or no memory for the tables). The calling thread's stack is read from
+// `from` up (TRACKER_STACK_ENTRY of the public call). Call
+// tracker_leak_scan_release after.
+XSMEM_TRACKER_HIDDEN bool tracker_leak_scan(xsmem_tracker *t, tracker_scan_result *s, uintptr_t from);
+// In a public function asking for a scan (built with frame pointers): spills
+// the caller's callee-saved registers below this frame, and returns the
+// address from which the calling thread's stack is read (those registers,
+// the saved frame pointer, and the callers' frames above).
+#define TRACKER_STACK_ENTRY() (__builtin_unwind_init(), (uintptr_t)__builtin_frame_address(0) - 6 * sizeof(uintptr_t))
+XSMEM_TRACKER_HIDDEN void tracker_leak_scan_release(tracker_scan_result *s);
+XSMEM_TRACKER_HIDDEN xsmem_leak_kind tracker_scan_kind(const tracker_scan_block *b);
+
 // report.c
 void tracker_print_frames(int fd, const char *title, const uintptr_t *frames, unsigned depth);
 void tracker_detail(const xsmem_allocator *a, xsmem_stats_sink *sink);  // the detail op
@@ -395,6 +428,9 @@ XSMEM_TRACKER_HIDDEN XSMEM_NOINLINE uint32_t tracker_site_index_slow(xsmem_track
 // bytes and count to its figures (not when count is 0).
 XSMEM_TRACKER_HIDDEN XSMEM_TRACKER_TEXT XSMEM_NOINLINE uint64_t tracker_note_site(xsmem_tracker *t, double bytes,
                                                                                   double count, uint32_t *index);
+// The frames and figures (pending tallies included) of the site at arena
+// index + 1 `index`; false when there is none.
+XSMEM_TRACKER_HIDDEN bool tracker_site_figures(xsmem_tracker *t, uint32_t index, xsmem_track_site *s);
 // Prints the frames of the site with hash `site` under title.
 void tracker_print_site(xsmem_tracker *t, int fd, const char *title, uint64_t site);
 

@@ -168,6 +168,10 @@ XSMEM_COLD tally *tracker_tally_claim(xsmem_tracker *t) {
   }
   xsmem_track_tally = found;
   xsmem_track_tally_owner = t->generation;
+  // Once per thread and tracker: the leak scan reads its stack and TLS.
+  xsmem_track_busy++;
+  tracker_thread_note();
+  xsmem_track_busy--;
   return found;
 }
 
@@ -270,6 +274,23 @@ static void top_one(uint64_t key, const void *value, void *c) {
     i--;
   }
   x->out[i] = s;
+}
+
+bool tracker_site_figures(xsmem_tracker *t, uint32_t index, xsmem_track_site *s) {
+  if (index - 1 >= t->site_slots || index > sites_used(t)) return false;
+  track_site_value *v = &t->site_arena[index - 1];
+  s->hash = v->hash;
+  s->depth = v->depth;
+  memcpy(s->frames, v->frames, sizeof(s->frames));
+  xsmem_spin_lock(&v->lock);
+  s->live_bytes = v->live_bytes;
+  s->live_count = v->live_count;
+  s->total_bytes = v->total_bytes;
+  s->total_count = v->total_count;
+  s->peak_bytes = v->peak_bytes;
+  tally_merge_site(t, index, s);
+  xsmem_spin_unlock(&v->lock);
+  return true;
 }
 
 size_t xsmem_tracker_top_sites(xsmem_allocator *a, xsmem_track_order order, xsmem_track_site *out, size_t max) {

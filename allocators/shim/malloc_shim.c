@@ -28,8 +28,10 @@
 // address space is limited, ulimit -v, and its tables do not fit) is said
 // once on stderr; that call and every call until a build succeeds fail with
 // ENOMEM, each trying the build again. Nothing aborts.
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -343,6 +345,69 @@ XSMEM_EXPORT void *pvalloc(size_t n) {
   }
   return alloc_aligned(rounded, page, 0);
 }
+
+// ---------------------------------------------------------------------------
+// C++ operator new and new[] (tracked configurations: XSMEM_SHIM_OPERATOR_NEW).
+//
+// libstdc++'s operator new is built without frame pointers: a frame-pointer
+// walk from malloc steps from its frame straight to its caller's caller, so
+// the line that said `new` is lost and every `new` of a function is one call
+// site (`new Gadget` and `new int[1000]` merged at main). Defined here, with
+// frame pointers, they keep that line: the report skips them (operator new
+// is never a call site) and names the caller. Weak, so a program defining
+// its own operator new keeps it. Only the success path is here: on failure
+// the next definition (libstdc++'s, found by dlsym) runs the new-handler
+// loop and throws std::bad_alloc, which C cannot. Blocks are freed by
+// whichever operator delete the program has: every one of them calls free.
+#ifdef XSMEM_SHIM_OPERATOR_NEW
+
+typedef void *(*xsmem_new_fn)(size_t);
+typedef void *(*xsmem_new_aligned_fn)(size_t, size_t);
+
+// The next definition of `name` (libstdc++'s), or abort: operator new never
+// returns NULL, and without libstdc++ no C++ code could have called it.
+static void *next_new(const char *name) {
+  void *f = dlsym(RTLD_NEXT, name);
+  if (!f) {
+    xsmem_log("operator new failed and no %s to throw std::bad_alloc from", name);
+    abort();
+  }
+  return f;
+}
+
+#define XSMEM_NEW_ATTRS XSMEM_EXPORT __attribute__((weak, noinline))
+XSMEM_NEW_ATTRS void *_Znwm(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (XSMEM_UNLIKELY(!p)) p = ((xsmem_new_fn)next_new("_Znwm"))(n);
+  return p;
+}
+XSMEM_NEW_ATTRS void *_Znam(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (XSMEM_UNLIKELY(!p)) p = ((xsmem_new_fn)next_new("_Znam"))(n);
+  return p;
+}
+XSMEM_NEW_ATTRS void *_ZnwmSt11align_val_t(size_t n, size_t align) {
+  void *p = memalign(align, n);
+  if (XSMEM_UNLIKELY(!p)) p = ((xsmem_new_aligned_fn)next_new("_ZnwmSt11align_val_t"))(n, align);
+  return p;
+}
+XSMEM_NEW_ATTRS void *_ZnamSt11align_val_t(size_t n, size_t align) {
+  void *p = memalign(align, n);
+  if (XSMEM_UNLIKELY(!p)) p = ((xsmem_new_aligned_fn)next_new("_ZnamSt11align_val_t"))(n, align);
+  return p;
+}
+typedef void *(*xsmem_new_nothrow_fn)(size_t, const void *);
+XSMEM_NEW_ATTRS void *_ZnwmRKSt9nothrow_t(size_t n, const void *tag) {
+  void *p = malloc(n ? n : 1);
+  if (XSMEM_UNLIKELY(!p)) p = ((xsmem_new_nothrow_fn)next_new("_ZnwmRKSt9nothrow_t"))(n, tag);
+  return p;
+}
+XSMEM_NEW_ATTRS void *_ZnamRKSt9nothrow_t(size_t n, const void *tag) {
+  void *p = malloc(n ? n : 1);
+  if (XSMEM_UNLIKELY(!p)) p = ((xsmem_new_nothrow_fn)next_new("_ZnamRKSt9nothrow_t"))(n, tag);
+  return p;
+}
+#endif  // XSMEM_SHIM_OPERATOR_NEW
 
 // ---------------------------------------------------------------------------
 // glibc's heap queries, answered from the configuration's statistics.

@@ -67,7 +67,7 @@ void Sites(void *ctx, size_t max, xsmem_analysis_sink *s) {
   }
 }
 void Leaks(void *ctx, size_t max, xsmem_analysis_sink *s) {
-  xsmem_leak l = {0x7f0000001000, 48, kFrames, 2, "leaky", 1};
+  xsmem_leak l = {0x7f0000001000, 48, kFrames, 2, "leaky", 1, "definite"};
   s->leak(s, &l);
 }
 
