@@ -55,12 +55,12 @@ reject "$out" "orphan_maker|_Z12orphan_makerm|leak_plain"
 # 1. By build-id, compressed.
 out=$(run "$tmp/root" "$tmp/bin/orphans" "$tmp/s.pb")
 # The in-process report: names (C++ ones mangled: demangling allocates) and lines.
-expect "$out" "#0 0x[0-9a-f]+ _Z12orphan_makerm\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE\$"
-expect "$out" "#0 0x[0-9a-f]+ leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE\$"
+expect "$out" "#0 0x[0-9a-f]+ _Z12orphan_makerm\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE(  \(definitely lost\))?\$"
+expect "$out" "#0 0x[0-9a-f]+ leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE(  \(definitely lost\))?\$"
 expect "$out" "#1 0x[0-9a-f]+ main\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:"
 # xsmem run's summary: demangled.
-expect "$out" "in +5 blocks +orphan_maker\(unsigned long\)\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE\$"
-expect "$out" "in +3 blocks +leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE\$"
+expect "$out" "in +5 blocks +orphan_maker\(unsigned long\)\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE(  \(definitely lost\))?\$"
+expect "$out" "in +3 blocks +leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE(  \(definitely lost\))?\$"
 stacks=$(json_symbols "$tmp/s.pb")
 expect "$stacks" "^orphan_maker\(unsigned long\)\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE \| main\+"
 
@@ -112,7 +112,7 @@ open(sys.argv[2], "wb").write(data)
 PY
 readelf -s "$tmp/bin/orphans" | grep -q orphan_maker || fail "the rebuilt program has no symbols"
 stacks=$(json_symbols "$tmp/bare.pb" --debug-root "$tmp/root")
-reject "$stacks" "orphan_maker|leak_plain|main\+"
+reject "$stacks" "orphan_maker|leak_plain|(^| )main\+"
 expect "$stacks" "^orphans\+0x[0-9a-f]+ \|"
 cp "$tmp/orphans.stripped" "$tmp/bin/orphans"
 
@@ -125,13 +125,13 @@ objcopy --only-keep-debug "$tmp/dl/orphans.full" "$tmp/dl/.debug/orphans.debug"
 rm "$tmp/dl/orphans.full"
 readelf -S "$tmp/dl/orphans" | grep -q '\.gnu_debuglink' || fail "no debug link"
 out=$(run "$tmp/empty" "$tmp/dl/orphans" "$tmp/dl.pb")
-expect "$out" "#0 0x[0-9a-f]+ _Z12orphan_makerm\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE\$"
-expect "$out" "in +5 blocks +orphan_maker\(unsigned long\)\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE\$"
+expect "$out" "#0 0x[0-9a-f]+ _Z12orphan_makerm\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE(  \(definitely lost\))?\$"
+expect "$out" "in +5 blocks +orphan_maker\(unsigned long\)\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$CXX_LINE(  \(definitely lost\))?\$"
 # ... and under DEBUG_ROOT/MODULEDIR/ (gdb's third place).
 cp "$tmp/dl/orphans" "$tmp/dl2/orphans"
 cp "$tmp/dl/.debug/orphans.debug" "$tmp/root2$tmp/dl2/orphans.debug"
 out=$(run "$tmp/root2" "$tmp/dl2/orphans" "$tmp/dl2.pb")
-expect "$out" "#0 0x[0-9a-f]+ leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE\$"
+expect "$out" "#0 0x[0-9a-f]+ leak_plain\+0x[0-9a-f]+ \(orphans\+0x[0-9a-f]+\) $src:$C_LINE(  \(definitely lost\))?\$"
 # A debug file whose CRC is not the link's is not this module's: refused.
 printf 'x' >>"$tmp/root2$tmp/dl2/orphans.debug"
 out=$(run "$tmp/root2" "$tmp/dl2/orphans" "$tmp/dl3.pb")

@@ -1,14 +1,10 @@
 """Checks the leak report of leak_truth.cc against the truth, site by site.
 
 Usage: leak_truth_test.py SOURCE TRUTH BINARY MODE
-MODE fp: the program has frame pointers, so each group's frames must name
-the TRUTH line (#0) and main calling its function (#1; but for the thread's
-function, which libc calls).
-MODE nofp: the program has none: the frame-pointer walk gives #0 (the
-allocation's caller: malloc, operator new and the shim keep frame
-pointers), nothing reliable after it; only #0 is checked. (Whole stacks
-through code without frame pointers are the DWARF unwinder's, issue 21
-item 1: with it, nofp can check #1 as fp does.)
+MODE fp: the program has frame pointers; MODE nofp: it has none. In both
+each group's frames must name the TRUTH line (#0) and main calling its
+function (#1; but for the thread's function, which libc calls): the
+default unwinder reads .eh_frame, so stacks are whole either way.
 
 Every definitely and indirectly lost group must be a truth site with the
 right kind, and the sums per site and kind must equal the truth to the byte
@@ -89,7 +85,7 @@ for kind, nbytes, blocks, frames in groups(report):
             continue  # the runtime's own (libstdc++'s emergency pool)
         fail("%s group of %d bytes in %d blocks at no truth site: %s" % (kind, nbytes, blocks, frames[0]))
         continue
-    if mode == "fp" and site != "thread":  # a thread's first function is called by libc
+    if site != "thread":  # with or without frame pointers: the DWARF unwinder  # a thread's first function is called by libc
         if len(frames) < 2 or " main+0x" not in frames[1]:
             fail("site %s: frame #1 is not main: %s" % (site, frames[1:2]))
     k = (site, kind)

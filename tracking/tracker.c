@@ -174,7 +174,7 @@ XSMEM_INLINE void *full_alloc_here(xsmem_tracker *t, size_t size, size_t align, 
     return NULL;
   }
   tally_alloc(t, index, size);
-  xsmem_track_last_block = (uintptr_t)p;
+  xsmem_track_last_block = ~(uintptr_t)p;  // inverted: the leak scan reads TLS for pointers
   maybe_tick(t, h->time_ns);
   return p;
 }
@@ -198,7 +198,7 @@ XSMEM_TRACKER_TEXT XSMEM_NOINLINE static void full_free(xsmem_tracker *t, void *
   // a bad free's own site is captured when it is reported.
   uint32_t free_index = 0;
   if (t->opt.free_sites && !xsmem_track_busy) tracker_note_site(t, 0, 0, &free_index);
-  bool temporary = (uintptr_t)p == xsmem_track_last_block;
+  bool temporary = ~(uintptr_t)p == xsmem_track_last_block;
   xsmem_track_last_block = 0;
   tally_free(t, index, size, temporary);
   UNPOISON(u - kCanary, kCanary);

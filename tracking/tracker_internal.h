@@ -484,7 +484,8 @@ static inline uint64_t site_hash_at(xsmem_tracker *t, uint32_t index) {
 // This thread's tally, for the tracker of generation xsmem_track_tally_owner.
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN tally *xsmem_track_tally;
 // The thread's last full-mode block: freed before the thread allocates again,
-// it was a temporary allocation (heaptrack's definition, per thread).
+// it was a temporary allocation (heaptrack's definition, per thread). Kept
+// inverted, so the leak scan's look at TLS never takes it for a pointer.
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uintptr_t xsmem_track_last_block;
 extern XSMEM_TLS XSMEM_TRACKER_HIDDEN uint64_t xsmem_track_tally_owner;
 
